@@ -1,0 +1,53 @@
+"""Sharing agreements compiled to SQL: deny by default, filters as bound parameters.
+
+A share names the record type, the rows (structured conditions, never SQL text from config)
+and each column's treatment. Columns not named are not selected at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.config import Condition, Share
+from hub.normalize import q
+
+_OPS = {"eq": "=", "ne": "<>", "gte": ">=", "lte": "<="}
+
+
+def where_sql(conditions: list[Condition]) -> tuple[str, list[Any]]:
+    """WHERE clause and its parameters; column names were validated against the schema."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for c in conditions:
+        col = q(c.column)
+        if c.op in _OPS:
+            parts.append(f"{col} {_OPS[c.op]} ?")
+            params.append(c.value)
+        elif c.op in ("in", "not_in"):
+            neg = "NOT " if c.op == "not_in" else ""
+            parts.append(f"{neg}list_contains(?, {col})" if c.value else ("true" if neg else "false"))
+            if c.value:
+                params.append([str(v) for v in c.value])
+        elif c.op == "is_null":
+            parts.append(f"{col} IS NULL")
+        else:
+            parts.append(f"{col} IS NOT NULL")
+    return (" AND ".join(parts) if parts else "true"), params
+
+
+def select_sql(share: Share) -> tuple[str, list[Any]]:
+    """The SELECT an office's share runs against the warehouse."""
+    cols: list[str] = []
+    for name, treatment in share.columns.items():
+        col = q(name)
+        if treatment == "clear":
+            cols.append(col)
+        elif treatment == "mask":
+            cols.append(
+                f"CASE WHEN {col} IS NULL THEN NULL WHEN length(CAST({col} AS VARCHAR)) <= 1 THEN '*' "
+                f"ELSE left(CAST({col} AS VARCHAR), 1) || repeat('*', length(CAST({col} AS VARCHAR)) - 1) END AS {col}"
+            )
+        elif treatment == "hash":
+            cols.append(f"hub_keyed_hash(CAST({col} AS VARCHAR)) AS {col}")
+    where, params = where_sql(share.where)
+    return f"SELECT {', '.join(cols)} FROM {q(share.record_type)} WHERE {where} ORDER BY record_key", params

@@ -1,0 +1,143 @@
+"""Dagster assets, one per stage and thing: landing per source, the normalized tables (one
+writer, pool ``warehouse``), and one signed extract per office. Built from ``hub.yaml`` so the
+lineage graph in the UI is the exchange the config describes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from hub import pipeline
+from hub.config import HubConfig, Source, load_config
+from hub.errors import HubError, Transient
+from hub.home import Home
+from schemas.tables import RECORD_TYPES
+
+WAREHOUSE_POOL = "warehouse"
+NORMALIZED_KEYS = [*RECORD_TYPES, "quarantine"]
+
+
+class HubResource(dg.ConfigurableResource):  # type: ignore[misc]
+    """Where the hub lives; config is read from ``<home>/hub.yaml`` at run time."""
+
+    home: str
+    config_path: str | None = None  # default: <home>/hub.yaml
+
+    @cached_property
+    def paths(self) -> Home:
+        return Home.find(self.home)
+
+    @cached_property
+    def config(self) -> HubConfig:
+        path = Path(self.config_path) if self.config_path else self.paths.require_config()
+        return load_config(path)
+
+
+def _translate(fn: Callable[[], Any], what: str) -> Any:
+    """Run a stage; transient errors ask Dagster to retry, terminal ones fail with the fix."""
+    try:
+        return fn()
+    except HubError as exc:
+        if isinstance(exc, Transient):
+            raise dg.RetryRequested(max_retries=3, seconds_to_wait=2) from exc
+        raise dg.Failure(description=f"{what}: {exc}") from exc
+
+
+def landing_key(source: str) -> dg.AssetKey:
+    return dg.AssetKey(f"landing_{source}")
+
+
+def _landing_asset(src: Source, institution: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=f"landing_{src.name}",
+        group_name="landing",
+        kinds={"sftp" if src.kind == "sftp" else "sql", "parquet"},
+        description=f"{src.record_type} records pulled from {institution} ({src.kind}), landed as immutable Parquet.",
+        tags={"record_type": src.record_type, "institution": src.institution},
+    )
+    def _land(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
+        result = _translate(lambda: pipeline.pull(hub.config, hub.paths, src.name, context.run_id), src.name)
+        return dg.MaterializeResult(metadata={
+            "rows": result.rows,
+            "batches": len(result.batches),
+            "batch_ids": dg.MetadataValue.json([b.batch_id for b in result.batches]),
+            "origins": dg.MetadataValue.json(sorted({b.origin for b in result.batches})),
+        })
+
+    return _land
+
+
+def _normalized_asset(config: HubConfig) -> dg.AssetsDefinition:
+    specs = [
+        dg.AssetSpec(
+            rt, group_name="normalized", kinds={"duckdb"},
+            deps=[landing_key(s.name) for s in config.sources_of(rt)],
+            description=f"Shared {rt} table: one current row per record key, history in {rt}_history.",
+        )
+        for rt in RECORD_TYPES
+    ] + [
+        dg.AssetSpec(
+            "quarantine", group_name="normalized", kinds={"duckdb"},
+            deps=[landing_key(s.name) for s in config.sources],
+            description="Rows that failed a rule, with source, batch, row number, rule, reason and original values.",
+        )
+    ]
+
+    @dg.multi_asset(name="normalize", specs=specs, pool=WAREHOUSE_POOL, can_subset=False)
+    def _normalize(context: dg.AssetExecutionContext, hub: HubResource) -> Any:
+        totals = _translate(lambda: pipeline.apply_pending(hub.config, hub.paths, context.run_id), "normalize")
+        with pipeline.open_warehouse(hub.config, hub.paths, read_only=True) as wh:
+            counts = wh.table_counts()
+            reasons = wh.query("SELECT rule, count(*) FROM quarantine GROUP BY rule ORDER BY 2 DESC").fetchall()
+        for rt in RECORD_TYPES:
+            applied = totals.get(rt, {})
+            yield dg.MaterializeResult(asset_key=rt, metadata={
+                "rows": counts[rt], **{f"this_run_{k}": v for k, v in applied.items()},
+            })
+        yield dg.MaterializeResult(asset_key="quarantine", metadata={
+            "rows": counts["quarantine"], "by_rule": dg.MetadataValue.json(dict(reasons)),
+        })
+
+    return _normalize
+
+
+def _extract_asset(config: HubConfig, office_id: str) -> dg.AssetsDefinition:
+    office = next(o for o in config.offices if o.id == office_id)
+    agreement = config.agreement_for(office_id)
+    shared = sorted({s.record_type for s in agreement.shares}) if agreement else []
+
+    @dg.asset(
+        name=f"extract_{office_id.replace('-', '_')}",
+        group_name="extracts",
+        deps=[dg.AssetKey(rt) for rt in shared],
+        kinds={"parquet"},
+        pool=WAREHOUSE_POOL,
+        description=f"Signed extract bundle for {office.name} under agreement "
+        f"{agreement.id if agreement else '(none)'}: {', '.join(shared) or 'nothing'}.",
+    )
+    def _extract(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
+        bundle = _translate(lambda: pipeline.publish(hub.config, hub.paths, office_id, context.run_id), office_id)
+        if bundle is None:
+            return dg.MaterializeResult(metadata={"bundle": "none: no agreement for this office"})
+        return dg.MaterializeResult(metadata={
+            "bundle": dg.MetadataValue.path(str(bundle.path)),
+            "sequence": bundle.sequence,
+            "manifest_sha256": bundle.manifest_sha256,
+            "rows": dg.MetadataValue.json(bundle.rows),
+        })
+
+    return _extract
+
+
+def build_assets(config: HubConfig) -> list[dg.AssetsDefinition]:
+    names = {i.id: i.name for i in config.institutions}
+    return (
+        [_landing_asset(s, names[s.institution]) for s in config.sources]
+        + [_normalized_asset(config)]
+        + [_extract_asset(config, o.id) for o in config.offices]
+    )

@@ -1,0 +1,55 @@
+"""Asset checks beside the normalized tables; blocking ones stop extracts from publishing."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from hub import pipeline
+from hub.assets import WAREHOUSE_POOL, HubResource
+from hub.normalize import q
+from schemas.tables import RECORD_TYPES, TABLES
+
+
+def _table_check(record_type: str) -> dg.AssetChecksDefinition:
+    required = [f.name for f in TABLES[record_type] if f.required]
+
+    @dg.asset_check(
+        asset=record_type, name="keys_unique_and_required_present", blocking=True, pool=WAREHOUSE_POOL,
+        description="One current row per record key, and no required field empty.",
+    )
+    def _check(hub: HubResource) -> dg.AssetCheckResult:
+        nulls = " + ".join(f"count(*) FILTER (WHERE {q(c)} IS NULL)" for c in required)
+        with pipeline.open_warehouse(hub.config, hub.paths, read_only=True) as wh:
+            rows, keys, missing = wh.query(
+                f"SELECT count(*), count(DISTINCT record_key), {nulls} FROM {q(record_type)}"
+            ).fetchone()  # type: ignore[misc]
+        return dg.AssetCheckResult(
+            passed=rows == keys and missing == 0,
+            metadata={"rows": rows, "duplicate_keys": rows - keys, "required_missing": missing},
+        )
+
+    return _check
+
+
+@dg.asset_check(
+    asset="quarantine", name="every_batch_balances", blocking=True, pool=WAREHOUSE_POOL,
+    description="Per landing batch: rows in = applied + quarantined + exact duplicates, "
+    "and quarantine holds exactly the rows the ledger says.",
+)
+def batches_balance(hub: HubResource) -> dg.AssetCheckResult:
+    with pipeline.open_warehouse(hub.config, hub.paths, read_only=True) as wh:
+        bad = wh.query(
+            """SELECT b.batch_id, b.source_name FROM hub_batches b
+               LEFT JOIN (SELECT batch_id, count(*) n FROM quarantine GROUP BY batch_id) qn USING (batch_id)
+               WHERE b.rows_in <> b.rows_applied + b.rows_quarantined + b.rows_duplicate
+                  OR b.rows_quarantined <> coalesce(qn.n, 0)"""
+        ).fetchall()
+        batches = wh.query("SELECT count(*) FROM hub_batches").fetchone()[0]  # type: ignore[index]
+    return dg.AssetCheckResult(
+        passed=not bad,
+        metadata={"batches": batches, "unbalanced": dg.MetadataValue.json([list(r) for r in bad])},
+    )
+
+
+def build_checks() -> list[dg.AssetChecksDefinition]:
+    return [_table_check(rt) for rt in RECORD_TYPES] + [batches_balance]

@@ -1,0 +1,190 @@
+"""``hub``: run the exchange, the demo, and the checks offices and auditors rely on.
+
+Every command finds its home from ``--home``, else ``HUB_HOME``, else the current directory.
+Exit codes: 0 ok, 1 the thing checked failed (verification, audit), 2 usage or config error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from hub.errors import ConfigError, HubError, VerificationError
+from hub.home import Home
+
+
+def _dagster_instance(home: Home) -> Any:
+    """The home's persistent Dagster instance (runs show up in ``hub dev``)."""
+    import dagster as dg
+
+    home.dagster.mkdir(parents=True, exist_ok=True)
+    target = home.dagster / "dagster.yaml"
+    if not target.exists():
+        with resources.as_file(resources.files("hub") / "dagster.yaml") as src:
+            shutil.copyfile(src, target)
+    os.environ["DAGSTER_HOME"] = str(home.dagster)
+    return dg.DagsterInstance.get()
+
+
+def run_exchange(home: Home, config_path: Path | None = None) -> bool:
+    """Materialize every asset in-process against the home's instance; True if all succeeded."""
+    from hub.config import load_config
+    from hub.definitions import build_definitions
+
+    config = load_config(config_path or home.require_config())
+    defs = build_definitions(home, config, config_path)
+    job = defs.resolve_job_def("exchange")
+    result = job.execute_in_process(instance=_dagster_instance(home), raise_on_error=False)
+    for event in result.all_events:
+        if event.is_step_failure:
+            print(f"  step {event.step_key} failed: {event.step_failure_data.error.message.strip()}", file=sys.stderr)  # type: ignore[union-attr]
+    return result.success
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    home = Home.find(args.home)
+    ok = run_exchange(home, Path(args.config).resolve() if args.config else None)
+    from hub.summary import print_summary
+
+    print_summary(home, Path(args.config).resolve() if args.config else None)
+    return 0 if ok else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from hub.demo import exchange
+    from hub.demo.sftp_server import DemoSftpServer
+    from hub.summary import print_summary
+
+    home = Home.find(args.home)
+    home.root.mkdir(parents=True, exist_ok=True)
+    print(f"demo home: {home.root}")
+    exchange.ensure_keys(home)
+    with DemoSftpServer(exchange.sftp_root(home), exchange.host_key_path(home),
+                        exchange.client_public_line(home)) as server:
+        as_of = dt.date.fromisoformat(args.as_of) if args.as_of else None
+        exchange.create(home, port=server.port, seed=args.seed, as_of=as_of)
+        print(f"procuratorate SFTP drop serving on 127.0.0.1:{server.port} (host key pinned in hub.yaml)")
+        print("running the exchange: pull -> land -> normalize -> publish ...")
+        ok = run_exchange(home)
+    print_summary(home, demo=True)
+    return 0 if ok else 1
+
+
+def cmd_demo_server(args: argparse.Namespace) -> int:
+    """Serve a demo home's SFTP drop on the port its hub.yaml names, so ``hub run`` can pull."""
+    from hub.config import load_config
+    from hub.demo import exchange
+    from hub.demo.sftp_server import DemoSftpServer
+
+    home = Home.find(args.home)
+    config = load_config(home.require_config())
+    sftp = next(s.sftp for s in config.sources if s.sftp is not None)
+    with DemoSftpServer(exchange.sftp_root(home), exchange.host_key_path(home),
+                        exchange.client_public_line(home), port=sftp.port):  # type: ignore[union-attr]
+        print(f"serving {exchange.sftp_root(home)} on 127.0.0.1:{sftp.port}; Ctrl-C stops")  # type: ignore[union-attr]
+        try:
+            import threading
+
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from hub.verify import verify_bundle
+
+    try:
+        v = verify_bundle(
+            Path(args.bundle), Path(args.keys), now=dt.datetime.now(dt.UTC),
+            state_file=Path(args.state) if args.state else None,
+        )
+    except VerificationError as exc:
+        print(f"REJECTED ({exc.reason}): {exc}", file=sys.stderr)
+        return 1
+    rows = ", ".join(f"{k}={n}" for k, n in v.datasets.items())
+    print(f"OK: bundle {args.bundle}")
+    print(f"  office {v.office}, sequence {v.sequence}, signed by key {v.keyid[:16]}…")
+    print(f"  created {v.created}, expires {v.expires}")
+    print(f"  every file's sha256 matches the signed manifest; rows: {rows}")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from hub import audit
+
+    home = Home.find(args.home)
+    try:
+        n = audit.verify(home.audit)
+    except HubError as exc:
+        print(f"BROKEN: {exc}", file=sys.stderr)
+        return 1
+    print(f"OK: {n} audit entries, hash chain intact ({home.audit})")
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """Open the Dagster UI on this home's definitions."""
+    home = Home.find(args.home)
+    home.require_config()
+    _dagster_instance(home)
+    os.environ["HUB_HOME"] = str(home.root)
+    dagster = shutil.which("dagster") or str(Path(sys.executable).parent / "dagster")
+    os.execv(dagster, [dagster, "dev", "-m", "hub.definitions", "-p", str(args.port)])
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hub", description="Case-data exchange hub for courts, procuratorates and agencies.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_home(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("--home", help="hub home folder (default: $HUB_HOME, else the current directory)")
+        return sp
+
+    demo = with_home(sub.add_parser("demo", help="create the demo exchange and run it end to end"))
+    demo.add_argument("--seed", type=int, default=20241122, help="generator seed (default: %(default)s)")
+    demo.add_argument("--as-of", help="date the demo treats as today, YYYY-MM-DD (default: today)")
+    demo.set_defaults(fn=cmd_demo)
+
+    run = with_home(sub.add_parser("run", help="materialize every asset: pull, normalize, publish"))
+    run.add_argument("--config", help="config file (default: <home>/hub.yaml)")
+    run.set_defaults(fn=cmd_run)
+
+    with_home(sub.add_parser("demo-server", help="serve a demo home's SFTP drop so 'hub run' can pull")).set_defaults(fn=cmd_demo_server)
+
+    verify = sub.add_parser("verify", help="verify a signed extract bundle as an office would")
+    verify.add_argument("bundle", help="bundle directory (holds manifest.dsse.json and data/)")
+    verify.add_argument("--keys", required=True, help="folder of trusted public keys (*.pem)")
+    verify.add_argument("--state", help="file remembering the last accepted sequence (rollback protection)")
+    verify.set_defaults(fn=cmd_verify)
+
+    aud = sub.add_parser("audit", help="audit log commands")
+    aud_sub = aud.add_subparsers(dest="audit_command", required=True)
+    with_home(aud_sub.add_parser("verify", help="recompute the audit log's hash chain")).set_defaults(fn=cmd_audit_verify)
+
+    dev = with_home(sub.add_parser("dev", help="open the Dagster UI (dagster dev) on this home"))
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(fn=cmd_dev)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.fn(args) or 0)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    except HubError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

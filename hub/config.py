@@ -1,0 +1,305 @@
+"""``hub.yaml``: institutions, sources, offices and sharing agreements, validated on load.
+
+Every error names the file, the key (``sources[1].mapping.case_no``) and the fix, because the
+people editing this file are coordination-office staff, not the hub's developers. Secrets are
+never written here: the config names environment variables (``password_env``) that are read
+at run time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hub.errors import ConfigError
+from schemas.tables import TABLES, source_fields, stored_fields
+
+IDENTIFIER = re.compile(r"^[^\W\d]\w{0,62}$")
+"""SQL identifiers from config: a letter (any script) then letters, digits, underscores."""
+
+CRON = re.compile(r"^(@(hourly|daily|weekly|monthly)|(\S+\s+){4}\S+)$")
+OFFICE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+RecordType = Literal["filing", "judgment", "enforcement", "supervision"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _identifier(value: str) -> str:
+    if not IDENTIFIER.match(value):
+        raise ValueError(
+            f"{value!r} is not a plain SQL identifier; use letters, digits and underscores only"
+        )
+    return value
+
+
+def _env_name(value: str | None) -> str | None:
+    if value is not None and not ENV_NAME.match(value):
+        raise ValueError(f"{value!r} is not an environment variable name (e.g. COURT_DB_PASSWORD)")
+    return value
+
+
+class Institution(_Model):
+    id: str
+    name: str
+    kind: Literal["court", "procuratorate", "government"]
+    court_code: str | None = None
+
+    @model_validator(mode="after")
+    def _court_has_code(self) -> Institution:
+        if self.kind == "court" and not self.court_code:
+            raise ValueError("a court needs court_code (its 法院代字, e.g. 内03)")
+        return self
+
+
+class DatabaseSettings(_Model):
+    url: str
+    password_env: str | None = None
+    table: str
+    cursor: str
+    tiebreak: str | None = None
+    batch_size: Annotated[int, Field(gt=0, le=1_000_000)] = 50_000
+
+    @field_validator("table", "cursor", "tiebreak")
+    @classmethod
+    def _ids(cls, v: str | None) -> str | None:
+        return v if v is None else _identifier(v)
+    _env = field_validator("password_env")(_env_name)
+
+
+class SftpSettings(_Model):
+    host: str
+    port: Annotated[int, Field(gt=0, lt=65536)] = 22
+    username: str
+    key_path: str
+    passphrase_env: str | None = None
+    host_key: str
+    remote_dir: str = "."
+    pattern: str = "*.csv"
+    min_age_seconds: Annotated[float, Field(ge=0)] = 0
+
+    _env = field_validator("passphrase_env")(_env_name)
+
+    @field_validator("host_key")
+    @classmethod
+    def _pinned(cls, v: str) -> str:
+        if len(v.split()) < 2:
+            raise ValueError("pin the server's host key as an OpenSSH line, e.g. 'ssh-ed25519 AAAA…'")
+        return v
+
+
+class FileFormat(_Model):
+    type: Literal["csv", "jsonl", "parquet"] = "csv"
+    encoding: str = "auto"
+    delimiter: str = ","
+
+
+class Source(_Model):
+    name: str
+    institution: str
+    record_type: RecordType
+    kind: Literal["database", "sftp"]
+    key: str
+    mapping: dict[str, str]
+    database: DatabaseSettings | None = None
+    sftp: SftpSettings | None = None
+    format: FileFormat = FileFormat()
+    cadence: str = "0 * * * *"
+
+    _name = field_validator("name")(_identifier)
+
+    @field_validator("cadence")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        if not CRON.match(v.strip()):
+            raise ValueError(f"{v!r} is not a cron schedule; write five fields like '0 2 * * *'")
+        return v
+
+    @model_validator(mode="after")
+    def _settings_match_kind(self) -> Source:
+        if self.kind == "database" and self.database is None:
+            raise ValueError("a database source needs a 'database:' block (url, table, cursor)")
+        if self.kind == "sftp" and self.sftp is None:
+            raise ValueError("an sftp source needs an 'sftp:' block (host, username, key_path, host_key)")
+        allowed = source_fields(self.record_type)
+        for field, column in self.mapping.items():
+            if field not in allowed:
+                raise ValueError(
+                    f"mapping key {field!r} is not a {self.record_type} field; "
+                    f"use one of: {', '.join(sorted(allowed))}"
+                )
+            _identifier(column)
+        missing = [f.name for f in TABLES[self.record_type] if f.required and f.name not in self.mapping]
+        if missing:
+            raise ValueError(f"mapping lacks required {self.record_type} fields: {', '.join(missing)}")
+        _identifier(self.key)
+        return self
+
+
+class Delivery(_Model):
+    kind: Literal["directory"] = "directory"
+    outbox: str | None = None  # folder receiving <office id>/<sequence>/ bundles; default <home>/outbox
+
+
+class Office(_Model):
+    id: str
+    name: str
+    institution: str
+    delivery: Delivery = Delivery()
+
+    @field_validator("id")
+    @classmethod
+    def _safe_id(cls, v: str) -> str:
+        if not OFFICE_ID.match(v):
+            raise ValueError(f"{v!r}: office ids name folders; use lowercase letters, digits, '-' and '_'")
+        return v
+
+
+Op = Literal["eq", "ne", "in", "not_in", "gte", "lte", "is_null", "not_null"]
+Treatment = Literal["clear", "mask", "hash", "drop"]
+
+
+class Condition(_Model):
+    column: str
+    op: Op
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> Condition:
+        if self.op in ("in", "not_in") and not isinstance(self.value, list):
+            raise ValueError(f"op {self.op!r} needs a list value, e.g. value: [内03, 内0302]")
+        if self.op in ("is_null", "not_null") and self.value is not None:
+            raise ValueError(f"op {self.op!r} takes no value")
+        if self.op in ("eq", "ne", "gte", "lte") and (self.value is None or isinstance(self.value, (list, dict))):
+            raise ValueError(f"op {self.op!r} needs one scalar value")
+        return self
+
+
+class Share(_Model):
+    record_type: RecordType
+    where: list[Condition] = []
+    columns: dict[str, Treatment]
+
+    @model_validator(mode="after")
+    def _columns_exist(self) -> Share:
+        known = {f.name for f in stored_fields(self.record_type)}
+        for name in [c.column for c in self.where] + list(self.columns):
+            if name not in known:
+                raise ValueError(
+                    f"{name!r} is not a column of {self.record_type}; use one of: {', '.join(sorted(known))}"
+                )
+        if all(t == "drop" for t in self.columns.values()):
+            raise ValueError(f"share of {self.record_type} names no column to send; list columns as clear/mask/hash")
+        return self
+
+
+class Agreement(_Model):
+    id: str
+    version: Annotated[int, Field(ge=1)] = 1
+    office: str
+    shares: list[Share]
+
+
+class HubSettings(_Model):
+    name: str = "case-exchange hub"
+    hash_key_env: str = "HUB_HASH_KEY"
+    bundle_ttl_days: Annotated[int, Field(ge=1, le=3650)] = 30
+
+    _env = field_validator("hash_key_env")(_env_name)
+
+
+class HubConfig(_Model):
+    version: Literal[1] = 1
+    hub: HubSettings = HubSettings()
+    institutions: list[Institution]
+    sources: list[Source]
+    offices: list[Office]
+    agreements: list[Agreement]
+
+    def institution(self, institution_id: str) -> Institution:
+        return next(i for i in self.institutions if i.id == institution_id)
+
+    def agreement_for(self, office_id: str) -> Agreement | None:
+        return next((a for a in self.agreements if a.office == office_id), None)
+
+    def sources_of(self, record_type: str) -> list[Source]:
+        return [s for s in self.sources if s.record_type == record_type]
+
+
+def _reference_errors(c: HubConfig) -> list[tuple[str, str]]:
+    """(key, message) for names that must be unique or must point at something declared."""
+    errors: list[tuple[str, str]] = []
+    for section, names in (
+        ("institutions", [i.id for i in c.institutions]),
+        ("sources", [s.name for s in c.sources]),
+        ("offices", [o.id for o in c.offices]),
+        ("agreements", [a.office for a in c.agreements]),
+    ):
+        for i, name in enumerate(names):
+            if names.index(name) != i:
+                errors.append((f"{section}[{i}]", f"{name!r} appears more than once; each must be unique"))
+    inst = {i.id for i in c.institutions}
+    offices = {o.id for o in c.offices}
+    for section, items in (("sources", c.sources), ("offices", c.offices)):
+        for i, item in enumerate(items):
+            if item.institution not in inst:
+                errors.append((f"{section}[{i}].institution",
+                               f"{item.institution!r} is not declared under institutions; add it or fix the id"))
+    for i, a in enumerate(c.agreements):
+        if a.office not in offices:
+            errors.append((f"agreements[{i}].office", f"{a.office!r} is not declared under offices; add it or fix the id"))
+    return errors
+
+
+def load_config(path: Path) -> HubConfig:
+    """Read and validate ``hub.yaml``; raise ``ConfigError`` naming the file, key and fix."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such config file. Run 'hub demo' to create an example home, "
+            "or pass --config / --home.", path=str(path)
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}", path=str(path)) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level", path=str(path))
+    try:
+        config = HubConfig.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = _dotted(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{path}: {key or '(top level)'}: {msg}{more}", path=str(path), key=key) from None
+    errors = _reference_errors(config)
+    if errors:
+        key, msg = errors[0]
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise ConfigError(f"{path}: {key}: {msg}{more}", path=str(path), key=key)
+    return config
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def secret(env_name: str | None, what: str) -> str | None:
+    """Read a secret named by config from the environment at run time (never logged)."""
+    if env_name is None:
+        return None
+    value = os.environ.get(env_name)
+    if value is None:
+        raise ConfigError(f"{what}: environment variable {env_name} is not set; export it before running")
+    return value

@@ -1,0 +1,51 @@
+"""The one place that builds the Dagster ``Definitions`` (``dagster dev -m hub.definitions``).
+
+The home comes from ``HUB_HOME`` (or the current directory); its ``hub.yaml`` decides which
+assets exist, so the UI's lineage graph is the exchange the config describes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from hub.assets import HubResource, build_assets, landing_key
+from hub.checks import build_checks
+from hub.config import HubConfig, load_config
+from hub.home import Home
+
+
+def build_definitions(
+    home: Home, config: HubConfig | None = None, config_path: Path | None = None
+) -> dg.Definitions:
+    config = config or load_config(config_path or home.require_config())
+    assets = build_assets(config)
+    everything = dg.define_asset_job("exchange", selection=dg.AssetSelection.all(include_sources=False),
+                                     description="Pull every source, normalize, publish every extract.")
+    schedules = [
+        dg.ScheduleDefinition(
+            name=f"pull_{src.name}",
+            cron_schedule=src.cadence,
+            job=dg.define_asset_job(
+                f"sync_{src.name}",
+                selection=dg.AssetSelection.assets(landing_key(src.name)).downstream(),
+                description=f"Pull {src.name}, then refresh the tables and extracts it feeds.",
+            ),
+            execution_timezone="Asia/Shanghai",
+        )
+        for src in config.sources
+    ]
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=build_checks(),
+        jobs=[everything],
+        schedules=schedules,
+        resources={"hub": HubResource(home=str(home.root), config_path=str(config_path) if config_path else None)},
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Loaded lazily by ``dagster dev`` / ``dg``, so importing this module reads no config."""
+    return build_definitions(Home.find())

@@ -1,0 +1,194 @@
+"""Lay out a demo home: institutions' stores, SFTP keys, and a ``hub.yaml`` that wires them.
+
+The generated ``hub.yaml`` doubles as the worked example of how to point the hub at real
+institutions: swap the SQLite URLs for the courts' database URLs and the SFTP block for the
+procuratorate's server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from connectors.sftp import host_key_line
+from hub.demo.generator import DemoData, write_court_a, write_court_b, write_supervision_drops
+from hub.demo.sftp_server import generate_host_key
+from hub.home import Home
+
+SFTP_USER = "wh-proc"
+DROP_DIR = "outgoing"
+
+CONFIG = """\
+# hub.yaml — the demo exchange of 乌海 (Wuhai): two courts, one procuratorate, one justice bureau.
+# Every key is validated on load; secrets are never written here, only the names of
+# environment variables that hold them (password_env, passphrase_env, hash_key_env).
+version: 1
+hub:
+  name: 乌海市法检府数据交换枢纽（演示）
+  hash_key_env: HUB_HASH_KEY      # key for hashing personal identifiers; falls back to private/hash.key
+  bundle_ttl_days: 30
+
+institutions:
+  - {{id: wh-court,   name: 乌海市中级人民法院,     kind: court, court_code: 内03}}
+  - {{id: hbw-court,  name: 乌海市海勃湾区人民法院, kind: court, court_code: 内0302}}
+  - {{id: wh-proc,    name: 乌海市人民检察院,       kind: procuratorate}}
+  - {{id: wh-justice, name: 乌海市司法局,           kind: government}}
+
+sources:
+  # 乌海中院: case-management database, pinyin column names
+  - name: wh_court_filing
+    institution: wh-court
+    record_type: filing
+    kind: database
+    database: {{url: "sqlite:///sources/wh-court.sqlite", table: t_ajxx_la, cursor: gxsj}}
+    key: ajbs
+    mapping: {{case_no: ah, court_name: fymc, cause: ay, filing_date: larq, plaintiff: yg, defendant: bg,
+              defendant_id: bgzjhm, defendant_agency: bsxzjg, claim_amount: bdje, source_updated_at: gxsj}}
+  - name: wh_court_judgment
+    institution: wh-court
+    record_type: judgment
+    kind: database
+    database: {{url: "sqlite:///sources/wh-court.sqlite", table: t_cpws, cursor: gxsj}}
+    key: wsbs
+    mapping: {{case_no: ah, document_type: wslx, outcome: cpjg, decided_date: cprq, effective_date: sxrq,
+              defendant_agency: bsxzjg, agency_head_appeared: fzrcz, source_updated_at: gxsj}}
+  - name: wh_court_enforcement
+    institution: wh-court
+    record_type: enforcement
+    kind: database
+    database: {{url: "sqlite:///sources/wh-court.sqlite", table: t_zxaj, cursor: gxsj}}
+    key: zxbs
+    mapping: {{case_no: zxah, filing_date: larq, basis_type: zxyjlx, basis_doc_no: zxyjwh, applicant: sqzxr,
+              respondent: bzxr, respondent_id: bzxrzjhm, amount_due: sqbd, amount_executed: sjdw,
+              closure_type: jafs, closure_date: jarq, source_updated_at: gxsj}}
+  # 海勃湾区法院: another vendor's system, English column names
+  - name: hbw_court_filing
+    institution: hbw-court
+    record_type: filing
+    kind: database
+    database: {{url: "sqlite:///sources/hbw-court.sqlite", table: filings, cursor: updated_at, tiebreak: id}}
+    key: id
+    mapping: {{case_no: case_number, court_name: court, cause: cause_of_action, filing_date: filed_on,
+              plaintiff: plaintiff_name, defendant: defendant_name, defendant_id: defendant_idno,
+              defendant_agency: defendant_agency, claim_amount: claim, source_updated_at: updated_at}}
+  - name: hbw_court_judgment
+    institution: hbw-court
+    record_type: judgment
+    kind: database
+    database: {{url: "sqlite:///sources/hbw-court.sqlite", table: decisions, cursor: updated_at, tiebreak: id}}
+    key: id
+    mapping: {{case_no: case_number, document_type: doc_kind, outcome: result, decided_date: decided_on,
+              effective_date: effective_on, defendant_agency: agency, agency_head_appeared: head_in_court,
+              source_updated_at: updated_at}}
+  - name: hbw_court_enforcement
+    institution: hbw-court
+    record_type: enforcement
+    kind: database
+    database: {{url: "sqlite:///sources/hbw-court.sqlite", table: enforcement_cases, cursor: updated_at, tiebreak: id}}
+    key: id
+    mapping: {{case_no: case_number, filing_date: filed_on, basis_type: basis_kind, basis_doc_no: basis_number,
+              applicant: applicant, respondent: respondent, respondent_id: respondent_idno,
+              amount_due: amount_due, amount_executed: amount_paid, closure_type: closed_how,
+              closure_date: closed_on, source_updated_at: updated_at}}
+  # 乌海市人民检察院: GBK CSV files dropped on SFTP, Chinese column names
+  - name: wh_proc_supervision
+    institution: wh-proc
+    record_type: supervision
+    kind: sftp
+    cadence: "*/15 * * * *"
+    sftp:
+      host: 127.0.0.1
+      port: {port}
+      username: {user}
+      key_path: private/sftp_client_ed25519     # 0600; passphrase (if any) from passphrase_env
+      host_key: "{host_key}"
+      remote_dir: {drop}
+      pattern: "*.csv"
+    format: {{type: csv, encoding: gbk}}
+    key: 文书编号
+    mapping: {{doc_no: 文书编号, measure: 监督方式, domain: 监督领域, issuer: 发出单位, target_case_no: 被监督案号,
+              issued_date: 发出日期, due_date: 回复期限, replied_date: 回复日期, reply_result: 回复结果,
+              target_effective_date: 原裁判生效日期, source_updated_at: 更新时间}}
+
+offices:
+  - {{id: wh-court-spo,  name: 乌海市中级人民法院审判管理办公室, institution: wh-court}}
+  - {{id: wh-proc-zhyw,  name: 乌海市人民检察院综合业务部,       institution: wh-proc}}
+  - {{id: wh-justice-office, name: 乌海市司法局综合办公室,       institution: wh-justice}}
+
+agreements:
+  # 法检协作: the court's office receives every supervision measure aimed at a Wuhai court
+  - id: FJXZ-2024-01
+    version: 1
+    office: wh-court-spo
+    shares:
+      - record_type: supervision
+        where: [{{column: target_court_code, op: in, value: [内03, 内0302, 内0303, 内0304]}}]
+        columns: {{doc_no: clear, measure: clear, domain: clear, issuer: clear, target_case_no: clear,
+                  issued_date: clear, due_date: clear, replied_date: clear, reply_result: clear,
+                  target_effective_date: clear}}
+  # 法检协作: the procuratorate receives filings, decisions and enforcement; parties masked
+  - id: FJXZ-2024-02
+    version: 1
+    office: wh-proc-zhyw
+    shares:
+      - record_type: filing
+        columns: {{case_no: clear, court_code: clear, case_category: clear, cause: clear, filing_date: clear,
+                  plaintiff: mask, defendant: mask, defendant_id_masked: clear, claim_amount: clear}}
+      - record_type: judgment
+        columns: {{case_no: clear, court_code: clear, case_category: clear, document_type: clear,
+                  outcome: clear, decided_date: clear, effective_date: clear}}
+      - record_type: enforcement
+        columns: {{case_no: clear, court_code: clear, filing_date: clear, basis_type: clear, basis_doc_no: clear,
+                  respondent: mask, respondent_id_hash: clear, amount_due: clear, amount_executed: clear,
+                  closure_type: clear, closure_date: clear}}
+  # 府院联动: the justice bureau receives administrative cases only, for the annual white paper
+  - id: FYLD-2024-01
+    version: 1
+    office: wh-justice-office
+    shares:
+      - record_type: filing
+        where: [{{column: case_category, op: eq, value: 行政}}]
+        columns: {{case_no: clear, court_code: clear, cause: clear, filing_date: clear, defendant_agency: clear}}
+      - record_type: judgment
+        where: [{{column: case_category, op: eq, value: 行政}}]
+        columns: {{case_no: clear, court_code: clear, document_type: clear, outcome: clear, decided_date: clear,
+                  effective_date: clear, defendant_agency: clear, agency_head_appeared: clear}}
+"""
+
+
+def sftp_root(home: Home) -> Path:
+    return home.root / "sources" / "sftp"
+
+
+def host_key_path(home: Home) -> Path:
+    return home.private / "sftp_host_ed25519"
+
+
+def client_key_path(home: Home) -> Path:
+    return home.private / "sftp_client_ed25519"
+
+
+def client_public_line(home: Home) -> str:
+    """The hub's SFTP client key as an authorized_keys line for the demo server."""
+    return host_key_line(client_key_path(home))
+
+
+def ensure_keys(home: Home) -> None:
+    """The demo SFTP server's host key and the hub's client key (kept across reruns)."""
+    home.private.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for path in (host_key_path(home), client_key_path(home)):
+        if not path.exists():
+            generate_host_key(path)
+
+
+def create(home: Home, *, port: int, seed: int = 20241122, as_of: dt.date | None = None) -> None:
+    """Write the institutions' stores and ``hub.yaml`` (pinning the demo server's host key)."""
+    sources = home.root / "sources"
+    data = DemoData(seed, as_of)
+    write_court_a(data, sources / "wh-court.sqlite")
+    write_court_b(data, sources / "hbw-court.sqlite")
+    write_supervision_drops(data, sftp_root(home) / DROP_DIR)
+    host_key = host_key_line(host_key_path(home))
+    home.config.write_text(
+        CONFIG.format(port=port, user=SFTP_USER, host_key=host_key, drop=DROP_DIR), encoding="utf-8"
+    )

@@ -1,0 +1,292 @@
+"""A seeded, realistic demo exchange for 乌海 (Wuhai, Inner Mongolia).
+
+Two courts keep filings, decisions and enforcement cases in their own databases (SQLite),
+each under its own column names; the procuratorate drops supervision measures as GBK CSV on
+SFTP. Case numbers come in the bracket styles seen in the wild, supervision measures target
+real cases, some replies are overdue and a few rows are malformed on purpose, each in a way
+that normalization must catch.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import random
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from schemas.identifiers import InvalidIdentifier, validate_credit_code, validate_resident_id
+
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段雷钱汤尹黎易常武乔贺赖龚文"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国志文海燕鹏飞宇辉"
+COMPANIES = ["乌海市恒达煤业有限公司", "内蒙古蒙西建材有限责任公司", "乌海市金山化工有限公司",
+             "乌海市海勃湾区宏远物流有限公司", "内蒙古黄河能源科技有限公司", "乌海市天和商贸有限公司"]
+AGENCIES = ["乌海市自然资源局", "乌海市生态环境局", "乌海市市场监督管理局", "乌海市人力资源和社会保障局",
+            "乌海市海勃湾区人民政府", "乌海市公安局交通警察支队", "乌海市住房和城乡建设局"]
+CIVIL_CAUSES = ["民间借贷纠纷", "买卖合同纠纷", "劳动争议", "机动车交通事故责任纠纷", "房屋租赁合同纠纷",
+                "离婚纠纷", "建设工程施工合同纠纷", "物业服务合同纠纷"]
+ADMIN_CAUSES = ["行政处罚", "行政许可", "行政强制", "工伤认定", "政府信息公开", "行政征收"]
+CRIMINAL_CAUSES = ["盗窃罪", "危险驾驶罪", "诈骗罪", "故意伤害罪"]
+OUTCOMES = {"民事": ["支持", "部分支持", "驳回", "调解", "撤诉"], "行政": ["维持", "撤销", "驳回", "确认违法", "撤诉", "调解"],
+            "刑事": ["支持"]}
+CLOSURES = ["执行完毕", "终结本次执行程序", "终结执行", "不予执行"]
+DISTRICTS = {"内03": "150302", "内0302": "150302", "内0303": "150303", "内0304": "150304"}
+
+
+@dataclass
+class Case:
+    court_code: str
+    year: int
+    type_code: str
+    seq: int
+    category: str
+    cause: str
+    filed: dt.date
+    updated: dt.datetime
+    plaintiff: str
+    defendant: str
+    defendant_id: str
+    agency: str | None
+    claim: float
+    decision: dict[str, object] | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def canonical(self) -> str:
+        return f"（{self.year}）{self.court_code}{self.type_code}{self.seq}号"
+
+
+class DemoData:
+    """Deterministic demo records; ``as_of`` fixes what counts as overdue."""
+
+    def __init__(self, seed: int = 20241122, as_of: dt.date | None = None) -> None:
+        self.rng = random.Random(seed)
+        self.as_of = as_of or dt.date.today()
+        self.cases: dict[str, list[Case]] = {"内03": [], "内0302": []}
+        self.enforcement: dict[str, list[Case]] = {"内03": [], "内0302": []}
+        self._make_cases("内03", 260, [("民终", "民事", 0.55), ("行初", "行政", 0.2), ("行终", "行政", 0.25)])
+        self._make_cases("内0302", 380, [("民初", "民事", 0.7), ("行初", "行政", 0.15), ("刑初", "刑事", 0.15)])
+        for court in self.cases:
+            self._make_enforcement(court, 90 if court == "内03" else 140)
+
+    # --- people and identifiers ------------------------------------------------------------
+    def name(self) -> str:
+        return self.rng.choice(SURNAMES) + "".join(self.rng.choice(GIVEN) for _ in range(self.rng.choice((1, 2))))
+
+    def resident_id(self, court: str) -> str:
+        born = dt.date(1950, 1, 1) + dt.timedelta(days=self.rng.randrange(0, 365 * 50))
+        base = f"{DISTRICTS[court]}{born:%Y%m%d}{self.rng.randrange(0, 1000):03d}"
+        return _complete(base, "0123456789X", validate_resident_id)
+
+    def credit_code(self) -> str:
+        alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+        base = "91150300" + "".join(self.rng.choice(alphabet) for _ in range(9))
+        return _complete(base, alphabet, validate_credit_code)
+
+    def when(self, start: dt.date, end: dt.date) -> dt.date:
+        return start + dt.timedelta(days=self.rng.randrange(0, max(1, (end - start).days)))
+
+    # --- cases -----------------------------------------------------------------------------
+    def _make_cases(self, court: str, n: int, types: list[tuple[str, str, float]]) -> None:
+        seqs: dict[tuple[int, str], int] = {}
+        for _ in range(n):
+            type_code, category, _w = self.rng.choices(types, weights=[t[2] for t in types])[0]
+            filed = self.when(self.as_of - dt.timedelta(days=3 * 365), self.as_of - dt.timedelta(days=20))
+            key = (filed.year, type_code)
+            seqs[key] = seqs.get(key, 0) + self.rng.randint(1, 9)
+            agency = self.rng.choice(AGENCIES) if category == "行政" else None
+            if agency:
+                defendant, defendant_id = agency, self.credit_code()
+            elif self.rng.random() < 0.3:
+                defendant = self.rng.choice(COMPANIES)
+                defendant_id = self.credit_code()
+            else:
+                defendant, defendant_id = self.name(), self.resident_id(court)
+            cause = self.rng.choice({"民事": CIVIL_CAUSES, "行政": ADMIN_CAUSES, "刑事": CRIMINAL_CAUSES}[category])
+            case = Case(court, filed.year, type_code, seqs[key], category, cause, filed,
+                        dt.datetime.combine(filed, dt.time(9)) + dt.timedelta(minutes=self.rng.randrange(600)),
+                        "乌海市人民检察院" if category == "刑事" else self.name(), defendant, defendant_id, agency,
+                        round(self.rng.uniform(2_000, 3_000_000), 2) if category == "民事" else 0.0)
+            if self.rng.random() < 0.75:
+                decided = min(self.as_of - dt.timedelta(days=1), filed + dt.timedelta(days=self.rng.randrange(30, 200)))
+                case.decision = {
+                    "type": "调解书" if self.rng.random() < 0.15 else self.rng.choice(["判决书", "裁定书"]),
+                    "outcome": self.rng.choice(OUTCOMES[category]),
+                    "decided": decided,
+                    "effective": decided + dt.timedelta(days=self.rng.choice((15, 16, 30))),
+                    "head_appeared": (self.rng.random() < 0.8) if agency else None,
+                }
+            self.cases[court].append(case)
+
+    def _make_enforcement(self, court: str, n: int) -> None:
+        decided = [c for c in self.cases[court] if c.decision and c.category == "民事"]
+        for i in range(n):
+            basis = self.rng.choice(decided)
+            filed = min(self.as_of - dt.timedelta(days=5), basis.decision["effective"] + dt.timedelta(days=self.rng.randrange(10, 120)))  # type: ignore[operator]
+            due = basis.claim or round(self.rng.uniform(5_000, 500_000), 2)
+            closure = self.rng.choice(CLOSURES + [None, None])
+            closed = filed + dt.timedelta(days=self.rng.randrange(20, 300)) if closure else None
+            if closed and closed > self.as_of:
+                closure, closed = None, None
+            executed = due if closure == "执行完毕" else round(due * self.rng.choice((0, 0, 0.1, 0.4)), 2)
+            case = Case(court, filed.year, "执", 1000 + i * 3, "执行", basis.cause, filed,
+                        dt.datetime.combine(filed, dt.time(10)), basis.plaintiff, basis.defendant,
+                        basis.defendant_id, None, due)
+            case.extra = {"basis": basis.canonical, "closure": closure, "closed": closed, "executed": executed,
+                          "basis_type": "民事判决书" if basis.decision["type"] != "调解书" else "民事调解书"}  # type: ignore[index]
+            self.enforcement[court].append(case)
+
+    def messy(self, case_no: str) -> str:
+        """The same case number as clerks really type it."""
+        r = self.rng.random()
+        if r < 0.45:
+            return case_no
+        if r < 0.6:
+            return case_no.replace("（", "(").replace("）", ")")
+        if r < 0.7:
+            return case_no.replace("（", "(")
+        if r < 0.78:
+            return case_no.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+        if r < 0.86:
+            return case_no.replace("（", "〔").replace("）", "〕")
+        if r < 0.93:
+            return case_no.replace("）", "） ").replace("号", " 号")
+        return case_no.removesuffix("号")
+
+
+def _complete(base: str, alphabet: str, validate: object) -> str:
+    """Append the one check character that ``validate`` accepts."""
+    for ch in alphabet:
+        try:
+            return validate(base + ch)  # type: ignore[operator,no-any-return]
+        except InvalidIdentifier:
+            continue
+    raise AssertionError(f"no check character completes {base}")
+
+
+# --- writing the institutions' own stores ---------------------------------------------------
+COURT_A_SCHEMA = """
+CREATE TABLE t_ajxx_la (ajbs TEXT PRIMARY KEY, ah TEXT, fymc TEXT, ay TEXT, larq TEXT, yg TEXT, bg TEXT,
+  bgzjhm TEXT, bsxzjg TEXT, bdje REAL, gxsj TEXT);
+CREATE TABLE t_cpws (wsbs TEXT PRIMARY KEY, ah TEXT, wslx TEXT, cpjg TEXT, cprq TEXT, sxrq TEXT,
+  bsxzjg TEXT, fzrcz TEXT, gxsj TEXT);
+CREATE TABLE t_zxaj (zxbs TEXT PRIMARY KEY, zxah TEXT, larq TEXT, zxyjlx TEXT, zxyjwh TEXT, sqzxr TEXT,
+  bzxr TEXT, bzxrzjhm TEXT, sqbd REAL, sjdw REAL, jafs TEXT, jarq TEXT, gxsj TEXT);
+"""
+COURT_B_SCHEMA = """
+CREATE TABLE filings (id INTEGER PRIMARY KEY, case_number TEXT, court TEXT, cause_of_action TEXT,
+  filed_on TEXT, plaintiff_name TEXT, defendant_name TEXT, defendant_idno TEXT, defendant_agency TEXT,
+  claim TEXT, updated_at TEXT);
+CREATE TABLE decisions (id INTEGER PRIMARY KEY, case_number TEXT, doc_kind TEXT, result TEXT,
+  decided_on TEXT, effective_on TEXT, agency TEXT, head_in_court INTEGER, updated_at TEXT);
+CREATE TABLE enforcement_cases (id INTEGER PRIMARY KEY, case_number TEXT, filed_on TEXT, basis_kind TEXT,
+  basis_number TEXT, applicant TEXT, respondent TEXT, respondent_idno TEXT, amount_due TEXT,
+  amount_paid TEXT, closed_how TEXT, closed_on TEXT, updated_at TEXT);
+"""
+
+
+def write_court_a(data: DemoData, path: Path) -> None:
+    """乌海中院: pinyin-initial column names, dates as YYYY-MM-DD, 是/否 flags."""
+    rows_f, rows_j, rows_e = [], [], []
+    for i, c in enumerate(data.cases["内03"]):
+        rows_f.append((f"LA{i:06d}", data.messy(c.canonical), "乌海市中级人民法院", c.cause, f"{c.filed:%Y-%m-%d}",
+                       c.plaintiff, c.defendant, c.defendant_id, c.agency, c.claim, f"{c.updated:%Y-%m-%d %H:%M:%S}"))
+        if c.decision:
+            d = c.decision
+            flag = None if d["head_appeared"] is None else ("是" if d["head_appeared"] else "否")
+            rows_j.append((f"WS{i:06d}", data.messy(c.canonical), d["type"], d["outcome"], f"{d['decided']:%Y-%m-%d}",
+                           f"{d['effective']:%Y-%m-%d}", c.agency, flag, f"{d['decided']:%Y-%m-%d} 16:00:00"))
+    for i, e in enumerate(data.enforcement["内03"]):
+        x = e.extra
+        rows_e.append((f"ZX{i:06d}", data.messy(e.canonical), f"{e.filed:%Y-%m-%d}", x["basis_type"], x["basis"],
+                       e.plaintiff, e.defendant, e.defendant_id, e.claim, x["executed"], x["closure"],
+                       f"{x['closed']:%Y-%m-%d}" if x["closed"] else None, f"{e.updated:%Y-%m-%d %H:%M:%S}"))
+    # deliberate defects: what a real extract contains
+    rows_f.append(("LA_BAD1", "（2024）内03民X12号", "乌海市中级人民法院", "买卖合同纠纷", "2024-05-06", "甲", "乙", None, None, 100.0, "2024-05-06 10:00:00"))
+    rows_f.append(("LA_BAD2", "（2024）内03民终77号", "乌海市中级人民法院", "劳动争议", "2024-13-45", "甲", "乙", None, None, 100.0, "2024-05-06 10:00:00"))
+    rows_f.append(("LA_BAD3", "（2024）内06民终88号", "乌海市中级人民法院", "劳动争议", "2024-04-01", "甲", "乙", None, None, 100.0, "2024-05-06 10:00:00"))
+    rows_e.append(("ZX_BAD1", None, "2024-02-02", "民事判决书", None, "甲", "乙", "150302199001011234", 100.0, 0.0, None, None, "2024-02-02 10:00:00"))
+    _write_sqlite(path, COURT_A_SCHEMA, {"t_ajxx_la": rows_f, "t_cpws": rows_j, "t_zxaj": rows_e})
+
+
+def write_court_b(data: DemoData, path: Path) -> None:
+    """海勃湾区法院: English names, dates as YYYY/MM/DD, amounts as text with thousands separators."""
+    rows_f, rows_j, rows_e = [], [], []
+    for i, c in enumerate(data.cases["内0302"], 1):
+        rows_f.append((i, data.messy(c.canonical), "海勃湾区人民法院", c.cause, f"{c.filed:%Y/%m/%d}", c.plaintiff,
+                       c.defendant, c.defendant_id, c.agency, f"{c.claim:,.2f}", f"{c.updated:%Y-%m-%dT%H:%M:%S}"))
+        if c.decision:
+            d = c.decision
+            rows_j.append((i, data.messy(c.canonical), d["type"], d["outcome"], f"{d['decided']:%Y/%m/%d}",
+                           f"{d['effective']:%Y/%m/%d}", c.agency,
+                           None if d["head_appeared"] is None else int(bool(d["head_appeared"])),
+                           f"{d['decided']:%Y-%m-%d}T17:30:00"))
+    for i, e in enumerate(data.enforcement["内0302"], 1):
+        x = e.extra
+        rows_e.append((i, data.messy(e.canonical), f"{e.filed:%Y/%m/%d}", x["basis_type"], data.messy(str(x["basis"])),
+                       e.plaintiff, e.defendant, e.defendant_id, f"{e.claim:,.2f}", f"{x['executed']:,.2f}",
+                       x["closure"], f"{x['closed']:%Y/%m/%d}" if x["closed"] else None,
+                       f"{e.updated:%Y-%m-%dT%H:%M:%S}"))
+    good_id = data.resident_id("内0302")
+    bad_id = good_id[:-1] + ("0" if good_id[-1] != "0" else "1")
+    rows_f.append((9001, "（2023）内0302民初5号", "海勃湾区人民法院", "离婚纠纷", "2023/03/01", "甲", "乙", bad_id, None, "1,000.00", "2023-03-01T09:00:00"))
+    rows_f.append((9002, "（2023）内0302民初6号", "海勃湾区人民法院", "离婚纠纷", None, "甲", "乙", None, None, "1,000.00", "2023-03-01T09:00:00"))
+    rows_j.append((9003, "（2023）内0302民初7号", "判决书", "驳回", "2023/02/30", None, None, None, "2023-03-01T09:00:00"))
+    _write_sqlite(path, COURT_B_SCHEMA, {"filings": rows_f, "decisions": rows_j, "enforcement_cases": rows_e})
+
+
+def _write_sqlite(path: Path, schema: str, tables: dict[str, list[tuple[object, ...]]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    with sqlite3.connect(path) as con:
+        con.executescript(schema)
+        for table, rows in tables.items():
+            if rows:
+                marks = ",".join("?" * len(rows[0]))
+                con.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+
+
+SUPERVISION_HEADER = ["文书编号", "监督方式", "监督领域", "发出单位", "被监督案号", "发出日期", "回复期限",
+                      "回复日期", "回复结果", "原裁判生效日期", "更新时间"]
+
+
+def write_supervision_drops(data: DemoData, folder: Path) -> list[Path]:
+    """乌海市人民检察院's GBK CSV drops: one file per quarter of issue dates."""
+    rng = data.rng
+    decided = [c for cs in data.cases.values() for c in cs if c.decision and c.category in ("民事", "行政")]
+    measures = [("再审检察建议", "民事"), ("抗诉", "民事"), ("检察建议", "行政"), ("检察建议", "执行"), ("纠正违法", "执行")]
+    rows: list[list[str]] = []
+    for i in range(1, 131):
+        measure, domain = rng.choice(measures)
+        target = rng.choice([c for cs in data.enforcement.values() for c in cs] if domain == "执行" else decided)
+        start = target.decision["effective"] if target.decision else target.filed  # type: ignore[index]
+        issued = data.when(start + dt.timedelta(days=20), max(start + dt.timedelta(days=40), data.as_of))  # type: ignore[operator]
+        issued = min(issued, data.as_of)
+        due = issued + dt.timedelta(days=90 if domain == "执行" else 60)
+        replied, result = None, None
+        if rng.random() < 0.7 and issued + dt.timedelta(days=10) < data.as_of:
+            replied = min(data.as_of, issued + dt.timedelta(days=rng.randrange(10, 120)))
+            result = rng.choice(["采纳", "采纳", "部分采纳", "不采纳"])
+        kind = {"民事": "民监", "行政": "行监", "执行": "执监"}[domain]
+        rows.append([f"乌检{kind}〔{issued.year}〕{i}号", measure, domain, "乌海市人民检察院", data.messy(target.canonical),
+                     f"{issued:%Y-%m-%d}", f"{due:%Y-%m-%d}", f"{replied:%Y-%m-%d}" if replied else "", result or "",
+                     f"{target.decision['effective']:%Y-%m-%d}" if target.decision else "",  # type: ignore[index]
+                     f"{issued:%Y-%m-%d} 11:00:00"])
+    rows.sort(key=lambda r: r[5])
+    rows.append(["乌检民监〔2024〕901号", "口头建议", "民事", "乌海市人民检察院", "（2023）内03民终5号", "2024-03-01", "", "", "", "", "2024-03-01 11:00:00"])
+    rows.append(["乌检民监〔2024〕902号", "再审检察建议", "民事", "乌海市人民检察院", "（2023）内03民终6号", "2024-03-01", "2024-05-01", "2024-02-01", "采纳", "", "2024-03-01 11:00:00"])
+    rows.append(["乌检民监〔2024〕903号", "检察建议", "民事", "乌海市人民检察院", "无案号", "2024-03-02", "", "", "", "", "2024-03-02 11:00:00"])
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    half = len(rows) // 2
+    for n, chunk in enumerate((rows[:half], rows[half:]), 1):
+        path = folder / f"jdcs_{n:02d}.csv"
+        with open(path, "w", encoding="gbk", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(SUPERVISION_HEADER)
+            w.writerows(chunk)
+            if n == 2:
+                fh.write("乌检民监〔2024〕904号,抗诉,民事,乌海市人民检察院,（2023）内03民终8号,2024-03-03,,,,,2024-03-03 11:00:00,多余字段\r\n")
+        paths.append(path)
+    return paths

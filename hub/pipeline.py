@@ -1,0 +1,163 @@
+"""The exchange's stages as plain functions: pull -> land, apply -> warehouse, publish -> outbox.
+
+Dagster assets (``hub.assets``) and tests call these; nothing here imports Dagster, so each
+stage can be run, tested and reasoned about on its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from connectors.base import Batch
+from connectors.sftp import SftpSettings as SftpConnSettings
+from connectors.sftp import SftpSource
+from connectors.sql import SqlSettings, SqlSource
+from hub import audit
+from hub.agreements import select_sql
+from hub.bundle import PublishedBundle, publish_bundle
+from hub.config import HubConfig, Source, secret
+from hub.crypto import SigningKey, generate_signing_key, load_signing_key
+from hub.home import Home
+from hub.landing import LandedBatch, SourceState, land, landed_batches
+from hub.warehouse import Warehouse
+
+
+@dataclass
+class PullResult:
+    source: str
+    batches: list[LandedBatch] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(b.rows + b.rejects for b in self.batches)
+
+
+def _sql_batches(home: Home, src: Source, state: SourceState) -> Iterator[Batch]:
+    db = src.database
+    assert db is not None
+    url = db.url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        url = f"sqlite:///{home.resolve(url.removeprefix('sqlite:///'))}"
+    tiebreak = db.tiebreak or src.key
+    columns = tuple(dict.fromkeys([*src.mapping.values(), src.key, db.cursor, tiebreak]))
+    source = SqlSource(SqlSettings(
+        name=src.name, url=url, table=db.table, columns=columns, cursor=db.cursor,
+        tiebreak=tiebreak, batch_size=db.batch_size,
+        password=secret(db.password_env, f"sources.{src.name}.database.password_env"),
+    ))
+    try:
+        for batch in source.pull(state.data.get("watermark")):
+            yield batch
+    finally:
+        source.close()
+
+
+def _sftp_batches(home: Home, src: Source, state: SourceState) -> Iterator[Batch]:
+    s = src.sftp
+    assert s is not None
+    settings = SftpConnSettings(
+        name=src.name, host=s.host, port=s.port, username=s.username,
+        key_path=home.resolve(s.key_path),
+        passphrase=secret(s.passphrase_env, f"sources.{src.name}.sftp.passphrase_env"),
+        host_key=s.host_key, remote_dir=s.remote_dir, pattern=s.pattern,
+        min_age_seconds=s.min_age_seconds, file_format=src.format.type,
+        encoding=src.format.encoding, delimiter=src.format.delimiter,
+    )
+    yield from SftpSource(settings, home.staging / src.name).pull(state.data.get("seen", {}))
+
+
+def pull(config: HubConfig, home: Home, source_name: str, run_id: str) -> PullResult:
+    """Pull everything new from one source and land it; the watermark moves after each landing."""
+    src = next(s for s in config.sources if s.name == source_name)
+    state = SourceState(home.state, src.name)
+    result = PullResult(src.name)
+    batches = _sql_batches(home, src, state) if src.kind == "database" else _sftp_batches(home, src, state)
+    for batch in batches:
+        landed = land(batch, home.landing, record_type=src.record_type, institution=src.institution, run_id=run_id)
+        if src.kind == "database":
+            state.data["watermark"] = batch.watermark
+        else:
+            assert batch.watermark is not None
+            state.data.setdefault("seen", {})[batch.watermark["file"]] = batch.watermark
+        state.save()
+        audit.append(
+            home.audit, "land", run_id=run_id, subject=src.name, batch_id=landed.batch_id,
+            origin=landed.origin, rows=landed.rows, rejects=landed.rejects, watermark=batch.watermark,
+        )
+        result.batches.append(landed)
+    audit.append(home.audit, "pull", run_id=run_id, subject=src.name, batches=len(result.batches), rows=result.rows)
+    return result
+
+
+def apply_pending(config: HubConfig, home: Home, run_id: str) -> dict[str, dict[str, int]]:
+    """Apply every landed batch the warehouse has not applied yet, oldest first."""
+    sources = {s.name: s for s in config.sources}
+    totals: dict[str, dict[str, int]] = {}
+    with open_warehouse(config, home) as wh:
+        done = wh.applied()
+        for batch in landed_batches(home.landing, list(sources)):
+            if batch.batch_id in done:
+                continue
+            src = sources[batch.source]
+            court = config.institution(src.institution).court_code
+            counts = wh.apply(batch, mapping=src.mapping, key_column=src.key, court_code=court, run_id=run_id)
+            audit.append(home.audit, "apply", run_id=run_id, subject=batch.source, batch_id=batch.batch_id, **counts)
+            agg = totals.setdefault(batch.record_type, dict.fromkeys(counts, 0))
+            for k, v in counts.items():
+                agg[k] += v
+    return totals
+
+
+def open_warehouse(config: HubConfig, home: Home, *, read_only: bool = False) -> Warehouse:
+    return Warehouse(home.warehouse, hash_key=home.hash_key(config.hub.hash_key_env), read_only=read_only)
+
+
+def signing_key(home: Home) -> SigningKey:
+    """The hub's current signing key; created on first use."""
+    keys = sorted(home.private.glob("*.key"), key=lambda p: p.stat().st_mtime) if home.private.exists() else []
+    if not keys:
+        keyid = generate_signing_key(home.private, home.keys)
+        return load_signing_key(home.private / f"{keyid}.key")
+    return load_signing_key(keys[-1])
+
+
+def publish(
+    config: HubConfig, home: Home, office_id: str, run_id: str, *, now: dt.datetime | None = None
+) -> PublishedBundle | None:
+    """Build, sign and write one bundle for an office from its agreement (None: no agreement)."""
+    agreement = config.agreement_for(office_id)
+    if agreement is None:
+        return None
+    now = now or dt.datetime.now(dt.UTC)
+    with open_warehouse(config, home, read_only=True) as wh:
+        datasets = {}
+        for share in agreement.shares:
+            sql, params = select_sql(share)
+            datasets[share.record_type] = wh.query(sql, params).fetch_arrow_table()
+    shared = {share.record_type for share in agreement.shares}
+    predicate: dict[str, Any] = {
+        "office": office_id,
+        "agreement": {"id": agreement.id, "version": agreement.version},
+        "run_id": run_id,
+        "source_watermarks": {
+            s.name: SourceState(home.state, s.name).data.get("watermark")
+            or sorted(SourceState(home.state, s.name).data.get("seen", {}))
+            for s in config.sources if s.record_type in shared
+        },
+    }
+    office = next(o for o in config.offices if o.id == office_id)
+    outbox = home.resolve(office.delivery.outbox) if office.delivery.outbox else home.outbox
+    bundle = publish_bundle(
+        outbox, office_id, datasets, predicate, signing_key(home),
+        now=now, ttl=dt.timedelta(days=config.hub.bundle_ttl_days),
+    )
+    audit.append(
+        home.audit, "publish", run_id=run_id, subject=office_id, bundle=str(bundle.path),
+        sequence=bundle.sequence, manifest_sha256=bundle.manifest_sha256,
+        rows={k: v.num_rows for k, v in datasets.items()},
+    )
+    return bundle

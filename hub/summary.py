@@ -1,0 +1,51 @@
+"""The short report a coordination office reads after a run: what moved, what was held back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hub import pipeline
+from hub.config import load_config
+from hub.home import Home
+from schemas.tables import RECORD_TYPES
+
+
+def print_summary(home: Home, config_path: Path | None = None, *, demo: bool = False) -> None:
+    config = load_config(config_path or home.require_config())
+    if not home.warehouse.exists():
+        print("no warehouse yet: nothing was applied")
+        return
+    with pipeline.open_warehouse(config, home, read_only=True) as wh:
+        pulled = dict(wh.query(
+            "SELECT source_name, sum(rows_in) FROM hub_batches GROUP BY 1"
+        ).fetchall())
+        counts = wh.table_counts()
+        rules = wh.query(
+            "SELECT rule, count(*), any_value(reason) FROM quarantine GROUP BY rule ORDER BY 2 DESC, 1"
+        ).fetchall()
+    print("\nrows pulled per source")
+    for src in config.sources:
+        print(f"  {src.name:<24} {pulled.get(src.name, 0):>7}  ({src.kind}, {src.record_type})")
+    print("\nrows in the shared tables")
+    for rt in RECORD_TYPES:
+        print(f"  {rt:<24} {counts[rt]:>7}")
+    print(f"\nrows quarantined: {counts['quarantine']}")
+    for rule, n, reason in rules:
+        print(f"  {rule:<24} {n:>7}  e.g. {reason}")
+    print("\nbundles published per office")
+    for office in config.offices:
+        folder = (home.resolve(office.delivery.outbox) if office.delivery.outbox else home.outbox) / office.id
+        bundles = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) if folder.exists() else []
+        latest = f"latest {bundles[-1]}" if bundles else "none"
+        print(f"  {office.id:<24} {len(bundles):>7}  {office.name}; {latest}")
+    h = f" --home {home.root}"
+    example = next(
+        (b for o in config.offices for b in sorted((home.outbox / o.id).glob("0*"))[-1:]), home.outbox / "<office>/<seq>"
+    )
+    print("\nnext")
+    print(f"  hub verify {example} --keys {home.keys}")
+    print(f"  duckdb -readonly {home.warehouse}   (or: python -c \"import duckdb; duckdb.connect('{home.warehouse}', read_only=True).sql('FROM quarantine').show()\")")
+    print(f"  hub audit verify{h}")
+    if demo:
+        print(f"  hub demo-server{h} &  then  hub run{h}   (pull again: nothing new lands twice)")
+    print(f"  hub dev{h}   (Dagster UI on http://127.0.0.1:3000)")

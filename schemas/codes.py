@@ -1,0 +1,112 @@
+"""Code tables with Chinese labels, loaded into the warehouse as ``code_*`` tables.
+
+Sources: 法〔2015〕137号 / 法〔2018〕335号 (case type codes), GB/T 2260 (court codes of
+Inner Mongolia), the coordination agreements in ``shared/seeds`` (measures, closures).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+# 类型代字 -> (category 案件类别, instance/procedure 审级或程序)
+CASE_TYPES: dict[str, tuple[str, str]] = {
+    "民初": ("民事", "一审"), "民终": ("民事", "二审"), "民监": ("民事", "审判监督"),
+    "民申": ("民事", "申请再审"), "民抗": ("民事", "抗诉"), "民再": ("民事", "再审"),
+    "民撤": ("民事", "第三人撤销之诉"), "民特": ("民事", "特别程序"), "民催": ("民事", "公示催告"),
+    "民督": ("民事", "督促程序"),
+    "刑初": ("刑事", "一审"), "刑终": ("刑事", "二审"), "刑监": ("刑事", "审判监督"),
+    "刑申": ("刑事", "申请再审"), "刑抗": ("刑事", "抗诉"), "刑再": ("刑事", "再审"),
+    "刑核": ("刑事", "死刑复核"), "刑更": ("刑事", "减刑假释"),
+    "行初": ("行政", "一审"), "行终": ("行政", "二审"), "行监": ("行政", "审判监督"),
+    "行申": ("行政", "申请再审"), "行抗": ("行政", "抗诉"), "行再": ("行政", "再审"),
+    "行审": ("非诉行政执行审查", "审查"), "行审复": ("非诉行政执行审查", "复议"),
+    "执": ("执行", "执行实施"), "执恢": ("执行", "恢复执行"), "执保": ("执行", "财产保全执行"),
+    "执异": ("执行", "执行异议"), "执复": ("执行", "执行复议"), "执监": ("执行", "执行监督"),
+    "执协": ("执行", "执行协调"), "执他": ("执行", "其他执行"),
+    "破申": ("破产", "破产申请审查"), "破终": ("破产", "破产上诉"), "破": ("破产", "破产"),
+    "财保": ("保全", "诉前财产保全"), "行保": ("保全", "行为保全"), "证保": ("保全", "证据保全"),
+    "司惩": ("司法制裁", "司法制裁审查"),
+    "法赔": ("国家赔偿", "法院赔偿"), "委赔": ("国家赔偿", "赔偿委员会"),
+}
+
+# 专门审判代字
+TRIBUNALS: dict[str, str] = {"知": "知识产权法庭", "环": "环境资源审判", "金": "金融审判"}
+
+# 法院代字 -> (name, level). Inner Mongolia (内, not 蒙) plus the courts the demo uses.
+COURTS: dict[str, tuple[str, str]] = {
+    "最高法": ("最高人民法院", "最高"),
+    "内": ("内蒙古自治区高级人民法院", "高级"),
+    "内01": ("呼和浩特市中级人民法院", "中级"),
+    "内0102": ("呼和浩特市新城区人民法院", "基层"),
+    "内0103": ("呼和浩特市回民区人民法院", "基层"),
+    "内0104": ("呼和浩特市玉泉区人民法院", "基层"),
+    "内0105": ("呼和浩特市赛罕区人民法院", "基层"),
+    "内02": ("包头市中级人民法院", "中级"),
+    "内0202": ("包头市东河区人民法院", "基层"),
+    "内0203": ("包头市昆都仑区人民法院", "基层"),
+    "内03": ("乌海市中级人民法院", "中级"),
+    "内0302": ("乌海市海勃湾区人民法院", "基层"),
+    "内0303": ("乌海市海南区人民法院", "基层"),
+    "内0304": ("乌海市乌达区人民法院", "基层"),
+    "内04": ("赤峰市中级人民法院", "中级"),
+    "内05": ("通辽市中级人民法院", "中级"),
+    "内06": ("鄂尔多斯市中级人民法院", "中级"),
+    "内0602": ("鄂尔多斯市东胜区人民法院", "基层"),
+    "内07": ("呼伦贝尔市中级人民法院", "中级"),
+    "内08": ("巴彦淖尔市中级人民法院", "中级"),
+    "内09": ("乌兰察布市中级人民法院", "中级"),
+    "内22": ("兴安盟中级人民法院", "中级"),
+    "内25": ("锡林郭勒盟中级人民法院", "中级"),
+    "内29": ("阿拉善盟中级人民法院", "中级"),
+    "内71": ("呼和浩特铁路运输中级法院", "专门"),
+}
+
+SUPERVISION_MEASURES: dict[str, str] = {
+    "抗诉": "protest",
+    "再审检察建议": "retrial procuratorial recommendation",
+    "检察建议": "procuratorial recommendation",
+    "纠正违法": "notice to correct a violation",
+    "司法建议": "judicial recommendation",
+}
+
+REPLY_RESULTS: dict[str, str] = {"采纳": "adopted", "部分采纳": "partly adopted", "不采纳": "not adopted"}
+
+ENFORCEMENT_CLOSURES: dict[str, str] = {
+    "执行完毕": "fully executed",
+    "终结本次执行程序": "current enforcement procedure terminated (终本)",
+    "终结执行": "enforcement terminated",
+    "不予执行": "enforcement refused",
+    "驳回申请": "application dismissed",
+    "销案": "case withdrawn",
+}
+
+JUDGMENT_OUTCOMES: dict[str, str] = {
+    "支持": "claim upheld", "部分支持": "claim partly upheld", "驳回": "claim dismissed",
+    "撤销": "decision revoked", "维持": "decision affirmed", "改判": "judgment amended",
+    "发回重审": "remanded", "调解": "mediated", "撤诉": "withdrawn", "确认违法": "declared unlawful",
+}
+
+
+def code_tables() -> dict[str, pa.Table]:
+    """The code tables as Arrow tables, ready to load into DuckDB in bulk."""
+    return {
+        "code_case_type": pa.table({
+            "type_code": list(CASE_TYPES),
+            "category": [v[0] for v in CASE_TYPES.values()],
+            "procedure": [v[1] for v in CASE_TYPES.values()],
+        }),
+        "code_court": pa.table({
+            "court_code": list(COURTS),
+            "name": [v[0] for v in COURTS.values()],
+            "level": [v[1] for v in COURTS.values()],
+        }),
+        "code_tribunal": pa.table({"tribunal_code": list(TRIBUNALS), "name": list(TRIBUNALS.values())}),
+        "code_supervision_measure": _labels("measure", SUPERVISION_MEASURES),
+        "code_reply_result": _labels("reply_result", REPLY_RESULTS),
+        "code_enforcement_closure": _labels("closure_type", ENFORCEMENT_CLOSURES),
+        "code_judgment_outcome": _labels("outcome", JUDGMENT_OUTCOMES),
+    }
+
+
+def _labels(column: str, table: dict[str, str]) -> pa.Table:
+    return pa.table({column: list(table), "label_en": list(table.values())})

@@ -1,0 +1,154 @@
+"""The four shared schemas, defined once: Arrow types, DuckDB DDL and bilingual field docs.
+
+Every institution maps its own column names onto these fields (``hub.yaml`` ``mapping``).
+Fields marked ``source=True`` may be mapped from a source column; the rest are derived by
+normalization (canonical case-number parts, masked and hashed identifiers) or are provenance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str  # DuckDB type
+    zh: str
+    en: str
+    source: bool = True  # may be mapped from a source column
+    required: bool = False  # a row without it is quarantined
+    personal: bool = False  # stored only as keyed hash + masked form
+
+
+# --- provenance, on every normalized row -------------------------------------------------
+PROVENANCE = (
+    Field("record_key", "VARCHAR", "记录键", "record key: one current row per key", source=False),
+    Field("source_institution", "VARCHAR", "来源机构", "institution the row came from", source=False),
+    Field("source_name", "VARCHAR", "来源", "source name in hub.yaml", source=False),
+    Field("source_key", "VARCHAR", "来源主键", "the row's key in its source", source=False),
+    Field("batch_id", "VARCHAR", "落地批次", "landing batch (content hash)", source=False),
+    Field("source_row", "BIGINT", "来源行号", "row or line number in the batch's origin", source=False),
+    Field("row_hash", "VARCHAR", "行哈希", "sha256 of the mapped source values", source=False),
+    Field("landed_at", "TIMESTAMP", "落地时间", "when the batch landed; orders versions with equal update times", source=False),
+    Field("run_id", "VARCHAR", "运行编号", "Dagster run that applied the row", source=False),
+    Field("source_updated_at", "TIMESTAMP", "来源更新时间", "when the source last changed the row"),
+)
+
+_CASE_PARTS = (
+    Field("case_no", "VARCHAR", "案号", "canonical case number", required=True),
+    Field("case_no_raw", "VARCHAR", "原始案号", "case number as the source wrote it", source=False),
+    Field("case_year", "INTEGER", "收案年度", "year in the case number", source=False),
+    Field("court_code", "VARCHAR", "法院代字", "court code in the case number", source=False),
+    Field("case_type_code", "VARCHAR", "类型代字", "case type code in the case number", source=False),
+    Field("case_category", "VARCHAR", "案件类别", "民事/刑事/行政/执行/…, from the type code", source=False),
+)
+
+FILING = _CASE_PARTS + (
+    Field("court_name", "VARCHAR", "法院名称", "court that accepted the case"),
+    Field("cause", "VARCHAR", "案由", "cause of action"),
+    Field("filing_date", "DATE", "立案日期", "date the case was accepted", required=True),
+    Field("plaintiff", "VARCHAR", "原告/申请人", "plaintiff or applicant"),
+    Field("defendant", "VARCHAR", "被告/被申请人", "defendant or respondent"),
+    Field("defendant_id", "VARCHAR", "被告证件号", "defendant's ID or credit code", personal=True),
+    Field("defendant_agency", "VARCHAR", "被诉行政机关", "defendant agency in an administrative case"),
+    Field("claim_amount", "DECIMAL(18,2)", "诉讼标的额", "amount claimed, yuan"),
+)
+
+JUDGMENT = _CASE_PARTS + (
+    Field("document_type", "VARCHAR", "文书类型", "判决/裁定/调解/决定"),
+    Field("outcome", "VARCHAR", "裁判结果", "outcome of the decision"),
+    Field("decided_date", "DATE", "裁判日期", "date decided", required=True),
+    Field("effective_date", "DATE", "生效日期", "date the decision took legal effect"),
+    Field("defendant_agency", "VARCHAR", "被诉行政机关", "defendant agency in an administrative case"),
+    Field("agency_head_appeared", "BOOLEAN", "负责人出庭", "agency head appeared in court"),
+)
+
+ENFORCEMENT = _CASE_PARTS + (
+    Field("filing_date", "DATE", "立案日期", "date the enforcement case was filed", required=True),
+    Field("basis_type", "VARCHAR", "执行依据类型", "judgment/arbitration award/notarized debt/administrative decision"),
+    Field("basis_doc_no", "VARCHAR", "执行依据文号", "document enforced, canonical when a case number"),
+    Field("applicant", "VARCHAR", "申请执行人", "applicant"),
+    Field("respondent", "VARCHAR", "被执行人", "respondent"),
+    Field("respondent_id", "VARCHAR", "被执行人证件号", "respondent's ID or credit code", personal=True),
+    Field("amount_due", "DECIMAL(18,2)", "申请执行标的", "amount to enforce, yuan"),
+    Field("amount_executed", "DECIMAL(18,2)", "实际执行到位", "amount executed, yuan"),
+    Field("closure_type", "VARCHAR", "结案方式", "执行完毕/终结本次执行程序/终结/不予执行/…"),
+    Field("closure_date", "DATE", "结案日期", "date closed"),
+)
+
+SUPERVISION = (
+    Field("doc_no", "VARCHAR", "文书编号", "procuratorate document number, as issued", required=True),
+    Field("measure", "VARCHAR", "监督方式", "抗诉/再审检察建议/检察建议/纠正违法/司法建议", required=True),
+    Field("domain", "VARCHAR", "监督领域", "民事/行政/刑事/执行"),
+    Field("issuer", "VARCHAR", "发出机关", "institution that issued the measure"),
+    Field("target_court_code", "VARCHAR", "监督对象法院代字", "court code of the target institution", source=False),
+    Field("target_case_no", "VARCHAR", "被监督案号", "canonical case number of the target case", required=True),
+    Field("target_case_no_raw", "VARCHAR", "原始被监督案号", "target case number as written", source=False),
+    Field("issued_date", "DATE", "发出日期", "date issued", required=True),
+    Field("due_date", "DATE", "回复期限", "reply deadline"),
+    Field("replied_date", "DATE", "回复日期", "date the reply was received"),
+    Field("reply_result", "VARCHAR", "回复结果", "采纳/部分采纳/不采纳"),
+    Field("target_effective_date", "DATE", "原裁判生效日期", "effective date of the targeted ruling"),
+)
+
+TABLES: dict[str, tuple[Field, ...]] = {
+    "filing": FILING,
+    "judgment": JUDGMENT,
+    "enforcement": ENFORCEMENT,
+    "supervision": SUPERVISION,
+}
+"""Record type -> its fields (without provenance)."""
+
+RECORD_TYPES = tuple(TABLES)
+
+_ARROW = {
+    "VARCHAR": pa.string(),
+    "BIGINT": pa.int64(),
+    "INTEGER": pa.int32(),
+    "DATE": pa.date32(),
+    "TIMESTAMP": pa.timestamp("us"),
+    "BOOLEAN": pa.bool_(),
+    "DECIMAL(18,2)": pa.decimal128(18, 2),
+}
+
+
+def stored_fields(record_type: str) -> tuple[Field, ...]:
+    """Columns of a normalized table as stored: personal fields become ``_hash``/``_masked``."""
+    out: list[Field] = []
+    for f in TABLES[record_type]:
+        if f.personal:
+            out.append(Field(f"{f.name}_hash", "VARCHAR", f"{f.zh}(密钥哈希)", f"keyed hash of {f.en}", False))
+            out.append(Field(f"{f.name}_masked", "VARCHAR", f"{f.zh}(掩码)", f"masked {f.en}", False))
+        else:
+            out.append(f)
+    return tuple(out) + PROVENANCE
+
+
+def source_fields(record_type: str) -> dict[str, Field]:
+    """Fields a source may map for this record type (provenance ``source_updated_at`` too)."""
+    fields = [f for f in TABLES[record_type] + PROVENANCE if f.source]
+    return {f.name: f for f in fields}
+
+
+def arrow_schema(record_type: str) -> pa.Schema:
+    return pa.schema([pa.field(f.name, _ARROW[f.type]) for f in stored_fields(record_type)])
+
+
+def ddl(record_type: str, table: str | None = None) -> str:
+    """CREATE TABLE for a normalized table (``table`` overrides the name, e.g. for history)."""
+    cols = ",\n  ".join(f'"{f.name}" {f.type}' for f in stored_fields(record_type))
+    return f'CREATE TABLE IF NOT EXISTS "{table or record_type}" (\n  {cols}\n)'
+
+
+def comments(record_type: str, table: str | None = None) -> list[str]:
+    """COMMENT ON statements, Chinese then English, so analysts see docs in DuckDB itself."""
+    name = table or record_type
+    return [
+        f"COMMENT ON COLUMN \"{name}\".\"{f.name}\" IS '{f.zh} / {f.en}'"
+        for f in stored_fields(record_type)
+    ]

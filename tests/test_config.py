@@ -1,0 +1,115 @@
+"""hub.yaml validation: every mistake names the file, the key and what to do."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hub.config import load_config, secret
+from hub.errors import ConfigError
+
+VALID: dict[str, Any] = {
+    "version": 1,
+    "institutions": [
+        {"id": "c1", "name": "乌海市中级人民法院", "kind": "court", "court_code": "内03"},
+        {"id": "p1", "name": "乌海市人民检察院", "kind": "procuratorate"},
+    ],
+    "sources": [
+        {
+            "name": "c1_filing", "institution": "c1", "record_type": "filing", "kind": "database",
+            "database": {"url": "sqlite:///x.sqlite", "table": "t_la", "cursor": "gxsj"},
+            "key": "id", "mapping": {"case_no": "ah", "filing_date": "larq"},
+        },
+        {
+            "name": "p1_sup", "institution": "p1", "record_type": "supervision", "kind": "sftp",
+            "sftp": {"host": "127.0.0.1", "username": "u", "key_path": "k", "host_key": "ssh-ed25519 AAAAC3Nz"},
+            "key": "文书编号",
+            "mapping": {"doc_no": "文书编号", "measure": "监督方式", "target_case_no": "案号", "issued_date": "发出日期"},
+        },
+    ],
+    "offices": [{"id": "spo", "name": "审判管理办公室", "institution": "c1"}],
+    "agreements": [
+        {"id": "A1", "office": "spo", "shares": [
+            {"record_type": "supervision",
+             "where": [{"column": "target_court_code", "op": "in", "value": ["内03"]}],
+             "columns": {"doc_no": "clear", "measure": "clear"}},
+        ]},
+    ],
+}
+
+
+def write(tmp_path: Path, data: Any) -> Path:
+    path = tmp_path / "hub.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def broken(tmp_path: Path, edit: Any) -> ConfigError:
+    data = copy.deepcopy(VALID)
+    edit(data)
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, data))
+    return info.value
+
+
+def test_valid_config_loads(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, VALID))
+    assert [s.name for s in config.sources_of("supervision")] == ["p1_sup"]
+    assert config.agreement_for("spo").id == "A1"  # type: ignore[union-attr]
+    assert config.sources[0].database.batch_size == 50_000  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "needle"),
+    [
+        (lambda d: d["sources"][0]["mapping"].update(colour="x"), "sources[0]", "'colour' is not a filing field"),
+        (lambda d: d["sources"][0]["mapping"].pop("filing_date"), "sources[0]", "lacks required filing fields: filing_date"),
+        (lambda d: d["sources"][0]["database"].update(table="t; DROP TABLE x"), "sources[0].database.table", "not a plain SQL identifier"),
+        (lambda d: d["sources"][0]["mapping"].update(cause='ay" OR 1=1'), "sources[0]", "not a plain SQL identifier"),
+        (lambda d: d["sources"][0].pop("database"), "sources[0]", "needs a 'database:' block"),
+        (lambda d: d["sources"][1]["sftp"].update(host_key="AAAA"), "sources[1].sftp.host_key", "pin the server's host key"),
+        (lambda d: d["sources"][0].update(cadence="hourly"), "sources[0].cadence", "not a cron schedule"),
+        (lambda d: d["sources"][0].update(institution="nobody"), "sources[0].institution", "'nobody' is not declared under institutions"),
+        (lambda d: d["sources"][0]["database"].update(password_env="lower-case"), "sources[0].database.password_env", "not an environment variable name"),
+        (lambda d: d["institutions"][0].pop("court_code"), "institutions[0]", "needs court_code"),
+        (lambda d: d["agreements"][0].update(office="ghost"), "agreements[0].office", "'ghost' is not declared under offices"),
+        (lambda d: d["agreements"][0]["shares"][0]["columns"].update(salary="clear"), "agreements[0].shares[0]", "'salary' is not a column of supervision"),
+        (lambda d: d["agreements"][0]["shares"][0]["columns"].update(doc_no="encrypt"), "agreements[0].shares[0].columns.doc_no", "Input should be"),
+        (lambda d: d["agreements"][0]["shares"][0]["where"][0].update(op="in", value="内03"), "agreements[0].shares[0].where[0]", "needs a list value"),
+        (lambda d: d["agreements"][0]["shares"][0]["where"][0].update(op="eq", value=None), "agreements[0].shares[0].where[0]", "needs one scalar value"),
+        (lambda d: d["agreements"][0]["shares"][0].update(columns={"doc_no": "drop"}), "agreements[0].shares[0]", "names no column to send"),
+        (lambda d: d["offices"][0].update(id="../etc"), "offices[0].id", "office ids name folders"),
+        (lambda d: d["sources"].append(copy.deepcopy(d["sources"][0])), "sources[2]", "'c1_filing' appears more than once"),
+        (lambda d: d.update(extra_section=1), "extra_section", "Extra inputs are not permitted"),
+    ],
+)
+def test_errors_name_file_key_and_fix(tmp_path: Path, edit: Any, key: str, needle: str) -> None:
+    err = broken(tmp_path, edit)
+    text = str(err)
+    assert text.startswith(str(tmp_path / "hub.yaml")), text
+    assert f": {key}" in text, text
+    assert needle in text, text
+
+
+def test_missing_file_says_how_to_start(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="hub demo"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_invalid_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "hub.yaml"
+    path.write_text("sources: [\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(path)
+
+
+def test_secret_comes_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COURT_DB_PASSWORD", "s3cret")
+    assert secret("COURT_DB_PASSWORD", "x") == "s3cret"
+    monkeypatch.delenv("COURT_DB_PASSWORD")
+    with pytest.raises(ConfigError, match="COURT_DB_PASSWORD is not set"):
+        secret("COURT_DB_PASSWORD", "sources.c1.database.password_env")
