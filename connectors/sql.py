@@ -49,7 +49,15 @@ class SqlSource:
             with self._engine.connect() as conn:
                 table = self._reflect(conn)
                 cur, tie = table.c[s.cursor], table.c[s.tiebreak]
-                select = sa.select(*[table.c[c] for c in s.columns]).order_by(cur, tie).limit(s.batch_size)
+                if conn.dialect.name == "sqlite":
+                    # SQLite keeps timestamps as text in whatever format the writer chose;
+                    # compare the stored text, not SQLAlchemy's re-rendering of a datetime.
+                    cur = sa.type_coerce(cur, sa.String)
+                select = (
+                    sa.select(*[table.c[c] for c in s.columns], cur.label("_hub_cursor"), tie.label("_hub_tiebreak"))
+                    .order_by(cur, tie)
+                    .limit(s.batch_size)
+                )
                 last = _load_watermark(watermark)
                 while True:
                     query = select if last is None else select.where(
@@ -58,11 +66,10 @@ class SqlSource:
                     rows = conn.execute(query).all()
                     if not rows:
                         return
-                    names = list(s.columns)
                     cols = list(zip(*rows))
-                    data = {n: _column(v) for n, v in zip(names, cols)}
+                    data = {n: _column(v) for n, v in zip(s.columns, cols)}
                     data[SOURCE_ROW] = pa.array(range(1, len(rows) + 1), pa.int64())
-                    end = (rows[-1][names.index(s.cursor)], rows[-1][names.index(s.tiebreak)])
+                    end = (rows[-1][-2], rows[-1][-1])
                     yield Batch(
                         source=s.name,
                         table=pa.table(data),
