@@ -19,6 +19,7 @@ demo: $(STAMP)
 	$(VENV)/bin/hub demo --home $(DEMO_HOME)
 
 test: $(STAMP)
+	@scripts/ensure-services.sh
 	$(VENV)/bin/pytest -q
 
 clean:

@@ -182,7 +182,7 @@ def typed_select(record_type: str) -> str:
 
 
 def record_key_sql(record_type: str) -> str:
-    """The business key: one current row per key."""
+    """The business key: one current row per key (``$source_institution`` is bound)."""
     if record_type == "supervision":
-        return "source_institution || '/' || replace(\"doc_no__raw\", ' ', '')"
+        return "$source_institution || '/' || replace(\"doc_no__raw\", ' ', '')"
     return "hub_case_no(\"case_no__raw\")"

@@ -127,7 +127,7 @@ class Warehouse:
             f"""CREATE OR REPLACE TEMP TABLE incoming AS
                 SELECT * EXCLUDE (_n) FROM (
                   SELECT {typed_select(rt)},
-                         {record_key_sql(rt).replace('source_institution', '$source_institution')} AS record_key,
+                         {record_key_sql(rt)} AS record_key,
                          $source_institution AS source_institution, $source_name AS source_name,
                          source_key, $batch_id AS batch_id, source_row,
                          sha256(CAST(original AS VARCHAR)) AS row_hash,

@@ -1,0 +1,148 @@
+"""The spine: `hub demo` runs a whole exchange end to end, and its bundles verify."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from hub.cli import main
+from hub.config import load_config
+from schemas.tables import RECORD_TYPES, stored_fields
+
+AS_OF = "2024-11-22"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--home", str(home), "--as-of", AS_OF]) == 0
+    return home
+
+
+def bundles(home: Path) -> list[Path]:
+    return sorted(p for p in (home / "outbox").glob("*/*") if p.is_dir() and not p.name.startswith("."))
+
+
+def test_warehouse_has_shared_tables_and_quarantine(demo: Path) -> None:
+    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    for rt in RECORD_TYPES:
+        cols = [r[0] for r in con.execute(f"DESCRIBE {rt}").fetchall()]
+        assert cols == [f.name for f in stored_fields(rt)]
+        assert con.execute(f"SELECT count(*) FROM {rt}").fetchone()[0] > 50
+    rules = dict(con.execute("SELECT rule, count(*) FROM quarantine GROUP BY rule").fetchall())
+    for rule in ("bad_case_no", "bad_filing_date", "court_mismatch", "bad_defendant_id", "unknown_measure",
+                 "reply_before_issue", "bad_target_case_no", "unparseable_row", "missing_case_no"):
+        assert rule in rules, (rule, rules)
+    # every source row is accounted for: in a table, in quarantine, or counted as a duplicate
+    unbalanced = con.execute(
+        "SELECT count(*) FROM hub_batches WHERE rows_in <> rows_applied + rows_quarantined + rows_duplicate"
+    ).fetchone()[0]
+    assert unbalanced == 0
+    # canonical case numbers only
+    odd = con.execute(
+        "SELECT count(*) FROM filing WHERE case_no NOT LIKE '（%）%号' OR regexp_matches(case_no, '[０-９ ()]')"
+    ).fetchone()[0]
+    assert odd == 0
+    # supervision measures target real court cases
+    linked = con.execute(
+        "SELECT count(*) FILTER (WHERE j.case_no IS NOT NULL OR e.case_no IS NOT NULL), count(*) FROM supervision s "
+        "LEFT JOIN judgment j ON j.case_no = s.target_case_no LEFT JOIN enforcement e ON e.case_no = s.target_case_no"
+    ).fetchone()
+    assert linked[0] == linked[1] > 100
+    overdue = con.execute(
+        "SELECT count(*) FROM supervision WHERE replied_date IS NULL AND due_date < DATE '2024-11-22'"
+    ).fetchone()[0]
+    assert overdue > 0
+
+
+def test_every_source_row_is_somewhere(demo: Path) -> None:
+    """Rows in the institutions' own stores = rows the hub accounted for, per source."""
+    import sqlite3
+
+    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    got = dict(con.execute("SELECT source_name, sum(rows_in) FROM hub_batches GROUP BY 1").fetchall())
+    config = load_config(demo / "hub.yaml")
+    for src in config.sources:
+        if src.kind == "database":
+            db = sqlite3.connect(demo / src.database.url.removeprefix("sqlite:///"))  # type: ignore[union-attr]
+            expected = db.execute(f"SELECT count(*) FROM {src.database.table}").fetchone()[0]  # type: ignore[union-attr]
+        else:
+            drop = demo / "sources" / "sftp" / "outgoing"
+            expected = sum(len(p.read_bytes().splitlines()) - 1 for p in drop.glob("*.csv"))
+        assert got[src.name] == expected, src.name
+
+
+def test_outbox_keys_and_audit(demo: Path) -> None:
+    offices = {o.id for o in load_config(demo / "hub.yaml").offices}
+    assert {p.parent.name for p in bundles(demo)} == offices
+    assert list((demo / "keys").glob("*.pem"))
+    assert main(["audit", "verify", "--home", str(demo)]) == 0
+
+
+def test_every_bundle_verifies(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for bundle in bundles(demo):
+        assert main(["verify", str(bundle), "--keys", str(demo / "keys")]) == 0, bundle
+    assert "OK" in capsys.readouterr().out
+
+
+def test_offices_receive_only_what_their_agreement_allows(demo: Path) -> None:
+    config = load_config(demo / "hub.yaml")
+    for office in config.offices:
+        agreement = config.agreement_for(office.id)
+        assert agreement is not None
+        allowed = {s.record_type: s for s in agreement.shares}
+        for bundle in sorted((demo / "outbox" / office.id).glob("0*")):
+            files = {p.name.removesuffix(".parquet") for p in (bundle / "data").iterdir()}
+            assert files == set(allowed), office.id
+            for name in files:
+                table = pq.read_table(bundle / "data" / f"{name}.parquet")
+                share = allowed[name]
+                sent = [c for c, t in share.columns.items() if t != "drop"]
+                assert table.column_names == sent
+                for cond in share.where:
+                    if cond.op == "in":
+                        assert set(table.column(cond.column).to_pylist()) <= set(cond.value)
+                    if cond.op == "eq" and cond.column in table.column_names:
+                        assert set(table.column(cond.column).to_pylist()) == {cond.value}
+                for col, treatment in share.columns.items():
+                    if treatment == "mask":
+                        values = [v for v in table.column(col).to_pylist() if v]
+                        assert values and all(v[1:] == "*" * (len(v) - 1) for v in values)
+    # the justice bureau sees administrative cases only, never parties' identifiers
+    justice = bundles(demo)[[b.parent.name for b in bundles(demo)].index("wh-justice-office")]
+    j = pq.read_table(justice / "data" / "judgment.parquet")
+    assert j.num_rows > 0 and "defendant_id_hash" not in j.column_names
+
+
+@pytest.mark.parametrize("target", ["data", "manifest"])
+def test_tampering_with_any_byte_fails_verification(demo: Path, tmp_path: Path, target: str) -> None:
+    original = bundles(demo)[0]
+    files = sorted((original / "data").iterdir()) if target == "data" else [original / "manifest.dsse.json"]
+    size = files[0].stat().st_size
+    for offset in sorted({0, size // 3, size // 2, size - 1}):
+        copy = tmp_path / f"b{offset}"
+        shutil.copytree(original, copy)
+        victim = copy / files[0].relative_to(original)
+        data = bytearray(victim.read_bytes())
+        data[offset] ^= 0x01
+        victim.write_bytes(bytes(data))
+        assert main(["verify", str(copy), "--keys", str(demo / "keys")]) == 1, (target, offset)
+
+
+def test_second_run_lands_nothing_twice(demo: Path) -> None:
+    """Rerunning on the same data (the SFTP drop served again) applies no batch twice."""
+    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    before = con.execute("SELECT count(*) FROM hub_batches").fetchone()[0]
+    counts_before = {rt: con.execute(f"SELECT count(*) FROM {rt}").fetchone()[0] for rt in RECORD_TYPES}
+    con.close()
+    assert main(["demo", "--home", str(demo), "--as-of", AS_OF]) == 0
+    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM hub_batches").fetchone()[0] == before
+    assert {rt: con.execute(f"SELECT count(*) FROM {rt}").fetchone()[0] for rt in RECORD_TYPES} == counts_before
+    sequences = [json.loads((b / "manifest.dsse.json").read_text())["signatures"][0]["keyid"] for b in bundles(demo)]
+    assert len(set(sequences)) == 1  # one signing key, reused

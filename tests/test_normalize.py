@@ -1,0 +1,165 @@
+"""Normalization in DuckDB: every quarantine reason, upsert order, accounting, replay."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from connectors.base import SOURCE_ROW, Batch
+from hub.landing import LandedBatch, land
+from hub.warehouse import Warehouse
+
+KEY = b"test-hash-key"
+FILING_MAP = {"case_no": "ah", "filing_date": "larq", "defendant_id": "zjhm", "claim_amount": "bdje",
+              "source_updated_at": "gxsj"}
+SUP_MAP = {"doc_no": "wsbh", "measure": "fs", "target_case_no": "ah", "issued_date": "fcrq",
+           "replied_date": "hfrq", "reply_result": "hfjg"}
+GOOD_ID = "11010519491231002X"  # GB 11643 example; check digit X
+
+
+def batch(tmp_path: Path, source: str, rows: list[dict[str, Any]], record_type: str = "filing",
+          rejects: pa.Table | None = None) -> LandedBatch:
+    table = pa.Table.from_pylist([r | {SOURCE_ROW: i} for i, r in enumerate(rows, 1)])
+    return land(Batch(source, table, origin="test", rejects=rejects), tmp_path / "landing",
+                record_type=record_type, institution="c1", run_id="r1")
+
+
+def filing(ah: str, larq: str = "2024-03-05", zjhm: str | None = None, bdje: str | None = "1,000.50",
+           gxsj: str = "2024-03-05 10:00:00", key: str = "1") -> dict[str, Any]:
+    return {"id": key, "ah": ah, "larq": larq, "zjhm": zjhm, "bdje": bdje, "gxsj": gxsj}
+
+
+@pytest.fixture
+def wh(tmp_path: Path) -> Warehouse:
+    w = Warehouse(tmp_path / "w.duckdb", hash_key=KEY)
+    yield w
+    w.con.close()
+
+
+def apply_filing(wh: Warehouse, b: LandedBatch) -> dict[str, int]:
+    return wh.apply(b, mapping=FILING_MAP, key_column="id", court_code="内03", run_id="r1")
+
+
+def quarantined(wh: Warehouse) -> dict[int, tuple[str, str]]:
+    return {r[0]: (r[1], r[2]) for r in wh.query("SELECT source_row, rule, reason FROM quarantine").fetchall()}
+
+
+def test_filing_rules_each_quarantine_with_reason(wh: Warehouse, tmp_path: Path) -> None:
+    rows = [
+        filing("(2024)内03民终１２号", zjhm=GOOD_ID),            # 1 good: half-width brackets, full-width digits
+        filing("（2024）内03民X12号"),                            # 2 bad case number
+        filing("（2024）内03民终13号", larq="2024-13-45"),         # 3 impossible date
+        filing("（2024）内03民终14号", zjhm="110105194912310021"),  # 4 wrong check digit
+        filing("（2024）内06民终15号"),                            # 5 another court's case
+        filing("（2024）内03民终16号", bdje="lots"),               # 6 bad amount
+        filing("（2024）内03民终17号", larq=""),                   # 7 missing required date
+        filing(""),                                               # 8 missing case number
+    ]
+    b = batch(tmp_path, "c1_filing", rows)
+    counts = apply_filing(wh, b)
+    assert counts == {"rows_in": 8, "rows_applied": 1, "rows_quarantined": 7, "rows_duplicate": 0}
+    q = quarantined(wh)
+    assert q[2][0] == "bad_case_no" and "民X12号" in q[2][1]
+    assert q[3] == ("bad_filing_date", "filing_date 2024-13-45 is not a valid date")
+    assert q[4][0] == "bad_defendant_id" and "check digit" in q[4][1]
+    assert q[5][0] == "court_mismatch" and "内06" in q[5][1]
+    assert q[6][0] == "bad_claim_amount"
+    assert q[7][0] == "missing_filing_date"
+    assert q[8][0] == "missing_case_no"
+    row = wh.query(
+        "SELECT case_no, case_year, court_code, case_type_code, case_category, claim_amount, "
+        "defendant_id_masked, defendant_id_hash, batch_id, source_row, source_key FROM filing"
+    ).fetchone()
+    assert row[:6] == ("（2024）内03民终12号", 2024, "内03", "民终", "民事", pytest.approx(1000.50))
+    assert row[6] == "110105********002X"
+    assert len(row[7]) == 64 and GOOD_ID not in row[7]
+    assert row[8:] == (b.batch_id, 1, "1")
+    original = json.loads(wh.query("SELECT original FROM quarantine WHERE source_row = 3").fetchone()[0])
+    assert original["larq"] == "2024-13-45" and original["ah"] == "（2024）内03民终13号"
+
+
+def test_supervision_rules(wh: Warehouse, tmp_path: Path) -> None:
+    base = {"wsbh": "乌检民监〔2024〕1号", "fs": "再审检察建议", "ah": "（2023）内03民终5号", "fcrq": "2024-03-01",
+            "hfrq": None, "hfjg": None, "key": "k"}
+    rows = [
+        base,
+        base | {"wsbh": "乌检民监〔2024〕2号", "fs": "口头建议"},
+        base | {"wsbh": "乌检民监〔2024〕3号", "hfrq": "2024-02-01", "hfjg": "采纳"},
+        base | {"wsbh": "乌检民监〔2024〕4号", "hfjg": "同意"},
+        base | {"wsbh": "乌检民监〔2024〕5号", "ah": "无案号"},
+    ]
+    b = batch(tmp_path, "p1_sup", rows, "supervision")
+    counts = wh.apply(b, mapping=SUP_MAP, key_column="key", court_code=None, run_id="r1")
+    assert counts["rows_applied"] == 1 and counts["rows_quarantined"] == 4
+    q = quarantined(wh)
+    assert q[2][0] == "unknown_measure" and "口头建议" in q[2][1]
+    assert q[3][0] == "reply_before_issue"
+    assert q[4][0] == "unknown_reply_result"
+    assert q[5][0] == "bad_target_case_no"
+    assert wh.query("SELECT record_key, target_court_code FROM supervision").fetchone() == (
+        "c1/乌检民监〔2024〕1号", "内03")
+
+
+def test_reader_rejects_land_in_quarantine_and_balance(wh: Warehouse, tmp_path: Path) -> None:
+    rejects = pa.table({SOURCE_ROW: pa.array([7], pa.int64()), "reason": ["expected 5 fields, got 6"],
+                        "raw": ["a,b,c,d,e,f"]})
+    b = batch(tmp_path, "c1_filing", [filing("（2024）内03民终1号")], rejects=rejects)
+    counts = apply_filing(wh, b)
+    assert counts == {"rows_in": 2, "rows_applied": 1, "rows_quarantined": 1, "rows_duplicate": 0}
+    assert quarantined(wh)[7] == ("unparseable_row", "expected 5 fields, got 6")
+
+
+def test_latest_version_wins_and_history_keeps_all(wh: Warehouse, tmp_path: Path) -> None:
+    old = filing("（2024）内03民终1号", bdje="10", gxsj="2024-03-05 10:00:00")
+    new = filing("(2024)内03民终1号", bdje="20", gxsj="2024-04-01 10:00:00")
+    b_new = batch(tmp_path, "c1_filing", [new])
+    b_old = batch(tmp_path, "c1_filing", [old])
+    apply_filing(wh, b_new)
+    apply_filing(wh, b_old)  # an older version arriving late must not overwrite
+    assert wh.query("SELECT claim_amount FROM filing").fetchall() == [(20,)]
+    assert wh.query("SELECT count(*) FROM filing_history").fetchone() == (2,)
+
+
+def test_exact_duplicates_are_counted_not_applied(wh: Warehouse, tmp_path: Path) -> None:
+    row = filing("（2024）内03民终1号")
+    first = apply_filing(wh, batch(tmp_path, "c1_filing", [row, row]))
+    assert first == {"rows_in": 2, "rows_applied": 1, "rows_quarantined": 0, "rows_duplicate": 1}
+    again = apply_filing(wh, batch(tmp_path, "c1_filing", [row, filing("（2024）内03民终2号")]))
+    assert again == {"rows_in": 2, "rows_applied": 1, "rows_quarantined": 0, "rows_duplicate": 1}
+    assert wh.query("SELECT count(*) FROM filing").fetchone() == (2,)
+
+
+def test_replay_in_other_order_gives_same_tables(tmp_path: Path) -> None:
+    batches = [
+        batch(tmp_path, "c1_filing", [filing("（2024）内03民终1号", bdje="1", gxsj="2024-01-01 00:00:00"),
+                                      filing("（2024）内03民终2号", bdje="2")]),
+        batch(tmp_path, "c1_filing", [filing("（2024）内03民终1号", bdje="3", gxsj="2024-02-01 00:00:00"),
+                                      filing("（2024）内03民X号")]),
+        batch(tmp_path, "c1_filing", [filing("（2024）内03民终2号", bdje="4", gxsj="2023-01-01 00:00:00")]),
+    ]
+    snapshots = []
+    for order, name in ((batches, "a"), (batches[::-1], "b")):
+        with Warehouse(tmp_path / f"{name}.duckdb", hash_key=KEY) as w:
+            for b in order:
+                apply_filing(w, b)
+            snapshots.append((
+                w.query("SELECT * EXCLUDE (run_id) FROM filing ORDER BY record_key").fetchall(),
+                w.query("SELECT batch_id, source_row, rule FROM quarantine ORDER BY ALL").fetchall(),
+                w.query("SELECT count(*) FROM filing_history").fetchall(),
+                w.query("SELECT case_no, claim_amount FROM filing ORDER BY case_no").fetchall(),
+            ))
+    assert snapshots[0] == snapshots[1]
+    # newest source update wins whichever batch came first
+    assert [(c, float(a)) for c, a in snapshots[0][3]] == [("（2024）内03民终1号", 3.0), ("（2024）内03民终2号", 2.0)]
+
+
+def test_failed_apply_leaves_nothing(wh: Warehouse, tmp_path: Path) -> None:
+    b = batch(tmp_path, "c1_filing", [filing("（2024）内03民终1号")])
+    with pytest.raises(Exception):
+        wh.apply(b, mapping=FILING_MAP | {"cause": "no_such_column"}, key_column="id", court_code="内03", run_id="r1")
+    assert wh.table_counts() == {"filing": 0, "judgment": 0, "enforcement": 0, "supervision": 0, "quarantine": 0}
+    assert wh.applied() == set()
