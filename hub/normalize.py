@@ -142,8 +142,8 @@ def staging_sql(
     unmapped = [f"CAST(NULL AS VARCHAR) AS {_raw(f)}" for f in fields if f not in mapping]
     original = ", ".join(f"{lit(c)}: CAST({q(c)} AS VARCHAR)" for c in source_columns if c != SOURCE_ROW)
     rs = rules(record_type, set(mapping), court_code)
-    rule_list = "list_filter([" + ", ".join(f"CASE WHEN {r.violated} THEN {lit(r.name)} END" for r in rs) + "], x -> x IS NOT NULL)"
-    reason_list = "list_filter([" + ", ".join(f"CASE WHEN {r.violated} THEN {r.reason} END" for r in rs) + "], x -> x IS NOT NULL)"
+    rule_list = "list_filter([" + ", ".join(f"CASE WHEN {r.violated} THEN {lit(r.name)} END" for r in rs) + "], lambda x: x IS NOT NULL)"
+    reason_list = "list_filter([" + ", ".join(f"CASE WHEN {r.violated} THEN {r.reason} END" for r in rs) + "], lambda x: x IS NOT NULL)"
     return f"""
         WITH raw AS (
             SELECT {q(SOURCE_ROW)} AS source_row,

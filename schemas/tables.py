@@ -148,7 +148,7 @@ def ddl(record_type: str, table: str | None = None) -> str:
 def comments(record_type: str, table: str | None = None) -> list[str]:
     """COMMENT ON statements, Chinese then English, so analysts see docs in DuckDB itself."""
     name = table or record_type
-    return [
-        f"COMMENT ON COLUMN \"{name}\".\"{f.name}\" IS '{f.zh} / {f.en}'"
-        for f in stored_fields(record_type)
-    ]
+    def text(f: Field) -> str:
+        return f"{f.zh} / {f.en}".replace("'", "''")
+
+    return [f"COMMENT ON COLUMN \"{name}\".\"{f.name}\" IS '{text(f)}'" for f in stored_fields(record_type)]
