@@ -3,7 +3,6 @@ writer, pool ``warehouse``), and one signed extract per office. Built from ``hub
 lineage graph in the UI is the exchange the config describes.
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property

@@ -106,6 +106,7 @@ def publish_bundle(
             fh.flush()
             os.fsync(fh.fileno())
         final = office_dir / f"{sequence:08d}"
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the office's reader must see it
         os.rename(tmp, final)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,6 +1,5 @@
 """Asset checks beside the normalized tables; blocking ones stop extracts from publishing."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -43,7 +43,10 @@ def run_exchange(home: Home, config_path: Path | None = None) -> bool:
     result = job.execute_in_process(instance=_dagster_instance(home), raise_on_error=False)
     for event in result.all_events:
         if event.is_step_failure:
-            print(f"  step {event.step_key} failed: {event.step_failure_data.error.message.strip()}", file=sys.stderr)  # type: ignore[union-attr]
+            error = event.step_failure_data.error  # type: ignore[union-attr]
+            while error.cause is not None:  # the hub's own message is the innermost one
+                error = error.cause
+            print(f"  step {event.step_key} failed: {error.message.strip()}", file=sys.stderr)
     return result.success
 
 

@@ -97,3 +97,14 @@ def load_public_keys(keys_dir: Path) -> dict[str, PublicKey]:
     """Every ``*.pem`` public key in a folder, by key id."""
     keys = [public_key_from_pem(p.read_bytes()) for p in sorted(keys_dir.glob("*.pem"))]
     return {k.keyid: k for k in keys}
+
+
+def generate_ssh_key(path: Path) -> None:
+    """An Ed25519 SSH private key in OpenSSH format, mode 0600 (SFTP host or client key)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)

@@ -58,6 +58,11 @@ class Home:
         return self.root / "private"
 
     @property
+    def signing_keys(self) -> Path:
+        """Private signing keys (``<keyid>.key``), newest signs."""
+        return self.private / "signing"
+
+    @property
     def audit(self) -> Path:
         return self.root / "audit" / "audit.jsonl"
 

@@ -118,10 +118,12 @@ def open_warehouse(config: HubConfig, home: Home, *, read_only: bool = False) ->
 
 def signing_key(home: Home) -> SigningKey:
     """The hub's current signing key; created on first use."""
-    keys = sorted(home.private.glob("*.key"), key=lambda p: p.stat().st_mtime) if home.private.exists() else []
+    folder = home.signing_keys
+    keys = sorted(folder.glob("*.key"), key=lambda p: p.stat().st_mtime) if folder.exists() else []
     if not keys:
-        keyid = generate_signing_key(home.private, home.keys)
-        return load_signing_key(home.private / f"{keyid}.key")
+        keyid = generate_signing_key(folder, home.keys)
+        audit.append(home.audit, "key", run_id="-", subject=keyid, action="generated", public=str(home.keys / f"{keyid}.pem"))
+        return load_signing_key(folder / f"{keyid}.key")
     return load_signing_key(keys[-1])
 
 
@@ -137,7 +139,7 @@ def publish(
         datasets = {}
         for share in agreement.shares:
             sql, params = select_sql(share)
-            datasets[share.record_type] = wh.query(sql, params).fetch_arrow_table()
+            datasets[share.record_type] = wh.con.sql(sql, params=params).to_arrow_table()
     shared = {share.record_type for share in agreement.shares}
     predicate: dict[str, Any] = {
         "office": office_id,

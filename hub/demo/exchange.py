@@ -12,7 +12,7 @@ from pathlib import Path
 
 from connectors.sftp import host_key_line
 from hub.demo.generator import DemoData, write_court_a, write_court_b, write_supervision_drops
-from hub.demo.sftp_server import generate_host_key
+from hub.crypto import generate_ssh_key
 from hub.home import Home
 
 SFTP_USER = "wh-proc"
@@ -178,7 +178,7 @@ def ensure_keys(home: Home) -> None:
     home.private.mkdir(mode=0o700, parents=True, exist_ok=True)
     for path in (host_key_path(home), client_key_path(home)):
         if not path.exists():
-            generate_host_key(path)
+            generate_ssh_key(path)
 
 
 def create(home: Home, *, port: int, seed: int = 20241122, as_of: dt.date | None = None) -> None:

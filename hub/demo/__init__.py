@@ -1,0 +1,1 @@
+"""The demo exchange: a seeded generator, an in-process SFTP server, and a hub.yaml."""
