@@ -60,7 +60,7 @@ def _landing_asset(src: Source, institution: str) -> dg.AssetsDefinition:
         tags={"record_type": src.record_type, "institution": src.institution},
     )
     def _land(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
-        result = _translate(lambda: pipeline.pull(hub.config, hub.paths, src.name, context.run_id), src.name)
+        result = _translate(lambda: pipeline.pull(hub.config, hub.paths, src.name, context.run.run_id), src.name)
         return dg.MaterializeResult(metadata={
             "rows": result.rows,
             "batches": len(result.batches),
@@ -89,7 +89,7 @@ def _normalized_asset(config: HubConfig) -> dg.AssetsDefinition:
 
     @dg.multi_asset(name="normalize", specs=specs, pool=WAREHOUSE_POOL, can_subset=False)
     def _normalize(context: dg.AssetExecutionContext, hub: HubResource) -> Any:
-        totals = _translate(lambda: pipeline.apply_pending(hub.config, hub.paths, context.run_id), "normalize")
+        totals = _translate(lambda: pipeline.apply_pending(hub.config, hub.paths, context.run.run_id), "normalize")
         with pipeline.open_warehouse(hub.config, hub.paths, read_only=True) as wh:
             counts = wh.table_counts()
             reasons = wh.query("SELECT rule, count(*) FROM quarantine GROUP BY rule ORDER BY 2 DESC").fetchall()
@@ -120,7 +120,7 @@ def _extract_asset(config: HubConfig, office_id: str) -> dg.AssetsDefinition:
         f"{agreement.id if agreement else '(none)'}: {', '.join(shared) or 'nothing'}.",
     )
     def _extract(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
-        bundle = _translate(lambda: pipeline.publish(hub.config, hub.paths, office_id, context.run_id), office_id)
+        bundle = _translate(lambda: pipeline.publish(hub.config, hub.paths, office_id, context.run.run_id), office_id)
         if bundle is None:
             return dg.MaterializeResult(metadata={"bundle": "none: no agreement for this office"})
         return dg.MaterializeResult(metadata={

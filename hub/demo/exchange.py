@@ -116,13 +116,13 @@ offices:
   - {{id: wh-justice-office, name: 乌海市司法局综合办公室,       institution: wh-justice}}
 
 agreements:
-  # 法检协作: the court's office receives every supervision measure aimed at a Wuhai court
+  # 法检协作: the intermediate court's office receives the supervision measures aimed at it
   - id: FJXZ-2024-01
     version: 1
     office: wh-court-spo
     shares:
       - record_type: supervision
-        where: [{{column: target_court_code, op: in, value: [内03, 内0302, 内0303, 内0304]}}]
+        where: [{{column: target_court_code, op: in, value: [内03]}}]
         columns: {{doc_no: clear, measure: clear, domain: clear, issuer: clear, target_case_no: clear,
                   issued_date: clear, due_date: clear, replied_date: clear, reply_result: clear,
                   target_effective_date: clear}}
