@@ -40,7 +40,9 @@ def run_exchange(home: Home, config_path: Path | None = None) -> bool:
     config = load_config(config_path or home.require_config())
     defs = build_definitions(home, config, config_path)
     job = defs.resolve_job_def("exchange")
-    result = job.execute_in_process(instance=_dagster_instance(home), raise_on_error=False)
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    result = job.execute_in_process(instance=_dagster_instance(home), raise_on_error=False, run_config=quiet)
+    print(f"Dagster run {result.run_id} ({'succeeded' if result.success else 'FAILED'}); see it in 'hub dev'")
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error  # type: ignore[union-attr]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from hub.assets import HubResource, build_assets, landing_key
+from hub.assets import NORMALIZED_KEYS, HubResource, build_assets, landing_key
 from hub.checks import build_checks
 from hub.config import HubConfig, load_config
 from hub.home import Home
@@ -21,7 +21,7 @@ def build_definitions(
 ) -> dg.Definitions:
     config = config or load_config(config_path or home.require_config())
     assets = build_assets(config)
-    everything = dg.define_asset_job("exchange", selection=dg.AssetSelection.all(include_sources=False),
+    everything = dg.define_asset_job("exchange", selection=dg.AssetSelection.all(),
                                      description="Pull every source, normalize, publish every extract.")
     schedules = [
         dg.ScheduleDefinition(
@@ -29,7 +29,9 @@ def build_definitions(
             cron_schedule=src.cadence,
             job=dg.define_asset_job(
                 f"sync_{src.name}",
-                selection=dg.AssetSelection.assets(landing_key(src.name)).downstream(),
+                # normalization is one step over every table, so a sync runs all of it
+                selection=dg.AssetSelection.assets(landing_key(src.name))
+                | dg.AssetSelection.assets(*NORMALIZED_KEYS).downstream(),
                 description=f"Pull {src.name}, then refresh the tables and extracts it feeds.",
             ),
             execution_timezone="Asia/Shanghai",

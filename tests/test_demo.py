@@ -151,3 +151,22 @@ def test_second_run_lands_nothing_twice(demo: Path) -> None:
     assert {rt: con.execute(f"SELECT count(*) FROM {rt}").fetchone()[0] for rt in RECORD_TYPES} == counts_before
     sequences = [json.loads((b / "manifest.dsse.json").read_text())["signatures"][0]["keyid"] for b in bundles(demo)]
     assert len(set(sequences)) == 1  # one signing key, reused
+
+
+def test_definitions_load_with_lineage_schedules_and_checks(demo: Path) -> None:
+    import dagster as dg
+
+    from hub.definitions import build_definitions
+    from hub.home import Home
+
+    defs = build_definitions(Home(demo))
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert {"landing_wh_proc_supervision", "filing", "quarantine", "extract_wh_court_spo"} <= keys
+    assert dg.AssetKey("landing_wh_proc_supervision") in graph.get(dg.AssetKey("supervision")).parent_keys
+    assert dg.AssetKey("supervision") in graph.get(dg.AssetKey("extract_wh_court_spo")).parent_keys
+    assert {s.name for s in defs.schedules} >= {"pull_wh_proc_supervision", "pull_wh_court_filing"}
+    for job in ("exchange", "sync_wh_court_filing"):
+        assert defs.resolve_job_def(job) is not None
+    assert len(list(graph.asset_check_keys)) == 5
