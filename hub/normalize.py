@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from connectors.base import SOURCE_ROW
-from schemas.tables import TABLES, Field, stored_fields
+from schemas.tables import PROVENANCE, TABLES, Field
+
+SOURCE_UPDATED_AT = next(f for f in PROVENANCE if f.name == "source_updated_at")
 
 DATE_FORMATS = ["%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d", "%Y年%m月%d日", "%Y-%m-%d %H:%M:%S"]
 TIMESTAMP_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d"]
@@ -76,7 +78,7 @@ def _tuple(items: list[str]) -> str:
 
 
 def rules(record_type: str, mapped: set[str], court_code: str | None) -> list[Rule]:
-    """The rules a row of ``record_type`` must pass, for the fields this source maps."""
+    """The rules a row of ``record_type`` must pass, over the columns ``staging_sql`` parses."""
     out: list[Rule] = []
     for f in TABLES[record_type]:
         r = _raw(f.name)
@@ -87,42 +89,32 @@ def rules(record_type: str, mapped: set[str], court_code: str | None) -> list[Ru
         present = f"{r} IS NOT NULL"
         if f.name in CASE_NUMBER_FIELDS:
             out.append(Rule(
-                f"bad_{f.name}", f"{present} AND hub_case_no({r}) IS NULL",
+                f"bad_{f.name}", f"{present} AND {q(f.name)} IS NULL",
                 f"'{f.name} ' || {r} || ' is not a valid case number (（年度）法院代字类型代字编号号)'",
             ))
         elif f.personal:
             out.append(Rule(
-                f"bad_{f.name}",
-                f"{present} AND NOT (hub_resident_id_ok({r}) OR hub_credit_code_ok({r}))",
+                f"bad_{f.name}", f"{present} AND NOT {q(f.name + '__ok')}",
                 lit(f"{f.name} is neither a valid resident ID nor a valid credit code (check digit)"),
             ))
         elif f.name in CODED_FIELDS:
             table, column = CODED_FIELDS[f.name]
             out.append(Rule(
-                f"unknown_{f.name}",
-                f"{present} AND {r} NOT IN (SELECT {q(column)} FROM {q(table)})",
+                f"unknown_{f.name}", f"{present} AND {r} NOT IN (SELECT {q(column)} FROM {q(table)})",
                 f"'unknown {f.name} code ' || {r}",
             ))
         elif f.type in ("DATE", "TIMESTAMP", "BOOLEAN") or f.type.startswith("DECIMAL"):
             out.append(Rule(
-                f"bad_{f.name}", f"{present} AND {_parse(f)} IS NULL",
+                f"bad_{f.name}", f"{present} AND {q(f.name)} IS NULL",
                 f"'{f.name} ' || {r} || ' is not a valid {f.type.split('(')[0].lower()}'",
             ))
     if court_code and "case_no" in mapped:
         out.append(Rule(
-            "court_mismatch",
-            f"hub_case_no({_raw('case_no')}) IS NOT NULL AND hub_case_court(hub_case_no({_raw('case_no')})) "
-            f"NOT LIKE {lit(court_code + '%')}",
-            f"'case number court code ' || hub_case_court(hub_case_no({_raw('case_no')})) || "
-            f"' does not belong to source court {court_code}'",
+            "court_mismatch", f"court_code NOT LIKE {lit(court_code + '%')}",
+            f"'case number court code ' || court_code || ' does not belong to source court {court_code}'",
         ))
     if record_type == "supervision" and {"replied_date", "issued_date"} <= mapped:
-        out.append(Rule(
-            "reply_before_issue",
-            "CAST(try_strptime(\"replied_date__raw\", " + _list(DATE_FORMATS) + ") AS DATE) < "
-            "CAST(try_strptime(\"issued_date__raw\", " + _list(DATE_FORMATS) + ") AS DATE)",
-            lit("replied_date is earlier than issued_date"),
-        ))
+        out.append(Rule("reply_before_issue", "replied_date < issued_date", lit("replied_date is earlier than issued_date")))
     return out
 
 
@@ -132,57 +124,61 @@ def staging_sql(
     key_column: str,
     source_columns: list[str],
     court_code: str | None,
+    institution: str,
     relation: str,
 ) -> str:
-    """SELECT producing raw, parsed and rule columns for every row of ``relation``."""
-    fields = {f.name: f for f in TABLES[record_type] + tuple(f for f in stored_fields(record_type) if f.source)}
-    raw_cols = [
-        f"nullif(trim(CAST({q(col)} AS VARCHAR)), '') AS {_raw(field)}" for field, col in mapping.items()
-    ]
-    unmapped = [f"CAST(NULL AS VARCHAR) AS {_raw(f)}" for f in fields if f not in mapping]
+    """SELECT giving, per source row: raw text, every stored column parsed once, the record
+    key, and ``_rules``/``_reasons`` (empty when the row may be applied)."""
+    fields = [f for f in TABLES[record_type] if f.source] + [SOURCE_UPDATED_AT]
+    raw_cols = [f"nullif(trim(CAST({q(col)} AS VARCHAR)), '') AS {_raw(field)}" for field, col in mapping.items()]
+    raw_cols += [f"CAST(NULL AS VARCHAR) AS {_raw(f.name)}" for f in fields if f.name not in mapping]
     original = ", ".join(f"{lit(c)}: CAST({q(c)} AS VARCHAR)" for c in source_columns if c != SOURCE_ROW)
+    parsed: list[str] = []
+    for f in fields:
+        if f.personal:
+            cleaned = f"upper(replace({_raw(f.name)}, ' ', ''))"
+            parsed += [
+                f"hub_resident_id_ok({_raw(f.name)}) OR hub_credit_code_ok({_raw(f.name)}) AS {q(f.name + '__ok')}",
+                f"hub_keyed_hash({cleaned}) AS {q(f.name + '_hash')}",
+                f"hub_mask_id({cleaned}) AS {q(f.name + '_masked')}",
+            ]
+        else:
+            parsed.append(f"{_parse(f)} AS {q(f.name)}")
+    names = {f.name for f in TABLES[record_type]}
+    derived = {
+        "case_no_raw": _raw("case_no"),
+        "case_year": "hub_case_year(case_no)",
+        "court_code": "hub_case_court(case_no)",
+        "case_type_code": "hub_case_type(case_no)",
+        "case_category": "(SELECT category FROM code_case_type c WHERE c.type_code = hub_case_type(case_no))",
+        "target_case_no_raw": _raw("target_case_no"),
+        "target_court_code": "hub_case_court(target_case_no)",
+    }
+    derived_cols = [f"{expr} AS {q(name)}" for name, expr in derived.items() if name in names]
     rs = rules(record_type, set(mapping), court_code)
-    rule_list = "list_filter([" + ", ".join(f"CASE WHEN {r.violated} THEN {lit(r.name)} END" for r in rs) + "], lambda x: x IS NOT NULL)"
-    reason_list = "list_filter([" + ", ".join(f"CASE WHEN {r.violated} THEN {r.reason} END" for r in rs) + "], lambda x: x IS NOT NULL)"
+    flags = [f"coalesce({r.violated}, false) AS _v{i}" for i, r in enumerate(rs)]
+    rule_list = ", ".join(f"CASE WHEN _v{i} THEN {lit(r.name)} END" for i, r in enumerate(rs))
+    reason_list = ", ".join(f"CASE WHEN _v{i} THEN {r.reason} END" for i, r in enumerate(rs))
     return f"""
         WITH raw AS (
-            SELECT {q(SOURCE_ROW)} AS source_row,
-                   CAST({q(key_column)} AS VARCHAR) AS source_key,
-                   {", ".join(raw_cols + unmapped)},
-                   to_json({{{original}}}) AS original
+            SELECT {q(SOURCE_ROW)} AS source_row, CAST({q(key_column)} AS VARCHAR) AS source_key,
+                   {", ".join(raw_cols)}, to_json({{{original}}}) AS original
             FROM {relation}
+        ), parsed AS MATERIALIZED (
+            SELECT *, {", ".join(parsed)} FROM raw
+        ), derived AS MATERIALIZED (
+            SELECT *, {", ".join(derived_cols + [record_key_sql(record_type, institution) + " AS record_key"])} FROM parsed
+        ), flagged AS (
+            SELECT *, {", ".join(flags) or "true AS _v"} FROM derived
         )
-        SELECT *, {rule_list} AS _rules, {reason_list} AS _reasons FROM raw
+        SELECT *, list_filter([{rule_list}], lambda x: x IS NOT NULL) AS _rules,
+               list_filter([{reason_list}], lambda x: x IS NOT NULL) AS _reasons
+        FROM flagged
     """
 
 
-def typed_select(record_type: str) -> str:
-    """Columns of the normalized table computed from a staging row (before provenance)."""
-    cols: list[str] = []
-    for f in TABLES[record_type]:
-        if f.personal:
-            cleaned = f"upper(replace({_raw(f.name)}, ' ', ''))"
-            cols.append(f"hub_keyed_hash({cleaned}) AS {q(f.name + '_hash')}")
-            cols.append(f"hub_mask_id({cleaned}) AS {q(f.name + '_masked')}")
-        elif f.source:
-            cols.append(f"{_parse(f)} AS {q(f.name)}")
-    derived = {
-        "case_no_raw": _raw("case_no"),
-        "case_year": "hub_case_year(hub_case_no(\"case_no__raw\"))",
-        "court_code": "hub_case_court(hub_case_no(\"case_no__raw\"))",
-        "case_type_code": "hub_case_type(hub_case_no(\"case_no__raw\"))",
-        "case_category": "(SELECT category FROM code_case_type c WHERE c.type_code = hub_case_type(hub_case_no(\"case_no__raw\")))",
-        "target_case_no_raw": _raw("target_case_no"),
-        "target_court_code": "hub_case_court(hub_case_no(\"target_case_no__raw\"))",
-    }
-    names = {f.name for f in TABLES[record_type]}
-    cols += [f"{expr} AS {q(name)}" for name, expr in derived.items() if name in names]
-    cols.append(f"{_parse(next(f for f in stored_fields(record_type) if f.name == 'source_updated_at'))} AS source_updated_at")
-    return ",\n".join(cols)
-
-
-def record_key_sql(record_type: str) -> str:
-    """The business key: one current row per key (``$source_institution`` is bound)."""
+def record_key_sql(record_type: str, institution: str) -> str:
+    """The business key: one current row per key (a document number is unique per issuer)."""
     if record_type == "supervision":
-        return "$source_institution || '/' || replace(\"doc_no__raw\", ' ', '')"
-    return "hub_case_no(\"case_no__raw\")"
+        return f"{lit(institution + '/')} || replace(\"doc_no__raw\", ' ', '')"
+    return "case_no"

@@ -15,10 +15,10 @@ import duckdb
 
 from hub.errors import WarehouseError
 from hub.landing import LandedBatch
-from hub.normalize import q, record_key_sql, staging_sql, typed_select
+from hub.normalize import q, staging_sql
 from schemas import case_number, identifiers
 from schemas.codes import code_tables
-from schemas.tables import RECORD_TYPES, comments, ddl, stored_fields
+from schemas.tables import PROVENANCE, RECORD_TYPES, comments, ddl, stored_fields
 
 QUARANTINE_DDL = """
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -86,7 +86,7 @@ class Warehouse:
             columns = [r[0] for r in con.execute("DESCRIBE landed").fetchall()]
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE staged AS "
-                + staging_sql(rt, mapping, key_column, columns, court_code, "landed")
+                + staging_sql(rt, mapping, key_column, columns, court_code, batch.institution, "landed")
             )
             prov = {
                 "batch_id": batch.batch_id, "source_name": batch.source,
@@ -123,11 +123,11 @@ class Warehouse:
 
     def _upsert(self, rt: str, batch: LandedBatch, prov: dict[str, str]) -> None:
         names = [f.name for f in stored_fields(rt)]
+        data_cols = ", ".join(q(f.name) for f in stored_fields(rt) if f not in PROVENANCE)
         self.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE incoming AS
                 SELECT * EXCLUDE (_n) FROM (
-                  SELECT {typed_select(rt)},
-                         {record_key_sql(rt)} AS record_key,
+                  SELECT {data_cols}, record_key, source_updated_at,
                          $source_institution AS source_institution, $source_name AS source_name,
                          source_key, $batch_id AS batch_id, source_row,
                          sha256(CAST(original AS VARCHAR)) AS row_hash,
