@@ -8,6 +8,7 @@ at run time.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -24,6 +25,7 @@ IDENTIFIER = re.compile(r"^[^\W\d]\w{0,62}$")
 
 CRON = re.compile(r"^(@(hourly|daily|weekly|monthly)|(\S+\s+){4}\S+)$")
 OFFICE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 RecordType = Literal["filing", "judgment", "enforcement", "supervision"]
@@ -154,6 +156,15 @@ class Office(_Model):
     name: str
     institution: str
     delivery: Delivery = Delivery()
+    recipients: list[str] = []  # the office's age X25519 public keys (age1…) for encrypted bundles
+
+    @field_validator("recipients")
+    @classmethod
+    def _age_keys(cls, v: list[str]) -> list[str]:
+        for key in v:
+            if not AGE_RECIPIENT.match(key):
+                raise ValueError(f"{key!r} is not an age X25519 recipient (age1… from 'age-keygen -y')")
+        return v
 
     @field_validator("id")
     @classmethod
@@ -223,6 +234,10 @@ class HubConfig(_Model):
     sources: list[Source]
     offices: list[Office]
     agreements: list[Agreement]
+
+    def digest(self) -> str:
+        """sha256 of the validated config, recorded with every audit entry."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
     def institution(self, institution_id: str) -> Institution:
         return next(i for i in self.institutions if i.id == institution_id)

@@ -11,7 +11,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -32,17 +32,19 @@ class SigningKey:
         self.keyid = _keyid(private.public_key())
 
     def sign(self, data: bytes) -> bytes:
+        """Ed25519 over ``data`` (callers pass the DSSE PAE, never the raw payload)."""
         return self._private.sign(data)
 
 
 class PublicKey:
-    """A trusted Ed25519 public key."""
+    """A trusted Ed25519 public key, as an office loads it from a published PEM."""
 
     def __init__(self, public: Ed25519PublicKey) -> None:
         self._public = public
         self.keyid = _keyid(public)
 
     def verify(self, signature: bytes, data: bytes) -> bool:
+        """True only for a valid signature; a forged or truncated one is just False."""
         try:
             self._public.verify(signature, data)
             return True
@@ -76,7 +78,7 @@ def load_signing_key(path: Path) -> SigningKey:
     check_private(path)
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise SigningKeyError(f"signing key {path} is not an unencrypted PEM private key: {exc}") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise SigningKeyError(f"signing key {path} is not an Ed25519 key")
@@ -84,19 +86,33 @@ def load_signing_key(path: Path) -> SigningKey:
 
 
 def public_key_from_pem(pem: bytes) -> PublicKey:
+    """Parse a published key; anything but an Ed25519 SubjectPublicKeyInfo PEM is refused."""
     try:
         key = serialization.load_pem_public_key(pem)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise SigningKeyError(f"not a PEM public key: {exc}") from None
     if not isinstance(key, Ed25519PublicKey):
-        raise SigningKeyError("public key is not Ed25519")
+        raise SigningKeyError(f"public key is {type(key).__name__}, not Ed25519")
     return PublicKey(key)
 
 
+def keyid_of_public_pem(pem: bytes) -> str:
+    """The KEYID an office computes from a published ``.pem`` (DESIGN.md section 3)."""
+    return public_key_from_pem(pem).keyid
+
+
 def load_public_keys(keys_dir: Path) -> dict[str, PublicKey]:
-    """Every ``*.pem`` public key in a folder, by key id."""
-    keys = [public_key_from_pem(p.read_bytes()) for p in sorted(keys_dir.glob("*.pem"))]
-    return {k.keyid: k for k in keys}
+    """Every ``*.pem`` public key in a folder, by key id; a bad file is named, never skipped."""
+    if not keys_dir.is_dir():
+        raise SigningKeyError(f"public key folder {keys_dir} does not exist")
+    keys = {}
+    for path in sorted(keys_dir.glob("*.pem")):
+        try:
+            key = public_key_from_pem(path.read_bytes())
+        except SigningKeyError as exc:
+            raise SigningKeyError(f"{path}: {exc}; replace or remove this file") from None
+        keys[key.keyid] = key
+    return keys
 
 
 def generate_ssh_key(path: Path) -> None:

@@ -21,6 +21,7 @@ from hub.agreements import select_sql
 from hub.bundle import PublishedBundle, publish_bundle
 from hub.config import HubConfig, Source, secret
 from hub.crypto import SigningKey, generate_signing_key, load_signing_key
+from hub.errors import PublishError
 from hub.home import Home
 from hub.landing import LandedBatch, SourceState, land, landed_batches
 from hub.warehouse import Warehouse
@@ -85,11 +86,12 @@ def pull(config: HubConfig, home: Home, source_name: str, run_id: str) -> PullRe
             state.data.setdefault("seen", {})[batch.watermark["file"]] = batch.watermark
         state.save()
         audit.append(
-            home.audit, "land", run_id=run_id, subject=src.name, batch_id=landed.batch_id,
+            home.audit, "land", run_id=run_id, subject=src.name, config=config.digest(), batch_id=landed.batch_id,
             origin=landed.origin, rows=landed.rows, rejects=landed.rejects, watermark=batch.watermark,
         )
         result.batches.append(landed)
-    audit.append(home.audit, "pull", run_id=run_id, subject=src.name, batches=len(result.batches), rows=result.rows)
+    audit.append(home.audit, "pull", run_id=run_id, subject=src.name, config=config.digest(),
+                 batches=len(result.batches), rows=result.rows)
     return result
 
 
@@ -105,7 +107,8 @@ def apply_pending(config: HubConfig, home: Home, run_id: str) -> dict[str, dict[
             src = sources[batch.source]
             court = config.institution(src.institution).court_code
             counts = wh.apply(batch, mapping=src.mapping, key_column=src.key, court_code=court, run_id=run_id)
-            audit.append(home.audit, "apply", run_id=run_id, subject=batch.source, batch_id=batch.batch_id, **counts)
+            audit.append(home.audit, "apply", run_id=run_id, subject=batch.source, config=config.digest(),
+                         batch_id=batch.batch_id, **counts)
             agg = totals.setdefault(batch.record_type, dict.fromkeys(counts, 0))
             for k, v in counts.items():
                 agg[k] += v
@@ -134,6 +137,13 @@ def publish(
     agreement = config.agreement_for(office_id)
     if agreement is None:
         return None
+    office = next(o for o in config.offices if o.id == office_id)
+    if office.recipients:
+        # never send in clear what the office asked to receive encrypted
+        raise PublishError(
+            f"{office_id}: recipients are configured but encrypted delivery is not available in this "
+            "version; remove 'recipients' to deliver signed, unencrypted bundles"
+        )
     now = now or dt.datetime.now(dt.UTC)
     with open_warehouse(config, home, read_only=True) as wh:
         datasets = {}
@@ -151,14 +161,13 @@ def publish(
             for s in config.sources if s.record_type in shared
         },
     }
-    office = next(o for o in config.offices if o.id == office_id)
     outbox = home.resolve(office.delivery.outbox) if office.delivery.outbox else home.outbox
     bundle = publish_bundle(
         outbox, office_id, datasets, predicate, signing_key(home),
         now=now, ttl=dt.timedelta(days=config.hub.bundle_ttl_days),
     )
     audit.append(
-        home.audit, "publish", run_id=run_id, subject=office_id, bundle=str(bundle.path),
+        home.audit, "publish", run_id=run_id, subject=office_id, config=config.digest(), bundle=str(bundle.path),
         sequence=bundle.sequence, manifest_sha256=bundle.manifest_sha256,
         rows={k: v.num_rows for k, v in datasets.items()},
     )
