@@ -5,16 +5,20 @@
 
 A bundle is assembled in a hidden temporary folder and renamed into place, so an office
 never sees half a bundle. Sequences are monotonic per office and each manifest names the
-sha256 of the previous one, so a missing or replayed bundle is detectable.
+sha256 of the previous one, so a missing or replayed bundle is detectable. The helpers the
+verifier must agree on (``pae``, ``canonical_json``, ``sha256_file``, ``is_plain_name``) live
+here so signer and verifier cannot drift apart.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -31,22 +35,42 @@ PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://case-exchange-hub.example/extract/v1"
 MANIFEST = "manifest.dsse.json"
+DATA = "data"
+RFC3339 = "%Y-%m-%dT%H:%M:%SZ"
+_BUNDLE_NAME = re.compile(r"[0-9]{8}")
+# predicate fields this module owns; a caller supplying one would be silently overridden
+_OWN_FIELDS = frozenset({"sequence", "previous_manifest_sha256", "created", "expires", "datasets"})
 
 
 def pae(payload_type: str, body: bytes) -> bytes:
-    """DSSE v1 pre-authentication encoding: what is actually signed."""
+    """DSSE v1 pre-authentication encoding: what is actually signed (binds the type too)."""
     t = payload_type.encode()
     return b"DSSEv1 %d %s %d %s" % (len(t), t, len(body), body)
 
 
 def canonical_json(obj: Any) -> bytes:
+    """One byte form per value, so digests over JSON are reproducible."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def schema_fingerprint(schema: pa.Schema) -> str:
-    """sha256 over field names, types and nullability: changes when the shape changes."""
+    """sha256 over field names, types and nullability: changes exactly when the shape changes."""
     fields = [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema]
     return hashlib.sha256(canonical_json(fields)).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks: extracts can be larger than memory."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def is_plain_name(name: str) -> bool:
+    """A single, visible path component: office and dataset names become folder/file names."""
+    return bool(name) and not name.startswith(".") and not any(c in name for c in "/\\\0")
 
 
 @dataclass(frozen=True)
@@ -57,38 +81,45 @@ class PublishedBundle:
     rows: dict[str, int]
 
 
-def last_bundle(office_dir: Path) -> Path | None:
-    """The office's newest complete bundle (temporary folders are ignored)."""
-    done = sorted(p for p in office_dir.glob("[0-9]" * 8) if (p / MANIFEST).exists()) if office_dir.exists() else []
-    return done[-1] if done else None
-
-
 def publish_bundle(
     outbox: Path, office: str, datasets: dict[str, pa.Table], predicate: dict[str, Any],
     key: SigningKey, *, now: dt.datetime, ttl: dt.timedelta,
 ) -> PublishedBundle:
-    """Write, sign and atomically place the office's next bundle."""
+    """Write, sign and atomically place the office's next bundle.
+
+    ``predicate`` carries what only the caller knows (office, agreement, run id, source
+    watermarks); sequence, chain, times and per-dataset facts are added here so they are
+    always consistent with the files.
+    """
+    if now.tzinfo is None or ttl <= dt.timedelta(0):
+        raise ValueError("now must be timezone-aware and ttl positive")
+    _check_inputs(office, datasets, predicate)
     office_dir = outbox / office
-    office_dir.mkdir(parents=True, exist_ok=True)
-    previous = last_bundle(office_dir)
-    sequence = int(previous.name) + 1 if previous else 1
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=office_dir))
     try:
-        (tmp / "data").mkdir()
+        office_dir.mkdir(parents=True, exist_ok=True)
+        sequence, previous_sha = _previous(office_dir)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=office_dir))
+    except OSError as exc:
+        raise PublishError(f"could not prepare the outbox {office_dir} for {office}: {exc}") from None
+    sequence += 1
+    final = office_dir / f"{sequence:08d}"
+    try:
+        (tmp / DATA).mkdir()
         subjects, described = [], {}
         for name, table in sorted(datasets.items()):
-            path = tmp / "data" / f"{name}.parquet"
-            pq.write_table(table, path, compression="zstd")
-            subjects.append({"name": f"data/{path.name}", "digest": {"sha256": _sha256_file(path)}})
+            file = f"{DATA}/{name}.parquet"
+            pq.write_table(table, tmp / file, compression="zstd")
+            _fsync(tmp / file)
+            subjects.append({"name": file, "digest": {"sha256": sha256_file(tmp / file)}})
             described[name] = {"rows": table.num_rows, "schema_fingerprint": schema_fingerprint(table.schema),
-                               "file": f"data/{path.name}"}
+                               "file": file}
         statement = {
             "_type": STATEMENT_TYPE,
             "subject": subjects,
             "predicateType": PREDICATE_TYPE,
             "predicate": predicate | {
                 "sequence": sequence,
-                "previous_manifest_sha256": _sha256_file(previous / MANIFEST) if previous else None,
+                "previous_manifest_sha256": previous_sha,
                 "created": _rfc3339(now),
                 "expires": _rfc3339(now + ttl),
                 "datasets": described,
@@ -101,30 +132,62 @@ def publish_bundle(
             "signatures": [{"keyid": key.keyid, "sig": base64.b64encode(key.sign(pae(PAYLOAD_TYPE, body))).decode()}],
         }
         manifest = json.dumps(envelope, indent=2).encode() + b"\n"
-        with open(tmp / MANIFEST, "wb") as fh:
-            fh.write(manifest)
-            fh.flush()
-            os.fsync(fh.fileno())
-        final = office_dir / f"{sequence:08d}"
+        (tmp / MANIFEST).write_bytes(manifest)
+        for path in (tmp / MANIFEST, tmp / DATA, tmp):
+            _fsync(path)
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; the office's reader must see it
         os.rename(tmp, final)
-    except OSError as exc:
+    except (OSError, pa.ArrowException) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise PublishError(f"could not write bundle for {office} in {office_dir}: {exc}") from None
+        if isinstance(exc, OSError) and exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            raise PublishError(f"bundle {final} appeared while this one was being written: another "
+                               f"publish for {office} ran at the same time; publish again") from None
+        raise PublishError(f"could not write bundle {sequence} for {office} in {office_dir}: {exc}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return PublishedBundle(final, sequence, hashlib.sha256(manifest).hexdigest(),
-                           {n: t.num_rows for n, t in datasets.items()})
+    try:
+        _fsync(office_dir)
+    except OSError as exc:
+        raise PublishError(f"bundle {final} was written but could not be made durable: {exc}") from None
+    rows = {name: table.num_rows for name, table in datasets.items()}
+    return PublishedBundle(final, sequence, hashlib.sha256(manifest).hexdigest(), rows)
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _check_inputs(office: str, datasets: dict[str, pa.Table], predicate: dict[str, Any]) -> None:
+    """Refuse inputs that would produce a bundle an office cannot trust or even open."""
+    if not is_plain_name(office):
+        raise PublishError(f"office id {office!r} cannot be used as a folder name")
+    if predicate.get("office") != office:
+        raise PublishError(f"predicate names office {predicate.get('office')!r} but the bundle is for {office!r}")
+    if clash := sorted(_OWN_FIELDS & predicate.keys()):
+        raise PublishError(f"predicate fields {clash} are set by publish_bundle itself; do not pass them")
+    if not datasets:
+        raise PublishError(f"no datasets to publish for {office}: an in-toto statement needs a subject")
+    if bad := sorted(n for n in datasets if not is_plain_name(n)):
+        raise PublishError(f"dataset names {bad} cannot be used as file names")
+
+
+def _previous(office_dir: Path) -> tuple[int, str | None]:
+    """Highest sequence so far and its manifest's sha256 ((0, None) before the first bundle)."""
+    numbered = [p for p in office_dir.iterdir() if p.is_dir() and _BUNDLE_NAME.fullmatch(p.name)]
+    if not numbered:
+        return 0, None
+    last = max(numbered, key=lambda p: int(p.name))
+    if not (last / MANIFEST).is_file():
+        raise PublishError(f"{last} has no {MANIFEST}, so the next bundle cannot chain to it; the hub never "
+                           "leaves such a folder, so move it out of the outbox and publish again")
+    return int(last.name), sha256_file(last / MANIFEST)
+
+
+def _fsync(path: Path) -> None:
+    """Make a file's bytes, or a folder's entries (new files, a rename), survive a power cut."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _rfc3339(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return t.astimezone(dt.UTC).strftime(RFC3339)

@@ -44,7 +44,7 @@ def print_summary(home: Home, config_path: Path | None = None, *, demo: bool = F
     )
     print("\nnext")
     print(f"  hub verify {example} --keys {home.keys}")
-    print(f"  duckdb -readonly {home.warehouse}   (or: python -c \"import duckdb; duckdb.connect('{home.warehouse}', read_only=True).sql('FROM quarantine').show()\")")
+    print(f"  python -c \"import duckdb; duckdb.connect('{home.warehouse}', read_only=True).sql('FROM quarantine').show()\"")
     print(f"  hub audit verify{h}")
     if demo:
         print(f"  hub demo-server{h} &  then  hub run{h}   (pull again: nothing new lands twice)")
