@@ -1,20 +1,34 @@
 """File readers: CSV (encoding detected), JSON Lines, Parquet, into all-text Arrow tables.
 
 Every column comes back as text, because typing is the normalizer's job and a bad value must
-cost one quarantined row, never a whole file. Each table carries ``_source_row``: for CSV the
-line number of the record in the file (the header is line 1; a record with a quoted line
-break shifts the numbers after it), for JSON Lines the line number, for Parquet the row's
-1-based position. CSV rows with the wrong number of fields come back as rejects with their
-line number and text; the rest of the file still loads.
+cost one quarantined row, never a whole file. Each reader returns ``(rows, rejects)``; rejects
+follow ``REJECT_SCHEMA`` and go to quarantine. ``_source_row`` is what a person needs to find
+the row in the file they were sent:
+
+- CSV: the physical line (1-based, the header is line 1) where the record starts, counting
+  line breaks inside quoted values and blank lines. Records whose fields are all empty (blank
+  lines, ``,,,``) are dropped; records with the wrong number of fields are rejected.
+- JSON Lines: the line number. Blank lines are skipped; in files Arrow's reader refuses (a
+  malformed line, a key whose type changes between lines, nested values) each bad line is
+  rejected and the rest still loads, through a slower per-line path.
+- Parquet: the row's 1-based position.
+
+Encodings (CSV): ``auto`` picks UTF-8 with BOM, else UTF-8 if every byte up to the first
+stretch of non-ASCII text decodes strictly, else GB18030. GBK and GB2312 are read as GB18030,
+their superset. A file with bytes its encoding cannot decode is refused as a whole, with the
+line of the first bad byte and the setting to change: guessing per line would mix encodings.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import json
+import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -25,105 +39,253 @@ from connectors.base import REJECT_SCHEMA, SOURCE_ROW
 from hub.errors import TerminalSourceError
 
 SNIFF_BYTES = 1 << 20
-ENCODINGS = {"auto", "utf-8", "utf-8-sig", "gbk", "gb18030"}
+_SUPERSETS = {"gbk": "gb18030", "gb2312": "gb18030"}  # codecs.lookup names; cp936 is "gbk"
+_BLANK_LINE = re.compile(rb"^[ \t\r]*\n", re.MULTILINE)
 
 
 def detect_encoding(path: Path) -> str:
-    """UTF-8 with BOM, else UTF-8 if the first MiB decodes strictly, else GB18030 (⊇ GBK)."""
+    """``utf-8-sig``, ``utf-8`` or ``gb18030``, judged on the first 1 MiB that holds non-ASCII.
+
+    A strict UTF-8 decode of a large slice almost never succeeds on GBK text, while an ASCII
+    prefix (codes, dates) says nothing, so the sniff skips it instead of stopping there.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
     with open(path, "rb") as fh:
-        head = fh.read(SNIFF_BYTES)
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < SNIFF_BYTES)
-        return "utf-8"
-    except UnicodeDecodeError:
-        return "gb18030"
+        chunk = fh.read(SNIFF_BYTES)
+        if chunk.startswith(codecs.BOM_UTF8):
+            return "utf-8-sig"
+        while chunk:
+            try:
+                text = decoder.decode(chunk)  # keeps a character cut at the chunk end for the next
+            except UnicodeDecodeError:
+                return "gb18030"
+            if not text.isascii():
+                return "utf-8"
+            chunk = fh.read(SNIFF_BYTES)
+    return "utf-8"
 
 
-def _codec(encoding: str, path: Path) -> str:
-    if encoding not in ENCODINGS:
-        raise TerminalSourceError(f"{path.name}: encoding {encoding!r} is not supported; use one of {sorted(ENCODINGS)}")
+def resolve_encoding(encoding: str, path: Path) -> str:
+    """The Python codec to read ``path`` with: detected for ``auto``, widened for GBK."""
     if encoding == "auto":
         return detect_encoding(path)
-    return "gb18030" if encoding == "gbk" else encoding  # GB18030 decodes every GBK file
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise TerminalSourceError(
+            f"{path}: unknown encoding {encoding!r}; use auto, utf-8, utf-8-sig or gb18030"
+        ) from None
+    return _SUPERSETS.get(name, name)
+
+
+def _undecodable(path: Path, codec: str) -> str | None:
+    """Where the first undecodable byte is, for the error message (failure path only)."""
+    data = path.read_bytes()
+    try:
+        data.decode(codec)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        hint = "gb18030 (GBK files too)" if codec.startswith("utf") else "utf-8"
+        return (
+            f"{path}: line {line} (byte {exc.start}) is not valid {codec}; the file was refused whole. "
+            f"Set the source's format.encoding (e.g. {hint}) or ask the sender to re-export it"
+        )
+    return None
+
+
+def _refuse(path: Path, codec: str, exc: Exception) -> TerminalSourceError:
+    message = _undecodable(path, codec) or f"{path}: cannot be read as {codec} CSV ({exc})"
+    return TerminalSourceError(message)
+
+
+def _header(path: Path, codec: str, delimiter: str, quote_char: str | None) -> list[str]:
+    with open(path, encoding=codec, newline="") as fh:
+        line = fh.readline().lstrip("\ufeff")
+    quoting = {"quotechar": quote_char} if quote_char else {"quoting": csv.QUOTE_NONE}
+    return next(csv.reader([line], delimiter=delimiter, **quoting), [])
 
 
 def read_csv(
-    path: Path, *, encoding: str = "auto", delimiter: str = ",", quote_char: str = '"', header: bool = True
+    path: Path, *, encoding: str = "auto", delimiter: str = ",", quote_char: str | None = '"', header: bool = True
 ) -> tuple[pa.Table, pa.Table]:
-    """(rows, rejects) from a CSV file, read in bulk by Arrow."""
-    codec = _codec(encoding, path)
-    with open(path, encoding=codec, newline="") as fh:
-        first = next(csv.reader([fh.readline()], delimiter=delimiter, quotechar=quote_char), [])
-    names = [n.strip() for n in first] if header else [f"column_{i + 1}" for i in range(len(first))]
+    """(rows, rejects) from a CSV file, parsed in bulk by Arrow; see the module doc for numbering."""
+    path = Path(path)
+    codec = resolve_encoding(encoding, path)
+    try:
+        first = _header(path, codec, delimiter, quote_char)
+    except UnicodeDecodeError as exc:
+        raise _refuse(path, codec, exc) from None
+    names = [n.strip() or f"column_{i + 1}" for i, n in enumerate(first)] if header else [
+        f"column_{i + 1}" for i in range(len(first))
+    ]
     if not names:
         return pa.table({SOURCE_ROW: pa.array([], pa.int64())}), REJECT_SCHEMA.empty_table()
-    rejects: list[dict[str, Any]] = []
+    if len(set(names)) < len(names) or SOURCE_ROW in names:
+        raise TerminalSourceError(f"{path}: header names a column twice or uses the reserved {SOURCE_ROW}: {names}")
+
+    odd: list[tuple[int, str, str | None]] = []  # (record number, text, reason or None for a blank record)
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
-        rejects.append({
-            SOURCE_ROW: row.number,
-            "reason": f"expected {row.expected_columns} fields, found {row.actual_columns}",
-            "raw": row.text,
-        })
+        blank = not row.text.strip()
+        reason = None if blank else f"expected {row.expected_columns} fields, found {row.actual_columns}"
+        odd.append((row.number, row.text, reason))
         return "skip"
 
     try:
         table = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(
-                encoding="utf8" if codec == "utf-8" else codec, use_threads=False,
+                # Arrow reads UTF-8 natively (and drops a BOM); other codecs are transcoded in bulk
+                encoding="utf8" if codec in ("utf-8", "utf-8-sig") else codec,
+                use_threads=False,  # row numbers for invalid rows are only known single-threaded
                 column_names=names, skip_rows=1 if header else 0,
             ),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=quote_char, invalid_row_handler=on_invalid),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, quote_char=quote_char or False, newlines_in_values=True,
+                ignore_empty_lines=False, invalid_row_handler=on_invalid,
+            ),
             convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names}, strings_can_be_null=True, quoted_strings_can_be_null=False,
+                column_types={n: pa.string() for n in names}, strings_can_be_null=False,
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise TerminalSourceError(
-            f"{path.name}: cannot be read as {codec} CSV ({exc}); set the source's format.encoding explicitly"
-        ) from None
-    first_line = 2 if header else 1
-    bad = {r[SOURCE_ROW] for r in rejects}
-    lines = [n for n in range(first_line, first_line + table.num_rows + len(rejects)) if n not in bad]
-    table = table.append_column(SOURCE_ROW, pa.array(lines[: table.num_rows], pa.int64()))
-    return table, pa.Table.from_pylist(rejects, schema=REJECT_SCHEMA)
+        raise _refuse(path, codec, exc) from None
+    return _number_csv(table, odd, header)
 
 
-def _as_text(table: pa.Table) -> pa.Table:
-    cols = {}
-    for name, col in zip(table.column_names, table.columns):
-        if pa.types.is_nested(col.type):
-            raise TerminalSourceError(f"column {name!r} is nested ({col.type}); flatten it at the source")
-        cols[name] = col if pa.types.is_string(col.type) else pc.cast(col, pa.string())
-    cols[SOURCE_ROW] = pa.array(range(1, table.num_rows + 1), pa.int64())
-    return pa.table(cols)
+def _number_csv(table: pa.Table, odd: list[tuple[int, str, str | None]], header: bool) -> tuple[pa.Table, pa.Table]:
+    """Physical line numbers from record order and the line breaks inside each record.
+
+    Arrow numbers invalid records by record, not line, and good rows not at all; a record
+    spans 1 + (line breaks in its values) lines, so a cumulative sum over all records in file
+    order gives each one's first line, with no Python loop over good rows.
+    """
+    first_record = 2 if header else 1  # Arrow counts the skipped header as record 1
+    total = table.num_rows + len(odd)
+    odd_pos = np.array([number - first_record for number, _, _ in odd], dtype=np.int64)
+    is_good = np.ones(total, dtype=bool)
+    is_good[odd_pos] = False
+    spans = np.ones(total, dtype=np.int64)
+    if table.num_rows:
+        breaks = _fold(pc.add, [pc.count_substring(col, "\n") for col in table.columns])
+        spans[is_good] += breaks.to_numpy().astype(np.int64)
+    spans[odd_pos] += np.array([text.count("\n") for _, text, _ in odd], dtype=np.int64)
+    starts = np.cumsum(spans) - spans + first_record  # header assumed to be one line
+    table = table.append_column(SOURCE_ROW, pa.array(starts[is_good], pa.int64()))
+    empty = [pc.equal(col, "") for col in table.columns[:-1]]
+    if empty:
+        table = table.filter(pc.invert(_fold(pc.and_, empty)))
+    kept = [(int(starts[p]), reason, text) for p, (_, text, reason) in zip(odd_pos, odd) if reason is not None]
+    rejects = pa.table(
+        [pa.array([k[0] for k in kept], pa.int64()), pa.array([k[1] for k in kept], pa.string()),
+         pa.array([k[2] for k in kept], pa.string())],
+        schema=REJECT_SCHEMA,
+    )
+    return table, rejects
+
+
+def _fold(op: Any, arrays: list[Any]) -> Any:
+    """Combine per-column arrays element-wise (a loop over columns, never rows)."""
+    out = arrays[0]
+    for a in arrays[1:]:
+        out = op(out, a)
+    return out
 
 
 def read_jsonl(path: Path) -> tuple[pa.Table, pa.Table]:
+    """(rows, rejects) from JSON Lines (UTF-8): Arrow in bulk, per line only if Arrow refuses."""
+    path = Path(path)
     try:
         table = pajson.read_json(path)
-    except pa.ArrowInvalid as exc:
-        raise TerminalSourceError(f"{path.name}: not valid JSON Lines ({exc})") from None
-    return _as_text(table), REJECT_SCHEMA.empty_table()
+        dated = [f for f in table.schema if pa.types.is_temporal(f.type)]
+        if dated:  # Arrow turned ISO-looking strings into timestamps; keep the text as sent
+            explicit = pa.schema([pa.field(f.name, pa.string()) for f in dated])
+            table = pajson.read_json(path, parse_options=pajson.ParseOptions(
+                explicit_schema=explicit, unexpected_field_behavior="infer"))
+    except pa.ArrowInvalid:
+        return _jsonl_by_line(path)
+    if any(pa.types.is_nested(t) for t in table.schema.types):
+        return _jsonl_by_line(path)
+    data = path.read_bytes()
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
+    lines = len(newlines) + (1 if data and not data.endswith(b"\n") else 0)
+    blank = np.searchsorted(newlines, [m.start() for m in _BLANK_LINE.finditer(data)]) + 1
+    numbers = np.setdiff1d(np.arange(1, lines + 1, dtype=np.int64), blank)[: table.num_rows]
+    return _as_text(path, table, pa.array(numbers, pa.int64())), REJECT_SCHEMA.empty_table()
+
+
+def _jsonl_by_line(path: Path) -> tuple[pa.Table, pa.Table]:
+    """The slow path: each line parsed alone, so one bad line is rejected, not the file."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise TerminalSourceError(_undecodable(path, "utf-8-sig") or f"{path}: not UTF-8") from None
+    rows: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    rejects: list[dict[str, Any]] = []
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            rejects.append({SOURCE_ROW: number, "reason": f"invalid JSON: {exc}", "raw": line})
+            continue
+        if not isinstance(obj, dict):
+            rejects.append({SOURCE_ROW: number, "reason": "line is not a JSON object", "raw": line})
+            continue
+        rows.append(obj)
+        numbers.append(number)
+    names = list(dict.fromkeys(k for row in rows for k in row))
+    if SOURCE_ROW in names:
+        raise TerminalSourceError(f"{path}: key {SOURCE_ROW} is reserved")
+    columns = {name: pa.array([_json_text(row.get(name)) for row in rows], pa.string()) for name in names}
+    columns[SOURCE_ROW] = pa.array(numbers, pa.int64())
+    return pa.table(columns), pa.Table.from_pylist(rejects, schema=REJECT_SCHEMA)
+
+
+def _json_text(value: Any) -> str | None:
+    """A JSON value as text the way Arrow's cast spells scalars; nested values as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _as_text(path: Path, table: pa.Table, numbers: pa.Array) -> pa.Table:
+    if SOURCE_ROW in table.column_names:
+        raise TerminalSourceError(f"{path}: column {SOURCE_ROW} is reserved; rename it at the source")
+    cols = {}
+    for name, col in zip(table.column_names, table.columns):
+        if pa.types.is_nested(col.type):
+            raise TerminalSourceError(f"{path}: column {name!r} is nested ({col.type}); flatten it at the source")
+        try:
+            cols[name] = col if col.type == pa.string() else pc.cast(col, pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise TerminalSourceError(f"{path}: column {name!r} ({col.type}) cannot be read as text: {exc}") from None
+    cols[SOURCE_ROW] = numbers
+    return pa.table(cols)
 
 
 def read_parquet(path: Path) -> tuple[pa.Table, pa.Table]:
+    """(rows, rejects) from a Parquet file; typed columns become text, rejects are empty."""
+    path = Path(path)
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise TerminalSourceError(f"{path.name}: not a readable Parquet file ({exc})") from None
-    return _as_text(table), REJECT_SCHEMA.empty_table()
+        raise TerminalSourceError(f"{path}: not a readable Parquet file ({exc})") from None
+    return _as_text(path, table, pa.array(np.arange(1, table.num_rows + 1), pa.int64())), REJECT_SCHEMA.empty_table()
 
 
-def read_file(path: Path, fmt: str, *, encoding: str = "auto", delimiter: str = ",") -> tuple[pa.Table, pa.Table]:
+def read_file(path: Path, fmt: str, **options: Any) -> tuple[pa.Table, pa.Table]:
+    """Dispatch on ``fmt`` (csv, jsonl, parquet); ``options`` go to the CSV reader only."""
     if fmt == "csv":
-        return read_csv(path, encoding=encoding, delimiter=delimiter)
+        return read_csv(path, **options)
     if fmt == "jsonl":
         return read_jsonl(path)
     if fmt == "parquet":
         return read_parquet(path)
-    raise TerminalSourceError(f"{path.name}: unknown file format {fmt!r}; use csv, jsonl or parquet")
-
+    raise TerminalSourceError(f"{path}: unknown file format {fmt!r}; use csv, jsonl or parquet")

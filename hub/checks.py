@@ -6,6 +6,7 @@ import dagster as dg
 from hub import pipeline
 from hub.assets import WAREHOUSE_POOL, HubResource
 from hub.normalize import q
+from hub.views import LINK_RATE_SQL
 from schemas.tables import RECORD_TYPES, TABLES
 
 
@@ -50,5 +51,35 @@ def batches_balance(hub: HubResource) -> dg.AssetCheckResult:
     )
 
 
+def _link_check(record_type: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=record_type, name="links_resolved", blocking=True, pool=WAREHOUSE_POOL,
+        description="Share of links to court cases that resolve, at least hub.min_link_rate; "
+        "the view 'links' lists each unresolved one with why.",
+    )
+    def _check(hub: HubResource) -> dg.AssetCheckResult:
+        with pipeline.open_warehouse(hub.config, hub.paths, read_only=True) as wh:
+            rows = wh.query(LINK_RATE_SQL, [record_type]).fetchall()
+            why = wh.query(
+                "SELECT why, count(*) FROM links WHERE record_type = ? AND NOT resolved GROUP BY 1 ORDER BY 2 DESC",
+                [record_type],
+            ).fetchall()
+        threshold = hub.config.hub.min_link_rate
+        return dg.AssetCheckResult(
+            passed=all(rate >= threshold for _, _, _, rate in rows),
+            metadata={
+                "threshold": threshold,
+                "rates": dg.MetadataValue.json({link: {"links": n, "resolved": ok, "rate": float(rate)} for link, n, ok, rate in rows}),
+                "unresolved_why": dg.MetadataValue.json(dict(why)),
+            },
+        )
+
+    return _check
+
+
 def build_checks() -> list[dg.AssetChecksDefinition]:
-    return [_table_check(rt) for rt in RECORD_TYPES] + [batches_balance]
+    return (
+        [_table_check(rt) for rt in RECORD_TYPES]
+        + [_link_check(rt) for rt in ("supervision", "enforcement")]
+        + [batches_balance]
+    )

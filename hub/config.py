@@ -223,6 +223,7 @@ class HubSettings(_Model):
     name: str = "case-exchange hub"
     hash_key_env: str = "HUB_HASH_KEY"
     bundle_ttl_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    min_link_rate: Annotated[float, Field(ge=0, le=1)] = 0.9  # below it, extracts are held back
 
     _env = field_validator("hash_key_env")(_env_name)
 

@@ -80,8 +80,9 @@ def verify_bundle(bundle: Path, keys_dir: Path, *, now: dt.datetime, state_file:
     st = _statement(body, manifest)
     _check_files(bundle, st.subjects)
     if now > st.expires:
-        raise _fail("expired", f"bundle {bundle} expired at {st.expires:{RFC3339}} (now {now:{RFC3339}}): "
-                               "the hub's feed may have stopped; ask it for a current extract")
+        raise _fail("expired", f"bundle {bundle} expired at {st.expires:{RFC3339}} (now "
+                               f"{now.astimezone(dt.UTC):{RFC3339}}): the hub's feed may have stopped; "
+                               "ask it for a current extract")
     manifest_sha = hashlib.sha256(raw).hexdigest()
     if state_file is not None:
         _accept(state_file, st, manifest_sha)

@@ -16,6 +16,7 @@ import duckdb
 from hub.errors import WarehouseError
 from hub.landing import LandedBatch
 from hub.normalize import q, staging_sql
+from hub.views import all_views
 from schemas import case_number, identifiers
 from schemas.codes import code_tables
 from schemas.tables import PROVENANCE, RECORD_TYPES, comments, ddl, stored_fields
@@ -69,6 +70,8 @@ class Warehouse:
             self.con.register("_code", table)
             self.con.execute(f"CREATE OR REPLACE TABLE {q(name)} AS SELECT * FROM _code")
             self.con.unregister("_code")
+        for view in all_views():
+            self.con.execute(view)
 
     def applied(self) -> set[str]:
         return {r[0] for r in self.con.execute("SELECT batch_id FROM hub_batches").fetchall()}

@@ -132,10 +132,10 @@ def duckdb_macros() -> list[str]:
         f"CREATE OR REPLACE MACRO hub_case_norm(s) AS "
         f"regexp_replace(translate(s, {_sql(_FROM)}, {_sql(_TO)}), {_sql(_SPACE)}, '', 'g')",
         "CREATE OR REPLACE MACRO hub_case_build(n, o) AS CASE "
-        f"WHEN n.y <> '' AND CAST(n.y AS INTEGER) BETWEEN {MIN_YEAR} AND {MAX_YEAR} "
-        "THEN '（' || n.y || '）' || n.court || n.trib || n.type || CAST(CAST(n.num AS INTEGER) AS VARCHAR) || '号' "
-        f"WHEN o.y <> '' AND CAST(o.y AS INTEGER) BETWEEN {MIN_YEAR} AND {MAX_YEAR} "
-        "THEN '（' || o.y || '）' || o.court || o.type || '字第' || CAST(CAST(o.num AS INTEGER) AS VARCHAR) || '号' END",
+        f"WHEN TRY_CAST(n.y AS INTEGER) BETWEEN {MIN_YEAR} AND {MAX_YEAR} "
+        "THEN '（' || n.y || '）' || n.court || n.trib || n.type || CAST(TRY_CAST(n.num AS INTEGER) AS VARCHAR) || '号' "
+        f"WHEN TRY_CAST(o.y AS INTEGER) BETWEEN {MIN_YEAR} AND {MAX_YEAR} "
+        "THEN '（' || o.y || '）' || o.court || o.type || '字第' || CAST(TRY_CAST(o.num AS INTEGER) AS VARCHAR) || '号' END",
         f"CREATE OR REPLACE MACRO hub_case_no(s) AS hub_case_build("
         f"regexp_extract(hub_case_norm(s), {new}, {groups_new}), "
         f"regexp_extract(hub_case_norm(s), {old}, {groups_old}))",

@@ -69,6 +69,17 @@ SUPERVISION_MEASURES: dict[str, str] = {
     "司法建议": "judicial recommendation",
 }
 
+SUPERVISION_DOMAINS: dict[str, str] = {"民事": "civil", "行政": "administrative", "刑事": "criminal", "执行": "enforcement"}
+
+ENFORCEMENT_BASIS: dict[str, str] = {
+    "民事判决书": "civil judgment", "民事调解书": "civil mediation agreement", "民事裁定书": "civil ruling",
+    "刑事判决书": "criminal judgment (property part)", "行政判决书": "administrative judgment",
+    "仲裁裁决书": "arbitration award", "公证债权文书": "notarized debt instrument",
+    "行政决定书": "administrative decision (非诉执行)",
+}
+
+DOCUMENT_TYPES: dict[str, str] = {"判决书": "judgment", "裁定书": "ruling", "调解书": "mediation agreement", "决定书": "decision"}
+
 REPLY_RESULTS: dict[str, str] = {"采纳": "adopted", "部分采纳": "partly adopted", "不采纳": "not adopted"}
 
 ENFORCEMENT_CLOSURES: dict[str, str] = {
@@ -105,6 +116,9 @@ def code_tables() -> dict[str, pa.Table]:
         "code_reply_result": _labels("reply_result", REPLY_RESULTS),
         "code_enforcement_closure": _labels("closure_type", ENFORCEMENT_CLOSURES),
         "code_judgment_outcome": _labels("outcome", JUDGMENT_OUTCOMES),
+        "code_supervision_domain": _labels("domain", SUPERVISION_DOMAINS),
+        "code_enforcement_basis": _labels("basis_type", ENFORCEMENT_BASIS),
+        "code_document_type": _labels("document_type", DOCUMENT_TYPES),
     }
 
 

@@ -79,6 +79,9 @@ ENFORCEMENT = _CASE_PARTS + (
     Field("amount_executed", "DECIMAL(18,2)", "实际执行到位", "amount executed, yuan"),
     Field("closure_type", "VARCHAR", "结案方式", "执行完毕/终结本次执行程序/终结/不予执行/…"),
     Field("closure_date", "DATE", "结案日期", "date closed"),
+    Field("asset_report_order", "BOOLEAN", "报告财产令", "order to report assets issued"),
+    Field("consumption_restriction", "BOOLEAN", "限制消费令", "consumption-restriction order issued"),
+    Field("asset_search_done", "BOOLEAN", "财产调查完毕", "asset search (网络查控 etc.) exhausted"),
 )
 
 SUPERVISION = (

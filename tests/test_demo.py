@@ -169,4 +169,4 @@ def test_definitions_load_with_lineage_schedules_and_checks(demo: Path) -> None:
     assert {s.name for s in defs.schedules} >= {"pull_wh_proc_supervision", "pull_wh_court_filing"}
     for job in ("exchange", "sync_wh_court_filing"):
         assert defs.resolve_job_def(job) is not None
-    assert len(list(graph.asset_check_keys)) == 5
+    assert len(list(graph.asset_check_keys)) == 7

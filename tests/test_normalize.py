@@ -163,3 +163,36 @@ def test_failed_apply_leaves_nothing(wh: Warehouse, tmp_path: Path) -> None:
         wh.apply(b, mapping=FILING_MAP | {"cause": "no_such_column"}, key_column="id", court_code="内03", run_id="r1")
     assert wh.table_counts() == {"filing": 0, "judgment": 0, "enforcement": 0, "supervision": 0, "quarantine": 0}
     assert wh.applied() == set()
+
+
+def test_links_and_code_flags_say_why(wh: Warehouse, tmp_path: Path) -> None:
+    apply_filing(wh, batch(tmp_path, "c1_filing", [filing("（2023）内03民终5号")]))
+    judg = {"case_no": "ah", "decided_date": "cprq", "outcome": "cpjg", "agency_head_appeared": "cz"}
+    b = batch(tmp_path, "c1_judgment", [
+        {"id": "1", "ah": "（2023）内03民终5号", "cprq": "2023-05-01", "cpjg": "驳回起诉", "cz": "是"},
+        {"id": "2", "ah": "（2023）内03民终6号", "cprq": "2023-05-01", "cpjg": "支持", "cz": "maybe"},
+    ], "judgment")
+    counts = wh.apply(b, mapping=judg, key_column="id", court_code="内03", run_id="r1")
+    assert counts["rows_quarantined"] == 1
+    assert quarantined(wh)[2] == ("bad_agency_head_appeared", "agency_head_appeared maybe is not a valid boolean")
+    assert wh.query("SELECT agency_head_appeared FROM judgment").fetchall() == [(True,)]
+    enf = {"case_no": "ah", "filing_date": "larq", "basis_doc_no": "yj", "basis_type": "lx", "asset_search_done": "cc"}
+    wh.apply(batch(tmp_path, "c1_enf", [
+        {"id": "1", "ah": "（2024）内03执1号", "larq": "2024-01-02", "yj": "(2023)内03民终5号", "lx": "民事判决书", "cc": "1"},
+        {"id": "2", "ah": "（2024）内03执2号", "larq": "2024-01-02", "yj": "乌仲裁字〔2023〕15号", "lx": "仲裁裁决书", "cc": "0"},
+        {"id": "3", "ah": "（2024）内03执3号", "larq": "2024-01-02", "yj": "（2023）内03民终9号", "lx": "民事判决书", "cc": None},
+    ], "enforcement"), mapping=enf, key_column="id", court_code="内03", run_id="r1")
+    wh.apply(batch(tmp_path, "p1_sup", [
+        {"wsbh": "乌检民监〔2024〕1号", "fs": "抗诉", "ah": "（2023）内03民终5号", "fcrq": "2024-03-01", "hfrq": None, "hfjg": None, "key": "1"},
+        {"wsbh": "乌检民监〔2024〕2号", "fs": "抗诉", "ah": "（2023）内03民终99号", "fcrq": "2024-03-01", "hfrq": None, "hfjg": None, "key": "2"},
+        {"wsbh": "乌检民监〔2024〕3号", "fs": "抗诉", "ah": "（2023）内06民终1号", "fcrq": "2024-03-01", "hfrq": None, "hfjg": None, "key": "3"},
+    ], "supervision"), mapping=SUP_MAP, key_column="key", court_code=None, run_id="r1")
+    links = {(r[0], r[1]): (r[2], r[3]) for r in wh.query("SELECT record_type, target, resolved, why FROM links").fetchall()}
+    assert links[("enforcement", "（2023）内03民终5号")] == (True, None)
+    assert "not a court case number" in links[("enforcement", "乌仲裁字〔2023〕15号")][1]
+    assert links[("enforcement", "（2023）内03民终9号")][1] == "basis case （2023）内03民终9号 is not among the cases shared with the hub"
+    assert links[("supervision", "（2023）内03民终5号")] == (True, None)
+    assert links[("supervision", "（2023）内03民终99号")][1] == "court 内03 has shared no case （2023）内03民终99号"
+    assert links[("supervision", "（2023）内06民终1号")][1] == "court 内06 shares no cases with the hub"
+    assert wh.query("SELECT column_name, value FROM code_flags").fetchall() == [("outcome", "驳回起诉")]
+    assert wh.query("SELECT asset_search_done FROM enforcement ORDER BY case_no").fetchall() == [(True,), (False,), (None,)]

@@ -60,7 +60,8 @@ sources:
     key: zxbs
     mapping: {{case_no: zxah, filing_date: larq, basis_type: zxyjlx, basis_doc_no: zxyjwh, applicant: sqzxr,
               respondent: bzxr, respondent_id: bzxrzjhm, amount_due: sqbd, amount_executed: sjdw,
-              closure_type: jafs, closure_date: jarq, source_updated_at: gxsj}}
+              closure_type: jafs, closure_date: jarq, asset_report_order: bgccl,
+              consumption_restriction: xzxfl, asset_search_done: ccdcwb, source_updated_at: gxsj}}
   # 海勃湾区法院: another vendor's system, English column names
   - name: hbw_court_filing
     institution: hbw-court
@@ -89,7 +90,8 @@ sources:
     mapping: {{case_no: case_number, filing_date: filed_on, basis_type: basis_kind, basis_doc_no: basis_number,
               applicant: applicant, respondent: respondent, respondent_id: respondent_idno,
               amount_due: amount_due, amount_executed: amount_paid, closure_type: closed_how,
-              closure_date: closed_on, source_updated_at: updated_at}}
+              closure_date: closed_on, asset_report_order: asset_report, consumption_restriction: consumption_ban,
+              asset_search_done: asset_search, source_updated_at: updated_at}}
   # 乌海市人民检察院: GBK CSV files dropped on SFTP, Chinese column names
   - name: wh_proc_supervision
     institution: wh-proc

@@ -28,7 +28,7 @@ CIVIL_CAUSES = ["民间借贷纠纷", "买卖合同纠纷", "劳动争议", "机
                 "离婚纠纷", "建设工程施工合同纠纷", "物业服务合同纠纷"]
 ADMIN_CAUSES = ["行政处罚", "行政许可", "行政强制", "工伤认定", "政府信息公开", "行政征收"]
 CRIMINAL_CAUSES = ["盗窃罪", "危险驾驶罪", "诈骗罪", "故意伤害罪"]
-OUTCOMES = {"民事": ["支持", "部分支持", "驳回", "调解", "撤诉"], "行政": ["维持", "撤销", "驳回", "确认违法", "撤诉", "调解"],
+OUTCOMES = {"民事": ["支持", "部分支持", "驳回", "调解", "撤诉"], "行政": ["维持", "撤销", "驳回", "确认违法", "撤诉", "调解", "驳回起诉"],
             "刑事": ["支持"]}
 CLOSURES = ["执行完毕", "终结本次执行程序", "终结执行", "不予执行"]
 DISTRICTS = {"内03": "150302", "内0302": "150302", "内0303": "150303", "内0304": "150304"}
@@ -133,8 +133,12 @@ class DemoData:
             case = Case(court, filed.year, "执", 1000 + i * 3, "执行", basis.cause, filed,
                         dt.datetime.combine(filed, dt.time(10)), basis.plaintiff, basis.defendant,
                         basis.defendant_id, None, due)
-            case.extra = {"basis": basis.canonical, "closure": closure, "closed": closed, "executed": executed,
-                          "basis_type": "民事判决书" if basis.decision["type"] != "调解书" else "民事调解书"}  # type: ignore[index]
+            basis_no, basis_type = basis.canonical, "民事判决书" if basis.decision["type"] != "调解书" else "民事调解书"  # type: ignore[index]
+            if court == "内0302" and i % 40 == 7:  # non-litigation enforcement of an arbitration award
+                basis_no, basis_type = f"乌仲裁字〔{filed.year - 1}〕{i}号", "仲裁裁决书"
+            case.extra = {"basis": basis_no, "closure": closure, "closed": closed, "executed": executed,
+                          "basis_type": basis_type, "report": self.rng.random() < 0.8,
+                          "restrict": self.rng.random() < 0.7, "search": self.rng.random() < 0.75}
             self.enforcement[court].append(case)
 
     def messy(self, case_no: str) -> str:
@@ -172,7 +176,8 @@ CREATE TABLE t_ajxx_la (ajbs TEXT PRIMARY KEY, ah TEXT, fymc TEXT, ay TEXT, larq
 CREATE TABLE t_cpws (wsbs TEXT PRIMARY KEY, ah TEXT, wslx TEXT, cpjg TEXT, cprq TEXT, sxrq TEXT,
   bsxzjg TEXT, fzrcz TEXT, gxsj TEXT);
 CREATE TABLE t_zxaj (zxbs TEXT PRIMARY KEY, zxah TEXT, larq TEXT, zxyjlx TEXT, zxyjwh TEXT, sqzxr TEXT,
-  bzxr TEXT, bzxrzjhm TEXT, sqbd REAL, sjdw REAL, jafs TEXT, jarq TEXT, gxsj TEXT);
+  bzxr TEXT, bzxrzjhm TEXT, sqbd REAL, sjdw REAL, jafs TEXT, jarq TEXT, bgccl TEXT, xzxfl TEXT, ccdcwb TEXT,
+  gxsj TEXT);
 """
 COURT_B_SCHEMA = """
 CREATE TABLE filings (id INTEGER PRIMARY KEY, case_number TEXT, court TEXT, cause_of_action TEXT,
@@ -182,7 +187,8 @@ CREATE TABLE decisions (id INTEGER PRIMARY KEY, case_number TEXT, doc_kind TEXT,
   decided_on TEXT, effective_on TEXT, agency TEXT, head_in_court INTEGER, updated_at TEXT);
 CREATE TABLE enforcement_cases (id INTEGER PRIMARY KEY, case_number TEXT, filed_on TEXT, basis_kind TEXT,
   basis_number TEXT, applicant TEXT, respondent TEXT, respondent_idno TEXT, amount_due TEXT,
-  amount_paid TEXT, closed_how TEXT, closed_on TEXT, updated_at TEXT);
+  amount_paid TEXT, closed_how TEXT, closed_on TEXT, asset_report INTEGER, consumption_ban INTEGER,
+  asset_search INTEGER, updated_at TEXT);
 """
 
 
@@ -201,12 +207,15 @@ def write_court_a(data: DemoData, path: Path) -> None:
         x = e.extra
         rows_e.append((f"ZX{i:06d}", data.messy(e.canonical), f"{e.filed:%Y-%m-%d}", x["basis_type"], x["basis"],
                        e.plaintiff, e.defendant, e.defendant_id, e.claim, x["executed"], x["closure"],
-                       f"{x['closed']:%Y-%m-%d}" if x["closed"] else None, f"{e.updated:%Y-%m-%d %H:%M:%S}"))
+                       f"{x['closed']:%Y-%m-%d}" if x["closed"] else None,
+                       *("是" if x[k] else "否" for k in ("report", "restrict", "search")),
+                       f"{e.updated:%Y-%m-%d %H:%M:%S}"))
     # deliberate defects: what a real extract contains
     rows_f.append(("LA_BAD1", "（2024）内03民X12号", "乌海市中级人民法院", "买卖合同纠纷", "2024-05-06", "甲", "乙", None, None, 100.0, "2024-05-06 10:00:00"))
     rows_f.append(("LA_BAD2", "（2024）内03民终77号", "乌海市中级人民法院", "劳动争议", "2024-13-45", "甲", "乙", None, None, 100.0, "2024-05-06 10:00:00"))
     rows_f.append(("LA_BAD3", "（2024）内06民终88号", "乌海市中级人民法院", "劳动争议", "2024-04-01", "甲", "乙", None, None, 100.0, "2024-05-06 10:00:00"))
-    rows_e.append(("ZX_BAD1", None, "2024-02-02", "民事判决书", None, "甲", "乙", "150302199001011234", 100.0, 0.0, None, None, "2024-02-02 10:00:00"))
+    rows_e.append(("ZX_BAD1", None, "2024-02-02", "民事判决书", None, "甲", "乙", "150302199001011234", 100.0, 0.0, None, None,
+                   "否", "否", "否", "2024-02-02 10:00:00"))
     _write_sqlite(path, COURT_A_SCHEMA, {"t_ajxx_la": rows_f, "t_cpws": rows_j, "t_zxaj": rows_e})
 
 
@@ -224,9 +233,11 @@ def write_court_b(data: DemoData, path: Path) -> None:
                            f"{d['decided']:%Y-%m-%d}T17:30:00"))
     for i, e in enumerate(data.enforcement["内0302"], 1):
         x = e.extra
-        rows_e.append((i, data.messy(e.canonical), f"{e.filed:%Y/%m/%d}", x["basis_type"], data.messy(str(x["basis"])),
+        rows_e.append((i, data.messy(e.canonical), f"{e.filed:%Y/%m/%d}", x["basis_type"],
+                       data.messy(str(x["basis"])) if x["basis_type"] != "仲裁裁决书" else x["basis"],
                        e.plaintiff, e.defendant, e.defendant_id, f"{e.claim:,.2f}", f"{x['executed']:,.2f}",
                        x["closure"], f"{x['closed']:%Y/%m/%d}" if x["closed"] else None,
+                       *(int(bool(x[k])) for k in ("report", "restrict", "search")),
                        f"{e.updated:%Y-%m-%dT%H:%M:%S}"))
     good_id = data.resident_id("内0302")
     bad_id = good_id[:-1] + ("0" if good_id[-1] != "0" else "1")
