@@ -138,7 +138,7 @@ def staging_sql(
         if f.personal:
             cleaned = f"upper(replace({_raw(f.name)}, ' ', ''))"
             parsed += [
-                f"hub_resident_id_ok({_raw(f.name)}) OR hub_credit_code_ok({_raw(f.name)}) AS {q(f.name + '__ok')}",
+                f"hub_party_id_ok({_raw(f.name)}) AS {q(f.name + '__ok')}",
                 f"hub_keyed_hash({cleaned}) AS {q(f.name + '_hash')}",
                 f"hub_mask_id({cleaned}) AS {q(f.name + '_masked')}",
             ]

@@ -17,7 +17,7 @@ from schemas.case_number import (
 )
 from schemas.identifiers import (
     CREDIT_ALPHABET, CREDIT_WEIGHTS, RESIDENT_WEIGHTS, InvalidIdentifier, duckdb_macros as id_macros,
-    keyed_hash, keyed_hash_macro, mask_identifier, validate_credit_code, validate_resident_id,
+    keyed_hash, keyed_hash_macro, mask_identifier, validate_credit_code, validate_party_id, validate_resident_id,
 )
 
 
@@ -156,12 +156,22 @@ def test_any_single_change_to_a_credit_code_is_rejected(v: str, pos: int, ch: st
 def test_identifier_macros_agree_with_python(con: duckdb.DuckDBPyConnection, rids: list[str], codes: list[str], junk: list[str]) -> None:
     values = rids + codes + junk + [r[:-1] + ("0" if r[-1] != "0" else "1") for r in rids]
     rows = con.execute(
-        "SELECT v, hub_resident_id_ok(v), hub_credit_code_ok(v), hub_mask_id(v) FROM unnest(?) t(v)", [values]
+        "SELECT v, hub_resident_id_ok(v), hub_credit_code_ok(v), hub_party_id_ok(v), hub_mask_id(v) FROM unnest(?) t(v)",
+        [values],
     ).fetchall()
-    for v, rid_ok, code_ok, masked in rows:
+    for v, rid_ok, code_ok, party_ok, masked in rows:
         assert rid_ok == _ok(validate_resident_id, v), v
         assert code_ok == _ok(validate_credit_code, v), v
+        assert party_ok == _ok(validate_party_id, v), v
         assert masked == mask_identifier(v), v
+
+
+def test_mistyped_resident_id_is_not_taken_for_a_credit_code() -> None:
+    # find a resident-ID-shaped string with a wrong check digit that passes the MOD 31 check
+    candidates = (f"15030219900101{n:03d}{d}" for n in range(1000) for d in "0123456789")
+    fake = next(c for c in candidates if _ok(validate_credit_code, c) and not _ok(validate_resident_id, c))
+    with pytest.raises(InvalidIdentifier, match="resident ID check digit"):
+        validate_party_id(fake)
 
 
 def _ok(fn: object, v: str) -> bool:
