@@ -28,7 +28,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -162,26 +161,26 @@ def _number_csv(table: pa.Table, odd: list[tuple[int, str, str | None]], header:
     """
     first_record = 2 if header else 1  # Arrow counts the skipped header as record 1
     total = table.num_rows + len(odd)
-    odd_pos = np.array([number - first_record for number, _, _ in odd], dtype=np.int64)
-    is_good = np.ones(total, dtype=bool)
-    is_good[odd_pos] = False
-    spans = np.ones(total, dtype=np.int64)
-    if table.num_rows:
-        breaks = _fold(pc.add, [pc.count_substring(col, "\n") for col in table.columns])
-        spans[is_good] += breaks.to_numpy().astype(np.int64)
-    spans[odd_pos] += np.array([text.count("\n") for _, text, _ in odd], dtype=np.int64)
-    starts = np.cumsum(spans) - spans + first_record  # header assumed to be one line
-    table = table.append_column(SOURCE_ROW, pa.array(starts[is_good], pa.int64()))
+    spans = pc.add(_fold(pc.add, [pc.count_substring(col, "\n") for col in table.columns]), 1).combine_chunks()
+    is_odd = pc.is_in(_arange(0, total), pa.array([number - first_record for number, _, _ in odd], pa.int64()))
+    if odd:
+        odd_spans = pa.array([text.count("\n") + 1 for _, text, _ in odd], pa.int64())
+        spans = pc.replace_with_mask(pa.repeat(pa.scalar(0, pa.int64()), total), pc.invert(is_odd), spans)
+        spans = pc.replace_with_mask(spans, is_odd, odd_spans)
+    starts = pc.add(pc.subtract(pc.cumulative_sum(spans), spans), first_record)  # the header is one line
+    table = table.append_column(SOURCE_ROW, starts.filter(pc.invert(is_odd)))
     empty = [pc.equal(col, "") for col in table.columns[:-1]]
-    if empty:
-        table = table.filter(pc.invert(_fold(pc.and_, empty)))
-    kept = [(int(starts[p]), reason, text) for p, (_, text, reason) in zip(odd_pos, odd) if reason is not None]
-    rejects = pa.table(
-        [pa.array([k[0] for k in kept], pa.int64()), pa.array([k[1] for k in kept], pa.string()),
-         pa.array([k[2] for k in kept], pa.string())],
-        schema=REJECT_SCHEMA,
-    )
-    return table, rejects
+    table = table.filter(pc.invert(_fold(pc.and_, empty)))
+    rejects = [
+        {SOURCE_ROW: line, "reason": reason, "raw": text}
+        for line, (_, text, reason) in zip(starts.filter(is_odd).to_pylist(), odd) if reason
+    ]
+    return table, pa.Table.from_pylist(rejects, schema=REJECT_SCHEMA)
+
+
+def _arange(start: int, n: int) -> pa.Array:
+    """``start, start + 1, …`` (n values) without numpy, which the hub does not depend on."""
+    return pc.add(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), n)), start - 1)
 
 
 def _fold(op: Any, arrays: list[Any]) -> Any:
@@ -200,18 +199,25 @@ def read_jsonl(path: Path) -> tuple[pa.Table, pa.Table]:
         dated = [f for f in table.schema if pa.types.is_temporal(f.type)]
         if dated:  # Arrow turned ISO-looking strings into timestamps; keep the text as sent
             explicit = pa.schema([pa.field(f.name, pa.string()) for f in dated])
+            order = table.column_names
             table = pajson.read_json(path, parse_options=pajson.ParseOptions(
-                explicit_schema=explicit, unexpected_field_behavior="infer"))
+                explicit_schema=explicit, unexpected_field_behavior="infer")).select(order)
     except pa.ArrowInvalid:
         return _jsonl_by_line(path)
     if any(pa.types.is_nested(t) for t in table.schema.types):
         return _jsonl_by_line(path)
-    data = path.read_bytes()
-    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
-    lines = len(newlines) + (1 if data and not data.endswith(b"\n") else 0)
-    blank = np.searchsorted(newlines, [m.start() for m in _BLANK_LINE.finditer(data)]) + 1
-    numbers = np.setdiff1d(np.arange(1, lines + 1, dtype=np.int64), blank)[: table.num_rows]
-    return _as_text(path, table, pa.array(numbers, pa.int64())), REJECT_SCHEMA.empty_table()
+    return _as_text(path, table, _jsonl_numbers(path.read_bytes(), table.num_rows)), REJECT_SCHEMA.empty_table()
+
+
+def _jsonl_numbers(data: bytes, rows: int) -> pa.Array:
+    """Line numbers of the non-blank lines, which Arrow's reader turned into ``rows`` rows."""
+    blanks, line, pos = [], 1, 0
+    for match in _BLANK_LINE.finditer(data):  # a loop over blank lines only
+        line += data.count(b"\n", pos, match.start())
+        pos = match.start()
+        blanks.append(line)
+    numbers = _arange(1, rows + len(blanks))
+    return numbers.filter(pc.invert(pc.is_in(numbers, pa.array(blanks, pa.int64())))) if blanks else numbers
 
 
 def _jsonl_by_line(path: Path) -> tuple[pa.Table, pa.Table]:
@@ -277,7 +283,7 @@ def read_parquet(path: Path) -> tuple[pa.Table, pa.Table]:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise TerminalSourceError(f"{path}: not a readable Parquet file ({exc})") from None
-    return _as_text(path, table, pa.array(np.arange(1, table.num_rows + 1), pa.int64())), REJECT_SCHEMA.empty_table()
+    return _as_text(path, table, _arange(1, table.num_rows)), REJECT_SCHEMA.empty_table()
 
 
 def read_file(path: Path, fmt: str, **options: Any) -> tuple[pa.Table, pa.Table]:

@@ -1,9 +1,11 @@
 """Pull files from an institution's SFTP drop with paramiko.
 
-The server's host key is pinned from config: an unknown or changed key is refused, never
-added. Files are fetched with paramiko's prefetching ``get`` to a ``.part`` file, checked
-against the remote size, hashed and renamed, then read in bulk. Remote names never become
-local paths: the local name is derived from a hash of the remote path.
+The server's host key is pinned (a config line and/or a known_hosts file loaded explicitly;
+system host keys are never consulted): an unknown or changed key is refused, never added.
+Files are fetched with paramiko's prefetching ``get`` to a ``.part`` file, checked against the
+remote size, hashed and renamed, then read in bulk. Remote names never become local paths:
+the local name is a hash of the remote path plus a sanitized suffix. Every paramiko and socket
+error is translated here into the hub's ``SourceError`` tree.
 """
 
 from __future__ import annotations
@@ -12,30 +14,38 @@ import base64
 import binascii
 import fnmatch
 import hashlib
+import logging
 import posixpath
 import re
 import stat
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paramiko
+from paramiko.hostkeys import InvalidHostKey
 
 from connectors.base import Batch
 from connectors.files import read_file
-from hub.errors import HostKeyError, TerminalSourceError, TransientSourceError
-from hub.home import check_private
+from hub.errors import ConfigError, HostKeyError, SourceError, TerminalSourceError, TransientSourceError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class SftpSettings:
+    """One institution's drop folder. ``passphrase`` is read from the environment by the caller."""
+
     name: str
     host: str
     port: int
     username: str
     key_path: Path
-    host_key: str  # pinned OpenSSH public-key line: "ssh-ed25519 AAAA…"
+    host_key: str | None = None  # pinned OpenSSH public-key line: "ssh-ed25519 AAAA…"
+    known_hosts: Path | None = None  # an OpenSSH known_hosts file, loaded explicitly
     remote_dir: str = "."
     pattern: str = "*.csv"
     min_age_seconds: float = 0
@@ -51,122 +61,194 @@ def fingerprint(key: paramiko.PKey) -> str:
     return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
 
 
+def parse_key_line(line: str) -> paramiko.PKey:
+    """A public key from an OpenSSH line (``ssh-ed25519 AAAA… comment``); ValueError if it is not one."""
+    try:
+        kind, b64 = line.split()[:2]
+        return paramiko.PKey.from_type_string(kind, base64.b64decode(b64, validate=True))
+    except (ValueError, binascii.Error, paramiko.SSHException, paramiko.UnknownKeyType) as exc:
+        raise ValueError(f"not an OpenSSH public key line ({exc})") from None
+
+
 def host_key_line(path: Path) -> str:
     """The pin for config (``ssh-ed25519 AAAA…``) from a private or ``.pub`` key file."""
-    text = path.read_text()
-    if text.startswith("ssh-"):
-        return " ".join(text.split()[:2])
-    key = paramiko.PKey.from_path(path)
+    path = Path(path)
+    try:
+        return _key_line(parse_key_line(path.read_text()))
+    except ValueError:
+        pass
+    except OSError as exc:
+        raise ConfigError(f"cannot read key file {path}: {exc}", path=str(path)) from None
+    try:
+        return _key_line(paramiko.PKey.from_path(path))
+    except (ValueError, TypeError, paramiko.SSHException, paramiko.UnknownKeyType) as exc:
+        raise ConfigError(f"{path} is neither an OpenSSH public key line nor an unencrypted private key ({exc})",
+                          path=str(path)) from None
+
+
+def _key_line(key: paramiko.PKey) -> str:
     return f"{key.get_name()} {key.get_base64()}"
 
 
-def _pinned_key(line: str, source: str) -> paramiko.PKey:
-    try:
-        kind, b64 = line.split()[:2]
-        return paramiko.PKey.from_type_string(kind, base64.b64decode(b64))
-    except (ValueError, binascii.Error, paramiko.SSHException) as exc:
-        raise HostKeyError(f"{source}: pinned host_key is not a valid OpenSSH public key line ({exc})", source=source) from None
+def safe_local_name(remote_path: str) -> str:
+    """A staging file name that cannot escape the staging folder, whatever the server sends."""
+    suffix = re.sub(r"[^A-Za-z0-9._-]", "_", posixpath.basename(remote_path.replace("\\", "/")))[-60:].lstrip(".")
+    return f"{hashlib.sha256(remote_path.encode('utf-8', 'surrogateescape')).hexdigest()[:16]}-{suffix or 'file'}"
 
 
-def _safe_local_name(remote_path: str) -> str:
-    base = re.sub(r"[^A-Za-z0-9._-]", "_", posixpath.basename(remote_path))[-60:]
-    return f"{hashlib.sha256(remote_path.encode()).hexdigest()[:16]}-{base.lstrip('.') or 'file'}"
+class _Refuse(paramiko.RejectPolicy):
+    """RejectPolicy that says which key was offered, so the operator can compare fingerprints."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        raise HostKeyError(
+            f"{self.source}: no host key is pinned for {hostname}; the server offered {key.get_name()} "
+            f"{fingerprint(key)}. Confirm that fingerprint with the institution out of band, then set "
+            f"sftp.host_key to its public key line (ssh-keyscan -p PORT HOST) or add it to known_hosts",
+            source=self.source,
+        )
 
 
 class SftpSource:
-    """One drop folder; ``pull(seen)`` yields a batch per new or changed stable file."""
+    """One drop folder; ``pull(seen)`` yields a batch per new or changed file old enough to be complete."""
 
     def __init__(self, settings: SftpSettings, staging_dir: Path) -> None:
         self.settings = settings
-        self.staging = staging_dir
+        self.staging = Path(staging_dir)
 
-    def _connect(self) -> paramiko.SSHClient:
+    def _client_key(self) -> paramiko.PKey:
         s = self.settings
-        if not s.key_path.exists():
-            raise TerminalSourceError(f"{s.name}: client key {s.key_path} does not exist", source=s.name)
-        check_private(s.key_path)
-        pinned = _pinned_key(s.host_key, s.name)
-        client = paramiko.SSHClient()
-        entry = s.host if s.port == 22 else f"[{s.host}]:{s.port}"
-        client.get_host_keys().add(entry, pinned.get_name(), pinned)
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        path = Path(s.key_path)
         try:
-            pkey = paramiko.PKey.from_path(s.key_path, password=s.passphrase)
+            mode = path.stat().st_mode
+        except OSError as exc:
+            raise TerminalSourceError(f"{s.name}: client key {path} cannot be read ({exc})", source=s.name) from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise TerminalSourceError(
+                f"{s.name}: client key {path} is readable by others (mode {oct(mode & 0o777)}); run: chmod 600 {path}",
+                source=s.name,
+            )
+        password = s.passphrase.encode() if s.passphrase is not None else None
+        try:
+            return paramiko.PKey.from_path(path, password)  # positional: renamed across paramiko versions
+        except (ValueError, TypeError, OSError, paramiko.SSHException, paramiko.UnknownKeyType) as exc:
+            locked = s.passphrase is None and "password" in str(exc).lower()
+            hint = ("it is passphrase-protected: set sftp.passphrase_env" if locked
+                    else "check the passphrase and that it is an Ed25519, RSA or ECDSA private key")
+            raise TerminalSourceError(f"{s.name}: cannot load client key {path}: {hint} ({exc})",
+                                      source=s.name) from None
+
+    def _host_keys(self, client: paramiko.SSHClient, entry: str) -> None:
+        s = self.settings
+        if s.host_key is None and s.known_hosts is None:
+            raise HostKeyError(f"{s.name}: no host key pinned; set sftp.host_key (or a known_hosts file)",
+                               source=s.name)
+        if s.known_hosts is not None:
+            try:
+                client.get_host_keys().load(str(s.known_hosts))  # not load_host_keys: nothing is ever saved
+            except (OSError, ValueError, paramiko.SSHException, InvalidHostKey) as exc:
+                raise HostKeyError(f"{s.name}: cannot read known_hosts {s.known_hosts} ({exc!r})",
+                                   source=s.name) from None
+        if s.host_key is not None:
+            try:
+                pinned = parse_key_line(s.host_key)
+            except ValueError as exc:
+                raise HostKeyError(f"{s.name}: pinned sftp.host_key is invalid: {exc}", source=s.name) from None
+            client.get_host_keys().add(entry, pinned.get_name(), pinned)
+
+    @contextmanager
+    def _session(self) -> Iterator[paramiko.SFTPClient]:
+        """Connected SFTP client; every failure comes out as a SourceError, the connection always closed."""
+        s = self.settings
+        entry = s.host if s.port == 22 else f"[{s.host}]:{s.port}"
+        pkey = self._client_key()
+        client = paramiko.SSHClient()
+        try:
+            self._host_keys(client, entry)
+            client.set_missing_host_key_policy(_Refuse(s.name))
             client.connect(
                 s.host, s.port, username=s.username, pkey=pkey, timeout=s.timeout, banner_timeout=s.timeout,
-                auth_timeout=s.timeout, look_for_keys=False, allow_agent=False,
+                auth_timeout=s.timeout, channel_timeout=s.timeout, look_for_keys=False, allow_agent=False,
             )
+            sftp = client.open_sftp()
+            sftp.get_channel().settimeout(s.timeout)  # a stalled transfer raises instead of hanging
+            yield sftp
+        except SourceError:
+            raise
         except paramiko.BadHostKeyException as exc:
-            client.close()
             raise HostKeyError(
-                f"{s.name}: host key of {entry} CHANGED: offered {fingerprint(exc.key)}, pinned "
-                f"{fingerprint(exc.expected_key)}. If the institution confirms a new key, update sftp.host_key",
+                f"{s.name}: host key of {entry} does not match the pin: expected {fingerprint(exc.expected_key)}, "
+                f"offered {exc.key.get_name()} {fingerprint(exc.key)}. This may be an attack; if the institution "
+                "confirms (out of band) that it changed the key, update sftp.host_key to the new public key line",
                 source=s.name,
             ) from None
-        except paramiko.AuthenticationException:
+        except paramiko.AuthenticationException as exc:
+            raise TerminalSourceError(
+                f"{s.name}: authentication as {s.username!r} at {entry} failed ({exc}); check username and "
+                f"key_path (the server must authorize the key {fingerprint(pkey)})", source=s.name,
+            ) from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise TransientSourceError(f"{s.name}: SSH/SFTP with {entry} failed ({type(exc).__name__}: {exc}); "
+                                       "will retry", source=s.name) from None
+        finally:
             client.close()
-            raise TerminalSourceError(f"{s.name}: authentication failed for {s.username}@{entry}; check username and key_path",
-                                      source=s.name) from None
-        except paramiko.SSHException as exc:
-            client.close()
-            if "known_hosts" in str(exc) or "Incompatible" in str(exc):
-                raise HostKeyError(f"{s.name}: {entry} did not offer the pinned host key {fingerprint(pinned)} ({exc}); "
-                                   "refusing to connect", source=s.name) from None
-            raise TransientSourceError(f"{s.name}: SSH session with {entry} failed ({exc}); will retry", source=s.name) from None
-        except (OSError, EOFError) as exc:
-            client.close()
-            raise TransientSourceError(f"{s.name}: cannot reach {entry} ({exc}); will retry", source=s.name) from None
-        return client
 
-    def pull(self, seen: dict[str, dict[str, object]]) -> Iterator[Batch]:
+    def pull(self, seen: dict[str, dict[str, Any]]) -> Iterator[Batch]:
+        """Batches for files matching ``pattern`` not in ``seen`` with the same size and mtime."""
         s = self.settings
-        client = self._connect()
-        try:
-            sftp = client.open_sftp()
+        with self._session() as sftp:
             try:
                 entries = sftp.listdir_attr(s.remote_dir)
             except FileNotFoundError:
-                raise TerminalSourceError(f"{s.name}: remote folder {s.remote_dir!r} does not exist; fix sftp.remote_dir",
+                raise TerminalSourceError(
+                    f"{s.name}: remote folder {s.remote_dir!r} does not exist; fix sftp.remote_dir", source=s.name
+                ) from None
+            except PermissionError:
+                raise TerminalSourceError(f"{s.name}: no permission to list {s.remote_dir!r}; ask the institution",
                                           source=s.name) from None
+            base = sftp.normalize(s.remote_dir)
             now = time.time()
             for attr in sorted(entries, key=lambda a: a.filename):
                 name = attr.filename
-                if "/" in name or "\x00" in name or name.startswith(".") or not stat.S_ISREG(attr.st_mode or 0):
+                if "/" in name or "\x00" in name or name in (".", "..") or ".." in name.split("\\"):
+                    log.warning("%s: skipping remote entry with an unsafe name %r", s.name, name)
                     continue
+                if name.startswith(".") or not stat.S_ISREG(attr.st_mode or 0):
+                    continue  # dot files are uploads in progress by convention
                 if not fnmatch.fnmatchcase(name, s.pattern) or now - (attr.st_mtime or 0) < s.min_age_seconds:
                     continue
-                remote = posixpath.join(s.remote_dir, name)
+                remote = posixpath.join(base, name)
                 known = seen.get(remote)
                 if known and known.get("size") == attr.st_size and known.get("mtime") == attr.st_mtime:
                     continue
                 yield self._fetch(sftp, remote, attr)
-        except (OSError, EOFError, paramiko.SSHException) as exc:
-            raise TransientSourceError(f"{s.name}: transfer failed ({exc}); will retry", source=s.name) from None
-        finally:
-            client.close()
 
     def _fetch(self, sftp: paramiko.SFTPClient, remote: str, attr: paramiko.SFTPAttributes) -> Batch:
         s = self.settings
         self.staging.mkdir(parents=True, exist_ok=True)
-        local = self.staging / _safe_local_name(remote)
+        local = self.staging / safe_local_name(remote)
         part = local.with_name(local.name + ".part")
-        sftp.get(remote, str(part), prefetch=True)
-        size = part.stat().st_size
-        if size != attr.st_size:
+        try:
+            sftp.get(remote, str(part), prefetch=True)  # pipelined reads: near OpenSSH speed
+            size = part.stat().st_size
+            if size != attr.st_size:
+                raise TransientSourceError(f"{s.name}: {remote} changed during transfer ({size} bytes, listed as "
+                                           f"{attr.st_size}); will retry", source=s.name)
+            with open(part, "rb") as fh:
+                digest = hashlib.file_digest(fh, "sha256").hexdigest()
+            part.replace(local)
+        finally:
             part.unlink(missing_ok=True)
-            raise TransientSourceError(f"{s.name}: {remote} changed during transfer ({size} of {attr.st_size} bytes)",
-                                       source=s.name)
-        h = hashlib.sha256()
-        with open(part, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        part.replace(local)
-        table, rejects = read_file(local, s.file_format, encoding=s.encoding, delimiter=s.delimiter)
-        digest = h.hexdigest()
+        origin = f"sftp://{s.host}:{s.port}{remote if remote.startswith('/') else '/' + remote}"
+        options = {"encoding": s.encoding, "delimiter": s.delimiter} if s.file_format == "csv" else {}
+        try:
+            table, rejects = read_file(local, s.file_format, **options)
+        except TerminalSourceError as exc:
+            raise TerminalSourceError(f"{s.name}: {origin}: {exc}", source=s.name) from None
         return Batch(
-            source=s.name, table=table, rejects=rejects,
-            origin=f"sftp://{s.host}:{s.port}/{remote.lstrip('/')}",
+            source=s.name, table=table, rejects=rejects, origin=origin,
             watermark={"file": remote, "size": attr.st_size, "mtime": attr.st_mtime, "sha256": digest},
             details={"local_path": str(local), "sha256": digest, "bytes": size},
         )
-
