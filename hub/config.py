@@ -83,19 +83,27 @@ class SftpSettings(_Model):
     username: str
     key_path: str
     passphrase_env: str | None = None
-    host_key: str
+    host_key: str | None = None  # pinned OpenSSH public-key line
+    known_hosts: str | None = None  # or a known_hosts file holding the pin
     remote_dir: str = "."
     pattern: str = "*.csv"
     min_age_seconds: Annotated[float, Field(ge=0)] = 0
+    timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 15
 
     _env = field_validator("passphrase_env")(_env_name)
 
     @field_validator("host_key")
     @classmethod
-    def _pinned(cls, v: str) -> str:
-        if len(v.split()) < 2:
+    def _pinned(cls, v: str | None) -> str | None:
+        if v is not None and len(v.split()) < 2:
             raise ValueError("pin the server's host key as an OpenSSH line, e.g. 'ssh-ed25519 AAAA…'")
         return v
+
+    @model_validator(mode="after")
+    def _has_pin(self) -> SftpSettings:
+        if not self.host_key and not self.known_hosts:
+            raise ValueError("pin the server's host key: set host_key ('ssh-ed25519 AAAA…') or known_hosts")
+        return self
 
 
 class FileFormat(_Model):

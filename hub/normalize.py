@@ -108,6 +108,12 @@ def rules(record_type: str, mapped: set[str], court_code: str | None) -> list[Ru
                 f"bad_{f.name}", f"{present} AND {q(f.name)} IS NULL",
                 f"'{f.name} ' || {r} || ' is not a valid {f.type.split('(')[0].lower()}'",
             ))
+    if SOURCE_UPDATED_AT.name in mapped:  # without it, "latest version wins" cannot be decided
+        r = _raw(SOURCE_UPDATED_AT.name)
+        out.append(Rule(
+            "bad_source_updated_at", f"{r} IS NOT NULL AND source_updated_at IS NULL",
+            f"'source_updated_at ' || {r} || ' is not a valid timestamp'",
+        ))
     if court_code and "case_no" in mapped:
         out.append(Rule(
             "court_mismatch", f"court_code NOT LIKE {lit(court_code + '%')}",

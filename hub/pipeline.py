@@ -64,7 +64,8 @@ def _sftp_batches(home: Home, src: Source, state: SourceState) -> Iterator[Batch
         name=src.name, host=s.host, port=s.port, username=s.username,
         key_path=home.resolve(s.key_path),
         passphrase=secret(s.passphrase_env, f"sources.{src.name}.sftp.passphrase_env"),
-        host_key=s.host_key, remote_dir=s.remote_dir, pattern=s.pattern,
+        host_key=s.host_key, known_hosts=home.resolve(s.known_hosts) if s.known_hosts else None,
+        timeout=s.timeout_seconds, remote_dir=s.remote_dir, pattern=s.pattern,
         min_age_seconds=s.min_age_seconds, file_format=src.format.type,
         encoding=src.format.encoding, delimiter=src.format.delimiter,
     )

@@ -72,6 +72,7 @@ def test_valid_config_loads(tmp_path: Path) -> None:
         (lambda d: d["sources"][0]["mapping"].update(cause='ay" OR 1=1'), "sources[0]", "not a plain SQL identifier"),
         (lambda d: d["sources"][0].pop("database"), "sources[0]", "needs a 'database:' block"),
         (lambda d: d["sources"][1]["sftp"].update(host_key="AAAA"), "sources[1].sftp.host_key", "pin the server's host key"),
+        (lambda d: d["sources"][1]["sftp"].pop("host_key"), "sources[1].sftp", "set host_key"),
         (lambda d: d["sources"][0].update(cadence="hourly"), "sources[0].cadence", "not a cron schedule"),
         (lambda d: d["sources"][0].update(institution="nobody"), "sources[0].institution", "'nobody' is not declared under institutions"),
         (lambda d: d["sources"][0]["database"].update(password_env="lower-case"), "sources[0].database.password_env", "not an environment variable name"),

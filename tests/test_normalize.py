@@ -58,10 +58,11 @@ def test_filing_rules_each_quarantine_with_reason(wh: Warehouse, tmp_path: Path)
         filing("（2024）内03民终16号", bdje="lots"),               # 6 bad amount
         filing("（2024）内03民终17号", larq=""),                   # 7 missing required date
         filing(""),                                               # 8 missing case number
+        filing("（2024）内03民终18号", gxsj="yesterday"),          # 9 unusable update time
     ]
     b = batch(tmp_path, "c1_filing", rows)
     counts = apply_filing(wh, b)
-    assert counts == {"rows_in": 8, "rows_applied": 1, "rows_quarantined": 7, "rows_duplicate": 0}
+    assert counts == {"rows_in": 9, "rows_applied": 1, "rows_quarantined": 8, "rows_duplicate": 0}
     q = quarantined(wh)
     assert q[2][0] == "bad_case_no" and "民X12号" in q[2][1]
     assert q[3] == ("bad_filing_date", "filing_date 2024-13-45 is not a valid date")
@@ -70,6 +71,7 @@ def test_filing_rules_each_quarantine_with_reason(wh: Warehouse, tmp_path: Path)
     assert q[6][0] == "bad_claim_amount"
     assert q[7][0] == "missing_filing_date"
     assert q[8][0] == "missing_case_no"
+    assert q[9] == ("bad_source_updated_at", "source_updated_at yesterday is not a valid timestamp")
     row = wh.query(
         "SELECT case_no, case_year, court_code, case_type_code, case_category, claim_amount, "
         "defendant_id_masked, defendant_id_hash, batch_id, source_row, source_key FROM filing"
