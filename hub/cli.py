@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import shutil
 import sys
+import threading
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -94,8 +95,6 @@ def cmd_demo_server(args: argparse.Namespace) -> int:
                         exchange.client_public_line(home), port=sftp.port):  # type: ignore[union-attr]
         print(f"serving {exchange.sftp_root(home)} on 127.0.0.1:{sftp.port}; Ctrl-C stops")  # type: ignore[union-attr]
         try:
-            import threading
-
             threading.Event().wait()
         except KeyboardInterrupt:
             pass

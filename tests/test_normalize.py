@@ -198,3 +198,11 @@ def test_links_and_code_flags_say_why(wh: Warehouse, tmp_path: Path) -> None:
     assert links[("supervision", "（2023）内06民终1号")][1] == "court 内06 shares no cases with the hub"
     assert wh.query("SELECT column_name, value FROM code_flags").fetchall() == [("outcome", "驳回起诉")]
     assert wh.query("SELECT asset_search_done FROM enforcement ORDER BY case_no").fetchall() == [(True,), (False,), (None,)]
+
+
+@pytest.mark.parametrize("record_type", ["filing", "judgment", "enforcement", "supervision"])
+def test_warehouse_tables_have_the_arrow_schema(wh: Warehouse, record_type: str) -> None:
+    from schemas.tables import arrow_schema
+
+    got = wh.con.sql(f"FROM {record_type}").to_arrow_table().schema
+    assert [(f.name, f.type) for f in got] == [(f.name, f.type) for f in arrow_schema(record_type)]
