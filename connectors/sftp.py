@@ -195,34 +195,47 @@ class SftpSource:
         finally:
             client.close()
 
-    def pull(self, seen: dict[str, dict[str, Any]]) -> Iterator[Batch]:
-        """Batches for files matching ``pattern`` not in ``seen`` with the same size and mtime."""
+    def _pending(self, sftp: paramiko.SFTPClient, seen: dict[str, dict[str, Any]]) -> list[tuple[str, paramiko.SFTPAttributes]]:
+        """(remote path, attributes) of stable files matching ``pattern`` that ``seen`` lacks
+        or holds with another size or mtime (a re-dropped file is pulled again)."""
         s = self.settings
+        try:
+            entries = sftp.listdir_attr(s.remote_dir)
+        except FileNotFoundError:
+            raise TerminalSourceError(
+                f"{s.name}: remote folder {s.remote_dir!r} does not exist; fix sftp.remote_dir", source=s.name
+            ) from None
+        except PermissionError:
+            raise TerminalSourceError(f"{s.name}: no permission to list {s.remote_dir!r}; ask the institution",
+                                      source=s.name) from None
+        base = sftp.normalize(s.remote_dir)
+        now = time.time()
+        out = []
+        for attr in sorted(entries, key=lambda a: a.filename):
+            name = attr.filename
+            if "/" in name or "\x00" in name or name in (".", "..") or ".." in name.split("\\"):
+                log.warning("%s: skipping remote entry with an unsafe name %r", s.name, name)
+                continue
+            if name.startswith(".") or not stat.S_ISREG(attr.st_mode or 0):
+                continue  # dot files are uploads in progress by convention
+            if not fnmatch.fnmatchcase(name, s.pattern) or now - (attr.st_mtime or 0) < s.min_age_seconds:
+                continue
+            remote = posixpath.join(base, name)
+            known = seen.get(remote)
+            if known and known.get("size") == attr.st_size and known.get("mtime") == attr.st_mtime:
+                continue
+            out.append((remote, attr))
+        return out
+
+    def pending(self, seen: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """What ``pull`` would fetch, listed without downloading (for sensors)."""
         with self._session() as sftp:
-            try:
-                entries = sftp.listdir_attr(s.remote_dir)
-            except FileNotFoundError:
-                raise TerminalSourceError(
-                    f"{s.name}: remote folder {s.remote_dir!r} does not exist; fix sftp.remote_dir", source=s.name
-                ) from None
-            except PermissionError:
-                raise TerminalSourceError(f"{s.name}: no permission to list {s.remote_dir!r}; ask the institution",
-                                          source=s.name) from None
-            base = sftp.normalize(s.remote_dir)
-            now = time.time()
-            for attr in sorted(entries, key=lambda a: a.filename):
-                name = attr.filename
-                if "/" in name or "\x00" in name or name in (".", "..") or ".." in name.split("\\"):
-                    log.warning("%s: skipping remote entry with an unsafe name %r", s.name, name)
-                    continue
-                if name.startswith(".") or not stat.S_ISREG(attr.st_mode or 0):
-                    continue  # dot files are uploads in progress by convention
-                if not fnmatch.fnmatchcase(name, s.pattern) or now - (attr.st_mtime or 0) < s.min_age_seconds:
-                    continue
-                remote = posixpath.join(base, name)
-                known = seen.get(remote)
-                if known and known.get("size") == attr.st_size and known.get("mtime") == attr.st_mtime:
-                    continue
+            return [{"file": r, "size": a.st_size, "mtime": a.st_mtime} for r, a in self._pending(sftp, seen)]
+
+    def pull(self, seen: dict[str, dict[str, Any]]) -> Iterator[Batch]:
+        """One batch per pending file, fetched and read in bulk."""
+        with self._session() as sftp:
+            for remote, attr in self._pending(sftp, seen):
                 yield self._fetch(sftp, remote, attr)
 
     def _fetch(self, sftp: paramiko.SFTPClient, remote: str, attr: paramiko.SFTPAttributes) -> Batch:

@@ -12,6 +12,7 @@ import dagster as dg
 
 from hub.assets import NORMALIZED_KEYS, HubResource, build_assets, landing_key
 from hub.checks import build_checks
+from hub.sensors import build_sensors
 from hub.config import HubConfig, load_config
 from hub.home import Home
 
@@ -43,6 +44,7 @@ def build_definitions(
         asset_checks=build_checks(),
         jobs=[everything],
         schedules=schedules,
+        sensors=build_sensors(config),
         resources={"hub": HubResource(home=str(home.root), config_path=str(config_path) if config_path else None)},
     )
 

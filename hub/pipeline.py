@@ -57,7 +57,7 @@ def _sql_batches(home: Home, src: Source, state: SourceState) -> Iterator[Batch]
         source.close()
 
 
-def _sftp_batches(home: Home, src: Source, state: SourceState) -> Iterator[Batch]:
+def _sftp_source(home: Home, src: Source) -> SftpSource:
     s = src.sftp
     assert s is not None
     settings = SftpConnSettings(
@@ -69,7 +69,13 @@ def _sftp_batches(home: Home, src: Source, state: SourceState) -> Iterator[Batch
         min_age_seconds=s.min_age_seconds, file_format=src.format.type,
         encoding=src.format.encoding, delimiter=src.format.delimiter,
     )
-    yield from SftpSource(settings, home.staging / src.name).pull(state.data.get("seen", {}))
+    return SftpSource(settings, home.staging / src.name)
+
+
+def pending_files(config: HubConfig, home: Home, source_name: str) -> list[dict[str, Any]]:
+    """Stable files in an SFTP drop that have not been landed yet (what a pull would fetch)."""
+    src = next(s for s in config.sources if s.name == source_name)
+    return _sftp_source(home, src).pending(SourceState(home.state, src.name).data.get("seen", {}))
 
 
 def pull(config: HubConfig, home: Home, source_name: str, run_id: str) -> PullResult:
@@ -77,7 +83,10 @@ def pull(config: HubConfig, home: Home, source_name: str, run_id: str) -> PullRe
     src = next(s for s in config.sources if s.name == source_name)
     state = SourceState(home.state, src.name)
     result = PullResult(src.name)
-    batches = _sql_batches(home, src, state) if src.kind == "database" else _sftp_batches(home, src, state)
+    batches = (
+        _sql_batches(home, src, state) if src.kind == "database"
+        else _sftp_source(home, src).pull(state.data.get("seen", {}))
+    )
     for batch in batches:
         landed = land(batch, home.landing, record_type=src.record_type, institution=src.institution, run_id=run_id)
         if src.kind == "database":

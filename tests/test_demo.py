@@ -170,3 +170,39 @@ def test_definitions_load_with_lineage_schedules_and_checks(demo: Path) -> None:
     for job in ("exchange", "sync_wh_court_filing"):
         assert defs.resolve_job_def(job) is not None
     assert len(list(graph.asset_check_keys)) == 7
+
+
+def test_drop_sensor_requests_a_run_for_new_stable_files(demo: Path) -> None:
+    import os
+
+    import dagster as dg
+
+    from hub import pipeline
+    from hub.assets import HubResource
+    from hub.demo import exchange
+    from hub.demo.generator import SUPERVISION_HEADER
+    from hub.demo.sftp_server import DemoSftpServer
+    from hub.definitions import build_definitions
+    from hub.home import Home
+
+    home = Home(demo)
+    config = load_config(home.config)
+    sensor = next(s for s in build_definitions(home, config).sensors if s.name == "drop_wh_proc_supervision")
+    port = next(s.sftp.port for s in config.sources if s.sftp)  # type: ignore[union-attr]
+
+    def evaluate(cursor: str | None = None) -> object:
+        return sensor(dg.build_sensor_context(cursor=cursor, resources={"hub": HubResource(home=str(demo))}))
+
+    assert isinstance(evaluate(), dg.SkipReason)  # server down: transient, skipped, no crash
+    with DemoSftpServer(exchange.sftp_root(home), exchange.host_key_path(home), exchange.client_public_line(home), port=port):
+        assert "no new stable files" in evaluate().skip_message  # type: ignore[attr-defined]
+        new = exchange.sftp_root(home) / exchange.DROP_DIR / "jdcs_99.csv"
+        new.write_bytes((",".join(SUPERVISION_HEADER) + "\r\n" + "乌检民监〔2024〕999号,抗诉,民事,乌海市人民检察院,"
+                         "（2023）内03民终5号,2024-10-01,,,,,2024-10-01 11:00:00\r\n").encode("gbk"))
+        os.utime(new, (new.stat().st_mtime - 120,) * 2)
+        result = evaluate()
+        assert isinstance(result, dg.SensorResult) and len(result.run_requests) == 1
+        assert "already requested" in evaluate(result.cursor).skip_message  # type: ignore[attr-defined]
+        pulled = pipeline.pull(config, home, "wh_proc_supervision", "test-run")
+        assert [b.rows for b in pulled.batches] == [1]
+        assert "no new stable files" in evaluate(result.cursor).skip_message  # type: ignore[attr-defined]
