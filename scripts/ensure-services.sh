@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start the local PostgreSQL and MariaDB the tests use, when installed but stopped.
+# Start the local PostgreSQL and MariaDB the tests use, when installed but stopped, and
+# install OpenSSH's sshd for the SFTP tests.
 # (This machine kind runs both at 127.0.0.1:5432 and :3306; elsewhere set HUB_TEST_PG_URL
 # and HUB_TEST_MARIADB_URL.) Never fails the build by itself: the tests say what is missing.
 set -u
@@ -13,5 +14,10 @@ if [ -x /usr/sbin/mariadbd ] && ! (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null;
   echo "starting MariaDB"
   start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
   for _ in $(seq 1 30); do (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null && break; sleep 1; done
+fi
+# OpenSSH's sshd: the SFTP tests run a real one on a loopback port (not as a system service).
+if [ ! -x /usr/sbin/sshd ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing openssh-server (for the SFTP tests)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null || true
 fi
 exit 0

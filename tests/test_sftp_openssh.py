@@ -1,0 +1,116 @@
+"""SFTP pulls against a real OpenSSH sshd on a loopback port (installed by scripts/ensure-services.sh)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from connectors.sftp import SftpSettings, SftpSource, host_key_line
+from hub.crypto import generate_ssh_key
+from hub.errors import HostKeyError, TerminalSourceError
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+CSV_GBK = "文书编号,监督方式\n乌检民监〔2024〕1号,再审检察建议\n乌检民监〔2024〕2号,检察建议\n".encode("gbk")
+
+
+@dataclass
+class Sshd:
+    port: int
+    drop: Path
+    host_key: Path
+    client_key: Path
+
+    def settings(self, **changes: object) -> SftpSettings:
+        base = SftpSettings(
+            name="proc", host="127.0.0.1", port=self.port, username=getpass.getuser(), key_path=self.client_key,
+            host_key=host_key_line(self.host_key), remote_dir=str(self.drop), pattern="*.csv", encoding="gbk",
+        )
+        return replace(base, **changes)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    if not os.path.exists(SSHD):
+        pytest.fail("OpenSSH sshd is not installed: run scripts/ensure-services.sh (make test does) as root")
+    tmp = tmp_path_factory.mktemp("sshd")
+    os.chmod(tmp, 0o755)  # sshd's StrictModes-free setup still wants sane parents for the key files
+    host_key, client_key = tmp / "host_ed25519", tmp / "client_ed25519"
+    generate_ssh_key(host_key)
+    generate_ssh_key(client_key)
+    (tmp / "authorized_keys").write_text(host_key_line(client_key) + "\n")
+    drop = tmp / "drop"
+    drop.mkdir()
+    port = _free_port()
+    config = tmp / "sshd_config"
+    config.write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile {tmp}/sshd.pid\n"
+        f"AuthorizedKeysFile {tmp}/authorized_keys\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
+        "Subsystem sftp internal-sftp\n"
+    )
+    Path("/run/sshd").mkdir(exist_ok=True)  # privilege-separation directory
+    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE, text=True)
+    for _ in range(50):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"sshd did not start: {proc.stderr.read() if proc.stderr else ''}")
+            time.sleep(0.1)
+    yield Sshd(port, drop, host_key, client_key)
+    proc.terminate()
+    proc.wait(timeout=5)
+
+
+def put(sshd: Sshd, name: str, data: bytes, age: float = 3600) -> Path:
+    path = sshd.drop / name
+    path.write_bytes(data)
+    os.utime(path, (time.time() - age,) * 2)
+    return path
+
+
+def test_pinned_host_key_pulls_and_decodes_gbk(sshd: Sshd, tmp_path: Path) -> None:
+    put(sshd, "a.csv", CSV_GBK)
+    batches = list(SftpSource(sshd.settings(), tmp_path).pull({}))
+    assert len(batches) == 1
+    assert batches[0].table.column("监督方式").to_pylist() == ["再审检察建议", "检察建议"]
+    assert batches[0].watermark["file"] == str(sshd.drop / "a.csv")
+    seen = {b.watermark["file"]: b.watermark for b in batches}
+    assert list(SftpSource(sshd.settings(), tmp_path).pull(seen)) == []
+    (sshd.drop / "a.csv").unlink()
+
+
+def test_unknown_host_key_is_refused(sshd: Sshd, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    generate_ssh_key(other)
+    with pytest.raises(HostKeyError, match="SHA256:"):
+        list(SftpSource(sshd.settings(host_key=host_key_line(other)), tmp_path).pull({}))
+
+
+def test_partial_file_waits_for_min_age(sshd: Sshd, tmp_path: Path) -> None:
+    put(sshd, "fresh.csv", CSV_GBK, age=0)
+    assert list(SftpSource(sshd.settings(min_age_seconds=30), tmp_path).pull({})) == []
+    (sshd.drop / "fresh.csv").unlink()
+
+
+def test_wrong_client_key_is_terminal(sshd: Sshd, tmp_path: Path) -> None:
+    stranger = tmp_path / "stranger"
+    generate_ssh_key(stranger)
+    with pytest.raises(TerminalSourceError, match="authentication as .* failed.*check username and key_path"):
+        list(SftpSource(sshd.settings(key_path=stranger), tmp_path).pull({}))
