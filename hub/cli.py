@@ -133,6 +133,26 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    from hub import keys
+
+    home = Home.find(args.home)
+    if args.keys_command == "rotate":
+        keyid = keys.rotate(home)
+        print(f"new signing key {keyid}; publish {home.keys / (keyid + '.pem')} to the offices")
+        print("the previous key still verifies until you run: hub keys retire <old keyid>")
+    elif args.keys_command == "retire":
+        keys.retire(home, args.keyid)
+        print(f"retired {args.keyid}: offices that take the exported keyring will reject what it signed")
+    elif args.keys_command == "export":
+        for path in keys.export(home, Path(args.target)):
+            print(path)
+    else:
+        for k in keys.list_keys(home):
+            print(f"{k.keyid}  {k.status:<11}  {k.created:%Y-%m-%d %H:%M}Z")
+    return 0
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     """Open the Dagster UI on this home's definitions."""
     home = Home.find(args.home)
@@ -171,6 +191,17 @@ def parser() -> argparse.ArgumentParser:
     aud = sub.add_parser("audit", help="audit log commands")
     aud_sub = aud.add_subparsers(dest="audit_command", required=True)
     with_home(aud_sub.add_parser("verify", help="recompute the audit log's hash chain")).set_defaults(fn=cmd_audit_verify)
+
+    keys = sub.add_parser("keys", help="the signing keyring: list, rotate, retire, export")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    with_home(keys_sub.add_parser("list", help="key ids and their status")).set_defaults(fn=cmd_keys)
+    with_home(keys_sub.add_parser("rotate", help="new signer; old keys keep verifying")).set_defaults(fn=cmd_keys)
+    retire = with_home(keys_sub.add_parser("retire", help="stop trusting a key (not the current signer)"))
+    retire.add_argument("keyid")
+    retire.set_defaults(fn=cmd_keys)
+    export = with_home(keys_sub.add_parser("export", help="copy the public keyring for offices"))
+    export.add_argument("target", help="folder to write <keyid>.pem and retired/<keyid>.pem into")
+    export.set_defaults(fn=cmd_keys)
 
     dev = with_home(sub.add_parser("dev", help="open the Dagster UI (dagster dev) on this home"))
     dev.add_argument("--port", type=int, default=3000)

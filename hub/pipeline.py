@@ -16,11 +16,10 @@ from connectors.base import Batch
 from connectors.sftp import SftpSettings as SftpConnSettings
 from connectors.sftp import SftpSource
 from connectors.sql import SqlSettings, SqlSource
-from hub import audit
+from hub import audit, keys
 from hub.agreements import select_sql
 from hub.bundle import PublishedBundle, publish_bundle
 from hub.config import HubConfig, Source, secret
-from hub.crypto import SigningKey, generate_signing_key, load_signing_key
 from hub.errors import PublishError
 from hub.home import Home
 from hub.landing import LandedBatch, SourceState, land, landed_batches
@@ -129,17 +128,6 @@ def open_warehouse(config: HubConfig, home: Home, *, read_only: bool = False) ->
     return Warehouse(home.warehouse, hash_key=home.hash_key(config.hub.hash_key_env), read_only=read_only)
 
 
-def signing_key(home: Home) -> SigningKey:
-    """The hub's current signing key; created on first use."""
-    folder = home.signing_keys
-    keys = sorted(folder.glob("*.key"), key=lambda p: p.stat().st_mtime) if folder.exists() else []
-    if not keys:
-        keyid = generate_signing_key(folder, home.keys)
-        audit.append(home.audit, "key", run_id="-", subject=keyid, action="generated", public=str(home.keys / f"{keyid}.pem"))
-        return load_signing_key(folder / f"{keyid}.key")
-    return load_signing_key(keys[-1])
-
-
 def publish(
     config: HubConfig, home: Home, office_id: str, run_id: str, *, now: dt.datetime | None = None
 ) -> PublishedBundle | None:
@@ -173,7 +161,7 @@ def publish(
     }
     outbox = home.resolve(office.delivery.outbox) if office.delivery.outbox else home.outbox
     bundle = publish_bundle(
-        outbox, office_id, datasets, predicate, signing_key(home),
+        outbox, office_id, datasets, predicate, keys.signing_key(home),
         now=now, ttl=dt.timedelta(days=config.hub.bundle_ttl_days),
     )
     audit.append(

@@ -4,6 +4,7 @@ Checks, in order, each failing with its own ``VerificationError.reason``:
 
     malformed       the manifest is not a DSSE envelope of in-toto JSON, or the signed
                     statement is not an extract statement of our predicate type
+    retired-key     signed by a key the hub retired (in the keyring's retired/ folder)
     bad-signature   no signature verifies with a key in the trusted folder (unknown key,
                     altered manifest, missing or unreadable trusted keys)
     missing-file    a file named in the manifest is absent (or the manifest itself)
@@ -134,6 +135,15 @@ def _signer(body: bytes, signatures: list[tuple[str, bytes]], keys_dir: Path, ma
         raise _fail("bad-signature", f"cannot check {manifest}: no trusted public keys (*.pem) in {keys_dir}; "
                                      "copy the hub's published key there")
     signed = pae(PAYLOAD_TYPE, body)
+    retired_dir = keys_dir / "retired"
+    try:
+        retired = load_public_keys(retired_dir) if retired_dir.is_dir() else {}
+    except SigningKeyError as exc:
+        raise _fail("bad-signature", f"cannot check {manifest}: {exc}") from None
+    for keyid, sig in signatures:
+        if keyid in retired and retired[keyid].verify(sig, signed):
+            raise _fail("retired-key", f"{manifest} is signed by key {keyid}, which the hub retired; "
+                                       f"a retired key may be compromised: {_RESEND}")
     for keyid, sig in signatures:
         if keyid in trusted and trusted[keyid].verify(sig, signed):
             return keyid
