@@ -34,23 +34,30 @@ def _dagster_instance(home: Home) -> Any:
 
 
 def run_exchange(home: Home, config_path: Path | None = None) -> bool:
-    """Materialize every asset in-process against the home's instance; True if all succeeded."""
+    """Pull every source, then apply and publish what landed (two Dagster runs, in-process).
+
+    Two runs, so that a source that cannot be reached fails its own step while the other
+    institutions' data is still applied and published. True if both runs succeeded.
+    """
     from hub.config import load_config
     from hub.definitions import build_definitions
 
     config = load_config(config_path or home.require_config())
     defs = build_definitions(home, config, config_path)
-    job = defs.resolve_job_def("exchange")
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    result = job.execute_in_process(instance=_dagster_instance(home), raise_on_error=False, run_config=quiet)
-    print(f"Dagster run {result.run_id} ({'succeeded' if result.success else 'FAILED'}); see it in 'hub dev'")
-    for event in result.all_events:
-        if event.is_step_failure:
-            error = event.step_failure_data.error  # type: ignore[union-attr]
-            while error.cause is not None:  # the hub's own message is the innermost one
-                error = error.cause
-            print(f"  step {event.step_key} failed: {error.message.strip()}", file=sys.stderr)
-    return result.success
+    instance = _dagster_instance(home)
+    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are printed below
+    ok = True
+    for name, what in (("pull_all", "pull"), ("refresh", "normalize, check, publish")):
+        result = defs.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False, run_config=quiet)
+        print(f"{what}: Dagster run {result.run_id} {'succeeded' if result.success else 'FAILED'}")
+        for event in result.all_events:
+            if event.is_step_failure:
+                error = event.step_failure_data.error  # type: ignore[union-attr]
+                while error.cause is not None:  # the hub's own message is the innermost one
+                    error = error.cause
+                print(f"  step {event.step_key} failed: {error.message.strip()}", file=sys.stderr)
+        ok = ok and result.success
+    return ok
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -24,6 +24,13 @@ def build_definitions(
     assets = build_assets(config)
     everything = dg.define_asset_job("exchange", selection=dg.AssetSelection.all(),
                                      description="Pull every source, normalize, publish every extract.")
+    # 'hub run' runs these two in turn, so one unreachable source cannot hold back the others
+    pull_all = dg.define_asset_job("pull_all", selection=dg.AssetSelection.groups("landing"),
+                                   description="Pull every source into landing.")
+    refresh = dg.define_asset_job(
+        "refresh", selection=dg.AssetSelection.groups("normalized", "extracts"),
+        description="Apply what has landed, check it, publish every extract.",
+    )
     schedules = [
         dg.ScheduleDefinition(
             name=f"pull_{src.name}",
@@ -42,7 +49,7 @@ def build_definitions(
     return dg.Definitions(
         assets=assets,
         asset_checks=build_checks(),
-        jobs=[everything],
+        jobs=[everything, pull_all, refresh],
         schedules=schedules,
         sensors=build_sensors(config),
         resources={"hub": HubResource(home=str(home.root), config_path=str(config_path) if config_path else None)},

@@ -206,3 +206,11 @@ def test_drop_sensor_requests_a_run_for_new_stable_files(demo: Path) -> None:
         pulled = pipeline.pull(config, home, "wh_proc_supervision", "test-run")
         assert [b.rows for b in pulled.batches] == [1]
         assert "no new stable files" in evaluate(result.cursor).skip_message  # type: ignore[attr-defined]
+
+
+def test_unreachable_source_fails_its_step_but_others_publish(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = len(bundles(demo))
+    assert main(["run", "--home", str(demo)]) == 1  # the demo SFTP server is not running now
+    err = capsys.readouterr().err
+    assert "landing_wh_proc_supervision failed" in err and "TransientSourceError" in err
+    assert len(bundles(demo)) == before + 3  # every office still got a fresh signed bundle
