@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hub.crypto import SigningKey
+from hub.crypto import SigningKey, encrypt_for
 from hub.errors import PublishError
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -83,13 +83,14 @@ class PublishedBundle:
 
 def publish_bundle(
     outbox: Path, office: str, datasets: dict[str, pa.Table], predicate: dict[str, Any],
-    key: SigningKey, *, now: dt.datetime, ttl: dt.timedelta,
+    key: SigningKey, *, now: dt.datetime, ttl: dt.timedelta, recipients: list[str] | None = None,
 ) -> PublishedBundle:
     """Write, sign and atomically place the office's next bundle.
 
     ``predicate`` carries what only the caller knows (office, agreement, run id, source
     watermarks); sequence, chain, times and per-dataset facts are added here so they are
-    always consistent with the files.
+    always consistent with the files. With ``recipients`` (age X25519 public keys) each data
+    file is delivered as ``<dataset>.parquet.age`` and only the ciphertext is kept.
     """
     if now.tzinfo is None or ttl <= dt.timedelta(0):
         raise ValueError("now must be timezone-aware and ttl positive")
@@ -109,6 +110,10 @@ def publish_bundle(
         for name, table in sorted(datasets.items()):
             file = f"{DATA}/{name}.parquet"
             pq.write_table(table, tmp / file, compression="zstd")
+            if recipients:  # only ciphertext is delivered, and the digest covers it
+                encrypt_for(tmp / file, tmp / f"{file}.age", recipients)
+                (tmp / file).unlink()
+                file = f"{file}.age"
             _fsync(tmp / file)
             subjects.append({"name": file, "digest": {"sha256": sha256_file(tmp / file)}})
             described[name] = {"rows": table.num_rows, "schema_fingerprint": schema_fingerprint(table.schema),

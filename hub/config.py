@@ -164,7 +164,7 @@ class Office(_Model):
     name: str
     institution: str
     delivery: Delivery = Delivery()
-    recipients: list[str] = []  # the office's age X25519 public keys (age1…) for encrypted bundles
+    recipients: list[str] = []  # age X25519 public keys (age1…): data files are delivered encrypted
 
     @field_validator("recipients")
     @classmethod

@@ -11,6 +11,7 @@ import hashlib
 import os
 from pathlib import Path
 
+import pyrage
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -124,3 +125,23 @@ def generate_ssh_key(path: Path) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(pem)
+
+
+def encrypt_for(src: Path, dst: Path, recipients: list[str]) -> None:
+    """Encrypt a file to age X25519 recipients (age v1 format: ``age -d`` decrypts it)."""
+    try:
+        parsed = [pyrage.x25519.Recipient.from_str(r) for r in recipients]
+        pyrage.encrypt_file(str(src), str(dst), parsed)
+    except (pyrage.RecipientError, pyrage.EncryptError) as exc:
+        raise SigningKeyError(f"cannot encrypt {src.name} for {', '.join(recipients)}: {exc}") from None
+
+
+def generate_age_identity(path: Path) -> str:
+    """An age X25519 identity file (0600) like ``age-keygen`` writes; returns its recipient."""
+    identity = pyrage.x25519.Identity.generate()
+    recipient = str(identity.to_public())
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"# public key: {recipient}\n{identity}\n")
+    return recipient

@@ -20,7 +20,6 @@ from hub import audit, keys
 from hub.agreements import select_sql
 from hub.bundle import PublishedBundle, publish_bundle
 from hub.config import HubConfig, Source, secret
-from hub.errors import PublishError
 from hub.home import Home
 from hub.landing import LandedBatch, SourceState, land, landed_batches
 from hub.warehouse import Warehouse
@@ -136,12 +135,6 @@ def publish(
     if agreement is None:
         return None
     office = next(o for o in config.offices if o.id == office_id)
-    if office.recipients:
-        # never send in clear what the office asked to receive encrypted
-        raise PublishError(
-            f"{office_id}: recipients are configured but encrypted delivery is not available in this "
-            "version; remove 'recipients' to deliver signed, unencrypted bundles"
-        )
     now = now or dt.datetime.now(dt.UTC)
     with open_warehouse(config, home, read_only=True) as wh:
         datasets = {}
@@ -162,7 +155,7 @@ def publish(
     outbox = home.resolve(office.delivery.outbox) if office.delivery.outbox else home.outbox
     bundle = publish_bundle(
         outbox, office_id, datasets, predicate, keys.signing_key(home),
-        now=now, ttl=dt.timedelta(days=config.hub.bundle_ttl_days),
+        now=now, ttl=dt.timedelta(days=config.hub.bundle_ttl_days), recipients=office.recipients,
     )
     audit.append(
         home.audit, "publish", run_id=run_id, subject=office_id, config=config.digest(), bundle=str(bundle.path),

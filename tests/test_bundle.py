@@ -428,3 +428,28 @@ def test_damaged_state_file_fails_closed(tmp_path: Path, keys: Keys) -> None:
         err = rejection(bundle, keys.keys_dir, state_file=state)
         assert err.reason == "state" and "restore it" in str(err)
         assert state.read_text() == damaged
+
+
+def test_encrypted_bundle_decrypts_with_the_age_tool(tmp_path: Path, keys: Keys) -> None:
+    import subprocess
+
+    from hub.crypto import generate_age_identity
+
+    identity = tmp_path / "office.agekey"
+    recipient = generate_age_identity(identity)
+    assert oct(os.stat(identity).st_mode & 0o777) == "0o600"
+    bundle = publish_bundle(tmp_path / "outbox", OFFICE, tables(), predicate(), keys.signing, now=NOW, ttl=TTL,
+                            recipients=[recipient]).path
+    files = sorted(p.name for p in (bundle / "data").iterdir())
+    assert files == ["filing.parquet.age", "supervision.parquet.age"]
+    # the signed digest covers the ciphertext as delivered, and the bundle verifies as is
+    subjects = {s["name"]: s["digest"]["sha256"] for s in statement(bundle)["subject"]}
+    assert subjects["data/filing.parquet.age"] == hashlib.sha256((bundle / "data" / files[0]).read_bytes()).hexdigest()
+    assert verify_bundle(bundle, keys.keys_dir, now=NOW).datasets == {"filing": 3, "supervision": 3}
+    out = tmp_path / "filing.parquet"
+    subprocess.run(["age", "-d", "-i", str(identity), "-o", str(out), str(bundle / "data" / files[0])], check=True)
+    assert pq.read_table(out).equals(tables()["filing"])
+    stranger = tmp_path / "stranger.agekey"
+    generate_age_identity(stranger)
+    failed = subprocess.run(["age", "-d", "-i", str(stranger), str(bundle / "data" / files[0])], capture_output=True)
+    assert failed.returncode != 0

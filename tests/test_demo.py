@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -91,17 +93,28 @@ def test_every_bundle_verifies(demo: Path, capsys: pytest.CaptureFixture[str]) -
     assert "OK" in capsys.readouterr().out
 
 
-def test_offices_receive_only_what_their_agreement_allows(demo: Path) -> None:
+def read_delivered(path: Path, demo: Path, office: str, tmp_path: Path) -> pa.Table:
+    """A delivered data file as the office reads it: decrypted with the real `age` tool if encrypted."""
+    if path.suffix != ".age":
+        return pq.read_table(path)
+    identity = demo / "sources" / "offices" / f"{office}.agekey"
+    plain = tmp_path / path.name.removesuffix(".age")
+    subprocess.run(["age", "-d", "-i", str(identity), "-o", str(plain), str(path)], check=True)
+    return pq.read_table(plain)
+
+
+def test_offices_receive_only_what_their_agreement_allows(demo: Path, tmp_path: Path) -> None:
     config = load_config(demo / "hub.yaml")
     for office in config.offices:
         agreement = config.agreement_for(office.id)
         assert agreement is not None
         allowed = {s.record_type: s for s in agreement.shares}
+        suffix = ".parquet.age" if office.recipients else ".parquet"
         for bundle in sorted((demo / "outbox" / office.id).glob("0*")):
-            files = {p.name.removesuffix(".parquet") for p in (bundle / "data").iterdir()}
+            files = {p.name.removesuffix(suffix) for p in (bundle / "data").iterdir()}
             assert files == set(allowed), office.id
             for name in files:
-                table = pq.read_table(bundle / "data" / f"{name}.parquet")
+                table = read_delivered(bundle / "data" / f"{name}{suffix}", demo, office.id, tmp_path)
                 share = allowed[name]
                 sent = [c for c, t in share.columns.items() if t != "drop"]
                 assert table.column_names == sent
@@ -119,6 +132,9 @@ def test_offices_receive_only_what_their_agreement_allows(demo: Path) -> None:
                     if treatment == "mask":
                         values = [v for v in table.column(col).to_pylist() if v]
                         assert values and all(v[1:] == "*" * (len(v) - 1) for v in values)
+    # the justice bureau's files are ciphertext on disk: nothing readable without its identity
+    justice = sorted((demo / "outbox" / "wh-justice-office").glob("0*"))[0]
+    assert all(p.read_bytes().startswith(b"age-encryption.org/v1\n") for p in (justice / "data").iterdir())
     # the intermediate court's office gets only measures aimed at itself
     spo = pq.read_table(demo / "outbox" / "wh-court-spo" / "00000001" / "data" / "supervision.parquet")
     assert {parse_case_number(c).court_code for c in spo.column("target_case_no").to_pylist()} == {"内03"}

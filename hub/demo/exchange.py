@@ -12,7 +12,7 @@ from pathlib import Path
 
 from connectors.sftp import host_key_line
 from hub.demo.generator import DemoData, write_court_a, write_court_b, write_supervision_drops
-from hub.crypto import generate_ssh_key
+from hub.crypto import generate_age_identity, generate_ssh_key
 from hub.home import Home
 
 SFTP_USER = "wh-proc"
@@ -115,7 +115,9 @@ sources:
 offices:
   - {{id: wh-court-spo,  name: 乌海市中级人民法院审判管理办公室, institution: wh-court}}
   - {{id: wh-proc-zhyw,  name: 乌海市人民检察院综合业务部,       institution: wh-proc}}
-  - {{id: wh-justice-office, name: 乌海市司法局综合办公室,       institution: wh-justice}}
+  # the justice bureau receives its data encrypted: age -d -i sources/offices/wh-justice-office.agekey
+  - {{id: wh-justice-office, name: 乌海市司法局综合办公室,       institution: wh-justice,
+     recipients: ["{justice_recipient}"]}}
 
 agreements:
   # 法检协作: the intermediate court's office receives the supervision measures aimed at it
@@ -191,6 +193,14 @@ def create(home: Home, *, port: int, seed: int = 20241122, as_of: dt.date | None
     write_court_b(data, sources / "hbw-court.sqlite")
     write_supervision_drops(data, sftp_root(home) / DROP_DIR)
     host_key = host_key_line(host_key_path(home))
+    identity = office_identity_path(home, "wh-justice-office")
+    recipient = identity.read_text().split("public key: ")[1].split()[0] if identity.exists() else generate_age_identity(identity)
     home.config.write_text(
-        CONFIG.format(port=port, user=SFTP_USER, host_key=host_key, drop=DROP_DIR), encoding="utf-8"
+        CONFIG.format(port=port, user=SFTP_USER, host_key=host_key, drop=DROP_DIR, justice_recipient=recipient),
+        encoding="utf-8",
     )
+
+
+def office_identity_path(home: Home, office: str) -> Path:
+    """The demo office's own age identity (in real life it never leaves the office)."""
+    return home.root / "sources" / "offices" / f"{office}.agekey"
