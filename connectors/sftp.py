@@ -111,89 +111,88 @@ class _Refuse(paramiko.RejectPolicy):
         )
 
 
+def _client_key(s: SftpSettings) -> paramiko.PKey:
+    path = Path(s.key_path)
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise TerminalSourceError(f"{s.name}: client key {path} cannot be read ({exc})", source=s.name) from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise TerminalSourceError(
+            f"{s.name}: client key {path} is readable by others (mode {oct(mode & 0o777)}); run: chmod 600 {path}",
+            source=s.name,
+        )
+    password = s.passphrase.encode() if s.passphrase is not None else None
+    try:
+        return paramiko.PKey.from_path(path, password)  # positional: renamed across paramiko versions
+    except (ValueError, TypeError, OSError, paramiko.SSHException, paramiko.UnknownKeyType) as exc:
+        locked = s.passphrase is None and "password" in str(exc).lower()
+        hint = ("it is passphrase-protected: set sftp.passphrase_env" if locked
+                else "check the passphrase and that it is an Ed25519, RSA or ECDSA private key")
+        raise TerminalSourceError(f"{s.name}: cannot load client key {path}: {hint} ({exc})",
+                                  source=s.name) from None
+
+def _host_keys(s: SftpSettings, client: paramiko.SSHClient, entry: str) -> None:
+    if s.host_key is None and s.known_hosts is None:
+        raise HostKeyError(f"{s.name}: no host key pinned; set sftp.host_key (or a known_hosts file)",
+                           source=s.name)
+    if s.known_hosts is not None:
+        try:
+            client.get_host_keys().load(str(s.known_hosts))  # not load_host_keys: nothing is ever saved
+        except (OSError, ValueError, paramiko.SSHException, InvalidHostKey) as exc:
+            raise HostKeyError(f"{s.name}: cannot read known_hosts {s.known_hosts} ({exc!r})",
+                               source=s.name) from None
+    if s.host_key is not None:
+        try:
+            pinned = parse_key_line(s.host_key)
+        except ValueError as exc:
+            raise HostKeyError(f"{s.name}: pinned sftp.host_key is invalid: {exc}", source=s.name) from None
+        client.get_host_keys().add(entry, pinned.get_name(), pinned)
+
+@contextmanager
+def sftp_session(s: SftpSettings) -> Iterator[paramiko.SFTPClient]:
+    """A connected SFTP client (host key pinned, key auth); every failure comes out as a
+    SourceError and the connection is always closed. Used for pulls and for deliveries."""
+    entry = s.host if s.port == 22 else f"[{s.host}]:{s.port}"
+    pkey = _client_key(s)
+    client = paramiko.SSHClient()
+    try:
+        _host_keys(s, client, entry)
+        client.set_missing_host_key_policy(_Refuse(s.name))
+        client.connect(
+            s.host, s.port, username=s.username, pkey=pkey, timeout=s.timeout, banner_timeout=s.timeout,
+            auth_timeout=s.timeout, channel_timeout=s.timeout, look_for_keys=False, allow_agent=False,
+        )
+        sftp = client.open_sftp()
+        sftp.get_channel().settimeout(s.timeout)  # a stalled transfer raises instead of hanging
+        yield sftp
+    except SourceError:
+        raise
+    except paramiko.BadHostKeyException as exc:
+        raise HostKeyError(
+            f"{s.name}: host key of {entry} does not match the pin: expected {fingerprint(exc.expected_key)}, "
+            f"offered {exc.key.get_name()} {fingerprint(exc.key)}. This may be an attack; if the institution "
+            "confirms (out of band) that it changed the key, update sftp.host_key to the new public key line",
+            source=s.name,
+        ) from None
+    except paramiko.AuthenticationException as exc:
+        raise TerminalSourceError(
+            f"{s.name}: authentication as {s.username!r} at {entry} failed ({exc}); check username and "
+            f"key_path (the server must authorize the key {fingerprint(pkey)})", source=s.name,
+        ) from None
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        raise TransientSourceError(f"{s.name}: SSH/SFTP with {entry} failed ({type(exc).__name__}: {exc}); "
+                                   "will retry", source=s.name) from None
+    finally:
+        client.close()
+
+
 class SftpSource:
     """One drop folder; ``pull(seen)`` yields a batch per new or changed file old enough to be complete."""
 
     def __init__(self, settings: SftpSettings, staging_dir: Path) -> None:
         self.settings = settings
         self.staging = Path(staging_dir)
-
-    def _client_key(self) -> paramiko.PKey:
-        s = self.settings
-        path = Path(s.key_path)
-        try:
-            mode = path.stat().st_mode
-        except OSError as exc:
-            raise TerminalSourceError(f"{s.name}: client key {path} cannot be read ({exc})", source=s.name) from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise TerminalSourceError(
-                f"{s.name}: client key {path} is readable by others (mode {oct(mode & 0o777)}); run: chmod 600 {path}",
-                source=s.name,
-            )
-        password = s.passphrase.encode() if s.passphrase is not None else None
-        try:
-            return paramiko.PKey.from_path(path, password)  # positional: renamed across paramiko versions
-        except (ValueError, TypeError, OSError, paramiko.SSHException, paramiko.UnknownKeyType) as exc:
-            locked = s.passphrase is None and "password" in str(exc).lower()
-            hint = ("it is passphrase-protected: set sftp.passphrase_env" if locked
-                    else "check the passphrase and that it is an Ed25519, RSA or ECDSA private key")
-            raise TerminalSourceError(f"{s.name}: cannot load client key {path}: {hint} ({exc})",
-                                      source=s.name) from None
-
-    def _host_keys(self, client: paramiko.SSHClient, entry: str) -> None:
-        s = self.settings
-        if s.host_key is None and s.known_hosts is None:
-            raise HostKeyError(f"{s.name}: no host key pinned; set sftp.host_key (or a known_hosts file)",
-                               source=s.name)
-        if s.known_hosts is not None:
-            try:
-                client.get_host_keys().load(str(s.known_hosts))  # not load_host_keys: nothing is ever saved
-            except (OSError, ValueError, paramiko.SSHException, InvalidHostKey) as exc:
-                raise HostKeyError(f"{s.name}: cannot read known_hosts {s.known_hosts} ({exc!r})",
-                                   source=s.name) from None
-        if s.host_key is not None:
-            try:
-                pinned = parse_key_line(s.host_key)
-            except ValueError as exc:
-                raise HostKeyError(f"{s.name}: pinned sftp.host_key is invalid: {exc}", source=s.name) from None
-            client.get_host_keys().add(entry, pinned.get_name(), pinned)
-
-    @contextmanager
-    def _session(self) -> Iterator[paramiko.SFTPClient]:
-        """Connected SFTP client; every failure comes out as a SourceError, the connection always closed."""
-        s = self.settings
-        entry = s.host if s.port == 22 else f"[{s.host}]:{s.port}"
-        pkey = self._client_key()
-        client = paramiko.SSHClient()
-        try:
-            self._host_keys(client, entry)
-            client.set_missing_host_key_policy(_Refuse(s.name))
-            client.connect(
-                s.host, s.port, username=s.username, pkey=pkey, timeout=s.timeout, banner_timeout=s.timeout,
-                auth_timeout=s.timeout, channel_timeout=s.timeout, look_for_keys=False, allow_agent=False,
-            )
-            sftp = client.open_sftp()
-            sftp.get_channel().settimeout(s.timeout)  # a stalled transfer raises instead of hanging
-            yield sftp
-        except SourceError:
-            raise
-        except paramiko.BadHostKeyException as exc:
-            raise HostKeyError(
-                f"{s.name}: host key of {entry} does not match the pin: expected {fingerprint(exc.expected_key)}, "
-                f"offered {exc.key.get_name()} {fingerprint(exc.key)}. This may be an attack; if the institution "
-                "confirms (out of band) that it changed the key, update sftp.host_key to the new public key line",
-                source=s.name,
-            ) from None
-        except paramiko.AuthenticationException as exc:
-            raise TerminalSourceError(
-                f"{s.name}: authentication as {s.username!r} at {entry} failed ({exc}); check username and "
-                f"key_path (the server must authorize the key {fingerprint(pkey)})", source=s.name,
-            ) from None
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise TransientSourceError(f"{s.name}: SSH/SFTP with {entry} failed ({type(exc).__name__}: {exc}); "
-                                       "will retry", source=s.name) from None
-        finally:
-            client.close()
 
     def _pending(self, sftp: paramiko.SFTPClient, seen: dict[str, dict[str, Any]]) -> list[tuple[str, paramiko.SFTPAttributes]]:
         """(remote path, attributes) of stable files matching ``pattern`` that ``seen`` lacks
@@ -229,12 +228,12 @@ class SftpSource:
 
     def pending(self, seen: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         """What ``pull`` would fetch, listed without downloading (for sensors)."""
-        with self._session() as sftp:
+        with sftp_session(self.settings) as sftp:
             return [{"file": r, "size": a.st_size, "mtime": a.st_mtime} for r, a in self._pending(sftp, seen)]
 
     def pull(self, seen: dict[str, dict[str, Any]]) -> Iterator[Batch]:
         """One batch per pending file, fetched and read in bulk."""
-        with self._session() as sftp:
+        with sftp_session(self.settings) as sftp:
             for remote, attr in self._pending(sftp, seen):
                 yield self._fetch(sftp, remote, attr)
 

@@ -133,10 +133,32 @@ def _extract_asset(config: HubConfig, office_id: str) -> dg.AssetsDefinition:
     return _extract
 
 
+def _delivery_asset(config: HubConfig, office_id: str) -> dg.AssetsDefinition:
+    """Separate from the extract so a delivery retry never publishes a bundle twice."""
+    office = next(o for o in config.offices if o.id == office_id)
+    sftp = office.delivery.sftp
+    assert sftp is not None
+
+    @dg.asset(
+        name=f"delivery_{office_id.replace('-', '_')}",
+        group_name="deliveries",
+        deps=[dg.AssetKey(f"extract_{office_id.replace('-', '_')}")],
+        kinds={"sftp"},
+        description=f"Every bundle {office.name} has not received yet, uploaded in sequence to "
+        f"{sftp.host}:{sftp.port}/{sftp.remote_dir}/{office_id}/ (temporary name, then rename).",
+    )
+    def _deliver(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
+        written = _translate(lambda: pipeline.deliver(hub.config, hub.paths, office_id, context.run.run_id), office_id)
+        return dg.MaterializeResult(metadata={"delivered": dg.MetadataValue.json(written)})
+
+    return _deliver
+
+
 def build_assets(config: HubConfig) -> list[dg.AssetsDefinition]:
     names = {i.id: i.name for i in config.institutions}
     return (
         [_landing_asset(s, names[s.institution]) for s in config.sources]
         + [_normalized_asset(config)]
         + [_extract_asset(config, o.id) for o in config.offices]
+        + [_delivery_asset(config, o.id) for o in config.offices if o.delivery.sftp is not None]
     )

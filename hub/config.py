@@ -155,8 +155,15 @@ class Source(_Model):
 
 
 class Delivery(_Model):
-    kind: Literal["directory"] = "directory"
-    outbox: str | None = None  # folder receiving <office id>/<sequence>/ bundles; default <home>/outbox
+    kind: Literal["directory", "sftp"] = "directory"
+    outbox: str | None = None  # local folder of <office id>/<sequence>/ bundles; default <home>/outbox
+    sftp: SftpSettings | None = None  # kind sftp: bundles also go to <remote_dir>/<office id>/ there
+
+    @model_validator(mode="after")
+    def _sftp_needs_settings(self) -> Delivery:
+        if self.kind == "sftp" and self.sftp is None:
+            raise ValueError("delivery kind sftp needs an 'sftp:' block (host, username, key_path, host_key, remote_dir)")
+        return self
 
 
 class Office(_Model):

@@ -28,8 +28,8 @@ def build_definitions(
     pull_all = dg.define_asset_job("pull_all", selection=dg.AssetSelection.groups("landing"),
                                    description="Pull every source into landing.")
     refresh = dg.define_asset_job(
-        "refresh", selection=dg.AssetSelection.groups("normalized", "extracts"),
-        description="Apply what has landed, check it, publish every extract.",
+        "refresh", selection=dg.AssetSelection.groups("normalized", "extracts", "deliveries"),
+        description="Apply what has landed, check it, publish and deliver every extract.",
     )
     schedules = [
         dg.ScheduleDefinition(

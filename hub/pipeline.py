@@ -19,7 +19,9 @@ from connectors.sql import SqlSettings, SqlSource
 from hub import audit, keys
 from hub.agreements import select_sql
 from hub.bundle import PublishedBundle, publish_bundle
-from hub.config import HubConfig, Source, secret
+from hub.config import FileFormat, HubConfig, Source, secret
+from hub.config import SftpSettings as SftpConfig
+from hub.deliver import deliver_pending
 from hub.home import Home
 from hub.landing import LandedBatch, SourceState, land, landed_batches
 from hub.warehouse import Warehouse
@@ -55,19 +57,20 @@ def _sql_batches(home: Home, src: Source, state: SourceState) -> Iterator[Batch]
         source.close()
 
 
-def _sftp_source(home: Home, src: Source) -> SftpSource:
-    s = src.sftp
-    assert s is not None
-    settings = SftpConnSettings(
-        name=src.name, host=s.host, port=s.port, username=s.username,
+def _sftp_settings(home: Home, name: str, s: SftpConfig, fmt: FileFormat = FileFormat()) -> SftpConnSettings:
+    return SftpConnSettings(
+        name=name, host=s.host, port=s.port, username=s.username,
         key_path=home.resolve(s.key_path),
-        passphrase=secret(s.passphrase_env, f"sources.{src.name}.sftp.passphrase_env"),
+        passphrase=secret(s.passphrase_env, f"{name}: sftp.passphrase_env"),
         host_key=s.host_key, known_hosts=home.resolve(s.known_hosts) if s.known_hosts else None,
         timeout=s.timeout_seconds, remote_dir=s.remote_dir, pattern=s.pattern,
-        min_age_seconds=s.min_age_seconds, file_format=src.format.type,
-        encoding=src.format.encoding, delimiter=src.format.delimiter,
+        min_age_seconds=s.min_age_seconds, file_format=fmt.type, encoding=fmt.encoding, delimiter=fmt.delimiter,
     )
-    return SftpSource(settings, home.staging / src.name)
+
+
+def _sftp_source(home: Home, src: Source) -> SftpSource:
+    assert src.sftp is not None
+    return SftpSource(_sftp_settings(home, src.name, src.sftp, src.format), home.staging / src.name)
 
 
 def pending_files(config: HubConfig, home: Home, source_name: str) -> list[dict[str, Any]]:
@@ -163,3 +166,22 @@ def publish(
         rows={k: v.num_rows for k, v in datasets.items()},
     )
     return bundle
+
+
+def deliver(config: HubConfig, home: Home, office_id: str, run_id: str) -> list[str]:
+    """Send the office every bundle it has not received, in sequence, over SFTP."""
+    office = next(o for o in config.offices if o.id == office_id)
+    assert office.delivery.sftp is not None
+    outbox = (home.resolve(office.delivery.outbox) if office.delivery.outbox else home.outbox) / office_id
+    state = SourceState(home.state, f"delivery-{office_id}")
+    done = state.data.get("delivered_sequence", 0)
+    pending = sorted(p for p in outbox.glob("[0-9]" * 8) if int(p.name) > done)
+    settings = _sftp_settings(home, f"delivery to {office_id}", office.delivery.sftp)
+    written = deliver_pending(pending, office_id, settings)
+    for remote in written:
+        audit.append(home.audit, "deliver", run_id=run_id, subject=office_id, config=config.digest(),
+                     remote=f"sftp://{settings.host}:{settings.port}{remote}")
+    if pending:
+        state.data["delivered_sequence"] = int(pending[-1].name)
+        state.save()
+    return written

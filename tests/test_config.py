@@ -84,6 +84,7 @@ def test_valid_config_loads(tmp_path: Path) -> None:
         (lambda d: d["agreements"][0]["shares"][0]["where"][0].update(op="eq", value=None), "agreements[0].shares[0].where[0]", "needs one scalar value"),
         (lambda d: d["agreements"][0]["shares"][0].update(columns={"doc_no": "drop"}), "agreements[0].shares[0]", "names no column to send"),
         (lambda d: d["offices"][0].update(id="../etc"), "offices[0].id", "office ids name folders"),
+        (lambda d: d["offices"][0].update(delivery={"kind": "sftp"}), "offices[0].delivery", "needs an 'sftp:' block"),
         (lambda d: d["offices"][0].update(recipients=["ssh-ed25519 AAAA"]), "offices[0].recipients", "not an age X25519 recipient"),
         (lambda d: d["sources"].append(copy.deepcopy(d["sources"][0])), "sources[2]", "'c1_filing' appears more than once"),
         (lambda d: d.update(extra_section=1), "extra_section", "Extra inputs are not permitted"),

@@ -14,6 +14,7 @@ import pytest
 
 from hub.cli import main
 from hub.config import load_config
+from hub.home import Home
 from schemas.case_number import parse_case_number
 from schemas.tables import RECORD_TYPES, stored_fields
 
@@ -229,4 +230,17 @@ def test_unreachable_source_fails_its_step_but_others_publish(demo: Path, capsys
     assert main(["run", "--home", str(demo)]) == 1  # the demo SFTP server is not running now
     err = capsys.readouterr().err
     assert "landing_wh_proc_supervision failed" in err and "TransientSourceError" in err
-    assert len(bundles(demo)) == before + 3  # every office still got a fresh signed bundle
+    assert len(bundles(demo)) == before + 3  # every office still got one fresh signed bundle (none twice)
+    assert "delivery_wh_court_spo failed" in err  # its SFTP inbox is down too: delivery waits for the next run
+
+
+def test_sftp_delivery_reaches_the_office_inbox(demo: Path) -> None:
+    from hub.demo import exchange
+
+    inbox = exchange.sftp_root(Home(demo)) / "inbox" / "wh-court-spo"
+    delivered = sorted(p.name for p in inbox.iterdir())
+    assert delivered and all(not name.startswith(".") for name in delivered)
+    for name in delivered:
+        assert main(["verify", str(inbox / name), "--keys", str(demo / "keys")]) == 0
+    entries = [json.loads(line) for line in (demo / "audit" / "audit.jsonl").read_text().splitlines()]
+    assert any(e["event"] == "deliver" and e["subject"] == "wh-court-spo" for e in entries)

@@ -114,3 +114,51 @@ def test_wrong_client_key_is_terminal(sshd: Sshd, tmp_path: Path) -> None:
     generate_ssh_key(stranger)
     with pytest.raises(TerminalSourceError, match="authentication as .* failed.*check username and key_path"):
         list(SftpSource(sshd.settings(key_path=stranger), tmp_path).pull({}))
+
+
+def test_delivery_is_atomic_resumes_after_a_crash_and_is_idempotent(
+    sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime as dt
+
+    import paramiko
+    import pyarrow as pa
+
+    from hub.bundle import MANIFEST, publish_bundle
+    from hub.crypto import generate_signing_key, load_signing_key
+    from hub.deliver import deliver_pending
+    from hub.errors import TransientSourceError
+    from hub.verify import verify_bundle
+
+    now = dt.datetime(2024, 11, 22, tzinfo=dt.UTC)
+    keyid = generate_signing_key(tmp_path / "private", tmp_path / "keys")
+    key = load_signing_key(tmp_path / "private" / f"{keyid}.key")
+    bundles = [
+        publish_bundle(tmp_path / "outbox", "spo", {"supervision": pa.table({"doc_no": [f"乌检{i}号"]})},
+                       {"office": "spo"}, key, now=now, ttl=dt.timedelta(days=30)).path
+        for i in range(2)
+    ]
+    remote = sshd.drop.parent / "office-inbox"
+    settings = sshd.settings(remote_dir=str(remote))
+
+    real_put = paramiko.SFTPClient.put
+
+    def crash_on_manifest(self: paramiko.SFTPClient, local: str, target: str, *a: object, **kw: object) -> object:
+        if target.endswith(MANIFEST):
+            raise OSError("connection lost")  # the link drops after the data files, before the manifest
+        return real_put(self, local, target, *a, **kw)
+
+    monkeypatch.setattr(paramiko.SFTPClient, "put", crash_on_manifest)
+    with pytest.raises(TransientSourceError, match="connection lost"):
+        deliver_pending(bundles, "spo", settings)
+    office_dir = remote / "spo"
+    assert not (office_dir / "00000001").exists()  # nothing half-visible under a final name
+    assert (office_dir / ".tmp-00000001" / "data").is_dir()
+
+    monkeypatch.setattr(paramiko.SFTPClient, "put", real_put)
+    assert deliver_pending(bundles, "spo", settings) == [str(office_dir / "00000001"), str(office_dir / "00000002")]
+    assert sorted(p.name for p in office_dir.iterdir()) == ["00000001", "00000002"]
+    state = tmp_path / "office-state.json"
+    for seq in ("00000001", "00000002"):
+        assert verify_bundle(office_dir / seq, tmp_path / "keys", now=now, state_file=state).office == "spo"
+    assert deliver_pending(bundles, "spo", settings) == []  # redelivery is a no-op

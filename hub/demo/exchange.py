@@ -113,7 +113,14 @@ sources:
               target_effective_date: 原裁判生效日期, source_updated_at: 更新时间}}
 
 offices:
-  - {{id: wh-court-spo,  name: 乌海市中级人民法院审判管理办公室, institution: wh-court}}
+  # the court's office also receives its bundles on an SFTP inbox (here: the demo server's inbox/)
+  - id: wh-court-spo
+    name: 乌海市中级人民法院审判管理办公室
+    institution: wh-court
+    delivery:
+      kind: sftp
+      sftp: {{host: 127.0.0.1, port: {port}, username: {user}, key_path: private/sftp_client_ed25519,
+             host_key: "{host_key}", remote_dir: inbox}}
   - {{id: wh-proc-zhyw,  name: 乌海市人民检察院综合业务部,       institution: wh-proc}}
   # the justice bureau receives its data encrypted: age -d -i sources/offices/wh-justice-office.agekey
   - {{id: wh-justice-office, name: 乌海市司法局综合办公室,       institution: wh-justice,
