@@ -35,9 +35,10 @@ def where_sql(conditions: list[Condition]) -> tuple[str, list[Any]]:
     return (" AND ".join(parts) if parts else "true"), params
 
 
-def select_sql(share: Share) -> tuple[str, list[Any]]:
-    """The SELECT an office's share runs against the warehouse."""
-    cols: list[str] = []
+def select_sql(share: Share, *, with_key: bool = False) -> tuple[str, list[Any]]:
+    """The SELECT an office's share runs against the warehouse (``record_key`` first when
+    ``with_key``: incremental extracts name the records they change or withdraw)."""
+    cols: list[str] = ["record_key"] if with_key else []
     for name, treatment in share.columns.items():
         col = q(name)
         if treatment == "clear":

@@ -37,13 +37,14 @@ class HubResource(dg.ConfigurableResource):  # type: ignore[misc]
         return load_config(path)
 
 
-def _translate(fn: Callable[[], Any], what: str) -> Any:
-    """Run a stage; transient errors ask Dagster to retry, terminal ones fail with the fix."""
+def _translate(fn: Callable[[], Any], what: str, context: dg.AssetExecutionContext) -> Any:
+    """Run a stage; transient errors are retried with backoff (2, 4, 8 s), terminal ones fail
+    at once with the message that says what to fix."""
     try:
         return fn()
     except HubError as exc:
         if isinstance(exc, Transient):
-            raise dg.RetryRequested(max_retries=3, seconds_to_wait=2) from exc
+            raise dg.RetryRequested(max_retries=3, seconds_to_wait=2 ** (context.retry_number + 1)) from exc
         raise dg.Failure(description=f"{what}: {exc}") from exc
 
 
@@ -60,7 +61,7 @@ def _landing_asset(src: Source, institution: str) -> dg.AssetsDefinition:
         tags={"record_type": src.record_type, "institution": src.institution},
     )
     def _land(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
-        result = _translate(lambda: pipeline.pull(hub.config, hub.paths, src.name, context.run.run_id), src.name)
+        result = _translate(lambda: pipeline.pull(hub.config, hub.paths, src.name, context.run.run_id), src.name, context)
         return dg.MaterializeResult(metadata={
             "rows": result.rows,
             "batches": len(result.batches),
@@ -89,7 +90,7 @@ def _normalized_asset(config: HubConfig) -> dg.AssetsDefinition:
 
     @dg.multi_asset(name="normalize", specs=specs, pool=WAREHOUSE_POOL, can_subset=False)
     def _normalize(context: dg.AssetExecutionContext, hub: HubResource) -> Any:
-        totals = _translate(lambda: pipeline.apply_pending(hub.config, hub.paths, context.run.run_id), "normalize")
+        totals = _translate(lambda: pipeline.apply_pending(hub.config, hub.paths, context.run.run_id), "normalize", context)
         with pipeline.open_warehouse(hub.config, hub.paths, read_only=True) as wh:
             counts = wh.table_counts()
             reasons = wh.query("SELECT rule, count(*) FROM quarantine GROUP BY rule ORDER BY 2 DESC").fetchall()
@@ -120,7 +121,7 @@ def _extract_asset(config: HubConfig, office_id: str) -> dg.AssetsDefinition:
         f"{agreement.id if agreement else '(none)'}: {', '.join(shared) or 'nothing'}.",
     )
     def _extract(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
-        bundle = _translate(lambda: pipeline.publish(hub.config, hub.paths, office_id, context.run.run_id), office_id)
+        bundle = _translate(lambda: pipeline.publish(hub.config, hub.paths, office_id, context.run.run_id), office_id, context)
         if bundle is None:
             return dg.MaterializeResult(metadata={"bundle": "none: no agreement for this office"})
         return dg.MaterializeResult(metadata={
@@ -148,7 +149,7 @@ def _delivery_asset(config: HubConfig, office_id: str) -> dg.AssetsDefinition:
         f"{sftp.host}:{sftp.port}/{sftp.remote_dir}/{office_id}/ (temporary name, then rename).",
     )
     def _deliver(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
-        written = _translate(lambda: pipeline.deliver(hub.config, hub.paths, office_id, context.run.run_id), office_id)
+        written = _translate(lambda: pipeline.deliver(hub.config, hub.paths, office_id, context.run.run_id), office_id, context)
         return dg.MaterializeResult(metadata={"delivered": dg.MetadataValue.json(written)})
 
     return _deliver

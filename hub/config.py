@@ -232,6 +232,16 @@ class Agreement(_Model):
     version: Annotated[int, Field(ge=1)] = 1
     office: str
     shares: list[Share]
+    mode: Literal["full", "incremental"] = "full"
+    full_every: Annotated[int, Field(ge=1)] = 7  # incremental: every Nth bundle is a full snapshot
+    cadence: str | None = None  # cron: a schedule publishing (and delivering) this office's extract
+
+    @field_validator("cadence")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        if v is not None and not CRON.match(v.strip()):
+            raise ValueError(f"{v!r} is not a cron schedule; write five fields like '0 6 * * 1'")
+        return v
 
 
 class HubSettings(_Model):

@@ -46,6 +46,20 @@ def build_definitions(
         )
         for src in config.sources
     ]
+    for agreement in config.agreements:
+        if agreement.cadence is None:
+            continue
+        office_key = agreement.office.replace("-", "_")
+        selection = dg.AssetSelection.assets(f"extract_{office_key}")
+        if next(o for o in config.offices if o.id == agreement.office).delivery.sftp is not None:
+            selection = selection | dg.AssetSelection.assets(f"delivery_{office_key}")
+        schedules.append(dg.ScheduleDefinition(
+            name=f"publish_{office_key}",
+            cron_schedule=agreement.cadence,
+            job=dg.define_asset_job(f"publish_{office_key}", selection=selection,
+                                    description=f"Publish (and deliver) {agreement.office}'s extract under {agreement.id}."),
+            execution_timezone="Asia/Shanghai",
+        ))
     return dg.Definitions(
         assets=assets,
         asset_checks=build_checks(),

@@ -16,8 +16,7 @@ from connectors.base import Batch
 from connectors.sftp import SftpSettings as SftpConnSettings
 from connectors.sftp import SftpSource
 from connectors.sql import SqlSettings, SqlSource
-from hub import audit, keys
-from hub.agreements import select_sql
+from hub import audit, extracts, keys
 from hub.bundle import PublishedBundle, publish_bundle
 from hub.config import FileFormat, HubConfig, Source, secret
 from hub.config import SftpSettings as SftpConfig
@@ -139,15 +138,16 @@ def publish(
         return None
     office = next(o for o in config.offices if o.id == office_id)
     now = now or dt.datetime.now(dt.UTC)
+    outbox = home.resolve(office.delivery.outbox) if office.delivery.outbox else home.outbox
+    sequence = 1 + max((int(p.name) for p in (outbox / office_id).glob("[0-9]" * 8)), default=0)
+    full = agreement.mode == "full" or (sequence - 1) % agreement.full_every == 0
     with open_warehouse(config, home, read_only=True) as wh:
-        datasets = {}
-        for share in agreement.shares:
-            sql, params = select_sql(share)
-            datasets[share.record_type] = wh.con.sql(sql, params=params).to_arrow_table()
+        datasets, holdings = extracts.build(wh.con, agreement, home.state, full=full)
     shared = {share.record_type for share in agreement.shares}
     predicate: dict[str, Any] = {
         "office": office_id,
         "agreement": {"id": agreement.id, "version": agreement.version},
+        "extract": "full" if full else "incremental",
         "run_id": run_id,
         "source_watermarks": {
             s.name: SourceState(home.state, s.name).data.get("watermark")
@@ -155,11 +155,11 @@ def publish(
             for s in config.sources if s.record_type in shared
         },
     }
-    outbox = home.resolve(office.delivery.outbox) if office.delivery.outbox else home.outbox
     bundle = publish_bundle(
         outbox, office_id, datasets, predicate, keys.signing_key(home),
         now=now, ttl=dt.timedelta(days=config.hub.bundle_ttl_days), recipients=office.recipients,
     )
+    extracts.remember(home.state, office_id, holdings)
     audit.append(
         home.audit, "publish", run_id=run_id, subject=office_id, config=config.digest(), bundle=str(bundle.path),
         sequence=bundle.sequence, manifest_sha256=bundle.manifest_sha256,

@@ -137,10 +137,14 @@ agreements:
         columns: {{doc_no: clear, measure: clear, domain: clear, issuer: clear, target_case_no: clear,
                   issued_date: clear, due_date: clear, replied_date: clear, reply_result: clear,
                   target_effective_date: clear}}
-  # 法检协作: the procuratorate receives filings, decisions and enforcement; parties masked
+  # 法检协作: the procuratorate receives filings, decisions and enforcement; parties masked;
+  # after the first full snapshot only changes (new/changed/withdrawn), a full one every 7th bundle
   - id: FJXZ-2024-02
     version: 1
     office: wh-proc-zhyw
+    mode: incremental
+    full_every: 7
+    cadence: "0 7 * * *"
     shares:
       - record_type: filing
         columns: {{case_no: clear, court_code: clear, case_category: clear, cause: clear, filing_date: clear,

@@ -1,0 +1,77 @@
+"""What goes into an office's bundle: a full snapshot, or the changes since its last bundle.
+
+The hub remembers, per office and dataset, what the office holds: each shared row's record
+key and the hash of the row *as shared* (after filters and column treatments), in
+``state/offices/<office>/<dataset>.parquet``. An incremental bundle carries the rows whose
+shared form is new or changed (``_change`` = new / changed) and the keys it no longer
+shares (withdrawn: deleted at the source, or no longer matching the agreement). The memory
+is replaced only after the bundle is safely written, so a failed publish resends the same
+changes next time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from hub.agreements import select_sql
+from hub.config import Agreement
+from hub.normalize import lit, q
+
+
+def _state_path(state_dir: Path, office: str, dataset: str) -> Path:
+    return state_dir / "offices" / office / f"{dataset}.parquet"
+
+
+def build(
+    con: duckdb.DuckDBPyConnection, agreement: Agreement, state_dir: Path, *, full: bool
+) -> tuple[dict[str, pa.Table], dict[str, pa.Table]]:
+    """(datasets for the bundle, what the office will hold once it has them)."""
+    datasets, holdings = {}, {}
+    for share in agreement.shares:
+        sql, params = select_sql(share, with_key=True)
+        cols = [c for c, t in share.columns.items() if t != "drop"]
+        row = "to_json({" + ", ".join(f"{lit(c)}: {q(c)}" for c in cols) + "})"
+        current = con.sql(
+            f"SELECT *, sha256(CAST({row} AS VARCHAR)) AS _row_hash FROM ({sql})", params=params
+        ).to_arrow_table()
+        holdings[share.record_type] = current.select(["record_key", "_row_hash"])
+        previous = _state_path(state_dir, agreement.office, share.record_type)
+        if full or not previous.exists():
+            datasets[share.record_type] = current.select(cols)
+            continue
+        con.register("_current", current)
+        try:
+            col_list = ", ".join(f"c.{q(c)}" for c in cols)
+            nulls = ", ".join(f"NULL AS {q(c)}" for c in cols)
+            datasets[share.record_type] = con.sql(
+                f"""SELECT CASE WHEN p.record_key IS NULL THEN 'new' ELSE 'changed' END AS _change,
+                           c.record_key, {col_list}
+                    FROM _current c LEFT JOIN read_parquet({lit(str(previous))}) p USING (record_key)
+                    WHERE p.record_key IS NULL OR p._row_hash <> c._row_hash
+                    UNION ALL
+                    SELECT 'withdrawn', p.record_key, {nulls}
+                    FROM read_parquet({lit(str(previous))}) p ANTI JOIN _current c USING (record_key)
+                    ORDER BY record_key"""
+            ).to_arrow_table().cast(_incremental_schema(current.select(cols).schema))
+        finally:
+            con.unregister("_current")
+    return datasets, holdings
+
+
+def _incremental_schema(shared: pa.Schema) -> pa.Schema:
+    return pa.schema([pa.field("_change", pa.string()), pa.field("record_key", pa.string()), *shared])
+
+
+def remember(state_dir: Path, office: str, holdings: dict[str, pa.Table]) -> None:
+    """Record what the office now holds (called once its bundle is written)."""
+    for dataset, table in holdings.items():
+        path = _state_path(state_dir, office, dataset)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
