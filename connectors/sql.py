@@ -31,6 +31,8 @@ class SqlSettings:
     tiebreak: str
     batch_size: int = 50_000
     password: str | None = None
+    lookback_seconds: float = 0  # re-read this far behind the watermark: rows committed late
+    full_refresh: bool = False  # ignore the watermark: small code tables, sources without a cursor
 
 
 class SqlSource:
@@ -58,11 +60,16 @@ class SqlSource:
                     .order_by(cur, tie)
                     .limit(s.batch_size)
                 )
-                last = _load_watermark(watermark)
+                last = None if s.full_refresh else _load_watermark(watermark)
+                start = _behind(last[0], s.lookback_seconds) if last and s.lookback_seconds else None
                 while True:
-                    query = select if last is None else select.where(
-                        sa.or_(cur > last[0], sa.and_(cur == last[0], tie > last[1]))
-                    )
+                    if start is not None:  # first page of a lookback: everything from start on
+                        query = select.where(cur >= start)
+                        start = None
+                    elif last is None:
+                        query = select
+                    else:
+                        query = select.where(sa.or_(cur > last[0], sa.and_(cur == last[0], tie > last[1])))
                     rows = conn.execute(query).all()
                     if not rows:
                         return
@@ -134,6 +141,24 @@ def _load_watermark(w: dict[str, Any] | None) -> tuple[Any, Any] | None:
     elif w.get("cursor_type") == "date":
         cursor = dt.date.fromisoformat(cursor)
     return cursor, w["tiebreak"]
+
+
+def _behind(cursor: Any, seconds: float) -> Any:
+    """The cursor value ``seconds`` earlier; text timestamps keep their own layout.
+
+    Rows re-read by a lookback land again; the warehouse counts them as exact duplicates, so
+    a late commit is caught without applying anything twice."""
+    delta = dt.timedelta(seconds=seconds)
+    if isinstance(cursor, (dt.datetime, dt.date)):
+        return cursor - delta
+    if isinstance(cursor, str):
+        try:
+            parsed = dt.datetime.fromisoformat(cursor)
+        except ValueError:
+            return cursor  # not a timestamp: no lookback possible, keyset as usual
+        sep = "T" if "T" in cursor else " "
+        return (parsed - delta).isoformat(sep=sep, timespec="microseconds" if "." in cursor else "seconds")
+    return cursor
 
 
 def _jsonable(v: Any) -> Any:

@@ -69,6 +69,8 @@ class DatabaseSettings(_Model):
     cursor: str
     tiebreak: str | None = None
     batch_size: Annotated[int, Field(gt=0, le=1_000_000)] = 50_000
+    lookback_seconds: Annotated[float, Field(ge=0)] = 0  # re-read behind the watermark for late commits
+    full_refresh: bool = False  # re-read the whole table every pull (small code tables)
 
     @field_validator("table", "cursor", "tiebreak")
     @classmethod

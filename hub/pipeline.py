@@ -46,7 +46,8 @@ def _sql_batches(home: Home, src: Source, state: SourceState) -> Iterator[Batch]
     columns = tuple(dict.fromkeys([*src.mapping.values(), src.key, db.cursor, tiebreak]))
     source = SqlSource(SqlSettings(
         name=src.name, url=url, table=db.table, columns=columns, cursor=db.cursor,
-        tiebreak=tiebreak, batch_size=db.batch_size,
+        tiebreak=tiebreak, batch_size=db.batch_size, lookback_seconds=db.lookback_seconds,
+        full_refresh=db.full_refresh,
         password=secret(db.password_env, f"sources.{src.name}.database.password_env"),
     ))
     try:

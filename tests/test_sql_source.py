@@ -103,3 +103,74 @@ def test_unreachable_database_is_transient_and_hides_password() -> None:
     with pytest.raises(TransientSourceError) as info:
         list(SqlSource(SqlSettings("src", url, "t", ("a",), "a", "a")).pull(None))
     assert "topsecret" not in str(info.value)
+
+
+def test_lookback_catches_a_late_commit_and_full_refresh_rereads(db: tuple[str, str]) -> None:
+    url, table = db
+    t0 = dt.datetime(2024, 5, 1, 9, 0, 0)
+    insert(url, table, [(f"K{i}", f"（2024）内03民终{i}号", t0 + dt.timedelta(seconds=i)) for i in range(5)])
+    _, wm = pull_all(url, table, None, batch_size=2)
+    # a transaction that started earlier commits a row whose cursor is behind the watermark
+    insert(url, table, [("LATE", "（2024）内03民终99号", t0 + dt.timedelta(seconds=2))])
+
+    def pull(**kw: object) -> list[str]:
+        source = SqlSource(SqlSettings("src", url, table, ("ajbs", "ah", "gxsj"), "gxsj", "ajbs", 2, **kw))  # type: ignore[arg-type]
+        keys = [k for b in source.pull(wm) for k in b.table.column("ajbs").to_pylist()]
+        source.close()
+        return keys
+
+    assert pull() == []  # plain keyset: the late row is behind the watermark
+    assert sorted(pull(lookback_seconds=3)) == ["K1", "K2", "K3", "K4", "LATE"]  # overlap re-read + late row
+    assert sorted(pull(full_refresh=True)) == ["K0", "K1", "K2", "K3", "K4", "LATE"]
+
+
+def test_connection_killed_mid_extract_then_rerun_loses_and_duplicates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real pg_terminate_backend between pages; the rerun resumes from the landed watermark."""
+    import pyarrow.parquet as pq
+
+    from hub import pipeline
+    from hub.config import HubConfig
+    from hub.home import Home
+    from hub.landing import landed_batches
+
+    table = f"t_kill_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE {table} (ajbs VARCHAR(20) PRIMARY KEY, ah VARCHAR(64), larq VARCHAR(10), gxsj TIMESTAMP)"))
+        conn.execute(sa.text(f"INSERT INTO {table} SELECT 'K' || lpad(i::text, 4, '0'), '（2024）内03民初' || i || '号', "
+                             "'2024-03-01', TIMESTAMP '2024-03-01' + (i / 3) * INTERVAL '1 second' FROM generate_series(1, 1000) i"))
+    url = PG_URL + ("&" if "?" in PG_URL else "?") + "application_name=hub_kill_test"
+    config = HubConfig.model_validate({
+        "institutions": [{"id": "c1", "name": "乌海中院", "kind": "court", "court_code": "内03"}],
+        "sources": [{"name": "pg_filing", "institution": "c1", "record_type": "filing", "kind": "database",
+                     "database": {"url": url, "table": table, "cursor": "gxsj", "batch_size": 100},
+                     "key": "ajbs", "mapping": {"case_no": "ah", "filing_date": "larq", "source_updated_at": "gxsj"}}],
+        "offices": [], "agreements": [],
+    })
+    home = Home(tmp_path)
+    real_land = pipeline.land
+    calls = {"n": 0}
+
+    def land_then_kill(*args: object, **kwargs: object) -> object:
+        landed = real_land(*args, **kwargs)  # type: ignore[arg-type]
+        calls["n"] += 1
+        if calls["n"] == 3:  # after the third page is durably landed, the database drops us
+            with engine.begin() as conn:
+                killed = conn.execute(sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'hub_kill_test'"
+                )).scalar()
+            assert killed == 1
+        return landed
+
+    monkeypatch.setattr(pipeline, "land", land_then_kill)
+    with pytest.raises(TransientSourceError):
+        pipeline.pull(config, home, "pg_filing", "run-1")
+    monkeypatch.setattr(pipeline, "land", real_land)
+    pipeline.pull(config, home, "pg_filing", "run-2")
+    keys = [k for b in landed_batches(home.landing) for k in pq.read_table(b.path).column("ajbs").to_pylist()]
+    assert len(keys) == 1000 and len(set(keys)) == 1000
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP TABLE {table}"))
+    engine.dispose()
