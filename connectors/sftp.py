@@ -54,6 +54,8 @@ class SftpSettings:
     delimiter: str = ","
     passphrase: str | None = None
     timeout: float = 15
+    ready_marker: str | None = None  # e.g. ".done": x.csv is complete once x.csv.done exists
+    archive_dir: str | None = None  # move each file here once landed (else it is remembered as seen)
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -208,6 +210,7 @@ class SftpSource:
             raise TerminalSourceError(f"{s.name}: no permission to list {s.remote_dir!r}; ask the institution",
                                       source=s.name) from None
         base = sftp.normalize(s.remote_dir)
+        names = {a.filename for a in entries}
         now = time.time()
         out = []
         for attr in sorted(entries, key=lambda a: a.filename):
@@ -219,6 +222,8 @@ class SftpSource:
                 continue  # dot files are uploads in progress by convention
             if not fnmatch.fnmatchcase(name, s.pattern) or now - (attr.st_mtime or 0) < s.min_age_seconds:
                 continue
+            if s.ready_marker and f"{name}{s.ready_marker}" not in names:
+                continue  # the sender has not marked it complete yet
             remote = posixpath.join(base, name)
             known = seen.get(remote)
             if known and known.get("size") == attr.st_size and known.get("mtime") == attr.st_mtime:
@@ -233,9 +238,16 @@ class SftpSource:
 
     def pull(self, seen: dict[str, dict[str, Any]]) -> Iterator[Batch]:
         """One batch per pending file, fetched and read in bulk."""
-        with sftp_session(self.settings) as sftp:
+        s = self.settings
+        with sftp_session(s) as sftp:
             for remote, attr in self._pending(sftp, seen):
                 yield self._fetch(sftp, remote, attr)
+                # resumed only after the caller landed the batch: now the file may leave the drop
+                if s.archive_dir:
+                    target = posixpath.join(s.archive_dir, posixpath.basename(remote))
+                    sftp.posix_rename(remote, target)
+                    if s.ready_marker:
+                        sftp.posix_rename(remote + s.ready_marker, target + s.ready_marker)
 
     def _fetch(self, sftp: paramiko.SFTPClient, remote: str, attr: paramiko.SFTPAttributes) -> Batch:
         s = self.settings

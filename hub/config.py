@@ -90,6 +90,8 @@ class SftpSettings(_Model):
     remote_dir: str = "."
     pattern: str = "*.csv"
     min_age_seconds: Annotated[float, Field(ge=0)] = 0
+    ready_marker: str | None = None  # e.g. ".done": a file is complete once <file>.done exists
+    archive_dir: str | None = None  # move landed files here on the server (else remember them)
     timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 15
 
     _env = field_validator("passphrase_env")(_env_name)

@@ -162,3 +162,19 @@ def test_delivery_is_atomic_resumes_after_a_crash_and_is_idempotent(
     for seq in ("00000001", "00000002"):
         assert verify_bundle(office_dir / seq, tmp_path / "keys", now=now, state_file=state).office == "spo"
     assert deliver_pending(bundles, "spo", settings) == []  # redelivery is a no-op
+
+
+def test_ready_marker_and_archive_after_landing(sshd: Sshd, tmp_path: Path) -> None:
+    archive = sshd.drop.parent / "archive"
+    archive.mkdir(exist_ok=True)
+    put(sshd, "b.csv", CSV_GBK)
+    settings = sshd.settings(ready_marker=".done", archive_dir=str(archive))
+    assert list(SftpSource(settings, tmp_path).pull({})) == []  # no b.csv.done yet: still being written
+    put(sshd, "b.csv.done", b"")
+    pulled = SftpSource(settings, tmp_path).pull({})
+    batch = next(pulled)
+    assert (sshd.drop / "b.csv").exists()  # not moved before the caller has landed the batch
+    assert list(pulled) == []  # resuming the pull means "landed": now it moves
+    assert sorted(p.name for p in archive.iterdir()) == ["b.csv", "b.csv.done"]
+    assert not (sshd.drop / "b.csv").exists()
+    assert batch.table.num_rows == 2
