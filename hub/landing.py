@@ -126,11 +126,12 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-class SourceState:
-    """A source's progress (watermark, files seen), saved atomically after each landing."""
+class StateFile:
+    """A small JSON progress record, saved atomically: a source's watermark or files seen
+    (after each landing), an office's last delivered sequence (after each delivery)."""
 
-    def __init__(self, state_dir: Path, source: str) -> None:
-        self.path = state_dir / f"{source}.json"
+    def __init__(self, state_dir: Path, name: str) -> None:
+        self.path = state_dir / f"{name}.json"
         state_dir.mkdir(parents=True, exist_ok=True)
         self.data: dict[str, Any] = (
             json.loads(self.path.read_text(encoding="utf-8")) if self.path.exists() else {}

@@ -1,4 +1,5 @@
-"""The exchange's stages as plain functions: pull -> land, apply -> warehouse, publish -> outbox.
+"""The exchange's stages as plain functions: pull -> land, apply -> warehouse,
+publish -> outbox, deliver -> office inbox.
 
 Dagster assets (``hub.assets``) and tests call these; nothing here imports Dagster, so each
 stage can be run, tested and reasoned about on its own.
@@ -22,7 +23,7 @@ from hub.config import FileFormat, HubConfig, Source, secret
 from hub.config import SftpSettings as SftpConfig
 from hub.deliver import deliver_pending
 from hub.home import Home
-from hub.landing import LandedBatch, SourceState, land, landed_batches
+from hub.landing import LandedBatch, StateFile, land, landed_batches
 from hub.warehouse import Warehouse
 
 
@@ -36,7 +37,7 @@ class PullResult:
         return sum(b.rows + b.rejects for b in self.batches)
 
 
-def _sql_batches(home: Home, src: Source, state: SourceState) -> Iterator[Batch]:
+def _sql_batches(home: Home, src: Source, state: StateFile) -> Iterator[Batch]:
     db = src.database
     assert db is not None
     url = db.url
@@ -77,13 +78,13 @@ def _sftp_source(home: Home, src: Source) -> SftpSource:
 def pending_files(config: HubConfig, home: Home, source_name: str) -> list[dict[str, Any]]:
     """Stable files in an SFTP drop that have not been landed yet (what a pull would fetch)."""
     src = next(s for s in config.sources if s.name == source_name)
-    return _sftp_source(home, src).pending(SourceState(home.state, src.name).data.get("seen", {}))
+    return _sftp_source(home, src).pending(StateFile(home.state, src.name).data.get("seen", {}))
 
 
 def pull(config: HubConfig, home: Home, source_name: str, run_id: str) -> PullResult:
     """Pull everything new from one source and land it; the watermark moves after each landing."""
     src = next(s for s in config.sources if s.name == source_name)
-    state = SourceState(home.state, src.name)
+    state = StateFile(home.state, src.name)
     result = PullResult(src.name)
     batches = (
         _sql_batches(home, src, state) if src.kind == "database"
@@ -152,8 +153,8 @@ def publish(
         "extract": "full" if full else "incremental",
         "run_id": run_id,
         "source_watermarks": {
-            s.name: SourceState(home.state, s.name).data.get("watermark")
-            or sorted(SourceState(home.state, s.name).data.get("seen", {}))
+            s.name: StateFile(home.state, s.name).data.get("watermark")
+            or sorted(StateFile(home.state, s.name).data.get("seen", {}))
             for s in config.sources if s.record_type in shared
         },
     }
@@ -175,7 +176,7 @@ def deliver(config: HubConfig, home: Home, office_id: str, run_id: str) -> list[
     office = next(o for o in config.offices if o.id == office_id)
     assert office.delivery.sftp is not None
     outbox = (home.resolve(office.delivery.outbox) if office.delivery.outbox else home.outbox) / office_id
-    state = SourceState(home.state, f"delivery-{office_id}")
+    state = StateFile(home.state, f"delivery-{office_id}")
     done = state.data.get("delivered_sequence", 0)
     pending = sorted(p for p in outbox.glob("[0-9]" * 8) if int(p.name) > done)
     settings = _sftp_settings(home, f"delivery to {office_id}", office.delivery.sftp)
