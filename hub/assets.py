@@ -1,8 +1,8 @@
 """Dagster assets, one per stage and thing: landing per source, the normalized tables (one
-writer, pool ``warehouse``), and one signed extract per office. Built from ``hub.yaml`` so the
-lineage graph in the UI is the exchange the config describes.
+writer, pool ``warehouse``), one signed extract per office, and a delivery per office with an
+SFTP inbox. Built from ``hub.yaml`` so the lineage graph in the UI is the exchange the config
+describes. (No ``from __future__ import annotations``: Dagster reads the annotations.)
 """
-
 
 from collections.abc import Callable
 from functools import cached_property
