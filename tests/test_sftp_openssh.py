@@ -178,3 +178,33 @@ def test_ready_marker_and_archive_after_landing(sshd: Sshd, tmp_path: Path) -> N
     assert sorted(p.name for p in archive.iterdir()) == ["b.csv", "b.csv.done"]
     assert not (sshd.drop / "b.csv").exists()
     assert batch.table.num_rows == 2
+
+
+def test_interrupted_transfer_restarts_cleanly(sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    import paramiko
+
+    from connectors.sftp import safe_local_name
+    from hub.errors import TransientSourceError
+
+    data = CSV_GBK * 2000  # ~200 KB, several SFTP requests
+    remote = put(sshd, "big.csv", data)
+    real_get = paramiko.SFTPClient.get
+
+    def half_then_drop(self: paramiko.SFTPClient, remotepath: str, localpath: str, *a: object, **kw: object) -> None:
+        with self.open(remotepath, "rb") as src, open(localpath, "wb") as dst:
+            dst.write(src.read(len(data) // 2))
+        raise OSError("connection reset by peer")
+
+    monkeypatch.setattr(paramiko.SFTPClient, "get", half_then_drop)
+    with pytest.raises(TransientSourceError, match="connection reset"):
+        list(SftpSource(sshd.settings(), tmp_path).pull({}))
+    staged = [p for p in tmp_path.iterdir() if not p.name.endswith(".part")]
+    assert staged == []  # only a .part file may remain: nothing half-written under the final name
+    monkeypatch.setattr(paramiko.SFTPClient, "get", real_get)
+    batch = next(iter(SftpSource(sshd.settings(), tmp_path).pull({})))
+    assert batch.watermark["sha256"] == hashlib.sha256(data).hexdigest()
+    assert (tmp_path / safe_local_name(str(remote))).read_bytes() == data
+    assert batch.table.num_rows == 3 * 2000 - 1  # every line after the first header (repeats included)
+    remote.unlink()
