@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
@@ -61,7 +62,8 @@ class SqlSource:
                     .limit(s.batch_size)
                 )
                 last = None if s.full_refresh else _load_watermark(watermark)
-                start = _behind(last[0], s.lookback_seconds) if last and s.lookback_seconds else None
+                last = _typed(last, cur.type, tie.type) if last else None
+                start = _as(_behind(last[0], s.lookback_seconds), cur.type) if last and s.lookback_seconds else None
                 while True:
                     if start is not None:  # first page of a lookback: everything from start on
                         query = select.where(cur >= start)
@@ -70,22 +72,19 @@ class SqlSource:
                         query = select
                     else:
                         query = select.where(sa.or_(cur > last[0], sa.and_(cur == last[0], tie > last[1])))
-                    rows = conn.execute(query).all()
-                    if not rows:
+                    page, end = (_copy_page if conn.dialect.name == "postgresql" else _page)(conn, query, s.columns)
+                    if end is None:
                         return
-                    cols = list(zip(*rows))
-                    data = {n: _column(v) for n, v in zip(s.columns, cols)}
-                    data[SOURCE_ROW] = pa.array(range(1, len(rows) + 1), pa.int64())
-                    end = (rows[-1][-2], rows[-1][-1])
+                    page = page.append_column(SOURCE_ROW, pa.array(range(1, page.num_rows + 1), pa.int64()))
                     yield Batch(
                         source=s.name,
-                        table=pa.table(data),
+                        table=page,
                         origin=f"{_safe_url(self._engine.url)}#{s.table}",
                         watermark=_dump_watermark(end),
-                        details={"after": watermark, "rows": len(rows)},
+                        details={"after": watermark, "rows": page.num_rows},
                     )
-                    last = end
-                    if len(rows) < s.batch_size:
+                    last = _typed(end, cur.type, tie.type)
+                    if page.num_rows < s.batch_size:
                         return
         except sa_exc.NoSuchTableError:
             raise TerminalSourceError(
@@ -114,6 +113,56 @@ class SqlSource:
 
     def close(self) -> None:
         self._engine.dispose()
+
+
+def _page(conn: sa.Connection, query: sa.Select[Any], columns: tuple[str, ...]) -> tuple[pa.Table, Any]:
+    """One page through the DB-API: rows as Python objects, bounded by the page size."""
+    rows = conn.execute(query).all()
+    if not rows:
+        return pa.table({}), None
+    cols = list(zip(*rows))
+    return pa.table({n: _column(v) for n, v in zip(columns, cols)}), (rows[-1][-2], rows[-1][-1])
+
+
+def _copy_page(conn: sa.Connection, query: sa.Select[Any], columns: tuple[str, ...]) -> tuple[pa.Table, Any]:
+    """One page through PostgreSQL's COPY: CSV bytes parsed by Arrow, no Python row objects.
+
+    COPY takes no bind parameters, so the keyset values are rendered by the dialect's own
+    literal quoting; every value is still data, never SQL text from config.
+    """
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
+        data = b"".join(bytes(chunk) for chunk in copy)
+    if not data:
+        return pa.table({}), None
+    names = [*columns, "_hub_cursor", "_hub_tiebreak"]
+    table = pacsv.read_csv(
+        pa.py_buffer(data),
+        read_options=pacsv.ReadOptions(column_names=names),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names}, strings_can_be_null=True, quoted_strings_can_be_null=False,
+        ),
+    )
+    end = (table.column("_hub_cursor")[-1].as_py(), table.column("_hub_tiebreak")[-1].as_py())
+    return table.drop_columns(["_hub_cursor", "_hub_tiebreak"]), end
+
+
+def _typed(end: tuple[Any, Any], cursor_type: Any, tiebreak_type: Any) -> tuple[Any, Any]:
+    """Keyset values as the column types expect them (COPY hands back text)."""
+    return _as(end[0], cursor_type), _as(end[1], tiebreak_type)
+
+
+def _as(value: Any, sql_type: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    if isinstance(sql_type, sa.DateTime):
+        return dt.datetime.fromisoformat(value)
+    if isinstance(sql_type, sa.Date):
+        return dt.date.fromisoformat(value)
+    if isinstance(sql_type, sa.Integer):
+        return int(value)
+    return value
 
 
 def _column(values: tuple[Any, ...]) -> pa.Array:

@@ -174,3 +174,22 @@ def test_connection_killed_mid_extract_then_rerun_loses_and_duplicates_nothing(
     with engine.begin() as conn:
         conn.execute(sa.text(f"DROP TABLE {table}"))
     engine.dispose()
+
+
+def test_postgresql_pages_come_through_copy_keeping_null_apart_from_empty() -> None:
+    table = f"t_copy_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE {table} (ajbs VARCHAR(20) PRIMARY KEY, ah VARCHAR(64), gxsj TIMESTAMP NOT NULL)"))
+        conn.execute(sa.text(f"INSERT INTO {table} VALUES ('K1', NULL, '2024-05-01 09:00:00'), "
+                             f"('K2', '', '2024-05-01 09:00:00'), ('K3', '含,逗号\"引号', '2024-05-01 09:00:01')"))
+    try:
+        tables, wm = pull_all(PG_URL, table, None, batch_size=2)
+        merged = pa.concat_tables(tables)
+        assert all(f.type == pa.string() for f in merged.schema if f.name != SOURCE_ROW)  # COPY's CSV, parsed by Arrow
+        assert merged.column("ah").to_pylist() == [None, "", '含,逗号"引号']
+        assert wm is not None and wm["tiebreak"] == "K3"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE {table}"))
+        engine.dispose()
