@@ -3,20 +3,17 @@
     （收案年度）法院代字 [专门审判代字] 类型代字 编号 号      e.g. （2024）内03民终123号
 
 Canonical form: full-width （）, half-width digits, no spaces, no leading zeros, trailing 号.
-Pre-2016 numbers (``（2013）锦江民初字第3681号``) keep their ``字第`` form; their court part is
-a free place abbreviation, so it is only checked to be 1–6 CJK characters.
+Pre-2016 numbers (``（2013）锦江民初字第3681号``) keep their ``字第`` form.
 
-One translation table and one pattern, built here from the code sets, drive both the Python
-parser and the DuckDB macros, so a value canonicalizes identically in a unit test and in a
-million-row batch. The pattern uses only syntax shared by Python ``re`` and RE2 (DuckDB).
+The same pieces (translation table, patterns) drive the Python parser and the DuckDB macros,
+so a value canonicalizes identically in a unit test and in a million-row batch. The patterns
+use only syntax shared by Python ``re`` and RE2 (DuckDB), with CJK ranges as literal chars.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-from schemas.identifiers import WHITESPACE
 
 TYPE_CODES = frozenset(
     "民初 民终 民监 民申 民抗 民再 民撤 民特 民催 民督 "
@@ -25,31 +22,21 @@ TYPE_CODES = frozenset(
     "执 执恢 执保 执异 执复 执监 执协 执他 "
     "破申 破终 破 财保 行保 证保 司惩 法赔 委赔".split()
 )
-"""类型代字 accepted in new and old style numbers."""
-PROVINCE_CODES = frozenset("京津冀晋内辽吉黑沪苏浙皖闽赣鲁豫鄂湘粤桂琼渝川黔云藏陕甘青宁新兵")
-"""First character of a court code: the province abbreviation (兵 = XPCC courts)."""
-SUPREME_COURT = "最高法"
-TRIBUNAL_CODES = frozenset("知")
-"""专门审判代字, between court and type code. Must not share characters with court codes."""
+TRIBUNAL_CODES = frozenset("知环金")
 MIN_YEAR, MAX_YEAR = 1949, 2100
 
-_MAP_FROM = "０１２３４５６７８９([【〔)]】〕"
-_MAP_TO = "0123456789（（（（））））"
-_TABLE = str.maketrans(_MAP_FROM, _MAP_TO, WHITESPACE)
-"""Digits to ASCII, brackets to （）, whitespace deleted; DuckDB ``translate`` does the same."""
+_FROM = "０１２３４５６７８９([【〔)]】〕"
+_TO = "0123456789（（（（））））"
+_TRANSLATE = str.maketrans(_FROM, _TO)
+_SPACE = "[\\s\u3000]+"
 
-
-def _char_class(chars: str | frozenset[str]) -> str:
-    return "[" + "".join("\\" + c if c in "\\[]^-" else c for c in sorted(chars)) + "]"
-
-
-_TYPE = "(" + "|".join(sorted(TYPE_CODES, key=lambda t: (-len(t), t))) + ")"
-_NEW = f"({SUPREME_COURT}|{_char_class(PROVINCE_CODES)}(?:[0-9]{{2}}){{0,2}})({_char_class(TRIBUNAL_CODES)}?){_TYPE}"
-_OLD = f"([一-鿿]{{1,6}}?){_TYPE}字第"
-CASE_NUMBER_PATTERN = f"（([0-9]{{4}})）(?:{_NEW}|{_OLD})0*([1-9][0-9]{{0,8}})号?"
-"""Full-match pattern over normalized text. Groups: year, court, tribunal, type (new style),
-court, type (old style), sequence number without leading zeros."""
-_CASE = re.compile(CASE_NUMBER_PATTERN)
+_CJK = "[一-鿿]"
+_TYPES = "|".join(sorted(TYPE_CODES, key=len, reverse=True))
+_COURT = f"最高法|{_CJK}(?:[0-9]{{2}}(?:[0-9]{{2}})?)?"
+NEW_STYLE = f"^（([0-9]{{4}})）({_COURT})([知环金]?)({_TYPES})([0-9]{{1,9}})号?$"
+OLD_STYLE = f"^（([0-9]{{4}})）({_CJK}{{1,6}}?)({_TYPES})字第([0-9]{{1,9}})号?$"
+_NEW = re.compile(NEW_STYLE)
+_OLD = re.compile(OLD_STYLE)
 
 
 class InvalidCaseNumber(ValueError):
@@ -69,75 +56,65 @@ class CaseNumber:
 
 def normalize_text(s: str) -> str:
     """Brackets to （）, full-width digits to ASCII, whitespace removed (before matching)."""
-    return s.translate(_TABLE)
+    return re.sub(_SPACE, "", s.translate(_TRANSLATE))
 
 
 def parse_case_number(s: str) -> CaseNumber:
     """Parse one case number in any bracket/digit/spacing variant; raise ``InvalidCaseNumber``."""
-    text = normalize_text(s)
-    m = _CASE.fullmatch(text)
-    if m is None:
-        raise InvalidCaseNumber(f"{s!r}: {_diagnose(text)}")
-    year, court, tribunal, type_code, old_court, old_type, number = m.groups()
-    if not MIN_YEAR <= int(year) <= MAX_YEAR:
+    text = normalize_text(s or "")
+    if m := _NEW.match(text):
+        year, court, tribunal, type_code, number = m.groups()
+        _check_year(int(year), s)
+        canonical = f"（{year}）{court}{tribunal}{type_code}{int(number)}号"
+        return CaseNumber(canonical, int(year), court, tribunal or None, type_code, int(number))
+    if m := _OLD.match(text):
+        year, court, type_code, number = m.groups()
+        _check_year(int(year), s)
+        canonical = f"（{year}）{court}{type_code}字第{int(number)}号"
+        return CaseNumber(canonical, int(year), court, None, type_code, int(number), old_style=True)
+    raise InvalidCaseNumber(f"{s!r}: {_diagnose(text)}")
+
+
+def _check_year(year: int, s: str) -> None:
+    if not MIN_YEAR <= year <= MAX_YEAR:
         raise InvalidCaseNumber(f"{s!r}: year {year} is outside {MIN_YEAR}–{MAX_YEAR}")
-    if old_court is not None:
-        canonical = f"（{year}）{old_court}{old_type}字第{number}号"
-        return CaseNumber(canonical, int(year), old_court, None, old_type, int(number), old_style=True)
-    canonical = f"（{year}）{court}{tribunal}{type_code}{number}号"
-    return CaseNumber(canonical, int(year), court, tribunal or None, type_code, int(number))
 
 
 def _diagnose(text: str) -> str:
     """Say which part of the form is wrong, for the person fixing the source record."""
     if not text:
         return "empty case number"
-    if not re.match("（[0-9]{4}）", text):
+    if not re.match("^（[0-9]{4}）", text):
         return "missing year in brackets, expected （YYYY） at the start"
     rest = text[6:]
     if "、" in rest:
         return "several numbers in one value; split it with split_case_numbers"
-    seq = re.search("[0-9]*号?$", rest)
-    digits = seq.group().rstrip("号")
-    if not digits:
+    if not re.search("[0-9]+号?$", rest):
         return "no sequence number before 号"
-    if int(digits) == 0:
-        return "sequence number must be 1 or more"
-    if len(digits.lstrip("0")) > 9:
+    if re.search("[0-9]{10,}号?$", rest):
         return "sequence number longer than 9 digits"
-    body = rest[: seq.start()]
-    if body.endswith("字第"):
-        body = body[:-2]
-        type_code = next((body[-n:] for n in (3, 2, 1) if body[-n:] in TYPE_CODES), None)
-        if type_code is None:
-            return f"unknown case type code in old-style body {body!r}"
-        court = body[: -len(type_code)]
-        if not re.fullmatch("[一-鿿]{1,6}", court):
-            return f"old-style court abbreviation {court!r} is not 1–6 Chinese characters"
-        return "not of the form （年度）法院代字类型代字字第编号号"
-    court = re.match(f"{SUPREME_COURT}|.[0-9]*", body)
-    if court is None or (court.group() != SUPREME_COURT and court.group()[0] not in PROVINCE_CODES):
-        return f"unknown court code at {body[:4]!r}: expected {SUPREME_COURT} or a province abbreviation"
-    if len(court.group()) - 1 not in (0, 2, 4) and court.group() != SUPREME_COURT:
-        return f"court code {court.group()!r} must have 0, 2 or 4 digits"
+    body = re.sub("[0-9]+号?$", "", rest).removesuffix("字第")
+    court = re.match(f"^(?:{_COURT})[知环金]?", body)
+    if court is None:
+        return "no court code (法院代字) after the year"
     type_code = body[court.end():]
-    if type_code[:1] in TRIBUNAL_CODES:
-        type_code = type_code[1:]
     if type_code not in TYPE_CODES:
         return f"unknown case type code {type_code!r}"
     return "not of the form （年度）法院代字类型代字编号号"
 
 
 def split_case_numbers(s: str) -> list[str]:
-    """Canonical numbers in a multi-number value: ``…民终30063、30062号``, ``A号、B号`` or
-    ``A号；B号`` (also ``;`` ``,`` ``，``). A single number gives a one-element list."""
+    """Canonical numbers in a multi-number value: ``…民终30063、30062号`` or ``A号；B号``."""
     out: list[str] = []
-    for part in re.split("[;；,，]|、(?=（)", normalize_text(s)):
-        if not part:
+    for part in re.split("[;；,，]", s):
+        if not part.strip():
             continue
-        m = re.fullmatch("(.*?)([0-9]+(?:号?、[0-9]+)+)号?", part)
-        numbers = re.findall("[0-9]+", m.group(2)) if m else [""]
-        out += [parse_case_number(f"{m.group(1)}{n}号" if m else part).canonical for n in numbers]
+        text = normalize_text(part)
+        m = re.match("^(.*?)([0-9]+(?:、[0-9]+)+)(号?)$", text)
+        if m:
+            out += [parse_case_number(f"{m.group(1)}{n}号").canonical for n in m.group(2).split("、")]
+        else:
+            out.append(parse_case_number(part).canonical)
     return out
 
 
@@ -145,49 +122,29 @@ def _sql(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _in(codes: frozenset[str] | set[str]) -> str:
-    return "(" + ", ".join(_sql(c) for c in sorted(codes)) + ")"
-
-
 def duckdb_macros() -> list[str]:
-    """Macros applying the same rules in DuckDB.
-
-    ``hub_case_no(s)``: canonical or NULL. Part extractors take a canonical value (any text
-    that full-matches the pattern works; anything else gives NULL):
-    ``hub_case_year/court/tribunal/type/seq``. Only whole-value regex matching (RE2's DFA) and
-    plain string functions are used: submatch extraction over the type alternation costs
-    ~10x more, and ``translate`` only runs on values that contain something to translate.
-    """
-    dirty = _char_class(_MAP_FROM + WHITESPACE)
-    by_len = {n: {t for t in TYPE_CODES if len(t) == n} for n in (3, 2, 1)}
-    type_of_b = "CASE " + " ".join(
-        f"WHEN right(b, {n}) IN {_in(codes)} THEN right(b, {n})" for n, codes in by_len.items()
-    ) + " END"
+    """Macros applying the same rules in DuckDB: ``hub_case_no(s)`` (canonical or NULL) and
+    part extractors over canonical values (``hub_case_year/court/tribunal/type/seq``)."""
+    new, old = _sql(NEW_STYLE), _sql(OLD_STYLE)
+    groups_new = "['y', 'court', 'trib', 'type', 'num']"
+    groups_old = "['y', 'court', 'type', 'num']"
     return [
-        f"CREATE OR REPLACE MACRO hub_case_norm(s) AS CASE WHEN regexp_matches(s, {_sql(dirty)}) "
-        f"THEN translate(s, {_sql(_MAP_FROM + WHITESPACE)}, {_sql(_MAP_TO)}) ELSE s END",
-        # n is normalized text; strip 号 and the sequence's leading zeros, put 号 back
-        "CREATE OR REPLACE MACRO hub_case_canon(n) AS CASE "
-        f"WHEN regexp_full_match(n, {_sql(CASE_NUMBER_PATTERN)}) "
-        f"AND TRY_CAST(substr(n, 2, 4) AS INTEGER) BETWEEN {MIN_YEAR} AND {MAX_YEAR} "
-        "THEN rtrim(rtrim(n, '号'), '0123456789') "
-        "|| ltrim(substr(rtrim(n, '号'), length(rtrim(rtrim(n, '号'), '0123456789')) + 1), '0') || '号' END",
-        "CREATE OR REPLACE MACRO hub_case_no(s) AS hub_case_canon(hub_case_norm(s))",
-        # body: court [tribunal] type [字第], for values that are case numbers, else NULL
-        "CREATE OR REPLACE MACRO hub_case_body(c) AS CASE "
-        f"WHEN regexp_full_match(c, {_sql(CASE_NUMBER_PATTERN)}) THEN rtrim(substr(c, 7), '0123456789号') END",
-        "CREATE OR REPLACE MACRO hub_case_type_of(b) AS " + type_of_b,
-        "CREATE OR REPLACE MACRO hub_case_type(c) AS hub_case_type_of(rtrim(hub_case_body(c), '字第'))",
-        # court and tribunal: the body without its type code (the longest matching suffix)
-        "CREATE OR REPLACE MACRO hub_case_court_trib(c) AS "
-        "left(rtrim(hub_case_body(c), '字第'), -length(hub_case_type(c)))",
-        "CREATE OR REPLACE MACRO hub_case_tribunal(c) AS CASE WHEN NOT suffix(hub_case_body(c), '字第') "
-        f"AND right(hub_case_court_trib(c), 1) IN {_in(TRIBUNAL_CODES)} THEN right(hub_case_court_trib(c), 1) END",
-        "CREATE OR REPLACE MACRO hub_case_court(c) AS "
-        "left(hub_case_court_trib(c), length(hub_case_court_trib(c)) - length(coalesce(hub_case_tribunal(c), '')))",
-        "CREATE OR REPLACE MACRO hub_case_year(c) AS CASE "
-        f"WHEN regexp_full_match(c, {_sql(CASE_NUMBER_PATTERN)}) THEN CAST(substr(c, 2, 4) AS INTEGER) END",
-        "CREATE OR REPLACE MACRO hub_case_seq(c) AS CAST(substr(rtrim(c, '号'), "
-        "length(rtrim(rtrim(c, '号'), '0123456789')) + 1) AS BIGINT) * CASE "
-        f"WHEN regexp_full_match(c, {_sql(CASE_NUMBER_PATTERN)}) THEN 1 END",
+        f"CREATE OR REPLACE MACRO hub_case_norm(s) AS "
+        f"regexp_replace(translate(s, {_sql(_FROM)}, {_sql(_TO)}), {_sql(_SPACE)}, '', 'g')",
+        "CREATE OR REPLACE MACRO hub_case_build(n, o) AS CASE "
+        f"WHEN TRY_CAST(n.y AS INTEGER) BETWEEN {MIN_YEAR} AND {MAX_YEAR} "
+        "THEN '（' || n.y || '）' || n.court || n.trib || n.type || CAST(TRY_CAST(n.num AS INTEGER) AS VARCHAR) || '号' "
+        f"WHEN TRY_CAST(o.y AS INTEGER) BETWEEN {MIN_YEAR} AND {MAX_YEAR} "
+        "THEN '（' || o.y || '）' || o.court || o.type || '字第' || CAST(TRY_CAST(o.num AS INTEGER) AS VARCHAR) || '号' END",
+        f"CREATE OR REPLACE MACRO hub_case_no(s) AS hub_case_build("
+        f"regexp_extract(hub_case_norm(s), {new}, {groups_new}), "
+        f"regexp_extract(hub_case_norm(s), {old}, {groups_old}))",
+        "CREATE OR REPLACE MACRO hub_case_year(c) AS TRY_CAST(regexp_extract(c, '^（([0-9]{4})）', 1) AS INTEGER)",
+        f"CREATE OR REPLACE MACRO hub_case_court(c) AS coalesce("
+        f"nullif(regexp_extract(c, {new}, 2), ''), nullif(regexp_extract(c, {old}, 2), ''))",
+        f"CREATE OR REPLACE MACRO hub_case_tribunal(c) AS nullif(regexp_extract(c, {new}, 3), '')",
+        f"CREATE OR REPLACE MACRO hub_case_type(c) AS coalesce("
+        f"nullif(regexp_extract(c, {new}, 4), ''), nullif(regexp_extract(c, {old}, 3), ''))",
+        f"CREATE OR REPLACE MACRO hub_case_seq(c) AS TRY_CAST(coalesce("
+        f"nullif(regexp_extract(c, {new}, 5), ''), nullif(regexp_extract(c, {old}, 4), '')) AS BIGINT)",
     ]
