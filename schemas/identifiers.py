@@ -6,6 +6,10 @@
 Identifiers leave the hub in clear only where an agreement names them; elsewhere a keyed
 hash (HMAC-SHA256, for joins) and a masked form travel instead. Each rule exists once here,
 as Python for single values and as DuckDB macros for whole batches.
+
+Case: shapes are matched against explicit ASCII classes (``[0-9Xx]``) and only a value that
+matched is upper-cased, so Unicode case rules (``ſ``→``S``, ``ﬀ``→``FF``), which differ
+between Python and DuckDB, never make a value valid.
 """
 
 from __future__ import annotations
@@ -15,35 +19,46 @@ import hashlib
 import hmac
 import re
 
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200C)))
+    + "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+"""Python's ``str.isspace`` set plus zero-width space and BOM, spelled out so that Python
+and DuckDB strip or delete exactly the same characters (RE2's ``\\s`` is ASCII only)."""
 RESIDENT_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 RESIDENT_CHECK = "10X98765432"
 CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
-_WS = " \t\r\n\u3000"
-"""Whitespace stripped around identifiers, the same set in Python and SQL."""
-_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-"""ASCII-only upper-casing: Unicode rules differ between Python and DuckDB (ß, ﬀ)."""
-_TRIM = "trim(s, e'" + _WS.encode("unicode_escape").decode().replace("\\u3000", "\u3000") + "')"
-_RESIDENT_RE = "[1-9][0-9]{5}(18|19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9X]"
-_CREDIT_RE = "[0-9A-HJ-NPQRTUWXY]{18}"
+_RESIDENT_CHARS = "[0-9]{17}[0-9Xx]"
+_RESIDENT_SHAPE = "[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]"
+"""Region (first digit 1–9), birth date YYYYMMDD with plausible ranges, sequence, check."""
+_CREDIT_SHAPE = "[0-9A-HJ-NPQRTUWXYa-hj-npqrtuwxy]{18}"
 
 
 class InvalidIdentifier(ValueError):
     """Not a valid identifier; the message says why."""
 
 
+def _strip(s: str) -> str:
+    return s.strip(WHITESPACE)
+
+
 def validate_resident_id(s: str) -> str:
     """Return the 18-char ID (upper-case X) or raise ``InvalidIdentifier``."""
-    v = (s or "").strip(_WS).translate(_UPPER)
+    v = _strip(s)
     if len(v) != 18:
         raise InvalidIdentifier(f"resident ID must have 18 characters, got {len(v)}")
-    if not re.fullmatch(_RESIDENT_RE, v):
-        raise InvalidIdentifier("resident ID has characters or a date part out of place")
+    if not re.fullmatch(_RESIDENT_CHARS, v):
+        raise InvalidIdentifier("resident ID must be 17 digits followed by a digit or X")
+    if not re.fullmatch(_RESIDENT_SHAPE, v):
+        raise InvalidIdentifier(f"resident ID region {v[:6]} or birth date {v[6:14]} is out of range")
     try:
-        dt.datetime.strptime(v[6:14], "%Y%m%d")
+        dt.date(int(v[6:10]), int(v[10:12]), int(v[12:14]))
     except ValueError:
         raise InvalidIdentifier(f"resident ID birth date {v[6:14]} does not exist") from None
+    v = v.upper()
     expected = RESIDENT_CHECK[sum(int(c) * w for c, w in zip(v[:17], RESIDENT_WEIGHTS)) % 11]
     if v[17] != expected:
         raise InvalidIdentifier(f"resident ID check digit is {v[17]}, expected {expected}")
@@ -51,12 +66,13 @@ def validate_resident_id(s: str) -> str:
 
 
 def validate_credit_code(s: str) -> str:
-    """Return the 18-char unified social credit code or raise ``InvalidIdentifier``."""
-    v = (s or "").strip(_WS).translate(_UPPER)
+    """Return the 18-char unified social credit code (upper case) or raise ``InvalidIdentifier``."""
+    v = _strip(s)
     if len(v) != 18:
         raise InvalidIdentifier(f"credit code must have 18 characters, got {len(v)}")
-    if not re.fullmatch(_CREDIT_RE, v):
+    if not re.fullmatch(_CREDIT_SHAPE, v):
         raise InvalidIdentifier("credit code uses characters outside 0-9 and A-Y without I, O, S, V, Z")
+    v = v.upper()
     total = sum(CREDIT_ALPHABET.index(c) * w for c, w in zip(v[:17], CREDIT_WEIGHTS))
     expected = CREDIT_ALPHABET[(31 - total % 31) % 31]
     if v[17] != expected:
@@ -68,59 +84,79 @@ def validate_party_id(s: str) -> str:
     """A party's ID: judged as a resident ID when it has a resident ID's shape (region, date),
     else as a credit code. An all-digit string can pass the MOD 31 check by chance (1 in 31),
     so trying both would let a mistyped resident ID through as a "credit code"."""
-    v = (s or "").strip(_WS).translate(_UPPER)
-    if re.fullmatch(_RESIDENT_RE, v):
-        return validate_resident_id(v)
-    return validate_credit_code(v)
+    if re.fullmatch(_RESIDENT_SHAPE, _strip(s)):
+        return validate_resident_id(s)
+    return validate_credit_code(s)
 
 
 def mask_identifier(s: str) -> str:
-    """Resident ID ``150302********123X`` (region and last 4), credit code first 8 + last 4
-    (registering authority and region stay readable), anything else first and last char."""
-    v = (s or "").strip(_WS).translate(_UPPER)
-    if len(v) == 18 and re.fullmatch(_RESIDENT_RE, v):
-        return v[:6] + "*" * 8 + v[-4:]
-    if len(v) == 18 and re.fullmatch(_CREDIT_RE, v):
-        return v[:8] + "*" * 6 + v[-4:]
+    """Resident-ID shape: ``150302********123X`` (region and last 4 readable). Credit-code
+    shape: first 8 + 6 ``*`` + last 4, keeping registering authority, kind and region (the
+    code is public for companies; the middle hides a sole trader's personal part). Anything
+    else: first and last character around ``*`` (all ``*`` up to 2 characters). Leading and
+    trailing whitespace is dropped; a shape is recognised whether or not its check passes."""
+    v = _strip(s)
+    if re.fullmatch(_RESIDENT_SHAPE, v):
+        return v[:6].upper() + "*" * 8 + v[-4:].upper()
+    if re.fullmatch(_CREDIT_SHAPE, v):
+        return v[:8].upper() + "*" * 6 + v[-4:].upper()
     if len(v) <= 2:
         return "*" * len(v)
     return v[0] + "*" * (len(v) - 2) + v[-1]
 
 
 def keyed_hash(value: str, key: bytes) -> str:
-    """Hex HMAC-SHA256: the same person joins across sources without being revealed."""
+    """Hex HMAC-SHA256 of the UTF-8 value: the same person joins across sources without being
+    revealed, and without the key nobody can confirm a guessed ID against the hash."""
+    if not key:
+        raise ValueError("keyed_hash needs a non-empty key; without one the hash is a plain, guessable SHA-256")
     return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+def _sql(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _let(value: str, name: str, body: str) -> str:
+    """``body`` with ``name`` bound to ``value`` evaluated once (DuckDB repeats a macro
+    argument at each mention); a one-element list lambda costs next to nothing."""
+    return f"list_transform([{value}], lambda {name}: {body})[1]"
+
+
 def duckdb_macros() -> list[str]:
-    """``hub_resident_id_ok(s)``, ``hub_credit_code_ok(s)``, ``hub_party_id_ok(s)``, ``hub_mask_id(s)``."""
-    # weighted sums written out term by term: list lambdas cost ~30 µs a row, this ~1 µs
+    """``hub_resident_id_ok(s)``, ``hub_credit_code_ok(s)``, ``hub_party_id_ok(s)`` (BOOLEAN,
+    false for NULL) and ``hub_mask_id(s)`` (VARCHAR, NULL for NULL), same rules as above."""
+    # weighted sums written out term by term: list lambdas over 17 elements cost far more
     resident_sum = " + ".join(
         f"(ascii(substr(v, {i + 1}, 1)) - 48) * {w}" for i, w in enumerate(RESIDENT_WEIGHTS)
     )
     credit_sum = " + ".join(
         f"(strpos('{CREDIT_ALPHABET}', substr(v, {i + 1}, 1)) - 1) * {w}" for i, w in enumerate(CREDIT_WEIGHTS)
     )
+    ws = _sql(WHITESPACE)
     return [
-        "CREATE OR REPLACE MACRO hub_resident_id_ok_v(v) AS coalesce("
-        f"regexp_full_match(v, '{_RESIDENT_RE}') "
+        # trim with a character list is slow per row: only when an end is whitespace
+        "CREATE OR REPLACE MACRO hub_strip_id(s) AS " + _let("s", "s", (
+            f"CASE WHEN contains({ws}, left(s, 1)) OR contains({ws}, right(s, 1)) THEN trim(s, {ws}) ELSE s END")),
+        # *_of(v): v is stripped; upper() only runs on values already known to be ASCII
+        "CREATE OR REPLACE MACRO hub_resident_id_ok_of(v) AS coalesce("
+        f"regexp_full_match(v, {_sql(_RESIDENT_SHAPE)}) "
         "AND try_strptime(substr(v, 7, 8), '%Y%m%d') IS NOT NULL "
-        f"AND substr('{RESIDENT_CHECK}', CAST(({resident_sum}) % 11 AS BIGINT) + 1, 1) = substr(v, 18, 1), false)",
-        f"CREATE OR REPLACE MACRO hub_resident_id_ok(s) AS hub_resident_id_ok_v(translate({_TRIM}, 'abcdefghijklmnopqrstuvwxyz', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'))",
-        "CREATE OR REPLACE MACRO hub_credit_code_ok_v(v) AS coalesce("
-        f"regexp_full_match(v, '{_CREDIT_RE}') "
-        f"AND substr('{CREDIT_ALPHABET}', CAST((31 - ({credit_sum}) % 31) % 31 AS BIGINT) + 1, 1) = substr(v, 18, 1), false)",
-        f"CREATE OR REPLACE MACRO hub_credit_code_ok(s) AS hub_credit_code_ok_v(translate({_TRIM}, 'abcdefghijklmnopqrstuvwxyz', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'))",
-        "CREATE OR REPLACE MACRO hub_mask_id_v(v) AS CASE "
-        "WHEN v IS NULL THEN NULL "
-        f"WHEN regexp_full_match(v, '{_RESIDENT_RE}') THEN left(v, 6) || repeat('*', 8) || right(v, 4) "
-        f"WHEN regexp_full_match(v, '{_CREDIT_RE}') THEN left(v, 8) || repeat('*', 6) || right(v, 4) "
-        "WHEN length(v) <= 2 THEN repeat('*', length(v)) "
-        "ELSE left(v, 1) || repeat('*', length(v) - 2) || right(v, 1) END",
-        f"CREATE OR REPLACE MACRO hub_party_id_ok(s) AS CASE "
-        f"WHEN regexp_full_match(translate({_TRIM}, 'abcdefghijklmnopqrstuvwxyz', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'), '{_RESIDENT_RE}') "
-        "THEN hub_resident_id_ok(s) ELSE hub_credit_code_ok(s) END",
-        f"CREATE OR REPLACE MACRO hub_mask_id(s) AS hub_mask_id_v(translate({_TRIM}, 'abcdefghijklmnopqrstuvwxyz', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'))",
+        f"AND substr('{RESIDENT_CHECK}', CAST(({resident_sum}) % 11 AS BIGINT) + 1, 1) = upper(substr(v, 18, 1)), false)",
+        "CREATE OR REPLACE MACRO hub_credit_code_ok_of(v) AS coalesce("
+        f"regexp_full_match(v, {_sql(_CREDIT_SHAPE)}) AND " + _let("upper(v)", "v", (
+            f"substr('{CREDIT_ALPHABET}', CAST((31 - ({credit_sum}) % 31) % 31 AS BIGINT) + 1, 1) = substr(v, 18, 1)"))
+        + ", false)",
+        "CREATE OR REPLACE MACRO hub_resident_id_ok(s) AS " + _let("hub_strip_id(s)", "v", "hub_resident_id_ok_of(v)"),
+        "CREATE OR REPLACE MACRO hub_credit_code_ok(s) AS " + _let("hub_strip_id(s)", "v", "hub_credit_code_ok_of(v)"),
+        "CREATE OR REPLACE MACRO hub_party_id_ok(s) AS " + _let("hub_strip_id(s)", "v", (
+            f"CASE WHEN regexp_full_match(v, {_sql(_RESIDENT_SHAPE)}) "
+            "THEN hub_resident_id_ok_of(v) ELSE hub_credit_code_ok_of(v) END")),
+        "CREATE OR REPLACE MACRO hub_mask_id(s) AS " + _let("hub_strip_id(s)", "v", (
+            f"CASE WHEN regexp_full_match(v, {_sql(_RESIDENT_SHAPE)}) THEN upper(left(v, 6)) || repeat('*', 8) || upper(right(v, 4)) "
+            f"WHEN regexp_full_match(v, {_sql(_CREDIT_SHAPE)}) THEN upper(left(v, 8)) || repeat('*', 6) || upper(right(v, 4)) "
+            "WHEN length(v) <= 2 THEN repeat('*', length(v)) "
+            "ELSE left(v, 1) || repeat('*', length(v) - 2) || right(v, 1) END")),
     ]
 
 
@@ -128,13 +164,15 @@ def keyed_hash_macro(key: bytes) -> str:
     """A TEMP macro ``hub_keyed_hash(s)`` equal to ``keyed_hash(s, key)``, vectorized.
 
     TEMP because the key is baked into the macro text and must never be persisted into the
-    warehouse file. HMAC is computed from its definition: H(K⊕opad ‖ H(K⊕ipad ‖ m)).
+    warehouse file. HMAC from its definition, H(K⊕opad ‖ H(K⊕ipad ‖ m)), with DuckDB's
+    ``sha256`` over BLOBs (hex out, ``unhex`` back to bytes for the outer hash).
     """
-    block = hashlib.sha256(key).digest() if len(key) > 64 else key
-    block = block.ljust(64, b"\0")
+    if not key:
+        raise ValueError("keyed_hash_macro needs a non-empty key")
+    block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
     ipad = bytes(b ^ 0x36 for b in block).hex()
     opad = bytes(b ^ 0x5C for b in block).hex()
     return (
         "CREATE OR REPLACE TEMP MACRO hub_keyed_hash(s) AS "
-        f"CASE WHEN s IS NULL THEN NULL ELSE sha256(unhex('{opad}') || unhex(sha256(unhex('{ipad}') || encode(s)))) END"
+        f"sha256(unhex('{opad}') || unhex(sha256(unhex('{ipad}') || encode(s))))"
     )
