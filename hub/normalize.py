@@ -171,7 +171,7 @@ def staging_sql(
                    {", ".join(raw_cols)}, to_json({{{original}}}) AS original
             FROM {relation}
         ), parsed AS MATERIALIZED (
-            SELECT *, {", ".join(parsed)} FROM raw
+            SELECT *, sha256(CAST(original AS VARCHAR)) AS row_hash, {", ".join(parsed)} FROM raw
         ), derived AS MATERIALIZED (
             SELECT *, {", ".join(derived_cols + [record_key_sql(record_type, institution) + " AS record_key"])} FROM parsed
         ), flagged AS (

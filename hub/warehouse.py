@@ -133,9 +133,9 @@ class Warehouse:
                   SELECT {data_cols}, record_key, source_updated_at,
                          $source_institution AS source_institution, $source_name AS source_name,
                          source_key, $batch_id AS batch_id, source_row,
-                         sha256(CAST(original AS VARCHAR)) AS row_hash,
+                         row_hash,
                          CAST($landed_at AS TIMESTAMP) AS landed_at, $run_id AS run_id,
-                         row_number() OVER (PARTITION BY sha256(CAST(original AS VARCHAR)) ORDER BY source_row) AS _n
+                         row_number() OVER (PARTITION BY row_hash ORDER BY source_row) AS _n
                   FROM staged WHERE len(_rules) = 0
                 ) c WHERE _n = 1
                   AND NOT EXISTS (SELECT 1 FROM {q(rt + '_history')} h
