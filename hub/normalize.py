@@ -138,7 +138,7 @@ def staging_sql(
     fields = [f for f in TABLES[record_type] if f.source] + [SOURCE_UPDATED_AT]
     raw_cols = [f"nullif(trim(CAST({q(col)} AS VARCHAR)), '') AS {_raw(field)}" for field, col in mapping.items()]
     raw_cols += [f"CAST(NULL AS VARCHAR) AS {_raw(f.name)}" for f in fields if f.name not in mapping]
-    original = ", ".join(f"{lit(c)}: CAST({q(c)} AS VARCHAR)" for c in source_columns if c != SOURCE_ROW)
+    values = [c for c in source_columns if c != SOURCE_ROW]
     parsed: list[str] = []
     for f in fields:
         if f.personal:
@@ -153,10 +153,10 @@ def staging_sql(
     names = {f.name for f in TABLES[record_type]}
     derived = {
         "case_no_raw": _raw("case_no"),
-        "case_year": "hub_case_year(case_no)",
-        "court_code": "hub_case_court(case_no)",
-        "case_type_code": "hub_case_type(case_no)",
-        "case_category": "(SELECT category FROM code_case_type c WHERE c.type_code = hub_case_type(case_no))",
+        "case_year": "_parts.year",
+        "court_code": "_parts.court",
+        "case_type_code": "_parts.type",
+        "case_category": "(SELECT category FROM code_case_type c WHERE c.type_code = _parts.type)",
         "target_case_no_raw": _raw("target_case_no"),
         "target_court_code": "hub_case_court(target_case_no)",
     }
@@ -168,12 +168,14 @@ def staging_sql(
     return f"""
         WITH raw AS (
             SELECT {q(SOURCE_ROW)} AS source_row, CAST({q(key_column)} AS VARCHAR) AS source_key,
-                   {", ".join(raw_cols)}, to_json({{{original}}}) AS original
+                   {", ".join(raw_cols)}, {row_hash_sql(values)} AS row_hash
             FROM {relation}
         ), parsed AS MATERIALIZED (
-            SELECT *, sha256(CAST(original AS VARCHAR)) AS row_hash, {", ".join(parsed)} FROM raw
+            SELECT *, {", ".join(parsed)} FROM raw
+        ), split AS MATERIALIZED (
+            SELECT *, {"hub_case_parts(case_no)" if "case_no" in names else "NULL"} AS _parts FROM parsed
         ), derived AS MATERIALIZED (
-            SELECT *, {", ".join(derived_cols + [record_key_sql(record_type, institution) + " AS record_key"])} FROM parsed
+            SELECT * EXCLUDE (_parts), {", ".join(derived_cols + [record_key_sql(record_type, institution) + " AS record_key", "false AS deleted"])} FROM split
         ), flagged AS (
             SELECT *, {", ".join(flags) or "true AS _v"} FROM derived
         )
@@ -181,6 +183,20 @@ def staging_sql(
                list_filter([{reason_list}], lambda x: x IS NOT NULL) AS _reasons
         FROM flagged
     """
+
+
+def row_hash_sql(columns: list[str]) -> str:
+    """md5 of the row's source values, each length-prefixed so no two rows share an input
+    (NULL is ``-``, distinct from empty). For change detection and exact-duplicate skipping,
+    not security: md5 costs half of sha256 and the row JSON is built only for quarantine."""
+    parts = [f"coalesce(length(CAST({q(c)} AS VARCHAR)) || ':' || CAST({q(c)} AS VARCHAR), '-')" for c in columns]
+    return f"md5(concat({', '.join(parts)}))"
+
+
+def original_sql(columns: list[str], alias: str) -> str:
+    """The source row (relation ``alias``) as JSON text, as quarantine keeps it."""
+    return "to_json({" + ", ".join(
+        f"{lit(c)}: CAST({alias}.{q(c)} AS VARCHAR)" for c in columns if c != SOURCE_ROW) + "})"
 
 
 def record_key_sql(record_type: str, institution: str) -> str:

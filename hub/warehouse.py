@@ -13,13 +13,16 @@ from typing import Any
 
 import duckdb
 
+from connectors.base import SOURCE_ROW
 from hub.errors import WarehouseError
 from hub.landing import LandedBatch
-from hub.normalize import q, staging_sql
+from hub.normalize import original_sql, q, staging_sql
 from hub.views import all_views
 from schemas import case_number, identifiers
 from schemas.codes import code_tables
-from schemas.tables import PROVENANCE, RECORD_TYPES, comments, ddl, stored_fields
+from schemas.tables import (
+    PROVENANCE, RECORD_TYPES, SCHEMA_VERSION, VERSIONING, comments, ddl, history_table, stored_fields, view_ddl,
+)
 
 QUARANTINE_DDL = """
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -34,6 +37,9 @@ CREATE TABLE IF NOT EXISTS hub_batches (
   rows_in BIGINT, rows_applied BIGINT, rows_quarantined BIGINT, rows_duplicate BIGINT,
   landed_at TIMESTAMP, applied_at TIMESTAMP, run_id VARCHAR
 )"""
+
+
+META_DDL = "CREATE TABLE IF NOT EXISTS hub_meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
 
 
 class Warehouse:
@@ -59,11 +65,16 @@ class Warehouse:
         self.con.close()
 
     def _create_schema(self) -> None:
+        self._check_version()
         for rt in RECORD_TYPES:
             self.con.execute(ddl(rt))
-            self.con.execute(ddl(rt, f"{rt}_history"))
+            self.con.execute(view_ddl(rt))
             for stmt in comments(rt):
                 self.con.execute(stmt)
+        self.con.execute(META_DDL)
+        self.con.execute(
+            "INSERT OR REPLACE INTO hub_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+        )
         self.con.execute(QUARANTINE_DDL)
         self.con.execute(BATCHES_DDL)
         for name, table in code_tables().items():
@@ -72,6 +83,23 @@ class Warehouse:
             self.con.unregister("_code")
         for view in all_views():
             self.con.execute(view)
+
+    def _check_version(self) -> None:
+        """Refuse a warehouse written by another schema version: its tables would not match."""
+        tables = {r[0] for r in self.con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
+        if "hub_meta" in tables:
+            row = self.con.execute("SELECT value FROM hub_meta WHERE key = 'schema_version'").fetchone()
+            found = int(row[0]) if row else 0
+        else:
+            found = 1 if "hub_batches" in tables else SCHEMA_VERSION
+        if found != SCHEMA_VERSION:
+            path = self.con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+            raise WarehouseError(
+                f"warehouse {path[0] if path else ''} has schema version {found}, this hub writes version "
+                f"{SCHEMA_VERSION}: move the file aside and run `hub run` again; every landed batch is "
+                "re-applied from landing/ (nothing is pulled twice)"
+            )
 
     def applied(self) -> set[str]:
         return {r[0] for r in self.con.execute("SELECT batch_id FROM hub_batches").fetchall()}
@@ -95,7 +123,7 @@ class Warehouse:
                 "batch_id": batch.batch_id, "source_name": batch.source,
                 "source_institution": batch.institution, "run_id": run_id,
             }
-            self._quarantine(batch, prov)
+            self._quarantine(batch, prov, columns)
             self._upsert(rt, batch, prov)
             counts = self._account(batch, run_id)
             con.execute("COMMIT")
@@ -107,12 +135,14 @@ class Warehouse:
             con.execute("ROLLBACK")
             raise
 
-    def _quarantine(self, batch: LandedBatch, prov: dict[str, str]) -> None:
+    def _quarantine(self, batch: LandedBatch, prov: dict[str, str], columns: list[str]) -> None:
+        # original values read back from landing for the failing rows only
         self.con.execute(
-            """INSERT INTO quarantine
-               SELECT $batch_id, $source_name, $source_institution, $record_type, source_row, source_key,
-                      _rules[1], array_to_string(_reasons, '; '), _rules, original, $run_id, now()
-               FROM staged WHERE len(_rules) > 0""",
+            f"""INSERT INTO quarantine
+               SELECT $batch_id, $source_name, $source_institution, $record_type, s.source_row, s.source_key,
+                      _rules[1], array_to_string(_reasons, '; '), _rules, {original_sql(columns, 'l')}, $run_id, now()
+               FROM staged s JOIN landed l ON l.{q(SOURCE_ROW)} = s.source_row
+               WHERE len(_rules) > 0 ORDER BY s.source_row""",
             prov | {"record_type": batch.record_type},
         )
         if batch.rejects_path is not None:
@@ -125,37 +155,46 @@ class Warehouse:
             )
 
     def _upsert(self, rt: str, batch: LandedBatch, prov: dict[str, str]) -> None:
-        names = [f.name for f in stored_fields(rt)]
+        """Add the batch's new versions to history, moving ``is_current`` where one wins.
+
+        A version wins its key by newest source update, then later landing, then later row
+        (``_newer``); whichever order batches arrive in, the same version ends current.
+        """
+        hist = q(history_table(rt))
         data_cols = ", ".join(q(f.name) for f in stored_fields(rt) if f not in PROVENANCE)
         self.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE incoming AS
                 SELECT * EXCLUDE (_n) FROM (
                   SELECT {data_cols}, record_key, source_updated_at,
                          $source_institution AS source_institution, $source_name AS source_name,
-                         source_key, $batch_id AS batch_id, source_row,
-                         row_hash,
-                         CAST($landed_at AS TIMESTAMP) AS landed_at, $run_id AS run_id,
+                         source_key, $batch_id AS batch_id, source_row, row_hash,
+                         CAST($landed_at AS TIMESTAMP) AS landed_at, $run_id AS run_id, deleted,
                          row_number() OVER (PARTITION BY row_hash ORDER BY source_row) AS _n
                   FROM staged WHERE len(_rules) = 0
                 ) c WHERE _n = 1
-                  AND NOT EXISTS (SELECT 1 FROM {q(rt + '_history')} h
-                                  WHERE h.record_key = c.record_key AND h.row_hash = c.row_hash)""",
+                  AND NOT EXISTS (SELECT 1 FROM {hist} h WHERE h.record_key = c.record_key AND h.row_hash = c.row_hash)""",
             prov | {"landed_at": batch.landed_at},
         )
-        cols = ", ".join(q(n) for n in names)
-        self.con.execute(f"INSERT INTO {q(rt + '_history')} ({cols}) SELECT {cols} FROM incoming")
-        newer = _newer("i", "t")
+        # the batch's own latest version per key, then the keys where it beats the stored one
         self.con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE latest AS SELECT * FROM incoming i
-                QUALIFY row_number() OVER (PARTITION BY record_key
-                  ORDER BY coalesce(source_updated_at, TIMESTAMP '-infinity') DESC, landed_at DESC, source_row DESC) = 1"""
+            f"""CREATE OR REPLACE TEMP TABLE winners AS
+                WITH latest AS (
+                  SELECT record_key, any_value(landed_at) AS landed_at,
+                         max({{'t': coalesce(source_updated_at, TIMESTAMP '-infinity'), 'r': source_row}}) AS v
+                  FROM incoming GROUP BY record_key
+                ), l AS (SELECT record_key, landed_at, v.t AS source_updated_at, v.r AS source_row FROM latest)
+                SELECT l.record_key, l.source_row FROM l
+                LEFT JOIN (SELECT * FROM {hist} WHERE is_current) h ON h.record_key = l.record_key
+                WHERE h.record_key IS NULL OR {_newer("l", "h")}"""
         )
         self.con.execute(
-            f"DELETE FROM {q(rt)} t WHERE EXISTS (SELECT 1 FROM latest i WHERE i.record_key = t.record_key AND {newer})"
+            f"UPDATE {hist} h SET is_current = false FROM winners w WHERE h.is_current AND h.record_key = w.record_key"
         )
+        cols = [q(f.name) for f in stored_fields(rt)]
         self.con.execute(
-            f"""INSERT INTO {q(rt)} ({cols}) SELECT {cols} FROM latest i
-                WHERE NOT EXISTS (SELECT 1 FROM {q(rt)} t WHERE t.record_key = i.record_key)"""
+            f"""INSERT INTO {hist} ({", ".join(cols + ["is_current", "deleted"])})
+                SELECT {", ".join("i." + c for c in cols)}, w.record_key IS NOT NULL, i.deleted
+                FROM incoming i LEFT JOIN winners w ON w.record_key = i.record_key AND w.source_row = i.source_row"""
         )
 
     def _account(self, batch: LandedBatch, run_id: str) -> dict[str, int]:

@@ -188,8 +188,6 @@ def duckdb_macros() -> list[str]:
             "CASE WHEN hub_case_is_canonical(n) THEN n "
             f"WHEN regexp_full_match(n, {loose}) AND {year_ok} "
             "THEN regexp_replace(n, '0*([0-9]+)号?$', '\\1号') END")),
-        "CREATE OR REPLACE MACRO hub_case_year(c) AS "
-        "CASE WHEN hub_case_is_canonical(c) THEN TRY_CAST(substr(c, 2, 4) AS INTEGER) END",
         "CREATE OR REPLACE MACRO hub_case_seq(c) AS "
         "CASE WHEN hub_case_is_canonical(c) THEN TRY_CAST(regexp_extract(c, '([0-9]+)号$', 1) AS BIGINT) END",
         # body: what lies between the year and the sequence, court [tribunal] type [字第]
@@ -201,10 +199,17 @@ def duckdb_macros() -> list[str]:
         "CREATE OR REPLACE MACRO hub_case_split(c) AS " + _let("hub_case_body(c)", "b", _let(
             "CASE WHEN suffix(b, '字第') THEN left(b, -2) ELSE b END", "k", _let(
                 "hub_case_type_of(k)", "t", "{'old': suffix(b, '字第'), 'head': left(k, -length(t)), 'type': t}"))),
-        "CREATE OR REPLACE MACRO hub_case_type(c) AS struct_extract(hub_case_split(c), 'type')",
-        # only new-style numbers have a tribunal code; old-style courts are free text
-        "CREATE OR REPLACE MACRO hub_case_tribunal(c) AS " + _let("hub_case_split(c)", "p", (
-            f"CASE WHEN NOT p.old AND right(p.head, 1) IN {_in(TRIBUNAL_CODES)} THEN right(p.head, 1) END")),
-        "CREATE OR REPLACE MACRO hub_case_court(c) AS " + _let("hub_case_split(c)", "p", (
-            f"CASE WHEN NOT p.old AND right(p.head, 1) IN {_in(TRIBUNAL_CODES)} THEN left(p.head, -1) ELSE p.head END")),
+        # every part from one split: normalization derives year, court and type per row,
+        # and three separate splits cost three times as much
+        "CREATE OR REPLACE MACRO hub_case_parts(c) AS " + _let("hub_case_split(c)", "p", (
+            "CASE WHEN p.type IS NOT NULL THEN {"
+            "'year': TRY_CAST(substr(c, 2, 4) AS INTEGER), "
+            # only new-style numbers have a tribunal code; old-style courts are free text
+            f"'tribunal': CASE WHEN NOT p.old AND right(p.head, 1) IN {_in(TRIBUNAL_CODES)} THEN right(p.head, 1) END, "
+            f"'court': CASE WHEN NOT p.old AND right(p.head, 1) IN {_in(TRIBUNAL_CODES)} THEN left(p.head, -1) ELSE p.head END, "
+            "'type': p.type} END")),
+        "CREATE OR REPLACE MACRO hub_case_year(c) AS struct_extract(hub_case_parts(c), 'year')",
+        "CREATE OR REPLACE MACRO hub_case_type(c) AS struct_extract(hub_case_parts(c), 'type')",
+        "CREATE OR REPLACE MACRO hub_case_tribunal(c) AS struct_extract(hub_case_parts(c), 'tribunal')",
+        "CREATE OR REPLACE MACRO hub_case_court(c) AS struct_extract(hub_case_parts(c), 'court')",
     ]

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: ``<type>`` is a view of the current versions in ``<type>_history`` (SCD2 flags)."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ PROVENANCE = (
     Field("source_key", "VARCHAR", "来源主键", "the row's key in its source", source=False),
     Field("batch_id", "VARCHAR", "落地批次", "landing batch (content hash)", source=False),
     Field("source_row", "BIGINT", "来源行号", "row or line number in the batch's origin", source=False),
-    Field("row_hash", "VARCHAR", "行哈希", "sha256 of the mapped source values", source=False),
+    Field("row_hash", "VARCHAR", "行哈希", "md5 of the source row's values: change detection, exact duplicates", source=False),
     Field("landed_at", "TIMESTAMP", "落地时间", "when the batch landed; orders versions with equal update times", source=False),
     Field("run_id", "VARCHAR", "运行编号", "Dagster run that applied the row", source=False),
     Field("source_updated_at", "TIMESTAMP", "来源更新时间", "when the source last changed the row"),
@@ -142,16 +143,39 @@ def arrow_schema(record_type: str) -> pa.Schema:
     return pa.schema([pa.field(f.name, _ARROW[f.type]) for f in stored_fields(record_type)])
 
 
-def ddl(record_type: str, table: str | None = None) -> str:
-    """CREATE TABLE for a normalized table (``table`` overrides the name, e.g. for history)."""
-    cols = ",\n  ".join(f'"{f.name}" {f.type}' for f in stored_fields(record_type))
-    return f'CREATE TABLE IF NOT EXISTS "{table or record_type}" (\n  {cols}\n)'
+VERSIONING = (
+    Field("is_current", "BOOLEAN", "当前版本", "this version is the record's current one (newest source update, then landing)", source=False),
+    Field("deleted", "BOOLEAN", "已删除", "tombstone: the source deleted the record (delete flag, or key gone at reconciliation)", source=False),
+)
+"""Only on ``<type>_history``: every version is stored once; ``<type>`` shows the current,
+undeleted ones. One write per version, and replay order cannot change which one is current."""
 
 
-def comments(record_type: str, table: str | None = None) -> list[str]:
-    """COMMENT ON statements, Chinese then English, so analysts see docs in DuckDB itself."""
-    name = table or record_type
+def history_table(record_type: str) -> str:
+    return f"{record_type}_history"
+
+
+def ddl(record_type: str) -> str:
+    """CREATE TABLE for a type's version table (every version, with its SCD2 flags)."""
+    cols = ",\n  ".join(f'"{f.name}" {f.type}' for f in stored_fields(record_type) + VERSIONING)
+    return f'CREATE TABLE IF NOT EXISTS "{history_table(record_type)}" (\n  {cols}\n)'
+
+
+def view_ddl(record_type: str) -> str:
+    """The shared table analysts and agreements read: the current, undeleted version per key."""
+    cols = ", ".join(f'"{f.name}"' for f in stored_fields(record_type))
+    return (
+        f'CREATE OR REPLACE VIEW "{record_type}" AS SELECT {cols} FROM "{history_table(record_type)}" '
+        "WHERE is_current AND NOT deleted"
+    )
+
+
+def comments(record_type: str) -> list[str]:
+    """COMMENT ON statements (Chinese / English) for the view and its history table, so
+    analysts see the docs in DuckDB itself."""
     def text(f: Field) -> str:
         return f"{f.zh} / {f.en}".replace("'", "''")
 
-    return [f"COMMENT ON COLUMN \"{name}\".\"{f.name}\" IS '{text(f)}'" for f in stored_fields(record_type)]
+    targets = [(record_type, stored_fields(record_type)),
+               (history_table(record_type), stored_fields(record_type) + VERSIONING)]
+    return [f"COMMENT ON COLUMN \"{t}\".\"{f.name}\" IS '{text(f)}'" for t, fields in targets for f in fields]

@@ -240,7 +240,7 @@ def test_unreachable_source_fails_its_step_but_others_publish(demo: Path, capsys
     assert main(["run", "--home", str(demo)]) == 1  # the demo SFTP server is not running now
     err = capsys.readouterr().err
     assert "landing_wh_proc_supervision failed" in err and "TransientSourceError" in err
-    assert len(bundles(demo)) == before + 3  # every office still got one fresh signed bundle (none twice)
+    assert len(bundles(demo)) == before + 3, err  # every office still got one fresh signed bundle (none twice)
     assert "delivery_wh_court_spo failed" in err  # its SFTP inbox is down too: delivery waits for the next run
 
 

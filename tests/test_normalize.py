@@ -126,6 +126,37 @@ def test_latest_version_wins_and_history_keeps_all(wh: Warehouse, tmp_path: Path
     assert wh.query("SELECT count(*) FROM filing_history").fetchone() == (2,)
 
 
+def test_quarantine_keeps_originals_when_source_columns_share_shared_names(wh: Warehouse, tmp_path: Path) -> None:
+    rows = [{"id": "1", "case_no": "（2024）内03民终1号", "filing_date": "2024-03-05"},
+            {"id": "2", "case_no": "not a case number", "filing_date": "2024-03-05"}]
+    counts = wh.apply(batch(tmp_path, "c1_filing", rows), mapping={"case_no": "case_no", "filing_date": "filing_date"},
+                      key_column="id", court_code="内03", run_id="r1")
+    assert counts["rows_applied"] == 1 and counts["rows_quarantined"] == 1
+    original = wh.query("SELECT original FROM quarantine").fetchone()[0]
+    assert json.loads(original) == rows[1]
+
+
+def test_history_keeps_one_current_version_per_key(wh: Warehouse, tmp_path: Path) -> None:
+    versions = [filing("（2024）内03民终1号", bdje=str(n), gxsj=f"2024-03-0{n} 10:00:00") for n in (2, 1, 3)]
+    apply_filing(wh, batch(tmp_path, "c1_filing", versions[:2]))  # one batch, two versions of one key
+    apply_filing(wh, batch(tmp_path, "c1_filing", versions[2:]))
+    rows = wh.query("SELECT claim_amount, is_current FROM filing_history ORDER BY claim_amount").fetchall()
+    assert [(int(a), c) for a, c in rows] == [(1, False), (2, False), (3, True)]
+    assert wh.query("SELECT table_type FROM information_schema.tables WHERE table_name = 'filing'").fetchone() == ("VIEW",)
+
+
+def test_warehouse_of_another_schema_version_is_refused_with_the_fix(tmp_path: Path) -> None:
+    import duckdb
+
+    from hub.errors import WarehouseError
+
+    old = duckdb.connect(str(tmp_path / "old.duckdb"))
+    old.execute("CREATE TABLE hub_batches (batch_id VARCHAR)")  # version 1 had no hub_meta
+    old.close()
+    with pytest.raises(WarehouseError, match="schema version 1.*move the file aside and run `hub run`"):
+        Warehouse(tmp_path / "old.duckdb", hash_key=KEY)
+
+
 def test_exact_duplicates_are_counted_not_applied(wh: Warehouse, tmp_path: Path) -> None:
     row = filing("（2024）内03民终1号")
     first = apply_filing(wh, batch(tmp_path, "c1_filing", [row, row]))
