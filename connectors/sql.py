@@ -99,6 +99,29 @@ class SqlSource:
         except sa_exc.SQLAlchemyError as exc:
             raise TerminalSourceError(f"{s.name}: query failed: {type(exc).__name__}", source=s.name) from None
 
+    def keys(self, column: str) -> pa.Table:
+        """Every value of the key ``column`` in the source table now, for hard-delete
+        reconciliation: records whose key is missing were deleted at the source."""
+        s = self.settings
+        try:
+            with self._engine.connect() as conn:
+                table = self._reflect(conn)
+                query = sa.select(table.c[column]).order_by(table.c[column])
+                if conn.dialect.name == "postgresql":
+                    return _copy(conn, query, (column,))
+                return _stream(conn, query, (column,), _CHUNK)
+        except sa_exc.NoSuchTableError:
+            raise TerminalSourceError(
+                f"{s.name}: table {s.table!r} does not exist in the source database; fix database.table",
+                source=s.name,
+            ) from None
+        except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError) as exc:
+            raise TransientSourceError(
+                f"{s.name}: database connection failed during key reconciliation "
+                f"({type(exc.orig or exc).__name__}); will retry",
+                source=s.name,
+            ) from None
+
     def _reflect(self, conn: sa.Connection) -> sa.Table:
         s = self.settings
         table = sa.Table(s.table, sa.MetaData(), autoload_with=conn)
@@ -116,12 +139,37 @@ class SqlSource:
 
 
 def _page(conn: sa.Connection, query: sa.Select[Any], columns: tuple[str, ...]) -> tuple[pa.Table, Any]:
-    """One page through the DB-API: rows as Python objects, bounded by the page size."""
-    rows = conn.execute(query).all()
-    if not rows:
+    """One page through the DB-API, streamed from a server-side cursor in chunks."""
+    table = _stream(conn, query, (*columns, "_hub_cursor", "_hub_tiebreak"), _CHUNK)
+    if not table.num_rows:
         return pa.table({}), None
-    cols = list(zip(*rows))
-    return pa.table({n: _column(v) for n, v in zip(columns, cols)}), (rows[-1][-2], rows[-1][-1])
+    end = (table.column("_hub_cursor")[-1].as_py(), table.column("_hub_tiebreak")[-1].as_py())
+    return table.drop_columns(["_hub_cursor", "_hub_tiebreak"]), end
+
+
+_CHUNK = 10_000
+
+
+def _stream(conn: sa.Connection, query: sa.Select[Any], names: tuple[str, ...], chunk: int) -> pa.Table:
+    """Rows through a server-side cursor (``stream_results``: PyMySQL's SSCursor, psycopg's
+    named cursor), turned into Arrow ``chunk`` rows at a time: the driver never buffers the
+    whole result and only one chunk exists as Python objects at once."""
+    result = conn.execution_options(stream_results=True).execute(query)
+    batches = [
+        pa.record_batch([_column(v) for v in zip(*rows)], names=list(names))
+        for rows in result.partitions(chunk)
+        if rows
+    ]
+    if not batches:
+        return pa.table({n: pa.array([], pa.string()) for n in names})
+    try:
+        return pa.Table.from_batches(batches)
+    except pa.ArrowInvalid:  # chunks inferred different types (e.g. all-NULL first chunk)
+        return pa.Table.from_batches([b.cast(_text_schema(names)) for b in batches])
+
+
+def _text_schema(names: tuple[str, ...]) -> pa.Schema:
+    return pa.schema([(n, pa.string()) for n in names])
 
 
 def _copy_page(conn: sa.Connection, query: sa.Select[Any], columns: tuple[str, ...]) -> tuple[pa.Table, Any]:
@@ -130,22 +178,28 @@ def _copy_page(conn: sa.Connection, query: sa.Select[Any], columns: tuple[str, .
     COPY takes no bind parameters, so the keyset values are rendered by the dialect's own
     literal quoting; every value is still data, never SQL text from config.
     """
+    table = _copy(conn, query, (*columns, "_hub_cursor", "_hub_tiebreak"))
+    if not table.num_rows:
+        return pa.table({}), None
+    end = (table.column("_hub_cursor")[-1].as_py(), table.column("_hub_tiebreak")[-1].as_py())
+    return table.drop_columns(["_hub_cursor", "_hub_tiebreak"]), end
+
+
+def _copy(conn: sa.Connection, query: sa.Select[Any], names: tuple[str, ...]) -> pa.Table:
+    """``query`` through ``COPY ... TO STDOUT`` as CSV, parsed by Arrow into text columns."""
     sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
         data = b"".join(bytes(chunk) for chunk in copy)
     if not data:
-        return pa.table({}), None
-    names = [*columns, "_hub_cursor", "_hub_tiebreak"]
-    table = pacsv.read_csv(
+        return pa.table({n: pa.array([], pa.string()) for n in names})
+    return pacsv.read_csv(
         pa.py_buffer(data),
-        read_options=pacsv.ReadOptions(column_names=names),
+        read_options=pacsv.ReadOptions(column_names=list(names)),
         convert_options=pacsv.ConvertOptions(
             column_types={n: pa.string() for n in names}, strings_can_be_null=True, quoted_strings_can_be_null=False,
         ),
     )
-    end = (table.column("_hub_cursor")[-1].as_py(), table.column("_hub_tiebreak")[-1].as_py())
-    return table.drop_columns(["_hub_cursor", "_hub_tiebreak"]), end
 
 
 def _typed(end: tuple[Any, Any], cursor_type: Any, tiebreak_type: Any) -> tuple[Any, Any]:

@@ -33,7 +33,7 @@ def _table_check(record_type: str) -> dg.AssetChecksDefinition:
 
 @dg.asset_check(
     asset="quarantine", name="every_batch_balances", blocking=True, pool=WAREHOUSE_POOL,
-    description="Per landing batch: rows in = applied + quarantined + exact duplicates, "
+    description="Per landing batch of rows: rows in = applied + quarantined + exact duplicates, "
     "and quarantine holds exactly the rows the ledger says.",
 )
 def batches_balance(hub: HubResource) -> dg.AssetCheckResult:
@@ -41,8 +41,8 @@ def batches_balance(hub: HubResource) -> dg.AssetCheckResult:
         bad = wh.query(
             """SELECT b.batch_id, b.source_name FROM hub_batches b
                LEFT JOIN (SELECT batch_id, count(*) n FROM quarantine GROUP BY batch_id) qn USING (batch_id)
-               WHERE b.rows_in <> b.rows_applied + b.rows_quarantined + b.rows_duplicate
-                  OR b.rows_quarantined <> coalesce(qn.n, 0)"""
+               WHERE b.kind = 'rows' AND (b.rows_in <> b.rows_applied + b.rows_quarantined + b.rows_duplicate
+                                          OR b.rows_quarantined <> coalesce(qn.n, 0))"""
         ).fetchall()
         batches = wh.query("SELECT count(*) FROM hub_batches").fetchone()[0]  # type: ignore[index]
     return dg.AssetCheckResult(

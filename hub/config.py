@@ -71,6 +71,8 @@ class DatabaseSettings(_Model):
     batch_size: Annotated[int, Field(gt=0, le=1_000_000)] = 50_000
     lookback_seconds: Annotated[float, Field(ge=0)] = 0  # re-read behind the watermark for late commits
     full_refresh: bool = False  # re-read the whole table every pull (small code tables)
+    # hard deletes: this often, read every key and tombstone the records whose key is gone
+    reconcile_every_hours: Annotated[float, Field(gt=0)] | None = None
 
     @field_validator("table", "cursor", "tiebreak")
     @classmethod
@@ -116,6 +118,15 @@ class FileFormat(_Model):
     delimiter: str = ","
 
 
+class SoftDelete(_Model):
+    """The source marks deleted rows instead of removing them (e.g. ``sfsc`` = ``1``)."""
+
+    column: str
+    values: Annotated[list[str], Field(min_length=1)]  # values meaning "deleted", compared as trimmed text
+
+    _column = field_validator("column")(_identifier)
+
+
 class Source(_Model):
     name: str
     institution: str
@@ -127,6 +138,7 @@ class Source(_Model):
     sftp: SftpSettings | None = None
     format: FileFormat = FileFormat()
     cadence: str = "0 * * * *"
+    soft_delete: SoftDelete | None = None
 
     _name = field_validator("name")(_identifier)
 

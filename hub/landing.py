@@ -36,6 +36,7 @@ class LandedBatch:
     rejects: int
     landed_at: dt.datetime
     origin: str
+    kind: str = "rows"  # "keys": a key snapshot for hard-delete reconciliation
 
     @classmethod
     def from_sidecar(cls, sidecar: Path) -> LandedBatch:
@@ -52,11 +53,12 @@ class LandedBatch:
             rejects=meta["rejects"],
             landed_at=dt.datetime.fromisoformat(meta["landed_at"]),
             origin=meta["origin"],
+            kind=meta.get("kind", "rows"),
         )
 
 
 def land(
-    batch: Batch, landing_dir: Path, *, record_type: str, institution: str, run_id: str
+    batch: Batch, landing_dir: Path, *, record_type: str, institution: str, run_id: str, kind: str = "rows"
 ) -> LandedBatch:
     """Write ``batch`` under ``landing_dir/<source>/`` unless identical content already landed."""
     folder = landing_dir / batch.source
@@ -77,6 +79,7 @@ def land(
             "source": batch.source,
             "record_type": record_type,
             "institution": institution,
+            "kind": kind,
             "origin": batch.origin,
             "file": f"{batch_id}.parquet",
             "rejects_file": f"{batch_id}.rejects.parquet" if rejects is not None else None,

@@ -132,9 +132,11 @@ def staging_sql(
     court_code: str | None,
     institution: str,
     relation: str,
+    soft_delete: tuple[str, list[str]] | None = None,
 ) -> str:
     """SELECT giving, per source row: raw text, every stored column parsed once, the record
-    key, and ``_rules``/``_reasons`` (empty when the row may be applied)."""
+    key, ``deleted`` (the source's soft-delete flag is set) and ``_rules``/``_reasons`` (empty
+    when the row may be applied)."""
     fields = [f for f in TABLES[record_type] if f.source] + [SOURCE_UPDATED_AT]
     raw_cols = [f"nullif(trim(CAST({q(col)} AS VARCHAR)), '') AS {_raw(field)}" for field, col in mapping.items()]
     raw_cols += [f"CAST(NULL AS VARCHAR) AS {_raw(f.name)}" for f in fields if f.name not in mapping]
@@ -161,6 +163,10 @@ def staging_sql(
         "target_court_code": "hub_case_court(target_case_no)",
     }
     derived_cols = [f"{expr} AS {q(name)}" for name, expr in derived.items() if name in names]
+    deleted = "false"
+    if soft_delete:
+        flag, meaning_deleted = soft_delete
+        deleted = f"coalesce(trim(CAST({q(flag)} AS VARCHAR)) IN {_tuple(meaning_deleted)}, false)"
     rs = rules(record_type, set(mapping), court_code)
     flags = [f"coalesce({r.violated}, false) AS _v{i}" for i, r in enumerate(rs)]
     rule_list = ", ".join(f"CASE WHEN _v{i} THEN {lit(r.name)} END" for i, r in enumerate(rs))
@@ -168,14 +174,15 @@ def staging_sql(
     return f"""
         WITH raw AS (
             SELECT {q(SOURCE_ROW)} AS source_row, CAST({q(key_column)} AS VARCHAR) AS source_key,
-                   {", ".join(raw_cols)}, {row_hash_sql(values)} AS row_hash
+                   {", ".join(raw_cols)}, {row_hash_sql(values)} AS row_hash,
+                   {deleted} AS deleted
             FROM {relation}
         ), parsed AS MATERIALIZED (
             SELECT *, {", ".join(parsed)} FROM raw
         ), split AS MATERIALIZED (
             SELECT *, {"hub_case_parts(case_no)" if "case_no" in names else "NULL"} AS _parts FROM parsed
         ), derived AS MATERIALIZED (
-            SELECT * EXCLUDE (_parts), {", ".join(derived_cols + [record_key_sql(record_type, institution) + " AS record_key", "false AS deleted"])} FROM split
+            SELECT * EXCLUDE (_parts), {", ".join(derived_cols + [record_key_sql(record_type, institution) + " AS record_key"])} FROM split
         ), flagged AS (
             SELECT *, {", ".join(flags) or "true AS _v"} FROM derived
         )

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from connectors.base import Batch
 from connectors.sftp import SftpSettings as SftpConnSettings
 from connectors.sftp import SftpSource
@@ -34,23 +36,28 @@ class PullResult:
 
     @property
     def rows(self) -> int:
-        return sum(b.rows + b.rejects for b in self.batches)
+        return sum(b.rows + b.rejects for b in self.batches if b.kind == "rows")
 
 
-def _sql_batches(home: Home, src: Source, state: StateFile) -> Iterator[Batch]:
+def _sql_source(home: Home, src: Source) -> SqlSource:
     db = src.database
     assert db is not None
     url = db.url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         url = f"sqlite:///{home.resolve(url.removeprefix('sqlite:///'))}"
     tiebreak = db.tiebreak or src.key
-    columns = tuple(dict.fromkeys([*src.mapping.values(), src.key, db.cursor, tiebreak]))
-    source = SqlSource(SqlSettings(
+    flag = [src.soft_delete.column] if src.soft_delete else []
+    columns = tuple(dict.fromkeys([*src.mapping.values(), src.key, db.cursor, tiebreak, *flag]))
+    return SqlSource(SqlSettings(
         name=src.name, url=url, table=db.table, columns=columns, cursor=db.cursor,
         tiebreak=tiebreak, batch_size=db.batch_size, lookback_seconds=db.lookback_seconds,
         full_refresh=db.full_refresh,
         password=secret(db.password_env, f"sources.{src.name}.database.password_env"),
     ))
+
+
+def _sql_batches(home: Home, src: Source, state: StateFile) -> Iterator[Batch]:
+    source = _sql_source(home, src)
     try:
         for batch in source.pull(state.data.get("watermark")):
             yield batch
@@ -103,9 +110,38 @@ def pull(config: HubConfig, home: Home, source_name: str, run_id: str) -> PullRe
             origin=landed.origin, rows=landed.rows, rejects=landed.rejects, watermark=batch.watermark,
         )
         result.batches.append(landed)
+    if src.database is not None and src.database.reconcile_every_hours is not None:
+        _reconcile_if_due(config, home, src, state, run_id, result)
     audit.append(home.audit, "pull", run_id=run_id, subject=src.name, config=config.digest(),
                  batches=len(result.batches), rows=result.rows)
     return result
+
+
+def _reconcile_if_due(
+    config: HubConfig, home: Home, src: Source, state: StateFile, run_id: str, result: PullResult,
+) -> None:
+    """Land a snapshot of every source key when the last one is older than the configured
+    interval; applying it tombstones the records whose key has gone (hard deletes)."""
+    assert src.database is not None and src.database.reconcile_every_hours is not None
+    now = dt.datetime.now(dt.UTC)
+    last = state.data.get("reconciled_at")
+    if last and now - dt.datetime.fromisoformat(last) < dt.timedelta(hours=src.database.reconcile_every_hours):
+        return
+    source = _sql_source(home, src)
+    try:
+        keys = source.keys(src.key)
+    finally:
+        source.close()
+    # the snapshot time makes each snapshot's content, hence its batch id, unique
+    keys = keys.append_column("_hub_snapshot_at", pa.array([now.isoformat()] * keys.num_rows, pa.string()))
+    batch = Batch(src.name, keys, origin=f"{src.name}: key snapshot", details={"taken_at": now.isoformat()})
+    landed = land(batch, home.landing, record_type=src.record_type, institution=src.institution,
+                  run_id=run_id, kind="keys")
+    state.data["reconciled_at"] = now.isoformat()
+    state.save()
+    audit.append(home.audit, "land", run_id=run_id, subject=src.name, config=config.digest(),
+                 batch_id=landed.batch_id, origin=landed.origin, kind="keys", rows=landed.rows)
+    result.batches.append(landed)
 
 
 def apply_pending(config: HubConfig, home: Home, run_id: str) -> dict[str, dict[str, int]]:
@@ -119,7 +155,9 @@ def apply_pending(config: HubConfig, home: Home, run_id: str) -> dict[str, dict[
                 continue
             src = sources[batch.source]
             court = config.institution(src.institution).court_code
-            counts = wh.apply(batch, mapping=src.mapping, key_column=src.key, court_code=court, run_id=run_id)
+            soft = (src.soft_delete.column, src.soft_delete.values) if src.soft_delete else None
+            counts = wh.apply(batch, mapping=src.mapping, key_column=src.key, court_code=court, run_id=run_id,
+                              soft_delete=soft)
             audit.append(home.audit, "apply", run_id=run_id, subject=batch.source, config=config.digest(),
                          batch_id=batch.batch_id, **counts)
             agg = totals.setdefault(batch.record_type, dict.fromkeys(counts, 0))

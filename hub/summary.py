@@ -16,16 +16,18 @@ def print_summary(home: Home, config_path: Path | None = None, *, demo: bool = F
         print("no warehouse yet: nothing was applied")
         return
     with pipeline.open_warehouse(config, home, read_only=True) as wh:
-        pulled = dict(wh.query(
-            "SELECT source_name, sum(rows_in) FROM hub_batches GROUP BY 1"
-        ).fetchall())
+        pulled = {r[0]: r[1:] for r in wh.query(
+            "SELECT source_name, sum(rows_in) FILTER (WHERE kind = 'rows'), sum(rows_deleted) FROM hub_batches GROUP BY 1"
+        ).fetchall()}
         counts = wh.table_counts()
         rules = wh.query(
             "SELECT rule, count(*), any_value(reason) FROM quarantine GROUP BY rule ORDER BY 2 DESC, 1"
         ).fetchall()
     print("\nrows pulled per source")
     for src in config.sources:
-        print(f"  {src.name:<24} {pulled.get(src.name, 0):>7}  ({src.kind}, {src.record_type})")
+        rows, deleted = pulled.get(src.name, (0, 0))
+        gone = f", {deleted} deleted at the source" if deleted else ""
+        print(f"  {src.name:<24} {rows or 0:>7}  ({src.kind}, {src.record_type}{gone})")
     print("\nrows in the shared tables")
     for rt in RECORD_TYPES:
         print(f"  {rt:<24} {counts[rt]:>7}")

@@ -35,8 +35,12 @@ BATCHES_DDL = """
 CREATE TABLE IF NOT EXISTS hub_batches (
   batch_id VARCHAR PRIMARY KEY, source_name VARCHAR, record_type VARCHAR, origin VARCHAR,
   rows_in BIGINT, rows_applied BIGINT, rows_quarantined BIGINT, rows_duplicate BIGINT,
-  landed_at TIMESTAMP, applied_at TIMESTAMP, run_id VARCHAR
+  landed_at TIMESTAMP, applied_at TIMESTAMP, run_id VARCHAR,
+  kind VARCHAR, rows_deleted BIGINT
 )"""
+"""One row per applied landing batch. ``kind`` rows: rows_in = applied + quarantined +
+duplicate, rows_deleted of the applied carry the source's delete flag. ``kind`` keys: a key
+snapshot; rows_in keys read, rows_deleted records tombstoned because their key was gone."""
 
 
 META_DDL = "CREATE TABLE IF NOT EXISTS hub_meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
@@ -106,7 +110,7 @@ class Warehouse:
 
     def apply(
         self, batch: LandedBatch, *, mapping: dict[str, str], key_column: str,
-        court_code: str | None, run_id: str,
+        court_code: str | None, run_id: str, soft_delete: tuple[str, list[str]] | None = None,
     ) -> dict[str, int]:
         """Normalize one landed batch into its table; returns the row accounting."""
         rt = batch.record_type
@@ -114,18 +118,21 @@ class Warehouse:
         try:
             con.execute("BEGIN TRANSACTION")
             con.execute(f"CREATE OR REPLACE TEMP VIEW landed AS SELECT * FROM read_parquet({_lit(batch.path)})")
-            columns = [r[0] for r in con.execute("DESCRIBE landed").fetchall()]
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE staged AS "
-                + staging_sql(rt, mapping, key_column, columns, court_code, batch.institution, "landed")
-            )
-            prov = {
-                "batch_id": batch.batch_id, "source_name": batch.source,
-                "source_institution": batch.institution, "run_id": run_id,
-            }
-            self._quarantine(batch, prov, columns)
-            self._upsert(rt, batch, prov)
-            counts = self._account(batch, run_id)
+            if batch.kind == "keys":
+                counts = self._tombstone_missing(batch, key_column, run_id)
+            else:
+                columns = [r[0] for r in con.execute("DESCRIBE landed").fetchall()]
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE staged AS "
+                    + staging_sql(rt, mapping, key_column, columns, court_code, batch.institution, "landed", soft_delete)
+                )
+                prov = {
+                    "batch_id": batch.batch_id, "source_name": batch.source,
+                    "source_institution": batch.institution, "run_id": run_id,
+                }
+                self._quarantine(batch, prov, columns)
+                self._upsert(rt, batch, prov)
+                counts = self._account(batch, run_id)
             con.execute("COMMIT")
             return counts
         except duckdb.Error as exc:
@@ -134,6 +141,43 @@ class Warehouse:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+
+    def _tombstone_missing(self, batch: LandedBatch, key_column: str, run_id: str) -> dict[str, int]:
+        """A key snapshot: every current record of this source whose source key is missing
+        gets a tombstone version (a copy marked deleted, landed now, so it wins over the
+        version it buries by landing order but loses to a later re-creation at the source)."""
+        rt = batch.record_type
+        hist = q(history_table(rt))
+        params = {"source": batch.source, "batch_id": batch.batch_id, "landed_at": batch.landed_at, "run_id": run_id}
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE gone AS
+                SELECT * FROM {hist} h
+                WHERE h.is_current AND NOT h.deleted AND h.source_name = $source
+                  AND NOT EXISTS (SELECT 1 FROM landed k WHERE CAST(k.{q(key_column)} AS VARCHAR) = h.source_key)""",
+            {"source": batch.source},
+        )
+        keys, current, gone = self.con.execute(
+            f"""SELECT (SELECT count(*) FROM landed), (SELECT count(*) FROM {hist}
+                        WHERE is_current AND NOT deleted AND source_name = $source), (SELECT count(*) FROM gone)""",
+            {"source": batch.source},
+        ).fetchone()  # type: ignore[misc]
+        if keys == 0 and current > 0:
+            raise WarehouseError(
+                f"the key snapshot of {batch.source} is empty while {current} of its records are current; "
+                "refusing to delete them all. Check the source table and its grants, then pull again"
+            )
+        self.con.execute(f"UPDATE {hist} h SET is_current = false FROM gone g WHERE h.is_current AND h.record_key = g.record_key")
+        cols = [f.name for f in stored_fields(rt)]
+        replaced = {"batch_id": "$batch_id", "source_row": "NULL", "row_hash": "md5('deleted:' || row_hash)",
+                    "landed_at": "CAST($landed_at AS TIMESTAMP)", "run_id": "$run_id"}
+        select = ", ".join(replaced.get(c, q(c)) for c in cols)
+        self.con.execute(
+            f"INSERT INTO {hist} ({', '.join(q(c) for c in cols)}, is_current, deleted) SELECT {select}, true, true FROM gone",
+            {k: v for k, v in params.items() if k != "source"},
+        )
+        counts = {"rows_in": keys, "rows_applied": 0, "rows_quarantined": 0, "rows_duplicate": 0, "rows_deleted": gone}
+        self._ledger(batch, counts, "keys", run_id)
+        return counts
 
     def _quarantine(self, batch: LandedBatch, prov: dict[str, str], columns: list[str]) -> None:
         # original values read back from landing for the failing rows only
@@ -172,7 +216,9 @@ class Warehouse:
                          row_number() OVER (PARTITION BY row_hash ORDER BY source_row) AS _n
                   FROM staged WHERE len(_rules) = 0
                 ) c WHERE _n = 1
-                  AND NOT EXISTS (SELECT 1 FROM {hist} h WHERE h.record_key = c.record_key AND h.row_hash = c.row_hash)""",
+                  AND (NOT EXISTS (SELECT 1 FROM {hist} h WHERE h.record_key = c.record_key AND h.row_hash = c.row_hash)
+                       -- a record restored at the source with its old values comes back
+                       OR EXISTS (SELECT 1 FROM {hist} d WHERE d.record_key = c.record_key AND d.is_current AND d.deleted))""",
             prov | {"landed_at": batch.landed_at},
         )
         # the batch's own latest version per key, then the keys where it beats the stored one
@@ -201,25 +247,30 @@ class Warehouse:
         row = self.con.execute(
             """SELECT (SELECT count(*) FROM staged),
                       (SELECT count(*) FROM incoming),
-                      (SELECT count(*) FROM staged WHERE len(_rules) > 0)"""
+                      (SELECT count(*) FROM staged WHERE len(_rules) > 0),
+                      (SELECT count(*) FROM incoming WHERE deleted)"""
         ).fetchone()
         assert row is not None
-        staged, applied, bad = row
+        staged, applied, bad, deleted = row
         counts = {
             "rows_in": staged + batch.rejects,
             "rows_applied": applied,
             "rows_quarantined": bad + batch.rejects,
             "rows_duplicate": staged - applied - bad,
+            "rows_deleted": deleted,
         }
+        self._ledger(batch, counts, "rows", run_id)
+        return counts
+
+    def _ledger(self, batch: LandedBatch, counts: dict[str, int], kind: str, run_id: str) -> None:
         self.con.execute(
             """INSERT INTO hub_batches VALUES ($batch_id, $source, $record_type, $origin, $rows_in,
-               $rows_applied, $rows_quarantined, $rows_duplicate, $landed_at, now(), $run_id)""",
+               $rows_applied, $rows_quarantined, $rows_duplicate, $landed_at, now(), $run_id, $kind, $rows_deleted)""",
             counts | {
                 "batch_id": batch.batch_id, "source": batch.source, "record_type": batch.record_type,
-                "origin": batch.origin, "landed_at": batch.landed_at, "run_id": run_id,
+                "origin": batch.origin, "landed_at": batch.landed_at, "run_id": run_id, "kind": kind,
             },
         )
-        return counts
 
     def table_counts(self) -> dict[str, int]:
         names = list(RECORD_TYPES) + ["quarantine"]

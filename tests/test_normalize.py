@@ -62,7 +62,7 @@ def test_filing_rules_each_quarantine_with_reason(wh: Warehouse, tmp_path: Path)
     ]
     b = batch(tmp_path, "c1_filing", rows)
     counts = apply_filing(wh, b)
-    assert counts == {"rows_in": 9, "rows_applied": 1, "rows_quarantined": 8, "rows_duplicate": 0}
+    assert counts == {"rows_in": 9, "rows_applied": 1, "rows_quarantined": 8, "rows_duplicate": 0, "rows_deleted": 0}
     q = quarantined(wh)
     assert q[2][0] == "bad_case_no" and "民X12号" in q[2][1]
     assert q[3] == ("bad_filing_date", "filing_date 2024-13-45 is not a valid date")
@@ -111,7 +111,7 @@ def test_reader_rejects_land_in_quarantine_and_balance(wh: Warehouse, tmp_path: 
                         "raw": ["a,b,c,d,e,f"]})
     b = batch(tmp_path, "c1_filing", [filing("（2024）内03民终1号")], rejects=rejects)
     counts = apply_filing(wh, b)
-    assert counts == {"rows_in": 2, "rows_applied": 1, "rows_quarantined": 1, "rows_duplicate": 0}
+    assert counts == {"rows_in": 2, "rows_applied": 1, "rows_quarantined": 1, "rows_duplicate": 0, "rows_deleted": 0}
     assert quarantined(wh)[7] == ("unparseable_row", "expected 5 fields, got 6")
 
 
@@ -160,9 +160,9 @@ def test_warehouse_of_another_schema_version_is_refused_with_the_fix(tmp_path: P
 def test_exact_duplicates_are_counted_not_applied(wh: Warehouse, tmp_path: Path) -> None:
     row = filing("（2024）内03民终1号")
     first = apply_filing(wh, batch(tmp_path, "c1_filing", [row, row]))
-    assert first == {"rows_in": 2, "rows_applied": 1, "rows_quarantined": 0, "rows_duplicate": 1}
+    assert first == {"rows_in": 2, "rows_applied": 1, "rows_quarantined": 0, "rows_duplicate": 1, "rows_deleted": 0}
     again = apply_filing(wh, batch(tmp_path, "c1_filing", [row, filing("（2024）内03民终2号")]))
-    assert again == {"rows_in": 2, "rows_applied": 1, "rows_quarantined": 0, "rows_duplicate": 1}
+    assert again == {"rows_in": 2, "rows_applied": 1, "rows_quarantined": 0, "rows_duplicate": 1, "rows_deleted": 0}
     assert wh.query("SELECT count(*) FROM filing").fetchone() == (2,)
 
 

@@ -40,7 +40,8 @@ sources:
     institution: wh-court
     record_type: filing
     kind: database
-    database: {{url: "sqlite:///sources/wh-court.sqlite", table: t_ajxx_la, cursor: gxsj}}
+    # hard deletes: once a day every key is read and records gone from the court are tombstoned
+    database: {{url: "sqlite:///sources/wh-court.sqlite", table: t_ajxx_la, cursor: gxsj, reconcile_every_hours: 24}}
     key: ajbs
     mapping: {{case_no: ah, court_name: fymc, cause: ay, filing_date: larq, plaintiff: yg, defendant: bg,
               defendant_id: bgzjhm, defendant_agency: bsxzjg, claim_amount: bdje, source_updated_at: gxsj}}
