@@ -193,3 +193,22 @@ def test_postgresql_pages_come_through_copy_keeping_null_apart_from_empty() -> N
         with engine.begin() as conn:
             conn.execute(sa.text(f"DROP TABLE {table}"))
         engine.dispose()
+
+
+def test_pages_stream_in_chunks_and_a_loosely_typed_column_stays_whole(tmp_path: Path) -> None:
+    """A page larger than one streamed chunk, whose column changes type between chunks (SQLite
+    lets a clerk type text into a number column), arrives whole and as text."""
+    url = f"sqlite:///{tmp_path}/loose.sqlite"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE la (ajbs INTEGER PRIMARY KEY, bdje, gxsj TEXT)"))
+        conn.execute(sa.text("INSERT INTO la VALUES (:k, :v, '2024-03-01 10:00:00')"),
+                     [{"k": k, "v": k if k <= 10_000 else f"约{k}元"} for k in range(1, 10_101)])
+    engine.dispose()
+    source = SqlSource(SqlSettings(name="loose", url=url, table="la", columns=("ajbs", "bdje"),
+                                   cursor="gxsj", tiebreak="ajbs", batch_size=20_000))
+    [page] = list(source.pull(None))
+    source.close()
+    values = page.table.column("bdje").to_pylist()
+    assert page.table.num_rows == 10_100 and page.table.schema.field("bdje").type == pa.string()
+    assert values[0] == "1" and values[-1] == "约10100元"
