@@ -1,9 +1,10 @@
 """What goes into an office's bundle: a full snapshot, or the changes since its last bundle.
 
 The hub remembers, per office and dataset, what the office holds: each shared row's record
-key, the hash of the row *as shared* (after filters and column treatments) and the stored
-version it was shared from (batch, source row, run), in ``state/offices/<office>/<dataset>.parquet``
-tagged with the share's fingerprint. An incremental bundle carries the rows whose shared form
+key, a hash of the row *as shared* (after filters and column treatments; a 128-bit MD5, there
+to notice changes, never to prove anything: bundles are signed with SHA-256 digests) and the
+stored version it was shared from (batch, source row, run), in
+``state/offices/<office>/<dataset>.parquet``, tagged with the share's fingerprint. An incremental bundle carries the rows whose shared form
 is new or changed (``_change`` = new / changed) and the keys it no longer shares (withdrawn:
 deleted at the source, or no longer matching the agreement). The memory is replaced only
 after the bundle is safely written, so a failed publish resends the same changes next time.
@@ -23,6 +24,7 @@ import os
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hub.agreements import select_sql
@@ -52,15 +54,20 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, share: Share) -> str:
 
 
 def _load_previous(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: str) -> bool:
-    """``_previous`` holds what the office was last sent; its versions only if still comparable."""
-    con.execute("CREATE OR REPLACE TEMP TABLE _previous (record_key VARCHAR, _row_hash VARCHAR, "
+    """``_previous`` holds what the office was last sent; versions only where still comparable.
+
+    Holdings from before versions were remembered carry a text hash no longer computed: their
+    rows compare as changed, so the office is sent each of them once more."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _previous (record_key VARCHAR, _row_hash UHUGEINT, "
                 "_batch_id VARCHAR, _source_row BIGINT, _run_id VARCHAR)")
     if not path.exists():
         return False
     schema = pq.read_schema(path)
-    same = (schema.metadata or {}).get(FINGERPRINT_KEY) == fingerprint.encode() and set(VERSION) <= set(schema.names)
+    current = set(VERSION) <= set(schema.names) and schema.field("_row_hash").type != pa.string()
+    same = current and (schema.metadata or {}).get(FINGERPRINT_KEY) == fingerprint.encode()
+    row_hash = "_row_hash" if current else "NULL"
     version = ", ".join(VERSION) if same else "NULL, NULL, NULL"
-    con.execute(f"INSERT INTO _previous SELECT record_key, _row_hash, {version} FROM read_parquet({lit(str(path))})")
+    con.execute(f"INSERT INTO _previous SELECT record_key, {row_hash}, {version} FROM read_parquet({lit(str(path))})")
     return True
 
 
@@ -74,38 +81,38 @@ def build(
         rt = share.record_type
         sql, params = select_sql(share, with_key=True, with_version=True, ordered=False)
         cols = [c for c, t in share.columns.items() if t != "drop"]
-        fingerprint = _fingerprint(con, share)
         previous = _state_path(state_dir, agreement.office, rt)
+        fingerprint = _fingerprint(con, share)
         try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _current AS {sql}", params)
             has_previous = _load_previous(con, previous, fingerprint)
-            row = "to_json({" + ", ".join(f"{lit(c)}: c.{q(c)}" for c in cols) + "})"
+            row_hash = "md5_number(CAST(to_json({" + ", ".join(f"{lit(c)}: c.{q(c)}" for c in cols) + "}) AS VARCHAR))"
             same = " AND ".join(f"p.{v} = c.{v}" for v in VERSION)
-            con.execute(f"""CREATE OR REPLACE TEMP TABLE _held AS
-                SELECT c.record_key, CASE WHEN {same} THEN p._row_hash ELSE sha256(CAST({row} AS VARCHAR)) END AS _row_hash,
-                       {", ".join(f"c.{v}" for v in VERSION)}
-                FROM _current c LEFT JOIN _previous p USING (record_key)""")
             pending = previous.with_name(previous.name + ".pending")
             pending.parent.mkdir(parents=True, exist_ok=True)
-            con.execute(f"COPY _held TO {lit(str(pending))} (FORMAT parquet, COMPRESSION zstd, "
-                        f"KV_METADATA {{{FINGERPRINT_KEY.decode()}: {lit(fingerprint)}}})")
+            con.execute(f"""COPY (SELECT c.record_key, CASE WHEN {same} THEN p._row_hash ELSE {row_hash} END AS _row_hash,
+                                         {", ".join(f"c.{v}" for v in VERSION)}
+                                  FROM ({sql}) c LEFT JOIN _previous p USING (record_key))
+                            TO {lit(str(pending))} (FORMAT parquet, COMPRESSION zstd,
+                                KV_METADATA {{{FINGERPRINT_KEY.decode()}: {lit(fingerprint)}}})""", params)
             holdings[rt] = pending
             col_list = ", ".join(f"c.{q(c)}" for c in cols)
             if full or not has_previous:
-                query = f"SELECT {col_list} FROM _current c ORDER BY record_key"
-            else:
+                query, args = f"SELECT {col_list} FROM ({sql}) c ORDER BY record_key", params
+            else:  # hashed only where the stored version differs from the one last sent
                 nulls = ", ".join(f"NULL AS {q(c)}" for c in cols)
                 query = f"""SELECT CASE WHEN p.record_key IS NULL THEN 'new' ELSE 'changed' END AS _change,
                                    c.record_key, {col_list}
-                            FROM _current c JOIN _held h USING (record_key) LEFT JOIN _previous p USING (record_key)
-                            WHERE p.record_key IS NULL OR p._row_hash <> h._row_hash
+                            FROM ({sql}) c LEFT JOIN _previous p USING (record_key)
+                            WHERE p.record_key IS NULL OR (NOT coalesce({same}, false)
+                                  AND p._row_hash IS DISTINCT FROM {row_hash})
                             UNION ALL
-                            SELECT 'withdrawn', p.record_key, {nulls} FROM _previous p ANTI JOIN _current c USING (record_key)
+                            SELECT 'withdrawn', p.record_key, {nulls} FROM _previous p ANTI JOIN ({sql}) c USING (record_key)
                             ORDER BY record_key"""
+                args = params + params
             datasets[rt] = work_dir / f"{rt}.parquet"
-            write_parquet(con.sql(query).to_arrow_reader(BATCH_ROWS), datasets[rt])
+            write_parquet(con.sql(query, params=args).to_arrow_reader(BATCH_ROWS), datasets[rt])
         finally:
-            con.execute("DROP TABLE IF EXISTS _current; DROP TABLE IF EXISTS _previous; DROP TABLE IF EXISTS _held")
+            con.execute("DROP TABLE IF EXISTS _previous")
     return datasets, holdings
 
 

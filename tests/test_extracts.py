@@ -108,14 +108,16 @@ def test_a_new_hash_key_resends_hashed_columns(tmp_path: Path) -> None:
     assert delta["filing"].column("_change").to_pylist() == ["changed"]
 
 
-def test_holdings_without_versions_are_compared_by_hash(wh: Warehouse, tmp_path: Path) -> None:
-    """State written before versions were remembered: every row is hashed again, nothing is resent."""
+def test_holdings_from_before_versions_resend_each_row_once(wh: Warehouse, tmp_path: Path) -> None:
+    """State written when only text hashes were remembered: every row goes out once more as changed."""
     state = tmp_path / "state"
     apply(wh, tmp_path, [case(1, 10), case(2, 20)])
     _, held = build(wh, state, tmp_path)
     extracts.remember(state, "spo", held)
     path = state / "offices" / "spo" / "filing.parquet"
-    pq.write_table(pq.read_table(path).select(["record_key", "_row_hash"]), path)
-    apply(wh, tmp_path, [case(2, 21, "2024-02-01 00:00:00")])
-    delta, _ = build(wh, state, tmp_path)
-    assert [(r["_change"], r["claim_amount"]) for r in delta["filing"].to_pylist()] == [("changed", 21)]
+    keys = pq.read_table(path).column("record_key")
+    pq.write_table(pa.table({"record_key": keys, "_row_hash": pa.array(["0" * 64] * len(keys))}), path)
+    delta, held = build(wh, state, tmp_path)
+    assert sorted((r["_change"], r["claim_amount"]) for r in delta["filing"].to_pylist()) == [("changed", 10), ("changed", 20)]
+    extracts.remember(state, "spo", held)
+    assert build(wh, state, tmp_path)[0]["filing"].num_rows == 0
