@@ -26,6 +26,7 @@ from hub.config import SftpSettings as SftpConfig
 from hub.deliver import deliver_pending
 from hub.home import Home
 from hub.landing import LandedBatch, StateFile, land, landed_batches
+from hub.normalize import lit
 from hub.warehouse import Warehouse
 
 
@@ -131,7 +132,10 @@ def apply_pending(config: HubConfig, home: Home, run_id: str) -> dict[str, dict[
 
 
 def open_warehouse(config: HubConfig, home: Home, *, read_only: bool = False) -> Warehouse:
-    return Warehouse(home.warehouse, hash_key=home.hash_key(config.hub.hash_key_env), read_only=read_only)
+    wh = Warehouse(home.warehouse, hash_key=home.hash_key(config.hub.hash_key_env), read_only=read_only)
+    if config.hub.duckdb_memory_limit:  # DuckDB's default is 80% of RAM: a shared host needs less
+        wh.con.execute(f"SET memory_limit = {lit(config.hub.duckdb_memory_limit)}")
+    return wh
 
 
 def publish(
