@@ -124,7 +124,7 @@ def inbox_dir(home: Home) -> Path:
     return home.root / "sources" / "sftp" / "inbox"
 
 
-def write_config(home: Home, tag: str, base_url: str, sftp_port: int) -> None:
+def write_config(home: Home, tag: str, base_url: str, sftp_port: int, memory_limit: str | None = None) -> None:
     """The exchange's ``hub.yaml`` (pattern: ``hub.demo.exchange``), SFTP host key pinned."""
     sftp = {"host": "127.0.0.1", "port": sftp_port, "username": getpass.getuser(), "key_path": str(client_key_path(home)),
             "host_key": host_key_line(host_key_path(home))}
@@ -183,7 +183,10 @@ def write_config(home: Home, tag: str, base_url: str, sftp_port: int) -> None:
              "columns": dict.fromkeys(["case_no", "court_code", "document_type", "outcome", "decided_date",
                                        "effective_date", "defendant_agency", "agency_head_appeared"], clear)}]},
     ]
-    config = {"version": 1, "hub": {"name": f"乌海 benchmark exchange ({tag})"}, "institutions": institutions,
+    hub: dict[str, Any] = {"name": f"乌海 benchmark exchange ({tag})"}
+    if memory_limit:
+        hub["duckdb_memory_limit"] = memory_limit
+    config = {"version": 1, "hub": hub, "institutions": institutions,
               "sources": sources, "offices": offices, "agreements": agreements}
     header = "# hub.yaml written by benchmarks.generate: four courts (PostgreSQL), two procuratorates (SFTP CSV)\n"
     home.config.write_text(header + yaml.safe_dump(config, allow_unicode=True, sort_keys=False, width=120),

@@ -317,7 +317,7 @@ def _write_drop(con: duckdb.DuckDBPyConnection, relation: str, proc: Procuratora
 
 
 def generate(home: Home, records: int, *, sftp_port: int, seed: int = 42, base_url: str = PG_URL,
-             tag: str | None = None) -> dict[str, Any]:
+             tag: str | None = None, memory_limit: str | None = None) -> dict[str, Any]:
     """Write the institutions' stores and ``hub.yaml``; return (and save) the manifest."""
     tag = tag or uuid.uuid4().hex[:8]
     work = home.root / "bench"
@@ -348,7 +348,7 @@ def generate(home: Home, records: int, *, sftp_port: int, seed: int = 42, base_u
     manifest = {"records": records, "seed": seed, "tag": tag, "pg_url": base_url, "sources": {
         name: {"rows": rows, "defects": defects[name]} for name, rows in counts.items()}}
     (work / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    write_config(home, tag, base_url, sftp_port)
+    write_config(home, tag, base_url, sftp_port, memory_limit)
     return manifest
 
 
@@ -420,6 +420,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--pg-url", default=PG_URL)
     p.add_argument("--tag", help="names this run's PostgreSQL schemas (default: random)")
+    p.add_argument("--duckdb-memory-limit", help="hub.duckdb_memory_limit in the hub.yaml written, e.g. 1GB")
     p.add_argument("--change", action="store_true", help="change 0.1%% of the generated records")
     args = p.parse_args()
     home = Home.find(args.home)
@@ -429,7 +430,7 @@ def main() -> None:
         if args.records is None or args.sftp_port is None:
             p.error("--records and --sftp-port are required unless --change")
         print(json.dumps(generate(home, args.records, sftp_port=args.sftp_port, seed=args.seed,
-                                  base_url=args.pg_url, tag=args.tag)))
+                                  base_url=args.pg_url, tag=args.tag, memory_limit=args.duckdb_memory_limit)))
 
 
 if __name__ == "__main__":

@@ -122,10 +122,11 @@ def _rate(rows: float, seconds: float) -> str:
     return f"{rows / seconds:,.0f}" if seconds > 0 else "-"
 
 
-def report(records: int, full: RunResult, incremental: RunResult, baselines: dict[str, dict[str, float]],
-           children: dict[str, ChildResult], sshd_peak_kb: int, accounts: dict[str, dict[str, int]]) -> str:
+def report(records: int, memory_limit: str | None, full: RunResult, incremental: RunResult,
+           baselines: dict[str, dict[str, float]], children: dict[str, ChildResult], sshd_peak_kb: int,
+           accounts: dict[str, dict[str, int]]) -> str:
     lines = [f"records: {records:,}  ({platform.node()}, {_cpus()} cores, python {platform.python_version()}, "
-             f"duckdb {duckdb.__version__})"]
+             f"duckdb {duckdb.__version__}, hub.duckdb_memory_limit {memory_limit or 'unset'})"]
     for label, run in (("full run", full), ("incremental run (0.1% changed)", incremental)):
         lines += ["", f"{label}: {run.seconds:.2f} s wall",
                   f"{'stage':<10} {'seconds':>9} {'rows':>11} {'rows/s':>11} {'peak RSS MB':>12} "
@@ -162,12 +163,14 @@ def _cpus() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def run(records: int, home: Home, *, seed: int, pg_url: str, keep_sources: bool = False) -> str:
+def run(records: int, home: Home, *, seed: int, pg_url: str, memory_limit: str | None = None,
+        keep_sources: bool = False) -> str:
     ensure_keys(home)
     children: dict[str, ChildResult] = {}
     with running_sshd(home.root / "sshd", host_key=host_key_path(home), client_key=client_key_path(home)) as sshd:
         children["generate"] = run_child("benchmarks.generate", "--home", str(home.root), "--records", str(records),
-                                         "--sftp-port", str(sshd.port), "--seed", str(seed), "--pg-url", pg_url)
+                                         "--sftp-port", str(sshd.port), "--seed", str(seed), "--pg-url", pg_url,
+                                         *(["--duckdb-memory-limit", memory_limit] if memory_limit else []))
         manifest = children["generate"].output
         try:
             config = load_config(home.config)
@@ -182,7 +185,7 @@ def run(records: int, home: Home, *, seed: int, pg_url: str, keep_sources: bool 
         "full": [s.__dict__ for s in full.stages], "incremental": [s.__dict__ for s in incremental.stages],
         "full_seconds": full.seconds, "incremental_seconds": incremental.seconds,
         "baselines": children["baselines"].output, "changed": children["change"].output}, indent=1))
-    return report(records, full, incremental, children["baselines"].output, children, sshd.peak_rss_kb,
+    return report(records, memory_limit, full, incremental, children["baselines"].output, children, sshd.peak_rss_kb,
                   accounting(home, manifest))
 
 
@@ -192,13 +195,14 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--pg-url", default=generate.PG_URL)
     p.add_argument("--home", help="keep the exchange's home here (default: a temporary folder, removed)")
+    p.add_argument("--duckdb-memory-limit", help="set hub.duckdb_memory_limit for the exchange, e.g. 1GB")
     p.add_argument("--keep-sources", action="store_true", help="leave the PostgreSQL schemas in place")
     args = p.parse_args()
     folder = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="hub-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        print(run(args.records, Home.find(folder), seed=args.seed, pg_url=args.pg_url, keep_sources=args.keep_sources),
-              flush=True)
+        print(run(args.records, Home.find(folder), seed=args.seed, pg_url=args.pg_url,
+                  memory_limit=args.duckdb_memory_limit, keep_sources=args.keep_sources), flush=True)
     finally:
         if not args.home:
             shutil.rmtree(folder, ignore_errors=True)
