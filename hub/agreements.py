@@ -35,9 +35,12 @@ def where_sql(conditions: list[Condition]) -> tuple[str, list[Any]]:
     return (" AND ".join(parts) if parts else "true"), params
 
 
-def select_sql(share: Share, *, with_key: bool = False) -> tuple[str, list[Any]]:
+def select_sql(
+    share: Share, *, with_key: bool = False, with_version: bool = False, ordered: bool = True
+) -> tuple[str, list[Any]]:
     """The SELECT an office's share runs against the warehouse (``record_key`` first when
-    ``with_key``: incremental extracts name the records they change or withdraw)."""
+    ``with_key``: incremental extracts name the records they change or withdraw; with
+    ``with_version``, the stored row's version as ``_batch_id``, ``_source_row``, ``_run_id``)."""
     cols: list[str] = ["record_key"] if with_key else []
     for name, treatment in share.columns.items():
         col = q(name)
@@ -50,5 +53,8 @@ def select_sql(share: Share, *, with_key: bool = False) -> tuple[str, list[Any]]
             )
         elif treatment == "hash":
             cols.append(f"hub_keyed_hash(CAST({col} AS VARCHAR)) AS {col}")
+    if with_version:
+        cols += ["batch_id AS _batch_id", "source_row AS _source_row", "run_id AS _run_id"]
     where, params = where_sql(share.where)
-    return f"SELECT {', '.join(cols)} FROM {q(share.record_type)} WHERE {where} ORDER BY record_key", params
+    order = " ORDER BY record_key" if ordered else ""
+    return f"SELECT {', '.join(cols)} FROM {q(share.record_type)} WHERE {where}{order}", params

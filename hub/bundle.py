@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,19 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def write_parquet(batches: pa.RecordBatchReader, path: Path) -> int:
+    """Stream record batches into a data file as bundles carry them (zstd); rows written.
+
+    Extracts come from DuckDB batch by batch, so a dataset larger than memory never has to be
+    held whole; the Arrow schema (names, types, nullability) is the reader's, as a table's would be."""
+    rows = 0
+    with pq.ParquetWriter(path, batches.schema, compression="zstd") as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    return rows
+
+
 def is_plain_name(name: str) -> bool:
     """A single, visible path component: office and dataset names become folder/file names."""
     return bool(name) and not name.startswith(".") and not any(c in name for c in "/\\\0")
@@ -82,7 +96,7 @@ class PublishedBundle:
 
 
 def publish_bundle(
-    outbox: Path, office: str, datasets: dict[str, pa.Table], predicate: dict[str, Any],
+    outbox: Path, office: str, datasets: Mapping[str, pa.Table | Path], predicate: dict[str, Any],
     key: SigningKey, *, now: dt.datetime, ttl: dt.timedelta, recipients: list[str] | None = None,
 ) -> PublishedBundle:
     """Write, sign and atomically place the office's next bundle.
@@ -90,7 +104,8 @@ def publish_bundle(
     ``predicate`` carries what only the caller knows (office, agreement, run id, source
     watermarks); sequence, chain, times and per-dataset facts are added here so they are
     always consistent with the files. With ``recipients`` (age X25519 public keys) each data
-    file is delivered as ``<dataset>.parquet.age`` and only the ciphertext is kept.
+    file is delivered as ``<dataset>.parquet.age`` and only the ciphertext is kept. A dataset is
+    an Arrow table, or a Parquet file already written (``write_parquet``), which is moved in.
     """
     if now.tzinfo is None or ttl <= dt.timedelta(0):
         raise ValueError("now must be timezone-aware and ttl positive")
@@ -107,17 +122,21 @@ def publish_bundle(
     try:
         (tmp / DATA).mkdir()
         subjects, described = [], {}
-        for name, table in sorted(datasets.items()):
+        for name, data in sorted(datasets.items()):
             file = f"{DATA}/{name}.parquet"
-            pq.write_table(table, tmp / file, compression="zstd")
+            if isinstance(data, pa.Table):
+                pq.write_table(data, tmp / file, compression="zstd")
+                rows, schema = data.num_rows, data.schema
+            else:
+                shutil.move(data, tmp / file)
+                rows, schema = pq.read_metadata(tmp / file).num_rows, pq.read_schema(tmp / file)
             if recipients:  # only ciphertext is delivered, and the digest covers it
                 encrypt_for(tmp / file, tmp / f"{file}.age", recipients)
                 (tmp / file).unlink()
                 file = f"{file}.age"
             _fsync(tmp / file)
             subjects.append({"name": file, "digest": {"sha256": sha256_file(tmp / file)}})
-            described[name] = {"rows": table.num_rows, "schema_fingerprint": schema_fingerprint(table.schema),
-                               "file": file}
+            described[name] = {"rows": rows, "schema_fingerprint": schema_fingerprint(schema), "file": file}
         statement = {
             "_type": STATEMENT_TYPE,
             "subject": subjects,
@@ -155,11 +174,11 @@ def publish_bundle(
         _fsync(office_dir)
     except OSError as exc:
         raise PublishError(f"bundle {final} was written but could not be made durable: {exc}") from None
-    rows = {name: table.num_rows for name, table in datasets.items()}
+    rows = {name: d["rows"] for name, d in described.items()}
     return PublishedBundle(final, sequence, hashlib.sha256(manifest).hexdigest(), rows)
 
 
-def _check_inputs(office: str, datasets: dict[str, pa.Table], predicate: dict[str, Any]) -> None:
+def _check_inputs(office: str, datasets: Mapping[str, pa.Table | Path], predicate: dict[str, Any]) -> None:
     """Refuse inputs that would produce a bundle an office cannot trust or even open."""
     if not is_plain_name(office):
         raise PublishError(f"office id {office!r} cannot be used as a folder name")

@@ -27,6 +27,7 @@ CRON = re.compile(r"^(@(hourly|daily|weekly|monthly)|(\S+\s+){4}\S+)$")
 OFFICE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)? ?([KMGT]i?B)$", re.IGNORECASE)
 
 RecordType = Literal["filing", "judgment", "enforcement", "supervision"]
 
@@ -265,8 +266,16 @@ class HubSettings(_Model):
     hash_key_env: str = "HUB_HASH_KEY"
     bundle_ttl_days: Annotated[int, Field(ge=1, le=3650)] = 30
     min_link_rate: Annotated[float, Field(ge=0, le=1)] = 0.9  # below it, extracts are held back
+    duckdb_memory_limit: str | None = None  # e.g. "1GB": the warehouse's DuckDB spills to disk beyond it
 
     _env = field_validator("hash_key_env")(_env_name)
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _memory(cls, v: str | None) -> str | None:
+        if v is not None and not MEMORY.match(v):
+            raise ValueError(f"{v!r} is not an amount of memory; write it like 1GB, 1500MB or 2GiB")
+        return v
 
 
 class HubConfig(_Model):

@@ -1,16 +1,25 @@
 """What goes into an office's bundle: a full snapshot, or the changes since its last bundle.
 
 The hub remembers, per office and dataset, what the office holds: each shared row's record
-key and the hash of the row *as shared* (after filters and column treatments), in
-``state/offices/<office>/<dataset>.parquet``. An incremental bundle carries the rows whose
-shared form is new or changed (``_change`` = new / changed) and the keys it no longer
-shares (withdrawn: deleted at the source, or no longer matching the agreement). The memory
-is replaced only after the bundle is safely written, so a failed publish resends the same
-changes next time.
+key, a hash of the row *as shared* (after filters and column treatments; a 128-bit MD5, there
+to notice changes, never to prove anything: bundles are signed with SHA-256 digests) and the
+stored version it was shared from (batch, source row, run), in
+``state/offices/<office>/<dataset>.parquet``, tagged with the share's fingerprint. An incremental bundle carries the rows whose shared form
+is new or changed (``_change`` = new / changed) and the keys it no longer shares (withdrawn:
+deleted at the source, or no longer matching the agreement). The memory is replaced only
+after the bundle is safely written, so a failed publish resends the same changes next time.
+
+Hashing every shared row on every publish would make a 0.1 % change cost as much as a full
+extract, so a row whose stored version and share fingerprint are what the office was last
+sent keeps its remembered hash; only new, re-applied or re-specified rows are hashed. (A
+stored row never changes in place: the warehouse replaces it with a row from a new batch.)
+All of it runs in DuckDB and streams to Parquet files, so an extract larger than memory
+spills to DuckDB's temporary directory instead of being held in Arrow.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -19,59 +28,95 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hub.agreements import select_sql
-from hub.config import Agreement
+from hub.bundle import canonical_json, write_parquet
+from hub.config import Agreement, Share
 from hub.normalize import lit, q
+
+SHARED_FORM_VERSION = 1
+"""Bump when ``agreements.select_sql`` changes how a treatment renders a value: every
+remembered hash is then recomputed instead of reused."""
+FINGERPRINT_KEY = b"share_fingerprint"
+VERSION = ("_batch_id", "_source_row", "_run_id")
+BATCH_ROWS = 100_000
 
 
 def _state_path(state_dir: Path, office: str, dataset: str) -> Path:
     return state_dir / "offices" / office / f"{dataset}.parquet"
 
 
+def _fingerprint(con: duckdb.DuckDBPyConnection, share: Share) -> str:
+    """Changes whenever the shared form of an unchanged stored row could change."""
+    key_probe = None
+    if "hash" in share.columns.values():  # a new identifier hash key changes every hashed value
+        key_probe = con.sql("SELECT hub_keyed_hash('share fingerprint')").fetchall()[0][0]
+    spec = {"share": share.model_dump(mode="json"), "version": SHARED_FORM_VERSION, "key": key_probe}
+    return hashlib.sha256(canonical_json(spec)).hexdigest()
+
+
+def _load_previous(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: str) -> bool:
+    """``_previous`` holds what the office was last sent; versions only where still comparable.
+
+    Holdings from before versions were remembered carry a text hash no longer computed: their
+    rows compare as changed, so the office is sent each of them once more."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _previous (record_key VARCHAR, _row_hash UHUGEINT, "
+                "_batch_id VARCHAR, _source_row BIGINT, _run_id VARCHAR)")
+    if not path.exists():
+        return False
+    schema = pq.read_schema(path)
+    current = set(VERSION) <= set(schema.names) and schema.field("_row_hash").type != pa.string()
+    same = current and (schema.metadata or {}).get(FINGERPRINT_KEY) == fingerprint.encode()
+    row_hash = "_row_hash" if current else "NULL"
+    version = ", ".join(VERSION) if same else "NULL, NULL, NULL"
+    con.execute(f"INSERT INTO _previous SELECT record_key, {row_hash}, {version} FROM read_parquet({lit(str(path))})")
+    return True
+
+
 def build(
-    con: duckdb.DuckDBPyConnection, agreement: Agreement, state_dir: Path, *, full: bool
-) -> tuple[dict[str, pa.Table], dict[str, pa.Table]]:
-    """(datasets for the bundle, what the office will hold once it has them)."""
+    con: duckdb.DuckDBPyConnection, agreement: Agreement, state_dir: Path, work_dir: Path, *, full: bool
+) -> tuple[dict[str, Path], dict[str, Path]]:
+    """(a Parquet file per dataset for the bundle, in ``work_dir``; what the office will hold
+    once it has them, as files for ``remember``)."""
     datasets, holdings = {}, {}
     for share in agreement.shares:
-        sql, params = select_sql(share, with_key=True)
+        rt = share.record_type
+        sql, params = select_sql(share, with_key=True, with_version=True, ordered=False)
         cols = [c for c, t in share.columns.items() if t != "drop"]
-        row = "to_json({" + ", ".join(f"{lit(c)}: {q(c)}" for c in cols) + "})"
-        current = con.sql(
-            f"SELECT *, sha256(CAST({row} AS VARCHAR)) AS _row_hash FROM ({sql})", params=params
-        ).to_arrow_table()
-        holdings[share.record_type] = current.select(["record_key", "_row_hash"])
-        previous = _state_path(state_dir, agreement.office, share.record_type)
-        if full or not previous.exists():
-            datasets[share.record_type] = current.select(cols)
-            continue
-        con.register("_current", current)
+        previous = _state_path(state_dir, agreement.office, rt)
+        fingerprint = _fingerprint(con, share)
         try:
+            has_previous = _load_previous(con, previous, fingerprint)
+            row_hash = "md5_number(CAST(to_json({" + ", ".join(f"{lit(c)}: c.{q(c)}" for c in cols) + "}) AS VARCHAR))"
+            same = " AND ".join(f"p.{v} = c.{v}" for v in VERSION)
+            pending = previous.with_name(previous.name + ".pending")
+            pending.parent.mkdir(parents=True, exist_ok=True)
+            con.execute(f"""COPY (SELECT c.record_key, CASE WHEN {same} THEN p._row_hash ELSE {row_hash} END AS _row_hash,
+                                         {", ".join(f"c.{v}" for v in VERSION)}
+                                  FROM ({sql}) c LEFT JOIN _previous p USING (record_key))
+                            TO {lit(str(pending))} (FORMAT parquet, COMPRESSION zstd,
+                                KV_METADATA {{{FINGERPRINT_KEY.decode()}: {lit(fingerprint)}}})""", params)
+            holdings[rt] = pending
             col_list = ", ".join(f"c.{q(c)}" for c in cols)
-            nulls = ", ".join(f"NULL AS {q(c)}" for c in cols)
-            datasets[share.record_type] = con.sql(
-                f"""SELECT CASE WHEN p.record_key IS NULL THEN 'new' ELSE 'changed' END AS _change,
-                           c.record_key, {col_list}
-                    FROM _current c LEFT JOIN read_parquet({lit(str(previous))}) p USING (record_key)
-                    WHERE p.record_key IS NULL OR p._row_hash <> c._row_hash
-                    UNION ALL
-                    SELECT 'withdrawn', p.record_key, {nulls}
-                    FROM read_parquet({lit(str(previous))}) p ANTI JOIN _current c USING (record_key)
-                    ORDER BY record_key"""
-            ).to_arrow_table().cast(_incremental_schema(current.select(cols).schema))
+            if full or not has_previous:
+                query, args = f"SELECT {col_list} FROM ({sql}) c ORDER BY record_key", params
+            else:  # hashed only where the stored version differs from the one last sent
+                nulls = ", ".join(f"NULL AS {q(c)}" for c in cols)
+                query = f"""SELECT CASE WHEN p.record_key IS NULL THEN 'new' ELSE 'changed' END AS _change,
+                                   c.record_key, {col_list}
+                            FROM ({sql}) c LEFT JOIN _previous p USING (record_key)
+                            WHERE p.record_key IS NULL OR (NOT coalesce({same}, false)
+                                  AND p._row_hash IS DISTINCT FROM {row_hash})
+                            UNION ALL
+                            SELECT 'withdrawn', p.record_key, {nulls} FROM _previous p ANTI JOIN ({sql}) c USING (record_key)
+                            ORDER BY record_key"""
+                args = params + params
+            datasets[rt] = work_dir / f"{rt}.parquet"
+            write_parquet(con.sql(query, params=args).to_arrow_reader(BATCH_ROWS), datasets[rt])
         finally:
-            con.unregister("_current")
+            con.execute("DROP TABLE IF EXISTS _previous")
     return datasets, holdings
 
 
-def _incremental_schema(shared: pa.Schema) -> pa.Schema:
-    return pa.schema([pa.field("_change", pa.string()), pa.field("record_key", pa.string()), *shared])
-
-
-def remember(state_dir: Path, office: str, holdings: dict[str, pa.Table]) -> None:
+def remember(state_dir: Path, office: str, holdings: dict[str, Path]) -> None:
     """Record what the office now holds (called once its bundle is written)."""
-    for dataset, table in holdings.items():
-        path = _state_path(state_dir, office, dataset)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
+    for dataset, pending in holdings.items():
+        os.replace(pending, _state_path(state_dir, office, dataset))

@@ -8,6 +8,8 @@ stage can be run, tested and reasoned about on its own.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,7 @@ from hub.config import SftpSettings as SftpConfig
 from hub.deliver import deliver_pending
 from hub.home import Home
 from hub.landing import LandedBatch, StateFile, land, landed_batches
+from hub.normalize import lit
 from hub.warehouse import Warehouse
 
 
@@ -167,7 +170,10 @@ def apply_pending(config: HubConfig, home: Home, run_id: str) -> dict[str, dict[
 
 
 def open_warehouse(config: HubConfig, home: Home, *, read_only: bool = False) -> Warehouse:
-    return Warehouse(home.warehouse, hash_key=home.hash_key(config.hub.hash_key_env), read_only=read_only)
+    wh = Warehouse(home.warehouse, hash_key=home.hash_key(config.hub.hash_key_env), read_only=read_only)
+    if config.hub.duckdb_memory_limit:  # DuckDB's default is 80% of RAM: a shared host needs less
+        wh.con.execute(f"SET memory_limit = {lit(config.hub.duckdb_memory_limit)}")
+    return wh
 
 
 def publish(
@@ -182,29 +188,33 @@ def publish(
     outbox = home.resolve(office.delivery.outbox) if office.delivery.outbox else home.outbox
     sequence = 1 + max((int(p.name) for p in (outbox / office_id).glob("[0-9]" * 8)), default=0)
     full = agreement.mode == "full" or (sequence - 1) % agreement.full_every == 0
-    with open_warehouse(config, home, read_only=True) as wh:
-        datasets, holdings = extracts.build(wh.con, agreement, home.state, full=full)
-    shared = {share.record_type for share in agreement.shares}
-    predicate: dict[str, Any] = {
-        "office": office_id,
-        "agreement": {"id": agreement.id, "version": agreement.version},
-        "extract": "full" if full else "incremental",
-        "run_id": run_id,
-        "source_watermarks": {
-            s.name: StateFile(home.state, s.name).data.get("watermark")
-            or sorted(StateFile(home.state, s.name).data.get("seen", {}))
-            for s in config.sources if s.record_type in shared
-        },
-    }
-    bundle = publish_bundle(
-        outbox, office_id, datasets, predicate, keys.signing_key(home),
-        now=now, ttl=dt.timedelta(days=config.hub.bundle_ttl_days), recipients=office.recipients,
-    )
+    (outbox / office_id).mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".extract-", dir=outbox / office_id))  # same disk: files move in
+    try:
+        with open_warehouse(config, home, read_only=True) as wh:
+            datasets, holdings = extracts.build(wh.con, agreement, home.state, work, full=full)
+        shared = {share.record_type for share in agreement.shares}
+        predicate: dict[str, Any] = {
+            "office": office_id,
+            "agreement": {"id": agreement.id, "version": agreement.version},
+            "extract": "full" if full else "incremental",
+            "run_id": run_id,
+            "source_watermarks": {
+                s.name: StateFile(home.state, s.name).data.get("watermark")
+                or sorted(StateFile(home.state, s.name).data.get("seen", {}))
+                for s in config.sources if s.record_type in shared
+            },
+        }
+        bundle = publish_bundle(
+            outbox, office_id, datasets, predicate, keys.signing_key(home),
+            now=now, ttl=dt.timedelta(days=config.hub.bundle_ttl_days), recipients=office.recipients,
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     extracts.remember(home.state, office_id, holdings)
     audit.append(
         home.audit, "publish", run_id=run_id, subject=office_id, config=config.digest(), bundle=str(bundle.path),
-        sequence=bundle.sequence, manifest_sha256=bundle.manifest_sha256,
-        rows={k: v.num_rows for k, v in datasets.items()},
+        sequence=bundle.sequence, manifest_sha256=bundle.manifest_sha256, rows=bundle.rows,
     )
     return bundle
 

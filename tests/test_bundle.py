@@ -453,3 +453,23 @@ def test_encrypted_bundle_decrypts_with_the_age_tool(tmp_path: Path, keys: Keys)
     generate_age_identity(stranger)
     failed = subprocess.run(["age", "-d", "-i", str(stranger), str(bundle / "data" / files[0])], capture_output=True)
     assert failed.returncode != 0
+
+
+def test_a_streamed_file_is_described_like_the_table_it_holds(tmp_path: Path, keys: Keys) -> None:
+    """Extracts arrive as Parquet files written batch by batch; the manifest cannot tell the difference."""
+    from hub.bundle import write_parquet
+
+    data = tables(250)
+    files = {}
+    for name, table in data.items():
+        files[name] = tmp_path / f"{name}-streamed.parquet"
+        assert write_parquet(pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=100)),
+                             files[name]) == 250
+    from_tables = publish_bundle(tmp_path / "a", OFFICE, data, predicate(), keys.signing, now=NOW, ttl=TTL)
+    from_files = publish_bundle(tmp_path / "b", OFFICE, files, predicate(), keys.signing, now=NOW, ttl=TTL)
+    assert from_files.rows == from_tables.rows == {"supervision": 250, "filing": 250}
+    assert statement(from_files.path)["predicate"]["datasets"] == statement(from_tables.path)["predicate"]["datasets"]
+    assert not any(p.exists() for p in files.values())  # moved into the bundle, not copied
+    for name, table in data.items():
+        assert pq.read_table(from_files.path / "data" / f"{name}.parquet").equals(table)
+    assert verify_bundle(from_files.path, keys.keys_dir, now=NOW).office == OFFICE

@@ -116,3 +116,18 @@ def test_secret_comes_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("COURT_DB_PASSWORD")
     with pytest.raises(ConfigError, match="COURT_DB_PASSWORD is not set"):
         secret("COURT_DB_PASSWORD", "sources.c1.database.password_env")
+
+
+def test_duckdb_memory_limit_is_checked_and_applied(tmp_path: Path) -> None:
+    from hub.home import Home
+    from hub.pipeline import open_warehouse
+
+    with pytest.raises(ConfigError, match=r"hub\.duckdb_memory_limit: 'lots' is not an amount of memory.*1GB"):
+        load_config(write(tmp_path, VALID | {"hub": {"duckdb_memory_limit": "lots"}}))
+    with pytest.raises(ConfigError, match="is not an amount of memory"):
+        load_config(write(tmp_path, VALID | {"hub": {"duckdb_memory_limit": "1GB'; PRAGMA x; --"}}))
+    home = Home(tmp_path)
+    for limit, expected in (("1500MB", "1.3 GiB"), ("2GiB", "2.0 GiB")):
+        config = load_config(write(tmp_path, VALID | {"hub": {"duckdb_memory_limit": limit}}))
+        with open_warehouse(config, home) as wh:
+            assert wh.con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0] == expected

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from connectors.base import SOURCE_ROW, Batch
@@ -39,17 +40,25 @@ def wh(tmp_path: Path) -> Warehouse:
     w.con.close()
 
 
+def build(wh: Warehouse, state: Path, tmp_path: Path, *, full: bool = False,
+          agreement: Agreement = AGREEMENT) -> tuple[dict[str, pa.Table], dict[str, Path]]:
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    files, held = extracts.build(wh.con, agreement, state, work, full=full)
+    return {name: pq.read_table(path) for name, path in files.items()}, held
+
+
 def test_changes_since_last_bundle(wh: Warehouse, tmp_path: Path) -> None:
     state = tmp_path / "state"
     apply(wh, tmp_path, [case(1, 10), case(2, 20), case(3, 30)])
-    first, held = extracts.build(wh.con, AGREEMENT, state, full=False)
+    first, held = build(wh, state, tmp_path)
     assert first["filing"].column_names == ["case_no", "claim_amount", "plaintiff"]  # nothing held yet: full
     assert first["filing"].num_rows == 3 and set(first["filing"].column("plaintiff").to_pylist()) == {"张*"}
     extracts.remember(state, "spo", held)
 
     later = "2024-02-01 00:00:00"
     apply(wh, tmp_path, [case(2, 25, later), case(3, 500, later), case(4, 40, later)])
-    delta, held = extracts.build(wh.con, AGREEMENT, state, full=False)
+    delta, held = build(wh, state, tmp_path)
     rows = {(r["_change"], r["case_no"], r["claim_amount"]) for r in delta["filing"].to_pylist()}
     assert rows == {
         ("changed", "（2024）内03民初2号", 25),
@@ -58,11 +67,57 @@ def test_changes_since_last_bundle(wh: Warehouse, tmp_path: Path) -> None:
     }
     withdrawn = [r for r in delta["filing"].to_pylist() if r["_change"] == "withdrawn"]
     assert withdrawn[0]["record_key"] == "（2024）内03民初3号"
+    assert delta["filing"].schema.field("claim_amount").type == first["filing"].schema.field("claim_amount").type
     extracts.remember(state, "spo", held)
 
-    nothing, _ = extracts.build(wh.con, AGREEMENT, state, full=False)
+    nothing, _ = build(wh, state, tmp_path)
     assert nothing["filing"].num_rows == 0 and nothing["filing"].column_names[:2] == ["_change", "record_key"]
 
-    snapshot, _ = extracts.build(wh.con, AGREEMENT, state, full=True)
+    snapshot, _ = build(wh, state, tmp_path, full=True)
     assert sorted(snapshot["filing"].column("case_no").to_pylist()) == [
         "（2024）内03民初1号", "（2024）内03民初2号", "（2024）内03民初4号"]
+
+
+def test_a_changed_treatment_resends_rows_whose_stored_version_did_not_change(wh: Warehouse, tmp_path: Path) -> None:
+    """Remembered hashes are reused only under the same share: unmasking a column changes every row."""
+    state = tmp_path / "state"
+    apply(wh, tmp_path, [case(1, 10), case(2, 20)])
+    _, held = build(wh, state, tmp_path)
+    extracts.remember(state, "spo", held)
+    unmasked = AGREEMENT.model_copy(update={"shares": [AGREEMENT.shares[0].model_copy(
+        update={"columns": {"case_no": "clear", "claim_amount": "clear", "plaintiff": "clear"}})]})
+    delta, held = build(wh, state, tmp_path, agreement=unmasked)
+    assert sorted((r["_change"], r["plaintiff"]) for r in delta["filing"].to_pylist()) == [("changed", "张三")] * 2
+    extracts.remember(state, "spo", held)
+    assert build(wh, state, tmp_path, agreement=unmasked)[0]["filing"].num_rows == 0
+
+
+def test_a_new_hash_key_resends_hashed_columns(tmp_path: Path) -> None:
+    agreement = Agreement.model_validate({
+        "id": "H", "office": "spo", "mode": "incremental",
+        "shares": [{"record_type": "filing", "columns": {"case_no": "clear", "plaintiff": "hash"}}],
+    })
+    state = tmp_path / "state"
+    with Warehouse(tmp_path / "w.duckdb", hash_key=b"old") as wh:
+        apply(wh, tmp_path, [case(1, 10)])
+        _, held = build(wh, state, tmp_path, agreement=agreement)
+        extracts.remember(state, "spo", held)
+        assert build(wh, state, tmp_path, agreement=agreement)[0]["filing"].num_rows == 0
+    with Warehouse(tmp_path / "w.duckdb", hash_key=b"new") as wh:
+        delta, _ = build(wh, state, tmp_path, agreement=agreement)
+    assert delta["filing"].column("_change").to_pylist() == ["changed"]
+
+
+def test_holdings_from_before_versions_resend_each_row_once(wh: Warehouse, tmp_path: Path) -> None:
+    """State written when only text hashes were remembered: every row goes out once more as changed."""
+    state = tmp_path / "state"
+    apply(wh, tmp_path, [case(1, 10), case(2, 20)])
+    _, held = build(wh, state, tmp_path)
+    extracts.remember(state, "spo", held)
+    path = state / "offices" / "spo" / "filing.parquet"
+    keys = pq.read_table(path).column("record_key")
+    pq.write_table(pa.table({"record_key": keys, "_row_hash": pa.array(["0" * 64] * len(keys))}), path)
+    delta, held = build(wh, state, tmp_path)
+    assert sorted((r["_change"], r["claim_amount"]) for r in delta["filing"].to_pylist()) == [("changed", 10), ("changed", 20)]
+    extracts.remember(state, "spo", held)
+    assert build(wh, state, tmp_path)[0]["filing"].num_rows == 0

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import getpass
 import os
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -14,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.sshd import SshdUnavailable, running_sshd
 from connectors.sftp import SftpSettings, SftpSource, host_key_line
 from hub.crypto import generate_ssh_key
 from hub.errors import HostKeyError, TerminalSourceError
 
-SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 CSV_GBK = "文书编号,监督方式\n乌检民监〔2024〕1号,再审检察建议\n乌检民监〔2024〕2号,检察建议\n".encode("gbk")
 
 
@@ -28,54 +24,26 @@ class Sshd:
     drop: Path
     host_key: Path
     client_key: Path
+    user: str
 
     def settings(self, **changes: object) -> SftpSettings:
         base = SftpSettings(
-            name="proc", host="127.0.0.1", port=self.port, username=getpass.getuser(), key_path=self.client_key,
+            name="proc", host="127.0.0.1", port=self.port, username=self.user, key_path=self.client_key,
             host_key=host_key_line(self.host_key), remote_dir=str(self.drop), pattern="*.csv", encoding="gbk",
         )
         return replace(base, **changes)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
-    if not os.path.exists(SSHD):
-        pytest.fail("OpenSSH sshd is not installed: run scripts/ensure-services.sh (make test does) as root")
     tmp = tmp_path_factory.mktemp("sshd")
-    os.chmod(tmp, 0o755)  # sshd's StrictModes-free setup still wants sane parents for the key files
-    host_key, client_key = tmp / "host_ed25519", tmp / "client_ed25519"
-    generate_ssh_key(host_key)
-    generate_ssh_key(client_key)
-    (tmp / "authorized_keys").write_text(host_key_line(client_key) + "\n")
     drop = tmp / "drop"
     drop.mkdir()
-    port = _free_port()
-    config = tmp / "sshd_config"
-    config.write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile {tmp}/sshd.pid\n"
-        f"AuthorizedKeysFile {tmp}/authorized_keys\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-        "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
-        "Subsystem sftp internal-sftp\n"
-    )
-    Path("/run/sshd").mkdir(exist_ok=True)  # privilege-separation directory
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE, text=True)
-    for _ in range(50):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"sshd did not start: {proc.stderr.read() if proc.stderr else ''}")
-            time.sleep(0.1)
-    yield Sshd(port, drop, host_key, client_key)
-    proc.terminate()
-    proc.wait(timeout=5)
+    try:
+        with running_sshd(tmp) as server:
+            yield Sshd(server.port, drop, server.host_key, server.client_key, server.user)
+    except SshdUnavailable as exc:
+        pytest.fail(str(exc))
 
 
 def put(sshd: Sshd, name: str, data: bytes, age: float = 3600) -> Path:

@@ -1,0 +1,212 @@
+"""The whole exchange, measured: ``python -m benchmarks.run --records N``.
+
+Generates N records (``benchmarks.generate``: four courts in PostgreSQL, two procuratorates'
+CSV drops on a real OpenSSH sshd), runs the exchange in full, measures the raw baselines
+(``benchmarks.baselines``) in a separate process, changes 0.1 % of the records at their
+sources and runs the exchange again. The stages are ``hub.pipeline``'s functions called
+directly, in one process, sources one after another (no Dagster: its run launcher and
+per-step processes would time Dagster, not the data path). Pull and land interleave inside
+``pipeline.pull``, publish and sign inside ``pipeline.publish``; the time inside ``land``,
+and inside hashing (``sha256_file``) plus signing (``SigningKey.sign``), is counted apart.
+
+The last line is ``e2e_ratio=X.XX incremental_ratio=Y.YY peak_rss_mb=Z``: the full run's time
+over the sum of the four named baselines, the incremental run's time over the full run's, and
+the peak RSS of the hub's process tree (this process and the sshd serving it; the generator
+and the baselines run as separate processes whose peaks are printed but not counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import shutil
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from benchmarks import generate
+from benchmarks.measure import ChildResult, phase, run_child, timed_calls
+from benchmarks.sshd import running_sshd
+from hub import bundle, crypto, pipeline
+from hub.config import HubConfig, load_config
+from hub.demo.exchange import client_key_path, ensure_keys, host_key_path
+from hub.home import Home
+
+STAGES = ("pull", "land", "normalize", "publish", "sign", "deliver")
+BASELINE_OF = {  # stage -> the baselines it is compared with
+    "pull": ("pg_copy", "transfer", "read_csv"),
+    "land": ("parquet_write",),
+    "normalize": ("parquet_load",),
+    "publish": ("extract_copy",),
+    "sign": ("sha256",),
+    "deliver": ("put",),
+}
+NAMED_BASELINES = ("pg_copy", "read_csv", "transfer", "sha256")
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    seconds: float
+    rows: int
+    peak_kb: int
+
+
+@dataclass(frozen=True)
+class RunResult:
+    stages: list[Stage]
+    seconds: float  # wall time of the whole run, stage overheads included
+
+    @property
+    def peak_kb(self) -> int:
+        return max(s.peak_kb for s in self.stages)
+
+
+def exchange(config: HubConfig, home: Home, run_id: str) -> RunResult:
+    """One exchange: every source pulled and landed, applied, published and delivered."""
+    start = time.perf_counter()
+    with phase() as pulled, timed_calls(pipeline, "land", pulled, "land"):
+        rows_in = sum(pipeline.pull(config, home, s.name, run_id).rows for s in config.sources)
+    with phase() as applied:
+        totals = pipeline.apply_pending(config, home, run_id)
+    published_rows, bundles = 0, 0
+    with ExitStack() as stack:
+        published = stack.enter_context(phase())
+        stack.enter_context(timed_calls(bundle, "sha256_file", published, "sign"))
+        stack.enter_context(timed_calls(crypto.SigningKey, "sign", published, "sign"))
+        for office in config.offices:
+            result = pipeline.publish(config, home, office.id, run_id)
+            if result is not None:
+                published_rows += sum(result.rows.values())
+                bundles += 1
+    with phase() as delivered:
+        for office in config.offices:
+            if office.delivery.sftp is not None:
+                pipeline.deliver(config, home, office.id, run_id)
+    seconds = time.perf_counter() - start
+    land, sign = pulled.inside.get("land", 0.0), published.inside.get("sign", 0.0)
+    applied_rows = sum(t["rows_in"] for t in totals.values())
+    return RunResult([
+        Stage("pull", pulled.seconds - land, rows_in, pulled.peak_kb),
+        Stage("land", land, rows_in, pulled.peak_kb),
+        Stage("normalize", applied.seconds, applied_rows, applied.peak_kb),
+        Stage("publish", published.seconds - sign, published_rows, published.peak_kb),
+        Stage("sign", sign, published_rows, published.peak_kb),
+        Stage("deliver", delivered.seconds, published_rows, delivered.peak_kb),
+    ], seconds)
+
+
+def accounting(home: Home, manifest: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Per source: records generated, current rows in the warehouse, rows in quarantine."""
+    con = duckdb.connect(str(home.warehouse), read_only=True)
+    try:
+        held = dict(con.execute(
+            "SELECT source_name, count(*) FROM (SELECT source_name FROM filing UNION ALL SELECT source_name FROM judgment "
+            "UNION ALL SELECT source_name FROM enforcement UNION ALL SELECT source_name FROM supervision) GROUP BY 1"
+        ).fetchall())
+        quarantined = dict(con.execute("SELECT source_name, count(*) FROM quarantine GROUP BY 1").fetchall())
+    finally:
+        con.close()
+    return {name: {"generated": s["rows"], "warehouse": held.get(name, 0), "quarantine": quarantined.get(name, 0),
+                   "defects": s["defects"]} for name, s in manifest["sources"].items()}
+
+
+def _rate(rows: float, seconds: float) -> str:
+    return f"{rows / seconds:,.0f}" if seconds > 0 else "-"
+
+
+def report(records: int, memory_limit: str | None, full: RunResult, incremental: RunResult,
+           baselines: dict[str, dict[str, float]], children: dict[str, ChildResult], sshd_peak_kb: int,
+           accounts: dict[str, dict[str, int]]) -> str:
+    lines = [f"records: {records:,}  ({platform.node()}, {_cpus()} cores, python {platform.python_version()}, "
+             f"duckdb {duckdb.__version__}, hub.duckdb_memory_limit {memory_limit or 'unset'})"]
+    for label, run in (("full run", full), ("incremental run (0.1% changed)", incremental)):
+        lines += ["", f"{label}: {run.seconds:.2f} s wall",
+                  f"{'stage':<10} {'seconds':>9} {'rows':>11} {'rows/s':>11} {'peak RSS MB':>12} "
+                  f"{'baseline s':>11} {'ratio':>7}"]
+        for s in run.stages:
+            base = sum(baselines[b]["seconds"] for b in BASELINE_OF[s.name])
+            ratio = f"{s.seconds / base:.2f}" if run is full and base > 0 else ""
+            lines.append(f"{s.name:<10} {s.seconds:9.2f} {s.rows:11,} {_rate(s.rows, s.seconds):>11} "
+                         f"{s.peak_kb / 1024:12.0f} {base if run is full else 0:11.2f} {ratio:>7}")
+    lines += ["", "baselines (same data, same run, own process):"]
+    for name, b in baselines.items():
+        size = f"{b['rows']:,.0f} rows" if "rows" in b else f"{b['bytes'] / 2**20:,.1f} MiB"
+        lines.append(f"  {name:<14} {b['seconds']:8.2f} s  {size}{'  *' if name in NAMED_BASELINES else ''}")
+    named = sum(baselines[b]["seconds"] for b in NAMED_BASELINES)
+    every = sum(b["seconds"] for b in baselines.values())
+    lines.append(f"  * named in issue 8: sum {named:.2f} s; full run / every yardstick: {full.seconds / every:.2f}")
+    lines += ["", "other processes: " + ", ".join(
+        f"{k} {c.seconds:.1f} s, peak {c.peak_kb / 1024:.0f} MB" for k, c in children.items())
+        + f"; sshd peak {sshd_peak_kb / 1024:.0f} MB"]
+    lost = {n: a for n, a in accounts.items() if a["warehouse"] + a["quarantine"] != a["generated"]}
+    total = {k: sum(a[k] for a in accounts.values()) for k in ("generated", "warehouse", "quarantine", "defects")}
+    lines.append(f"accounted: {total['generated']:,} generated = {total['warehouse']:,} in the warehouse + "
+                 f"{total['quarantine']:,} in quarantine ({total['defects']:,} deliberate defects)"
+                 + (f"; MISMATCH in {sorted(lost)}" if lost else ""))
+    peak_mb = max(full.peak_kb, incremental.peak_kb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, sshd_peak_kb) / 1024
+    lines.append(f"e2e_ratio={full.seconds / named:.2f} incremental_ratio={incremental.seconds / full.seconds:.2f} "
+                 f"peak_rss_mb={peak_mb:.0f}")
+    return "\n".join(lines)
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+def run(records: int, home: Home, *, seed: int, pg_url: str, memory_limit: str | None = None,
+        keep_sources: bool = False) -> str:
+    ensure_keys(home)
+    children: dict[str, ChildResult] = {}
+    with running_sshd(home.root / "sshd", host_key=host_key_path(home), client_key=client_key_path(home)) as sshd:
+        children["generate"] = run_child("benchmarks.generate", "--home", str(home.root), "--records", str(records),
+                                         "--sftp-port", str(sshd.port), "--seed", str(seed), "--pg-url", pg_url,
+                                         *(["--duckdb-memory-limit", memory_limit] if memory_limit else []))
+        manifest = children["generate"].output
+        try:
+            config = load_config(home.config)
+            full = exchange(config, home, "bench-full")
+            children["baselines"] = run_child("benchmarks.baselines", "--home", str(home.root))
+            children["change"] = run_child("benchmarks.generate", "--home", str(home.root), "--change")
+            incremental = exchange(config, home, "bench-incremental")
+        finally:
+            if not keep_sources:
+                generate.drop_schemas(home)
+    (home.root / "bench" / "result.json").write_text(json.dumps({
+        "full": [s.__dict__ for s in full.stages], "incremental": [s.__dict__ for s in incremental.stages],
+        "full_seconds": full.seconds, "incremental_seconds": incremental.seconds,
+        "baselines": children["baselines"].output, "changed": children["change"].output}, indent=1))
+    return report(records, memory_limit, full, incremental, children["baselines"].output, children, sshd.peak_rss_kb,
+                  accounting(home, manifest))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--records", type=int, default=1_000_000)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--pg-url", default=generate.PG_URL)
+    p.add_argument("--home", help="keep the exchange's home here (default: a temporary folder, removed)")
+    p.add_argument("--duckdb-memory-limit", help="set hub.duckdb_memory_limit for the exchange, e.g. 1GB")
+    p.add_argument("--keep-sources", action="store_true", help="leave the PostgreSQL schemas in place")
+    args = p.parse_args()
+    folder = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="hub-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        print(run(args.records, Home.find(folder), seed=args.seed, pg_url=args.pg_url,
+                  memory_limit=args.duckdb_memory_limit, keep_sources=args.keep_sources), flush=True)
+    finally:
+        if not args.home:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
