@@ -56,3 +56,13 @@ def test_benchmark_runs_and_every_record_reaches_warehouse_or_quarantine(tmp_pat
     delivered = sorted(p.relative_to(home / "sources" / "sftp" / "inbox").as_posix()
                        for p in (home / "sources" / "sftp" / "inbox").glob("*/*"))
     assert delivered == [f"{o}/{n:08d}" for o in ("wh-court-spo", "wh-justice-office", "wh-proc-zhyw") for n in (1, 2)]
+
+
+def test_connector_benchmark_pulls_every_row_beside_its_baselines() -> None:
+    done = subprocess.run([sys.executable, "-m", "benchmarks.connectors", "--sizes", "3000"],
+                          capture_output=True, text=True, timeout=600, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr[-3000:]  # it asserts the row counts itself
+    for stage in ("sql_baseline", "sql", "sftp_baseline", "sftp"):
+        assert re.search(rf"^  {stage} +\d+\.\d\d +[\d,]+ +\d+$", done.stdout, re.MULTILINE), stage
+    last = done.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"sql_ratio=\d+\.\d\d sftp_ratio=\d+\.\d\d sql_peak_mb@3000=\d+ sftp_peak_mb@3000=\d+", last), last

@@ -1,0 +1,178 @@
+"""Connector benchmark: the hub's SQL and SFTP pulls beside the raw transfers they are made of.
+
+    python -m benchmarks.connectors [--sizes 250000,1000000]
+
+For each size, in one run:
+
+- ``sql``: ``SqlSource.pull`` of a PostgreSQL table (keyset pages through ``COPY``, parsed by
+  Arrow) landed as Parquet, beside the baseline ``COPY (SELECT ...) TO STDOUT`` streamed to a
+  file and loaded into a DuckDB table with ``read_csv``;
+- ``sftp``: ``SftpSource.pull`` of one CSV file from a real OpenSSH sshd on a loopback port
+  (prefetching get, size check, sha256, CSV read into Arrow) landed as Parquet, beside a plain
+  paramiko prefetching ``get`` of the same file.
+
+Peak memory is each stage's own high-water mark (``VmHWM`` reset before it). Targets (issue 3):
+sql within 1.5x of its baseline, sftp within 1.5x of its baseline, peak memory flat as the
+table grows. The last line is ``sql_ratio=X.XX sftp_ratio=Y.YY`` plus the peaks per size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import duckdb
+import sqlalchemy as sa
+
+from benchmarks.measure import Phase, phase
+from benchmarks.sshd import running_sshd
+from connectors.sftp import SftpSettings, SftpSource, sftp_session
+from connectors.sql import SqlSettings, SqlSource
+from hub.landing import land
+from hub.normalize import lit
+
+PG_URL = os.environ.get("HUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+COLUMNS = ("ajbs", "ah", "fymc", "ay", "larq", "yg", "bg", "bgzjhm", "bdje", "gxsj")
+ROWS_SQL = """SELECT 'LA' || i AS ajbs, '（' || (2018 + i % 7) || '）内03民初' || i || '号' AS ah,
+                     '乌海市中级人民法院' AS fymc, '民间借贷纠纷' AS ay,
+                     to_char(DATE '2018-01-01' + (i % 2500), 'YYYY-MM-DD') AS larq,
+                     '张' || (i % 1000) AS yg, '李' || (i % 997) AS bg,
+                     '150302198001010' || lpad((i % 1000)::text, 3, '0') AS bgzjhm,
+                     round((i % 100000) * 10.5, 2)::text AS bdje,
+                     TIMESTAMP '2024-01-01' + (i / 3) * INTERVAL '1 second' AS gxsj
+              FROM generate_series(1, {rows}) i"""
+
+
+def _pg_table(engine: sa.Engine, rows: int) -> str:
+    table = f"bench_conn_{uuid.uuid4().hex[:8]}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE {table} AS {ROWS_SQL.format(rows=rows)}"))
+        conn.execute(sa.text(f"ALTER TABLE {table} ADD PRIMARY KEY (ajbs)"))
+        conn.execute(sa.text(f"CREATE INDEX ON {table} (gxsj, ajbs)"))
+        conn.execute(sa.text(f"ANALYZE {table}"))
+    return table
+
+
+def sql_pull(table: str, work: Path) -> tuple[Phase, int]:
+    source = SqlSource(SqlSettings(name="bench_sql", url=PG_URL, table=table, columns=COLUMNS,
+                                   cursor="gxsj", tiebreak="ajbs"))
+    rows = 0
+    with phase() as p:
+        for batch in source.pull(None):
+            rows += land(batch, work / "landing", record_type="filing", institution="c1", run_id="bench").rows
+    source.close()
+    return p, rows
+
+
+def sql_baseline(table: str, work: Path) -> tuple[Phase, int]:
+    engine = sa.create_engine(PG_URL)
+    csv = work / "copy.csv"
+    con = duckdb.connect(str(work / "copy.duckdb"))
+    with phase() as p:
+        with engine.connect() as conn, open(csv, "wb") as out:
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            with cursor.copy(f"COPY (SELECT {', '.join(COLUMNS)} FROM {table}) TO STDOUT (FORMAT csv)") as copy:
+                for chunk in copy:
+                    out.write(chunk)
+        con.execute(f"CREATE TABLE t AS FROM read_csv({lit(str(csv))}, header = false, all_varchar = true)")
+    rows = con.execute("SELECT count(*) FROM t").fetchone()[0]  # type: ignore[index]
+    con.close()
+    engine.dispose()
+    csv.unlink()
+    return p, rows
+
+
+CSV_SQL = """SELECT 'LA' || i AS ajbs, '（' || (2018 + i % 7) || '）内03民初' || i || '号' AS ah,
+                    '乌海市人民检察院' AS jcy, '民间借贷纠纷' AS ay,
+                    strftime(DATE '2018-01-01' + CAST(i % 2500 AS INTEGER), '%Y-%m-%d') AS larq,
+                    '张' || (i % 1000) AS yg, '李' || (i % 997) AS bg,
+                    '150302198001010' || lpad(CAST(i % 1000 AS VARCHAR), 3, '0') AS bgzjhm,
+                    CAST(round((i % 100000) * 10.5, 2) AS VARCHAR) AS bdje,
+                    strftime(TIMESTAMP '2024-01-01' + to_seconds(i // 3), '%Y-%m-%d %H:%M:%S') AS gxsj
+             FROM range(1, {rows} + 1) t(i)"""
+
+
+def _csv(path: Path, rows: int) -> None:
+    """The same shape of rows as a UTF-8 CSV file, written by DuckDB."""
+    con = duckdb.connect()
+    con.execute(f"COPY ({CSV_SQL.format(rows=rows)}) TO {lit(str(path))} (HEADER, DELIMITER ',')")
+    con.close()
+
+
+def _settings(server_dir: Path, drop: Path, port: int, host_key: str) -> SftpSettings:
+    return SftpSettings(name="bench_sftp", host="127.0.0.1", port=port, username=os.environ.get("USER", "root"),
+                        key_path=server_dir / "client_ed25519", host_key=host_key, remote_dir=str(drop),
+                        pattern="*.csv", encoding="utf-8")
+
+
+def sftp_pull(settings: SftpSettings, work: Path) -> tuple[Phase, int]:
+    source = SftpSource(settings, work / "staging")
+    rows = 0
+    with phase() as p:
+        for batch in source.pull({}):
+            rows += land(batch, work / "landing_sftp", record_type="filing", institution="c1", run_id="bench").rows
+    return p, rows
+
+
+def sftp_baseline(settings: SftpSettings, drop: Path, work: Path) -> Phase:
+    with phase() as p, sftp_session(settings) as sftp:
+        for name in sorted(os.listdir(drop)):
+            sftp.get(str(drop / name), str(work / f"raw_{name}"), prefetch=True)
+    return p
+
+
+def run(rows: int, server_dir: Path, port: int, host_key: str) -> dict[str, Phase]:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        engine = sa.create_engine(PG_URL)
+        table = _pg_table(engine, rows)
+        try:
+            base, n_base = sql_baseline(table, work)
+            hub, n_hub = sql_pull(table, work)
+            assert n_base == n_hub == rows, (n_base, n_hub, rows)
+        finally:
+            with engine.begin() as conn:
+                conn.execute(sa.text(f"DROP TABLE {table}"))
+            engine.dispose()
+        drop = work / "drop"
+        drop.mkdir()
+        _csv(drop / "filing.csv", rows)
+        os.utime(drop / "filing.csv", (time.time() - 60,) * 2)
+        settings = _settings(server_dir, drop, port, host_key)
+        raw = sftp_baseline(settings, drop, work)
+        pulled, n_sftp = sftp_pull(settings, work)
+        assert n_sftp == rows, (n_sftp, rows)
+        return {"sql_baseline": base, "sql": hub, "sftp_baseline": raw, "sftp": pulled,
+                "bytes": Phase(seconds=(drop / "filing.csv").stat().st_size)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default="250000,1000000", help="comma-separated row counts; ratios use the largest")
+    args = p.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results: dict[int, dict[str, Phase]] = {}
+    with tempfile.TemporaryDirectory() as server_tmp, running_sshd(Path(server_tmp)) as sshd:
+        for rows in sizes:
+            results[rows] = run(rows, Path(server_tmp), sshd.port, sshd.host_key_line)
+            r = results[rows]
+            print(f"\n{rows:,} rows ({r['bytes'].seconds / 1e6:.0f} MB CSV)")
+            print(f"  {'stage':<14}{'seconds':>9}{'rows/s':>12}{'peak MB':>9}")
+            for name in ("sql_baseline", "sql", "sftp_baseline", "sftp"):
+                ph = r[name]
+                print(f"  {name:<14}{ph.seconds:9.2f}{rows / ph.seconds:12,.0f}{ph.peak_kb / 1024:9.0f}")
+    big = results[max(sizes)]
+    peaks = " ".join(
+        f"sql_peak_mb@{n}={results[n]['sql'].peak_kb / 1024:.0f} sftp_peak_mb@{n}={results[n]['sftp'].peak_kb / 1024:.0f}"
+        for n in sizes
+    )
+    print(f"sql_ratio={big['sql'].seconds / big['sql_baseline'].seconds:.2f} "
+          f"sftp_ratio={big['sftp'].seconds / big['sftp_baseline'].seconds:.2f} {peaks}")
+
+
+if __name__ == "__main__":
+    main()
