@@ -25,6 +25,7 @@ import codecs
 import csv
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,12 +105,70 @@ def _header(path: Path, codec: str, delimiter: str, quote_char: str | None) -> l
     return next(csv.reader([line], delimiter=delimiter, **quoting), [])
 
 
+CHUNK_BYTES = 16 << 20
+"""Files larger than this are read in pieces of about this size, cut between records."""
+
+
 def read_csv(
     path: Path, *, encoding: str = "auto", delimiter: str = ",", quote_char: str | None = '"', header: bool = True
 ) -> tuple[pa.Table, pa.Table]:
     """(rows, rejects) from a CSV file, parsed in bulk by Arrow; see the module doc for numbering."""
     path = Path(path)
     codec = resolve_encoding(encoding, path)
+    names = _names(path, codec, delimiter, quote_char, header)
+    if not names:
+        return pa.table({SOURCE_ROW: pa.array([], pa.int64())}), REJECT_SCHEMA.empty_table()
+    return _read_csv(path, path, codec, names, delimiter, quote_char, header, 0)
+
+
+def read_csv_chunks(
+    path: Path, *, encoding: str = "auto", delimiter: str = ",", quote_char: str | None = '"', header: bool = True,
+    chunk_bytes: int | None = None,
+) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """``read_csv`` in pieces of about ``chunk_bytes``, so memory stays flat however large the
+    file. Pieces are cut after a line break outside quotes (an even number of quote bytes
+    before it; neither byte occurs inside a UTF-8 or GB18030 multi-byte character), each
+    piece is read with the header in front, and line numbers are those of the whole file."""
+    chunk_bytes = chunk_bytes or CHUNK_BYTES
+    path = Path(path)
+    codec = resolve_encoding(encoding, path)
+    names = _names(path, codec, delimiter, quote_char, header)
+    if not names or path.stat().st_size <= chunk_bytes:
+        yield read_csv(path, encoding=codec, delimiter=delimiter, quote_char=quote_char, header=header)
+        return
+    quote = quote_char.encode() if quote_char else None
+    with open(path, "rb") as fh:
+        head = fh.readline().removeprefix(codecs.BOM_UTF8) if header else b""
+        lines_before = 1 if header else 0
+        carry = b""
+        while True:
+            block = fh.read(chunk_bytes)
+            data = carry + block
+            cut = _record_end(data, quote) if block else len(data)
+            piece, carry = data[:cut], data[cut:]
+            if piece.strip():
+                offset = lines_before - (1 if header else 0)
+                yield _read_csv(pa.BufferReader(head + piece), path, codec, names, delimiter, quote_char, header, offset)
+            lines_before += piece.count(b"\n")
+            if not block:
+                return
+
+
+def _record_end(data: bytes, quote: bytes | None) -> int:
+    """Just after the last line break in ``data`` outside a quoted value (0: none yet)."""
+    total = data.count(quote) if quote else 0
+    end, after = len(data), 0
+    while True:
+        nl = data.rfind(b"\n", 0, end)
+        if nl < 0:
+            return 0
+        after += data.count(quote, nl + 1, end) if quote else 0
+        if (total - after) % 2 == 0:
+            return nl + 1
+        end = nl
+
+
+def _names(path: Path, codec: str, delimiter: str, quote_char: str | None, header: bool) -> list[str]:
     try:
         first = _header(path, codec, delimiter, quote_char)
     except UnicodeDecodeError as exc:
@@ -117,11 +176,16 @@ def read_csv(
     names = [n.strip() or f"column_{i + 1}" for i, n in enumerate(first)] if header else [
         f"column_{i + 1}" for i in range(len(first))
     ]
-    if not names:
-        return pa.table({SOURCE_ROW: pa.array([], pa.int64())}), REJECT_SCHEMA.empty_table()
     if len(set(names)) < len(names) or SOURCE_ROW in names:
         raise TerminalSourceError(f"{path}: header names a column twice or uses the reserved {SOURCE_ROW}: {names}")
+    return names
 
+
+def _read_csv(
+    source: Path | pa.BufferReader, path: Path, codec: str, names: list[str], delimiter: str,
+    quote_char: str | None, header: bool, line_offset: int,
+) -> tuple[pa.Table, pa.Table]:
+    """Arrow's bulk parse of ``source`` (the file or a piece of it); lines shifted by ``line_offset``."""
     odd: list[tuple[int, str, str | None]] = []  # (record number, text, reason or None for a blank record)
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -132,7 +196,7 @@ def read_csv(
 
     try:
         table = pacsv.read_csv(
-            path,
+            source,
             read_options=pacsv.ReadOptions(
                 # Arrow reads UTF-8 natively (and drops a BOM); other codecs are transcoded in bulk
                 encoding="utf8" if codec in ("utf-8", "utf-8-sig") else codec,
@@ -149,7 +213,12 @@ def read_csv(
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise _refuse(path, codec, exc) from None
-    return _number_csv(table, odd, header)
+    rows, rejects = _number_csv(table, odd, header)
+    if line_offset:
+        shift = pc.add(rows.column(SOURCE_ROW), line_offset)
+        rows = rows.set_column(rows.num_columns - 1, SOURCE_ROW, shift)
+        rejects = rejects.set_column(0, SOURCE_ROW, pc.add(rejects.column(SOURCE_ROW), line_offset))
+    return rows, rejects
 
 
 def _number_csv(table: pa.Table, odd: list[tuple[int, str, str | None]], header: bool) -> tuple[pa.Table, pa.Table]:
@@ -284,6 +353,14 @@ def read_parquet(path: Path) -> tuple[pa.Table, pa.Table]:
     except (pa.ArrowInvalid, OSError) as exc:
         raise TerminalSourceError(f"{path}: not a readable Parquet file ({exc})") from None
     return _as_text(path, table, _arange(1, table.num_rows)), REJECT_SCHEMA.empty_table()
+
+
+def read_file_chunks(path: Path, fmt: str, **options: Any) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """``read_file``, CSV in bounded pieces (``read_csv_chunks``); other formats whole."""
+    if fmt == "csv":
+        yield from read_csv_chunks(path, **options)
+    else:
+        yield read_file(path, fmt, **options)
 
 
 def read_file(path: Path, fmt: str, **options: Any) -> tuple[pa.Table, pa.Table]:

@@ -23,13 +23,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import paramiko
 from paramiko.hostkeys import InvalidHostKey
 
 from connectors.base import Batch
-from connectors.files import read_file
+from connectors.files import read_file_chunks
 from hub.errors import ConfigError, HostKeyError, SourceError, TerminalSourceError, TransientSourceError
 
 log = logging.getLogger(__name__)
@@ -189,6 +189,21 @@ def sftp_session(s: SftpSettings) -> Iterator[paramiko.SFTPClient]:
         client.close()
 
 
+_END = object()
+T = TypeVar("T")
+
+
+def _lookahead(items: Iterator[T]) -> Iterator[tuple[T, bool]]:
+    """Each item with whether it is the last one."""
+    previous = next(items, _END)
+    while previous is not _END:
+        following = next(items, _END)
+        yield previous, following is _END  # type: ignore[misc]
+        previous = following
+
+
+
+
 class SftpSource:
     """One drop folder; ``pull(seen)`` yields a batch per new or changed file old enough to be complete."""
 
@@ -237,19 +252,20 @@ class SftpSource:
             return [{"file": r, "size": a.st_size, "mtime": a.st_mtime} for r, a in self._pending(sftp, seen)]
 
     def pull(self, seen: dict[str, dict[str, Any]]) -> Iterator[Batch]:
-        """One batch per pending file, fetched and read in bulk."""
+        """Batches per pending file (one, or one per piece of a large CSV); only a file's last
+        batch carries its watermark, so a file counts as pulled once all of it has landed."""
         s = self.settings
         with sftp_session(s) as sftp:
             for remote, attr in self._pending(sftp, seen):
-                yield self._fetch(sftp, remote, attr)
-                # resumed only after the caller landed the batch: now the file may leave the drop
+                yield from self._fetch(sftp, remote, attr)
+                # resumed only after the caller landed the last batch: now the file may leave the drop
                 if s.archive_dir:
                     target = posixpath.join(s.archive_dir, posixpath.basename(remote))
                     sftp.posix_rename(remote, target)
                     if s.ready_marker:
                         sftp.posix_rename(remote + s.ready_marker, target + s.ready_marker)
 
-    def _fetch(self, sftp: paramiko.SFTPClient, remote: str, attr: paramiko.SFTPAttributes) -> Batch:
+    def _fetch(self, sftp: paramiko.SFTPClient, remote: str, attr: paramiko.SFTPAttributes) -> Iterator[Batch]:
         s = self.settings
         self.staging.mkdir(parents=True, exist_ok=True)
         local = self.staging / safe_local_name(remote)
@@ -267,12 +283,15 @@ class SftpSource:
             part.unlink(missing_ok=True)
         origin = f"sftp://{s.host}:{s.port}{remote if remote.startswith('/') else '/' + remote}"
         options = {"encoding": s.encoding, "delimiter": s.delimiter} if s.file_format == "csv" else {}
+        watermark = {"file": remote, "size": attr.st_size, "mtime": attr.st_mtime, "sha256": digest}
+        pieces = read_file_chunks(local, s.file_format, **options)
         try:
-            table, rejects = read_file(local, s.file_format, **options)
+            for n, following in enumerate(_lookahead(pieces)):
+                (table, rejects), last = following
+                yield Batch(
+                    source=s.name, table=table, rejects=rejects, origin=origin,
+                    watermark=watermark if last else None,
+                    details={"local_path": str(local), "sha256": digest, "bytes": size, "piece": n + 1},
+                )
         except TerminalSourceError as exc:
             raise TerminalSourceError(f"{s.name}: {origin}: {exc}", source=s.name) from None
-        return Batch(
-            source=s.name, table=table, rejects=rejects, origin=origin,
-            watermark={"file": remote, "size": attr.st_size, "mtime": attr.st_mtime, "sha256": digest},
-            details={"local_path": str(local), "sha256": digest, "bytes": size},
-        )

@@ -104,8 +104,7 @@ def pull(config: HubConfig, home: Home, source_name: str, run_id: str) -> PullRe
         landed = land(batch, home.landing, record_type=src.record_type, institution=src.institution, run_id=run_id)
         if src.kind == "database":
             state.data["watermark"] = batch.watermark
-        else:
-            assert batch.watermark is not None
+        elif batch.watermark is not None:  # a file's last piece: the whole file has landed
             state.data.setdefault("seen", {})[batch.watermark["file"]] = batch.watermark
         state.save()
         audit.append(

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from connectors.base import REJECT_SCHEMA, SOURCE_ROW
-from connectors.files import detect_encoding, read_csv, read_file, read_jsonl, read_parquet
+from connectors.files import detect_encoding, read_csv, read_csv_chunks, read_file, read_jsonl, read_parquet
 from hub.errors import TerminalSourceError
 
 CHINESE = "案号,当事人,案由\n（2024）内03民初123号,张三,民间借贷纠纷\n（2024）内0302执456号,㐀字号商行,买卖合同纠纷\n"
@@ -87,6 +87,30 @@ def test_malformed_rows_are_rejected_with_physical_line_numbers(tmp_path: Path) 
         {SOURCE_ROW: 5, "reason": "expected 3 fields, found 2", "raw": "2,李四"},
         {SOURCE_ROW: 6, "reason": "expected 3 fields, found 4", "raw": "3,王五,x,extra"},
     ]
+
+
+@pytest.mark.parametrize("encoding", ["gb18030", "utf-8-sig"])
+@pytest.mark.parametrize("chunk_bytes", [16, 45, 97, 300])
+def test_reading_in_pieces_gives_the_whole_file_with_the_same_line_numbers(
+    tmp_path: Path, encoding: str, chunk_bytes: int
+) -> None:
+    """Pieces cut anywhere (inside quoted line breaks, multi-byte characters, bad rows) read
+    exactly as the whole file does."""
+    body = (
+        '1,张三,"请求一\n请求二\n请求三"\n'
+        "\n"
+        "2,李四\n"
+        '3,"王,五","说 ""明"""\n'
+        "4,赵六,x,extra\r\n"
+        ",,\n"
+    )
+    path = write(tmp_path, "big.csv", ("ah,name,claim\n" + body * 7).encode(encoding))
+    whole, whole_rejects = read_csv(path)
+    pieces = list(read_csv_chunks(path, chunk_bytes=chunk_bytes))
+    assert len(pieces) > 1
+    assert pa.concat_tables([p for p, _ in pieces]).to_pylist() == whole.to_pylist()
+    assert pa.concat_tables([r for _, r in pieces]).to_pylist() == whole_rejects.to_pylist()
+    assert whole.num_rows == 14 and whole_rejects.num_rows == 14
 
 
 def test_every_column_is_text_so_bad_values_survive(tmp_path: Path) -> None:

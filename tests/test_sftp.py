@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import paramiko
+import pyarrow.parquet as pq
 import pytest
 
 from connectors.base import SOURCE_ROW
@@ -328,3 +329,32 @@ def test_openssh_client_accepts_the_demo_server(drop: Drop) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "a.csv" in out.stdout
+
+
+def test_a_large_file_comes_in_pieces_and_counts_as_pulled_only_when_all_landed(
+    drop: Drop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors import files
+    from hub.landing import land, landed_batches
+
+    monkeypatch.setattr(files, "CHUNK_BYTES", 200)
+    lines = [f"乌检民监〔2024〕{n}号,检察建议" for n in range(1, 41)]
+    drop.put("big.csv", ("文书编号,措施\n" + "\n".join(lines) + "\n").encode("gb18030"))
+
+    def land_all(batches: Iterator) -> None:  # type: ignore[type-arg]
+        for b in batches:
+            land(b, tmp_path / "landing", record_type="supervision", institution="p1", run_id="r")
+
+    source = SftpSource(drop.settings, drop.staging)
+    interrupted = source.pull({})
+    land_all([next(interrupted)])  # a crash after the first piece landed
+    interrupted.close()
+    batches = drop.pull()
+    assert len(batches) > 2 and [b.watermark is not None for b in batches][-1]
+    assert all(b.watermark is None for b in batches[:-1])  # not "seen" until the last piece
+    rows = [r for b in batches for r in b.table.to_pylist()]
+    assert [r["文书编号"] for r in rows] == [line.split(",")[0] for line in lines]
+    assert [r[SOURCE_ROW] for r in rows] == list(range(2, 42))  # the file's own line numbers
+    land_all(batches)
+    landed = [r for b in landed_batches(tmp_path / "landing") for r in pq.read_table(b.path).to_pylist()]
+    assert sorted(r[SOURCE_ROW] for r in landed) == list(range(2, 42))  # the re-landed first piece is not doubled
