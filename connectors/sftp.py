@@ -48,7 +48,9 @@ class SftpSettings:
     known_hosts: Path | None = None  # an OpenSSH known_hosts file, loaded explicitly
     remote_dir: str = "."
     pattern: str = "*.csv"
+    regex: str | None = None  # instead of the glob: file names must fully match this
     min_age_seconds: float = 0
+    settle_seconds: float = 0  # list twice this far apart; a file whose size or mtime moved is still being written
     file_format: str = "csv"
     encoding: str = "auto"
     delimiter: str = ","
@@ -215,6 +217,15 @@ class SftpSource:
         """(remote path, attributes) of stable files matching ``pattern`` that ``seen`` lacks
         or holds with another size or mtime (a re-dropped file is pulled again)."""
         s = self.settings
+        out = self._candidates(sftp, seen)
+        if out and s.settle_seconds:
+            time.sleep(s.settle_seconds)
+            again = {remote: (a.st_size, a.st_mtime) for remote, a in self._candidates(sftp, seen)}
+            out = [(remote, a) for remote, a in out if again.get(remote) == (a.st_size, a.st_mtime)]
+        return out
+
+    def _candidates(self, sftp: paramiko.SFTPClient, seen: dict[str, dict[str, Any]]) -> list[tuple[str, paramiko.SFTPAttributes]]:
+        s = self.settings
         try:
             entries = sftp.listdir_attr(s.remote_dir)
         except FileNotFoundError:
@@ -235,7 +246,8 @@ class SftpSource:
                 continue
             if name.startswith(".") or not stat.S_ISREG(attr.st_mode or 0):
                 continue  # dot files are uploads in progress by convention
-            if not fnmatch.fnmatchcase(name, s.pattern) or now - (attr.st_mtime or 0) < s.min_age_seconds:
+            wanted = re.fullmatch(s.regex, name) if s.regex else fnmatch.fnmatchcase(name, s.pattern)
+            if not wanted or now - (attr.st_mtime or 0) < s.min_age_seconds:
                 continue
             if s.ready_marker and f"{name}{s.ready_marker}" not in names:
                 continue  # the sender has not marked it complete yet

@@ -92,12 +92,24 @@ class SftpSettings(_Model):
     known_hosts: str | None = None  # or a known_hosts file holding the pin
     remote_dir: str = "."
     pattern: str = "*.csv"
+    regex: str | None = None  # instead of pattern: a regular expression the whole file name must match
     min_age_seconds: Annotated[float, Field(ge=0)] = 0
+    settle_seconds: Annotated[float, Field(ge=0, le=300)] = 0  # list twice this far apart; skip files still growing
     ready_marker: str | None = None  # e.g. ".done": a file is complete once <file>.done exists
     archive_dir: str | None = None  # move landed files here on the server (else remember them)
     timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 15
 
     _env = field_validator("passphrase_env")(_env_name)
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"regex {v!r} does not compile: {exc}") from None
+        return v
 
     @field_validator("host_key")
     @classmethod

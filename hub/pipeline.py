@@ -74,7 +74,8 @@ def _sftp_settings(home: Home, name: str, s: SftpConfig, fmt: FileFormat = FileF
         key_path=home.resolve(s.key_path),
         passphrase=secret(s.passphrase_env, f"{name}: sftp.passphrase_env"),
         host_key=s.host_key, known_hosts=home.resolve(s.known_hosts) if s.known_hosts else None,
-        timeout=s.timeout_seconds, remote_dir=s.remote_dir, pattern=s.pattern,
+        timeout=s.timeout_seconds, remote_dir=s.remote_dir, pattern=s.pattern, regex=s.regex,
+        settle_seconds=s.settle_seconds,
         ready_marker=s.ready_marker, archive_dir=s.archive_dir,
         min_age_seconds=s.min_age_seconds, file_format=fmt.type, encoding=fmt.encoding, delimiter=fmt.delimiter,
     )

@@ -358,3 +358,30 @@ def test_a_large_file_comes_in_pieces_and_counts_as_pulled_only_when_all_landed(
     land_all(batches)
     landed = [r for b in landed_batches(tmp_path / "landing") for r in pq.read_table(b.path).to_pylist()]
     assert sorted(r[SOURCE_ROW] for r in landed) == list(range(2, 42))  # the re-landed first piece is not doubled
+
+
+def test_regex_selects_files_by_their_whole_name(drop: Drop) -> None:
+    drop.put("jdcs_20241001.csv", CSV.encode())
+    drop.put("jdcs_20241001.csv.bak", CSV.encode())
+    drop.put("notes.csv", CSV.encode())
+    pulled = drop.pull(regex=r"jdcs_\d{8}\.csv")
+    assert [b.watermark["file"].rsplit("/", 1)[1] for b in pulled] == ["jdcs_20241001.csv"]
+
+
+def test_a_file_still_growing_between_two_listings_waits(drop: Drop) -> None:
+    growing = drop.put("growing.csv", CSV.encode())
+    drop.put("done.csv", CSV.encode())
+
+    def append_later() -> None:
+        time.sleep(0.3)
+        with open(growing, "ab") as fh:
+            fh.write("乌检民监〔2024〕3号,纠正违法通知\n".encode())
+
+    writer = threading.Thread(target=append_later)
+    writer.start()
+    pulled = drop.pull(settle_seconds=1.0)
+    writer.join()
+    assert [b.watermark["file"].rsplit("/", 1)[1] for b in pulled] == ["done.csv"]
+    seen = {b.watermark["file"]: b.watermark for b in pulled}
+    later = drop.pull(seen, settle_seconds=0.2)  # it stopped growing: now it is pulled, whole
+    assert [b.table.num_rows for b in later] == [3]
