@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,44 +49,60 @@ class SqlSource:
 
     def pull(self, watermark: dict[str, Any] | None) -> Iterator[Batch]:
         s = self.settings
-        try:
-            with self._engine.connect() as conn:
-                table = self._reflect(conn)
-                cur, tie = table.c[s.cursor], table.c[s.tiebreak]
-                if conn.dialect.name == "sqlite":
-                    # SQLite keeps timestamps as text in whatever format the writer chose;
-                    # compare the stored text, not SQLAlchemy's re-rendering of a datetime.
-                    cur = sa.type_coerce(cur, sa.String)
-                select = (
-                    sa.select(*[table.c[c] for c in s.columns], cur.label("_hub_cursor"), tie.label("_hub_tiebreak"))
-                    .order_by(cur, tie)
-                    .limit(s.batch_size)
+        with self._translated_errors(), self._engine.connect() as conn:
+            table = self._reflect(conn)
+            cur, tie = table.c[s.cursor], table.c[s.tiebreak]
+            if conn.dialect.name == "sqlite":
+                # SQLite keeps timestamps as text in whatever format the writer chose;
+                # compare the stored text, not SQLAlchemy's re-rendering of a datetime.
+                cur = sa.type_coerce(cur, sa.String)
+            select = (
+                sa.select(*[table.c[c] for c in s.columns], cur.label("_hub_cursor"), tie.label("_hub_tiebreak"))
+                .order_by(cur, tie)
+                .limit(s.batch_size)
+            )
+            last = None if s.full_refresh else _load_watermark(watermark)
+            last = _typed(last, cur.type, tie.type) if last else None
+            start = _as(_behind(last[0], s.lookback_seconds), cur.type) if last and s.lookback_seconds else None
+            while True:
+                if start is not None:  # first page of a lookback: everything from start on
+                    query = select.where(cur >= start)
+                    start = None
+                elif last is None:
+                    query = select
+                else:
+                    query = select.where(sa.or_(cur > last[0], sa.and_(cur == last[0], tie > last[1])))
+                page, end = (_copy_page if conn.dialect.name == "postgresql" else _page)(conn, query, s.columns)
+                if end is None:
+                    return
+                page = page.append_column(SOURCE_ROW, pa.array(range(1, page.num_rows + 1), pa.int64()))
+                yield Batch(
+                    source=s.name,
+                    table=page,
+                    origin=f"{_safe_url(self._engine.url)}#{s.table}",
+                    watermark=_dump_watermark(end),
+                    details={"after": watermark, "rows": page.num_rows},
                 )
-                last = None if s.full_refresh else _load_watermark(watermark)
-                last = _typed(last, cur.type, tie.type) if last else None
-                start = _as(_behind(last[0], s.lookback_seconds), cur.type) if last and s.lookback_seconds else None
-                while True:
-                    if start is not None:  # first page of a lookback: everything from start on
-                        query = select.where(cur >= start)
-                        start = None
-                    elif last is None:
-                        query = select
-                    else:
-                        query = select.where(sa.or_(cur > last[0], sa.and_(cur == last[0], tie > last[1])))
-                    page, end = (_copy_page if conn.dialect.name == "postgresql" else _page)(conn, query, s.columns)
-                    if end is None:
-                        return
-                    page = page.append_column(SOURCE_ROW, pa.array(range(1, page.num_rows + 1), pa.int64()))
-                    yield Batch(
-                        source=s.name,
-                        table=page,
-                        origin=f"{_safe_url(self._engine.url)}#{s.table}",
-                        watermark=_dump_watermark(end),
-                        details={"after": watermark, "rows": page.num_rows},
-                    )
-                    last = _typed(end, cur.type, tie.type)
-                    if page.num_rows < s.batch_size:
-                        return
+                last = _typed(end, cur.type, tie.type)
+                if page.num_rows < s.batch_size:
+                    return
+
+    def keys(self, column: str) -> pa.Table:
+        """Every value of the key ``column`` in the source table now, for hard-delete
+        reconciliation: records whose key is missing were deleted at the source."""
+        with self._translated_errors(), self._engine.connect() as conn:
+            table = self._reflect(conn)
+            query = sa.select(table.c[column]).order_by(table.c[column])
+            if conn.dialect.name == "postgresql":
+                return _copy(conn, query, (column,))
+            return _stream(conn, query, (column,), _CHUNK)
+
+    @contextmanager
+    def _translated_errors(self) -> Iterator[None]:
+        """SQLAlchemy's errors as the hub's: transient (retry) or terminal (fix something)."""
+        s = self.settings
+        try:
+            yield
         except sa_exc.NoSuchTableError:
             raise TerminalSourceError(
                 f"{s.name}: table {s.table!r} does not exist in the source database; fix database.table",
@@ -98,29 +115,6 @@ class SqlSource:
             ) from None
         except sa_exc.SQLAlchemyError as exc:
             raise TerminalSourceError(f"{s.name}: query failed: {type(exc).__name__}", source=s.name) from None
-
-    def keys(self, column: str) -> pa.Table:
-        """Every value of the key ``column`` in the source table now, for hard-delete
-        reconciliation: records whose key is missing were deleted at the source."""
-        s = self.settings
-        try:
-            with self._engine.connect() as conn:
-                table = self._reflect(conn)
-                query = sa.select(table.c[column]).order_by(table.c[column])
-                if conn.dialect.name == "postgresql":
-                    return _copy(conn, query, (column,))
-                return _stream(conn, query, (column,), _CHUNK)
-        except sa_exc.NoSuchTableError:
-            raise TerminalSourceError(
-                f"{s.name}: table {s.table!r} does not exist in the source database; fix database.table",
-                source=s.name,
-            ) from None
-        except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError) as exc:
-            raise TransientSourceError(
-                f"{s.name}: database connection failed during key reconciliation "
-                f"({type(exc.orig or exc).__name__}); will retry",
-                source=s.name,
-            ) from None
 
     def _reflect(self, conn: sa.Connection) -> sa.Table:
         s = self.settings
