@@ -73,6 +73,8 @@ sources:
     mapping: {{case_no: case_number, court_name: court, cause: cause_of_action, filing_date: filed_on,
               plaintiff: plaintiff_name, defendant: defendant_name, defendant_id: defendant_idno,
               defendant_agency: defendant_agency, claim_amount: claim, source_updated_at: updated_at}}
+    # this system never removes a filing, it flags it: flagged rows leave the shared table
+    soft_delete: {{column: is_deleted, values: ["1"]}}
   - name: hbw_court_judgment
     institution: hbw-court
     record_type: judgment

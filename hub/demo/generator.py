@@ -182,7 +182,7 @@ CREATE TABLE t_zxaj (zxbs TEXT PRIMARY KEY, zxah TEXT, larq TEXT, zxyjlx TEXT, z
 COURT_B_SCHEMA = """
 CREATE TABLE filings (id INTEGER PRIMARY KEY, case_number TEXT, court TEXT, cause_of_action TEXT,
   filed_on TEXT, plaintiff_name TEXT, defendant_name TEXT, defendant_idno TEXT, defendant_agency TEXT,
-  claim TEXT, updated_at TEXT);
+  claim TEXT, is_deleted INTEGER, updated_at TEXT);
 CREATE TABLE decisions (id INTEGER PRIMARY KEY, case_number TEXT, doc_kind TEXT, result TEXT,
   decided_on TEXT, effective_on TEXT, agency TEXT, head_in_court INTEGER, updated_at TEXT);
 CREATE TABLE enforcement_cases (id INTEGER PRIMARY KEY, case_number TEXT, filed_on TEXT, basis_kind TEXT,
@@ -222,9 +222,11 @@ def write_court_a(data: DemoData, path: Path) -> None:
 def write_court_b(data: DemoData, path: Path) -> None:
     """海勃湾区法院: English names, dates as YYYY/MM/DD, amounts as text with thousands separators."""
     rows_f, rows_j, rows_e = [], [], []
-    for i, c in enumerate(data.cases["内0302"], 1):
+    cases = data.cases["内0302"]
+    for i, c in enumerate(cases, 1):
+        deleted = int(i > len(cases) - 2)  # the clerk withdrew the last two entries; this system only flags them
         rows_f.append((i, data.messy(c.canonical), "海勃湾区人民法院", c.cause, f"{c.filed:%Y/%m/%d}", c.plaintiff,
-                       c.defendant, c.defendant_id, c.agency, f"{c.claim:,.2f}", f"{c.updated:%Y-%m-%dT%H:%M:%S}"))
+                       c.defendant, c.defendant_id, c.agency, f"{c.claim:,.2f}", deleted, f"{c.updated:%Y-%m-%dT%H:%M:%S}"))
         if c.decision:
             d = c.decision
             rows_j.append((i, data.messy(c.canonical), d["type"], d["outcome"], f"{d['decided']:%Y/%m/%d}",
@@ -241,8 +243,8 @@ def write_court_b(data: DemoData, path: Path) -> None:
                        f"{e.updated:%Y-%m-%dT%H:%M:%S}"))
     good_id = data.resident_id("内0302")
     bad_id = good_id[:-1] + ("0" if good_id[-1] != "0" else "1")
-    rows_f.append((9001, "（2023）内0302民初5号", "海勃湾区人民法院", "离婚纠纷", "2023/03/01", "甲", "乙", bad_id, None, "1,000.00", "2023-03-01T09:00:00"))
-    rows_f.append((9002, "（2023）内0302民初6号", "海勃湾区人民法院", "离婚纠纷", None, "甲", "乙", None, None, "1,000.00", "2023-03-01T09:00:00"))
+    rows_f.append((9001, "（2023）内0302民初5号", "海勃湾区人民法院", "离婚纠纷", "2023/03/01", "甲", "乙", bad_id, None, "1,000.00", 0, "2023-03-01T09:00:00"))
+    rows_f.append((9002, "（2023）内0302民初6号", "海勃湾区人民法院", "离婚纠纷", None, "甲", "乙", None, None, "1,000.00", 0, "2023-03-01T09:00:00"))
     rows_j.append((9003, "（2023）内0302民初7号", "判决书", "驳回", "2023/02/30", None, None, None, "2023-03-01T09:00:00"))
     _write_sqlite(path, COURT_B_SCHEMA, {"filings": rows_f, "decisions": rows_j, "enforcement_cases": rows_e})
 
