@@ -76,12 +76,14 @@ class SqlSource:
                     if end is None:
                         return
                     page = page.append_column(SOURCE_ROW, pa.array(range(1, page.num_rows + 1), pa.int64()))
+                    compiled = query.compile(dialect=conn.dialect)  # what ran: _source_row counts its rows
                     yield Batch(
                         source=s.name,
                         table=page,
                         origin=f"{_safe_url(self._engine.url)}#{s.table}",
                         watermark=_dump_watermark(end),
-                        details={"after": watermark, "rows": page.num_rows},
+                        details={"after": watermark, "rows": page.num_rows, "query": str(compiled),
+                                 "params": {k: _plain(v) for k, v in compiled.params.items()}},
                     )
                     last = _typed(end, cur.type, tie.type)
                     if page.num_rows < s.batch_size:
@@ -113,6 +115,11 @@ class SqlSource:
 
     def close(self) -> None:
         self._engine.dispose()
+
+
+def _plain(value: Any) -> Any:
+    """A bound value as JSON keeps it (sidecars are JSON)."""
+    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
 
 
 def _page(conn: sa.Connection, query: sa.Select[Any], columns: tuple[str, ...]) -> tuple[pa.Table, Any]:

@@ -36,9 +36,10 @@ def where_sql(conditions: list[Condition]) -> tuple[str, list[Any]]:
 
 
 def select_sql(share: Share, *, with_key: bool = False) -> tuple[str, list[Any]]:
-    """The SELECT an office's share runs against the warehouse (``record_key`` first when
-    ``with_key``: incremental extracts name the records they change or withdraw)."""
-    cols: list[str] = ["record_key"] if with_key else []
+    """The SELECT an office's share runs against the warehouse. With ``with_key``,
+    ``record_key`` and ``_version`` (the row's ``row_hash``) come first: incremental extracts
+    name the records they change or withdraw, and receipts name the exact version sent."""
+    cols: list[str] = ["record_key", "row_hash AS _version"] if with_key else []
     for name, treatment in share.columns.items():
         col = q(name)
         if treatment == "clear":

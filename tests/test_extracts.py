@@ -42,14 +42,14 @@ def wh(tmp_path: Path) -> Warehouse:
 def test_changes_since_last_bundle(wh: Warehouse, tmp_path: Path) -> None:
     state = tmp_path / "state"
     apply(wh, tmp_path, [case(1, 10), case(2, 20), case(3, 30)])
-    first, held = extracts.build(wh.con, AGREEMENT, state, full=False)
+    first, held, _ = extracts.build(wh.con, AGREEMENT, state, full=False)
     assert first["filing"].column_names == ["case_no", "claim_amount", "plaintiff"]  # nothing held yet: full
     assert first["filing"].num_rows == 3 and set(first["filing"].column("plaintiff").to_pylist()) == {"张*"}
     extracts.remember(state, "spo", held)
 
     later = "2024-02-01 00:00:00"
     apply(wh, tmp_path, [case(2, 25, later), case(3, 500, later), case(4, 40, later)])
-    delta, held = extracts.build(wh.con, AGREEMENT, state, full=False)
+    delta, held, _ = extracts.build(wh.con, AGREEMENT, state, full=False)
     rows = {(r["_change"], r["case_no"], r["claim_amount"]) for r in delta["filing"].to_pylist()}
     assert rows == {
         ("changed", "（2024）内03民初2号", 25),
@@ -60,9 +60,9 @@ def test_changes_since_last_bundle(wh: Warehouse, tmp_path: Path) -> None:
     assert withdrawn[0]["record_key"] == "（2024）内03民初3号"
     extracts.remember(state, "spo", held)
 
-    nothing, _ = extracts.build(wh.con, AGREEMENT, state, full=False)
+    nothing, _, _ = extracts.build(wh.con, AGREEMENT, state, full=False)
     assert nothing["filing"].num_rows == 0 and nothing["filing"].column_names[:2] == ["_change", "record_key"]
 
-    snapshot, _ = extracts.build(wh.con, AGREEMENT, state, full=True)
+    snapshot, _, _ = extracts.build(wh.con, AGREEMENT, state, full=True)
     assert sorted(snapshot["filing"].column("case_no").to_pylist()) == [
         "（2024）内03民初1号", "（2024）内03民初2号", "（2024）内03民初4号"]
