@@ -83,7 +83,7 @@ class SqlSource:
                         origin=f"{_safe_url(self._engine.url)}#{s.table}",
                         watermark=_dump_watermark(end),
                         details={"after": watermark, "rows": page.num_rows, "query": str(compiled),
-                                 "params": {k: _plain(v) for k, v in compiled.params.items()}},
+                                 "params": _params(compiled)},
                     )
                     last = _typed(end, cur.type, tie.type)
                     if page.num_rows < s.batch_size:
@@ -117,9 +117,14 @@ class SqlSource:
         self._engine.dispose()
 
 
-def _plain(value: Any) -> Any:
-    """A bound value as JSON keeps it (sidecars are JSON)."""
-    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
+def _params(compiled: Any) -> list[Any] | dict[str, Any]:
+    """The bound values as JSON keeps them (sidecars are JSON): in placeholder order for a
+    positional driver, so the recorded query can be re-run as written."""
+    def plain(v: Any) -> Any:
+        return v if v is None or isinstance(v, (str, int, float, bool)) else str(v)
+    if compiled.positional:
+        return [plain(compiled.params[k]) for k in compiled.positiontup]
+    return {k: plain(v) for k, v in compiled.params.items()}
 
 
 def _page(conn: sa.Connection, query: sa.Select[Any], columns: tuple[str, ...]) -> tuple[pa.Table, Any]:
