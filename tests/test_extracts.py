@@ -66,3 +66,32 @@ def test_changes_since_last_bundle(wh: Warehouse, tmp_path: Path) -> None:
     snapshot, _, _ = extracts.build(wh.con, AGREEMENT, state, full=True)
     assert sorted(snapshot["filing"].column("case_no").to_pylist()) == [
         "（2024）内03民初1号", "（2024）内03民初2号", "（2024）内03民初4号"]
+
+
+def test_receipts_name_each_bundle_row_and_the_version_sent(wh: Warehouse, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    apply(wh, tmp_path, [case(n, 10 * n) for n in (3, 1, 2)])
+    first, held, receipts = extracts.build(wh.con, AGREEMENT, state, full=False)
+    versions = dict(wh.con.execute("SELECT record_key, row_hash FROM filing").fetchall())
+
+    def check(dataset: pa.Table, receipt: pa.Table) -> list[tuple[str, str]]:
+        """Row i of the receipt describes row i of the file, and names the warehouse version sent."""
+        assert receipt.column("bundle_row").to_pylist() == list(range(1, dataset.num_rows + 1))
+        keys = receipt.column("record_key").to_pylist()
+        if "record_key" in dataset.column_names:
+            assert dataset.column("record_key").to_pylist() == keys
+        else:
+            assert dataset.column("case_no").to_pylist() == keys  # filing's record key is its case number
+        for key, change, row_hash in zip(keys, receipt.column("change").to_pylist(), receipt.column("row_hash").to_pylist()):
+            assert row_hash == (None if change == "withdrawn" else versions[key])
+        return list(zip(keys, receipt.column("change").to_pylist()))
+
+    assert check(first["filing"], receipts["filing"]) == [
+        ("（2024）内03民初1号", "snapshot"), ("（2024）内03民初2号", "snapshot"), ("（2024）内03民初3号", "snapshot")]
+    extracts.remember(state, "spo", held)
+    later = "2024-02-01 00:00:00"
+    apply(wh, tmp_path, [case(1, 500, later), case(2, 25, later), case(5, 50, later)])
+    versions = dict(wh.con.execute("SELECT record_key, row_hash FROM filing").fetchall())
+    delta, _, receipts = extracts.build(wh.con, AGREEMENT, state, full=False)
+    assert check(delta["filing"], receipts["filing"]) == [
+        ("（2024）内03民初1号", "withdrawn"), ("（2024）内03民初2号", "changed"), ("（2024）内03民初5号", "new")]
