@@ -28,8 +28,8 @@ def _schema(columns: list[tuple[str, str, str | None]]) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(name, type_, description) for name, type_, description in columns])
 
 
-def _arrow_columns(schema: pa.Schema, prefix: str = "") -> list[tuple[str, str, str | None]]:
-    return [(f"{prefix}{f.name}", str(f.type), None) for f in schema]
+def _arrow_columns(schema: pa.Schema) -> list[tuple[str, str, str | None]]:
+    return [(f.name, str(f.type), None) for f in schema]
 
 
 def landing(home: Home, source: str, batch_ids: list[str]) -> dict[str, Any]:

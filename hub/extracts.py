@@ -6,7 +6,8 @@ key and the hash of the row *as shared* (after filters and column treatments), i
 shared form is new or changed (``_change`` = new / changed) and the keys it no longer
 shares (withdrawn: deleted at the source, or no longer matching the agreement). The memory
 is replaced only after the bundle is safely written, so a failed publish resends the same
-changes next time.
+changes next time. Each dataset also gets a receipt naming, per bundle row, the record and
+the warehouse version sent (``hub.receipts`` stores them).
 """
 
 from __future__ import annotations
