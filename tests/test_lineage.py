@@ -307,3 +307,38 @@ def test_materializations_carry_schema_lineage_and_batches(demo: Path) -> None:
     assert extract["landing_batch_ids"].value and set(extract["landing_batch_ids"].value) <= batches
     assert extract["dagster/column_lineage"].value.deps_by_column["filing.plaintiff"][0].column_name == "plaintiff"
     con.close()
+
+
+def test_failures_are_audited_reported_and_emitted(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Last (it changes the home): the procuratorate's SFTP server is down for a pull and a delivery."""
+    from hub import pipeline
+    from hub.errors import HubError
+
+    home, config = Home(demo), load_config(demo / "hub.yaml")
+    assert pipeline.publish(config, home, "wh-court-spo", "run-down") is not None  # bundle 3, not delivered yet
+    for stage in (lambda: pipeline.pull(config, home, "wh_proc_supervision", "run-down"),
+                  lambda: pipeline.deliver(config, home, "wh-court-spo", "run-down")):
+        with pytest.raises(HubError, match="will retry"):
+            stage()
+    entries = [json.loads(line) for line in (demo / "audit" / "audit.jsonl").read_text().splitlines()]
+    [pulled, delivered] = [e for e in entries if e["run_id"] == "run-down" and e["event"] in ("pull", "deliver")]
+    assert (pulled["subject"], pulled["details"]["status"], pulled["details"]["rows"]) == ("wh_proc_supervision", "failed", 0)
+    assert "will retry" in pulled["details"]["error"]  # the hub's own message, for the auditor
+    assert (delivered["subject"], delivered["details"]["status"], delivered["details"]["sequences"]) == (
+        "wh-court-spo", "failed", [3])
+
+    capsys.readouterr()
+    assert main(["audit", "report", "--home", str(demo), "--office", "wh-court-spo"]) == 0
+    report = capsys.readouterr().out
+    bundle3 = [line.split() for line in report.splitlines() if line.strip().startswith("wh-court-spo    3 ")]
+    assert bundle3 and bundle3[0][-3] == "failed"  # delivery status, then when
+    spo = [line.split() for line in report.splitlines() if line.strip().startswith("wh_proc_supervision")][0]
+    assert spo[1:3] == ["3", "1"]  # pulls, of which failed
+
+    events = [json.loads(line) for line in (demo / "lineage" / "openlineage.jsonl").read_text().splitlines()]
+    fails = {e["job"]["name"]: e for e in events if e["eventType"] == "FAIL"}
+    assert set(fails) == {"pull.wh_proc_supervision", "deliver.wh-court-spo"}
+    for event in fails.values():
+        validate_event(event)
+        assert "will retry" in event["run"]["facets"]["errorMessage"]["message"]
+    assert main(["audit", "verify", "--home", str(demo)]) == 0
