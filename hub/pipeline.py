@@ -24,7 +24,6 @@ from hub.bundle import MANIFEST, PublishedBundle, publish_bundle, sha256_file
 from hub.config import FileFormat, HubConfig, Source, secret
 from hub.config import SftpSettings as SftpConfig
 from hub.deliver import deliver_pending
-from hub.errors import HubError
 from hub.home import Home
 from hub.landing import LandedBatch, StateFile, land, landed_batches
 from hub.warehouse import Warehouse
@@ -111,9 +110,9 @@ def pull(config: HubConfig, home: Home, source_name: str, run_id: str) -> PullRe
                     origin=landed.origin, rows=landed.rows, rejects=landed.rejects, watermark=batch.watermark,
                 )
                 result.batches.append(landed)
-        except HubError as exc:
-            audit.record(home.audit, config, "pull", run_id=run_id, subject=src.name, status="failed", error=str(exc),
-                         batches=len(result.batches), rows=result.rows)
+        except Exception as exc:
+            audit.record(home.audit, config, "pull", run_id=run_id, subject=src.name, status="failed",
+                         error=str(exc) or type(exc).__name__, batches=len(result.batches), rows=result.rows)
             raise
         audit.record(home.audit, config, "pull", run_id=run_id, subject=src.name, status="ok",
                      batches=len(result.batches), rows=result.rows, batch_ids=[b.batch_id for b in result.batches])
