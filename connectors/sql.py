@@ -76,12 +76,14 @@ class SqlSource:
                 if end is None:
                     return
                 page = page.append_column(SOURCE_ROW, pa.array(range(1, page.num_rows + 1), pa.int64()))
+                compiled = query.compile(dialect=conn.dialect)  # what ran: _source_row counts its rows
                 yield Batch(
                     source=s.name,
                     table=page,
                     origin=f"{_safe_url(self._engine.url)}#{s.table}",
                     watermark=_dump_watermark(end),
-                    details={"after": watermark, "rows": page.num_rows},
+                    details={"after": watermark, "rows": page.num_rows, "query": str(compiled),
+                             "params": _params(compiled)},
                 )
                 last = _typed(end, cur.type, tie.type)
                 if page.num_rows < s.batch_size:
@@ -130,6 +132,16 @@ class SqlSource:
 
     def close(self) -> None:
         self._engine.dispose()
+
+
+def _params(compiled: Any) -> list[Any] | dict[str, Any]:
+    """The bound values as JSON keeps them (sidecars are JSON): in placeholder order for a
+    positional driver, so the recorded query can be re-run as written."""
+    def plain(v: Any) -> Any:
+        return v if v is None or isinstance(v, (str, int, float, bool)) else str(v)
+    if compiled.positional:
+        return [plain(compiled.params[k]) for k in compiled.positiontup]
+    return {k: plain(v) for k, v in compiled.params.items()}
 
 
 def _page(conn: sa.Connection, query: sa.Select[Any], columns: tuple[str, ...]) -> tuple[pa.Table, Any]:

@@ -40,7 +40,8 @@ def select_sql(
 ) -> tuple[str, list[Any]]:
     """The SELECT an office's share runs against the warehouse (``record_key`` first when
     ``with_key``: incremental extracts name the records they change or withdraw; with
-    ``with_version``, the stored row's version as ``_batch_id``, ``_source_row``, ``_run_id``)."""
+    ``with_version``, the stored row's version as ``_batch_id``, ``_source_row``, ``_run_id``
+    and ``_version`` (its ``row_hash``: receipts name the exact version sent))."""
     cols: list[str] = ["record_key"] if with_key else []
     for name, treatment in share.columns.items():
         col = q(name)
@@ -54,7 +55,7 @@ def select_sql(
         elif treatment == "hash":
             cols.append(f"hub_keyed_hash(CAST({col} AS VARCHAR)) AS {col}")
     if with_version:
-        cols += ["batch_id AS _batch_id", "source_row AS _source_row", "run_id AS _run_id"]
+        cols += ["batch_id AS _batch_id", "source_row AS _source_row", "run_id AS _run_id", "row_hash AS _version"]
     where, params = where_sql(share.where)
     order = " ORDER BY record_key" if ordered else ""
     return f"SELECT {', '.join(cols)} FROM {q(share.record_type)} WHERE {where}{order}", params

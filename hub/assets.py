@@ -11,7 +11,7 @@ from typing import Any
 
 import dagster as dg
 
-from hub import pipeline
+from hub import asset_metadata, pipeline
 from hub.config import HubConfig, Source, load_config
 from hub.errors import HubError, Transient
 from hub.home import Home
@@ -65,8 +65,8 @@ def _landing_asset(src: Source, institution: str) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata={
             "rows": result.rows,
             "batches": len(result.batches),
-            "batch_ids": dg.MetadataValue.json([b.batch_id for b in result.batches]),
             "origins": dg.MetadataValue.json(sorted({b.origin for b in result.batches})),
+            **asset_metadata.landing(hub.paths, src.name, [b.batch_id for b in result.batches]),
         })
 
     return _land
@@ -91,16 +91,19 @@ def _normalized_asset(config: HubConfig) -> dg.AssetsDefinition:
     @dg.multi_asset(name="normalize", specs=specs, pool=WAREHOUSE_POOL, can_subset=False)
     def _normalize(context: dg.AssetExecutionContext, hub: HubResource) -> Any:
         totals = _translate(lambda: pipeline.apply_pending(hub.config, hub.paths, context.run.run_id), "normalize", context)
+        run_id = context.run.run_id
         with pipeline.open_warehouse(hub.config, hub.paths, read_only=True) as wh:
             counts = wh.table_counts()
             reasons = wh.query("SELECT rule, count(*) FROM quarantine GROUP BY rule ORDER BY 2 DESC").fetchall()
+            metadata = {rt: asset_metadata.normalized(hub.config, wh, rt, counts[rt], run_id) for rt in RECORD_TYPES}
+            metadata["quarantine"] = asset_metadata.quarantine(wh, counts["quarantine"], run_id)
         for rt in RECORD_TYPES:
             applied = totals.get(rt, {})
             yield dg.MaterializeResult(asset_key=rt, metadata={
-                "rows": counts[rt], **{f"this_run_{k}": v for k, v in applied.items()},
+                "rows": counts[rt], **{f"this_run_{k}": v for k, v in applied.items()}, **metadata[rt],
             })
         yield dg.MaterializeResult(asset_key="quarantine", metadata={
-            "rows": counts["quarantine"], "by_rule": dg.MetadataValue.json(dict(reasons)),
+            "rows": counts["quarantine"], "by_rule": dg.MetadataValue.json(dict(reasons)), **metadata["quarantine"],
         })
 
     return _normalize
@@ -124,11 +127,14 @@ def _extract_asset(config: HubConfig, office_id: str) -> dg.AssetsDefinition:
         bundle = _translate(lambda: pipeline.publish(hub.config, hub.paths, office_id, context.run.run_id), office_id, context)
         if bundle is None:
             return dg.MaterializeResult(metadata={"bundle": "none: no agreement for this office"})
+        with pipeline.open_warehouse(hub.config, hub.paths, read_only=True) as wh:
+            lineage = asset_metadata.extract(hub.config, wh, office_id, bundle)
         return dg.MaterializeResult(metadata={
             "bundle": dg.MetadataValue.path(str(bundle.path)),
             "sequence": bundle.sequence,
             "manifest_sha256": bundle.manifest_sha256,
             "rows": dg.MetadataValue.json(bundle.rows),
+            **lineage,
         })
 
     return _extract
@@ -150,7 +156,7 @@ def _delivery_asset(config: HubConfig, office_id: str) -> dg.AssetsDefinition:
     )
     def _deliver(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
         written = _translate(lambda: pipeline.deliver(hub.config, hub.paths, office_id, context.run.run_id), office_id, context)
-        return dg.MaterializeResult(metadata={"delivered": dg.MetadataValue.json(written)})
+        return dg.MaterializeResult(metadata={"delivered": dg.MetadataValue.json(written), "bundles": len(written)})
 
     return _deliver
 

@@ -1,59 +1,178 @@
-"""Append-only, hash-chained audit log: one JSON line per pull, apply, publish and key change.
+"""Append-only, hash-chained audit log with signed checkpoints of its head.
 
-Each entry carries the sha256 of the previous entry's line, so editing, deleting or
+One JSON line per pull, landing, apply, quarantine, publish, delivery, key change and config
+change. Each entry carries the sha256 of the previous entry's line, so editing, deleting or
 reordering entries breaks the chain at the first altered place, which ``verify`` names.
+
+A chain alone cannot show that its *end* was cut off, nor that it was rewritten from some
+entry on with fresh hashes. So the hub periodically signs the head (seq, hash of that line,
+time) with its current Ed25519 key into ``checkpoints.jsonl``, whose lines are chained too,
+and records each checkpoint as a log entry. A log shorter than a checkpoint, a head that no
+longer matches, or a checkpoint line missing is then named by ``verify``. Cutting both files
+back together stays invisible locally: copy ``checkpoints.jsonl`` somewhere the hub's
+operators cannot write, and compare.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import fcntl
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from hub.bundle import canonical_json, pae
+from hub.config import HubConfig
+from hub.crypto import PublicKey, SigningKey
 from hub.errors import HubError
 
 GENESIS = "0" * 64
+CHECKPOINT_TYPE = "application/vnd.case-exchange-hub.audit-checkpoint+json"
+_CONFIG_MARK = b'"event": "config"'
+_CHECKPOINT_MARK = b'"event": "checkpoint"'
 
 
 def _digest(line: bytes) -> str:
     return hashlib.sha256(line).hexdigest()
 
 
-def append(log: Path, event: str, *, run_id: str, subject: str, **details: Any) -> dict[str, Any]:
-    """Append one entry under an exclusive lock (parallel pulls share one log)."""
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+
+
+@dataclass
+class _Head:
+    fh: IO[bytes]
+    seq: int
+    last: bytes
+    config: str | None  # digest named by the newest "config" entry
+
+
+@contextmanager
+def _locked(log: Path) -> Iterator[_Head]:
+    """The log opened for appending under an exclusive lock (parallel pulls share one log)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a+b") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         fh.seek(0)
-        last = b""
-        seq = 0
+        head = _Head(fh, 0, b"", None)
         for line in fh:
             if line.strip():
-                last, seq = line.rstrip(b"\n"), seq + 1
-        entry = {
-            "seq": seq + 1,
-            "at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
-            "event": event,
-            "run_id": run_id,
-            "subject": subject,
-            "details": details,
-            "prev": _digest(last) if last else GENESIS,
-        }
-        fh.write(json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str).encode() + b"\n")
+                head.last, head.seq = line.rstrip(b"\n"), head.seq + 1
+                if _CONFIG_MARK in line:
+                    head.config = json.loads(line)["details"]["digest"]
+        yield head
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def _write(head: _Head, event: str, run_id: str, subject: str, details: dict[str, Any]) -> dict[str, Any]:
+    entry = {
+        "seq": head.seq + 1,
+        "at": _now(),
+        "event": event,
+        "run_id": run_id,
+        "subject": subject,
+        "details": details,
+        "prev": _digest(head.last) if head.last else GENESIS,
+    }
+    line = json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str).encode()
+    head.fh.write(line + b"\n")
+    head.seq, head.last = head.seq + 1, line
     return entry
 
 
-def verify(log: Path) -> int:
-    """Recompute the chain; return the number of entries or raise naming the first bad one."""
-    prev, count = GENESIS, 0
+def append(
+    log: Path, event: str, *, run_id: str, subject: str, config: str | None = None, **details: Any
+) -> dict[str, Any]:
+    """Append one entry. With ``config`` (the config digest) a ``config`` entry is written
+    first whenever the digest differs from the last one recorded: config changes are audited
+    by the first stage that runs under the new config, wherever it was edited."""
+    with _locked(log) as head:
+        if config is not None:
+            if config != head.config:
+                _write(head, "config", run_id, "hub.yaml", {"digest": config, "previous": head.config,
+                                                            "snapshot": f"configs/{config}.json"})
+            details = {"config": config, **details}
+        return _write(head, event, run_id, subject, details)
+
+
+def record(log: Path, config: HubConfig, event: str, *, run_id: str, subject: str, **details: Any) -> dict[str, Any]:
+    """``append`` for a pipeline stage: names the config digest, and keeps the validated config
+    under ``configs/<digest>.json`` so an auditor can see what a change changed."""
+    digest = config.digest()
+    snapshot = log.parent / "configs" / f"{digest}.json"
+    if not snapshot.exists():
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        tmp = snapshot.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(config.model_dump_json(indent=1), encoding="utf-8")
+        os.replace(tmp, snapshot)
+    return append(log, event, run_id=run_id, subject=subject, config=digest, **details)
+
+
+def _signed_part(cp: dict[str, Any]) -> bytes:
+    return pae(CHECKPOINT_TYPE, canonical_json({k: cp[k] for k in ("seq", "head", "at", "prev")}))
+
+
+def checkpoint(log: Path, checkpoints: Path, key: SigningKey, *, run_id: str = "-") -> dict[str, Any] | None:
+    """Sign the log's current head into ``checkpoints`` and record that in the log.
+
+    Runs under the log's lock, so the head signed is the head at that moment. None when the
+    log is empty or nothing was logged since the last checkpoint.
+    """
+    with _locked(log) as head:
+        if head.seq == 0 or _CHECKPOINT_MARK in head.last:  # nothing logged since the last one
+            return None
+        previous = _read_lines(checkpoints)
+        cp: dict[str, Any] = {
+            "seq": head.seq, "head": _digest(head.last), "at": _now(),
+            "prev": _digest(previous[-1]) if previous else GENESIS,
+        }
+        cp |= {"keyid": key.keyid, "sig": base64.b64encode(key.sign(_signed_part(cp))).decode()}
+        checkpoints.parent.mkdir(parents=True, exist_ok=True)
+        with open(checkpoints, "ab") as out:
+            out.write(json.dumps(cp, sort_keys=True).encode() + b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+        _write(head, "checkpoint", run_id, "audit", {"index": len(previous) + 1, "covers": cp["seq"],
+                                                    "head": cp["head"], "keyid": key.keyid})
+        return cp
+
+
+def _read_lines(path: Path) -> list[bytes]:
+    if not path.exists():
+        return []
+    return [line for line in path.read_bytes().split(b"\n") if line.strip()]
+
+
+def verify(
+    log: Path, checkpoints: Path | None = None, *,
+    trusted: dict[str, PublicKey] | None = None, retired: dict[str, PublicKey] | None = None,
+) -> int:
+    """Recompute the chain, then check every checkpoint; return the number of entries or
+    raise naming the first broken place.
+
+    Checkpoints signed by a retired key still count: each is a statement about the past made
+    by the key that was signing then. A signature by an unknown key, or a bad one, does not.
+    """
+    digests = _verify_chain(log)
+    if checkpoints is not None:
+        _verify_checkpoints(log, digests, checkpoints, (trusted or {}) | (retired or {}))
+    return len(digests)
+
+
+def _verify_chain(log: Path) -> list[str]:
+    """The sha256 of each entry's line, in order (index i holds seq i + 1)."""
+    digests: list[str] = []
     if not log.exists():
-        return 0
+        return digests
+    prev = GENESIS
     with open(log, "rb") as fh:
         for lineno, line in enumerate(fh, 1):
             line = line.rstrip(b"\n")
@@ -66,5 +185,57 @@ def verify(log: Path) -> int:
                     f"{log}:{lineno}: chain broken (entry seq {entry.get('seq')}); an entry before it "
                     "was edited, removed or reordered"
                 )
-            prev, count = _digest(line), lineno
-    return count
+            prev = _digest(line)
+            digests.append(prev)
+    return digests
+
+
+def _verify_checkpoints(log: Path, digests: list[str], path: Path, keys: dict[str, PublicKey]) -> None:
+    lines = _read_lines(path)
+    prev, good = GENESIS, 0
+    for n, line in enumerate(lines, 1):
+        where = f"{path}:{n}"
+        try:
+            cp = json.loads(line)
+            signed, sig = _signed_part(cp), base64.b64decode(cp["sig"], validate=True)
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise HubError(f"{where}: checkpoint is not valid; the checkpoint file was edited") from None
+        if cp["prev"] != prev:
+            raise HubError(f"{where}: checkpoint chain broken; a checkpoint before it was edited, removed or reordered")
+        key = keys.get(cp.get("keyid", ""))
+        if key is None or not key.verify(sig, signed):
+            raise HubError(f"{where}: checkpoint signature does not verify with the hub's keys "
+                           f"(key {str(cp.get('keyid'))[:16]}…); it was forged or edited")
+        if cp["seq"] > len(digests):
+            raise HubError(
+                f"{log}: has {len(digests)} entries but checkpoint {n} (signed {cp['at']}) covers {cp['seq']}: "
+                f"entries {len(digests) + 1}–{cp['seq']} were removed (the log was truncated)"
+            )
+        if digests[cp["seq"] - 1] != cp["head"]:
+            raise HubError(
+                f"{log}:{cp['seq']}: differs from what checkpoint {n} (signed {cp['at']}) recorded; entries "
+                f"{good + 1}–{cp['seq']} were rewritten after the last matching checkpoint (seq {good})"
+            )
+        prev, good = _digest(line), cp["seq"]
+    recorded = [json.loads(line) for line in _log_lines(log) if _CHECKPOINT_MARK in line] if log.exists() else []
+    for entry in recorded:
+        d = entry["details"]
+        if d["index"] > len(lines):
+            raise HubError(f"{log}:{entry['seq']}: records checkpoint {d['index']}, but {path} has only "
+                           f"{len(lines)}: checkpoints were removed")
+        if json.loads(lines[d["index"] - 1])["head"] != d["head"]:
+            raise HubError(f"{path}:{d['index']}: is not the checkpoint {log}:{entry['seq']} recorded")
+
+
+def _log_lines(log: Path) -> Iterator[bytes]:
+    with open(log, "rb") as fh:
+        for line in fh:
+            yield line.rstrip(b"\n")
+
+
+def entries(log: Path) -> Iterator[dict[str, Any]]:
+    """Every entry, oldest first (readers such as trace and report; ``verify`` checks them)."""
+    if log.exists():
+        for line in _log_lines(log):
+            if line.strip():
+                yield json.loads(line)

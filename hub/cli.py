@@ -129,14 +129,72 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from hub import audit
+    from hub.crypto import load_public_keys
 
     home = Home.find(args.home)
+    retired = home.keys / "retired"
     try:
-        n = audit.verify(home.audit)
+        trusted = load_public_keys(home.keys) if home.keys.is_dir() else {}
+        n = audit.verify(home.audit, home.audit_checkpoints, trusted=trusted,
+                         retired=load_public_keys(retired) if retired.is_dir() else {})
     except HubError as exc:
         print(f"BROKEN: {exc}", file=sys.stderr)
         return 1
+    checkpoints = len(home.audit_checkpoints.read_text().splitlines()) if home.audit_checkpoints.exists() else 0
     print(f"OK: {n} audit entries, hash chain intact ({home.audit})")
+    print(f"  {checkpoints} signed checkpoint(s) verify and match the log ({home.audit_checkpoints})")
+    return 0
+
+
+def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
+    from hub import audit, keys
+
+    home = Home.find(args.home)
+    cp = audit.checkpoint(home.audit, home.audit_checkpoints, keys.signing_key(home))
+    print(f"signed the head at entry {cp['seq']}" if cp else "nothing logged since the last checkpoint")
+    return 0
+
+
+def cmd_audit_report(args: argparse.Namespace) -> int:
+    from hub import pipeline, report
+    from hub.config import load_config
+
+    home = Home.find(args.home)
+    config = load_config(home.require_config())
+    start = _date(args.start, "--from") if args.start else dt.date(1970, 1, 1)
+    end = _date(args.end, "--to") if args.end else dt.datetime.now(dt.UTC).date()
+    with pipeline.open_warehouse(config, home, read_only=True) as wh:
+        result = report.build(config, home, wh, office=args.office, start=start, end=end)
+    print(report.render(result))
+    if args.out:
+        report.write(result, Path(args.out))
+        print(f"written to {args.out}")
+    return 0
+
+
+def _date(text: str, flag: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r}: write a date as YYYY-MM-DD") from None
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    import json
+
+    from hub import pipeline, trace
+    from hub.config import load_config
+
+    home = Home.find(args.home)
+    config = load_config(home.require_config())
+    if sum(x is not None for x in (args.case_no, args.record, args.bundle)) != 1:
+        raise ConfigError("trace one thing: a case number, --record ID, or --bundle DIR --dataset D --row N")
+    if args.bundle is not None and (args.dataset is None or args.row is None):
+        raise ConfigError("--bundle needs --dataset (e.g. filing) and --row (1-based row in that dataset's file)")
+    with pipeline.open_warehouse(config, home, read_only=True) as wh:
+        result = trace.trace(config, home, wh, case_no=args.case_no, record=args.record,
+                             bundle=Path(args.bundle) if args.bundle else None, dataset=args.dataset, row=args.row)
+    print(json.dumps(result, ensure_ascii=False, indent=1, default=str) if args.json else trace.render(result))
     return 0
 
 
@@ -197,7 +255,25 @@ def parser() -> argparse.ArgumentParser:
 
     aud = sub.add_parser("audit", help="audit log commands")
     aud_sub = aud.add_subparsers(dest="audit_command", required=True)
-    with_home(aud_sub.add_parser("verify", help="recompute the audit log's hash chain")).set_defaults(fn=cmd_audit_verify)
+    with_home(aud_sub.add_parser("verify", help="recompute the audit log's hash chain and check its signed checkpoints")
+              ).set_defaults(fn=cmd_audit_verify)
+    with_home(aud_sub.add_parser("checkpoint", help="sign the audit log's head now (publishing does it too)")
+              ).set_defaults(fn=cmd_audit_checkpoint)
+    rep = with_home(aud_sub.add_parser("report", help="what offices received; what sources sent and what was quarantined"))
+    rep.add_argument("--office", help="one office id (default: every office)")
+    rep.add_argument("--from", dest="start", help="first day, YYYY-MM-DD, UTC (default: the beginning)")
+    rep.add_argument("--to", dest="end", help="last day, YYYY-MM-DD, UTC, inclusive (default: today)")
+    rep.add_argument("--out", help="also write the report to FILE.csv or FILE.parquet")
+    rep.set_defaults(fn=cmd_audit_report)
+
+    tr = with_home(sub.add_parser("trace", help="follow a record from its source row to the offices that received it"))
+    tr.add_argument("case_no", nargs="?", help="a case number, written any way (brackets, digits, spaces)")
+    tr.add_argument("--record", help="a record key instead (e.g. wh-proc/乌检民监〔2024〕3号)")
+    tr.add_argument("--bundle", help="a bundle folder an office holds (with --dataset and --row)")
+    tr.add_argument("--dataset", help="dataset in the bundle, e.g. filing")
+    tr.add_argument("--row", type=int, help="row number in that dataset's Parquet file, from 1")
+    tr.add_argument("--json", action="store_true", help="print the chain as JSON")
+    tr.set_defaults(fn=cmd_trace)
 
     keys = sub.add_parser("keys", help="the signing keyring: list, rotate, retire, export")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)

@@ -290,6 +290,32 @@ class HubSettings(_Model):
         return v
 
 
+class LineageSettings(_Model):
+    """Where OpenLineage run events go: a JSON Lines file, an HTTP endpoint, or both."""
+
+    namespace: str = "case-exchange-hub"  # OpenLineage job namespace
+    file: str | None = None  # relative to the home, e.g. lineage/openlineage.jsonl
+    url: str | None = None  # e.g. http://marquez.example:5000 (events POSTed to url/endpoint)
+    endpoint: str = "api/v1/lineage"
+    api_key_env: str | None = None  # bearer token for the endpoint, read from the environment
+    timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5
+
+    _env = field_validator("api_key_env")(_env_name)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"{v!r} is not an http(s) URL, e.g. http://marquez.example:5000")
+        return v
+
+    @model_validator(mode="after")
+    def _has_target(self) -> LineageSettings:
+        if self.file is None and self.url is None:
+            raise ValueError("lineage needs a target: file (a JSON Lines path) and/or url (an HTTP endpoint)")
+        return self
+
+
 class HubConfig(_Model):
     version: Literal[1] = 1
     hub: HubSettings = HubSettings()
@@ -297,6 +323,7 @@ class HubConfig(_Model):
     sources: list[Source]
     offices: list[Office]
     agreements: list[Agreement]
+    lineage: LineageSettings | None = None  # no section: no OpenLineage events
 
     def digest(self) -> str:
         """sha256 of the validated config, recorded with every audit entry."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import posixpath
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import paramiko
@@ -64,8 +65,15 @@ def _upload(sftp: paramiko.SFTPClient, bundle: Path, remote_office: str) -> str 
     return final
 
 
-def deliver_pending(bundles: list[Path], office: str, settings: SftpSettings) -> list[str]:
-    """Deliver ``bundles`` (oldest first) to ``<remote_dir>/<office>/``; remote paths written."""
+def deliver_pending(
+    bundles: list[Path], office: str, settings: SftpSettings,
+    on_delivered: Callable[[Path, str, bool], None] | None = None,
+) -> list[str]:
+    """Deliver ``bundles`` (oldest first) to ``<remote_dir>/<office>/``; remote paths written.
+
+    ``on_delivered(bundle, remote path, uploaded now)`` is called as each bundle is confirmed
+    at its final remote path, so a failure later in the run still leaves a record of those.
+    """
     remote_office = posixpath.join(settings.remote_dir, office)
     written = []
     with sftp_session(settings) as sftp:
@@ -74,4 +82,6 @@ def deliver_pending(bundles: list[Path], office: str, settings: SftpSettings) ->
             remote = _upload(sftp, bundle, remote_office)
             if remote is not None:
                 written.append(remote)
+            if on_delivered is not None:
+                on_delivered(bundle, remote or posixpath.join(remote_office, bundle.name), remote is not None)
     return written

@@ -15,6 +15,9 @@ sent keeps its remembered hash; only new, re-applied or re-specified rows are ha
 stored row never changes in place: the warehouse replaces it with a row from a new batch.)
 All of it runs in DuckDB and streams to Parquet files, so an extract larger than memory
 spills to DuckDB's temporary directory instead of being held in Arrow.
+
+Each dataset also gets a receipt naming, per bundle row, the record and the warehouse
+version sent (``hub.receipts`` stores them), so every published row traces to its source.
 """
 
 from __future__ import annotations
@@ -73,10 +76,14 @@ def _load_previous(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: str)
 
 def build(
     con: duckdb.DuckDBPyConnection, agreement: Agreement, state_dir: Path, work_dir: Path, *, full: bool
-) -> tuple[dict[str, Path], dict[str, Path]]:
+) -> tuple[dict[str, Path], dict[str, Path], dict[str, Path]]:
     """(a Parquet file per dataset for the bundle, in ``work_dir``; what the office will hold
-    once it has them, as files for ``remember``)."""
-    datasets, holdings = {}, {}
+    once it has them, as files for ``remember``; a receipt file per dataset).
+
+    A receipt has one row per bundle row: ``bundle_row`` (1-based position in its Parquet
+    file), ``change`` (snapshot / new / changed / withdrawn), ``record_key`` and ``row_hash``
+    (the warehouse version sent; NULL for a withdrawal)."""
+    datasets, holdings, receipts = {}, {}, {}
     for share in agreement.shares:
         rt = share.record_type
         sql, params = select_sql(share, with_key=True, with_version=True, ordered=False)
@@ -97,23 +104,32 @@ def build(
             holdings[rt] = pending
             col_list = ", ".join(f"c.{q(c)}" for c in cols)
             if full or not has_previous:
-                query, args = f"SELECT {col_list} FROM ({sql}) c ORDER BY record_key", params
+                query, args = f"SELECT 'snapshot' AS _change, c.record_key, c._version, {col_list} FROM ({sql}) c", params
+                shown = cols
             else:  # hashed only where the stored version differs from the one last sent
                 nulls = ", ".join(f"NULL AS {q(c)}" for c in cols)
                 query = f"""SELECT CASE WHEN p.record_key IS NULL THEN 'new' ELSE 'changed' END AS _change,
-                                   c.record_key, {col_list}
+                                   c.record_key, c._version, {col_list}
                             FROM ({sql}) c LEFT JOIN _previous p USING (record_key)
                             WHERE p.record_key IS NULL OR (NOT coalesce({same}, false)
                                   AND p._row_hash IS DISTINCT FROM {row_hash})
                             UNION ALL
-                            SELECT 'withdrawn', p.record_key, {nulls} FROM _previous p ANTI JOIN ({sql}) c USING (record_key)
-                            ORDER BY record_key"""
+                            SELECT 'withdrawn', p.record_key, NULL, {nulls} FROM _previous p ANTI JOIN ({sql}) c USING (record_key)"""
                 args = params + params
+                shown = ["_change", "record_key", *cols]
+            # numbered once, so the bundle file and its receipt agree row for row
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _out AS SELECT row_number() OVER (ORDER BY record_key) AS _bundle_row, * "
+                        f"FROM ({query})", args)
             datasets[rt] = work_dir / f"{rt}.parquet"
-            write_parquet(con.sql(query, params=args).to_arrow_reader(BATCH_ROWS), datasets[rt])
+            write_parquet(con.sql(f"SELECT {', '.join(q(c) for c in shown)} FROM _out ORDER BY _bundle_row")
+                          .to_arrow_reader(BATCH_ROWS), datasets[rt])
+            receipts[rt] = work_dir / f"{rt}.receipt.parquet"
+            con.execute(f"""COPY (SELECT _bundle_row AS bundle_row, _change AS change, record_key, _version AS row_hash
+                                  FROM _out ORDER BY _bundle_row) TO {lit(str(receipts[rt]))} (FORMAT parquet)""")
         finally:
             con.execute("DROP TABLE IF EXISTS _previous")
-    return datasets, holdings
+            con.execute("DROP TABLE IF EXISTS _out")
+    return datasets, holdings, receipts
 
 
 def remember(state_dir: Path, office: str, holdings: dict[str, Path]) -> None:

@@ -67,6 +67,11 @@ class Home:
         return self.root / "audit" / "audit.jsonl"
 
     @property
+    def audit_checkpoints(self) -> Path:
+        """Signed heads of the audit log (``hub.audit.checkpoint``)."""
+        return self.root / "audit" / "checkpoints.jsonl"
+
+    @property
     def dagster(self) -> Path:
         return self.root / ".dagster"
 

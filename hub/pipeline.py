@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from connectors.base import Batch
 from connectors.sftp import SftpSettings as SftpConnSettings
 from connectors.sftp import SftpSource
 from connectors.sql import SqlSettings, SqlSource
-from hub import audit, extracts, keys
-from hub.bundle import PublishedBundle, publish_bundle
+from hub import audit, extracts, keys, lineage, receipts
+from hub.bundle import MANIFEST, PublishedBundle, publish_bundle, sha256_file
 from hub.config import FileFormat, HubConfig, Source, secret
 from hub.config import SftpSettings as SftpConfig
 from hub.deliver import deliver_pending
@@ -30,6 +31,7 @@ from hub.home import Home
 from hub.landing import LandedBatch, StateFile, land, landed_batches
 from hub.normalize import lit
 from hub.warehouse import Warehouse
+from schemas.tables import RECORD_TYPES
 
 
 @dataclass
@@ -93,30 +95,41 @@ def pending_files(config: HubConfig, home: Home, source_name: str) -> list[dict[
 
 
 def pull(config: HubConfig, home: Home, source_name: str, run_id: str) -> PullResult:
-    """Pull everything new from one source and land it; the watermark moves after each landing."""
+    """Pull everything new from one source and land it; the watermark moves after each landing.
+
+    Every pull is audited, an empty one too, and a failed one with its error."""
     src = next(s for s in config.sources if s.name == source_name)
     state = StateFile(home.state, src.name)
     result = PullResult(src.name)
-    batches = (
-        _sql_batches(home, src, state) if src.kind == "database"
-        else _sftp_source(home, src).pull(state.data.get("seen", {}))
-    )
-    for batch in batches:
-        landed = land(batch, home.landing, record_type=src.record_type, institution=src.institution, run_id=run_id)
-        if src.kind == "database":
-            state.data["watermark"] = batch.watermark
-        elif batch.watermark is not None:  # a file's last piece: the whole file has landed
-            state.data.setdefault("seen", {})[batch.watermark["file"]] = batch.watermark
-        state.save()
-        audit.append(
-            home.audit, "land", run_id=run_id, subject=src.name, config=config.digest(), batch_id=landed.batch_id,
-            origin=landed.origin, rows=landed.rows, rejects=landed.rejects, watermark=batch.watermark,
-        )
-        result.batches.append(landed)
-    if src.database is not None and src.database.reconcile_every_hours is not None:
-        _reconcile_if_due(config, home, src, state, run_id, result)
-    audit.append(home.audit, "pull", run_id=run_id, subject=src.name, config=config.digest(),
-                 batches=len(result.batches), rows=result.rows)
+    with lineage.stage(config, home, f"pull.{src.name}", run_id, [lineage.source_dataset(home, src)]) as stage:
+        try:
+            batches = (
+                _sql_batches(home, src, state) if src.kind == "database"
+                else _sftp_source(home, src).pull(state.data.get("seen", {}))
+            )
+            for batch in batches:
+                landed = land(batch, home.landing, record_type=src.record_type, institution=src.institution, run_id=run_id)
+                if src.kind == "database":
+                    state.data["watermark"] = batch.watermark
+                elif batch.watermark is not None:  # a file's last piece: the whole file has landed
+                    state.data.setdefault("seen", {})[batch.watermark["file"]] = batch.watermark
+                state.save()
+                audit.record(
+                    home.audit, config, "land", run_id=run_id, subject=src.name, batch_id=landed.batch_id,
+                    origin=landed.origin, rows=landed.rows, rejects=landed.rejects, watermark=batch.watermark,
+                )
+                result.batches.append(landed)
+            if src.database is not None and src.database.reconcile_every_hours is not None:
+                _reconcile_if_due(config, home, src, state, run_id, result)
+        except Exception as exc:
+            audit.record(home.audit, config, "pull", run_id=run_id, subject=src.name, status="failed",
+                         error=str(exc) or type(exc).__name__, batches=len(result.batches), rows=result.rows)
+            raise
+        audit.record(home.audit, config, "pull", run_id=run_id, subject=src.name, status="ok",
+                     batches=len(result.batches), rows=result.rows, batch_ids=[b.batch_id for b in result.batches])
+        rows_batches = [b for b in result.batches if b.kind == "rows"]
+        schema = pq.read_schema(rows_batches[0].path) if rows_batches else None
+        stage.outputs = [lineage.landing_output(home, src.name, result.rows, schema)]
     return result
 
 
@@ -142,7 +155,7 @@ def _reconcile_if_due(
                   run_id=run_id, kind="keys")
     state.data["reconciled_at"] = now.isoformat()
     state.save()
-    audit.append(home.audit, "land", run_id=run_id, subject=src.name, config=config.digest(),
+    audit.record(home.audit, config, "land", run_id=run_id, subject=src.name,
                  batch_id=landed.batch_id, origin=landed.origin, kind="keys", rows=landed.rows)
     result.batches.append(landed)
 
@@ -151,21 +164,31 @@ def apply_pending(config: HubConfig, home: Home, run_id: str) -> dict[str, dict[
     """Apply every landed batch the warehouse has not applied yet, oldest first."""
     sources = {s.name: s for s in config.sources}
     totals: dict[str, dict[str, int]] = {}
-    with open_warehouse(config, home) as wh:
-        done = wh.applied()
-        for batch in landed_batches(home.landing, list(sources)):
-            if batch.batch_id in done:
-                continue
-            src = sources[batch.source]
-            court = config.institution(src.institution).court_code
-            soft = (src.soft_delete.column, src.soft_delete.values) if src.soft_delete else None
-            counts = wh.apply(batch, mapping=src.mapping, key_column=src.key, court_code=court, run_id=run_id,
-                              soft_delete=soft)
-            audit.append(home.audit, "apply", run_id=run_id, subject=batch.source, config=config.digest(),
-                         batch_id=batch.batch_id, **counts)
-            agg = totals.setdefault(batch.record_type, dict.fromkeys(counts, 0))
-            for k, v in counts.items():
-                agg[k] += v
+    landing = [lineage.dataset("file", lineage.landing_name(home, s)) for s in sources]
+    with lineage.stage(config, home, "normalize", run_id, landing) as stage:
+        with open_warehouse(config, home) as wh:
+            done = wh.applied()
+            for batch in landed_batches(home.landing, list(sources)):
+                if batch.batch_id in done:
+                    continue
+                src = sources[batch.source]
+                court = config.institution(src.institution).court_code
+                soft = (src.soft_delete.column, src.soft_delete.values) if src.soft_delete else None
+                counts = wh.apply(batch, mapping=src.mapping, key_column=src.key, court_code=court, run_id=run_id,
+                                  soft_delete=soft)
+                audit.record(home.audit, config, "apply", run_id=run_id, subject=batch.source,
+                             batch_id=batch.batch_id, **counts)
+                if counts["rows_quarantined"]:
+                    rules = wh.query("SELECT rule, count(*) FROM quarantine WHERE batch_id = ? GROUP BY 1 ORDER BY 1",
+                                     [batch.batch_id]).fetchall()
+                    audit.record(home.audit, config, "quarantine", run_id=run_id, subject=batch.source,
+                                 batch_id=batch.batch_id, rows=counts["rows_quarantined"], rules=dict(rules))
+                agg = totals.setdefault(batch.record_type, dict.fromkeys(counts, 0))
+                for k, v in counts.items():
+                    agg[k] += v
+            rows = wh.table_counts()
+        stage.outputs = [lineage.table_output(config, home, rt, rows[rt]) for rt in RECORD_TYPES]
+        stage.outputs.append(lineage.output("file", lineage.table_name(home, "quarantine")))
     return totals
 
 
@@ -179,7 +202,10 @@ def open_warehouse(config: HubConfig, home: Home, *, read_only: bool = False) ->
 def publish(
     config: HubConfig, home: Home, office_id: str, run_id: str, *, now: dt.datetime | None = None
 ) -> PublishedBundle | None:
-    """Build, sign and write one bundle for an office from its agreement (None: no agreement)."""
+    """Build, sign and write one bundle for an office from its agreement (None: no agreement).
+
+    The bundle's receipts (which row version went to which bundle row) are written to the
+    warehouse in the same step, and the audit log's head is checkpointed after it."""
     agreement = config.agreement_for(office_id)
     if agreement is None:
         return None
@@ -188,39 +214,51 @@ def publish(
     outbox = home.resolve(office.delivery.outbox) if office.delivery.outbox else home.outbox
     sequence = 1 + max((int(p.name) for p in (outbox / office_id).glob("[0-9]" * 8)), default=0)
     full = agreement.mode == "full" or (sequence - 1) % agreement.full_every == 0
-    (outbox / office_id).mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".extract-", dir=outbox / office_id))  # same disk: files move in
-    try:
-        with open_warehouse(config, home, read_only=True) as wh:
-            datasets, holdings = extracts.build(wh.con, agreement, home.state, work, full=full)
-        shared = {share.record_type for share in agreement.shares}
-        predicate: dict[str, Any] = {
-            "office": office_id,
-            "agreement": {"id": agreement.id, "version": agreement.version},
-            "extract": "full" if full else "incremental",
-            "run_id": run_id,
-            "source_watermarks": {
-                s.name: StateFile(home.state, s.name).data.get("watermark")
-                or sorted(StateFile(home.state, s.name).data.get("seen", {}))
-                for s in config.sources if s.record_type in shared
-            },
-        }
-        bundle = publish_bundle(
-            outbox, office_id, datasets, predicate, keys.signing_key(home),
-            now=now, ttl=dt.timedelta(days=config.hub.bundle_ttl_days), recipients=office.recipients,
+    shared = {share.record_type for share in agreement.shares}
+    tables = [lineage.dataset("file", lineage.table_name(home, rt)) for rt in sorted(shared)]
+    with lineage.stage(config, home, f"publish.{office_id}", run_id, tables) as stage:
+        key = keys.signing_key(home)
+        (outbox / office_id).mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".extract-", dir=outbox / office_id))  # same disk: files move in
+        try:
+            with open_warehouse(config, home) as wh:  # read-write: receipts are recorded in this step
+                datasets, holdings, rows = extracts.build(wh.con, agreement, home.state, work, full=full)
+                shapes = {rt: (pq.read_schema(path), pq.read_metadata(path).num_rows) for rt, path in datasets.items()}
+                predicate: dict[str, Any] = {
+                    "office": office_id,
+                    "agreement": {"id": agreement.id, "version": agreement.version},
+                    "extract": "full" if full else "incremental",
+                    "run_id": run_id,
+                    "source_watermarks": {
+                        s.name: StateFile(home.state, s.name).data.get("watermark")
+                        or sorted(StateFile(home.state, s.name).data.get("seen", {}))
+                        for s in config.sources if s.record_type in shared
+                    },
+                }
+                bundle = publish_bundle(
+                    outbox, office_id, datasets, predicate, key,
+                    now=now, ttl=dt.timedelta(days=config.hub.bundle_ttl_days), recipients=office.recipients,
+                )
+                receipts.record(wh.con, bundle, office=office_id, agreement=agreement.id, version=agreement.version,
+                                extract=predicate["extract"], published_at=now, run_id=run_id, receipts=rows)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        extracts.remember(home.state, office_id, holdings)
+        audit.record(
+            home.audit, config, "publish", run_id=run_id, subject=office_id, bundle=str(bundle.path),
+            sequence=bundle.sequence, manifest_sha256=bundle.manifest_sha256, agreement=agreement.id,
+            agreement_version=agreement.version, extract=predicate["extract"], rows=bundle.rows,
         )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    extracts.remember(home.state, office_id, holdings)
-    audit.append(
-        home.audit, "publish", run_id=run_id, subject=office_id, config=config.digest(), bundle=str(bundle.path),
-        sequence=bundle.sequence, manifest_sha256=bundle.manifest_sha256, rows=bundle.rows,
-    )
+        audit.checkpoint(home.audit, home.audit_checkpoints, key, run_id=run_id)
+        stage.outputs = lineage.extract_outputs(config, home, office_id, str(outbox / office_id), shapes)
     return bundle
 
 
 def deliver(config: HubConfig, home: Home, office_id: str, run_id: str) -> list[str]:
-    """Send the office every bundle it has not received, in sequence, over SFTP."""
+    """Send the office every bundle it has not received, in sequence, over SFTP.
+
+    Each bundle confirmed on the office's server is audited as it lands; a failure is
+    audited with the sequences still waiting, then raised."""
     office = next(o for o in config.offices if o.id == office_id)
     assert office.delivery.sftp is not None
     outbox = (home.resolve(office.delivery.outbox) if office.delivery.outbox else home.outbox) / office_id
@@ -228,11 +266,24 @@ def deliver(config: HubConfig, home: Home, office_id: str, run_id: str) -> list[
     done = state.data.get("delivered_sequence", 0)
     pending = sorted(p for p in outbox.glob("[0-9]" * 8) if int(p.name) > done)
     settings = _sftp_settings(home, f"delivery to {office_id}", office.delivery.sftp)
-    written = deliver_pending(pending, office_id, settings)
-    for remote in written:
-        audit.append(home.audit, "deliver", run_id=run_id, subject=office_id, config=config.digest(),
-                     remote=f"sftp://{settings.host}:{settings.port}{remote}")
-    if pending:
-        state.data["delivered_sequence"] = int(pending[-1].name)
-        state.save()
+    server = f"sftp://{settings.host}:{settings.port}"
+    waiting = [int(p.name) for p in pending]
+
+    def delivered(bundle: Path, remote: str, uploaded: bool) -> None:
+        waiting.remove(int(bundle.name))
+        audit.record(home.audit, config, "deliver", run_id=run_id, subject=office_id, sequence=int(bundle.name),
+                     manifest_sha256=sha256_file(bundle / MANIFEST), status="delivered" if uploaded else "already_there",
+                     remote=f"{server}{remote if remote.startswith('/') else '/' + remote}")
+
+    with lineage.stage(config, home, f"deliver.{office_id}", run_id, [lineage.dataset("file", str(outbox))]) as stage:
+        try:
+            written = deliver_pending(pending, office_id, settings, on_delivered=delivered)
+        except Exception as exc:
+            audit.record(home.audit, config, "deliver", run_id=run_id, subject=office_id, status="failed",
+                         sequences=waiting, error=str(exc) or type(exc).__name__, remote=server)
+            raise
+        if pending:
+            state.data["delivered_sequence"] = int(pending[-1].name)
+            state.save()
+        stage.outputs = [lineage.output(server, f"{settings.remote_dir}/{office_id}")]
     return written

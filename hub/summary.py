@@ -48,6 +48,8 @@ def print_summary(home: Home, config_path: Path | None = None, *, demo: bool = F
     print(f"  hub verify {example} --keys {home.keys}")
     print(f"  python -c \"import duckdb; duckdb.connect('{home.warehouse}', read_only=True).sql('FROM quarantine').show()\"")
     print(f"  hub audit verify{h}")
+    print(f"  hub trace --bundle {example} --dataset <dataset> --row 1{h}   (that row back to its source)")
+    print(f"  hub audit report{h} --out report.csv   (what each office received; what each source sent)")
     if demo:
         print(f"  hub demo-server{h} &  then  hub run{h}   (pull again: nothing new lands twice)")
     print(f"  hub dev{h}   (Dagster UI on http://127.0.0.1:3000)")

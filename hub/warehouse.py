@@ -17,6 +17,7 @@ from connectors.base import SOURCE_ROW
 from hub.errors import WarehouseError
 from hub.landing import LandedBatch
 from hub.normalize import original_sql, q, staging_sql
+from hub.receipts import DDL as RECEIPTS_DDL
 from hub.views import all_views
 from schemas import case_number, identifiers
 from schemas.codes import code_tables
@@ -81,6 +82,8 @@ class Warehouse:
         )
         self.con.execute(QUARANTINE_DDL)
         self.con.execute(BATCHES_DDL)
+        for stmt in RECEIPTS_DDL:
+            self.con.execute(stmt)
         for name, table in code_tables().items():
             self.con.register("_code", table)
             self.con.execute(f"CREATE OR REPLACE TABLE {q(name)} AS SELECT * FROM _code")

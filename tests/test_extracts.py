@@ -41,24 +41,26 @@ def wh(tmp_path: Path) -> Warehouse:
 
 
 def build(wh: Warehouse, state: Path, tmp_path: Path, *, full: bool = False,
-          agreement: Agreement = AGREEMENT) -> tuple[dict[str, pa.Table], dict[str, Path]]:
+          agreement: Agreement = AGREEMENT) -> tuple[dict[str, pa.Table], dict[str, Path], dict[str, pa.Table]]:
+    """(datasets, holdings, receipts) as tables, from the files ``extracts.build`` writes."""
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
-    files, held = extracts.build(wh.con, agreement, state, work, full=full)
-    return {name: pq.read_table(path) for name, path in files.items()}, held
+    files, held, receipts = extracts.build(wh.con, agreement, state, work, full=full)
+    return ({name: pq.read_table(path) for name, path in files.items()}, held,
+            {name: pq.read_table(path) for name, path in receipts.items()})
 
 
 def test_changes_since_last_bundle(wh: Warehouse, tmp_path: Path) -> None:
     state = tmp_path / "state"
     apply(wh, tmp_path, [case(1, 10), case(2, 20), case(3, 30)])
-    first, held = build(wh, state, tmp_path)
+    first, held, _ = build(wh, state, tmp_path)
     assert first["filing"].column_names == ["case_no", "claim_amount", "plaintiff"]  # nothing held yet: full
     assert first["filing"].num_rows == 3 and set(first["filing"].column("plaintiff").to_pylist()) == {"张*"}
     extracts.remember(state, "spo", held)
 
     later = "2024-02-01 00:00:00"
     apply(wh, tmp_path, [case(2, 25, later), case(3, 500, later), case(4, 40, later)])
-    delta, held = build(wh, state, tmp_path)
+    delta, held, _ = build(wh, state, tmp_path)
     rows = {(r["_change"], r["case_no"], r["claim_amount"]) for r in delta["filing"].to_pylist()}
     assert rows == {
         ("changed", "（2024）内03民初2号", 25),
@@ -70,10 +72,12 @@ def test_changes_since_last_bundle(wh: Warehouse, tmp_path: Path) -> None:
     assert delta["filing"].schema.field("claim_amount").type == first["filing"].schema.field("claim_amount").type
     extracts.remember(state, "spo", held)
 
-    nothing, _ = build(wh, state, tmp_path)
+    nothing, _, _ = build(wh, state, tmp_path)
     assert nothing["filing"].num_rows == 0 and nothing["filing"].column_names[:2] == ["_change", "record_key"]
 
-    snapshot, _ = build(wh, state, tmp_path, full=True)
+    snapshot, _, _ = build(wh, state, tmp_path, full=True)
+    assert nothing["filing"].num_rows == 0 and nothing["filing"].column_names[:2] == ["_change", "record_key"]
+
     assert sorted(snapshot["filing"].column("case_no").to_pylist()) == [
         "（2024）内03民初1号", "（2024）内03民初2号", "（2024）内03民初4号"]
 
@@ -82,11 +86,11 @@ def test_a_changed_treatment_resends_rows_whose_stored_version_did_not_change(wh
     """Remembered hashes are reused only under the same share: unmasking a column changes every row."""
     state = tmp_path / "state"
     apply(wh, tmp_path, [case(1, 10), case(2, 20)])
-    _, held = build(wh, state, tmp_path)
+    _, held, _ = build(wh, state, tmp_path)
     extracts.remember(state, "spo", held)
     unmasked = AGREEMENT.model_copy(update={"shares": [AGREEMENT.shares[0].model_copy(
         update={"columns": {"case_no": "clear", "claim_amount": "clear", "plaintiff": "clear"}})]})
-    delta, held = build(wh, state, tmp_path, agreement=unmasked)
+    delta, held, _ = build(wh, state, tmp_path, agreement=unmasked)
     assert sorted((r["_change"], r["plaintiff"]) for r in delta["filing"].to_pylist()) == [("changed", "张三")] * 2
     extracts.remember(state, "spo", held)
     assert build(wh, state, tmp_path, agreement=unmasked)[0]["filing"].num_rows == 0
@@ -100,11 +104,11 @@ def test_a_new_hash_key_resends_hashed_columns(tmp_path: Path) -> None:
     state = tmp_path / "state"
     with Warehouse(tmp_path / "w.duckdb", hash_key=b"old") as wh:
         apply(wh, tmp_path, [case(1, 10)])
-        _, held = build(wh, state, tmp_path, agreement=agreement)
+        _, held, _ = build(wh, state, tmp_path, agreement=agreement)
         extracts.remember(state, "spo", held)
         assert build(wh, state, tmp_path, agreement=agreement)[0]["filing"].num_rows == 0
     with Warehouse(tmp_path / "w.duckdb", hash_key=b"new") as wh:
-        delta, _ = build(wh, state, tmp_path, agreement=agreement)
+        delta, _, _ = build(wh, state, tmp_path, agreement=agreement)
     assert delta["filing"].column("_change").to_pylist() == ["changed"]
 
 
@@ -112,12 +116,39 @@ def test_holdings_from_before_versions_resend_each_row_once(wh: Warehouse, tmp_p
     """State written when only text hashes were remembered: every row goes out once more as changed."""
     state = tmp_path / "state"
     apply(wh, tmp_path, [case(1, 10), case(2, 20)])
-    _, held = build(wh, state, tmp_path)
+    _, held, _ = build(wh, state, tmp_path)
     extracts.remember(state, "spo", held)
     path = state / "offices" / "spo" / "filing.parquet"
     keys = pq.read_table(path).column("record_key")
     pq.write_table(pa.table({"record_key": keys, "_row_hash": pa.array(["0" * 64] * len(keys))}), path)
-    delta, held = build(wh, state, tmp_path)
+    delta, held, _ = build(wh, state, tmp_path)
     assert sorted((r["_change"], r["claim_amount"]) for r in delta["filing"].to_pylist()) == [("changed", 10), ("changed", 20)]
     extracts.remember(state, "spo", held)
     assert build(wh, state, tmp_path)[0]["filing"].num_rows == 0
+def test_receipts_name_each_bundle_row_and_the_version_sent(wh: Warehouse, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    apply(wh, tmp_path, [case(n, 10 * n) for n in (3, 1, 2)])
+    first, held, receipts = build(wh, state, tmp_path)
+    versions = dict(wh.con.execute("SELECT record_key, row_hash FROM filing").fetchall())
+
+    def check(dataset: pa.Table, receipt: pa.Table) -> list[tuple[str, str]]:
+        """Row i of the receipt describes row i of the file, and names the warehouse version sent."""
+        assert receipt.column("bundle_row").to_pylist() == list(range(1, dataset.num_rows + 1))
+        keys = receipt.column("record_key").to_pylist()
+        if "record_key" in dataset.column_names:
+            assert dataset.column("record_key").to_pylist() == keys
+        else:
+            assert dataset.column("case_no").to_pylist() == keys  # filing's record key is its case number
+        for key, change, row_hash in zip(keys, receipt.column("change").to_pylist(), receipt.column("row_hash").to_pylist()):
+            assert row_hash == (None if change == "withdrawn" else versions[key])
+        return list(zip(keys, receipt.column("change").to_pylist()))
+
+    assert check(first["filing"], receipts["filing"]) == [
+        ("（2024）内03民初1号", "snapshot"), ("（2024）内03民初2号", "snapshot"), ("（2024）内03民初3号", "snapshot")]
+    extracts.remember(state, "spo", held)
+    later = "2024-02-01 00:00:00"
+    apply(wh, tmp_path, [case(1, 500, later), case(2, 25, later), case(5, 50, later)])
+    versions = dict(wh.con.execute("SELECT record_key, row_hash FROM filing").fetchall())
+    delta, _, receipts = build(wh, state, tmp_path)
+    assert check(delta["filing"], receipts["filing"]) == [
+        ("（2024）内03民初1号", "withdrawn"), ("（2024）内03民初2号", "changed"), ("（2024）内03民初5号", "new")]

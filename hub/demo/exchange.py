@@ -171,6 +171,12 @@ agreements:
         where: [{{column: case_category, op: eq, value: 行政}}]
         columns: {{case_no: clear, court_code: clear, document_type: clear, outcome: clear, decided_date: clear,
                   effective_date: clear, defendant_agency: clear, agency_head_appeared: clear}}
+
+# OpenLineage run events for every stage (START / COMPLETE / FAIL with datasets and column
+# lineage); add url: http://marquez.example:5000 to send them to a lineage server as well
+lineage:
+  namespace: wuhai-hub
+  file: lineage/openlineage.jsonl
 """
 
 
