@@ -161,11 +161,27 @@ def _delivery_asset(config: HubConfig, office_id: str) -> dg.AssetsDefinition:
     return _deliver
 
 
+@dg.asset(
+    name="reply_tracking", group_name="marts", kinds={"duckdb"}, deps=[dg.AssetKey("supervision")],
+    pool=WAREHOUSE_POOL,
+    description="mart_replies: every supervision measure with its deadline, status and days overdue; "
+    "mart_reply_escalation: what is overdue, per target institution.",
+)
+def reply_tracking(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
+    counts = _translate(lambda: pipeline.build_marts(hub.config, hub.paths), "reply tracking", context)
+    with pipeline.open_warehouse(hub.config, hub.paths, read_only=True) as wh:
+        statuses = dict(wh.query("SELECT status, count(*) FROM mart_replies GROUP BY 1").fetchall())
+    return dg.MaterializeResult(metadata={
+        "rows": counts["mart_replies"], "escalations": counts["mart_reply_escalation"],
+        "by_status": dg.MetadataValue.json(statuses),
+    })
+
+
 def build_assets(config: HubConfig) -> list[dg.AssetsDefinition]:
     names = {i.id: i.name for i in config.institutions}
     return (
         [_landing_asset(s, names[s.institution]) for s in config.sources]
-        + [_normalized_asset(config)]
+        + [_normalized_asset(config), reply_tracking]
         + [_extract_asset(config, o.id) for o in config.offices]
         + [_delivery_asset(config, o.id) for o in config.offices if o.delivery.sftp is not None]
     )

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hub.errors import ConfigError
+from schemas.codes import SUPERVISION_MEASURES
 from schemas.tables import TABLES, source_fields, stored_fields
 
 IDENTIFIER = re.compile(r"^[^\W\d]\w{0,62}$")
@@ -273,14 +274,31 @@ class Agreement(_Model):
         return v
 
 
+DEFAULT_REPLY_DAYS = {"抗诉": 30, "再审检察建议": 90, "检察建议": 90, "纠正违法": 90, "司法建议": 90}
+
+
 class HubSettings(_Model):
     name: str = "case-exchange hub"
     hash_key_env: str = "HUB_HASH_KEY"
     bundle_ttl_days: Annotated[int, Field(ge=1, le=3650)] = 30
     min_link_rate: Annotated[float, Field(ge=0, le=1)] = 0.9  # below it, extracts are held back
     duckdb_memory_limit: str | None = None  # e.g. "1GB": the warehouse's DuckDB spills to disk beyond it
+    # days a target institution has to answer each measure in writing, when the document states no
+    # deadline: a court rules on a protest within 30 days (民事诉讼法 art. 222); recommendations and
+    # correction notices get 3 months (enforcement supervision: 3 months, extendable by 1)
+    reply_deadline_days: dict[str, Annotated[int, Field(ge=1, le=3650)]] = Field(
+        default_factory=lambda: dict(DEFAULT_REPLY_DAYS)
+    )
 
     _env = field_validator("hash_key_env")(_env_name)
+
+    @field_validator("reply_deadline_days")
+    @classmethod
+    def _measures(cls, v: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(v) - set(SUPERVISION_MEASURES))
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)}: not a supervision measure; use one of {', '.join(SUPERVISION_MEASURES)}")
+        return DEFAULT_REPLY_DAYS | v  # measures not named keep their default
 
     @field_validator("duckdb_memory_limit")
     @classmethod

@@ -28,7 +28,7 @@ def build_definitions(
     pull_all = dg.define_asset_job("pull_all", selection=dg.AssetSelection.groups("landing"),
                                    description="Pull every source into landing.")
     refresh = dg.define_asset_job(
-        "refresh", selection=dg.AssetSelection.groups("normalized", "extracts", "deliveries"),
+        "refresh", selection=dg.AssetSelection.groups("normalized", "marts", "extracts", "deliveries"),
         description="Apply what has landed, check it, publish and deliver every extract.",
     )
     schedules = [
@@ -60,6 +60,13 @@ def build_definitions(
                                     description=f"Publish (and deliver) {agreement.office}'s extract under {agreement.id}."),
             execution_timezone="Asia/Shanghai",
         ))
+    # a measure turns overdue with the calendar, not only with new data: statuses are redone daily
+    schedules.append(dg.ScheduleDefinition(
+        name="marts_daily", cron_schedule="0 6 * * *",
+        job=dg.define_asset_job("marts", selection=dg.AssetSelection.groups("marts"),
+                                description="Rebuild the reply-tracking marts as of today."),
+        execution_timezone="Asia/Shanghai",
+    ))
     return dg.Definitions(
         assets=assets,
         asset_checks=build_checks(),

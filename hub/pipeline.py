@@ -22,7 +22,7 @@ from connectors.base import Batch
 from connectors.sftp import SftpSettings as SftpConnSettings
 from connectors.sftp import SftpSource
 from connectors.sql import SqlSettings, SqlSource
-from hub import audit, extracts, keys, lineage, receipts
+from hub import audit, extracts, keys, lineage, receipts, replies
 from hub.bundle import MANIFEST, PublishedBundle, publish_bundle, sha256_file
 from hub.config import FileFormat, HubConfig, Source, secret
 from hub.config import SftpSettings as SftpConfig
@@ -190,6 +190,12 @@ def apply_pending(config: HubConfig, home: Home, run_id: str) -> dict[str, dict[
         stage.outputs = [lineage.table_output(config, home, rt, rows[rt]) for rt in RECORD_TYPES]
         stage.outputs.append(lineage.output("file", lineage.table_name(home, "quarantine")))
     return totals
+
+
+def build_marts(config: HubConfig, home: Home, *, as_of: dt.date | None = None) -> dict[str, int]:
+    """Rebuild the reply-tracking marts from the shared tables; row counts per mart."""
+    with open_warehouse(config, home) as wh:
+        return replies.build(wh.con, config.hub.reply_deadline_days, as_of or dt.date.today())
 
 
 def open_warehouse(config: HubConfig, home: Home, *, read_only: bool = False) -> Warehouse:

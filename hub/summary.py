@@ -23,6 +23,11 @@ def print_summary(home: Home, config_path: Path | None = None, *, demo: bool = F
         rules = wh.query(
             "SELECT rule, count(*), any_value(reason) FROM quarantine GROUP BY rule ORDER BY 2 DESC, 1"
         ).fetchall()
+        marts = {r[0] for r in wh.query("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'mart_%'").fetchall()}
+        replies = wh.query("SELECT any_value(as_of), status, count(*) FROM mart_replies GROUP BY status ORDER BY status"
+                           ).fetchall() if "mart_replies" in marts else []
+        escalations = wh.query("SELECT target_court_code, target_court_name, overdue, max_days_overdue "
+                               "FROM mart_reply_escalation").fetchall() if replies else []
     print("\nrows pulled per source")
     for src in config.sources:
         rows, deleted = pulled.get(src.name, (0, 0))
@@ -34,6 +39,12 @@ def print_summary(home: Home, config_path: Path | None = None, *, demo: bool = F
     print(f"\nrows quarantined: {counts['quarantine']}")
     for rule, n, reason in rules:
         print(f"  {rule:<24} {n:>7}  e.g. {reason}")
+    if replies:
+        print(f"\nreplies to supervision measures as of {replies[0][0]} (mart_replies)")
+        for _, status, n in replies:
+            print(f"  {status:<24} {n:>7}")
+        for code, name, overdue, days in escalations:
+            print(f"  escalate: {code} {name or ''}: {overdue} overdue, longest {days} days (mart_reply_escalation)")
     print("\nbundles published per office")
     for office in config.offices:
         folder = (home.resolve(office.delivery.outbox) if office.delivery.outbox else home.outbox) / office.id

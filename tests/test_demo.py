@@ -62,6 +62,12 @@ def test_warehouse_has_shared_tables_and_quarantine(demo: Path) -> None:
         "SELECT count(*) FROM supervision WHERE replied_date IS NULL AND due_date < DATE '2024-11-22'"
     ).fetchone()[0]
     assert overdue > 0
+    # the reply-tracking marts cover every measure, and what is overdue is escalated
+    assert con.execute("SELECT count(*) FROM mart_replies").fetchone() == con.execute(
+        "SELECT count(*) FROM supervision").fetchone()
+    statuses = dict(con.execute("SELECT status, count(*) FROM mart_replies GROUP BY 1").fetchall())
+    assert set(statuses) <= {"pending", "replied_on_time", "replied_late", "overdue"} and statuses["overdue"] > 0
+    assert con.execute("SELECT sum(overdue) FROM mart_reply_escalation").fetchone() == (statuses["overdue"],)
     # the filings 海勃湾区法院 flags as deleted are versions in history, not rows of the shared table
     flagged = con.execute("SELECT source_key FROM filing_history WHERE deleted AND is_current "
                           "AND source_name = 'hbw_court_filing'").fetchall()
