@@ -168,7 +168,7 @@ def _delivery_asset(config: HubConfig, office_id: str) -> dg.AssetsDefinition:
     "mart_reply_escalation: what is overdue, per target institution.",
 )
 def reply_tracking(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
-    counts = _translate(lambda: pipeline.build_marts(hub.config, hub.paths), "reply tracking", context)
+    counts = _translate(lambda: pipeline.build_reply_tracking(hub.config, hub.paths), "reply tracking", context)
     with pipeline.open_warehouse(hub.config, hub.paths, read_only=True) as wh:
         statuses = dict(wh.query("SELECT status, count(*) FROM mart_replies GROUP BY 1").fetchall())
     return dg.MaterializeResult(metadata={
@@ -177,11 +177,24 @@ def reply_tracking(context: dg.AssetExecutionContext, hub: HubResource) -> dg.Ma
     })
 
 
+@dg.asset(
+    name="enforcement_watch", group_name="marts", kinds={"duckdb"}, deps=[dg.AssetKey("enforcement")],
+    pool=WAREHOUSE_POOL,
+    description="mart_enforcement_watch: enforcement cases flagged by a rule (early or empty 终本, "
+    "open past the time limit, undecided non-litigation applications), each with why.",
+)
+def enforcement_watch(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
+    counts = _translate(lambda: pipeline.build_enforcement_watch(hub.config, hub.paths), "enforcement watch", context)
+    with pipeline.open_warehouse(hub.config, hub.paths, read_only=True) as wh:
+        rules = dict(wh.query("SELECT rule, count(*) FROM mart_enforcement_watch GROUP BY 1").fetchall())
+    return dg.MaterializeResult(metadata={"rows": counts["mart_enforcement_watch"], "by_rule": dg.MetadataValue.json(rules)})
+
+
 def build_assets(config: HubConfig) -> list[dg.AssetsDefinition]:
     names = {i.id: i.name for i in config.institutions}
     return (
         [_landing_asset(s, names[s.institution]) for s in config.sources]
-        + [_normalized_asset(config), reply_tracking]
+        + [_normalized_asset(config), reply_tracking, enforcement_watch]
         + [_extract_asset(config, o.id) for o in config.offices]
         + [_delivery_asset(config, o.id) for o in config.offices if o.delivery.sftp is not None]
     )

@@ -289,6 +289,10 @@ class HubSettings(_Model):
     reply_deadline_days: dict[str, Annotated[int, Field(ge=1, le=3650)]] = Field(
         default_factory=lambda: dict(DEFAULT_REPLY_DAYS)
     )
+    # enforcement watch: an enforcement case should close within 6 months of filing; a court
+    # decides a non-litigation administrative enforcement application (行审) within 30 days
+    enforcement_time_limit_days: Annotated[int, Field(ge=1, le=3650)] = 180
+    non_litigation_review_days: Annotated[int, Field(ge=1, le=3650)] = 30
 
     _env = field_validator("hash_key_env")(_env_name)
 

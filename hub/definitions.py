@@ -60,11 +60,11 @@ def build_definitions(
                                     description=f"Publish (and deliver) {agreement.office}'s extract under {agreement.id}."),
             execution_timezone="Asia/Shanghai",
         ))
-    # a measure turns overdue with the calendar, not only with new data: statuses are redone daily
+    # a measure turns overdue, a case runs past its limit, with the calendar, not only with new data: statuses are redone daily
     schedules.append(dg.ScheduleDefinition(
         name="marts_daily", cron_schedule="0 6 * * *",
         job=dg.define_asset_job("marts", selection=dg.AssetSelection.groups("marts"),
-                                description="Rebuild the reply-tracking marts as of today."),
+                                description="Rebuild the reply-tracking and enforcement-watch marts as of today."),
         execution_timezone="Asia/Shanghai",
     ))
     return dg.Definitions(

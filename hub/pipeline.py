@@ -22,7 +22,7 @@ from connectors.base import Batch
 from connectors.sftp import SftpSettings as SftpConnSettings
 from connectors.sftp import SftpSource
 from connectors.sql import SqlSettings, SqlSource
-from hub import audit, extracts, keys, lineage, receipts, replies
+from hub import audit, enforcement_watch, extracts, keys, lineage, receipts, replies
 from hub.bundle import MANIFEST, PublishedBundle, publish_bundle, sha256_file
 from hub.config import FileFormat, HubConfig, Source, secret
 from hub.config import SftpSettings as SftpConfig
@@ -192,10 +192,18 @@ def apply_pending(config: HubConfig, home: Home, run_id: str) -> dict[str, dict[
     return totals
 
 
-def build_marts(config: HubConfig, home: Home, *, as_of: dt.date | None = None) -> dict[str, int]:
-    """Rebuild the reply-tracking marts from the shared tables; row counts per mart."""
+def build_reply_tracking(config: HubConfig, home: Home, *, as_of: dt.date | None = None) -> dict[str, int]:
+    """Rebuild the reply-tracking marts from ``supervision``; row counts per mart."""
     with open_warehouse(config, home) as wh:
         return replies.build(wh.con, config.hub.reply_deadline_days, as_of or dt.date.today())
+
+
+def build_enforcement_watch(config: HubConfig, home: Home, *, as_of: dt.date | None = None) -> dict[str, int]:
+    """Rebuild the enforcement-watch mart from ``enforcement``; its row count."""
+    with open_warehouse(config, home) as wh:
+        return enforcement_watch.build(wh.con, limit_days=config.hub.enforcement_time_limit_days,
+                                       review_days=config.hub.non_litigation_review_days,
+                                       as_of=as_of or dt.date.today())
 
 
 def open_warehouse(config: HubConfig, home: Home, *, read_only: bool = False) -> Warehouse:

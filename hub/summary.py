@@ -28,6 +28,8 @@ def print_summary(home: Home, config_path: Path | None = None, *, demo: bool = F
                            ).fetchall() if "mart_replies" in marts else []
         escalations = wh.query("SELECT target_court_code, target_court_name, overdue, max_days_overdue "
                                "FROM mart_reply_escalation").fetchall() if replies else []
+        watch = wh.query("SELECT rule, count(*) FROM mart_enforcement_watch GROUP BY 1 ORDER BY 2 DESC, 1"
+                         ).fetchall() if "mart_enforcement_watch" in marts else []
     print("\nrows pulled per source")
     for src in config.sources:
         rows, deleted = pulled.get(src.name, (0, 0))
@@ -45,6 +47,10 @@ def print_summary(home: Home, config_path: Path | None = None, *, demo: bool = F
             print(f"  {status:<24} {n:>7}")
         for code, name, overdue, days in escalations:
             print(f"  escalate: {code} {name or ''}: {overdue} overdue, longest {days} days (mart_reply_escalation)")
+    if watch:
+        print("\nenforcement cases flagged (mart_enforcement_watch)")
+        for rule, n in watch:
+            print(f"  {rule:<36} {n:>7}")
     print("\nbundles published per office")
     for office in config.offices:
         folder = (home.resolve(office.delivery.outbox) if office.delivery.outbox else home.outbox) / office.id

@@ -68,6 +68,9 @@ def test_warehouse_has_shared_tables_and_quarantine(demo: Path) -> None:
     statuses = dict(con.execute("SELECT status, count(*) FROM mart_replies GROUP BY 1").fetchall())
     assert set(statuses) <= {"pending", "replied_on_time", "replied_late", "overdue"} and statuses["overdue"] > 0
     assert con.execute("SELECT sum(overdue) FROM mart_reply_escalation").fetchone() == (statuses["overdue"],)
+    flagged = dict(con.execute("SELECT rule, count(*) FROM mart_enforcement_watch GROUP BY 1").fetchall())
+    assert flagged and set(flagged) <= {"zhongben_within_3_months", "zhongben_nothing_executed_no_search",
+                                        "zhongben_without_orders", "open_past_time_limit", "non_litigation_undecided"}
     # the filings 海勃湾区法院 flags as deleted are versions in history, not rows of the shared table
     flagged = con.execute("SELECT source_key FROM filing_history WHERE deleted AND is_current "
                           "AND source_name = 'hbw_court_filing'").fetchall()
