@@ -190,11 +190,22 @@ def enforcement_watch(context: dg.AssetExecutionContext, hub: HubResource) -> dg
     return dg.MaterializeResult(metadata={"rows": counts["mart_enforcement_watch"], "by_rule": dg.MetadataValue.json(rules)})
 
 
+@dg.asset(
+    name="supervision_window", group_name="marts", kinds={"duckdb"},
+    deps=[dg.AssetKey("supervision"), dg.AssetKey("judgment")], pool=WAREHOUSE_POOL,
+    description="mart_supervision_window: measures issued after the 3-year window of their target ruling, "
+    "and rulings whose window is closing with no measure issued.",
+)
+def supervision_window(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
+    counts = _translate(lambda: pipeline.build_supervision_window(hub.config, hub.paths), "supervision window", context)
+    return dg.MaterializeResult(metadata={"rows": counts["mart_supervision_window"]})
+
+
 def build_assets(config: HubConfig) -> list[dg.AssetsDefinition]:
     names = {i.id: i.name for i in config.institutions}
     return (
         [_landing_asset(s, names[s.institution]) for s in config.sources]
-        + [_normalized_asset(config), reply_tracking, enforcement_watch]
+        + [_normalized_asset(config), reply_tracking, enforcement_watch, supervision_window]
         + [_extract_asset(config, o.id) for o in config.offices]
         + [_delivery_asset(config, o.id) for o in config.offices if o.delivery.sftp is not None]
     )

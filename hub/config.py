@@ -293,6 +293,9 @@ class HubSettings(_Model):
     # decides a non-litigation administrative enforcement application (行审) within 30 days
     enforcement_time_limit_days: Annotated[int, Field(ge=1, le=3650)] = 180
     non_litigation_review_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    # a procuratorate protests or recommends within 3 years of the ruling taking effect; warn this early
+    supervision_window_years: Annotated[int, Field(ge=1, le=20)] = 3
+    window_warning_days: Annotated[int, Field(ge=1, le=3650)] = 90
 
     _env = field_validator("hash_key_env")(_env_name)
 

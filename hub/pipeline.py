@@ -22,7 +22,7 @@ from connectors.base import Batch
 from connectors.sftp import SftpSettings as SftpConnSettings
 from connectors.sftp import SftpSource
 from connectors.sql import SqlSettings, SqlSource
-from hub import audit, enforcement_watch, extracts, keys, lineage, receipts, replies
+from hub import audit, enforcement_watch, extracts, keys, lineage, receipts, replies, supervision_window
 from hub.bundle import MANIFEST, PublishedBundle, publish_bundle, sha256_file
 from hub.config import FileFormat, HubConfig, Source, secret
 from hub.config import SftpSettings as SftpConfig
@@ -204,6 +204,13 @@ def build_enforcement_watch(config: HubConfig, home: Home, *, as_of: dt.date | N
         return enforcement_watch.build(wh.con, limit_days=config.hub.enforcement_time_limit_days,
                                        review_days=config.hub.non_litigation_review_days,
                                        as_of=as_of or dt.date.today())
+
+
+def build_supervision_window(config: HubConfig, home: Home, *, as_of: dt.date | None = None) -> dict[str, int]:
+    """Rebuild the supervision-window mart from ``supervision`` and ``judgment``; its row count."""
+    with open_warehouse(config, home) as wh:
+        return supervision_window.build(wh.con, years=config.hub.supervision_window_years,
+                                        warn_days=config.hub.window_warning_days, as_of=as_of or dt.date.today())
 
 
 def open_warehouse(config: HubConfig, home: Home, *, read_only: bool = False) -> Warehouse:

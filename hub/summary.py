@@ -28,6 +28,8 @@ def print_summary(home: Home, config_path: Path | None = None, *, demo: bool = F
                            ).fetchall() if "mart_replies" in marts else []
         escalations = wh.query("SELECT target_court_code, target_court_name, overdue, max_days_overdue "
                                "FROM mart_reply_escalation").fetchall() if replies else []
+        window = dict(wh.query("SELECT kind, count(*) FROM mart_supervision_window GROUP BY 1").fetchall()
+                      ) if "mart_supervision_window" in marts else {}
         watch = wh.query("SELECT rule, count(*) FROM mart_enforcement_watch GROUP BY 1 ORDER BY 2 DESC, 1"
                          ).fetchall() if "mart_enforcement_watch" in marts else []
     print("\nrows pulled per source")
@@ -47,6 +49,10 @@ def print_summary(home: Home, config_path: Path | None = None, *, demo: bool = F
             print(f"  {status:<24} {n:>7}")
         for code, name, overdue, days in escalations:
             print(f"  escalate: {code} {name or ''}: {overdue} overdue, longest {days} days (mart_reply_escalation)")
+    if window:
+        print("\nsupervision window, 3 years from the ruling (mart_supervision_window)")
+        for kind, n in sorted(window.items()):
+            print(f"  {kind:<24} {n:>7}")
     if watch:
         print("\nenforcement cases flagged (mart_enforcement_watch)")
         for rule, n in watch:

@@ -68,6 +68,8 @@ def test_warehouse_has_shared_tables_and_quarantine(demo: Path) -> None:
     statuses = dict(con.execute("SELECT status, count(*) FROM mart_replies GROUP BY 1").fetchall())
     assert set(statuses) <= {"pending", "replied_on_time", "replied_late", "overdue"} and statuses["overdue"] > 0
     assert con.execute("SELECT sum(overdue) FROM mart_reply_escalation").fetchone() == (statuses["overdue"],)
+    assert con.execute("SELECT count(*) FROM mart_supervision_window WHERE kind NOT IN "
+                       "('issued_after_window', 'window_closing')").fetchone() == (0,)
     flagged = dict(con.execute("SELECT rule, count(*) FROM mart_enforcement_watch GROUP BY 1").fetchall())
     assert flagged and set(flagged) <= {"zhongben_within_3_months", "zhongben_nothing_executed_no_search",
                                         "zhongben_without_orders", "open_past_time_limit", "non_litigation_undecided"}
