@@ -53,22 +53,24 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, share: Share) -> str:
     return hashlib.sha256(canonical_json(spec)).hexdigest()
 
 
-def _load_previous(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: str) -> bool:
-    """``_previous`` holds what the office was last sent; versions only where still comparable.
+def _previous(path: Path, fingerprint: str) -> str | None:
+    """What the office was last sent, as a relation; versions only where still comparable.
 
     Holdings from before versions were remembered carry a text hash no longer computed: their
     rows compare as changed, so the office is sent each of them once more."""
-    con.execute("CREATE OR REPLACE TEMP TABLE _previous (record_key VARCHAR, _row_hash UHUGEINT, "
-                "_batch_id VARCHAR, _source_row BIGINT, _run_id VARCHAR)")
     if not path.exists():
-        return False
+        return None
     schema = pq.read_schema(path)
     current = set(VERSION) <= set(schema.names) and schema.field("_row_hash").type != pa.string()
     same = current and (schema.metadata or {}).get(FINGERPRINT_KEY) == fingerprint.encode()
-    row_hash = "_row_hash" if current else "NULL"
-    version = ", ".join(VERSION) if same else "NULL, NULL, NULL"
-    con.execute(f"INSERT INTO _previous SELECT record_key, {row_hash}, {version} FROM read_parquet({lit(str(path))})")
-    return True
+    row_hash = "_row_hash" if current else "CAST(NULL AS UHUGEINT) AS _row_hash"
+    version = ", ".join(VERSION) if same else "NULL AS _batch_id, NULL AS _source_row, NULL AS _run_id"
+    return f"(SELECT record_key, {row_hash}, {version} FROM read_parquet({lit(str(path))}))"
+
+
+NOTHING_HELD = ("(SELECT CAST(NULL AS VARCHAR) AS record_key, CAST(NULL AS UHUGEINT) AS _row_hash, "
+                "CAST(NULL AS VARCHAR) AS _batch_id, CAST(NULL AS BIGINT) AS _source_row, "
+                "CAST(NULL AS VARCHAR) AS _run_id WHERE false)")
 
 
 def build(
@@ -83,36 +85,34 @@ def build(
         cols = [c for c, t in share.columns.items() if t != "drop"]
         previous = _state_path(state_dir, agreement.office, rt)
         fingerprint = _fingerprint(con, share)
-        try:
-            has_previous = _load_previous(con, previous, fingerprint)
-            row_hash = "md5_number(CAST(to_json({" + ", ".join(f"{lit(c)}: c.{q(c)}" for c in cols) + "}) AS VARCHAR))"
-            same = " AND ".join(f"p.{v} = c.{v}" for v in VERSION)
-            pending = previous.with_name(previous.name + ".pending")
-            pending.parent.mkdir(parents=True, exist_ok=True)
-            con.execute(f"""COPY (SELECT c.record_key, CASE WHEN {same} THEN p._row_hash ELSE {row_hash} END AS _row_hash,
-                                         {", ".join(f"c.{v}" for v in VERSION)}
-                                  FROM ({sql}) c LEFT JOIN _previous p USING (record_key))
-                            TO {lit(str(pending))} (FORMAT parquet, COMPRESSION zstd,
-                                KV_METADATA {{{FINGERPRINT_KEY.decode()}: {lit(fingerprint)}}})""", params)
-            holdings[rt] = pending
-            col_list = ", ".join(f"c.{q(c)}" for c in cols)
-            if full or not has_previous:
-                query, args = f"SELECT {col_list} FROM ({sql}) c ORDER BY record_key", params
-            else:  # hashed only where the stored version differs from the one last sent
-                nulls = ", ".join(f"NULL AS {q(c)}" for c in cols)
-                query = f"""SELECT CASE WHEN p.record_key IS NULL THEN 'new' ELSE 'changed' END AS _change,
-                                   c.record_key, {col_list}
-                            FROM ({sql}) c LEFT JOIN _previous p USING (record_key)
-                            WHERE p.record_key IS NULL OR (NOT coalesce({same}, false)
-                                  AND p._row_hash IS DISTINCT FROM {row_hash})
-                            UNION ALL
-                            SELECT 'withdrawn', p.record_key, {nulls} FROM _previous p ANTI JOIN ({sql}) c USING (record_key)
-                            ORDER BY record_key"""
-                args = params + params
-            datasets[rt] = work_dir / f"{rt}.parquet"
-            write_parquet(con.sql(query, params=args).to_arrow_reader(BATCH_ROWS), datasets[rt])
-        finally:
-            con.execute("DROP TABLE IF EXISTS _previous")
+        held = _previous(previous, fingerprint)
+        prev = held or NOTHING_HELD
+        row_hash = "md5_number(CAST(to_json({" + ", ".join(f"{lit(c)}: c.{q(c)}" for c in cols) + "}) AS VARCHAR))"
+        same = " AND ".join(f"p.{v} = c.{v}" for v in VERSION)
+        pending = previous.with_name(previous.name + ".pending")
+        pending.parent.mkdir(parents=True, exist_ok=True)
+        con.execute(f"""COPY (SELECT c.record_key, CASE WHEN {same} THEN p._row_hash ELSE {row_hash} END AS _row_hash,
+                                     {", ".join(f"c.{v}" for v in VERSION)}
+                              FROM ({sql}) c LEFT JOIN {prev} p USING (record_key))
+                        TO {lit(str(pending))} (FORMAT parquet, COMPRESSION zstd,
+                            KV_METADATA {{{FINGERPRINT_KEY.decode()}: {lit(fingerprint)}}})""", params)
+        holdings[rt] = pending
+        col_list = ", ".join(f"c.{q(c)}" for c in cols)
+        if full or held is None:
+            query, args = f"SELECT {col_list} FROM ({sql}) c ORDER BY record_key", params
+        else:  # hashed only where the stored version differs from the one last sent
+            nulls = ", ".join(f"NULL AS {q(c)}" for c in cols)
+            query = f"""SELECT CASE WHEN p.record_key IS NULL THEN 'new' ELSE 'changed' END AS _change,
+                               c.record_key, {col_list}
+                        FROM ({sql}) c LEFT JOIN {prev} p USING (record_key)
+                        WHERE p.record_key IS NULL OR (NOT coalesce({same}, false)
+                              AND p._row_hash IS DISTINCT FROM {row_hash})
+                        UNION ALL
+                        SELECT 'withdrawn', p.record_key, {nulls} FROM {prev} p ANTI JOIN ({sql}) c USING (record_key)
+                        ORDER BY record_key"""
+            args = params + params
+        datasets[rt] = work_dir / f"{rt}.parquet"
+        write_parquet(con.sql(query, params=args).to_arrow_reader(BATCH_ROWS), datasets[rt])
     return datasets, holdings
 
 
