@@ -71,7 +71,11 @@ class SqlSource:
                 elif last is None:
                     query = select
                 else:
-                    query = select.where(sa.or_(cur > last[0], sa.and_(cur == last[0], tie > last[1])))
+                    # a row-value comparison, not "cur > a OR (cur = a AND tie > b)": databases
+                    # start an index range scan at (a, b) for it, so page k does not re-read the
+                    # k-1 pages before it (quadratic in the table size)
+                    after = sa.tuple_(sa.literal(last[0], cur.type), sa.literal(last[1], tie.type))
+                    query = select.where(sa.tuple_(cur, tie) > after)
                 page, end = (_copy_page if conn.dialect.name == "postgresql" else _page)(conn, query, s.columns)
                 if end is None:
                     return
