@@ -161,51 +161,49 @@ def _delivery_asset(config: HubConfig, office_id: str) -> dg.AssetsDefinition:
     return _deliver
 
 
-@dg.asset(
-    name="reply_tracking", group_name="marts", kinds={"duckdb"}, deps=[dg.AssetKey("supervision")],
-    pool=WAREHOUSE_POOL,
-    description="mart_replies: every supervision measure with its deadline, status and days overdue; "
-    "mart_reply_escalation: what is overdue, per target institution.",
-)
-def reply_tracking(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
-    counts = _translate(lambda: pipeline.build_reply_tracking(hub.config, hub.paths), "reply tracking", context)
-    with pipeline.open_warehouse(hub.config, hub.paths, read_only=True) as wh:
-        statuses = dict(wh.query("SELECT status, count(*) FROM mart_replies GROUP BY 1").fetchall())
-    return dg.MaterializeResult(metadata={
-        "rows": counts["mart_replies"], "escalations": counts["mart_reply_escalation"],
-        "by_status": dg.MetadataValue.json(statuses),
-    })
+def _mart_asset(
+    name: str, deps: list[str], description: str, build: Callable[..., dict[str, int]], breakdown: str,
+) -> dg.AssetsDefinition:
+    """A mart rebuilt from the shared tables; ``breakdown`` (SQL: label, count) goes to the UI."""
+    @dg.asset(name=name, group_name="marts", kinds={"duckdb"}, deps=[dg.AssetKey(d) for d in deps],
+              pool=WAREHOUSE_POOL, description=description)
+    def _mart(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
+        counts = _translate(lambda: build(hub.config, hub.paths), name.replace("_", " "), context)
+        with pipeline.open_warehouse(hub.config, hub.paths, read_only=True) as wh:
+            shares = dict(wh.query(breakdown).fetchall())
+        return dg.MaterializeResult(metadata={**{f"rows_{t}": n for t, n in counts.items()},
+                                              "breakdown": dg.MetadataValue.json(shares)})
+
+    return _mart
 
 
-@dg.asset(
-    name="enforcement_watch", group_name="marts", kinds={"duckdb"}, deps=[dg.AssetKey("enforcement")],
-    pool=WAREHOUSE_POOL,
-    description="mart_enforcement_watch: enforcement cases flagged by a rule (early or empty 终本, "
-    "open past the time limit, undecided non-litigation applications), each with why.",
-)
-def enforcement_watch(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
-    counts = _translate(lambda: pipeline.build_enforcement_watch(hub.config, hub.paths), "enforcement watch", context)
-    with pipeline.open_warehouse(hub.config, hub.paths, read_only=True) as wh:
-        rules = dict(wh.query("SELECT rule, count(*) FROM mart_enforcement_watch GROUP BY 1").fetchall())
-    return dg.MaterializeResult(metadata={"rows": counts["mart_enforcement_watch"], "by_rule": dg.MetadataValue.json(rules)})
-
-
-@dg.asset(
-    name="supervision_window", group_name="marts", kinds={"duckdb"},
-    deps=[dg.AssetKey("supervision"), dg.AssetKey("judgment")], pool=WAREHOUSE_POOL,
-    description="mart_supervision_window: measures issued after the 3-year window of their target ruling, "
-    "and rulings whose window is closing with no measure issued.",
-)
-def supervision_window(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
-    counts = _translate(lambda: pipeline.build_supervision_window(hub.config, hub.paths), "supervision window", context)
-    return dg.MaterializeResult(metadata={"rows": counts["mart_supervision_window"]})
+MART_ASSETS = [
+    _mart_asset(
+        "reply_tracking", ["supervision"],
+        "mart_replies: every supervision measure with its deadline, status and days overdue; "
+        "mart_reply_escalation: what is overdue, per target institution.",
+        pipeline.build_reply_tracking, "SELECT status, count(*) FROM mart_replies GROUP BY 1",
+    ),
+    _mart_asset(
+        "enforcement_watch", ["enforcement"],
+        "mart_enforcement_watch: enforcement cases flagged by a rule (early or empty 终本, "
+        "open past the time limit, undecided non-litigation applications), each with why.",
+        pipeline.build_enforcement_watch, "SELECT rule, count(*) FROM mart_enforcement_watch GROUP BY 1",
+    ),
+    _mart_asset(
+        "supervision_window", ["supervision", "judgment"],
+        "mart_supervision_window: measures issued after the 3-year window of their target ruling, "
+        "and rulings whose window is closing with no measure issued.",
+        pipeline.build_supervision_window, "SELECT kind, count(*) FROM mart_supervision_window GROUP BY 1",
+    ),
+]
 
 
 def build_assets(config: HubConfig) -> list[dg.AssetsDefinition]:
     names = {i.id: i.name for i in config.institutions}
     return (
         [_landing_asset(s, names[s.institution]) for s in config.sources]
-        + [_normalized_asset(config), reply_tracking, enforcement_watch, supervision_window]
+        + [_normalized_asset(config), *MART_ASSETS]
         + [_extract_asset(config, o.id) for o in config.offices]
         + [_delivery_asset(config, o.id) for o in config.offices if o.delivery.sftp is not None]
     )
