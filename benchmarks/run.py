@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import shutil
@@ -76,7 +77,7 @@ def exchange(config: HubConfig, home: Home, run_id: str) -> RunResult:
         rows_in = sum(pipeline.pull(config, home, s.name, run_id).rows for s in config.sources)
     with phase() as applied:
         totals = pipeline.apply_pending(config, home, run_id)
-    published_rows, bundles = 0, 0
+    published_rows = 0
     with ExitStack() as stack:
         published = stack.enter_context(phase())
         stack.enter_context(timed_calls(bundle, "sha256_file", published, "sign"))
@@ -85,7 +86,6 @@ def exchange(config: HubConfig, home: Home, run_id: str) -> RunResult:
             result = pipeline.publish(config, home, office.id, run_id)
             if result is not None:
                 published_rows += sum(result.rows.values())
-                bundles += 1
     with phase() as delivered:
         for office in config.offices:
             if office.delivery.sftp is not None:
@@ -158,8 +158,6 @@ def report(records: int, memory_limit: str | None, full: RunResult, incremental:
 
 
 def _cpus() -> int:
-    import os
-
     return len(os.sched_getaffinity(0))
 
 
