@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 demo: $(STAMP)
+	@scripts/ensure-fonts.sh
 	$(VENV)/bin/hub demo --home $(DEMO_HOME)
 
 test: $(STAMP)

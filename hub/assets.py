@@ -11,7 +11,7 @@ from typing import Any
 
 import dagster as dg
 
-from hub import asset_metadata, pipeline
+from hub import asset_metadata, marts, pipeline
 from hub.config import HubConfig, Source, load_config
 from hub.errors import HubError, Transient
 from hub.home import Home
@@ -161,49 +161,27 @@ def _delivery_asset(config: HubConfig, office_id: str) -> dg.AssetsDefinition:
     return _deliver
 
 
-def _mart_asset(
-    name: str, deps: list[str], description: str, build: Callable[..., dict[str, int]], breakdown: str,
-) -> dg.AssetsDefinition:
-    """A mart rebuilt from the shared tables; ``breakdown`` (SQL: label, count) goes to the UI."""
-    @dg.asset(name=name, group_name="marts", kinds={"duckdb"}, deps=[dg.AssetKey(d) for d in deps],
-              pool=WAREHOUSE_POOL, description=description)
+def _mart_asset(spec: marts.Mart) -> dg.AssetsDefinition:
+    """A mart rebuilt from the shared tables; its breakdown (label, count) goes to the UI."""
+    @dg.asset(name=spec.name, group_name="marts", kinds={"duckdb"}, deps=[dg.AssetKey(d) for d in spec.deps],
+              pool=WAREHOUSE_POOL, description=spec.description)
     def _mart(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
-        counts = _translate(lambda: build(hub.config, hub.paths), name.replace("_", " "), context)
+        built = _translate(lambda: pipeline.build_mart(hub.config, hub.paths, spec.name, context.run.run_id),
+                           spec.name.replace("_", " "), context)
         with pipeline.open_warehouse(hub.config, hub.paths, read_only=True) as wh:
-            shares = dict(wh.query(breakdown).fetchall())
-        return dg.MaterializeResult(metadata={**{f"rows_{t}": n for t, n in counts.items()},
-                                              "breakdown": dg.MetadataValue.json(shares)})
+            shares = dict(wh.query(spec.breakdown).fetchall())
+        files = {f.name: dg.MetadataValue.path(str(f)) for f in built.files}
+        return dg.MaterializeResult(metadata={**{f"rows_{t}": n for t, n in built.tables.items()},
+                                              "breakdown": dg.MetadataValue.json(shares), **files})
 
     return _mart
-
-
-MART_ASSETS = [
-    _mart_asset(
-        "reply_tracking", ["supervision"],
-        "mart_replies: every supervision measure with its deadline, status and days overdue; "
-        "mart_reply_escalation: what is overdue, per target institution.",
-        pipeline.build_reply_tracking, "SELECT status, count(*) FROM mart_replies GROUP BY 1",
-    ),
-    _mart_asset(
-        "enforcement_watch", ["enforcement"],
-        "mart_enforcement_watch: enforcement cases flagged by a rule (early or empty 终本, "
-        "open past the time limit, undecided non-litigation applications), each with why.",
-        pipeline.build_enforcement_watch, "SELECT rule, count(*) FROM mart_enforcement_watch GROUP BY 1",
-    ),
-    _mart_asset(
-        "supervision_window", ["supervision", "judgment"],
-        "mart_supervision_window: measures issued after the 3-year window of their target ruling, "
-        "and rulings whose window is closing with no measure issued.",
-        pipeline.build_supervision_window, "SELECT kind, count(*) FROM mart_supervision_window GROUP BY 1",
-    ),
-]
 
 
 def build_assets(config: HubConfig) -> list[dg.AssetsDefinition]:
     names = {i.id: i.name for i in config.institutions}
     return (
         [_landing_asset(s, names[s.institution]) for s in config.sources]
-        + [_normalized_asset(config), *MART_ASSETS]
+        + [_normalized_asset(config)] + [_mart_asset(m) for m in marts.MARTS]
         + [_extract_asset(config, o.id) for o in config.offices]
         + [_delivery_asset(config, o.id) for o in config.offices if o.delivery.sftp is not None]
     )

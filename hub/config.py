@@ -296,6 +296,13 @@ class HubSettings(_Model):
     # a procuratorate protests or recommends within 3 years of the ruling taking effect; warn this early
     supervision_window_years: Annotated[int, Field(ge=1, le=20)] = 3
     window_warning_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    # residents of the area the exchange serves, for cases per 10,000 residents (万人成讼率):
+    # one figure for every year, or one per year ({2023: 556900, 2024: 558200})
+    population: Annotated[int, Field(ge=1)] | dict[int, Annotated[int, Field(ge=1)]] | None = None
+    # class-case consistency: a group of decided cases with the same cause and court level is
+    # flagged when fewer than (1 - threshold) of them share the most common outcome
+    class_case_divergence_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    class_case_min_cases: Annotated[int, Field(ge=2)] = 5
 
     _env = field_validator("hash_key_env")(_env_name)
 

@@ -64,7 +64,16 @@ def build_definitions(
     schedules.append(dg.ScheduleDefinition(
         name="marts_daily", cron_schedule="0 6 * * *",
         job=dg.define_asset_job("marts", selection=dg.AssetSelection.groups("marts"),
-                                description="Rebuild the reply-tracking and enforcement-watch marts as of today."),
+                                description="Rebuild every mart (and its reports) as of today."),
+        execution_timezone="Asia/Shanghai",
+    ))
+    # the quarterly statistics tables are due by the 5th of the month after each quarter: made on the 1st
+    schedules.append(dg.ScheduleDefinition(
+        name="quarterly_statistics", cron_schedule="0 6 1 1,4,7,10 *",
+        job=dg.define_asset_job("quarterly_statistics",
+                                selection=dg.AssetSelection.assets("reply_tracking", "nonlit_statistics"),
+                                description="Rebuild the non-litigation enforcement supervision statistics and "
+                                "write the last quarter's tables (Parquet, .xlsx) under reports/quarterly/."),
         execution_timezone="Asia/Shanghai",
     ))
     return dg.Definitions(

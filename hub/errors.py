@@ -12,6 +12,7 @@ so callers never need to import those libraries to handle a failure.
     │       └── HostKeyError         unknown or changed SFTP host key
     ├── LandingError             a batch could not be landed durably
     ├── WarehouseError           DuckDB apply / query failed
+    ├── ReportError              a mart report (workbook, chart) could not be made
     ├── PublishError             an extract could not be built or delivered
     ├── SigningKeyError          signing key missing, unsafe permissions, retired
     └── VerificationError        a bundle failed verification (one opaque type, reason in text)
@@ -70,6 +71,10 @@ class LandingError(HubError, Terminal):
 
 class WarehouseError(HubError):
     """Applying batches to, or querying, the DuckDB warehouse failed."""
+
+
+class ReportError(HubError, Terminal):
+    """A report file (statistics workbook, chart) could not be made from the marts."""
 
 
 class PublishError(HubError):

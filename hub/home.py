@@ -48,6 +48,11 @@ class Home:
         return self.root / "outbox"
 
     @property
+    def reports(self) -> Path:
+        """Files made from the marts: quarterly statistics workbooks, annual charts."""
+        return self.root / "reports"
+
+    @property
     def keys(self) -> Path:
         """Public signing keys (PEM) that offices trust."""
         return self.root / "keys"

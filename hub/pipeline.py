@@ -22,7 +22,7 @@ from connectors.base import Batch
 from connectors.sftp import SftpSettings as SftpConnSettings
 from connectors.sftp import SftpSource
 from connectors.sql import SqlSettings, SqlSource
-from hub import audit, enforcement_watch, extracts, keys, lineage, receipts, replies, supervision_window
+from hub import audit, extracts, keys, lineage, marts, receipts
 from hub.bundle import MANIFEST, PublishedBundle, publish_bundle, sha256_file
 from hub.config import FileFormat, HubConfig, Source, secret
 from hub.config import SftpSettings as SftpConfig
@@ -192,25 +192,24 @@ def apply_pending(config: HubConfig, home: Home, run_id: str) -> dict[str, dict[
     return totals
 
 
-def build_reply_tracking(config: HubConfig, home: Home, *, as_of: dt.date | None = None) -> dict[str, int]:
-    """Rebuild the reply-tracking marts from ``supervision``; row counts per mart."""
+@dataclass
+class BuiltMart:
+    tables: dict[str, int]  # mart table -> rows
+    files: list[Path]  # report files written under <home>/reports
+
+
+def build_mart(config: HubConfig, home: Home, name: str, run_id: str, *, as_of: dt.date | None = None) -> BuiltMart:
+    """Rebuild one mart (``hub.marts.MARTS``) as of ``as_of`` (today) and write its reports;
+    every report file is audited with its digest, so a filed table can be matched to its run."""
+    spec = marts.mart(name)
+    as_of = as_of or dt.date.today()
     with open_warehouse(config, home) as wh:
-        return replies.build(wh.con, config.hub.reply_deadline_days, as_of or dt.date.today())
-
-
-def build_enforcement_watch(config: HubConfig, home: Home, *, as_of: dt.date | None = None) -> dict[str, int]:
-    """Rebuild the enforcement-watch mart from ``enforcement``; its row count."""
-    with open_warehouse(config, home) as wh:
-        return enforcement_watch.build(wh.con, limit_days=config.hub.enforcement_time_limit_days,
-                                       review_days=config.hub.non_litigation_review_days,
-                                       as_of=as_of or dt.date.today())
-
-
-def build_supervision_window(config: HubConfig, home: Home, *, as_of: dt.date | None = None) -> dict[str, int]:
-    """Rebuild the supervision-window mart from ``supervision`` and ``judgment``; its row count."""
-    with open_warehouse(config, home) as wh:
-        return supervision_window.build(wh.con, years=config.hub.supervision_window_years,
-                                        warn_days=config.hub.window_warning_days, as_of=as_of or dt.date.today())
+        tables = spec.build(wh.con, config, as_of)
+        files = spec.report(wh.con, as_of, home.reports) if spec.report else []
+    if files:
+        audit.record(home.audit, config, "report", run_id=run_id, subject=name, as_of=as_of.isoformat(),
+                     files={str(p.relative_to(home.root)): sha256_file(p) for p in files})
+    return BuiltMart(tables, files)
 
 
 def open_warehouse(config: HubConfig, home: Home, *, read_only: bool = False) -> Warehouse:

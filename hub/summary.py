@@ -32,6 +32,14 @@ def print_summary(home: Home, config_path: Path | None = None, *, demo: bool = F
                       ) if "mart_supervision_window" in marts else {}
         watch = wh.query("SELECT rule, count(*) FROM mart_enforcement_watch GROUP BY 1 ORDER BY 2 DESC, 1"
                          ).fetchall() if "mart_enforcement_watch" in marts else []
+        nonlit = wh.query("SELECT kind, quarter, sum(measures), sum(replied), sum(overdue) FROM mart_nonlit_quarterly "
+                          "WHERE measures > 0 GROUP BY ALL ORDER BY quarter DESC, kind LIMIT 4"
+                          ).fetchall() if "mart_nonlit_quarterly" in marts else []
+        admin = wh.query("SELECT year, cases_filed, decided, loss_rate, head_appearance_rate, settlement_rate, cases_per_10k "
+                         "FROM mart_admin_litigation_year ORDER BY year DESC LIMIT 3"
+                         ).fetchall() if "mart_admin_litigation_year" in marts else []
+        divergent = wh.query("SELECT cause, court_level, cases, outcomes FROM mart_class_divergence ORDER BY divergence DESC"
+                             ).fetchall() if "mart_class_divergence" in marts else []
     print("\nrows pulled per source")
     for src in config.sources:
         rows, deleted = pulled.get(src.name, (0, 0))
@@ -57,6 +65,23 @@ def print_summary(home: Home, config_path: Path | None = None, *, demo: bool = F
         print("\nenforcement cases flagged (mart_enforcement_watch)")
         for rule, n in watch:
             print(f"  {rule:<36} {n:>7}")
+    if nonlit:
+        print("\nnon-litigation enforcement supervision, latest quarters (mart_nonlit_quarterly)")
+        for kind, quarter, measures, replied, overdue in nonlit:
+            print(f"  {quarter} {kind:<4} {measures:>4} measures, {replied} replied, {overdue} overdue at quarter end")
+    for table in sorted(home.reports.glob("quarterly/*/*.xlsx"))[-1:]:
+        print(f"  statistics tables for filing: {table}")
+    if admin:
+        print("\nadministrative litigation per year (mart_admin_litigation, mart_admin_litigation_year)")
+        for year, filed, decided, loss, head, settled, per_10k in admin:
+            print(f"  {year}: {filed} filed, {decided} decided, loss rate {_pct(loss)}, head appearance {_pct(head)}, "
+                  f"mediated/withdrawn {_pct(settled)}, {per_10k if per_10k is not None else '-'} per 10,000 residents")
+    for chart in sorted(home.reports.glob("admin_litigation/*.png"))[-1:]:
+        print(f"  white paper chart: {chart}")
+    if divergent:
+        print("\nclass cases decided inconsistently (mart_class_divergence)")
+        for cause, level, cases, outcomes in divergent[:5]:
+            print(f"  {cause} ({level}法院, {cases} decisions): {outcomes}")
     print("\nbundles published per office")
     for office in config.offices:
         folder = (home.resolve(office.delivery.outbox) if office.delivery.outbox else home.outbox) / office.id
@@ -76,3 +101,8 @@ def print_summary(home: Home, config_path: Path | None = None, *, demo: bool = F
     if demo:
         print(f"  hub demo-server{h} &  then  hub run{h}   (pull again: nothing new lands twice)")
     print(f"  hub dev{h}   (Dagster UI on http://127.0.0.1:3000)")
+    print("  docs/analyst-guide.md   (every table and column, queries to paste)")
+
+
+def _pct(rate: float | None) -> str:
+    return "-" if rate is None else f"{100 * rate:.1f}%"

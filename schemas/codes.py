@@ -97,6 +97,13 @@ JUDGMENT_OUTCOMES: dict[str, str] = {
     "发回重审": "remanded", "调解": "mediated", "撤诉": "withdrawn", "确认违法": "declared unlawful",
 }
 
+AGENCY_LOSS_OUTCOMES = ("支持", "部分支持", "撤销", "确认违法")
+"""Outcomes of an administrative case that the defendant agency lost (行政机关败诉): the
+plaintiff's claim upheld in whole or part, the administrative act revoked or declared unlawful."""
+
+SETTLED_OUTCOMES = ("调解", "撤诉")
+"""Outcomes that end a case without a ruling on the merits (调撤: mediated or withdrawn)."""
+
 
 def code_tables() -> dict[str, pa.Table]:
     """The code tables as Arrow tables, ready to load into DuckDB in bulk."""

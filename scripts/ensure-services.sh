@@ -24,4 +24,5 @@ if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1
   echo "installing$missing (for the tests)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null || true
 fi
+"$(dirname "$0")/ensure-fonts.sh"
 exit 0

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from connectors.base import SOURCE_ROW, Batch
-from hub import enforcement_watch
+from hub.marts import enforcement_watch
 from hub.landing import land
 from hub.warehouse import Warehouse
 

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from connectors.base import SOURCE_ROW, Batch
-from hub import replies
+from hub.marts import replies
 from hub.config import DEFAULT_REPLY_DAYS, HubSettings
 from hub.landing import land
 from hub.warehouse import Warehouse

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from connectors.base import SOURCE_ROW, Batch
-from hub import supervision_window
+from hub.marts import supervision_window
 from hub.landing import land
 from hub.warehouse import Warehouse
 

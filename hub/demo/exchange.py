@@ -27,6 +27,13 @@ hub:
   name: 乌海市法检府数据交换枢纽（演示）
   hash_key_env: HUB_HASH_KEY      # key for hashing personal identifiers; falls back to private/hash.key
   bundle_ttl_days: 30
+  # residents served, for administrative cases per 10,000 residents (mart_admin_litigation_year);
+  # one figure (here the 2020 census) or one per year: {{2023: 556900, 2024: 558000}}
+  population: 556621
+  # class-case consistency (mart_class_divergence): flag groups of 5+ decisions where fewer than
+  # half share the most common outcome
+  class_case_divergence_threshold: 0.5
+  class_case_min_cases: 5
 
 institutions:
   - {{id: wh-court,   name: 乌海市中级人民法院,     kind: court, court_code: 内03}}

@@ -30,6 +30,9 @@ ADMIN_CAUSES = ["行政处罚", "行政许可", "行政强制", "工伤认定", 
 CRIMINAL_CAUSES = ["盗窃罪", "危险驾驶罪", "诈骗罪", "故意伤害罪"]
 OUTCOMES = {"民事": ["支持", "部分支持", "驳回", "调解", "撤诉"], "行政": ["维持", "撤销", "驳回", "确认违法", "撤诉", "调解", "驳回起诉"],
             "刑事": ["支持"]}
+SPLIT_CAUSES = {"劳动争议", "行政强制"}
+"""Causes whose similar cases the demo's courts decide every which way (mart_class_divergence);
+the others mostly end in their cause's usual outcome."""
 CLOSURES = ["执行完毕", "终结本次执行程序", "终结执行", "不予执行"]
 DISTRICTS = {"内03": "150302", "内0302": "150302", "内0303": "150303", "内0304": "150304"}
 
@@ -69,6 +72,7 @@ class DemoData:
         self._make_cases("内0302", 380, [("民初", "民事", 0.7), ("行初", "行政", 0.15), ("刑初", "刑事", 0.15)])
         for court in self.cases:
             self._make_enforcement(court, 90 if court == "内03" else 140)
+        self._make_admin_applications("内0302", 14)
 
     # --- people and identifiers ------------------------------------------------------------
     def name(self) -> str:
@@ -112,12 +116,20 @@ class DemoData:
                 decided = min(self.as_of - dt.timedelta(days=1), filed + dt.timedelta(days=self.rng.randrange(30, 200)))
                 case.decision = {
                     "type": "调解书" if self.rng.random() < 0.15 else self.rng.choice(["判决书", "裁定书"]),
-                    "outcome": self.rng.choice(OUTCOMES[category]),
+                    "outcome": self._outcome(category, cause),
                     "decided": decided,
                     "effective": decided + dt.timedelta(days=self.rng.choice((15, 16, 30))),
                     "head_appeared": (self.rng.random() < 0.8) if agency else None,
                 }
             self.cases[court].append(case)
+
+    def _outcome(self, category: str, cause: str) -> str:
+        outcomes = OUTCOMES[category]
+        causes = {"民事": CIVIL_CAUSES, "行政": ADMIN_CAUSES, "刑事": CRIMINAL_CAUSES}[category]
+        usual = outcomes[causes.index(cause) % len(outcomes)]
+        if cause in SPLIT_CAUSES or self.rng.random() < 0.25:
+            return self.rng.choice(outcomes)
+        return usual
 
     def _make_enforcement(self, court: str, n: int) -> None:
         decided = [c for c in self.cases[court] if c.decision and c.category == "民事"]
@@ -139,6 +151,25 @@ class DemoData:
             case.extra = {"basis": basis_no, "closure": closure, "closed": closed, "executed": executed,
                           "basis_type": basis_type, "report": self.rng.random() < 0.8,
                           "restrict": self.rng.random() < 0.7, "search": self.rng.random() < 0.75}
+            self.enforcement[court].append(case)
+
+    def _make_admin_applications(self, court: str, n: int) -> None:
+        """Agencies asking the court to enforce their own decisions (非诉行政执行, 类型代字 行审):
+        most are decided within weeks, a few wait past the review period."""
+        for i in range(n):
+            agency = self.rng.choice(AGENCIES)
+            filed = self.when(self.as_of - dt.timedelta(days=2 * 365), self.as_of - dt.timedelta(days=5))
+            closure = self.rng.choice(["执行完毕", "执行完毕", "不予执行", None])
+            closed = filed + dt.timedelta(days=self.rng.randrange(10, 40)) if closure else None
+            if closed and closed > self.as_of:
+                closure, closed = None, None
+            due = round(self.rng.uniform(1_000, 200_000), 2)
+            case = Case(court, filed.year, "行审", 200 + i * 7, "非诉行政执行审查", "行政处罚", filed,
+                        dt.datetime.combine(filed, dt.time(14)), agency, self.rng.choice(COMPANIES), self.credit_code(),
+                        agency, due)
+            case.extra = {"basis": f"乌政罚决字〔{filed.year}〕{i + 1}号", "closure": closure, "closed": closed,
+                          "executed": due if closure == "执行完毕" else 0.0, "basis_type": "行政决定书",
+                          "report": False, "restrict": False, "search": False}
             self.enforcement[court].append(case)
 
     def messy(self, case_no: str) -> str:
@@ -236,7 +267,7 @@ def write_court_b(data: DemoData, path: Path) -> None:
     for i, e in enumerate(data.enforcement["内0302"], 1):
         x = e.extra
         rows_e.append((i, data.messy(e.canonical), f"{e.filed:%Y/%m/%d}", x["basis_type"],
-                       data.messy(str(x["basis"])) if x["basis_type"] != "仲裁裁决书" else x["basis"],
+                       data.messy(str(x["basis"])) if x["basis_type"] not in ("仲裁裁决书", "行政决定书") else x["basis"],
                        e.plaintiff, e.defendant, e.defendant_id, f"{e.claim:,.2f}", f"{x['executed']:,.2f}",
                        x["closure"], f"{x['closed']:%Y/%m/%d}" if x["closed"] else None,
                        *(int(bool(x[k])) for k in ("report", "restrict", "search")),
@@ -272,7 +303,10 @@ def write_supervision_drops(data: DemoData, folder: Path) -> list[Path]:
     rows: list[list[str]] = []
     for i in range(1, 131):
         measure, domain = rng.choice(measures)
-        target = rng.choice([c for cs in data.enforcement.values() for c in cs] if domain == "执行" else decided)
+        enforced = [c for cs in data.enforcement.values() for c in cs]
+        if domain == "执行" and i % 6 == 0:  # the procuratorate's non-litigation enforcement campaign (seed 003)
+            enforced = [c for c in enforced if c.extra["basis_type"] in ("仲裁裁决书", "行政决定书")]
+        target = rng.choice(enforced if domain == "执行" else decided)
         start = target.decision["effective"] if target.decision else target.filed  # type: ignore[index]
         issued = data.when(start + dt.timedelta(days=20), max(start + dt.timedelta(days=40), data.as_of))  # type: ignore[operator]
         issued = min(issued, data.as_of)

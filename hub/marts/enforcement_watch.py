@@ -14,7 +14,7 @@ import datetime as dt
 
 import duckdb
 
-from hub.mart_tables import Columns, rebuild
+from hub.marts.tables import Columns, rebuild
 
 ZHONGBEN = "终结本次执行程序"
 
@@ -61,6 +61,8 @@ COLUMNS: Columns = {
         "as_of": ("统计日", "the day the open-case rules measure to"),
     },
 }
+
+KEYS = {"mart_enforcement_watch": ("record_key", "rule")}
 
 
 def build(con: duckdb.DuckDBPyConnection, *, limit_days: int, review_days: int, as_of: dt.date) -> dict[str, int]:

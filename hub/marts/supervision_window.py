@@ -13,7 +13,7 @@ import datetime as dt
 
 import duckdb
 
-from hub.mart_tables import Columns, rebuild
+from hub.marts.tables import Columns, rebuild
 
 COLUMNS: Columns = {
     "mart_supervision_window": {
@@ -30,6 +30,8 @@ COLUMNS: Columns = {
         "as_of": ("统计日", "the day window_closing counts from"),
     },
 }
+
+KEYS = {"mart_supervision_window": ("kind", "record_key")}
 
 
 def build(con: duckdb.DuckDBPyConnection, *, years: int, warn_days: int, as_of: dt.date) -> dict[str, int]:

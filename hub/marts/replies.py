@@ -15,7 +15,7 @@ import datetime as dt
 
 import duckdb
 
-from hub.mart_tables import Columns, rebuild
+from hub.marts.tables import Columns, rebuild
 
 STATUSES = ("pending", "replied_on_time", "replied_late", "overdue")
 
@@ -50,6 +50,8 @@ COLUMNS: Columns = {
         "as_of": ("统计日", "the day the figures refer to"),
     },
 }
+
+KEYS = {"mart_replies": ("record_key",), "mart_reply_escalation": ("target_court_code",)}
 
 
 def build(con: duckdb.DuckDBPyConnection, deadline_days: dict[str, int], as_of: dt.date) -> dict[str, int]:

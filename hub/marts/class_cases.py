@@ -1,0 +1,67 @@
+"""Class-case divergence: similar cases decided differently (seed 000 §5, 类案监督).
+
+Cases are similar when they share a cause of action (案由, from the filing), a case category
+and a court level (基层/中级/高级…, from ``code_court``). Within such a group the decided
+outcomes should mostly agree; a group is flagged when the most common outcome covers less
+than ``1 - threshold`` of its decisions, i.e. ``divergence = 1 - dominant_share`` exceeds the
+threshold (``hub.class_case_divergence_threshold``), once the group has at least
+``hub.class_case_min_cases`` decisions. Mediations and withdrawals are left out: they are not
+rulings on the merits, so they say nothing about consistency.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from hub.marts.tables import Columns, rebuild
+from schemas.codes import SETTLED_OUTCOMES
+
+COLUMNS: Columns = {
+    "mart_class_divergence": {
+        "cause": ("案由", "cause of action shared by the group"),
+        "case_category": ("案件类别", "民事/行政/刑事…"),
+        "court_level": ("法院层级", "level of the deciding courts (基层/中级/高级/…)"),
+        "cases": ("案件数", "decisions in the group (mediations and withdrawals left out)"),
+        "courts": ("法院数", "courts that decided them"),
+        "outcomes": ("裁判结果分布", "each outcome with its count, most common first"),
+        "dominant_outcome": ("主要裁判结果", "the most common outcome"),
+        "dominant_share": ("主要结果占比", "share of the group with the most common outcome"),
+        "divergence": ("差异度", "1 - dominant_share"),
+        "threshold": ("阈值", "hub.class_case_divergence_threshold when the mart was built"),
+        "why": ("原因", "why the group was flagged"),
+    },
+}
+
+KEYS = {"mart_class_divergence": ("cause", "case_category", "court_level")}
+
+
+def build(con: duckdb.DuckDBPyConnection, *, threshold: float, min_cases: int) -> dict[str, int]:
+    """Rebuild ``mart_class_divergence``; returns its row count."""
+    sql = """CREATE OR REPLACE TABLE mart_class_divergence AS
+      WITH causes AS (
+        SELECT case_no, any_value(cause) AS cause FROM filing WHERE cause IS NOT NULL GROUP BY case_no
+      ), decided AS (
+        SELECT c.cause, j.case_category, coalesce(k.level, '(未知层级)') AS court_level, j.court_code, j.outcome
+        FROM judgment j JOIN causes c USING (case_no) LEFT JOIN code_court k USING (court_code)
+        WHERE j.outcome IS NOT NULL AND NOT list_contains($settled, j.outcome)
+      ), per_outcome AS (
+        SELECT cause, case_category, court_level, outcome, count(*) AS n FROM decided GROUP BY ALL
+      ), groups AS (
+        SELECT o.cause, o.case_category, o.court_level, CAST(sum(o.n) AS BIGINT) AS cases, any_value(c.courts) AS courts,
+               string_agg(o.outcome || ' ' || o.n, ', ' ORDER BY o.n DESC, o.outcome) AS outcomes,
+               list(o.outcome ORDER BY o.n DESC, o.outcome)[1] AS dominant_outcome, max(o.n) AS dominant
+        FROM per_outcome o
+        JOIN (SELECT cause, case_category, court_level, count(DISTINCT court_code) AS courts FROM decided GROUP BY ALL) c
+          USING (cause, case_category, court_level)
+        GROUP BY ALL
+      )
+      SELECT g.cause, g.case_category, g.court_level, g.cases, g.courts,
+             g.outcomes, g.dominant_outcome, round(g.dominant / g.cases, 4) AS dominant_share,
+             round(1 - g.dominant / g.cases, 4) AS divergence, CAST($threshold AS DOUBLE) AS threshold,
+             'only ' || round(100 * g.dominant / g.cases, 1) || '% of ' || g.cases || ' decisions share the most common outcome ('
+               || g.dominant_outcome || '); divergence ' || round(1 - g.dominant / g.cases, 4) || ' > ' || $threshold AS why
+      FROM groups g
+      WHERE g.cases >= $min_cases AND 1 - g.dominant / g.cases > $threshold
+      ORDER BY divergence DESC, cases DESC, cause"""
+    return rebuild(con, [(sql, {"threshold": threshold, "min_cases": min_cases, "settled": list(SETTLED_OUTCOMES)})],
+                   COLUMNS)

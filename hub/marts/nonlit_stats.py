@@ -1,0 +1,124 @@
+"""Quarterly statistics of civil and administrative non-litigation enforcement supervision.
+
+Each procuratorate reports every quarter, by the 5th of the following month, how many
+non-litigation enforcement supervision measures it issued and what became of them (seed 003
+§四(五), attachments 1 and 2: 民事/行政非诉执行监督案件统计表). A measure counts as
+non-litigation enforcement supervision by what it targets:
+
+- 民事非诉执行: an enforcement case whose basis is an arbitration award or a notarized debt
+  instrument (仲裁裁决书, 公证债权文书);
+- 行政非诉执行: a non-litigation administrative enforcement review (类型代字 行审/行审复), or
+  an enforcement case whose basis is an administrative decision (行政决定书).
+
+``mart_nonlit_quarterly`` has one row per kind, quarter and procuratorate (every procuratorate
+in ``hub.yaml`` files a row, zero or not), counting the measures issued in the quarter. Replies
+are counted as they stood on the quarter's last day, so a filed quarter's figures never
+change when later replies arrive. Due dates come from ``mart_replies`` (the document's, else
+the configured default), so this mart is built after it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+
+from hub.marts.tables import Columns, rebuild
+
+KINDS = {"民事": "民事非诉执行监督案件统计表", "行政": "行政非诉执行监督案件统计表"}
+CIVIL_BASES = ("仲裁裁决书", "公证债权文书")
+ADMIN_BASES = ("行政决定书",)
+MEASURES = {"protests": "抗诉", "retrial_recommendations": "再审检察建议", "recommendations": "检察建议",
+            "correction_notices": "纠正违法"}
+"""Column -> the procuratorate measure it counts (司法建议 is a court's, not reported here)."""
+
+COLUMNS: Columns = {
+    "mart_nonlit_quarterly": {
+        "kind": ("类别", "民事 (civil) or 行政 (administrative) non-litigation enforcement"),
+        "quarter": ("统计季度", "quarter of issue, e.g. 2024Q3"),
+        "quarter_start": ("季度起始日", "first day of the quarter"),
+        "quarter_end": ("统计截止日", "last day of the quarter: replies are counted as of this day"),
+        "due_by": ("报送期限", "the 5th of the month after the quarter, when the table is due"),
+        "procuratorate": ("检察院", "procuratorate that issued the measures"),
+        "measures": ("监督案件数", "non-litigation enforcement supervision measures issued in the quarter"),
+        **{col: (zh, f"{zh} measures issued") for col, zh in MEASURES.items()},
+        "replied": ("已回复", "answered in writing by the quarter's end"),
+        "adopted": ("采纳", "replies that adopted the measure"),
+        "partly_adopted": ("部分采纳", "replies that partly adopted it"),
+        "not_adopted": ("不采纳", "replies that rejected it"),
+        "awaiting_reply": ("未回复(未到期)", "unanswered at the quarter's end, not yet due"),
+        "overdue": ("逾期未回复", "unanswered at the quarter's end and past the due date"),
+        "adoption_rate": ("采纳率", "(adopted + partly adopted) / replied; NULL when nothing was replied"),
+    },
+}
+
+KEYS = {"mart_nonlit_quarterly": ("kind", "quarter", "procuratorate")}
+COUNTS = [c for c in COLUMNS["mart_nonlit_quarterly"] if c not in
+          ("kind", "quarter", "quarter_start", "quarter_end", "due_by", "procuratorate", "adoption_rate")]
+"""The additive columns: the workbook's 合计 row sums exactly these."""
+
+
+def build(con: duckdb.DuckDBPyConnection, procuratorates: list[str], as_of: dt.date) -> dict[str, int]:
+    """Rebuild ``mart_nonlit_quarterly`` from ``mart_replies`` and ``enforcement``.
+
+    ``procuratorates`` are the names every quarter lists, measures or not; an issuer not
+    among them (a procuratorate outside the config) gets its rows too. Quarters run from the
+    first with a measure to the last complete one as of ``as_of`` (or later, if measures were
+    issued later), so the quarter due for filing always has its rows, zeros included."""
+    measure_counts = ",\n".join(f"count(*) FILTER (WHERE m.measure = '{zh}') AS {col}" for col, zh in MEASURES.items())
+    sql = f"""CREATE OR REPLACE TABLE mart_nonlit_quarterly AS
+      WITH targets AS (
+        SELECT case_no, CASE WHEN case_type_code LIKE '行审%' OR list_contains($admin, basis_type) THEN '行政'
+                             WHEN list_contains($civil, basis_type) THEN '民事' END AS kind
+        FROM enforcement
+      ), measures AS (
+        SELECT coalesce(t.kind, CASE WHEN r.target_case_no LIKE '%行审%' THEN '行政' END) AS kind,
+               coalesce(r.issuer, '(未载明)') AS procuratorate,
+               CAST(date_trunc('quarter', r.issued_date) AS DATE) AS quarter_start, r.*
+        FROM mart_replies r LEFT JOIN targets t ON t.case_no = r.target_case_no
+        WHERE r.measure <> '司法建议'
+      ), judged AS (
+        SELECT m.*, CAST(quarter_start + INTERVAL 3 MONTH - INTERVAL 1 DAY AS DATE) AS quarter_end
+        FROM measures m WHERE kind IS NOT NULL
+      ), counted AS (
+        SELECT kind, quarter_start, procuratorate, count(*) AS measures,
+               {measure_counts},
+               count(*) FILTER (WHERE replied_date <= quarter_end) AS replied,
+               count(*) FILTER (WHERE replied_date <= quarter_end AND reply_result = '采纳') AS adopted,
+               count(*) FILTER (WHERE replied_date <= quarter_end AND reply_result = '部分采纳') AS partly_adopted,
+               count(*) FILTER (WHERE replied_date <= quarter_end AND reply_result = '不采纳') AS not_adopted,
+               count(*) FILTER (WHERE (replied_date IS NULL OR replied_date > quarter_end)
+                                AND (due_date IS NULL OR due_date >= quarter_end)) AS awaiting_reply,
+               count(*) FILTER (WHERE (replied_date IS NULL OR replied_date > quarter_end)
+                                AND due_date < quarter_end) AS overdue
+        FROM judged m GROUP BY ALL
+      ), quarters AS (
+        SELECT CAST(unnest(generate_series(min(quarter_start), max(quarter_start), INTERVAL 3 MONTH)) AS DATE) AS quarter_start
+        FROM (SELECT quarter_start FROM counted UNION ALL SELECT CAST($last AS DATE))
+      ), grid AS (
+        SELECT k.kind, q.quarter_start, p.procuratorate
+        FROM (SELECT unnest($kinds) AS kind) k, quarters q,
+             (SELECT unnest(CAST($procuratorates AS VARCHAR[])) AS procuratorate UNION SELECT procuratorate FROM counted) p
+      )
+      SELECT g.kind, year(g.quarter_start) || 'Q' || quarter(g.quarter_start) AS quarter, g.quarter_start,
+             CAST(g.quarter_start + INTERVAL 3 MONTH - INTERVAL 1 DAY AS DATE) AS quarter_end,
+             CAST(g.quarter_start + INTERVAL 3 MONTH + INTERVAL 4 DAY AS DATE) AS due_by, g.procuratorate,
+             {", ".join(f"coalesce(c.{col}, 0) AS {col}" for col in COUNTS)},
+             round((coalesce(c.adopted, 0) + coalesce(c.partly_adopted, 0)) / nullif(c.replied, 0), 4) AS adoption_rate
+      FROM grid g LEFT JOIN counted c USING (kind, quarter_start, procuratorate)
+      ORDER BY g.quarter_start, g.kind, g.procuratorate"""
+    params = {"admin": list(ADMIN_BASES), "civil": list(CIVIL_BASES), "kinds": list(KINDS),
+              "procuratorates": procuratorates, "last": quarter_start(last_complete_quarter(as_of))}
+    return rebuild(con, [(sql, params)], COLUMNS)
+
+
+def quarter_start(quarter: str) -> dt.date:
+    year, q = quarter.split("Q")
+    return dt.date(int(year), 3 * int(q) - 2, 1)
+
+
+def last_complete_quarter(as_of: dt.date) -> str:
+    """The quarter a report made on ``as_of`` covers: the last one that has ended."""
+    start = dt.date(as_of.year, 3 * ((as_of.month - 1) // 3) + 1, 1)
+    prev = start - dt.timedelta(days=1)
+    return f"{prev.year}Q{(prev.month - 1) // 3 + 1}"
