@@ -197,6 +197,35 @@ def test_second_run_lands_nothing_twice(demo: Path) -> None:
     assert {name: d["rows"] for name, d in predicate["datasets"].items()} == {"filing": 0, "judgment": 0, "enforcement": 0}
 
 
+def test_demo_builds_every_mart_and_its_reports(demo: Path) -> None:
+    import datetime as dt
+
+    from openpyxl import load_workbook
+
+    from hub.marts import MART_TABLES, nonlit_stats
+
+    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'mart_%'").fetchall()}
+    assert tables == set(MART_TABLES)
+    # the demo's procuratorate files a row for each quarter, kind and itself; its 行审 and arbitration targets count
+    assert con.execute("SELECT DISTINCT procuratorate FROM mart_nonlit_quarterly").fetchall() == [("乌海市人民检察院",)]
+    assert con.execute("SELECT count(DISTINCT kind), sum(measures) > 0 FROM mart_nonlit_quarterly").fetchone() == (2, True)
+    assert con.execute("SELECT count(*) FROM mart_admin_litigation_year WHERE cases_per_10k IS NULL").fetchone() == (0,)
+    assert con.execute("SELECT cause FROM mart_class_divergence").fetchall()  # the demo's split cause
+    quarter = nonlit_stats.last_complete_quarter(dt.date.today())
+    book = load_workbook(demo / "reports" / "quarterly" / quarter / f"统计表_{quarter}.xlsx")
+    for sheet, name in zip(book.worksheets, ("civil", "administrative")):
+        rows = list(sheet.iter_rows(values_only=True))
+        header, total = rows[2], rows[-1]
+        table = pq.read_table(demo / "reports" / "quarterly" / quarter / f"{name}.parquet")
+        assert total[0] == "合计"
+        assert total[header.index("监督案件数")] == sum(table.column("measures").to_pylist())
+    assert [p.suffix for p in sorted((demo / "reports" / "admin_litigation").iterdir())] == [".parquet", ".png"]
+    reports = [json.loads(line) for line in (demo / "audit" / "audit.jsonl").read_text().splitlines()
+               if json.loads(line)["event"] == "report"]
+    assert {r["subject"] for r in reports} == {"nonlit_statistics", "admin_litigation"}
+
+
 def test_definitions_load_with_lineage_schedules_and_checks(demo: Path) -> None:
     import dagster as dg
 
@@ -210,7 +239,11 @@ def test_definitions_load_with_lineage_schedules_and_checks(demo: Path) -> None:
     assert {"landing_wh_proc_supervision", "filing", "quarantine", "extract_wh_court_spo"} <= keys
     assert dg.AssetKey("landing_wh_proc_supervision") in graph.get(dg.AssetKey("supervision")).parent_keys
     assert dg.AssetKey("supervision") in graph.get(dg.AssetKey("extract_wh_court_spo")).parent_keys
-    assert {s.name for s in defs.schedules} >= {"pull_wh_proc_supervision", "pull_wh_court_filing", "publish_wh_proc_zhyw"}
+    assert {s.name for s in defs.schedules} >= {"pull_wh_proc_supervision", "pull_wh_court_filing", "publish_wh_proc_zhyw",
+                                                "marts_daily", "quarterly_statistics"}
+    quarterly = next(s for s in defs.schedules if s.name == "quarterly_statistics")
+    assert quarterly.cron_schedule == "0 6 1 1,4,7,10 *"  # the 1st after each quarter: due by the 5th
+    assert dg.AssetKey("reply_tracking") in graph.get(dg.AssetKey("nonlit_statistics")).parent_keys
     for job in ("exchange", "sync_wh_court_filing"):
         assert defs.resolve_job_def(job) is not None
     assert len(list(graph.asset_check_keys)) == 7

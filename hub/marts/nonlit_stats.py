@@ -117,6 +117,13 @@ def quarter_start(quarter: str) -> dt.date:
     return dt.date(int(year), 3 * int(q) - 2, 1)
 
 
+def quarter_dates(quarter: str) -> tuple[dt.date, dt.date, dt.date]:
+    """(first day, last day, due by: the 5th of the following month) of a quarter like 2024Q3."""
+    start = quarter_start(quarter)
+    following = dt.date(start.year + (start.month == 10), (start.month + 2) % 12 + 1, 1)
+    return start, following - dt.timedelta(days=1), following.replace(day=5)
+
+
 def last_complete_quarter(as_of: dt.date) -> str:
     """The quarter a report made on ``as_of`` covers: the last one that has ended."""
     start = dt.date(as_of.year, 3 * ((as_of.month - 1) // 3) + 1, 1)

@@ -50,8 +50,8 @@ def quarterly_statistics(con: duckdb.DuckDBPyConnection, quarter: str, folder: P
     book = Workbook()
     book.remove(book.active)
     for n, (kind, title) in enumerate(nonlit_stats.KINDS.items(), 1):
-        table = con.execute("SELECT * FROM mart_nonlit_quarterly WHERE quarter = ? AND kind = ? ORDER BY procuratorate",
-                            [quarter, kind]).to_arrow_table()
+        table = con.sql("SELECT * FROM mart_nonlit_quarterly WHERE quarter = ? AND kind = ? ORDER BY procuratorate",
+                        params=[quarter, kind]).to_arrow_table()
         name = "civil" if kind == "民事" else "administrative"
         written.append(_atomic(out / f"{name}.parquet", lambda p, t=table: pq.write_table(t, p)))
         sheet = book.create_sheet(f"附件{n} {kind}")
@@ -59,9 +59,8 @@ def quarterly_statistics(con: duckdb.DuckDBPyConnection, quarter: str, folder: P
         sheet.append([f"{title}（{year}年第{q}季度）"])
         sheet["A1"].font = Font(bold=True, size=14)
         sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(shown))
-        ends = con.execute("SELECT quarter_end, due_by FROM mart_nonlit_quarterly WHERE quarter = ? LIMIT 1",
-                           [quarter]).fetchone()
-        sheet.append([f"统计截止：{ends[0] if ends else ''}    报送期限：{ends[1] if ends else ''}"])
+        _, last_day, due_by = nonlit_stats.quarter_dates(quarter)
+        sheet.append([f"统计截止：{last_day}    报送期限：{due_by}"])
         sheet.append([columns[c][0] for c in shown])
         for cell in sheet[3]:
             cell.font = Font(bold=True)
@@ -84,8 +83,8 @@ def quarterly_statistics(con: duckdb.DuckDBPyConnection, quarter: str, folder: P
 def admin_litigation_chart(con: duckdb.DuckDBPyConnection, year: int, folder: Path) -> list[Path]:
     """Write ``<folder>/<year>.parquet`` (the year's rows of ``mart_admin_litigation``) and
     ``<folder>/<year>.png``: loss rate and agency-head appearance rate per agency."""
-    table = con.execute("SELECT * FROM mart_admin_litigation WHERE year = ? ORDER BY decided DESC, agency",
-                        [year]).to_arrow_table()
+    table = con.sql("SELECT * FROM mart_admin_litigation WHERE year = ? ORDER BY decided DESC, agency",
+                    params=[year]).to_arrow_table()
     if table.num_rows == 0:
         raise ReportError(f"no administrative cases in {year}: nothing to chart; choose a year present in "
                           "mart_admin_litigation")
