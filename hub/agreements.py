@@ -1,7 +1,9 @@
 """Sharing agreements compiled to SQL: deny by default, filters as bound parameters.
 
-A share names the record type, the rows (structured conditions, never SQL text from config)
-and each column's treatment. Columns not named are not selected at all.
+A share names the table (a shared table or a mart table), the rows (structured conditions,
+never SQL text from config) and each column's treatment. Columns not named are not selected
+at all. A mart row's ``record_key`` is its natural key (``hub.marts``), its version the MD5 of
+the whole row: marts are rebuilt, not versioned, so a changed figure is a changed row.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub.config import Condition, Share
+from hub.marts import MART_TABLES
 from hub.normalize import q
 
 _OPS = {"eq": "=", "ne": "<>", "gte": ">=", "lte": "<="}
@@ -42,7 +45,12 @@ def select_sql(
     ``with_key``: incremental extracts name the records they change or withdraw; with
     ``with_version``, the stored row's version as ``_batch_id``, ``_source_row``, ``_run_id``
     and ``_version`` (its ``row_hash``: receipts name the exact version sent))."""
-    cols: list[str] = ["record_key"] if with_key else []
+    table = share.record_type
+    mart = MART_TABLES.get(table)
+    cols: list[str] = []
+    if with_key:
+        cols.append("record_key" if mart is None else "concat_ws('|', " + ", ".join(
+            f"coalesce(CAST({q(k)} AS VARCHAR), '')" for k in mart.keys[table]) + ") AS record_key")
     for name, treatment in share.columns.items():
         col = q(name)
         if treatment == "clear":
@@ -54,8 +62,12 @@ def select_sql(
             )
         elif treatment == "hash":
             cols.append(f"hub_keyed_hash(CAST({col} AS VARCHAR)) AS {col}")
-    if with_version:
+    if with_version and mart is None:
         cols += ["batch_id AS _batch_id", "source_row AS _source_row", "run_id AS _run_id", "row_hash AS _version"]
+    elif with_version:
+        cols += ["NULL::VARCHAR AS _batch_id", "NULL::BIGINT AS _source_row", "NULL::VARCHAR AS _run_id",
+                 "md5(CAST(to_json(_t) AS VARCHAR)) AS _version"]
     where, params = where_sql(share.where)
-    order = " ORDER BY record_key" if ordered else ""
-    return f"SELECT {', '.join(cols)} FROM {q(share.record_type)} WHERE {where}{order}", params
+    key = "record_key" if mart is None else ", ".join(q(k) for k in mart.keys[table])
+    order = f" ORDER BY {key}" if ordered else ""
+    return f"SELECT {', '.join(cols)} FROM {q(table)} AS _t WHERE {where}{order}", params

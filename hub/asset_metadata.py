@@ -10,6 +10,7 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hub import marts
 from hub.bundle import PublishedBundle
 from hub.column_lineage import extract_inputs, normalized_inputs
 from hub.config import HubConfig
@@ -17,7 +18,7 @@ from hub.home import Home
 from hub.landing import landed_batches
 from hub.normalize import q
 from hub.warehouse import Warehouse
-from schemas.tables import stored_fields
+from schemas.tables import RECORD_TYPES, stored_fields
 
 
 def _landing_key(source: str) -> dg.AssetKey:
@@ -81,21 +82,23 @@ def extract(config: HubConfig, wh: Warehouse, office: str, bundle: PublishedBund
     assert agreement is not None
     columns: list[tuple[str, str, str | None]] = []
     for share in agreement.shares:  # from the agreement, since encrypted files cannot be read here
-        fields = {f.name: f for f in stored_fields(share.record_type)}
+        docs = marts.shareable_columns(share.record_type)
+        types = dict(wh.query("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ?",
+                              [share.record_type]).fetchall())
         if agreement.mode == "incremental":
             columns += [(f"{share.record_type}._change", "VARCHAR", "new / changed / withdrawn (incremental bundles)"),
                         (f"{share.record_type}.record_key", "VARCHAR", "record key")]
         for column, treatment in share.columns.items():
             if treatment != "drop":
-                f = fields[column]
-                columns.append((f"{share.record_type}.{column}", f.type if treatment == "clear" else "VARCHAR",
-                                f"{treatment}: {f.zh} / {f.en}"))
+                zh, en = docs[column]
+                columns.append((f"{share.record_type}.{column}", types[column] if treatment == "clear" else "VARCHAR",
+                                f"{treatment}: {zh} / {en}"))
     deps = {
-        f"{dataset}.{column}": [dg.TableColumnDep(asset_key=dg.AssetKey(i.source), column_name=i.column)]
+        f"{dataset}.{column}": [dg.TableColumnDep(asset_key=dg.AssetKey(marts.asset_of(i.source)), column_name=i.column)]
         for dataset, cols in extract_inputs(agreement).items() for column, i in cols.items()
     }
     batch_ids: list[str] = []
-    for dataset in bundle.rows:
+    for dataset in (d for d in bundle.rows if d in RECORD_TYPES):  # mart rows have no landing batch of their own
         batch_ids += [r[0] for r in wh.query(
             f"""SELECT DISTINCT h.batch_id FROM hub_receipts r
                 JOIN {q(dataset + '_history')} h USING (record_key, row_hash)

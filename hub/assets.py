@@ -117,7 +117,7 @@ def _extract_asset(config: HubConfig, office_id: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"extract_{office_id.replace('-', '_')}",
         group_name="extracts",
-        deps=[dg.AssetKey(rt) for rt in shared],
+        deps=[dg.AssetKey(marts.asset_of(rt)) for rt in shared],
         kinds={"parquet"},
         pool=WAREHOUSE_POOL,
         description=f"Signed extract bundle for {office.name} under agreement "

@@ -18,8 +18,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hub.errors import ConfigError
+from hub.marts import MART_TABLES, shareable_columns
 from schemas.codes import SUPERVISION_MEASURES
-from schemas.tables import TABLES, source_fields, stored_fields
+from schemas.tables import TABLES, source_fields
 
 IDENTIFIER = re.compile(r"^[^\W\d]\w{0,62}$")
 """SQL identifiers from config: a letter (any script) then letters, digits, underscores."""
@@ -240,13 +241,21 @@ class Condition(_Model):
 
 
 class Share(_Model):
-    record_type: RecordType
+    record_type: str  # a shared table (filing, judgment, enforcement, supervision) or a mart table
     where: list[Condition] = []
     columns: dict[str, Treatment]
 
+    @field_validator("record_type")
+    @classmethod
+    def _shareable(cls, v: str) -> str:
+        if not shareable_columns(v):
+            raise ValueError(f"{v!r} is neither a shared table nor a mart table; use one of: "
+                             f"{', '.join([*TABLES, *MART_TABLES])}")
+        return v
+
     @model_validator(mode="after")
     def _columns_exist(self) -> Share:
-        known = {f.name for f in stored_fields(self.record_type)}
+        known = set(shareable_columns(self.record_type))
         for name in [c.column for c in self.where] + list(self.columns):
             if name not in known:
                 raise ValueError(

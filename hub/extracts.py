@@ -1,8 +1,8 @@
 """What goes into an office's bundle: a full snapshot, or the changes since its last bundle.
 
 The hub remembers, per office and dataset, what the office holds: each shared row's record
-key, a hash of the row *as shared* (after filters and column treatments; a 128-bit MD5, there
-to notice changes, never to prove anything: bundles are signed with SHA-256 digests) and the
+key, a hash of the row *as shared* (after filters and column treatments; the low 64 bits of
+its MD5, compared only with the same record's previous hash, there to notice changes, never to prove anything: bundles are signed with SHA-256 digests) and the
 stored version it was shared from (batch, source row, run), in
 ``state/offices/<office>/<dataset>.parquet``, tagged with the share's fingerprint. An incremental bundle carries the rows whose shared form
 is new or changed (``_change`` = new / changed) and the keys it no longer shares (withdrawn:
@@ -59,14 +59,15 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, share: Share) -> str:
 def _load_previous(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: str) -> bool:
     """``_previous`` holds what the office was last sent; versions only where still comparable.
 
-    Holdings from before versions were remembered carry a text hash no longer computed: their
-    rows compare as changed, so the office is sent each of them once more."""
-    con.execute("CREATE OR REPLACE TEMP TABLE _previous (record_key VARCHAR, _row_hash UHUGEINT, "
+    Holdings from before versions were remembered carry a text hash no longer computed, and
+    those from before hashes were 64-bit a 128-bit one that Parquet stored as a rounded DOUBLE:
+    their rows compare as changed, so the office is sent each of them once more."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _previous (record_key VARCHAR, _row_hash UBIGINT, "
                 "_batch_id VARCHAR, _source_row BIGINT, _run_id VARCHAR)")
     if not path.exists():
         return False
     schema = pq.read_schema(path)
-    current = set(VERSION) <= set(schema.names) and schema.field("_row_hash").type != pa.string()
+    current = set(VERSION) <= set(schema.names) and schema.field("_row_hash").type == pa.uint64()
     same = current and (schema.metadata or {}).get(FINGERPRINT_KEY) == fingerprint.encode()
     row_hash = "_row_hash" if current else "NULL"
     version = ", ".join(VERSION) if same else "NULL, NULL, NULL"
@@ -92,7 +93,7 @@ def build(
         fingerprint = _fingerprint(con, share)
         try:
             has_previous = _load_previous(con, previous, fingerprint)
-            row_hash = "md5_number(CAST(to_json({" + ", ".join(f"{lit(c)}: c.{q(c)}" for c in cols) + "}) AS VARCHAR))"
+            row_hash = "md5_number_lower(CAST(to_json({" + ", ".join(f"{lit(c)}: c.{q(c)}" for c in cols) + "}) AS VARCHAR))"
             same = " AND ".join(f"p.{v} = c.{v}" for v in VERSION)
             pending = previous.with_name(previous.name + ".pending")
             pending.parent.mkdir(parents=True, exist_ok=True)

@@ -152,3 +152,16 @@ def test_receipts_name_each_bundle_row_and_the_version_sent(wh: Warehouse, tmp_p
     delta, _, receipts = build(wh, state, tmp_path)
     assert check(delta["filing"], receipts["filing"]) == [
         ("（2024）内03民初1号", "withdrawn"), ("（2024）内03民初2号", "changed"), ("（2024）内03民初5号", "new")]
+
+
+def test_a_new_version_whose_shared_form_is_unchanged_is_not_sent_again(wh: Warehouse, tmp_path: Path) -> None:
+    """The plaintiff changed at the source, but the office sees it masked (张*): nothing to send.
+    (A 128-bit hash stored in Parquet as a rounded DOUBLE once made every such row 'changed'.)"""
+    state = tmp_path / "state"
+    apply(wh, tmp_path, [case(1, 10), case(2, 20)])
+    _, held, _ = build(wh, state, tmp_path)
+    extracts.remember(state, "spo", held)
+    assert pq.read_schema(state / "offices" / "spo" / "filing.parquet").field("_row_hash").type == pa.uint64()
+    apply(wh, tmp_path, [case(2, 20, "2024-03-01 00:00:00") | {"yg": "张四"}, case(1, 11, "2024-03-01 00:00:00")])
+    delta, _, _ = build(wh, state, tmp_path)
+    assert [(r["_change"], r["claim_amount"]) for r in delta["filing"].to_pylist()] == [("changed", 11)]

@@ -147,6 +147,11 @@ agreements:
         columns: {{doc_no: clear, measure: clear, domain: clear, issuer: clear, target_case_no: clear,
                   issued_date: clear, due_date: clear, replied_date: clear, reply_result: clear,
                   target_effective_date: clear}}
+      # a mart is shared like a table: the office's own reply deadlines and what is overdue
+      - record_type: mart_replies
+        where: [{{column: target_court_code, op: in, value: [内03]}}]
+        columns: {{doc_no: clear, measure: clear, target_case_no: clear, issued_date: clear, due_date: clear,
+                  due_date_from: clear, replied_date: clear, status: clear, days_overdue: clear, as_of: clear}}
   # 法检协作: the procuratorate receives filings, decisions and enforcement; parties masked;
   # after the first full snapshot only changes (new/changed/withdrawn), a full one every 7th bundle
   - id: FJXZ-2024-02
@@ -178,6 +183,14 @@ agreements:
         where: [{{column: case_category, op: eq, value: 行政}}]
         columns: {{case_no: clear, court_code: clear, document_type: clear, outcome: clear, decided_date: clear,
                   effective_date: clear, defendant_agency: clear, agency_head_appeared: clear}}
+      # and the white paper's figures per agency and year (mart_admin_litigation*)
+      - record_type: mart_admin_litigation
+        columns: {{year: clear, agency: clear, cases_filed: clear, decided: clear, lost: clear, loss_rate: clear,
+                  head_recorded: clear, head_appeared: clear, head_appearance_rate: clear, settled: clear,
+                  settlement_rate: clear}}
+      - record_type: mart_admin_litigation_year
+        columns: {{year: clear, agencies: clear, cases_filed: clear, decided: clear, loss_rate: clear,
+                  head_appearance_rate: clear, settlement_rate: clear, population: clear, cases_per_10k: clear}}
 
 # OpenLineage run events for every stage (START / COMPLETE / FAIL with datasets and column
 # lineage); add url: http://marquez.example:5000 to send them to a lineage server as well

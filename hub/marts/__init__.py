@@ -30,6 +30,7 @@ from hub.marts import (
     admin_litigation, class_cases, enforcement_watch, nonlit_stats, replies, reports, supervision_window,
 )
 from hub.marts.tables import Columns
+from schemas.tables import TABLES, stored_fields
 
 if TYPE_CHECKING:
     from hub.config import HubConfig
@@ -126,3 +127,16 @@ MART_TABLES: dict[str, Mart] = {table: m for m in MARTS for table in m.columns}
 
 def mart(name: str) -> Mart:
     return next(m for m in MARTS if m.name == name)
+
+
+def shareable_columns(table: str) -> dict[str, tuple[str, str]]:
+    """Column -> (Chinese, English) of a table an agreement may share: a shared table's
+    stored columns, or a mart table's; empty for any other name."""
+    if table in TABLES:
+        return {f.name: (f.zh, f.en) for f in stored_fields(table)}
+    return MART_TABLES[table].columns[table] if table in MART_TABLES else {}
+
+
+def asset_of(table: str) -> str:
+    """The Dagster asset that materializes a shareable table."""
+    return MART_TABLES[table].name if table in MART_TABLES else table
