@@ -4,6 +4,7 @@ SFTP inbox. Built from ``hub.yaml`` so the lineage graph in the UI is the exchan
 describes. (No ``from __future__ import annotations``: Dagster reads the annotations.)
 """
 
+import datetime as dt
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -26,6 +27,11 @@ class HubResource(dg.ConfigurableResource):  # type: ignore[misc]
 
     home: str
     config_path: str | None = None  # default: <home>/hub.yaml
+    as_of: str | None = None  # YYYY-MM-DD: the day the marts count from (overdue, open too long); default: today
+
+    @property
+    def as_of_date(self) -> dt.date | None:
+        return dt.date.fromisoformat(self.as_of) if self.as_of else None
 
     @cached_property
     def paths(self) -> Home:
@@ -166,7 +172,8 @@ def _mart_asset(spec: marts.Mart) -> dg.AssetsDefinition:
     @dg.asset(name=spec.name, group_name="marts", kinds={"duckdb"}, deps=[dg.AssetKey(d) for d in spec.deps],
               pool=WAREHOUSE_POOL, description=spec.description)
     def _mart(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
-        built = _translate(lambda: pipeline.build_mart(hub.config, hub.paths, spec.name, context.run.run_id),
+        built = _translate(lambda: pipeline.build_mart(hub.config, hub.paths, spec.name, context.run.run_id,
+                                                       as_of=hub.as_of_date),
                            spec.name.replace("_", " "), context)
         with pipeline.open_warehouse(hub.config, hub.paths, read_only=True) as wh:
             shares = dict(wh.query(spec.breakdown).fetchall())

@@ -33,7 +33,7 @@ def _dagster_instance(home: Home) -> Any:
     return dg.DagsterInstance.get()
 
 
-def run_exchange(home: Home, config_path: Path | None = None) -> bool:
+def run_exchange(home: Home, config_path: Path | None = None, *, as_of: dt.date | None = None) -> bool:
     """Pull every source, then apply and publish what landed (two Dagster runs, in-process).
 
     Two runs, so that a source that cannot be reached fails its own step while the other
@@ -43,7 +43,7 @@ def run_exchange(home: Home, config_path: Path | None = None) -> bool:
     from hub.definitions import build_definitions
 
     config = load_config(config_path or home.require_config())
-    defs = build_definitions(home, config, config_path)
+    defs = build_definitions(home, config, config_path, as_of=as_of)
     instance = _dagster_instance(home)
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are printed below
     ok = True
@@ -84,7 +84,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         exchange.create(home, port=server.port, seed=args.seed, as_of=as_of)
         print(f"procuratorate SFTP drop serving on 127.0.0.1:{server.port} (host key pinned in hub.yaml)")
         print("running the exchange: pull -> land -> normalize -> publish ...")
-        ok = run_exchange(home)
+        ok = run_exchange(home, as_of=as_of)
     print_summary(home, demo=True)
     return 0 if ok else 1
 

@@ -6,6 +6,7 @@ assets exist, so the UI's lineage graph is the exchange the config describes.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import dagster as dg
@@ -18,8 +19,9 @@ from hub.home import Home
 
 
 def build_definitions(
-    home: Home, config: HubConfig | None = None, config_path: Path | None = None
+    home: Home, config: HubConfig | None = None, config_path: Path | None = None, *, as_of: dt.date | None = None
 ) -> dg.Definitions:
+    """``as_of`` pins the day the marts count from (the demo's ``--as-of``); default: each run's day."""
     config = config or load_config(config_path or home.require_config())
     assets = build_assets(config)
     everything = dg.define_asset_job("exchange", selection=dg.AssetSelection.all(),
@@ -82,7 +84,8 @@ def build_definitions(
         jobs=[everything, pull_all, refresh],
         schedules=schedules,
         sensors=build_sensors(config),
-        resources={"hub": HubResource(home=str(home.root), config_path=str(config_path) if config_path else None)},
+        resources={"hub": HubResource(home=str(home.root), config_path=str(config_path) if config_path else None,
+                                      as_of=as_of.isoformat() if as_of else None)},
     )
 
 

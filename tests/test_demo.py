@@ -212,7 +212,8 @@ def test_demo_builds_every_mart_and_its_reports(demo: Path) -> None:
     assert con.execute("SELECT count(DISTINCT kind), sum(measures) > 0 FROM mart_nonlit_quarterly").fetchone() == (2, True)
     assert con.execute("SELECT count(*) FROM mart_admin_litigation_year WHERE cases_per_10k IS NULL").fetchone() == (0,)
     assert con.execute("SELECT cause FROM mart_class_divergence").fetchall()  # the demo's split cause
-    quarter = nonlit_stats.last_complete_quarter(dt.date.today())
+    quarter = nonlit_stats.last_complete_quarter(dt.date.fromisoformat(AS_OF))  # the demo's today
+    assert con.execute("SELECT DISTINCT as_of FROM mart_replies").fetchall() == [(dt.date.fromisoformat(AS_OF),)]
     book = load_workbook(demo / "reports" / "quarterly" / quarter / f"统计表_{quarter}.xlsx")
     for sheet, name in zip(book.worksheets, ("civil", "administrative")):
         rows = list(sheet.iter_rows(values_only=True))
