@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import re
 import shutil
 import sys
 import threading
@@ -172,6 +173,24 @@ def cmd_audit_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reports(args: argparse.Namespace) -> int:
+    """Write a quarter's statistics tables or a year's chart again, from the marts as they stand."""
+    from hub import pipeline
+    from hub.config import load_config
+
+    home = Home.find(args.home)
+    config = load_config(home.require_config())
+    if not (args.quarter or args.year):
+        raise ConfigError("say which report: --quarter 2024Q3 (statistics tables) and/or --year 2024 (chart)")
+    if args.quarter and not re.fullmatch(r"[0-9]{4}Q[1-4]", args.quarter):
+        raise ConfigError(f"--quarter {args.quarter!r}: write a quarter as YYYYQn, e.g. 2024Q3")
+    files = pipeline.write_reports(config, home, "-", quarter=args.quarter, year=args.year,
+                                   folder=Path(args.out).resolve() if args.out else None)
+    for path in files:
+        print(f"written {path}")
+    return 0
+
+
 def _date(text: str, flag: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -265,6 +284,12 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--to", dest="end", help="last day, YYYY-MM-DD, UTC, inclusive (default: today)")
     rep.add_argument("--out", help="also write the report to FILE.csv or FILE.parquet")
     rep.set_defaults(fn=cmd_audit_report)
+
+    reps = with_home(sub.add_parser("reports", help="write a quarter's statistics tables (.xlsx, Parquet) or a year's chart"))
+    reps.add_argument("--quarter", help="e.g. 2024Q3: mart_nonlit_quarterly's tables for that quarter")
+    reps.add_argument("--year", type=int, help="e.g. 2024: the administrative-litigation chart for that year")
+    reps.add_argument("--out", help="folder to write into (default: <home>/reports)")
+    reps.set_defaults(fn=cmd_reports)
 
     tr = with_home(sub.add_parser("trace", help="follow a record from its source row to the offices that received it"))
     tr.add_argument("case_no", nargs="?", help="a case number, written any way (brackets, digits, spaces)")

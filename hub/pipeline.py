@@ -27,8 +27,10 @@ from hub.bundle import MANIFEST, PublishedBundle, publish_bundle, sha256_file
 from hub.config import FileFormat, HubConfig, Source, secret
 from hub.config import SftpSettings as SftpConfig
 from hub.deliver import deliver_pending
+from hub.errors import ReportError
 from hub.home import Home
 from hub.landing import LandedBatch, StateFile, land, landed_batches
+from hub.marts import reports as mart_reports
 from hub.normalize import lit
 from hub.warehouse import Warehouse
 from schemas.tables import RECORD_TYPES
@@ -206,10 +208,33 @@ def build_mart(config: HubConfig, home: Home, name: str, run_id: str, *, as_of: 
     with open_warehouse(config, home) as wh:
         tables = spec.build(wh.con, config, as_of)
         files = spec.report(wh.con, as_of, home.reports) if spec.report else []
-    if files:
-        audit.record(home.audit, config, "report", run_id=run_id, subject=name, as_of=as_of.isoformat(),
-                     files={str(p.relative_to(home.root)): sha256_file(p) for p in files})
+    _audit_reports(config, home, run_id, name, files, as_of=as_of.isoformat())
     return BuiltMart(tables, files)
+
+
+def write_reports(
+    config: HubConfig, home: Home, run_id: str, *, quarter: str | None = None, year: int | None = None,
+    folder: Path | None = None,
+) -> list[Path]:
+    """Write a quarter's statistics tables and/or a year's chart from the marts as they stand
+    (a filed quarter's figures do not change, so any quarter can be written again); audited."""
+    folder = folder or home.reports
+    with open_warehouse(config, home, read_only=True) as wh:
+        missing = {"mart_nonlit_quarterly"} if quarter else set()
+        missing |= {"mart_admin_litigation"} if year else set()
+        missing -= {r[0] for r in wh.query("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if missing:
+            raise ReportError(f"{', '.join(sorted(missing))} not built yet; run 'hub run --home {home.root}' first")
+        files = mart_reports.quarterly_statistics(wh.con, quarter, folder / "quarterly") if quarter else []
+        files += mart_reports.admin_litigation_chart(wh.con, year, folder / "admin_litigation") if year else []
+    _audit_reports(config, home, run_id, "reports", files)
+    return files
+
+
+def _audit_reports(config: HubConfig, home: Home, run_id: str, subject: str, files: list[Path], **details: Any) -> None:
+    if files:
+        audit.record(home.audit, config, "report", run_id=run_id, subject=subject, **details,
+                     files={str(p): sha256_file(p) for p in files})
 
 
 def open_warehouse(config: HubConfig, home: Home, *, read_only: bool = False) -> Warehouse:

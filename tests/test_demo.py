@@ -227,6 +227,26 @@ def test_demo_builds_every_mart_and_its_reports(demo: Path) -> None:
     assert {r["subject"] for r in reports} == {"nonlit_statistics", "admin_litigation"}
 
 
+def test_reports_command_writes_any_quarter_again(demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from openpyxl import load_workbook
+
+    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    quarter, measures = con.execute("SELECT quarter, sum(measures) FROM mart_nonlit_quarterly GROUP BY 1 "
+                                    "HAVING sum(measures) > 0 ORDER BY 1 LIMIT 1").fetchone()
+    year = con.execute("SELECT min(year) FROM mart_admin_litigation").fetchone()[0]
+    con.close()
+    assert main(["reports", "--quarter", quarter, "--year", str(year), "--out", str(tmp_path), "--home", str(demo)]) == 0
+    book = load_workbook(tmp_path / "quarterly" / quarter / f"统计表_{quarter}.xlsx")
+    totals = [dict(zip(rows[2], rows[-1])) for rows in (list(ws.iter_rows(values_only=True)) for ws in book.worksheets)]
+    assert sum(t["监督案件数"] for t in totals) == measures
+    assert (tmp_path / "admin_litigation" / f"{year}.png").read_bytes()[:4] == b"\x89PNG"
+    audited = json.loads((demo / "audit" / "audit.jsonl").read_text().splitlines()[-1])
+    assert audited["event"] == "report" and str(tmp_path / "admin_litigation" / f"{year}.png") in audited["details"]["files"]
+    assert main(["reports", "--quarter", "1999Q1", "--home", str(demo)]) == 1
+    assert "no statistics for 1999Q1: mart_nonlit_quarterly holds" in capsys.readouterr().err
+    assert main(["reports", "--quarter", "1999-1", "--home", str(demo)]) == 2
+
+
 def test_analyst_guide_covers_every_table_and_its_queries_run(demo: Path) -> None:
     from hub.analyst_guide import EXAMPLES
     from hub.catalog import tables

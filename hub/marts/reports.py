@@ -43,6 +43,10 @@ def quarterly_statistics(con: duckdb.DuckDBPyConnection, quarter: str, folder: P
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
 
+    held = con.execute("SELECT min(quarter), max(quarter), count(*) FILTER (WHERE quarter = ?) FROM mart_nonlit_quarterly",
+                       [quarter]).fetchall()[0]
+    if not held[2]:
+        raise ReportError(f"no statistics for {quarter}: mart_nonlit_quarterly holds {held[0] or '-'} to {held[1] or '-'}")
     columns = nonlit_stats.COLUMNS["mart_nonlit_quarterly"]
     shown = [c for c in columns if c not in ("kind", "quarter", "quarter_start", "quarter_end", "due_by")]
     out = folder / quarter
@@ -71,8 +75,8 @@ def quarterly_statistics(con: duckdb.DuckDBPyConnection, quarter: str, folder: P
         totals = {c: sum(r[c] for r in rows) for c in nonlit_stats.COUNTS}
         replied = totals["replied"]
         rate = round((totals["adopted"] + totals["partly_adopted"]) / replied, 4) if replied else None
-        sheet.append([TOTAL_LABEL if c == "procuratorate" else totals.get(c, rate if c == "adoption_rate" else None)
-                      for c in shown])
+        total = {"procuratorate": TOTAL_LABEL, **totals, "adoption_rate": rate}
+        sheet.append([total[c] for c in shown])
         for cell in sheet[sheet.max_row]:
             cell.font = Font(bold=True)
         sheet.column_dimensions["A"].width = 24
