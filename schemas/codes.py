@@ -29,8 +29,9 @@ CASE_TYPES: dict[str, tuple[str, str]] = {
     "法赔": ("国家赔偿", "法院赔偿"), "委赔": ("国家赔偿", "赔偿委员会"),
 }
 
-# 专门审判代字
-TRIBUNALS: dict[str, str] = {"知": "知识产权法庭", "环": "环境资源审判", "金": "金融审判"}
+# 专门审判代字: only the Supreme People's Court's IP tribunal has one (法〔2018〕335号); environmental
+# and financial cases go to ordinary tribunals or to courts with codes of their own (e.g. 沪74)
+TRIBUNALS: dict[str, str] = {"知": "最高人民法院知识产权法庭"}
 
 # 法院代字 -> (name, level). Inner Mongolia (内, not 蒙) plus the courts the demo uses.
 COURTS: dict[str, tuple[str, str]] = {

@@ -200,3 +200,10 @@ def test_type_codes_cover_the_standard_and_split_uniquely() -> None:
     assert not any(a != b and a.endswith(b) for a in TYPE_CODES for b in TYPE_CODES)
     # a tribunal code is never mistaken for the end of a court code or the start of a type code
     assert not TRIBUNAL_CODES & (PROVINCE_CODES | set(SUPREME_COURT) | {t[0] for t in TYPE_CODES})
+
+
+def test_the_tribunal_code_table_is_what_the_parser_accepts() -> None:
+    from schemas.case_number import TRIBUNAL_CODES
+    from schemas.codes import TRIBUNALS
+
+    assert set(TRIBUNALS) == set(TRIBUNAL_CODES)
