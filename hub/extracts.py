@@ -1,8 +1,8 @@
 """What goes into an office's bundle: a full snapshot, or the changes since its last bundle.
 
 The hub remembers, per office and dataset, what the office holds: each shared row's record
-key, a hash of the row *as shared* (after filters and column treatments; the low 64 bits of
-its MD5, compared only with the same record's previous hash, there to notice changes, never to prove anything: bundles are signed with SHA-256 digests) and the
+key, a hash of the row *as shared* (after filters and column treatments; DuckDB's 64-bit
+``hash`` of its values, compared only with the same record's previous hash, there to notice changes, never to prove anything: bundles are signed with SHA-256 digests) and the
 stored version it was shared from (batch, source row, run), in
 ``state/offices/<office>/<dataset>.parquet``, tagged with the share's fingerprint. An incremental bundle carries the rows whose shared form
 is new or changed (``_change`` = new / changed) and the keys it no longer shares (withdrawn:
@@ -52,7 +52,9 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, share: Share) -> str:
     key_probe = None
     if "hash" in share.columns.values():  # a new identifier hash key changes every hashed value
         key_probe = con.sql("SELECT hub_keyed_hash('share fingerprint')").fetchall()[0][0]
-    spec = {"share": share.model_dump(mode="json"), "version": SHARED_FORM_VERSION, "key": key_probe}
+    # DuckDB's hash() is not promised stable across releases: after an upgrade rows are rehashed once
+    spec = {"share": share.model_dump(mode="json"), "version": SHARED_FORM_VERSION, "key": key_probe,
+            "duckdb": duckdb.__version__}
     return hashlib.sha256(canonical_json(spec)).hexdigest()
 
 
@@ -93,43 +95,46 @@ def build(
         fingerprint = _fingerprint(con, share)
         try:
             has_previous = _load_previous(con, previous, fingerprint)
-            row_hash = "md5_number_lower(CAST(to_json({" + ", ".join(f"{lit(c)}: c.{q(c)}" for c in cols) + "}) AS VARCHAR))"
-            same = " AND ".join(f"p.{v} = c.{v}" for v in VERSION)
+            snapshot = full or not has_previous
+            row_hash = "hash(" + ", ".join(f"c.{q(c)}" for c in cols) + ")"  # 8x cheaper than md5 of the row's JSON
+            same = "coalesce(" + " AND ".join(f"p.{v} = c.{v}" for v in VERSION) + ", false)"
+            # the share is evaluated once (masking and keyed hashes included); a snapshot is
+            # numbered as it is stored, so the bundle file and its receipt agree row for row
+            numbered = "row_number() OVER (ORDER BY c.record_key) AS _bundle_row, " if snapshot else ""
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE _cur AS
+                            SELECT {numbered}c.*, p.record_key IS NOT NULL AS _held, {same} AS _same,
+                                   p._row_hash AS _previous_hash,
+                                   CASE WHEN {same} THEN p._row_hash ELSE {row_hash} END AS _row_hash
+                            FROM ({sql}) c LEFT JOIN _previous p USING (record_key)""", params)
             pending = previous.with_name(previous.name + ".pending")
             pending.parent.mkdir(parents=True, exist_ok=True)
-            con.execute(f"""COPY (SELECT c.record_key, CASE WHEN {same} THEN p._row_hash ELSE {row_hash} END AS _row_hash,
-                                         {", ".join(f"c.{v}" for v in VERSION)}
-                                  FROM ({sql}) c LEFT JOIN _previous p USING (record_key))
+            con.execute(f"""COPY (SELECT record_key, _row_hash, {", ".join(VERSION)} FROM _cur)
                             TO {lit(str(pending))} (FORMAT parquet, COMPRESSION zstd,
-                                KV_METADATA {{{FINGERPRINT_KEY.decode()}: {lit(fingerprint)}}})""", params)
+                                KV_METADATA {{{FINGERPRINT_KEY.decode()}: {lit(fingerprint)}}})""")
             holdings[rt] = pending
-            col_list = ", ".join(f"c.{q(c)}" for c in cols)
-            if full or not has_previous:
-                query, args = f"SELECT 'snapshot' AS _change, c.record_key, c._version, {col_list} FROM ({sql}) c", params
-                shown = cols
+            if snapshot:
+                out, shown = "_cur", cols
+                change = "'snapshot'"
             else:  # hashed only where the stored version differs from the one last sent
+                out, shown = "_out", ["_change", "record_key", *cols]
                 nulls = ", ".join(f"NULL AS {q(c)}" for c in cols)
-                query = f"""SELECT CASE WHEN p.record_key IS NULL THEN 'new' ELSE 'changed' END AS _change,
-                                   c.record_key, c._version, {col_list}
-                            FROM ({sql}) c LEFT JOIN _previous p USING (record_key)
-                            WHERE p.record_key IS NULL OR (NOT coalesce({same}, false)
-                                  AND p._row_hash IS DISTINCT FROM {row_hash})
-                            UNION ALL
-                            SELECT 'withdrawn', p.record_key, NULL, {nulls} FROM _previous p ANTI JOIN ({sql}) c USING (record_key)"""
-                args = params + params
-                shown = ["_change", "record_key", *cols]
-            # numbered once, so the bundle file and its receipt agree row for row
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _out AS SELECT row_number() OVER (ORDER BY record_key) AS _bundle_row, * "
-                        f"FROM ({query})", args)
+                con.execute(f"""CREATE OR REPLACE TEMP TABLE _out AS
+                                SELECT row_number() OVER (ORDER BY record_key) AS _bundle_row, * FROM (
+                                  SELECT CASE WHEN _held THEN 'changed' ELSE 'new' END AS _change, record_key, _version,
+                                         {", ".join(q(c) for c in cols)}
+                                  FROM _cur WHERE NOT _held OR (NOT _same AND _previous_hash IS DISTINCT FROM _row_hash)
+                                  UNION ALL
+                                  SELECT 'withdrawn', p.record_key, NULL, {nulls} FROM _previous p ANTI JOIN _cur c USING (record_key))""")
+                change = "_change"
             datasets[rt] = work_dir / f"{rt}.parquet"
-            write_parquet(con.sql(f"SELECT {', '.join(q(c) for c in shown)} FROM _out ORDER BY _bundle_row")
+            write_parquet(con.sql(f"SELECT {', '.join(q(c) for c in shown)} FROM {out} ORDER BY _bundle_row")
                           .to_arrow_reader(BATCH_ROWS), datasets[rt])
             receipts[rt] = work_dir / f"{rt}.receipt.parquet"
-            con.execute(f"""COPY (SELECT _bundle_row AS bundle_row, _change AS change, record_key, _version AS row_hash
-                                  FROM _out ORDER BY _bundle_row) TO {lit(str(receipts[rt]))} (FORMAT parquet)""")
+            con.execute(f"""COPY (SELECT _bundle_row AS bundle_row, {change} AS change, record_key, _version AS row_hash
+                                  FROM {out} ORDER BY _bundle_row) TO {lit(str(receipts[rt]))} (FORMAT parquet)""")
         finally:
-            con.execute("DROP TABLE IF EXISTS _previous")
-            con.execute("DROP TABLE IF EXISTS _out")
+            for temp in ("_previous", "_cur", "_out"):
+                con.execute(f"DROP TABLE IF EXISTS {temp}")
     return datasets, holdings, receipts
 
 
