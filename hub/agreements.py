@@ -39,19 +39,21 @@ def where_sql(conditions: list[Condition]) -> tuple[str, list[Any]]:
 
 
 def select_sql(
-    share: Share, *, with_key: bool = False, with_version: bool = False, ordered: bool = True
+    share: Share, *, with_key: bool = False, with_version: bool = False, ordered: bool = True,
+    columns: bool = True, keys_from: str | None = None,
 ) -> tuple[str, list[Any]]:
     """The SELECT an office's share runs against the warehouse (``record_key`` first when
     ``with_key``: incremental extracts name the records they change or withdraw; with
     ``with_version``, the stored row's version as ``_batch_id``, ``_source_row``, ``_run_id``
-    and ``_version`` (its ``row_hash``: receipts name the exact version sent))."""
+    and ``_version`` (its ``row_hash``: receipts name the exact version sent)). Without
+    ``columns``, none of the shared columns; with ``keys_from`` (a table of the hub's own with a
+    ``record_key`` column), only those records."""
     table = share.record_type
     mart = MART_TABLES.get(table)
-    cols: list[str] = []
-    if with_key:
-        cols.append("record_key" if mart is None else "concat_ws('|', " + ", ".join(
-            f"coalesce(CAST({q(k)} AS VARCHAR), '')" for k in mart.keys[table]) + ") AS record_key")
-    for name, treatment in share.columns.items():
+    key = "record_key" if mart is None else "concat_ws('|', " + ", ".join(
+        f"coalesce(CAST({q(k)} AS VARCHAR), '')" for k in mart.keys[table]) + ")"
+    cols: list[str] = [f"{key} AS record_key"] if with_key else []
+    for name, treatment in (share.columns.items() if columns else ()):
         col = q(name)
         if treatment == "clear":
             cols.append(col)
@@ -68,6 +70,7 @@ def select_sql(
         cols += ["NULL::VARCHAR AS _batch_id", "NULL::BIGINT AS _source_row", "NULL::VARCHAR AS _run_id",
                  "md5(CAST(to_json(_t) AS VARCHAR)) AS _version"]
     where, params = where_sql(share.where)
-    key = "record_key" if mart is None else ", ".join(q(k) for k in mart.keys[table])
+    if keys_from is not None:
+        where += f" AND {key} IN (SELECT record_key FROM {q(keys_from)})"
     order = f" ORDER BY {key}" if ordered else ""
     return f"SELECT {', '.join(cols)} FROM {q(table)} AS _t WHERE {where}{order}", params

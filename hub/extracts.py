@@ -98,34 +98,46 @@ def build(
             snapshot = full or not has_previous
             row_hash = "hash(" + ", ".join(f"c.{q(c)}" for c in cols) + ")"  # 8x cheaper than md5 of the row's JSON
             same = "coalesce(" + " AND ".join(f"p.{v} = c.{v}" for v in VERSION) + ", false)"
-            # the share is evaluated once (masking and keyed hashes included); a snapshot is
-            # numbered as it is stored, so the bundle file and its receipt agree row for row
-            numbered = "row_number() OVER (ORDER BY c.record_key) AS _bundle_row, " if snapshot else ""
-            con.execute(f"""CREATE OR REPLACE TEMP TABLE _cur AS
-                            SELECT {numbered}c.*, p.record_key IS NOT NULL AS _held, {same} AS _same,
-                                   p._row_hash AS _previous_hash,
-                                   CASE WHEN {same} THEN p._row_hash ELSE {row_hash} END AS _row_hash
-                            FROM ({sql}) c LEFT JOIN _previous p USING (record_key)""", params)
+            keep = ", ".join(VERSION)
             pending = previous.with_name(previous.name + ".pending")
             pending.parent.mkdir(parents=True, exist_ok=True)
-            con.execute(f"""COPY (SELECT record_key, _row_hash, {", ".join(VERSION)} FROM _cur)
-                            TO {lit(str(pending))} (FORMAT parquet, COMPRESSION zstd,
-                                KV_METADATA {{{FINGERPRINT_KEY.decode()}: {lit(fingerprint)}}})""")
-            holdings[rt] = pending
+            remember_to = (f"TO {lit(str(pending))} (FORMAT parquet, COMPRESSION zstd, "
+                           f"KV_METADATA {{{FINGERPRINT_KEY.decode()}: {lit(fingerprint)}}})")
             if snapshot:
-                out, shown = "_cur", cols
-                change = "'snapshot'"
-            else:  # hashed only where the stored version differs from the one last sent
-                out, shown = "_out", ["_change", "record_key", *cols]
+                # the share is evaluated once (masking and keyed hashes included) and numbered as
+                # it is stored, so the bundle file and its receipt agree row for row
+                con.execute(f"""CREATE OR REPLACE TEMP TABLE _cur AS
+                                SELECT row_number() OVER (ORDER BY c.record_key) AS _bundle_row, c.*,
+                                       CASE WHEN {same} THEN p._row_hash ELSE {row_hash} END AS _row_hash
+                                FROM ({sql}) c LEFT JOIN _previous p USING (record_key)""", params)
+                con.execute(f"COPY (SELECT record_key, _row_hash, {keep} FROM _cur) {remember_to}")
+                out, shown, change = "_cur", cols, "'snapshot'"
+            else:
+                # which records' stored versions differ from the ones last sent, from keys alone;
+                # only those are evaluated (masked, hashed) and compared by their shared form
+                keys_sql, key_params = select_sql(share, with_key=True, with_version=True, ordered=False, columns=False)
+                con.execute(f"""CREATE OR REPLACE TEMP TABLE _cur AS
+                                SELECT c.*, p.record_key IS NOT NULL AS _held, {same} AS _same, p._row_hash AS _previous_hash
+                                FROM ({keys_sql}) c LEFT JOIN _previous p USING (record_key)""", key_params)
+                con.execute("CREATE OR REPLACE TEMP TABLE _stale AS SELECT record_key FROM _cur WHERE NOT _same")
+                stale_sql, stale_params = select_sql(share, with_key=True, with_version=True, ordered=False,
+                                                     keys_from="_stale")
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _fresh AS SELECT c.*, {row_hash} AS _row_hash FROM ({stale_sql}) c",
+                            stale_params)
+                con.execute(f"""COPY (SELECT c.record_key, CASE WHEN c._same THEN c._previous_hash ELSE f._row_hash END AS _row_hash,
+                                             {", ".join(f"c.{v}" for v in VERSION)}
+                                      FROM _cur c LEFT JOIN _fresh f USING (record_key)) {remember_to}""")
                 nulls = ", ".join(f"NULL AS {q(c)}" for c in cols)
                 con.execute(f"""CREATE OR REPLACE TEMP TABLE _out AS
                                 SELECT row_number() OVER (ORDER BY record_key) AS _bundle_row, * FROM (
-                                  SELECT CASE WHEN _held THEN 'changed' ELSE 'new' END AS _change, record_key, _version,
-                                         {", ".join(q(c) for c in cols)}
-                                  FROM _cur WHERE NOT _held OR (NOT _same AND _previous_hash IS DISTINCT FROM _row_hash)
+                                  SELECT CASE WHEN c._held THEN 'changed' ELSE 'new' END AS _change, f.record_key, f._version,
+                                         {", ".join(f"f.{q(c)}" for c in cols)}
+                                  FROM _fresh f JOIN _cur c USING (record_key)
+                                  WHERE NOT c._held OR c._previous_hash IS DISTINCT FROM f._row_hash
                                   UNION ALL
                                   SELECT 'withdrawn', p.record_key, NULL, {nulls} FROM _previous p ANTI JOIN _cur c USING (record_key))""")
-                change = "_change"
+                out, shown, change = "_out", ["_change", "record_key", *cols], "_change"
+            holdings[rt] = pending
             datasets[rt] = work_dir / f"{rt}.parquet"
             write_parquet(con.sql(f"SELECT {', '.join(q(c) for c in shown)} FROM {out} ORDER BY _bundle_row")
                           .to_arrow_reader(BATCH_ROWS), datasets[rt])
@@ -133,7 +145,7 @@ def build(
             con.execute(f"""COPY (SELECT _bundle_row AS bundle_row, {change} AS change, record_key, _version AS row_hash
                                   FROM {out} ORDER BY _bundle_row) TO {lit(str(receipts[rt]))} (FORMAT parquet)""")
         finally:
-            for temp in ("_previous", "_cur", "_out"):
+            for temp in ("_previous", "_cur", "_stale", "_fresh", "_out"):
                 con.execute(f"DROP TABLE IF EXISTS {temp}")
     return datasets, holdings, receipts
 
