@@ -1,17 +1,20 @@
 """What goes into an office's bundle: a full snapshot, or the changes since its last bundle.
 
 The hub remembers, per office and dataset, what the office holds: each shared row's record
-key, a hash of the row *as shared* (after filters and column treatments; DuckDB's 64-bit
-``hash`` of its values, compared only with the same record's previous hash, there to notice changes, never to prove anything: bundles are signed with SHA-256 digests) and the
+key, a hash of the row *as shared* (after filters and column treatments: DuckDB's 64-bit
+``hash`` of its values, only ever compared with the same record's previous hash, there to
+notice changes, never to prove anything: bundles are signed with SHA-256 digests) and the
 stored version it was shared from (batch, source row, run), in
-``state/offices/<office>/<dataset>.parquet``, tagged with the share's fingerprint. An incremental bundle carries the rows whose shared form
-is new or changed (``_change`` = new / changed) and the keys it no longer shares (withdrawn:
-deleted at the source, or no longer matching the agreement). The memory is replaced only
-after the bundle is safely written, so a failed publish resends the same changes next time.
+``state/offices/<office>/<dataset>.parquet``, tagged with the share's fingerprint. An
+incremental bundle carries the rows whose shared form is new or changed (``_change`` = new /
+changed) and the keys it no longer shares (withdrawn: deleted at the source, or no longer
+matching the agreement). The memory is replaced only after the bundle is safely written, so a
+failed publish resends the same changes next time.
 
 Hashing every shared row on every publish would make a 0.1 % change cost as much as a full
-extract, so a row whose stored version and share fingerprint are what the office was last
-sent keeps its remembered hash; only new, re-applied or re-specified rows are hashed. (A
+extract, so an incremental publish first reads only keys and stored versions: a row whose
+version and share fingerprint are what the office was last sent keeps its remembered hash,
+and only new, re-applied or re-specified rows are evaluated (masked, hashed) at all. (A
 stored row never changes in place: the warehouse replaces it with a row from a new batch.)
 All of it runs in DuckDB and streams to Parquet files, so an extract larger than memory
 spills to DuckDB's temporary directory instead of being held in Arrow.
