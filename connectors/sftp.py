@@ -29,7 +29,7 @@ import paramiko
 from paramiko.hostkeys import InvalidHostKey
 
 from connectors.base import Batch
-from connectors.files import read_file_chunks
+from connectors.files import read_csv_chunks, read_file
 from hub.errors import ConfigError, HostKeyError, SourceError, TerminalSourceError, TransientSourceError
 
 log = logging.getLogger(__name__)
@@ -294,9 +294,9 @@ class SftpSource:
         finally:
             part.unlink(missing_ok=True)
         origin = f"sftp://{s.host}:{s.port}{remote if remote.startswith('/') else '/' + remote}"
-        options = {"encoding": s.encoding, "delimiter": s.delimiter} if s.file_format == "csv" else {}
         watermark = {"file": remote, "size": attr.st_size, "mtime": attr.st_mtime, "sha256": digest}
-        pieces = read_file_chunks(local, s.file_format, **options)
+        pieces = (read_csv_chunks(local, encoding=s.encoding, delimiter=s.delimiter) if s.file_format == "csv"
+                  else iter([read_file(local, s.file_format)]))
         try:
             for n, following in enumerate(_lookahead(pieces)):
                 (table, rejects), last = following
