@@ -171,13 +171,21 @@ def read_csv_chunks(
             fh.seek(cut - len(block), io.SEEK_CUR)  # the next piece starts after this one's last record
             size = chunk_bytes
             if not _BLANK.fullmatch(block, 0, cut) or (end and not pieces):
-                piece = block if cut == len(block) else block[:cut]
-                yield _read_csv(piece, path, codec, names, delimiter, quote_char, False, lines, offset)
+                # without a quote byte no value can hold a line break: every record is one line
+                multiline = quote is not None and block.find(quote, 0, cut) >= 0
+                yield _read_csv(memoryview(block)[:cut], path, codec, names, delimiter, quote_char, False,
+                                lines, offset, multiline)
                 pieces += 1
             if end:
                 return
-            lines += block.count(b"\n", 0, cut)
+            lines += _newlines(block, cut)
             offset += cut
+
+
+def _newlines(data: bytes, end: int) -> int:
+    """``data.count(b"\\n", 0, end)`` a MiB at a time: a scan holds the GIL, and the download
+    thread needs it in between."""
+    return sum(data.count(b"\n", i, min(i + SNIFF_BYTES, end)) for i in range(0, end, SNIFF_BYTES))
 
 
 def _first_line(fh: BinaryIO) -> bytes:
@@ -192,13 +200,15 @@ def _first_line(fh: BinaryIO) -> bytes:
 
 def _record_end(data: bytes, quote: bytes | None) -> int:
     """Just after the last line break in ``data`` outside a quoted value (0: none yet)."""
-    total = data.count(quote) if quote else 0
+    if quote is None or quote not in data:
+        return data.rfind(b"\n") + 1
+    total = data.count(quote)
     end, after = len(data), 0
     while True:
         nl = data.rfind(b"\n", 0, end)
         if nl < 0:
             return 0
-        after += data.count(quote, nl + 1, end) if quote else 0
+        after += data.count(quote, nl + 1, end)
         if (total - after) % 2 == 0:
             return nl + 1
         end = nl
@@ -225,11 +235,11 @@ def _empty(names: list[str]) -> pa.Table:
 
 
 def _read_csv(
-    source: Path | bytes, path: Path, codec: str, names: list[str], delimiter: str,
-    quote_char: str | None, header: bool, lines_before: int, bytes_before: int,
+    source: Path | memoryview, path: Path, codec: str, names: list[str], delimiter: str,
+    quote_char: str | None, header: bool, lines_before: int, bytes_before: int, multiline: bool = True,
 ) -> tuple[pa.Table, pa.Table]:
     """Arrow's bulk parse of ``source`` (the file, or a piece of it after ``lines_before`` lines
-    and ``bytes_before`` bytes)."""
+    and ``bytes_before`` bytes); ``multiline``: values may hold line breaks."""
     odd: list[tuple[int, str, str | None]] = []  # (record number, text, reason or None for a blank record)
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -238,11 +248,11 @@ def _read_csv(
         odd.append((row.number, row.text, reason))
         return "skip"
 
-    if not source:  # Arrow refuses an empty input
+    if not isinstance(source, Path) and not source:  # Arrow refuses an empty input
         return _empty(names), REJECT_SCHEMA.empty_table()
     try:
         table = pacsv.read_csv(
-            pa.BufferReader(source) if isinstance(source, bytes) else source,
+            source if isinstance(source, Path) else pa.BufferReader(source),
             read_options=pacsv.ReadOptions(
                 # Arrow reads UTF-8 natively (and drops a BOM); other codecs are transcoded in bulk
                 encoding="utf8" if codec in ("utf-8", "utf-8-sig") else codec,
@@ -258,11 +268,9 @@ def _read_csv(
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        data = source if isinstance(source, bytes) else path.read_bytes()
+        data = path.read_bytes() if isinstance(source, Path) else bytes(source)
         raise _refuse(data, codec, path, exc, lines_before, bytes_before) from None
-    # without a quote byte no value can hold a line break: every record is one line
-    multiline = bool(quote_char) and (not isinstance(source, bytes) or quote_char.encode() in source)
-    return _number_csv(table, odd, header, multiline, lines_before)
+    return _number_csv(table, odd, header, multiline and bool(quote_char), lines_before)
 
 
 def _number_csv(

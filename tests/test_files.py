@@ -216,3 +216,32 @@ def test_read_file_dispatches(tmp_path: Path) -> None:
     assert read_file(jsonl, "jsonl")[0].column("a").to_pylist() == ["1"]
     with pytest.raises(TerminalSourceError, match="unknown file format"):
         read_file(csv_path, "xlsx")
+
+
+def test_pieces_read_through_an_opener_that_trickles_match_the_file(tmp_path: Path) -> None:
+    """A download still arriving hands out a few bytes per read; the pieces are the same."""
+    import io
+
+    class Trickle(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self.inner = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def seekable(self) -> bool:
+            return True
+
+        def seek(self, offset: int, whence: int = 0) -> int:
+            return self.inner.seek(offset, whence)
+
+        def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+            return self.inner.readinto(memoryview(buffer)[:7])
+
+    body = '1,张三,"请求一\n请求二"\n\n2,李四\n3,王五,x\n'
+    path = write(tmp_path, "f.csv", ("ah,name,claim\n" + body * 30).encode("gb18030"))
+    data = path.read_bytes()
+    expected = [(t.to_pylist(), r.to_pylist()) for t, r in read_csv_chunks(path, chunk_bytes=97)]
+    trickled = read_csv_chunks(path, chunk_bytes=97, opener=lambda: io.BufferedReader(Trickle(data), 16))
+    assert [(t.to_pylist(), r.to_pylist()) for t, r in trickled] == expected
+    assert len(expected) > 3

@@ -1,0 +1,199 @@
+"""A remote file downloaded in a background thread and readable while it arrives.
+
+paramiko's prefetching ``get`` spends its time in Python (packets, window), so it holds one
+core; parsing and landing the pieces of a large CSV (Arrow, zstd, sha256: all without the
+GIL) can use the other one at the same time instead of waiting for the last byte. ``ahead``
+parses the next piece in a thread of its own while the caller lands the current one. The
+transfer runs on its own SFTP channel of the pinned, authenticated connection, so stopping
+it early closes only that channel. Its exceptions are raised to the reader unchanged, where
+``sftp_session`` translates them like any other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+import paramiko
+
+from hub.errors import TransientSourceError
+
+
+class Download:
+    """``remote`` (listed at ``size`` bytes) fetched into ``part``; use as a context manager.
+
+    ``open()`` gives streams whose reads wait for bytes not yet written. Bytes are hashed as
+    streams first read them, so a file that is parsed to its end is not read again for its
+    sha256. Only one thread reads."""
+
+    def __init__(self, sftp: paramiko.SFTPClient, remote: str, part: Path, size: int, source: str) -> None:
+        self.remote, self.part, self.size, self.source = remote, part, size, source
+        self._cond = threading.Condition()
+        self.received = self._wanted = 0
+        self._done = False
+        self._error: Exception | None = None
+        self._hash = hashlib.sha256()
+        self._hashed = 0
+        self._digest: str | None = None
+        part.write_bytes(b"")  # readers may open it before get does
+        self._sftp = paramiko.SFTPClient.from_transport(sftp.get_channel().get_transport())
+        assert self._sftp is not None  # from_transport raises when the channel is refused
+        self._sftp.get_channel().settimeout(sftp.get_channel().gettimeout())
+        self._thread = threading.Thread(target=self._run, name=f"sftp get {remote}", daemon=True)
+
+    def __enter__(self) -> Download:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._sftp.close()  # ends a transfer still running: its error is moot now
+        if self._thread.ident is not None:
+            self._thread.join()
+
+    def _start(self) -> None:
+        """Begin when the first reader waits, so its own start-up is over by then: paramiko's
+        prefetch can fall back to one request at a time when other threads are busy as it
+        starts (paramiko#2418)."""
+        with self._cond:
+            if self._thread.ident is None:
+                self._thread.start()
+
+    def open(self) -> BinaryIO:
+        return io.BufferedReader(_Arriving(self))
+
+    def finish(self, final: Path) -> str:
+        """Wait for the transfer to end; once the file has its listed size, move it to ``final``
+        and return its sha256 (again on later calls)."""
+        self._start()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if self._digest is None:
+            got = self.part.stat().st_size
+            if got != self.size:
+                raise TransientSourceError(f"{self.source}: {self.remote} changed during transfer ({got} bytes, "
+                                           f"listed as {self.size}); will retry", source=self.source)
+            with open(self.part, "rb") as fh:  # what no reader reached (a format read whole)
+                fh.seek(self._hashed)
+                while chunk := fh.read(1 << 20):
+                    self._hash.update(chunk)
+            self.part.replace(final)
+            self._digest = self._hash.hexdigest()
+        return self._digest
+
+    def _run(self) -> None:
+        try:
+            self._sftp.get(self.remote, str(self.part), callback=self._progress, prefetch=True)
+        except Exception as exc:  # raised again in the reading thread
+            self._error = exc
+        finally:
+            with self._cond:
+                self._done = True
+                self._cond.notify_all()
+
+    def _progress(self, received: int, total: int) -> None:
+        if total != self.size:  # stat at open: refuse before a piece of the new content is read
+            raise TransientSourceError(f"{self.source}: {self.remote} changed since it was listed ({total} bytes, "
+                                       f"listed as {self.size}); will retry", source=self.source)
+        self.received = received
+        if received >= self._wanted:
+            with self._cond:
+                self._cond.notify_all()
+
+    def wait(self, target: int) -> bool:
+        """Until ``target`` bytes have been written or the transfer ended (True); raises its error."""
+        self._start()
+        with self._cond:
+            self._wanted = target
+            while not (self._done or self.received >= target):
+                self._cond.wait()
+        if self._error is not None:
+            raise self._error
+        return self._done
+
+    def consumed(self, pos: int, data: memoryview) -> None:
+        """Hash ``data``, read at ``pos``, as far as it continues what has been hashed."""
+        end = pos + len(data)
+        if pos <= self._hashed < end:
+            self._hash.update(data[self._hashed - pos:])
+            self._hashed = end
+
+
+class _Arriving(io.RawIOBase):
+    """The part file as a raw stream that blocks at its current end until the transfer is over."""
+
+    def __init__(self, download: Download) -> None:
+        self._download = download
+        self._file = io.FileIO(download.part, "r")
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        pos = self._file.tell()
+        target = pos + len(buffer)
+        while True:
+            ended = self._download.wait(target)
+            n = self._file.readinto(buffer) or 0
+            if n or ended:
+                self._download.consumed(pos, memoryview(buffer)[:n])
+                return n
+            target = self._download.received + 1  # counted but still in get's buffer: wait for more or the end
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+_END = object()
+T = TypeVar("T")
+
+
+def ahead(items: Iterator[T]) -> Iterator[T]:
+    """``items`` produced by a thread one step ahead of the caller, so the next piece of a file
+    is parsed while the caller lands this one. The producer's exceptions are raised here; when
+    the caller stops early, the producer stops at its next item."""
+    handoff: queue.Queue[tuple[object, Exception | None]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                handoff.put((item, None))
+            handoff.put((_END, None))
+        except Exception as exc:  # raised again in the caller's thread
+            handoff.put((_END, exc))
+
+    producer = threading.Thread(target=produce, name="parse ahead", daemon=True)
+    producer.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if error is not None:
+                raise error
+            if item is _END:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while producer.is_alive():  # let a producer blocked on a full handoff see the stop
+            with contextlib.suppress(queue.Empty):
+                handoff.get(timeout=0.05)
+        producer.join()
