@@ -33,7 +33,8 @@ from paramiko.hostkeys import InvalidHostKey
 
 from connectors.base import Batch
 from connectors.files import read_csv_chunks, read_file
-from connectors.transfer import Download, ahead
+from connectors.ahead import ahead
+from connectors.transfer import Download
 from hub.errors import ConfigError, HostKeyError, SourceError, TerminalSourceError, TransientSourceError
 
 log = logging.getLogger(__name__)

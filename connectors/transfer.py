@@ -11,15 +11,12 @@ it early closes only that channel. Its exceptions are raised to the reader uncha
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import os
-import queue
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO
 
 import paramiko
 
@@ -159,41 +156,3 @@ class _Arriving(io.RawIOBase):
         self._file.close()
         super().close()
 
-
-_END = object()
-T = TypeVar("T")
-
-
-def ahead(items: Iterator[T]) -> Iterator[T]:
-    """``items`` produced by a thread one step ahead of the caller, so the next piece of a file
-    is parsed while the caller lands this one. The producer's exceptions are raised here; when
-    the caller stops early, the producer stops at its next item."""
-    handoff: queue.Queue[tuple[object, Exception | None]] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if stop.is_set():
-                    return
-                handoff.put((item, None))
-            handoff.put((_END, None))
-        except Exception as exc:  # raised again in the caller's thread
-            handoff.put((_END, exc))
-
-    producer = threading.Thread(target=produce, name="parse ahead", daemon=True)
-    producer.start()
-    try:
-        while True:
-            item, error = handoff.get()
-            if error is not None:
-                raise error
-            if item is _END:
-                return
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        while producer.is_alive():  # let a producer blocked on a full handoff see the stop
-            with contextlib.suppress(queue.Empty):
-                handoff.get(timeout=0.05)
-        producer.join()
