@@ -31,9 +31,9 @@ import paramiko
 import pyarrow as pa
 from paramiko.hostkeys import InvalidHostKey
 
+from connectors.ahead import ahead
 from connectors.base import Batch
 from connectors.files import read_csv_chunks, read_file
-from connectors.ahead import ahead
 from connectors.transfer import Download
 from hub.errors import ConfigError, HostKeyError, SourceError, TerminalSourceError, TransientSourceError
 
