@@ -137,14 +137,16 @@ def read_csv(
 def read_csv_chunks(
     path: Path, *, encoding: str = "auto", delimiter: str = ",", quote_char: str | None = '"', header: bool = True,
     chunk_bytes: int | None = None, opener: Opener | None = None,
-) -> Iterator[tuple[pa.Table, pa.Table]]:
+) -> Iterator[tuple[pa.Table, pa.Table, bool]]:
     """``read_csv`` in pieces of about ``chunk_bytes``, so memory stays flat however large the
     file, read through ``opener`` (default: the file at ``path``, which names it in errors).
 
     The header is read once; each piece ends after a line break outside quotes (an even number
     of quote bytes before it; neither byte occurs inside a UTF-8 or GB18030 multi-byte
-    character) and is parsed on its own, with the line numbers of the whole file. A file no
-    larger than ``chunk_bytes`` is one piece, an empty or header-only one an empty piece."""
+    character) and is parsed on its own, with the line numbers of the whole file. Yields
+    ``(rows, rejects, last)``: ``last`` is known as the final piece is read, so a caller need
+    not parse the next one to learn it. A file no larger than ``chunk_bytes`` is one piece; an
+    empty or header-only one, or only blank lines after the piece before, an empty piece."""
     chunk_bytes = chunk_bytes or CHUNK_BYTES
     path = Path(path)
     opener = opener or _opener(path)
@@ -154,12 +156,12 @@ def read_csv_chunks(
         first = _first_line(fh)
         names = _names(first, path, codec, delimiter, quote_char, header)
         if not names:
-            yield _empty(names), REJECT_SCHEMA.empty_table()
+            yield _empty(names), REJECT_SCHEMA.empty_table(), True
             return
         if not header:
             fh.seek(0)
         lines, offset = (1, len(first)) if header else (0, 0)
-        size, pieces = chunk_bytes, 0
+        size = chunk_bytes
         while True:
             block = fh.read(size)
             end = len(block) < size
@@ -170,12 +172,13 @@ def read_csv_chunks(
                 continue
             fh.seek(cut - len(block), io.SEEK_CUR)  # the next piece starts after this one's last record
             size = chunk_bytes
-            if not _BLANK.fullmatch(block, 0, cut) or (end and not pieces):
+            if not _BLANK.fullmatch(block, 0, cut):
                 # without a quote byte no value can hold a line break: every record is one line
                 multiline = quote is not None and block.find(quote, 0, cut) >= 0
-                yield _read_csv(memoryview(block)[:cut], path, codec, names, delimiter, quote_char, False,
-                                lines, offset, multiline)
-                pieces += 1
+                yield *_read_csv(memoryview(block)[:cut], path, codec, names, delimiter, quote_char, False,
+                                 lines, offset, multiline), end
+            elif end:
+                yield _empty(names), REJECT_SCHEMA.empty_table(), True
             if end:
                 return
             lines += _newlines(block, cut)

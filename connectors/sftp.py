@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import paramiko
 import pyarrow as pa
@@ -196,21 +196,6 @@ def sftp_session(s: SftpSettings) -> Iterator[paramiko.SFTPClient]:
         client.close()
 
 
-_END = object()
-T = TypeVar("T")
-
-
-def _lookahead(items: Iterator[T]) -> Iterator[tuple[T, bool]]:
-    """Each item with whether it is the last one."""
-    previous = next(items, _END)
-    while previous is not _END:
-        following = next(items, _END)
-        yield previous, following is _END  # type: ignore[misc]
-        previous = following
-
-
-
-
 class SftpSource:
     """One drop folder; ``pull(seen)`` yields a batch per new or changed file old enough to be complete."""
 
@@ -295,7 +280,7 @@ class SftpSource:
         origin = f"sftp://{s.host}:{s.port}{remote if remote.startswith('/') else '/' + remote}"
         try:
             with Download(sftp, remote, part, attr.st_size or 0, s.name) as download:
-                for n, ((table, rejects), last) in enumerate(_lookahead(ahead(self._pieces(download, local)))):
+                for n, (table, rejects, last) in enumerate(ahead(self._pieces(download, local))):
                     details: dict[str, Any] = {"local_path": str(local), "piece": n + 1}
                     watermark = None
                     if last:
@@ -309,10 +294,10 @@ class SftpSource:
         finally:
             part.unlink(missing_ok=True)
 
-    def _pieces(self, download: Download, local: Path) -> Iterator[tuple[pa.Table, pa.Table]]:
+    def _pieces(self, download: Download, local: Path) -> Iterator[tuple[pa.Table, pa.Table, bool]]:
         s = self.settings
         if s.file_format == "csv":
             yield from read_csv_chunks(local, encoding=s.encoding, delimiter=s.delimiter, opener=download.open)
         else:
             download.finish(local)
-            yield read_file(local, s.file_format)
+            yield *read_file(local, s.file_format), True
