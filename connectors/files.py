@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -43,32 +44,42 @@ _SUPERSETS = {"gbk": "gb18030", "gb2312": "gb18030"}  # codecs.lookup names; cp9
 _BLANK_LINE = re.compile(rb"^[ \t\r]*\n", re.MULTILINE)
 
 
+Opener = Callable[[], BinaryIO]
+"""Opens a fresh binary stream over a file's bytes: the file itself, or a download still
+arriving (its reads wait for bytes not yet written)."""
+
+
 def detect_encoding(path: Path) -> str:
     """``utf-8-sig``, ``utf-8`` or ``gb18030``, judged on the first 1 MiB that holds non-ASCII.
 
     A strict UTF-8 decode of a large slice almost never succeeds on GBK text, while an ASCII
     prefix (codes, dates) says nothing, so the sniff skips it instead of stopping there.
     """
-    decoder = codecs.getincrementaldecoder("utf-8")()
     with open(path, "rb") as fh:
+        return _sniff(fh)
+
+
+def _sniff(fh: BinaryIO) -> str:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    chunk = fh.read(SNIFF_BYTES)
+    if chunk.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    while chunk:
+        try:
+            text = decoder.decode(chunk)  # keeps a character cut at the chunk end for the next
+        except UnicodeDecodeError:
+            return "gb18030"
+        if not text.isascii():
+            return "utf-8"
         chunk = fh.read(SNIFF_BYTES)
-        if chunk.startswith(codecs.BOM_UTF8):
-            return "utf-8-sig"
-        while chunk:
-            try:
-                text = decoder.decode(chunk)  # keeps a character cut at the chunk end for the next
-            except UnicodeDecodeError:
-                return "gb18030"
-            if not text.isascii():
-                return "utf-8"
-            chunk = fh.read(SNIFF_BYTES)
     return "utf-8"
 
 
-def resolve_encoding(encoding: str, path: Path) -> str:
+def resolve_encoding(encoding: str, path: Path, opener: Opener | None = None) -> str:
     """The Python codec to read ``path`` with: detected for ``auto``, widened for GBK."""
     if encoding == "auto":
-        return detect_encoding(path)
+        with (opener or _opener(path))() as fh:
+            return _sniff(fh)
     try:
         name = codecs.lookup(encoding).name
     except LookupError:
@@ -78,35 +89,35 @@ def resolve_encoding(encoding: str, path: Path) -> str:
     return _SUPERSETS.get(name, name)
 
 
-def _undecodable(path: Path, codec: str) -> str | None:
-    """Where the first undecodable byte is, for the error message (failure path only)."""
-    data = path.read_bytes()
+def _opener(path: Path) -> Opener:
+    return lambda: open(path, "rb")
+
+
+def _undecodable(data: bytes, codec: str, path: Path, lines_before: int = 0, bytes_before: int = 0) -> str | None:
+    """Where the first undecodable byte of ``data`` (the file, or the piece of it that starts
+    after ``lines_before`` lines and ``bytes_before`` bytes) is, for the error message."""
     try:
         data.decode(codec)
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        line = lines_before + data.count(b"\n", 0, exc.start) + 1
         hint = "gb18030 (GBK files too)" if codec.startswith("utf") else "utf-8"
         return (
-            f"{path}: line {line} (byte {exc.start}) is not valid {codec}; the file was refused whole. "
+            f"{path}: line {line} (byte {bytes_before + exc.start}) is not valid {codec}; the file was refused whole. "
             f"Set the source's format.encoding (e.g. {hint}) or ask the sender to re-export it"
         )
     return None
 
 
-def _refuse(path: Path, codec: str, exc: Exception) -> TerminalSourceError:
-    message = _undecodable(path, codec) or f"{path}: cannot be read as {codec} CSV ({exc})"
-    return TerminalSourceError(message)
-
-
-def _header(path: Path, codec: str, delimiter: str, quote_char: str | None) -> list[str]:
-    with open(path, encoding=codec, newline="") as fh:
-        line = fh.readline().lstrip("\ufeff")
-    quoting = {"quotechar": quote_char} if quote_char else {"quoting": csv.QUOTE_NONE}
-    return next(csv.reader([line], delimiter=delimiter, **quoting), [])
+def _refuse(data: bytes, codec: str, path: Path, exc: Exception, lines_before: int = 0,
+            bytes_before: int = 0) -> TerminalSourceError:
+    message = _undecodable(data, codec, path, lines_before, bytes_before)
+    return TerminalSourceError(message or f"{path}: cannot be read as {codec} CSV ({exc})")
 
 
 CHUNK_BYTES = 16 << 20
 """Files larger than this are read in pieces of about this size, cut between records."""
+
+_BLANK = re.compile(rb"[ \t\n\r\x0b\x0c]*")  # what bytes.strip() removes
 
 
 def read_csv(
@@ -115,77 +126,123 @@ def read_csv(
     """(rows, rejects) from a CSV file, parsed in bulk by Arrow; see the module doc for numbering."""
     path = Path(path)
     codec = resolve_encoding(encoding, path)
-    names = _names(path, codec, delimiter, quote_char, header)
+    with open(path, "rb") as fh:
+        first = _first_line(fh)
+    names = _names(first, path, codec, delimiter, quote_char, header)
     if not names:
-        return pa.table({SOURCE_ROW: pa.array([], pa.int64())}), REJECT_SCHEMA.empty_table()
-    return _read_csv(path, path, codec, names, delimiter, quote_char, header, 0)
+        return _empty([]), REJECT_SCHEMA.empty_table()
+    return _read_csv(path, path, codec, names, delimiter, quote_char, header, 0, 0)
 
 
 def read_csv_chunks(
     path: Path, *, encoding: str = "auto", delimiter: str = ",", quote_char: str | None = '"', header: bool = True,
-    chunk_bytes: int | None = None,
-) -> Iterator[tuple[pa.Table, pa.Table]]:
+    chunk_bytes: int | None = None, opener: Opener | None = None,
+) -> Iterator[tuple[pa.Table, pa.Table, bool]]:
     """``read_csv`` in pieces of about ``chunk_bytes``, so memory stays flat however large the
-    file. Pieces are cut after a line break outside quotes (an even number of quote bytes
-    before it; neither byte occurs inside a UTF-8 or GB18030 multi-byte character), each
-    piece is read with the header in front, and line numbers are those of the whole file."""
+    file, read through ``opener`` (default: the file at ``path``, which names it in errors).
+
+    The header is read once; each piece ends after a line break outside quotes (an even number
+    of quote bytes before it; neither byte occurs inside a UTF-8 or GB18030 multi-byte
+    character) and is parsed on its own, with the line numbers of the whole file. Yields
+    ``(rows, rejects, last)``: ``last`` is known as the final piece is read, so a caller need
+    not parse the next one to learn it. A file no larger than ``chunk_bytes`` is one piece; an
+    empty or header-only one, or only blank lines after the piece before, an empty piece."""
     chunk_bytes = chunk_bytes or CHUNK_BYTES
     path = Path(path)
-    codec = resolve_encoding(encoding, path)
-    names = _names(path, codec, delimiter, quote_char, header)
-    if not names or path.stat().st_size <= chunk_bytes:
-        yield read_csv(path, encoding=codec, delimiter=delimiter, quote_char=quote_char, header=header)
-        return
+    opener = opener or _opener(path)
+    codec = resolve_encoding(encoding, path, opener)  # the whole file's: pieces never guess alone
     quote = quote_char.encode() if quote_char else None
-    with open(path, "rb") as fh:
-        head = fh.readline().removeprefix(codecs.BOM_UTF8) if header else b""
-        lines_before = 1 if header else 0
-        carry = b""
+    with opener() as fh:
+        first = _first_line(fh)
+        names = _names(first, path, codec, delimiter, quote_char, header)
+        if not names:
+            yield _empty(names), REJECT_SCHEMA.empty_table(), True
+            return
+        if not header:
+            fh.seek(0)
+        lines, offset = (1, len(first)) if header else (0, 0)
+        size = chunk_bytes
         while True:
-            block = fh.read(chunk_bytes)
-            data = carry + block
-            cut = _record_end(data, quote) if block else len(data)
-            piece, carry = data[:cut], data[cut:]
-            if piece.strip():
-                offset = lines_before - (1 if header else 0)
-                yield _read_csv(pa.BufferReader(head + piece), path, codec, names, delimiter, quote_char, header, offset)
-            lines_before += piece.count(b"\n")
-            if not block:
+            block = fh.read(size)
+            end = len(block) < size
+            cut = len(block) if end else _record_end(block, quote)
+            if not cut and not end:  # one record longer than a piece: read further
+                fh.seek(-len(block), io.SEEK_CUR)
+                size *= 2
+                continue
+            fh.seek(cut - len(block), io.SEEK_CUR)  # the next piece starts after this one's last record
+            size = chunk_bytes
+            if not _BLANK.fullmatch(block, 0, cut):
+                # without a quote byte no value can hold a line break: every record is one line
+                multiline = quote is not None and block.find(quote, 0, cut) >= 0
+                yield *_read_csv(memoryview(block)[:cut], path, codec, names, delimiter, quote_char, False,
+                                 lines, offset, multiline), end
+            elif end:
+                yield _empty(names), REJECT_SCHEMA.empty_table(), True
+            if end:
                 return
+            lines += _newlines(block, cut)
+            offset += cut
+
+
+def _newlines(data: bytes, end: int) -> int:
+    """``data.count(b"\\n", 0, end)`` a MiB at a time: a scan holds the GIL, and the download
+    thread needs it in between."""
+    return sum(data.count(b"\n", i, min(i + SNIFF_BYTES, end)) for i in range(0, end, SNIFF_BYTES))
+
+
+def _first_line(fh: BinaryIO) -> bytes:
+    """The first line, ended like Arrow ends lines (``\\n``, ``\\r\\n`` or a lone ``\\r``); ``fh`` after it."""
+    first = fh.readline()
+    cr = first.find(b"\r")
+    if cr >= 0 and first[cr + 1:cr + 2] != b"\n":
+        fh.seek(cr + 1 - len(first), io.SEEK_CUR)
+        first = first[:cr + 1]
+    return first
 
 
 def _record_end(data: bytes, quote: bytes | None) -> int:
     """Just after the last line break in ``data`` outside a quoted value (0: none yet)."""
-    total = data.count(quote) if quote else 0
+    if quote is None or quote not in data:
+        return data.rfind(b"\n") + 1
+    total = data.count(quote)
     end, after = len(data), 0
     while True:
         nl = data.rfind(b"\n", 0, end)
         if nl < 0:
             return 0
-        after += data.count(quote, nl + 1, end) if quote else 0
+        after += data.count(quote, nl + 1, end)
         if (total - after) % 2 == 0:
             return nl + 1
         end = nl
 
 
-def _names(path: Path, codec: str, delimiter: str, quote_char: str | None, header: bool) -> list[str]:
+def _names(first: bytes, path: Path, codec: str, delimiter: str, quote_char: str | None, header: bool) -> list[str]:
+    """Column names from the file's first line (``column_N`` without a header)."""
     try:
-        first = _header(path, codec, delimiter, quote_char)
+        line = first.decode(codec).lstrip("\ufeff")
     except UnicodeDecodeError as exc:
-        raise _refuse(path, codec, exc) from None
-    names = [n.strip() or f"column_{i + 1}" for i, n in enumerate(first)] if header else [
-        f"column_{i + 1}" for i in range(len(first))
+        raise _refuse(first, codec, path, exc) from None
+    quoting = {"quotechar": quote_char} if quote_char else {"quoting": csv.QUOTE_NONE}
+    fields = next(csv.reader([line], delimiter=delimiter, **quoting), [])
+    names = [n.strip() or f"column_{i + 1}" for i, n in enumerate(fields)] if header else [
+        f"column_{i + 1}" for i in range(len(fields))
     ]
     if len(set(names)) < len(names) or SOURCE_ROW in names:
         raise TerminalSourceError(f"{path}: header names a column twice or uses the reserved {SOURCE_ROW}: {names}")
     return names
 
 
+def _empty(names: list[str]) -> pa.Table:
+    return pa.table({**{n: pa.array([], pa.string()) for n in names}, SOURCE_ROW: pa.array([], pa.int64())})
+
+
 def _read_csv(
-    source: Path | pa.BufferReader, path: Path, codec: str, names: list[str], delimiter: str,
-    quote_char: str | None, header: bool, line_offset: int,
+    source: Path | memoryview, path: Path, codec: str, names: list[str], delimiter: str,
+    quote_char: str | None, header: bool, lines_before: int, bytes_before: int, multiline: bool = True,
 ) -> tuple[pa.Table, pa.Table]:
-    """Arrow's bulk parse of ``source`` (the file or a piece of it); lines shifted by ``line_offset``."""
+    """Arrow's bulk parse of ``source`` (the file, or a piece of it after ``lines_before`` lines
+    and ``bytes_before`` bytes); ``multiline``: values may hold line breaks."""
     odd: list[tuple[int, str, str | None]] = []  # (record number, text, reason or None for a blank record)
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -194,9 +251,11 @@ def _read_csv(
         odd.append((row.number, row.text, reason))
         return "skip"
 
+    if not isinstance(source, Path) and not source:  # Arrow refuses an empty input
+        return _empty(names), REJECT_SCHEMA.empty_table()
     try:
         table = pacsv.read_csv(
-            source,
+            source if isinstance(source, Path) else pa.BufferReader(source),
             read_options=pacsv.ReadOptions(
                 # Arrow reads UTF-8 natively (and drops a BOM); other codecs are transcoded in bulk
                 encoding="utf8" if codec in ("utf-8", "utf-8-sig") else codec,
@@ -212,16 +271,14 @@ def _read_csv(
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise _refuse(path, codec, exc) from None
-    rows, rejects = _number_csv(table, odd, header)
-    if line_offset:
-        shift = pc.add(rows.column(SOURCE_ROW), line_offset)
-        rows = rows.set_column(rows.num_columns - 1, SOURCE_ROW, shift)
-        rejects = rejects.set_column(0, SOURCE_ROW, pc.add(rejects.column(SOURCE_ROW), line_offset))
-    return rows, rejects
+        data = path.read_bytes() if isinstance(source, Path) else bytes(source)
+        raise _refuse(data, codec, path, exc, lines_before, bytes_before) from None
+    return _number_csv(table, odd, header, multiline and bool(quote_char), lines_before)
 
 
-def _number_csv(table: pa.Table, odd: list[tuple[int, str, str | None]], header: bool) -> tuple[pa.Table, pa.Table]:
+def _number_csv(
+    table: pa.Table, odd: list[tuple[int, str, str | None]], header: bool, multiline: bool, line_offset: int,
+) -> tuple[pa.Table, pa.Table]:
     """Physical line numbers from record order and the line breaks inside each record.
 
     Arrow numbers invalid records by record, not line, and good rows not at all; a record
@@ -230,19 +287,24 @@ def _number_csv(table: pa.Table, odd: list[tuple[int, str, str | None]], header:
     """
     first_record = 2 if header else 1  # Arrow counts the skipped header as record 1
     total = table.num_rows + len(odd)
-    spans = pc.add(_fold(pc.add, [pc.count_substring(col, "\n") for col in table.columns]), 1).combine_chunks()
-    is_odd = pc.is_in(_arange(0, total), pa.array([number - first_record for number, _, _ in odd], pa.int64()))
+    if multiline:
+        spans = pc.add(_fold(pc.add, [pc.count_substring(col, "\n") for col in table.columns]), 1).combine_chunks()
+    else:
+        spans = pa.repeat(pa.scalar(1, pa.int64()), table.num_rows)
+    is_odd = None
     if odd:
+        is_odd = pc.is_in(_arange(0, total), pa.array([number - first_record for number, _, _ in odd], pa.int64()))
         odd_spans = pa.array([text.count("\n") + 1 for _, text, _ in odd], pa.int64())
         spans = pc.replace_with_mask(pa.repeat(pa.scalar(0, pa.int64()), total), pc.invert(is_odd), spans)
         spans = pc.replace_with_mask(spans, is_odd, odd_spans)
-    starts = pc.add(pc.subtract(pc.cumulative_sum(spans), spans), first_record)  # the header is one line
-    table = table.append_column(SOURCE_ROW, starts.filter(pc.invert(is_odd)))
-    empty = [pc.equal(col, "") for col in table.columns[:-1]]
-    table = table.filter(pc.invert(_fold(pc.and_, empty)))
+    starts = pc.add(pc.subtract(pc.cumulative_sum(spans), spans), first_record + line_offset)  # the header is one line
+    table = table.append_column(SOURCE_ROW, starts if is_odd is None else starts.filter(pc.invert(is_odd)))
+    empty = _fold(pc.and_, [pc.equal(col, "") for col in table.columns[:-1]])
+    if pc.any(empty).as_py():
+        table = table.filter(pc.invert(empty))
     rejects = [
         {SOURCE_ROW: line, "reason": reason, "raw": text}
-        for line, (_, text, reason) in zip(starts.filter(is_odd).to_pylist(), odd) if reason
+        for line, (_, text, reason) in zip(starts.filter(is_odd).to_pylist() if odd else [], odd) if reason
     ]
     return table, pa.Table.from_pylist(rejects, schema=REJECT_SCHEMA)
 
@@ -294,7 +356,8 @@ def _jsonl_by_line(path: Path) -> tuple[pa.Table, pa.Table]:
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise TerminalSourceError(_undecodable(path, "utf-8-sig") or f"{path}: not UTF-8") from None
+        data = path.read_bytes()
+        raise TerminalSourceError(_undecodable(data, "utf-8-sig", path) or f"{path}: not UTF-8") from None
     rows: list[dict[str, Any]] = []
     numbers: list[int] = []
     rejects: list[dict[str, Any]] = []
@@ -353,14 +416,6 @@ def read_parquet(path: Path) -> tuple[pa.Table, pa.Table]:
     except (pa.ArrowInvalid, OSError) as exc:
         raise TerminalSourceError(f"{path}: not a readable Parquet file ({exc})") from None
     return _as_text(path, table, _arange(1, table.num_rows)), REJECT_SCHEMA.empty_table()
-
-
-def read_file_chunks(path: Path, fmt: str, **options: Any) -> Iterator[tuple[pa.Table, pa.Table]]:
-    """``read_file``, CSV in bounded pieces (``read_csv_chunks``); other formats whole."""
-    if fmt == "csv":
-        yield from read_csv_chunks(path, **options)
-    else:
-        yield read_file(path, fmt, **options)
 
 
 def read_file(path: Path, fmt: str, **options: Any) -> tuple[pa.Table, pa.Table]:

@@ -2,10 +2,12 @@
 
 The server's host key is pinned (a config line and/or a known_hosts file loaded explicitly;
 system host keys are never consulted): an unknown or changed key is refused, never added.
-Files are fetched with paramiko's prefetching ``get`` to a ``.part`` file, checked against the
-remote size, hashed and renamed, then read in bulk. Remote names never become local paths:
-the local name is a hash of the remote path plus a sanitized suffix. Every paramiko and socket
-error is translated here into the hub's ``SourceError`` tree.
+Files are fetched with paramiko's prefetching ``get`` to a ``.part`` file by a background thread
+while a CSV's pieces are parsed as they arrive (``connectors.transfer``); a file's last batch,
+the one with its watermark, comes only once the transfer ended at the listed size, with the
+sha256 of the bytes as they were parsed, and the ``.part`` file renamed. Remote names never
+become local paths: the local name is a hash of the remote path plus a sanitized suffix.
+Every paramiko and socket error is translated here into the hub's ``SourceError`` tree.
 """
 
 from __future__ import annotations
@@ -23,13 +25,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import paramiko
+import pyarrow as pa
 from paramiko.hostkeys import InvalidHostKey
 
+from connectors.ahead import ahead
 from connectors.base import Batch
-from connectors.files import read_file_chunks
+from connectors.files import read_csv_chunks, read_file
+from connectors.transfer import Download
 from hub.errors import ConfigError, HostKeyError, SourceError, TerminalSourceError, TransientSourceError
 
 log = logging.getLogger(__name__)
@@ -191,21 +196,6 @@ def sftp_session(s: SftpSettings) -> Iterator[paramiko.SFTPClient]:
         client.close()
 
 
-_END = object()
-T = TypeVar("T")
-
-
-def _lookahead(items: Iterator[T]) -> Iterator[tuple[T, bool]]:
-    """Each item with whether it is the last one."""
-    previous = next(items, _END)
-    while previous is not _END:
-        following = next(items, _END)
-        yield previous, following is _END  # type: ignore[misc]
-        previous = following
-
-
-
-
 class SftpSource:
     """One drop folder; ``pull(seen)`` yields a batch per new or changed file old enough to be complete."""
 
@@ -278,32 +268,36 @@ class SftpSource:
                         sftp.posix_rename(remote + s.ready_marker, target + s.ready_marker)
 
     def _fetch(self, sftp: paramiko.SFTPClient, remote: str, attr: paramiko.SFTPAttributes) -> Iterator[Batch]:
+        """The file's batches, a CSV's parsed while it downloads; the last one only once the
+        transfer ended at the listed size, with the file's sha256 in it and in the watermark.
+
+        Earlier pieces may land before the transfer ends; if it then fails they are what a crash
+        leaves: the file is pulled again, and identical pieces land on the same batch ids."""
         s = self.settings
         self.staging.mkdir(parents=True, exist_ok=True)
         local = self.staging / safe_local_name(remote)
         part = local.with_name(local.name + ".part")
-        try:
-            sftp.get(remote, str(part), prefetch=True)  # pipelined reads: near OpenSSH speed
-            size = part.stat().st_size
-            if size != attr.st_size:
-                raise TransientSourceError(f"{s.name}: {remote} changed during transfer ({size} bytes, listed as "
-                                           f"{attr.st_size}); will retry", source=s.name)
-            with open(part, "rb") as fh:
-                digest = hashlib.file_digest(fh, "sha256").hexdigest()
-            part.replace(local)
-        finally:
-            part.unlink(missing_ok=True)
         origin = f"sftp://{s.host}:{s.port}{remote if remote.startswith('/') else '/' + remote}"
-        options = {"encoding": s.encoding, "delimiter": s.delimiter} if s.file_format == "csv" else {}
-        watermark = {"file": remote, "size": attr.st_size, "mtime": attr.st_mtime, "sha256": digest}
-        pieces = read_file_chunks(local, s.file_format, **options)
         try:
-            for n, following in enumerate(_lookahead(pieces)):
-                (table, rejects), last = following
-                yield Batch(
-                    source=s.name, table=table, rejects=rejects, origin=origin,
-                    watermark=watermark if last else None,
-                    details={"local_path": str(local), "sha256": digest, "bytes": size, "piece": n + 1},
-                )
+            with Download(sftp, remote, part, attr.st_size or 0, s.name) as download:
+                for n, (table, rejects, last) in enumerate(ahead(self._pieces(download, local))):
+                    details: dict[str, Any] = {"local_path": str(local), "piece": n + 1}
+                    watermark = None
+                    if last:
+                        digest = download.finish(local)
+                        details |= {"sha256": digest, "bytes": attr.st_size}
+                        watermark = {"file": remote, "size": attr.st_size, "mtime": attr.st_mtime, "sha256": digest}
+                    yield Batch(source=s.name, table=table, rejects=rejects, origin=origin, watermark=watermark,
+                                details=details)
         except TerminalSourceError as exc:
             raise TerminalSourceError(f"{s.name}: {origin}: {exc}", source=s.name) from None
+        finally:
+            part.unlink(missing_ok=True)
+
+    def _pieces(self, download: Download, local: Path) -> Iterator[tuple[pa.Table, pa.Table, bool]]:
+        s = self.settings
+        if s.file_format == "csv":
+            yield from read_csv_chunks(local, encoding=s.encoding, delimiter=s.delimiter, opener=download.open)
+        else:
+            download.finish(local)
+            yield *read_file(local, s.file_format), True

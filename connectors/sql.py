@@ -19,6 +19,7 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
+from connectors.ahead import ahead
 from connectors.base import SOURCE_ROW, Batch
 from hub.errors import TerminalSourceError, TransientSourceError
 
@@ -48,6 +49,10 @@ class SqlSource:
         self._engine = sa.create_engine(url)
 
     def pull(self, watermark: dict[str, Any] | None) -> Iterator[Batch]:
+        """Pages after ``watermark``; each next page is read while the caller lands this one."""
+        return ahead(self._pages(watermark))
+
+    def _pages(self, watermark: dict[str, Any] | None) -> Iterator[Batch]:
         s = self.settings
         with self._translated_errors(), self._engine.connect() as conn:
             table = self._reflect(conn)

@@ -108,8 +108,9 @@ def test_reading_in_pieces_gives_the_whole_file_with_the_same_line_numbers(
     whole, whole_rejects = read_csv(path)
     pieces = list(read_csv_chunks(path, chunk_bytes=chunk_bytes))
     assert len(pieces) > 1
-    assert pa.concat_tables([p for p, _ in pieces]).to_pylist() == whole.to_pylist()
-    assert pa.concat_tables([r for _, r in pieces]).to_pylist() == whole_rejects.to_pylist()
+    assert [last for _, _, last in pieces] == [False] * (len(pieces) - 1) + [True]
+    assert pa.concat_tables([p for p, _, _ in pieces]).to_pylist() == whole.to_pylist()
+    assert pa.concat_tables([r for _, r, _ in pieces]).to_pylist() == whole_rejects.to_pylist()
     assert whole.num_rows == 14 and whole_rejects.num_rows == 14
 
 
@@ -216,3 +217,40 @@ def test_read_file_dispatches(tmp_path: Path) -> None:
     assert read_file(jsonl, "jsonl")[0].column("a").to_pylist() == ["1"]
     with pytest.raises(TerminalSourceError, match="unknown file format"):
         read_file(csv_path, "xlsx")
+
+
+def test_pieces_read_through_an_opener_that_trickles_match_the_file(tmp_path: Path) -> None:
+    """A download still arriving hands out a few bytes per read; the pieces are the same."""
+    import io
+
+    class Trickle(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self.inner = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def seekable(self) -> bool:
+            return True
+
+        def seek(self, offset: int, whence: int = 0) -> int:
+            return self.inner.seek(offset, whence)
+
+        def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+            return self.inner.readinto(memoryview(buffer)[:7])
+
+    body = '1,张三,"请求一\n请求二"\n\n2,李四\n3,王五,x\n'
+    path = write(tmp_path, "f.csv", ("ah,name,claim\n" + body * 30).encode("gb18030"))
+    data = path.read_bytes()
+    expected = [(t.to_pylist(), r.to_pylist(), last) for t, r, last in read_csv_chunks(path, chunk_bytes=97)]
+    trickled = read_csv_chunks(path, chunk_bytes=97, opener=lambda: io.BufferedReader(Trickle(data), 16))
+    assert [(t.to_pylist(), r.to_pylist(), last) for t, r, last in trickled] == expected
+    assert len(expected) > 3
+
+
+def test_only_blank_lines_after_the_last_records_make_an_empty_last_piece(tmp_path: Path) -> None:
+    path = write(tmp_path, "f.csv", b"a,b\n1,2\n3,4\n" + b"\n" * 40)
+    pieces = list(read_csv_chunks(path, chunk_bytes=16))
+    assert [last for _, _, last in pieces] == [False] * (len(pieces) - 1) + [True]
+    assert pieces[-1][0].num_rows == 0 and pieces[-1][0].column_names == ["a", "b", SOURCE_ROW]
+    assert [r for t, _, _ in pieces for r in t.column(SOURCE_ROW).to_pylist()] == [2, 3]

@@ -385,3 +385,25 @@ def test_a_file_still_growing_between_two_listings_waits(drop: Drop) -> None:
     seen = {b.watermark["file"]: b.watermark for b in pulled}
     later = drop.pull(seen, settle_seconds=0.2)  # it stopped growing: now it is pulled, whole
     assert [b.table.num_rows for b in later] == [3]
+
+
+def test_a_file_that_grew_after_the_listing_is_refused_before_any_piece(
+    drop: Drop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors import files
+
+    monkeypatch.setattr(files, "CHUNK_BYTES", 200)  # pieces land while the transfer runs
+    path = drop.put("a.csv", ("文书编号,措施\n" + "乌检民监〔2024〕1号,检察建议\n" * 100).encode())
+    listed = SftpSource._pending
+
+    def then_grows(self: SftpSource, sftp: paramiko.SFTPClient, seen: dict) -> list:  # type: ignore[type-arg]
+        out = listed(self, sftp, seen)
+        with open(path, "ab") as fh:
+            fh.write("乌检民监〔2024〕2号,检察建议\n".encode())
+        return out
+
+    monkeypatch.setattr(SftpSource, "_pending", then_grows)
+    batches = SftpSource(drop.settings, drop.staging).pull({})
+    with pytest.raises(TransientSourceError, match="changed since it was listed"):
+        next(batches)
+    assert list(drop.staging.iterdir()) == []  # nothing staged, no piece parsed

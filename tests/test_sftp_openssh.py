@@ -158,19 +158,19 @@ def test_interrupted_transfer_restarts_cleanly(sshd: Sshd, tmp_path: Path, monke
 
     data = CSV_GBK * 2000  # ~200 KB, several SFTP requests
     remote = put(sshd, "big.csv", data)
-    real_get = paramiko.SFTPClient.get
+    real_read = paramiko.SFTPFile.read
 
-    def half_then_drop(self: paramiko.SFTPClient, remotepath: str, localpath: str, *a: object, **kw: object) -> None:
-        with self.open(remotepath, "rb") as src, open(localpath, "wb") as dst:
-            dst.write(src.read(len(data) // 2))
-        raise OSError("connection reset by peer")
+    def half_then_drop(self: paramiko.SFTPFile, size: int | None = None) -> bytes:
+        if self.tell() >= len(data) // 2:
+            raise OSError("connection reset by peer")
+        return real_read(self, size)
 
-    monkeypatch.setattr(paramiko.SFTPClient, "get", half_then_drop)
+    monkeypatch.setattr(paramiko.SFTPFile, "read", half_then_drop)
     with pytest.raises(TransientSourceError, match="connection reset"):
         list(SftpSource(sshd.settings(), tmp_path).pull({}))
     staged = [p for p in tmp_path.iterdir() if not p.name.endswith(".part")]
     assert staged == []  # only a .part file may remain: nothing half-written under the final name
-    monkeypatch.setattr(paramiko.SFTPClient, "get", real_get)
+    monkeypatch.setattr(paramiko.SFTPFile, "read", real_read)
     batch = next(iter(SftpSource(sshd.settings(), tmp_path).pull({})))
     assert batch.watermark["sha256"] == hashlib.sha256(data).hexdigest()
     assert (tmp_path / safe_local_name(str(remote))).read_bytes() == data
