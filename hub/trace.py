@@ -194,8 +194,23 @@ def _source(config: HubConfig, home: Home, v: dict[str, Any]) -> dict[str, Any]:
     else:
         origin = meta.get("origin") or ""
         out |= {"kind": "file", "file": origin.split("/", 3)[-1] if origin.startswith("sftp://") else origin,
-                "line": v["source_row"], "local_copy": details.get("local_path"), "file_sha256": details.get("sha256")}
+                "line": v["source_row"], "local_copy": details.get("local_path"),
+                "file_sha256": details.get("sha256") or _file_digest(home, v["source_name"], meta)}
     return out
+
+
+def _file_digest(home: Home, source: str, meta: dict[str, Any]) -> str | None:
+    """A large file lands in pieces as it downloads; only its last piece, landed once the whole
+    file was checked, records the file's sha256: find it among the same pull's pieces."""
+    local, run = meta.get("details", {}).get("local_path"), meta.get("run_id")
+    if local is None:
+        return None
+    for sidecar in (home.landing / source).glob("*.json"):
+        other = json.loads(sidecar.read_text(encoding="utf-8"))
+        details = other.get("details", {})
+        if details.get("local_path") == local and other.get("run_id") == run and details.get("sha256"):
+            return str(details["sha256"])
+    return None
 
 
 def _landing(home: Home, v: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -339,7 +340,8 @@ def test_a_large_file_comes_in_pieces_and_counts_as_pulled_only_when_all_landed(
 
     monkeypatch.setattr(files, "CHUNK_BYTES", 200)
     lines = [f"乌检民监〔2024〕{n}号,检察建议" for n in range(1, 41)]
-    drop.put("big.csv", ("文书编号,措施\n" + "\n".join(lines) + "\n").encode("gb18030"))
+    content = ("文书编号,措施\n" + "\n".join(lines) + "\n").encode("gb18030")
+    drop.put("big.csv", content)
 
     def land_all(batches: Iterator) -> None:  # type: ignore[type-arg]
         for b in batches:
@@ -358,6 +360,14 @@ def test_a_large_file_comes_in_pieces_and_counts_as_pulled_only_when_all_landed(
     land_all(batches)
     landed = [r for b in landed_batches(tmp_path / "landing") for r in pq.read_table(b.path).to_pylist()]
     assert sorted(r[SOURCE_ROW] for r in landed) == list(range(2, 42))  # the re-landed first piece is not doubled
+    # only the last piece knows the whole file's sha256; a trace of a row in the first finds it there
+    from hub.home import Home
+    from hub.trace import _file_digest
+
+    sidecars = [json.loads(p.read_text()) for p in (tmp_path / "landing" / batches[0].source).glob("*.json")]
+    first = next(s for s in sidecars if s["details"]["piece"] == 1)
+    assert "sha256" not in first["details"]
+    assert _file_digest(Home(tmp_path), batches[0].source, first) == hashlib.sha256(content).hexdigest()
 
 
 def test_regex_selects_files_by_their_whole_name(drop: Drop) -> None:
