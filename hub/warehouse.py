@@ -189,7 +189,7 @@ class Warehouse:
                SELECT $batch_id, $source_name, $source_institution, $record_type, s.source_row, s.source_key,
                       _rules[1], array_to_string(_reasons, '; '), _rules, {original_sql(columns, 'l')}, $run_id, now()
                FROM staged s JOIN landed l ON l.{q(SOURCE_ROW)} = s.source_row
-               WHERE len(_rules) > 0 ORDER BY s.source_row""",
+               WHERE NOT _ok ORDER BY s.source_row""",
             prov | {"record_type": batch.record_type},
         )
         if batch.rejects_path is not None:
@@ -217,7 +217,7 @@ class Warehouse:
                          source_key, $batch_id AS batch_id, source_row, row_hash,
                          CAST($landed_at AS TIMESTAMP) AS landed_at, $run_id AS run_id, deleted,
                          row_number() OVER (PARTITION BY row_hash ORDER BY source_row) AS _n
-                  FROM staged WHERE len(_rules) = 0
+                  FROM staged WHERE _ok
                 ) c WHERE _n = 1
                   AND (NOT EXISTS (SELECT 1 FROM {hist} h WHERE h.record_key = c.record_key AND h.row_hash = c.row_hash)
                        -- a record restored at the source with its old values comes back
@@ -250,7 +250,7 @@ class Warehouse:
         row = self.con.execute(
             """SELECT (SELECT count(*) FROM staged),
                       (SELECT count(*) FROM incoming),
-                      (SELECT count(*) FROM staged WHERE len(_rules) > 0),
+                      (SELECT count(*) FROM staged WHERE NOT _ok),
                       (SELECT count(*) FROM incoming WHERE deleted)"""
         ).fetchone()
         assert row is not None
