@@ -206,44 +206,52 @@ class Warehouse:
 
         A version wins its key by newest source update, then later landing, then later row
         (``_newer``); whichever order batches arrive in, the same version ends current.
+        History is read once, for the batch's keys only (``known``, with rowids), so a small
+        batch costs one pass over the key column instead of a join against every version.
         """
         hist = q(history_table(rt))
-        data_cols = ", ".join(q(f.name) for f in stored_fields(rt) if f not in PROVENANCE)
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE known AS
+                SELECT rowid AS _rowid, record_key, row_hash, is_current, deleted, source_updated_at, landed_at, source_row
+                FROM {hist} WHERE record_key IN (SELECT record_key FROM staged WHERE _ok)"""
+        )
+        # narrow: which staged rows become versions, and which of those win their key. A batch
+        # whose keys are all distinct (the usual page of a table) has no exact duplicates and is
+        # its own latest version per key, so it skips the dedup and the ranking.
+        distinct = self.con.execute(
+            "SELECT count(*) = count(DISTINCT record_key) FROM staged WHERE _ok").fetchone()[0]  # type: ignore[index]
+        first = "" if distinct else (
+            "AND c.source_row IN (SELECT min(source_row) FROM staged WHERE _ok GROUP BY row_hash)")
+        latest = "true" if distinct else (
+            "row_number() OVER (PARTITION BY record_key ORDER BY coalesce(source_updated_at, TIMESTAMP '-infinity') DESC, "
+            "source_row DESC) = 1")
         self.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE incoming AS
-                SELECT * EXCLUDE (_n) FROM (
-                  SELECT {data_cols}, record_key, source_updated_at,
-                         $source_institution AS source_institution, $source_name AS source_name,
-                         source_key, $batch_id AS batch_id, source_row, row_hash,
-                         CAST($landed_at AS TIMESTAMP) AS landed_at, $run_id AS run_id, deleted,
-                         row_number() OVER (PARTITION BY row_hash ORDER BY source_row) AS _n
-                  FROM staged WHERE _ok
-                ) c WHERE _n = 1
-                  AND (NOT EXISTS (SELECT 1 FROM {hist} h WHERE h.record_key = c.record_key AND h.row_hash = c.row_hash)
-                       -- a record restored at the source with its old values comes back
-                       OR EXISTS (SELECT 1 FROM {hist} d WHERE d.record_key = c.record_key AND d.is_current AND d.deleted))""",
+                WITH fresh AS (
+                  SELECT c.source_row, c.record_key, c.source_updated_at, c.deleted, CAST($landed_at AS TIMESTAMP) AS landed_at
+                  FROM staged c
+                  LEFT JOIN (SELECT DISTINCT record_key, row_hash FROM known) seen
+                         ON seen.record_key = c.record_key AND seen.row_hash = c.row_hash
+                  -- a record restored at the source with its old values comes back
+                  LEFT JOIN (SELECT record_key FROM known WHERE is_current AND deleted) buried ON buried.record_key = c.record_key
+                  WHERE c._ok AND (seen.record_key IS NULL OR buried.record_key IS NOT NULL) {first}
+                ), ranked AS (SELECT *, {latest} AS _latest FROM fresh)
+                SELECT r.source_row, r.deleted, r._latest AND (h.record_key IS NULL OR {_newer("r", "h")}) AS _wins,
+                       h._rowid AS _replaces
+                FROM ranked r LEFT JOIN (SELECT * FROM known WHERE is_current) h ON h.record_key = r.record_key""",
+            {"landed_at": batch.landed_at},
+        )
+        self.con.execute(
+            f"UPDATE {hist} SET is_current = false WHERE rowid IN (SELECT _replaces FROM incoming WHERE _wins)"
+        )
+        cols = [f.name for f in stored_fields(rt)]
+        constant = {"source_institution", "source_name", "batch_id", "landed_at", "run_id"}
+        values = [f"CAST(${c} AS TIMESTAMP)" if c == "landed_at" else f"${c}" if c in constant else f"s.{q(c)}" for c in cols]
+        self.con.execute(
+            f"""INSERT INTO {hist} ({", ".join(map(q, cols))}, is_current, deleted)
+                SELECT {", ".join(values)}, i._wins, i.deleted
+                FROM incoming i JOIN staged s ON s.source_row = i.source_row""",
             prov | {"landed_at": batch.landed_at},
-        )
-        # the batch's own latest version per key, then the keys where it beats the stored one
-        self.con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE winners AS
-                WITH latest AS (
-                  SELECT record_key, any_value(landed_at) AS landed_at,
-                         max({{'t': coalesce(source_updated_at, TIMESTAMP '-infinity'), 'r': source_row}}) AS v
-                  FROM incoming GROUP BY record_key
-                ), l AS (SELECT record_key, landed_at, v.t AS source_updated_at, v.r AS source_row FROM latest)
-                SELECT l.record_key, l.source_row FROM l
-                LEFT JOIN (SELECT * FROM {hist} WHERE is_current) h ON h.record_key = l.record_key
-                WHERE h.record_key IS NULL OR {_newer("l", "h")}"""
-        )
-        self.con.execute(
-            f"UPDATE {hist} h SET is_current = false FROM winners w WHERE h.is_current AND h.record_key = w.record_key"
-        )
-        cols = [q(f.name) for f in stored_fields(rt)]
-        self.con.execute(
-            f"""INSERT INTO {hist} ({", ".join(cols + ["is_current", "deleted"])})
-                SELECT {", ".join("i." + c for c in cols)}, w.record_key IS NOT NULL, i.deleted
-                FROM incoming i LEFT JOIN winners w ON w.record_key = i.record_key AND w.source_row = i.source_row"""
         )
 
     def _account(self, batch: LandedBatch, run_id: str) -> dict[str, int]:
