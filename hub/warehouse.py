@@ -44,6 +44,9 @@ duplicate, rows_deleted of the applied carry the source's delete flag. ``kind`` 
 snapshot; rows_in keys read, rows_deleted records tombstoned because their key was gone."""
 
 
+CHECKPOINT_THRESHOLD = "1GB"
+"""WAL size that triggers a checkpoint (DuckDB's default is 16 MB: one per applied batch)."""
+
 META_DDL = "CREATE TABLE IF NOT EXISTS hub_meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
 
 
@@ -58,6 +61,9 @@ class Warehouse:
                 f"cannot open warehouse {path}: {exc}. Is another hub process writing it?"
             ) from None
         if not read_only:
+            # Each batch commits to the WAL; checkpointing only past this size (and at close)
+            # compresses a table's row groups about once per run instead of once per batch.
+            self.con.execute(f"SET checkpoint_threshold = {_lit(CHECKPOINT_THRESHOLD)}")
             self._create_schema()
         for stmt in case_number.duckdb_macros() + identifiers.duckdb_macros():
             self.con.execute(stmt.replace("CREATE OR REPLACE MACRO", "CREATE OR REPLACE TEMP MACRO"))
@@ -300,5 +306,5 @@ def _newer(a: str, b: str) -> str:
     )
 
 
-def _lit(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+def _lit(text: Path | str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
