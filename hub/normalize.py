@@ -21,6 +21,8 @@ TRUE_WORDS = ["1", "true", "t", "y", "yes", "是", "到庭", "出庭"]
 FALSE_WORDS = ["0", "false", "f", "n", "no", "否", "未到庭", "未出庭"]
 
 CASE_NUMBER_FIELDS = {"case_no", "target_case_no"}
+DOC_NUMBER_FIELDS = {"basis_doc_no"}
+"""Document numbers kept as written unless they are case numbers, then canonical."""
 CODED_FIELDS = {
     "measure": ("code_supervision_measure", "measure"),
     "reply_result": ("code_reply_result", "reply_result"),
@@ -49,12 +51,9 @@ def _raw(field: str) -> str:
 
 
 def _parse(f: Field) -> str:
-    """SQL parsing the raw text of ``f`` into its shared-schema type (NULL if unparseable)."""
+    """SQL parsing the raw text of ``f`` into its shared-schema type (NULL if unparseable);
+    case numbers are parsed in layers by ``staging_sql``."""
     r = _raw(f.name)
-    if f.name in CASE_NUMBER_FIELDS:
-        return f"hub_case_no({r})"
-    if f.name == "basis_doc_no":
-        return f"coalesce(hub_case_no({r}), {r})"
     if f.type == "DATE":
         return f"CAST(try_strptime({r}, {_list(DATE_FORMATS)}) AS DATE)"
     if f.type == "TIMESTAMP":
@@ -164,11 +163,12 @@ def staging_sql(
                 f"CASE WHEN {ok} THEN hub_keyed_hash({cleaned}) END AS {q(f.name + '_hash')}",
                 f"CASE WHEN {ok} THEN hub_mask_id_of({v}, {k}) END AS {q(f.name + '_masked')}",
             ]
-        elif f.name in CASE_NUMBER_FIELDS:
+        elif f.name in CASE_NUMBER_FIELDS or f.name in DOC_NUMBER_FIELDS:
             g, p = q(f"_g_{f.name}"), q(f"_p_{f.name}")
             parsed.append(f"hub_case_groups(hub_case_norm({_raw(f.name)})) AS {g}")
             checked.append(f"hub_case_of({g}) AS {p}")
-            case_parts.append(f"{p}.canonical AS {q(f.name)}")
+            canonical = f"{p}.canonical" if f.name in CASE_NUMBER_FIELDS else f"coalesce({p}.canonical, {_raw(f.name)})"
+            case_parts.append(f"{canonical} AS {q(f.name)}")
         else:
             parsed.append(f"{_parse(f)} AS {q(f.name)}")
     names = {f.name for f in TABLES[record_type]}
