@@ -253,10 +253,14 @@ class Warehouse:
         cols = [f.name for f in stored_fields(rt)]
         constant = {"source_institution", "source_name", "batch_id", "landed_at", "run_id"}
         values = [f"CAST(${c} AS TIMESTAMP)" if c == "landed_at" else f"${c}" if c in constant else f"s.{q(c)}" for c in cols]
+        # only new keys, each once: every valid row is a winning version, and inserting straight
+        # from the staged scan (no join) lets DuckDB compress row groups in parallel
+        new_only = distinct and not self.con.execute("SELECT count(*) FROM known").fetchone()[0]  # type: ignore[index]
+        rows = "true, s.deleted FROM staged s WHERE s._ok" if new_only else (
+            "i._wins, i.deleted FROM incoming i JOIN staged s ON s.source_row = i.source_row")
         self.con.execute(
             f"""INSERT INTO {hist} ({", ".join(map(q, cols))}, is_current, deleted)
-                SELECT {", ".join(values)}, i._wins, i.deleted
-                FROM incoming i JOIN staged s ON s.source_row = i.source_row""",
+                SELECT {", ".join(values)}, {rows}""",
             prov | {"landed_at": batch.landed_at},
         )
 
