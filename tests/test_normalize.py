@@ -166,6 +166,25 @@ def test_exact_duplicates_are_counted_not_applied(wh: Warehouse, tmp_path: Path)
     assert wh.query("SELECT count(*) FROM filing").fetchone() == (2,)
 
 
+def test_upsert_paths_agree(tmp_path: Path) -> None:
+    """One batch holding every version (dedup and ranking), or one version per batch (new keys
+    only, then keys already stored): the same current rows, versions and flags."""
+    a = [filing("（2024）内03民终1号", bdje=str(n), gxsj=f"2024-03-0{n} 10:00:00") for n in (2, 1, 3)]
+    b = filing("（2024）内03民终2号", bdje="9")
+    splits = {"together": [[a[0], b, a[0], a[1], a[2]]], "apart": [[a[0], b], [a[1]], [a[2], a[0]]]}
+    seen = []
+    for name, parts in splits.items():
+        with Warehouse(tmp_path / f"{name}.duckdb", hash_key=KEY) as w:
+            counts = [apply_filing(w, batch(tmp_path / name, "c1_filing", rows)) for rows in parts]
+            assert sum(c["rows_applied"] for c in counts) == 4 and sum(c["rows_duplicate"] for c in counts) == 1
+            seen.append((
+                w.query("SELECT * EXCLUDE (batch_id, source_row, landed_at, run_id) FROM filing ORDER BY ALL").fetchall(),
+                w.query("SELECT record_key, claim_amount, is_current FROM filing_history ORDER BY ALL").fetchall(),
+            ))
+    assert seen[0] == seen[1]
+    assert [(float(x), c) for k, x, c in seen[0][1] if k.endswith("1号")] == [(1.0, False), (2.0, False), (3.0, True)]
+
+
 def test_replay_in_other_order_gives_same_tables(tmp_path: Path) -> None:
     batches = [
         batch(tmp_path, "c1_filing", [filing("（2024）内03民终1号", bdje="1", gxsj="2024-01-01 00:00:00"),
