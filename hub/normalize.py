@@ -132,8 +132,9 @@ def staging_sql(
     institution: str,
     relation: str,
     soft_delete: tuple[str, list[str]] | None = None,
+    carry: list[str] | None = None,
 ) -> str:
-    """SELECT giving, per source row: every stored column parsed once, the record key,
+    """SELECT giving, per source row (with the ``carry`` columns of ``relation`` as they are): every stored column parsed once, the record key,
     ``deleted`` (the source's soft-delete flag is set), ``_ok`` (the row may be applied) and,
     for the others, ``_rules``/``_reasons``.
 
@@ -192,12 +193,13 @@ def staging_sql(
     broken = " OR ".join(f"_v{i}" for i in range(len(rs))) or "false"
     rule_list = ", ".join(f"CASE WHEN _v{i} THEN {lit(r.name)} END" for i, r in enumerate(rs))
     reason_list = ", ".join(f"CASE WHEN _v{i} THEN {r.reason} END" for i, r in enumerate(rs))
-    out = ["source_row", "source_key", "record_key", "row_hash", "deleted"]
+    kept = [q(c) for c in carry or []]
+    out = ["source_row", "source_key", "record_key", "row_hash", "deleted", *kept]
     out += [q(f.name) for f in stored_fields(record_type) if f not in PROVENANCE or f == SOURCE_UPDATED_AT]
     return f"""
         WITH raw AS (
             SELECT {q(SOURCE_ROW)} AS source_row, CAST({q(key_column)} AS VARCHAR) AS source_key,
-                   {", ".join(raw_cols)}, {row_hash_sql(values)} AS row_hash,
+                   {", ".join(raw_cols + kept)}, {row_hash_sql(values)} AS row_hash,
                    {deleted} AS deleted
             FROM {relation}
         ), parsed AS (

@@ -7,11 +7,13 @@ crash applies nothing twice and a half-applied batch never exists.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import duckdb
+import pyarrow.parquet as pq
 
 from connectors.base import SOURCE_ROW
 from hub.errors import WarehouseError
@@ -44,6 +46,8 @@ duplicate, rows_deleted of the applied carry the source's delete flag. ``kind`` 
 snapshot; rows_in keys read, rows_deleted records tombstoned because their key was gone."""
 
 
+STAGE_ROWS = 250_000
+"""Most rows staged by one statement: a few batches, enough to keep every core busy."""
 CHECKPOINT_THRESHOLD = "1GB"
 """WAL size that triggers a checkpoint (DuckDB's default is 16 MB: one per applied batch)."""
 
@@ -122,6 +126,54 @@ class Warehouse:
         court_code: str | None, run_id: str, soft_delete: tuple[str, list[str]] | None = None,
     ) -> dict[str, int]:
         """Normalize one landed batch into its table; returns the row accounting."""
+        return next(self.apply_group([batch], mapping=mapping, key_column=key_column, court_code=court_code,
+                                     run_id=run_id, soft_delete=soft_delete))[1]
+
+    def apply_group(
+        self, batches: list[LandedBatch], *, mapping: dict[str, str], key_column: str,
+        court_code: str | None, run_id: str, soft_delete: tuple[str, list[str]] | None = None,
+    ) -> Iterator[tuple[LandedBatch, dict[str, int]]]:
+        """Apply batches of one source in order, each in its own transaction, yielding each with
+        its accounting once committed. Consecutive row batches with the same columns are staged
+        by one statement (``staged`` is then a view of the batch's rows in ``staged_group``):
+        a landed batch is one Parquet row group, which DuckDB parses on one thread only."""
+        rules = {"mapping": mapping, "key_column": key_column, "court_code": court_code, "soft_delete": soft_delete}
+        for chunk in _stageable(batches):
+            if len(chunk) == 1:
+                yield chunk[0], self._apply(chunk[0], run_id=run_id, part=None, **rules)
+                continue
+            self._stage_together(chunk, **rules)
+            try:
+                for n, batch in enumerate(chunk):
+                    yield batch, self._apply(batch, run_id=run_id, part=n, **rules)
+            finally:
+                self.con.execute("DROP VIEW IF EXISTS staged")
+                self.con.execute("DROP TABLE staged_group")
+
+    def _stage_together(
+        self, chunk: list[LandedBatch], *, mapping: dict[str, str], key_column: str, court_code: str | None,
+        soft_delete: tuple[str, list[str]] | None,
+    ) -> None:
+        """Stage ``chunk`` into ``staged_group``, each row tagged with its batch's place ``_part``."""
+        first = chunk[0]
+        files = ", ".join(_lit(b.path) for b in chunk)
+        parts = " ".join(f"WHEN {_lit(b.path)} THEN {n}" for n, b in enumerate(chunk))
+        relation = f"(SELECT *, CASE _hub_file {parts} END AS _part FROM read_parquet([{files}], filename = '_hub_file'))"
+        try:
+            self.con.execute("DROP TABLE IF EXISTS staged")  # a lone batch's; each batch's rows become a view
+            self.con.execute(
+                "CREATE OR REPLACE TEMP TABLE staged_group AS " + staging_sql(
+                    first.record_type, mapping, key_column, pq.read_schema(first.path).names, court_code,
+                    first.institution, relation, soft_delete, carry=["_part"])
+            )
+        except duckdb.Error as exc:
+            raise WarehouseError(f"staging {len(chunk)} batches from {first.source} failed: {exc}") from None
+
+    def _apply(
+        self, batch: LandedBatch, *, mapping: dict[str, str], key_column: str, court_code: str | None,
+        run_id: str, soft_delete: tuple[str, list[str]] | None, part: int | None,
+    ) -> dict[str, int]:
+        """``part``: the batch's place in ``staged_group``, or None to stage it alone."""
         rt = batch.record_type
         con = self.con
         try:
@@ -131,10 +183,14 @@ class Warehouse:
                 counts = self._tombstone_missing(batch, key_column, run_id)
             else:
                 columns = [r[0] for r in con.execute("DESCRIBE landed").fetchall()]
-                con.execute(
-                    "CREATE OR REPLACE TEMP TABLE staged AS "
-                    + staging_sql(rt, mapping, key_column, columns, court_code, batch.institution, "landed", soft_delete)
-                )
+                if part is not None:
+                    con.execute("CREATE OR REPLACE TEMP VIEW staged AS "
+                                f"SELECT * EXCLUDE (_part) FROM staged_group WHERE _part = {int(part)}")
+                else:
+                    con.execute(
+                        "CREATE OR REPLACE TEMP TABLE staged AS "
+                        + staging_sql(rt, mapping, key_column, columns, court_code, batch.institution, "landed", soft_delete)
+                    )
                 prov = {
                     "batch_id": batch.batch_id, "source_name": batch.source,
                     "source_institution": batch.institution, "run_id": run_id,
@@ -299,6 +355,26 @@ class Warehouse:
 
     def query(self, sql: str, params: dict[str, Any] | list[Any] | None = None) -> duckdb.DuckDBPyConnection:
         return self.con.execute(sql, params)
+
+
+def _stageable(batches: list[LandedBatch]) -> Iterator[list[LandedBatch]]:
+    """Runs of consecutive row batches with the same columns, of at most ``STAGE_ROWS`` rows
+    (a key snapshot or other columns start a new run: the row hash covers exactly a batch's
+    own columns)."""
+    run: list[LandedBatch] = []
+    names: list[str] = []
+    for batch in batches:
+        these = pq.read_schema(batch.path).names if batch.kind == "rows" else []
+        if run and (not these or these != names or sum(b.rows for b in run) + batch.rows > STAGE_ROWS):
+            yield run
+            run = []
+        if not these:
+            yield [batch]
+            continue
+        run.append(batch)
+        names = these
+    if run:
+        yield run
 
 
 def _newer(a: str, b: str) -> str:
