@@ -48,8 +48,9 @@ snapshot; rows_in keys read, rows_deleted records tombstoned because their key w
 
 STAGE_ROWS = 250_000
 """Most rows staged by one statement: a few batches, enough to keep every core busy."""
-CHECKPOINT_THRESHOLD = "1GB"
-"""WAL size that triggers a checkpoint (DuckDB's default is 16 MB: one per applied batch)."""
+CHECKPOINT_THRESHOLD = "256MB"
+"""WAL size that triggers a checkpoint. DuckDB's 16 MB meant one per applied batch; more costs
+peak memory (at 1M records: 1 GB of WAL ran 2 s faster than 256 MB for 180 MB more RSS)."""
 
 META_DDL = "CREATE TABLE IF NOT EXISTS hub_meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
 
