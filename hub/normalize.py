@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from connectors.base import SOURCE_ROW
-from schemas.tables import PROVENANCE, TABLES, Field
+from schemas.tables import PROVENANCE, TABLES, Field, stored_fields
 
 SOURCE_UPDATED_AT = next(f for f in PROVENANCE if f.name == "source_updated_at")
 
@@ -21,6 +21,8 @@ TRUE_WORDS = ["1", "true", "t", "y", "yes", "是", "到庭", "出庭"]
 FALSE_WORDS = ["0", "false", "f", "n", "no", "否", "未到庭", "未出庭"]
 
 CASE_NUMBER_FIELDS = {"case_no", "target_case_no"}
+DOC_NUMBER_FIELDS = {"basis_doc_no"}
+"""Document numbers kept as written unless they are case numbers, then canonical."""
 CODED_FIELDS = {
     "measure": ("code_supervision_measure", "measure"),
     "reply_result": ("code_reply_result", "reply_result"),
@@ -49,12 +51,9 @@ def _raw(field: str) -> str:
 
 
 def _parse(f: Field) -> str:
-    """SQL parsing the raw text of ``f`` into its shared-schema type (NULL if unparseable)."""
+    """SQL parsing the raw text of ``f`` into its shared-schema type (NULL if unparseable);
+    case numbers are parsed in layers by ``staging_sql``."""
     r = _raw(f.name)
-    if f.name in CASE_NUMBER_FIELDS:
-        return f"hub_case_no({r})"
-    if f.name == "basis_doc_no":
-        return f"coalesce(hub_case_no({r}), {r})"
     if f.type == "DATE":
         return f"CAST(try_strptime({r}, {_list(DATE_FORMATS)}) AS DATE)"
     if f.type == "TIMESTAMP":
@@ -133,61 +132,89 @@ def staging_sql(
     institution: str,
     relation: str,
     soft_delete: tuple[str, list[str]] | None = None,
+    carry: list[str] | None = None,
 ) -> str:
-    """SELECT giving, per source row: raw text, every stored column parsed once, the record
-    key, ``deleted`` (the source's soft-delete flag is set) and ``_rules``/``_reasons`` (empty
-    when the row may be applied)."""
+    """SELECT giving, per source row (with the ``carry`` columns of ``relation`` as they are): every stored column parsed once, the record key,
+    ``deleted`` (the source's soft-delete flag is set), ``_ok`` (the row may be applied) and,
+    for the others, ``_rules``/``_reasons``.
+
+    One pipeline of projections, nothing materialized: each layer computes what the next
+    reads (a case number's parts from one parse; an ID's shape once, then its check, hash and
+    mask). The code-table lookup is a join, since a correlated subquery would be decorrelated
+    into a second evaluation of the whole pipeline.
+    """
     fields = [f for f in TABLES[record_type] if f.source] + [SOURCE_UPDATED_AT]
     raw_cols = [f"nullif(trim(CAST({q(col)} AS VARCHAR)), '') AS {_raw(field)}" for field, col in mapping.items()]
     raw_cols += [f"CAST(NULL AS VARCHAR) AS {_raw(f.name)}" for f in fields if f.name not in mapping]
     values = [c for c in source_columns if c != SOURCE_ROW]
-    parsed: list[str] = []
+    parsed: list[str] = []  # from the raw text
+    checked: list[str] = []  # from parsed values
+    case_parts: list[str] = []  # from a case number's parse
+    personal: list[str] = []  # from an ID's shape
+    protected: list[str] = []  # from an ID's check
     for f in fields:
         if f.personal:
+            v, k = q(f"_v_{f.name}"), q(f"_k_{f.name}")
+            parsed.append(f"hub_strip_id({_raw(f.name)}) AS {v}")
+            checked.append(f"hub_id_shape({v}) AS {k}")
             cleaned = f"upper(replace({_raw(f.name)}, ' ', ''))"
-            parsed += [
-                f"hub_party_id_ok({_raw(f.name)}) AS {q(f.name + '__ok')}",
-                f"hub_keyed_hash({cleaned}) AS {q(f.name + '_hash')}",
-                f"hub_mask_id({cleaned}) AS {q(f.name + '_masked')}",
+            ok = q(f.name + "__ok")
+            personal.append(f"hub_party_id_ok_of({v}, {k}) AS {ok}")
+            protected += [  # only valid IDs are stored: an invalid one quarantines its row
+                f"CASE WHEN {ok} THEN hub_keyed_hash({cleaned}) END AS {q(f.name + '_hash')}",
+                f"CASE WHEN {ok} THEN hub_mask_id_of({v}, {k}) END AS {q(f.name + '_masked')}",
             ]
+        elif f.name in CASE_NUMBER_FIELDS or f.name in DOC_NUMBER_FIELDS:
+            g, p = q(f"_g_{f.name}"), q(f"_p_{f.name}")
+            parsed.append(f"hub_case_groups(hub_case_norm({_raw(f.name)})) AS {g}")
+            checked.append(f"hub_case_of({g}) AS {p}")
+            canonical = f"{p}.canonical" if f.name in CASE_NUMBER_FIELDS else f"coalesce({p}.canonical, {_raw(f.name)})"
+            case_parts.append(f"{canonical} AS {q(f.name)}")
         else:
             parsed.append(f"{_parse(f)} AS {q(f.name)}")
     names = {f.name for f in TABLES[record_type]}
     derived = {
         "case_no_raw": _raw("case_no"),
-        "case_year": "_parts.year",
-        "court_code": "_parts.court",
-        "case_type_code": "_parts.type",
-        "case_category": "(SELECT category FROM code_case_type c WHERE c.type_code = _parts.type)",
+        "case_year": "_p_case_no.year",
+        "court_code": "_p_case_no.court",
+        "case_type_code": "_p_case_no.type",
+        "case_category": "_code.category",
         "target_case_no_raw": _raw("target_case_no"),
-        "target_court_code": "hub_case_court(target_case_no)",
+        "target_court_code": "_p_target_case_no.court",
     }
     derived_cols = [f"{expr} AS {q(name)}" for name, expr in derived.items() if name in names]
+    code_join = "LEFT JOIN code_case_type _code ON _code.type_code = _p_case_no.type" if "case_category" in names else ""
     deleted = "false"
     if soft_delete:
         flag, meaning_deleted = soft_delete
         deleted = f"coalesce(trim(CAST({q(flag)} AS VARCHAR)) IN {_tuple(meaning_deleted)}, false)"
     rs = rules(record_type, set(mapping), court_code)
     flags = [f"coalesce({r.violated}, false) AS _v{i}" for i, r in enumerate(rs)]
+    broken = " OR ".join(f"_v{i}" for i in range(len(rs))) or "false"
     rule_list = ", ".join(f"CASE WHEN _v{i} THEN {lit(r.name)} END" for i, r in enumerate(rs))
     reason_list = ", ".join(f"CASE WHEN _v{i} THEN {r.reason} END" for i, r in enumerate(rs))
+    kept = [q(c) for c in carry or []]
+    out = ["source_row", "source_key", "record_key", "row_hash", "deleted", *kept]
+    out += [q(f.name) for f in stored_fields(record_type) if f not in PROVENANCE or f == SOURCE_UPDATED_AT]
     return f"""
         WITH raw AS (
             SELECT {q(SOURCE_ROW)} AS source_row, CAST({q(key_column)} AS VARCHAR) AS source_key,
-                   {", ".join(raw_cols)}, {row_hash_sql(values)} AS row_hash,
+                   {", ".join(raw_cols + kept)}, {row_hash_sql(values)} AS row_hash,
                    {deleted} AS deleted
             FROM {relation}
-        ), parsed AS MATERIALIZED (
+        ), parsed AS (
             SELECT *, {", ".join(parsed)} FROM raw
-        ), split AS MATERIALIZED (
-            SELECT *, {"hub_case_parts(case_no)" if "case_no" in names else "NULL"} AS _parts FROM parsed
-        ), derived AS MATERIALIZED (
-            SELECT * EXCLUDE (_parts), {", ".join(derived_cols + [record_key_sql(record_type, institution) + " AS record_key"])} FROM split
+        ), checked AS (
+            SELECT *, {", ".join(checked)} FROM parsed
+        ), derived AS (
+            SELECT checked.*, {", ".join(case_parts + derived_cols + personal)} FROM checked {code_join}
         ), flagged AS (
-            SELECT *, {", ".join(flags) or "true AS _v"} FROM derived
+            SELECT *, {", ".join(flags + protected + [record_key_sql(record_type, institution) + " AS record_key"])}
+            FROM derived
         )
-        SELECT *, list_filter([{rule_list}], lambda x: x IS NOT NULL) AS _rules,
-               list_filter([{reason_list}], lambda x: x IS NOT NULL) AS _reasons
+        SELECT {", ".join(out)}, NOT ({broken}) AS _ok,
+               CASE WHEN {broken} THEN list_filter([{rule_list}], lambda x: x IS NOT NULL) END AS _rules,
+               CASE WHEN {broken} THEN list_filter([{reason_list}], lambda x: x IS NOT NULL) END AS _reasons
         FROM flagged
     """
 
@@ -195,8 +222,12 @@ def staging_sql(
 def row_hash_sql(columns: list[str]) -> str:
     """md5 of the row's source values, each length-prefixed so no two rows share an input
     (NULL is ``-``, distinct from empty). For change detection and exact-duplicate skipping,
-    not security: md5 costs half of sha256 and the row JSON is built only for quarantine."""
-    parts = [f"coalesce(length(CAST({q(c)} AS VARCHAR)) || ':' || CAST({q(c)} AS VARCHAR), '-')" for c in columns]
+    not security: md5 costs half of sha256 and the row JSON is built only for quarantine.
+    One flat ``concat`` (it skips NULLs: ``length:value`` or ``-``) builds no string per column."""
+    parts = []
+    for c in columns:
+        v = f"CAST({q(c)} AS VARCHAR)"
+        parts.append(f"length({v}), CASE WHEN {q(c)} IS NULL THEN '-' ELSE ':' END, {v}")
     return f"md5(concat({', '.join(parts)}))"
 
 

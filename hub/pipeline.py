@@ -8,6 +8,7 @@ stage can be run, tested and reasoned about on its own.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -170,14 +171,11 @@ def apply_pending(config: HubConfig, home: Home, run_id: str) -> dict[str, dict[
     with lineage.stage(config, home, "normalize", run_id, landing) as stage:
         with open_warehouse(config, home) as wh:
             done = wh.applied()
-            for batch in landed_batches(home.landing, list(sources)):
-                if batch.batch_id in done:
-                    continue
-                src = sources[batch.source]
-                court = config.institution(src.institution).court_code
-                soft = (src.soft_delete.column, src.soft_delete.values) if src.soft_delete else None
-                counts = wh.apply(batch, mapping=src.mapping, key_column=src.key, court_code=court, run_id=run_id,
-                                  soft_delete=soft)
+            pending = [b for b in landed_batches(home.landing, list(sources)) if b.batch_id not in done]
+            applied = (  # a source's consecutive batches as one group, staged together
+                item for name, group in itertools.groupby(pending, key=lambda b: b.source)
+                for item in _apply_group(config, wh, sources[name], list(group), run_id))
+            for batch, counts in applied:
                 audit.record(home.audit, config, "apply", run_id=run_id, subject=batch.source,
                              batch_id=batch.batch_id, **counts)
                 if counts["rows_quarantined"]:
@@ -192,6 +190,15 @@ def apply_pending(config: HubConfig, home: Home, run_id: str) -> dict[str, dict[
         stage.outputs = [lineage.table_output(config, home, rt, rows[rt]) for rt in RECORD_TYPES]
         stage.outputs.append(lineage.output("file", lineage.table_name(home, "quarantine")))
     return totals
+
+
+def _apply_group(
+    config: HubConfig, wh: Warehouse, src: Source, batches: list[LandedBatch], run_id: str
+) -> Iterator[tuple[LandedBatch, dict[str, int]]]:
+    court = config.institution(src.institution).court_code
+    soft = (src.soft_delete.column, src.soft_delete.values) if src.soft_delete else None
+    return wh.apply_group(batches, mapping=src.mapping, key_column=src.key, court_code=court, run_id=run_id,
+                          soft_delete=soft)
 
 
 @dataclass

@@ -8,11 +8,13 @@ crash applies nothing twice and a half-applied batch never exists.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import duckdb
+import pyarrow.parquet as pq
 
 from connectors.base import SOURCE_ROW
 from hub.errors import WarehouseError
@@ -45,6 +47,12 @@ duplicate, rows_deleted of the applied carry the source's delete flag. ``kind`` 
 snapshot; rows_in keys read, rows_deleted records tombstoned because their key was gone."""
 
 
+STAGE_ROWS = 250_000
+"""Most rows staged by one statement: a few batches, enough to keep every core busy."""
+CHECKPOINT_THRESHOLD = "256MB"
+"""WAL size that triggers a checkpoint. DuckDB's 16 MB meant one per applied batch; more costs
+peak memory (at 1M records: 1 GB of WAL ran 2 s faster than 256 MB for 180 MB more RSS)."""
+
 META_DDL = "CREATE TABLE IF NOT EXISTS hub_meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
 
 
@@ -59,6 +67,9 @@ class Warehouse:
                 f"cannot open warehouse {path}: {exc}. Is another hub process writing it?"
             ) from None
         if not read_only:
+            # Each batch commits to the WAL; checkpointing only past this size (and at close)
+            # compresses a table's row groups about once per run instead of once per batch.
+            self.con.execute(f"SET checkpoint_threshold = {_lit(CHECKPOINT_THRESHOLD)}")
             self._create_schema()
         for stmt in case_number.duckdb_macros() + identifiers.duckdb_macros():
             self.con.execute(stmt.replace("CREATE OR REPLACE MACRO", "CREATE OR REPLACE TEMP MACRO"))
@@ -132,6 +143,54 @@ class Warehouse:
         court_code: str | None, run_id: str, soft_delete: tuple[str, list[str]] | None = None,
     ) -> dict[str, int]:
         """Normalize one landed batch into its table; returns the row accounting."""
+        return next(self.apply_group([batch], mapping=mapping, key_column=key_column, court_code=court_code,
+                                     run_id=run_id, soft_delete=soft_delete))[1]
+
+    def apply_group(
+        self, batches: list[LandedBatch], *, mapping: dict[str, str], key_column: str,
+        court_code: str | None, run_id: str, soft_delete: tuple[str, list[str]] | None = None,
+    ) -> Iterator[tuple[LandedBatch, dict[str, int]]]:
+        """Apply batches of one source in order, each in its own transaction, yielding each with
+        its accounting once committed. Consecutive row batches with the same columns are staged
+        by one statement (``staged`` is then a view of the batch's rows in ``staged_group``):
+        a landed batch is one Parquet row group, which DuckDB parses on one thread only."""
+        rules = {"mapping": mapping, "key_column": key_column, "court_code": court_code, "soft_delete": soft_delete}
+        for chunk in _stageable(batches):
+            if len(chunk) == 1:
+                yield chunk[0], self._apply(chunk[0], run_id=run_id, part=None, **rules)
+                continue
+            self._stage_together(chunk, **rules)
+            try:
+                for n, batch in enumerate(chunk):
+                    yield batch, self._apply(batch, run_id=run_id, part=n, **rules)
+            finally:
+                self.con.execute("DROP VIEW IF EXISTS staged")
+                self.con.execute("DROP TABLE staged_group")
+
+    def _stage_together(
+        self, chunk: list[LandedBatch], *, mapping: dict[str, str], key_column: str, court_code: str | None,
+        soft_delete: tuple[str, list[str]] | None,
+    ) -> None:
+        """Stage ``chunk`` into ``staged_group``, each row tagged with its batch's place ``_part``."""
+        first = chunk[0]
+        files = ", ".join(_lit(b.path) for b in chunk)
+        parts = " ".join(f"WHEN {_lit(b.path)} THEN {n}" for n, b in enumerate(chunk))
+        relation = f"(SELECT *, CASE _hub_file {parts} END AS _part FROM read_parquet([{files}], filename = '_hub_file'))"
+        try:
+            self.con.execute("DROP TABLE IF EXISTS staged")  # a lone batch's; each batch's rows become a view
+            self.con.execute(
+                "CREATE OR REPLACE TEMP TABLE staged_group AS " + staging_sql(
+                    first.record_type, mapping, key_column, pq.read_schema(first.path).names, court_code,
+                    first.institution, relation, soft_delete, carry=["_part"])
+            )
+        except duckdb.Error as exc:
+            raise WarehouseError(f"staging {len(chunk)} batches from {first.source} failed: {exc}") from None
+
+    def _apply(
+        self, batch: LandedBatch, *, mapping: dict[str, str], key_column: str, court_code: str | None,
+        run_id: str, soft_delete: tuple[str, list[str]] | None, part: int | None,
+    ) -> dict[str, int]:
+        """``part``: the batch's place in ``staged_group``, or None to stage it alone."""
         rt = batch.record_type
         con = self.con
         try:
@@ -141,10 +200,14 @@ class Warehouse:
                 counts = self._tombstone_missing(batch, key_column, run_id)
             else:
                 columns = [r[0] for r in con.execute("DESCRIBE landed").fetchall()]
-                con.execute(
-                    "CREATE OR REPLACE TEMP TABLE staged AS "
-                    + staging_sql(rt, mapping, key_column, columns, court_code, batch.institution, "landed", soft_delete)
-                )
+                if part is not None:
+                    con.execute("CREATE OR REPLACE TEMP VIEW staged AS "
+                                f"SELECT * EXCLUDE (_part) FROM staged_group WHERE _part = {int(part)}")
+                else:
+                    con.execute(
+                        "CREATE OR REPLACE TEMP TABLE staged AS "
+                        + staging_sql(rt, mapping, key_column, columns, court_code, batch.institution, "landed", soft_delete)
+                    )
                 prov = {
                     "batch_id": batch.batch_id, "source_name": batch.source,
                     "source_institution": batch.institution, "run_id": run_id,
@@ -205,7 +268,7 @@ class Warehouse:
                SELECT $batch_id, $source_name, $source_institution, $record_type, s.source_row, s.source_key,
                       _rules[1], array_to_string(_reasons, '; '), _rules, {original_sql(columns, 'l')}, $run_id, now()
                FROM staged s JOIN landed l ON l.{q(SOURCE_ROW)} = s.source_row
-               WHERE len(_rules) > 0 ORDER BY s.source_row""",
+               WHERE NOT _ok ORDER BY s.source_row""",
             prov | {"record_type": batch.record_type},
         )
         if batch.rejects_path is not None:
@@ -222,51 +285,63 @@ class Warehouse:
 
         A version wins its key by newest source update, then later landing, then later row
         (``_newer``); whichever order batches arrive in, the same version ends current.
+        History is read once, for the batch's keys only (``known``, with rowids), so a small
+        batch costs one pass over the key column instead of a join against every version.
         """
         hist = q(history_table(rt))
-        data_cols = ", ".join(q(f.name) for f in stored_fields(rt) if f not in PROVENANCE)
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE known AS
+                SELECT rowid AS _rowid, record_key, row_hash, is_current, deleted, source_updated_at, landed_at, source_row
+                FROM {hist} WHERE record_key IN (SELECT record_key FROM staged WHERE _ok)"""
+        )
+        # narrow: which staged rows become versions, and which of those win their key. A batch
+        # whose keys are all distinct (the usual page of a table) has no exact duplicates and is
+        # its own latest version per key, so it skips the dedup and the ranking.
+        distinct = self.con.execute(
+            "SELECT count(*) = count(DISTINCT record_key) FROM staged WHERE _ok").fetchone()[0]  # type: ignore[index]
+        first = "" if distinct else (
+            "AND c.source_row IN (SELECT min(source_row) FROM staged WHERE _ok GROUP BY row_hash)")
+        latest = "true" if distinct else (
+            "row_number() OVER (PARTITION BY record_key ORDER BY coalesce(source_updated_at, TIMESTAMP '-infinity') DESC, "
+            "source_row DESC) = 1")
         self.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE incoming AS
-                SELECT * EXCLUDE (_n) FROM (
-                  SELECT {data_cols}, record_key, source_updated_at,
-                         $source_institution AS source_institution, $source_name AS source_name,
-                         source_key, $batch_id AS batch_id, source_row, row_hash,
-                         CAST($landed_at AS TIMESTAMP) AS landed_at, $run_id AS run_id, deleted,
-                         row_number() OVER (PARTITION BY row_hash ORDER BY source_row) AS _n
-                  FROM staged WHERE len(_rules) = 0
-                ) c WHERE _n = 1
-                  AND (NOT EXISTS (SELECT 1 FROM {hist} h WHERE h.record_key = c.record_key AND h.row_hash = c.row_hash)
-                       -- a record restored at the source with its old values comes back
-                       OR EXISTS (SELECT 1 FROM {hist} d WHERE d.record_key = c.record_key AND d.is_current AND d.deleted))""",
+                WITH fresh AS (
+                  SELECT c.source_row, c.record_key, c.source_updated_at, c.deleted, CAST($landed_at AS TIMESTAMP) AS landed_at
+                  FROM staged c
+                  LEFT JOIN (SELECT DISTINCT record_key, row_hash FROM known) seen
+                         ON seen.record_key = c.record_key AND seen.row_hash = c.row_hash
+                  -- a record restored at the source with its old values comes back
+                  LEFT JOIN (SELECT record_key FROM known WHERE is_current AND deleted) buried ON buried.record_key = c.record_key
+                  WHERE c._ok AND (seen.record_key IS NULL OR buried.record_key IS NOT NULL) {first}
+                ), ranked AS (SELECT *, {latest} AS _latest FROM fresh)
+                SELECT r.source_row, r.deleted, r._latest AND (h.record_key IS NULL OR {_newer("r", "h")}) AS _wins,
+                       h._rowid AS _replaces
+                FROM ranked r LEFT JOIN (SELECT * FROM known WHERE is_current) h ON h.record_key = r.record_key""",
+            {"landed_at": batch.landed_at},
+        )
+        self.con.execute(
+            f"UPDATE {hist} SET is_current = false WHERE rowid IN (SELECT _replaces FROM incoming WHERE _wins)"
+        )
+        cols = [f.name for f in stored_fields(rt)]
+        constant = {"source_institution", "source_name", "batch_id", "landed_at", "run_id"}
+        values = [f"CAST(${c} AS TIMESTAMP)" if c == "landed_at" else f"${c}" if c in constant else f"s.{q(c)}" for c in cols]
+        # only new keys, each once: every valid row is a winning version, and inserting straight
+        # from the staged scan (no join) lets DuckDB compress row groups in parallel
+        new_only = distinct and not self.con.execute("SELECT count(*) FROM known").fetchone()[0]  # type: ignore[index]
+        rows = "true, s.deleted FROM staged s WHERE s._ok" if new_only else (
+            "i._wins, i.deleted FROM incoming i JOIN staged s ON s.source_row = i.source_row")
+        self.con.execute(
+            f"""INSERT INTO {hist} ({", ".join(map(q, cols))}, is_current, deleted)
+                SELECT {", ".join(values)}, {rows}""",
             prov | {"landed_at": batch.landed_at},
-        )
-        # the batch's own latest version per key, then the keys where it beats the stored one
-        self.con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE winners AS
-                WITH latest AS (
-                  SELECT record_key, any_value(landed_at) AS landed_at,
-                         max({{'t': coalesce(source_updated_at, TIMESTAMP '-infinity'), 'r': source_row}}) AS v
-                  FROM incoming GROUP BY record_key
-                ), l AS (SELECT record_key, landed_at, v.t AS source_updated_at, v.r AS source_row FROM latest)
-                SELECT l.record_key, l.source_row FROM l
-                LEFT JOIN (SELECT * FROM {hist} WHERE is_current) h ON h.record_key = l.record_key
-                WHERE h.record_key IS NULL OR {_newer("l", "h")}"""
-        )
-        self.con.execute(
-            f"UPDATE {hist} h SET is_current = false FROM winners w WHERE h.is_current AND h.record_key = w.record_key"
-        )
-        cols = [q(f.name) for f in stored_fields(rt)]
-        self.con.execute(
-            f"""INSERT INTO {hist} ({", ".join(cols + ["is_current", "deleted"])})
-                SELECT {", ".join("i." + c for c in cols)}, w.record_key IS NOT NULL, i.deleted
-                FROM incoming i LEFT JOIN winners w ON w.record_key = i.record_key AND w.source_row = i.source_row"""
         )
 
     def _account(self, batch: LandedBatch, run_id: str) -> dict[str, int]:
         row = self.con.execute(
             """SELECT (SELECT count(*) FROM staged),
                       (SELECT count(*) FROM incoming),
-                      (SELECT count(*) FROM staged WHERE len(_rules) > 0),
+                      (SELECT count(*) FROM staged WHERE NOT _ok),
                       (SELECT count(*) FROM incoming WHERE deleted)"""
         ).fetchone()
         assert row is not None
@@ -299,6 +374,26 @@ class Warehouse:
         return self.con.execute(sql, params)
 
 
+def _stageable(batches: list[LandedBatch]) -> Iterator[list[LandedBatch]]:
+    """Runs of consecutive row batches with the same columns, of at most ``STAGE_ROWS`` rows
+    (a key snapshot or other columns start a new run: the row hash covers exactly a batch's
+    own columns)."""
+    run: list[LandedBatch] = []
+    names: list[str] = []
+    for batch in batches:
+        these = pq.read_schema(batch.path).names if batch.kind == "rows" else []
+        if run and (not these or these != names or sum(b.rows for b in run) + batch.rows > STAGE_ROWS):
+            yield run
+            run = []
+        if not these:
+            yield [batch]
+            continue
+        run.append(batch)
+        names = these
+    if run:
+        yield run
+
+
 def _newer(a: str, b: str) -> str:
     """SQL: version ``a`` supersedes version ``b`` (update time, then landing order)."""
     ua, ub = f"coalesce({a}.source_updated_at, TIMESTAMP '-infinity')", f"coalesce({b}.source_updated_at, TIMESTAMP '-infinity')"
@@ -308,5 +403,5 @@ def _newer(a: str, b: str) -> str:
     )
 
 
-def _lit(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+def _lit(text: Path | str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"

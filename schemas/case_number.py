@@ -50,8 +50,7 @@ _HEAD = f"（([0-9]{{4}})）(?:{_NEW}|{_OLD})"
 CASE_NUMBER_PATTERN = _HEAD + "0*([1-9][0-9]{0,8})号?"
 """Full-match pattern over normalized text. Groups: year, court, tribunal, type (new style),
 court, type (old style), sequence number without leading zeros."""
-CANONICAL_PATTERN = _HEAD + "([1-9][0-9]{0,8})号"
-"""The same, matching only canonical values (no leading zeros, 号 present)."""
+_GROUPS = ("year", "court", "tribunal", "type", "old_court", "old_type", "seq")
 _CASE = re.compile(CASE_NUMBER_PATTERN)
 
 
@@ -148,10 +147,6 @@ def _sql(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _in(codes: frozenset[str] | set[str]) -> str:
-    return "(" + ", ".join(_sql(c) for c in sorted(codes)) + ")"
-
-
 def _let(value: str, name: str, body: str) -> str:
     """``body`` with ``name`` bound to ``value`` evaluated once: DuckDB repeats a macro
     argument wherever it is used and shares nothing inside CASE, so without this a regex
@@ -162,54 +157,44 @@ def _let(value: str, name: str, body: str) -> str:
 def duckdb_macros() -> list[str]:
     """Macros applying the same rules in DuckDB.
 
-    ``hub_case_no(s)``: canonical or NULL. ``hub_case_year/court/tribunal/type/seq(c)``: parts
-    of a canonical value, NULL for anything else. They use whole-value regex matching (RE2's
-    DFA) and plain string functions: submatch extraction through the type-code alternation
-    costs several times more. The type code is the longest suffix of the body that is a type
-    code, which is the split the Python pattern makes (its old-style court is lazy).
+    ``hub_case_parse(s)``: a struct (canonical, year, court, tribunal, type, seq) or NULL, from
+    one submatch extraction of the Python pattern (RE2 and ``re`` choose the same groups:
+    leftmost-first, lazy old-style court). ``hub_case_no(s)``: its canonical value.
+    ``hub_case_year/court/tribunal/type/seq(c)``: parts of a canonical value, NULL for anything
+    else. Normalization takes every part of a row from one ``hub_case_parse``: matching and
+    splitting separately cost several regex passes per value.
     """
-    canonical, loose = _sql(CANONICAL_PATTERN), _sql(CASE_NUMBER_PATTERN)
-    year_ok = f"TRY_CAST(substr(n, 2, 4) AS INTEGER) BETWEEN {MIN_YEAR} AND {MAX_YEAR}"
+    groups = _sql("^(?:" + CASE_NUMBER_PATTERN + ")$")
     dirty = _char_class(_MAP_FROM + WHITESPACE)
     mapped = "s"
     for a, b in zip(_MAP_FROM, _MAP_TO):
         mapped = f"replace({mapped}, {_sql(a)}, {_sql(b)})"
-    by_len = {n: {t for t in TYPE_CODES if len(t) == n} for n in (3, 2, 1)}
-    type_of = " ".join(f"WHEN right(k, {n}) IN {_in(codes)} THEN right(k, {n})" for n, codes in by_len.items())
+    old = "g.old_court <> ''"
     return [
         # _TABLE as replace() per mapped char plus one regex deletion, and only for values
         # that need it: DuckDB's translate() costs ~2 s per million rows with this table
         "CREATE OR REPLACE MACRO hub_case_norm(s) AS " + _let("s", "s", (
             f"CASE WHEN regexp_matches(s, {_sql(dirty)}) "
             f"THEN regexp_replace({mapped}, {_sql(_char_class(WHITESPACE))}, '', 'g') ELSE s END")),
-        "CREATE OR REPLACE MACRO hub_case_is_canonical(n) AS "
-        f"regexp_full_match(n, {canonical}) AND {year_ok}",
-        "CREATE OR REPLACE MACRO hub_case_no(s) AS " + _let("hub_case_norm(s)", "n", (
-            "CASE WHEN hub_case_is_canonical(n) THEN n "
-            f"WHEN regexp_full_match(n, {loose}) AND {year_ok} "
-            "THEN regexp_replace(n, '0*([0-9]+)号?$', '\\1号') END")),
-        "CREATE OR REPLACE MACRO hub_case_seq(c) AS "
-        "CASE WHEN hub_case_is_canonical(c) THEN TRY_CAST(regexp_extract(c, '([0-9]+)号$', 1) AS BIGINT) END",
-        # body: what lies between the year and the sequence, court [tribunal] type [字第]
-        "CREATE OR REPLACE MACRO hub_case_body(c) AS "
-        "CASE WHEN hub_case_is_canonical(c) THEN left(substr(c, 7), -length(regexp_extract(c, '[0-9]+号$'))) END",
-        # split: old-style flag, type code (the body's longest suffix that is a type code, as
-        # the Python pattern's lazy old-style court gives) and head (court [tribunal]) before it
-        f"CREATE OR REPLACE MACRO hub_case_type_of(k) AS CASE {type_of} END",
-        "CREATE OR REPLACE MACRO hub_case_split(c) AS " + _let("hub_case_body(c)", "b", _let(
-            "CASE WHEN suffix(b, '字第') THEN left(b, -2) ELSE b END", "k", _let(
-                "hub_case_type_of(k)", "t", "{'old': suffix(b, '字第'), 'head': left(k, -length(t)), 'type': t}"))),
-        # every part from one split: normalization derives year, court and type per row,
-        # and three separate splits cost three times as much
-        "CREATE OR REPLACE MACRO hub_case_parts(c) AS " + _let("hub_case_split(c)", "p", (
-            "CASE WHEN p.type IS NOT NULL THEN {"
-            "'year': TRY_CAST(substr(c, 2, 4) AS INTEGER), "
-            # only new-style numbers have a tribunal code; old-style courts are free text
-            f"'tribunal': CASE WHEN NOT p.old AND right(p.head, 1) IN {_in(TRIBUNAL_CODES)} THEN right(p.head, 1) END, "
-            f"'court': CASE WHEN NOT p.old AND right(p.head, 1) IN {_in(TRIBUNAL_CODES)} THEN left(p.head, -1) ELSE p.head END, "
-            "'type': p.type} END")),
+        # every group of CASE_NUMBER_PATTERN, '' where a group took no part (all '' without a match)
+        f"CREATE OR REPLACE MACRO hub_case_groups(n) AS regexp_extract(n, {groups}, [{', '.join(map(_sql, _GROUPS))}])",
+        "CREATE OR REPLACE MACRO hub_case_of(g) AS "
+        f"CASE WHEN g.seq <> '' AND TRY_CAST(g.year AS INTEGER) BETWEEN {MIN_YEAR} AND {MAX_YEAR} THEN {{"
+        f"'canonical': '（' || g.year || '）' || CASE WHEN {old} THEN g.old_court || g.old_type || '字第' "
+        "ELSE g.court || g.tribunal || g.type END || g.seq || '号', "
+        "'year': TRY_CAST(g.year AS INTEGER), "
+        f"'court': CASE WHEN {old} THEN g.old_court ELSE g.court END, "
+        "'tribunal': nullif(g.tribunal, ''), "
+        f"'type': CASE WHEN {old} THEN g.old_type ELSE g.type END, "
+        "'seq': TRY_CAST(g.seq AS BIGINT)} END",
+        "CREATE OR REPLACE MACRO hub_case_parse(s) AS " + _let("hub_case_groups(hub_case_norm(s))", "g", "hub_case_of(g)"),
+        "CREATE OR REPLACE MACRO hub_case_no(s) AS struct_extract(hub_case_parse(s), 'canonical')",
+        # a canonical value is one that parses to itself
+        "CREATE OR REPLACE MACRO hub_case_parts(c) AS " + _let("c", "c", _let(
+            "hub_case_parse(c)", "p", "CASE WHEN p.canonical = c THEN p END")),
         "CREATE OR REPLACE MACRO hub_case_year(c) AS struct_extract(hub_case_parts(c), 'year')",
         "CREATE OR REPLACE MACRO hub_case_type(c) AS struct_extract(hub_case_parts(c), 'type')",
         "CREATE OR REPLACE MACRO hub_case_tribunal(c) AS struct_extract(hub_case_parts(c), 'tribunal')",
         "CREATE OR REPLACE MACRO hub_case_court(c) AS struct_extract(hub_case_parts(c), 'court')",
+        "CREATE OR REPLACE MACRO hub_case_seq(c) AS struct_extract(hub_case_parts(c), 'seq')",
     ]

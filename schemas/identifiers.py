@@ -125,7 +125,11 @@ def _let(value: str, name: str, body: str) -> str:
 
 def duckdb_macros() -> list[str]:
     """``hub_resident_id_ok(s)``, ``hub_credit_code_ok(s)``, ``hub_party_id_ok(s)`` (BOOLEAN,
-    false for NULL) and ``hub_mask_id(s)`` (VARCHAR, NULL for NULL), same rules as above."""
+    false for NULL) and ``hub_mask_id(s)`` (VARCHAR, NULL for NULL), same rules as above.
+
+    The ``*_of(v, k)`` forms take a stripped value and its ``hub_id_shape``, so normalization
+    matches each shape once per value and then checks, masks and hashes from that.
+    """
     # weighted sums written out term by term: list lambdas over 17 elements cost far more
     resident_sum = " + ".join(
         f"(ascii(substr(v, {i + 1}, 1)) - 48) * {w}" for i, w in enumerate(RESIDENT_WEIGHTS)
@@ -138,25 +142,31 @@ def duckdb_macros() -> list[str]:
         # trim with a character list is slow per row: only when an end is whitespace
         "CREATE OR REPLACE MACRO hub_strip_id(s) AS " + _let("s", "s", (
             f"CASE WHEN contains({ws}, left(s, 1)) OR contains({ws}, right(s, 1)) THEN trim(s, {ws}) ELSE s END")),
-        # *_of(v): v is stripped; upper() only runs on values already known to be ASCII
-        "CREATE OR REPLACE MACRO hub_resident_id_ok_of(v) AS coalesce("
-        f"regexp_full_match(v, {_sql(_RESIDENT_SHAPE)}) "
-        "AND try_strptime(substr(v, 7, 8), '%Y%m%d') IS NOT NULL "
-        f"AND substr('{RESIDENT_CHECK}', CAST(({resident_sum}) % 11 AS BIGINT) + 1, 1) = upper(substr(v, 18, 1)), false)",
-        "CREATE OR REPLACE MACRO hub_credit_code_ok_of(v) AS coalesce("
-        f"regexp_full_match(v, {_sql(_CREDIT_SHAPE)}) AND " + _let("upper(v)", "v", (
-            f"substr('{CREDIT_ALPHABET}', CAST((31 - ({credit_sum}) % 31) % 31 AS BIGINT) + 1, 1) = substr(v, 18, 1)"))
-        + ", false)",
-        "CREATE OR REPLACE MACRO hub_resident_id_ok(s) AS " + _let("hub_strip_id(s)", "v", "hub_resident_id_ok_of(v)"),
-        "CREATE OR REPLACE MACRO hub_credit_code_ok(s) AS " + _let("hub_strip_id(s)", "v", "hub_credit_code_ok_of(v)"),
-        "CREATE OR REPLACE MACRO hub_party_id_ok(s) AS " + _let("hub_strip_id(s)", "v", (
-            f"CASE WHEN regexp_full_match(v, {_sql(_RESIDENT_SHAPE)}) "
-            "THEN hub_resident_id_ok_of(v) ELSE hub_credit_code_ok_of(v) END")),
-        "CREATE OR REPLACE MACRO hub_mask_id(s) AS " + _let("hub_strip_id(s)", "v", (
-            f"CASE WHEN regexp_full_match(v, {_sql(_RESIDENT_SHAPE)}) THEN upper(left(v, 6)) || repeat('*', 8) || upper(right(v, 4)) "
-            f"WHEN regexp_full_match(v, {_sql(_CREDIT_SHAPE)}) THEN upper(left(v, 8)) || repeat('*', 6) || upper(right(v, 4)) "
-            "WHEN length(v) <= 2 THEN repeat('*', length(v)) "
-            "ELSE left(v, 1) || repeat('*', length(v) - 2) || right(v, 1) END")),
+        # v is stripped; a resident ID's shape wins over a credit code's (see validate_party_id)
+        "CREATE OR REPLACE MACRO hub_id_shape(v) AS CASE WHEN v IS NULL THEN NULL "
+        f"WHEN regexp_full_match(v, {_sql(_RESIDENT_SHAPE)}) THEN 'resident' "
+        f"WHEN regexp_full_match(v, {_sql(_CREDIT_SHAPE)}) THEN 'credit' ELSE 'other' END",
+        # *_check(v): v already has the shape, so upper() only meets ASCII
+        "CREATE OR REPLACE MACRO hub_resident_id_check(v) AS "
+        "try_strptime(substr(v, 7, 8), '%Y%m%d') IS NOT NULL "
+        f"AND substr('{RESIDENT_CHECK}', CAST(({resident_sum}) % 11 AS BIGINT) + 1, 1) = upper(substr(v, 18, 1))",
+        "CREATE OR REPLACE MACRO hub_credit_code_check(v) AS " + _let("upper(v)", "v", (
+            f"substr('{CREDIT_ALPHABET}', CAST((31 - ({credit_sum}) % 31) % 31 AS BIGINT) + 1, 1) = substr(v, 18, 1)")),
+        "CREATE OR REPLACE MACRO hub_party_id_ok_of(v, k) AS coalesce(CASE k WHEN 'resident' THEN hub_resident_id_check(v) "
+        "WHEN 'credit' THEN hub_credit_code_check(v) END, false)",
+        "CREATE OR REPLACE MACRO hub_mask_id_of(v, k) AS "
+        "CASE WHEN k = 'resident' THEN upper(left(v, 6)) || repeat('*', 8) || upper(right(v, 4)) "
+        "WHEN k = 'credit' THEN upper(left(v, 8)) || repeat('*', 6) || upper(right(v, 4)) "
+        "WHEN length(v) <= 2 THEN repeat('*', length(v)) "
+        "ELSE left(v, 1) || repeat('*', length(v) - 2) || right(v, 1) END",
+        "CREATE OR REPLACE MACRO hub_resident_id_ok(s) AS " + _let("hub_strip_id(s)", "v", (
+            f"coalesce(regexp_full_match(v, {_sql(_RESIDENT_SHAPE)}) AND hub_resident_id_check(v), false)")),
+        "CREATE OR REPLACE MACRO hub_credit_code_ok(s) AS " + _let("hub_strip_id(s)", "v", (
+            f"coalesce(regexp_full_match(v, {_sql(_CREDIT_SHAPE)}) AND hub_credit_code_check(v), false)")),
+        "CREATE OR REPLACE MACRO hub_party_id_ok(s) AS " + _let("hub_strip_id(s)", "v", _let(
+            "hub_id_shape(v)", "k", "hub_party_id_ok_of(v, k)")),
+        "CREATE OR REPLACE MACRO hub_mask_id(s) AS " + _let("hub_strip_id(s)", "v", _let(
+            "hub_id_shape(v)", "k", "hub_mask_id_of(v, k)")),
     ]
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from connectors.base import SOURCE_ROW, Batch
 from hub.landing import LandedBatch, land
-from hub.warehouse import Warehouse
+from hub.warehouse import Warehouse, _stageable
 
 KEY = b"test-hash-key"
 FILING_MAP = {"case_no": "ah", "filing_date": "larq", "defendant_id": "zjhm", "claim_amount": "bdje",
@@ -166,6 +166,25 @@ def test_exact_duplicates_are_counted_not_applied(wh: Warehouse, tmp_path: Path)
     assert wh.query("SELECT count(*) FROM filing").fetchone() == (2,)
 
 
+def test_upsert_paths_agree(tmp_path: Path) -> None:
+    """One batch holding every version (dedup and ranking), or one version per batch (new keys
+    only, then keys already stored): the same current rows, versions and flags."""
+    a = [filing("（2024）内03民终1号", bdje=str(n), gxsj=f"2024-03-0{n} 10:00:00") for n in (2, 1, 3)]
+    b = filing("（2024）内03民终2号", bdje="9")
+    splits = {"together": [[a[0], b, a[0], a[1], a[2]]], "apart": [[a[0], b], [a[1]], [a[2], a[0]]]}
+    seen = []
+    for name, parts in splits.items():
+        with Warehouse(tmp_path / f"{name}.duckdb", hash_key=KEY) as w:
+            counts = [apply_filing(w, batch(tmp_path / name, "c1_filing", rows)) for rows in parts]
+            assert sum(c["rows_applied"] for c in counts) == 4 and sum(c["rows_duplicate"] for c in counts) == 1
+            seen.append((
+                w.query("SELECT * EXCLUDE (batch_id, source_row, landed_at, run_id) FROM filing ORDER BY ALL").fetchall(),
+                w.query("SELECT record_key, claim_amount, is_current FROM filing_history ORDER BY ALL").fetchall(),
+            ))
+    assert seen[0] == seen[1]
+    assert [(float(x), c) for k, x, c in seen[0][1] if k.endswith("1号")] == [(1.0, False), (2.0, False), (3.0, True)]
+
+
 def test_replay_in_other_order_gives_same_tables(tmp_path: Path) -> None:
     batches = [
         batch(tmp_path, "c1_filing", [filing("（2024）内03民终1号", bdje="1", gxsj="2024-01-01 00:00:00"),
@@ -237,3 +256,35 @@ def test_warehouse_tables_have_the_arrow_schema(wh: Warehouse, record_type: str)
 
     got = wh.con.sql(f"FROM {record_type}").to_arrow_table().schema
     assert [(f.name, f.type) for f in got] == [(f.name, f.type) for f in arrow_schema(record_type)]
+
+
+def test_batches_staged_together_apply_as_one_by_one(tmp_path: Path) -> None:
+    """A source's consecutive batches staged by one statement: the same rows, versions,
+    quarantine and per-batch accounting as applying each alone; a key snapshot or a change of
+    columns starts a new group."""
+    one = [filing("（2024）内03民终1号", bdje="1", gxsj="2024-01-01 00:00:00", key="1"),
+           filing("（2024）内03民终2号", key="2"), filing("（2024）内03民X号", key="3")]
+    two = [filing("（2024）内03民终1号", bdje="2", gxsj="2024-02-01 00:00:00", key="1"), one[1], one[1]]
+    three = [filing("（2024）内03民终3号", key="4") | {"extra": "x"}]
+    four = [filing("（2024）内03民终1号", bdje="3", gxsj="2023-01-01 00:00:00", key="1")]
+    batches = [batch(tmp_path, "c1_filing", rows) for rows in (one, two, three, four)]
+    keys = land(Batch("c1_filing", pa.table({"id": ["1", "2", "4"]}), origin="keys"), tmp_path / "landing",
+                record_type="filing", institution="c1", run_id="r1", kind="keys")
+    batches.insert(3, keys)
+    seen = []
+    for name in ("alone", "together"):
+        with Warehouse(tmp_path / f"{name}.duckdb", hash_key=KEY) as w:
+            rules = {"mapping": FILING_MAP, "key_column": "id", "court_code": "内03", "run_id": "r1"}
+            if name == "alone":
+                counts = [w.apply(b, **rules) for b in batches]
+            else:
+                counts = [c for _, c in w.apply_group(batches, **rules)]
+            seen.append((
+                counts,
+                w.query("SELECT * EXCLUDE (run_id) FROM filing_history ORDER BY ALL").fetchall(),
+                w.query("SELECT * EXCLUDE (quarantined_at) FROM quarantine ORDER BY ALL").fetchall(),
+                w.query("SELECT * EXCLUDE (applied_at) FROM hub_batches ORDER BY ALL").fetchall(),
+            ))
+    assert seen[0] == seen[1]
+    assert [c["rows_duplicate"] for c in seen[0][0]] == [0, 2, 0, 0, 0]
+    assert [len(run) for run in _stageable(batches)] == [2, 1, 1, 1]
