@@ -32,7 +32,8 @@ def print_summary(home: Home, config_path: Path | None = None, *, demo: bool = F
                       ) if "mart_supervision_window" in marts else {}
         watch = wh.query("SELECT rule, count(*) FROM mart_enforcement_watch GROUP BY 1 ORDER BY 2 DESC, 1"
                          ).fetchall() if "mart_enforcement_watch" in marts else []
-        nonlit = wh.query("SELECT kind, quarter, sum(measures), sum(replied), sum(overdue) FROM mart_nonlit_quarterly "
+        nonlit = wh.query("SELECT kind, quarter, max(counted_to), sum(measures), sum(replied), sum(overdue) "
+                          "FROM mart_nonlit_quarterly "
                           "WHERE measures > 0 GROUP BY ALL ORDER BY quarter DESC, kind LIMIT 4"
                           ).fetchall() if "mart_nonlit_quarterly" in marts else []
         admin = wh.query("SELECT year, cases_filed, decided, loss_rate, head_appearance_rate, settlement_rate, cases_per_10k "
@@ -67,8 +68,8 @@ def print_summary(home: Home, config_path: Path | None = None, *, demo: bool = F
             print(f"  {rule:<36} {n:>7}")
     if nonlit:
         print("\nnon-litigation enforcement supervision, latest quarters (mart_nonlit_quarterly)")
-        for kind, quarter, measures, replied, overdue in nonlit:
-            print(f"  {quarter} {kind:<4} {measures:>4} measures, {replied} replied, {overdue} overdue at quarter end")
+        for kind, quarter, counted_to, measures, replied, overdue in nonlit:
+            print(f"  {quarter} {kind:<4} {measures:>4} measures, {replied} replied, {overdue} overdue on {counted_to}")
     for table in sorted(home.reports.glob("quarterly/*/*.xlsx"))[-1:]:
         print(f"  statistics tables for filing: {table}")
     if admin:

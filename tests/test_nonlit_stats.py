@@ -127,3 +127,17 @@ def test_workbook_has_chinese_headers_and_totals_equal_the_parquet(wh: Warehouse
     header = next(book["附件2 行政"].iter_rows(min_row=3, max_row=3, values_only=True))
     assert dict(zip(header, admin["合计"]))["监督案件数"] == 3  # measures 5, 6, 7
     assert dict(zip(header, admin["合计"]))["采纳率"] == 0.5  # 1 adopted of 2 replied
+
+
+def test_a_quarter_still_running_is_counted_as_of_today(wh: Warehouse, tmp_path: Path) -> None:
+    # 9: civil, due 2024-09-28 by the document, unanswered. On 2024-09-25 (2024Q3 still running) it
+    # is awaiting a reply, as is 2 (due 11-13); counted to 09-30 once the quarter is over, it is overdue
+    load(wh, tmp_path, "supervision", [sup(9, "检察建议", "（2024）内0302执1号", "2024-07-02", hfqx="2024-09-28")],
+         SUP_MAP, source="proc2")
+    d = dt.date
+    for as_of, counted_to, awaiting, overdue in ((d(2024, 9, 25), d(2024, 9, 25), 2, 0), (d(2024, 10, 15), d(2024, 9, 30), 1, 1)):
+        replies.build(wh.con, DEFAULT_REPLY_DAYS, as_of)
+        nonlit_stats.build(wh.con, [WH, HBW, WD], as_of)
+        assert wh.query("SELECT counted_to, measures, replied, awaiting_reply, overdue FROM mart_nonlit_quarterly "
+                        "WHERE quarter = '2024Q3' AND kind = '民事' AND procuratorate = ?", [WH]).fetchall() == [
+            (counted_to, 3, 1, awaiting, overdue)]

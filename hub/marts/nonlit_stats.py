@@ -12,8 +12,9 @@ non-litigation enforcement supervision by what it targets:
 
 ``mart_nonlit_quarterly`` has one row per kind, quarter and procuratorate (every procuratorate
 in ``hub.yaml`` files a row, zero or not), counting the measures issued in the quarter. Replies
-are counted as they stood on the quarter's last day, so a filed quarter's figures never
-change when later replies arrive. Due dates come from ``mart_replies`` (the document's, else
+and deadlines are counted as they stood on the quarter's last day, so a filed quarter's figures
+never change when later replies arrive; a quarter still running is counted as of today
+(``counted_to``), never ahead of it. Due dates come from ``mart_replies`` (the document's, else
 the configured default), so this mart is built after it.
 """
 
@@ -37,7 +38,8 @@ COLUMNS: Columns = {
         "kind": ("类别", "民事 (civil) or 行政 (administrative) non-litigation enforcement"),
         "quarter": ("统计季度", "quarter of issue, e.g. 2024Q3"),
         "quarter_start": ("季度起始日", "first day of the quarter"),
-        "quarter_end": ("统计截止日", "last day of the quarter: replies are counted as of this day"),
+        "quarter_end": ("季度截止日", "last day of the quarter"),
+        "counted_to": ("统计截止日", "replies and deadlines counted as of this day: quarter_end, or as_of while the quarter runs"),
         "due_by": ("报送期限", "the 5th of the month after the quarter, when the table is due"),
         "procuratorate": ("检察院", "procuratorate that issued the measures"),
         "measures": ("监督案件数", "non-litigation enforcement supervision measures issued in the quarter"),
@@ -54,7 +56,7 @@ COLUMNS: Columns = {
 
 KEYS = {"mart_nonlit_quarterly": ("kind", "quarter", "procuratorate")}
 COUNTS = [c for c in COLUMNS["mart_nonlit_quarterly"] if c not in
-          ("kind", "quarter", "quarter_start", "quarter_end", "due_by", "procuratorate", "adoption_rate")]
+          ("kind", "quarter", "quarter_start", "quarter_end", "counted_to", "due_by", "procuratorate", "adoption_rate")]
 """The additive columns: the workbook's 合计 row sums exactly these."""
 
 
@@ -78,19 +80,19 @@ def build(con: duckdb.DuckDBPyConnection, procuratorates: list[str], as_of: dt.d
         FROM mart_replies r LEFT JOIN targets t ON t.case_no = r.target_case_no
         WHERE r.measure <> '司法建议'
       ), judged AS (
-        SELECT m.*, CAST(quarter_start + INTERVAL 3 MONTH - INTERVAL 1 DAY AS DATE) AS quarter_end
+        SELECT m.*, least(CAST(quarter_start + INTERVAL 3 MONTH - INTERVAL 1 DAY AS DATE), CAST($as_of AS DATE)) AS counted_to
         FROM measures m WHERE kind IS NOT NULL
       ), counted AS (
         SELECT kind, quarter_start, procuratorate, count(*) AS measures,
                {measure_counts},
-               count(*) FILTER (WHERE replied_date <= quarter_end) AS replied,
-               count(*) FILTER (WHERE replied_date <= quarter_end AND reply_result = '采纳') AS adopted,
-               count(*) FILTER (WHERE replied_date <= quarter_end AND reply_result = '部分采纳') AS partly_adopted,
-               count(*) FILTER (WHERE replied_date <= quarter_end AND reply_result = '不采纳') AS not_adopted,
-               count(*) FILTER (WHERE (replied_date IS NULL OR replied_date > quarter_end)
-                                AND (due_date IS NULL OR due_date >= quarter_end)) AS awaiting_reply,
-               count(*) FILTER (WHERE (replied_date IS NULL OR replied_date > quarter_end)
-                                AND due_date < quarter_end) AS overdue
+               count(*) FILTER (WHERE replied_date <= counted_to) AS replied,
+               count(*) FILTER (WHERE replied_date <= counted_to AND reply_result = '采纳') AS adopted,
+               count(*) FILTER (WHERE replied_date <= counted_to AND reply_result = '部分采纳') AS partly_adopted,
+               count(*) FILTER (WHERE replied_date <= counted_to AND reply_result = '不采纳') AS not_adopted,
+               count(*) FILTER (WHERE (replied_date IS NULL OR replied_date > counted_to)
+                                AND (due_date IS NULL OR due_date >= counted_to)) AS awaiting_reply,
+               count(*) FILTER (WHERE (replied_date IS NULL OR replied_date > counted_to)
+                                AND due_date < counted_to) AS overdue
         FROM judged m GROUP BY ALL
       ), quarters AS (
         SELECT CAST(unnest(generate_series(min(quarter_start), max(quarter_start), INTERVAL 3 MONTH)) AS DATE) AS quarter_start
@@ -102,13 +104,15 @@ def build(con: duckdb.DuckDBPyConnection, procuratorates: list[str], as_of: dt.d
       )
       SELECT g.kind, year(g.quarter_start) || 'Q' || quarter(g.quarter_start) AS quarter, g.quarter_start,
              CAST(g.quarter_start + INTERVAL 3 MONTH - INTERVAL 1 DAY AS DATE) AS quarter_end,
+             least(CAST(g.quarter_start + INTERVAL 3 MONTH - INTERVAL 1 DAY AS DATE), CAST($as_of AS DATE)) AS counted_to,
              CAST(g.quarter_start + INTERVAL 3 MONTH + INTERVAL 4 DAY AS DATE) AS due_by, g.procuratorate,
              {", ".join(f"coalesce(c.{col}, 0) AS {col}" for col in COUNTS)},
              round((coalesce(c.adopted, 0) + coalesce(c.partly_adopted, 0)) / nullif(c.replied, 0), 4) AS adoption_rate
       FROM grid g LEFT JOIN counted c USING (kind, quarter_start, procuratorate)
       ORDER BY g.quarter_start, g.kind, g.procuratorate"""
     params = {"admin": list(ADMIN_BASES), "civil": list(CIVIL_BASES), "kinds": list(KINDS),
-              "procuratorates": procuratorates, "last": quarter_start(last_complete_quarter(as_of))}
+              "procuratorates": procuratorates, "last": quarter_start(last_complete_quarter(as_of)),
+              "as_of": as_of}
     return rebuild(con, [(sql, params)], COLUMNS)
 
 

@@ -48,7 +48,7 @@ def quarterly_statistics(con: duckdb.DuckDBPyConnection, quarter: str, folder: P
     if not held[2]:
         raise ReportError(f"no statistics for {quarter}: mart_nonlit_quarterly holds {held[0] or '-'} to {held[1] or '-'}")
     columns = nonlit_stats.COLUMNS["mart_nonlit_quarterly"]
-    shown = [c for c in columns if c not in ("kind", "quarter", "quarter_start", "quarter_end", "due_by")]
+    shown = [c for c in columns if c not in ("kind", "quarter", "quarter_start", "quarter_end", "counted_to", "due_by")]
     out = folder / quarter
     written: list[Path] = []
     book = Workbook()
@@ -63,8 +63,9 @@ def quarterly_statistics(con: duckdb.DuckDBPyConnection, quarter: str, folder: P
         sheet.append([f"{title}（{year}年第{q}季度）"])
         sheet["A1"].font = Font(bold=True, size=14)
         sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(shown))
-        _, last_day, due_by = nonlit_stats.quarter_dates(quarter)
-        sheet.append([f"统计截止：{last_day}    报送期限：{due_by}"])
+        counted_to = con.execute("SELECT max(counted_to) FROM mart_nonlit_quarterly WHERE quarter = ?",
+                                 [quarter]).fetchall()[0][0]
+        sheet.append([f"统计截止：{counted_to}    报送期限：{nonlit_stats.quarter_dates(quarter)[2]}"])
         sheet.append([columns[c][0] for c in shown])
         for cell in sheet[3]:
             cell.font = Font(bold=True)
