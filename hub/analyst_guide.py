@@ -12,7 +12,7 @@ import sys
 from hub.catalog import HUB_TABLES, tables
 from hub.marts import MARTS
 from schemas.codes import code_tables
-from schemas.tables import RECORD_TYPES, history_table
+from schemas.tables import RECORD_TYPES, VERSIONING, history_table
 
 EXAMPLES: list[tuple[str, str]] = [
     ("逾期未回复的监督文书，按逾期天数 / Overdue replies, longest first",
@@ -127,8 +127,7 @@ def render() -> str:
         out += [f"### `{rt}`", "", what + ".", "", *_columns(doc)]
     out += ["### `<table>_history`", "",
             f"{', '.join(f'`{history_table(rt)}`' for rt in RECORD_TYPES)}: every column of the shared table, and:", "",
-            *_columns({c: d for c, d in every[history_table(RECORD_TYPES[0])][1].items()
-                       if c not in every[RECORD_TYPES[0]][1]})]
+            *_columns({f.name: (f.zh, f.en) for f in VERSIONING})]
     out += ["## Marts", ""]
     for mart in MARTS:
         out += [f"### {mart.name}", "", mart.description, ""]
@@ -140,8 +139,7 @@ def render() -> str:
         out += [f"### `{table}`", "", what + ".", "", *_columns(doc)]
     out += ["## Code tables", ""]
     for table in code_tables():
-        what, doc = every[table]
-        out += [f"### `{table}`", "", *_columns(doc)]
+        out += [f"### `{table}`", "", *_columns(every[table][1])]
     return "\n".join(out).rstrip("\n") + "\n"
 
 

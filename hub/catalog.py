@@ -8,9 +8,9 @@ can open, and a test can check that no table or column goes undocumented.
 
 from __future__ import annotations
 
-from hub.marts import MARTS
+from hub.marts import MARTS, shareable_columns
 from schemas.codes import code_tables
-from schemas.tables import RECORD_TYPES, VERSIONING, history_table, stored_fields
+from schemas.tables import RECORD_TYPES, VERSIONING, history_table
 
 Doc = dict[str, tuple[str, str]]
 """column -> (Chinese, English)."""
@@ -107,7 +107,7 @@ def tables() -> dict[str, tuple[str, Doc]]:
     """Every table and view of the warehouse: name -> (what it is, its columns)."""
     out: dict[str, tuple[str, Doc]] = {}
     for rt in RECORD_TYPES:
-        fields = {f.name: (f.zh, f.en) for f in stored_fields(rt)}
+        fields = shareable_columns(rt)
         out[rt] = (f"Shared {rt} table: the current version of each record (a view of {history_table(rt)})", fields)
         out[history_table(rt)] = (f"Every version of every {rt} record", fields | {f.name: (f.zh, f.en) for f in VERSIONING})
     for mart in MARTS:

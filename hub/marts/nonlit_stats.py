@@ -60,6 +60,20 @@ COUNTS = [c for c in COLUMNS["mart_nonlit_quarterly"] if c not in
 """The additive columns: the workbook's 合计 row sums exactly these."""
 
 
+def adoption_rate(adopted: str, partly_adopted: str, replied: str) -> str:
+    """SQL for the adoption rate over these (column or aggregate) expressions: one definition
+    for the mart's rows and the workbook's 合计 row."""
+    return f"round(({adopted} + {partly_adopted}) / nullif({replied}, 0), 4)"
+
+
+def _quarter_end(start: str) -> str:
+    return f"CAST({start} + INTERVAL 3 MONTH - INTERVAL 1 DAY AS DATE)"
+
+
+def _counted_to(start: str) -> str:
+    return f"least({_quarter_end(start)}, CAST($as_of AS DATE))"
+
+
 def build(con: duckdb.DuckDBPyConnection, procuratorates: list[str], as_of: dt.date) -> dict[str, int]:
     """Rebuild ``mart_nonlit_quarterly`` from ``mart_replies`` and ``enforcement``.
 
@@ -80,7 +94,7 @@ def build(con: duckdb.DuckDBPyConnection, procuratorates: list[str], as_of: dt.d
         FROM mart_replies r LEFT JOIN targets t ON t.case_no = r.target_case_no
         WHERE r.measure <> '司法建议'
       ), judged AS (
-        SELECT m.*, least(CAST(quarter_start + INTERVAL 3 MONTH - INTERVAL 1 DAY AS DATE), CAST($as_of AS DATE)) AS counted_to
+        SELECT m.*, {_counted_to("quarter_start")} AS counted_to
         FROM measures m WHERE kind IS NOT NULL
       ), counted AS (
         SELECT kind, quarter_start, procuratorate, count(*) AS measures,
@@ -103,11 +117,10 @@ def build(con: duckdb.DuckDBPyConnection, procuratorates: list[str], as_of: dt.d
              (SELECT unnest(CAST($procuratorates AS VARCHAR[])) AS procuratorate UNION SELECT procuratorate FROM counted) p
       )
       SELECT g.kind, year(g.quarter_start) || 'Q' || quarter(g.quarter_start) AS quarter, g.quarter_start,
-             CAST(g.quarter_start + INTERVAL 3 MONTH - INTERVAL 1 DAY AS DATE) AS quarter_end,
-             least(CAST(g.quarter_start + INTERVAL 3 MONTH - INTERVAL 1 DAY AS DATE), CAST($as_of AS DATE)) AS counted_to,
+             {_quarter_end("g.quarter_start")} AS quarter_end, {_counted_to("g.quarter_start")} AS counted_to,
              CAST(g.quarter_start + INTERVAL 3 MONTH + INTERVAL 4 DAY AS DATE) AS due_by, g.procuratorate,
              {", ".join(f"coalesce(c.{col}, 0) AS {col}" for col in COUNTS)},
-             round((coalesce(c.adopted, 0) + coalesce(c.partly_adopted, 0)) / nullif(c.replied, 0), 4) AS adoption_rate
+             {adoption_rate("coalesce(c.adopted, 0)", "coalesce(c.partly_adopted, 0)", "c.replied")} AS adoption_rate
       FROM grid g LEFT JOIN counted c USING (kind, quarter_start, procuratorate)
       ORDER BY g.quarter_start, g.kind, g.procuratorate"""
     params = {"admin": list(ADMIN_BASES), "civil": list(CIVIL_BASES), "kinds": list(KINDS),

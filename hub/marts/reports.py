@@ -43,10 +43,14 @@ def quarterly_statistics(con: duckdb.DuckDBPyConnection, quarter: str, folder: P
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
 
-    held = con.execute("SELECT min(quarter), max(quarter), count(*) FILTER (WHERE quarter = ?) FROM mart_nonlit_quarterly",
-                       [quarter]).fetchall()[0]
-    if not held[2]:
-        raise ReportError(f"no statistics for {quarter}: mart_nonlit_quarterly holds {held[0] or '-'} to {held[1] or '-'}")
+    first, last, counted_to = con.execute("SELECT min(quarter), max(quarter), max(counted_to) FILTER (WHERE quarter = ?) "
+                                          "FROM mart_nonlit_quarterly", [quarter]).fetchall()[0]
+    if counted_to is None:
+        raise ReportError(f"no statistics for {quarter}: mart_nonlit_quarterly holds {first or '-'} to {last or '-'}")
+    year, q = quarter.split("Q")
+    subtitle = f"统计截止：{counted_to}    报送期限：{nonlit_stats.quarter_dates(quarter)[2]}"
+    sums = ", ".join(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in nonlit_stats.COUNTS)
+    rate = nonlit_stats.adoption_rate("sum(adopted)", "sum(partly_adopted)", "sum(replied)")
     columns = nonlit_stats.COLUMNS["mart_nonlit_quarterly"]
     shown = [c for c in columns if c not in ("kind", "quarter", "quarter_start", "quarter_end", "counted_to", "due_by")]
     out = folder / quarter
@@ -59,25 +63,19 @@ def quarterly_statistics(con: duckdb.DuckDBPyConnection, quarter: str, folder: P
         name = "civil" if kind == "民事" else "administrative"
         written.append(_atomic(out / f"{name}.parquet", lambda p, t=table: pq.write_table(t, p)))
         sheet = book.create_sheet(f"附件{n} {kind}")
-        year, q = quarter.split("Q")
         sheet.append([f"{title}（{year}年第{q}季度）"])
         sheet["A1"].font = Font(bold=True, size=14)
         sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(shown))
-        counted_to = con.execute("SELECT max(counted_to) FROM mart_nonlit_quarterly WHERE quarter = ?",
-                                 [quarter]).fetchall()[0][0]
-        sheet.append([f"统计截止：{counted_to}    报送期限：{nonlit_stats.quarter_dates(quarter)[2]}"])
+        sheet.append([subtitle])
         sheet.append([columns[c][0] for c in shown])
         for cell in sheet[3]:
             cell.font = Font(bold=True)
             cell.alignment = Alignment(wrap_text=True, horizontal="center")
-        rows = table.select(shown).to_pylist()
-        for row in rows:
+        for row in table.select(shown).to_pylist():
             sheet.append([row[c] for c in shown])
-        totals = {c: sum(r[c] for r in rows) for c in nonlit_stats.COUNTS}
-        replied = totals["replied"]
-        rate = round((totals["adopted"] + totals["partly_adopted"]) / replied, 4) if replied else None
-        total = {"procuratorate": TOTAL_LABEL, **totals, "adoption_rate": rate}
-        sheet.append([total[c] for c in shown])
+        totals = con.sql(f"SELECT {sums}, {rate} AS adoption_rate FROM mart_nonlit_quarterly WHERE quarter = ? AND kind = ?",
+                         params=[quarter, kind]).to_arrow_table().to_pylist()[0]
+        sheet.append([TOTAL_LABEL if c == "procuratorate" else totals[c] for c in shown])
         for cell in sheet[sheet.max_row]:
             cell.font = Font(bold=True)
         sheet.column_dimensions["A"].width = 24
