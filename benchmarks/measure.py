@@ -46,11 +46,23 @@ def peak_kb() -> int:
 
 @dataclass
 class Phase:
-    """One measured stretch of work; ``inside`` holds time spent in wrapped functions."""
+    """One measured stretch of work; ``inside`` holds time spent in wrapped functions: the wall
+    time during which at least one call was running, so calls overlapping in threads count once."""
 
     seconds: float = 0.0
     peak_kb: int = 0
-    inside: dict[str, float] = field(default_factory=dict)
+    calls: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+
+    @property
+    def inside(self) -> dict[str, float]:
+        out = {}
+        for label, spans in self.calls.items():
+            total, reach = 0.0, float("-inf")
+            for start, end in sorted(spans):
+                total += max(0.0, end - max(start, reach))
+                reach = max(reach, end)
+            out[label] = total
+        return out
 
 
 @contextmanager
@@ -78,7 +90,7 @@ def timed_calls(owner: Any, attribute: str, result: Phase, label: str) -> Iterat
         try:
             return original(*args, **kwargs)
         finally:
-            result.inside[label] = result.inside.get(label, 0.0) + time.perf_counter() - start
+            result.calls.setdefault(label, []).append((start, time.perf_counter()))
 
     setattr(owner, attribute, wrapper)
     try:

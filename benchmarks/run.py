@@ -4,10 +4,14 @@ Generates N records (``benchmarks.generate``: four courts in PostgreSQL, two pro
 CSV drops on a real OpenSSH sshd), runs the exchange in full, measures the raw baselines
 (``benchmarks.baselines``) in a separate process, changes 0.1 % of the records at their
 sources and runs the exchange again. The stages are ``hub.pipeline``'s functions called
-directly, in one process, sources one after another (no Dagster: its run launcher and
-per-step processes would time Dagster, not the data path). Pull and land interleave inside
-``pipeline.pull``, publish and sign inside ``pipeline.publish``; the time inside ``land``,
-and inside hashing (``sha256_file``) plus signing (``SigningKey.sign``), is counted apart.
+directly, in one process (no Dagster: its run launcher and per-step processes would time
+Dagster, not the data path). Sources are pulled, and offices delivered to, ``--pull-workers``
+at a time (default: one per core), in threads, as Dagster's multiprocess executor runs the
+landing and delivery assets, which share no pool; the warehouse stages run one at a time,
+as its pool admits them. Pull and
+land interleave inside ``pipeline.pull``, publish and sign inside ``pipeline.publish``; the
+wall time during which some ``land``, or some hashing (``sha256_file``) or signing
+(``SigningKey.sign``), was running is counted apart.
 
 The last line is ``e2e_ratio=X.XX incremental_ratio=Y.YY peak_rss_mb=Z``: the full run's time
 over the sum of the four named baselines, the incremental run's time over the full run's, and
@@ -25,6 +29,7 @@ import resource
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,11 +75,13 @@ class RunResult:
         return max(s.peak_kb for s in self.stages)
 
 
-def exchange(config: HubConfig, home: Home, run_id: str) -> RunResult:
-    """One exchange: every source pulled and landed, applied, published and delivered."""
+def exchange(config: HubConfig, home: Home, run_id: str, pull_workers: int) -> RunResult:
+    """One exchange: every source pulled and landed, applied, published and delivered (pulls
+    and deliveries ``pull_workers`` at a time)."""
     start = time.perf_counter()
-    with phase() as pulled, timed_calls(pipeline, "land", pulled, "land"):
-        rows_in = sum(pipeline.pull(config, home, s.name, run_id).rows for s in config.sources)
+    with (phase() as pulled, timed_calls(pipeline, "land", pulled, "land"),
+          ThreadPoolExecutor(pull_workers, thread_name_prefix="pull") as pool):
+        rows_in = sum(r.rows for r in pool.map(lambda s: pipeline.pull(config, home, s.name, run_id), config.sources))
     with phase() as applied:
         totals = pipeline.apply_pending(config, home, run_id)
     published_rows = 0
@@ -86,10 +93,9 @@ def exchange(config: HubConfig, home: Home, run_id: str) -> RunResult:
             result = pipeline.publish(config, home, office.id, run_id)
             if result is not None:
                 published_rows += sum(result.rows.values())
-    with phase() as delivered:
-        for office in config.offices:
-            if office.delivery.sftp is not None:
-                pipeline.deliver(config, home, office.id, run_id)
+    with phase() as delivered, ThreadPoolExecutor(pull_workers, thread_name_prefix="deliver") as pool:
+        list(pool.map(lambda o: pipeline.deliver(config, home, o.id, run_id),
+                      [o for o in config.offices if o.delivery.sftp is not None]))
     seconds = time.perf_counter() - start
     land, sign = pulled.inside.get("land", 0.0), published.inside.get("sign", 0.0)
     applied_rows = sum(t["rows_in"] for t in totals.values())
@@ -162,7 +168,7 @@ def _cpus() -> int:
 
 
 def run(records: int, home: Home, *, seed: int, pg_url: str, memory_limit: str | None = None,
-        keep_sources: bool = False) -> str:
+        keep_sources: bool = False, pull_workers: int = 2) -> str:
     ensure_keys(home)
     children: dict[str, ChildResult] = {}
     with running_sshd(home.root / "sshd", host_key=host_key_path(home), client_key=client_key_path(home)) as sshd:
@@ -172,10 +178,10 @@ def run(records: int, home: Home, *, seed: int, pg_url: str, memory_limit: str |
         manifest = children["generate"].output
         try:
             config = load_config(home.config)
-            full = exchange(config, home, "bench-full")
+            full = exchange(config, home, "bench-full", pull_workers)
             children["baselines"] = run_child("benchmarks.baselines", "--home", str(home.root))
             children["change"] = run_child("benchmarks.generate", "--home", str(home.root), "--change")
-            incremental = exchange(config, home, "bench-incremental")
+            incremental = exchange(config, home, "bench-incremental", pull_workers)
         finally:
             if not keep_sources:
                 generate.drop_schemas(home)
@@ -195,12 +201,15 @@ def main() -> None:
     p.add_argument("--home", help="keep the exchange's home here (default: a temporary folder, removed)")
     p.add_argument("--duckdb-memory-limit", help="set hub.duckdb_memory_limit for the exchange, e.g. 1GB")
     p.add_argument("--keep-sources", action="store_true", help="leave the PostgreSQL schemas in place")
+    p.add_argument("--pull-workers", type=int, default=_cpus(),
+                   help="sources pulled at a time (default: the cores; Dagster runs the landing assets in parallel)")
     args = p.parse_args()
     folder = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="hub-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     try:
         print(run(args.records, Home.find(folder), seed=args.seed, pg_url=args.pg_url,
-                  memory_limit=args.duckdb_memory_limit, keep_sources=args.keep_sources), flush=True)
+                  memory_limit=args.duckdb_memory_limit, keep_sources=args.keep_sources,
+                  pull_workers=args.pull_workers), flush=True)
     finally:
         if not args.home:
             shutil.rmtree(folder, ignore_errors=True)

@@ -71,6 +71,26 @@ HUB_TABLES: dict[str, tuple[str, Doc]] = {
         "record_key": ("记录键", "record sent (a mart row: its natural key joined by |)"),
         "row_hash": ("行哈希", "version sent: row_hash in <table>_history; a mart row's MD5; NULL when withdrawn"),
     }),
+    "hub_holdings": ("What each office holds after its last bundle: one row per record shared with it", {
+        "office": ("接收部门", "coordination office"),
+        "dataset": ("数据集", "shared table or mart table"),
+        "record_key": ("记录键", "record the office holds"),
+        "row_hash": ("共享形态哈希", "64-bit hash of the row as shared (after filters and treatments), to notice changes"),
+        "batch_id": ("批次", "landing batch of the version shared (NULL for a mart row)"),
+        "source_row": ("源行号", "row of that batch"),
+        "run_id": ("运行编号", "run that applied that version"),
+    }),
+    "hub_holdings_state": ("Per office and dataset: the share the holdings were computed under", {
+        "office": ("接收部门", "coordination office"),
+        "dataset": ("数据集", "shared table or mart table"),
+        "fingerprint": ("共享指纹", "sha256 of the share's definition, hash key and DuckDB version; a change re-compares every row"),
+        "remembered_at": ("记录时间", "when the holdings were last updated (UTC)"),
+    }),
+    "hub_holdings_batches": ("Per office and dataset: landed batches its holdings already account for", {
+        "office": ("接收部门", "coordination office"),
+        "dataset": ("数据集", "shared table"),
+        "batch_id": ("批次", "a batch in hub_batches; records of batches not listed are read at the next bundle"),
+    }),
     "hub_meta": ("The warehouse's own settings", {
         "key": ("键", "setting name, e.g. schema_version"),
         "value": ("值", "setting value"),

@@ -1,23 +1,25 @@
 """What goes into an office's bundle: a full snapshot, or the changes since its last bundle.
 
-The hub remembers, per office and dataset, what the office holds: each shared row's record
-key, a hash of the row *as shared* (after filters and column treatments: DuckDB's 64-bit
-``hash`` of its values, only ever compared with the same record's previous hash, there to
-notice changes, never to prove anything: bundles are signed with SHA-256 digests) and the
-stored version it was shared from (batch, source row, run), in
-``state/offices/<office>/<dataset>.parquet``, tagged with the share's fingerprint. An
-incremental bundle carries the rows whose shared form is new or changed (``_change`` = new /
-changed) and the keys it no longer shares (withdrawn: deleted at the source, or no longer
-matching the agreement). The memory is replaced only after the bundle is safely written, so a
-failed publish resends the same changes next time.
+The warehouse remembers, per office and dataset, what the office holds (``hub_holdings``):
+each shared row's record key, a hash of the row *as shared* (after filters and column
+treatments: DuckDB's 64-bit ``hash`` of its values, only ever compared with the same record's
+previous hash, there to notice changes, never to prove anything: bundles are signed with
+SHA-256 digests) and the stored version it was shared from (batch, source row, run); beside
+it, the share's fingerprint (``hub_holdings_state``) and the landed batches the holdings
+already account for (``hub_holdings_batches``). An incremental bundle carries the rows whose
+shared form is new or changed (``_change`` = new / changed) and the keys it no longer shares
+(withdrawn: deleted at the source, or no longer matching the agreement). The holdings change
+only after the bundle is safely written (``remember``), so a failed publish resends the same
+changes next time.
 
-Hashing every shared row on every publish would make a 0.1 % change cost as much as a full
-extract, so an incremental publish first reads only keys and stored versions: a row whose
-version and share fingerprint are what the office was last sent keeps its remembered hash,
-and only new, re-applied or re-specified rows are evaluated (masked, hashed) at all. (A
-stored row never changes in place: the warehouse replaces it with a row from a new batch.)
-All of it runs in DuckDB and streams to Parquet files, so an extract larger than memory
-spills to DuckDB's temporary directory instead of being held in Arrow.
+A stored row never changes in place: every change to a shared table arrives as a row of a
+new batch (a new version, a tombstone, a version that lost to a newer one). So an incremental
+publish of a shared table reads only the records named by batches the holdings do not yet
+account for, and costs in proportion to what changed, not to what is shared. Marts are
+rebuilt rather than versioned, and a new share fingerprint makes every shared form suspect:
+those compare every shared row with what the office holds. Everything runs in DuckDB and
+streams to Parquet, so an extract larger than memory spills to DuckDB's temporary directory
+instead of being held in Arrow.
 
 Each dataset also gets a receipt naming, per bundle row, the record and the warehouse
 version sent (``hub.receipts`` stores them), so every published row traces to its source.
@@ -26,7 +28,7 @@ version sent (``hub.receipts`` stores them), so every published row traces to it
 from __future__ import annotations
 
 import hashlib
-import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -36,7 +38,9 @@ import pyarrow.parquet as pq
 from hub.agreements import select_sql
 from hub.bundle import canonical_json, write_parquet
 from hub.config import Agreement, Share
+from hub.marts import MART_TABLES
 from hub.normalize import lit, q
+from schemas.tables import history_table
 
 SHARED_FORM_VERSION = 1
 """Bump when ``agreements.select_sql`` changes how a treatment renders a value: every
@@ -45,8 +49,34 @@ FINGERPRINT_KEY = b"share_fingerprint"
 VERSION = ("_batch_id", "_source_row", "_run_id")
 BATCH_ROWS = 100_000
 
+DDL = (
+    """CREATE TABLE IF NOT EXISTS hub_holdings (
+      office VARCHAR, dataset VARCHAR, record_key VARCHAR, row_hash UBIGINT,
+      batch_id VARCHAR, source_row BIGINT, run_id VARCHAR
+    )""",
+    """CREATE TABLE IF NOT EXISTS hub_holdings_state (
+      office VARCHAR, dataset VARCHAR, fingerprint VARCHAR, remembered_at TIMESTAMP,
+      PRIMARY KEY (office, dataset)
+    )""",
+    "CREATE TABLE IF NOT EXISTS hub_holdings_batches (office VARCHAR, dataset VARCHAR, batch_id VARCHAR)",
+)
 
-def _state_path(state_dir: Path, office: str, dataset: str) -> Path:
+
+@dataclass(frozen=True)
+class Holdings:
+    """What an office will hold of one dataset once its bundle is written: temp tables on the
+    publishing connection, applied by ``remember``."""
+
+    office: str
+    dataset: str
+    fingerprint: str
+    rows: str  # (record_key, row_hash, batch_id, source_row, run_id) to hold
+    touched: str | None  # keys whose holdings ``rows`` replaces; None: it replaces them all
+    batches: str  # batch ids the holdings then account for, besides those they already did
+    legacy: Path | None  # a pre-warehouse holdings file imported, removed once remembered
+
+
+def _legacy_path(state_dir: Path, office: str, dataset: str) -> Path:
     return state_dir / "offices" / office / f"{dataset}.parquet"
 
 
@@ -61,99 +91,129 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, share: Share) -> str:
     return hashlib.sha256(canonical_json(spec)).hexdigest()
 
 
-def _load_previous(con: duckdb.DuckDBPyConnection, path: Path, fingerprint: str) -> bool:
-    """``_previous`` holds what the office was last sent; versions only where still comparable.
-
-    Holdings from before versions were remembered carry a text hash no longer computed, and
-    those from before hashes were 64-bit a 128-bit one that Parquet stored as a rounded DOUBLE:
-    their rows compare as changed, so the office is sent each of them once more."""
-    con.execute("CREATE OR REPLACE TEMP TABLE _previous (record_key VARCHAR, _row_hash UBIGINT, "
-                "_batch_id VARCHAR, _source_row BIGINT, _run_id VARCHAR)")
-    if not path.exists():
+def _held_fingerprint(con: duckdb.DuckDBPyConnection, office: str, dataset: str, legacy: Path) -> str | None | bool:
+    """The fingerprint the office's holdings were remembered under; False when it holds
+    nothing. Holdings from before the warehouse kept them (``legacy``, a Parquet file) are
+    imported into ``_legacy`` under no fingerprint, so every row is compared once; those from
+    before versions, or before hashes were 64-bit, carry a hash no longer computed, and their
+    rows go out once more as changed."""
+    row = con.execute("SELECT fingerprint FROM hub_holdings_state WHERE office = ? AND dataset = ?",
+                      [office, dataset]).fetchall()
+    if row:
+        return row[0][0]
+    if not legacy.exists():
         return False
-    schema = pq.read_schema(path)
+    schema = pq.read_schema(legacy)
     current = set(VERSION) <= set(schema.names) and schema.field("_row_hash").type == pa.uint64()
-    same = current and (schema.metadata or {}).get(FINGERPRINT_KEY) == fingerprint.encode()
-    row_hash = "_row_hash" if current else "NULL"
-    version = ", ".join(VERSION) if same else "NULL, NULL, NULL"
-    con.execute(f"INSERT INTO _previous SELECT record_key, {row_hash}, {version} FROM read_parquet({lit(str(path))})")
-    return True
+    row_hash = "_row_hash" if current else "NULL::UBIGINT"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _legacy AS
+                    SELECT record_key, {row_hash} AS row_hash, NULL::VARCHAR AS batch_id, NULL::BIGINT AS source_row,
+                           NULL::VARCHAR AS run_id FROM read_parquet({lit(str(legacy))})""")
+    return None
 
 
 def build(
     con: duckdb.DuckDBPyConnection, agreement: Agreement, state_dir: Path, work_dir: Path, *, full: bool
-) -> tuple[dict[str, Path], dict[str, Path], dict[str, Path]]:
+) -> tuple[dict[str, Path], list[Holdings], dict[str, Path]]:
     """(a Parquet file per dataset for the bundle, in ``work_dir``; what the office will hold
-    once it has them, as files for ``remember``; a receipt file per dataset).
+    once it has them, for ``remember``; a receipt file per dataset).
 
     A receipt has one row per bundle row: ``bundle_row`` (1-based position in its Parquet
     file), ``change`` (snapshot / new / changed / withdrawn), ``record_key`` and ``row_hash``
-    (the warehouse version sent; NULL for a withdrawal)."""
-    datasets, holdings, receipts = {}, {}, {}
-    for share in agreement.shares:
+    (the warehouse version sent; NULL for a withdrawal). ``state_dir`` is read only for
+    holdings files older than ``hub_holdings``."""
+    office = agreement.office
+    datasets, holdings, receipts = {}, [], {}
+    for n, share in enumerate(agreement.shares):
         rt = share.record_type
-        sql, params = select_sql(share, with_key=True, with_version=True, ordered=False)
         cols = [c for c, t in share.columns.items() if t != "drop"]
-        previous = _state_path(state_dir, agreement.office, rt)
+        row_hash = "hash(" + ", ".join(f"c.{q(c)}" for c in cols) + ")"  # 8x cheaper than md5 of the row's JSON
         fingerprint = _fingerprint(con, share)
+        legacy = _legacy_path(state_dir, office, rt)
+        held_under = _held_fingerprint(con, office, rt, legacy)
+        names = {k: f"_{k}_{n}" for k in ("rows", "touched", "batches")}
+        # the batches accounted for are fixed first: one applied while the share is read is
+        # left for the next bundle, which then reads its records again
+        versioned = rt not in MART_TABLES
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {names['batches']} AS
+                        SELECT batch_id FROM hub_batches WHERE {'record_type = $rt' if versioned else 'false'}
+                        EXCEPT SELECT batch_id FROM hub_holdings_batches WHERE office = $office AND dataset = $rt""",
+                    {"rt": rt, "office": office})
+        held = ("_legacy" if held_under is None else
+                f"(SELECT * EXCLUDE (office, dataset) FROM hub_holdings WHERE office = {lit(office)} AND dataset = {lit(rt)})")
         try:
-            has_previous = _load_previous(con, previous, fingerprint)
-            snapshot = full or not has_previous
-            row_hash = "hash(" + ", ".join(f"c.{q(c)}" for c in cols) + ")"  # 8x cheaper than md5 of the row's JSON
-            same = "coalesce(" + " AND ".join(f"p.{v} = c.{v}" for v in VERSION) + ", false)"
-            keep = ", ".join(VERSION)
-            pending = previous.with_name(previous.name + ".pending")
-            pending.parent.mkdir(parents=True, exist_ok=True)
-            remember_to = (f"TO {lit(str(pending))} (FORMAT parquet, COMPRESSION zstd, "
-                           f"KV_METADATA {{{FINGERPRINT_KEY.decode()}: {lit(fingerprint)}}})")
-            if snapshot:
-                # the share is evaluated once (masking and keyed hashes included) and numbered as
-                # it is stored, so the bundle file and its receipt agree row for row
-                con.execute(f"""CREATE OR REPLACE TEMP TABLE _cur AS
-                                SELECT row_number() OVER (ORDER BY c.record_key) AS _bundle_row, c.*,
-                                       CASE WHEN {same} THEN p._row_hash ELSE {row_hash} END AS _row_hash
-                                FROM ({sql}) c LEFT JOIN _previous p USING (record_key)""", params)
-                con.execute(f"COPY (SELECT record_key, _row_hash, {keep} FROM _cur) {remember_to}")
-                out, shown, change = "_cur", cols, "'snapshot'"
+            if full or held_under is False:
+                # evaluated once (masking and keyed hashes included), sorted as the bundle is
+                # numbered, so the bundle file and its receipt agree row for row
+                sql, params = select_sql(share, with_key=True, with_version=True, ordered=False)
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _cur AS SELECT c.*, {row_hash} AS _row_hash "
+                            f"FROM ({sql}) c ORDER BY c.record_key", params)
+                out, touched, shown, change = "_cur", None, cols, "'snapshot'"
             else:
-                # which records' stored versions differ from the ones last sent, from keys alone;
-                # only those are evaluated (masked, hashed) and compared by their shared form
-                keys_sql, key_params = select_sql(share, with_key=True, with_version=True, ordered=False, columns=False)
-                con.execute(f"""CREATE OR REPLACE TEMP TABLE _cur AS
-                                SELECT c.*, p.record_key IS NOT NULL AS _held, {same} AS _same, p._row_hash AS _previous_hash
-                                FROM ({keys_sql}) c LEFT JOIN _previous p USING (record_key)""", key_params)
-                con.execute("CREATE OR REPLACE TEMP TABLE _stale AS SELECT record_key FROM _cur WHERE NOT _same")
-                stale_sql, stale_params = select_sql(share, with_key=True, with_version=True, ordered=False,
-                                                     keys_from="_stale")
-                con.execute(f"CREATE OR REPLACE TEMP TABLE _fresh AS SELECT c.*, {row_hash} AS _row_hash FROM ({stale_sql}) c",
-                            stale_params)
-                con.execute(f"""COPY (SELECT c.record_key, CASE WHEN c._same THEN c._previous_hash ELSE f._row_hash END AS _row_hash,
-                                             {", ".join(f"c.{v}" for v in VERSION)}
-                                      FROM _cur c LEFT JOIN _fresh f USING (record_key)) {remember_to}""")
+                cdc = versioned and held_under == fingerprint
+                if cdc:  # only the records named by batches the holdings do not account for yet
+                    con.execute(f"""CREATE OR REPLACE TEMP TABLE {names['touched']} AS
+                                    SELECT DISTINCT record_key FROM {q(history_table(rt))}
+                                    WHERE batch_id IN (SELECT batch_id FROM {names['batches']})""")
+                    held = f"(SELECT * FROM {held} WHERE record_key IN (SELECT record_key FROM {names['touched']}))"
+                sql, params = select_sql(share, with_key=True, with_version=True, ordered=False,
+                                         keys_from=names["touched"] if cdc else None)
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _cur AS SELECT c.*, {row_hash} AS _row_hash FROM ({sql}) c",
+                            params)
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _held AS SELECT record_key, row_hash FROM {held}")
                 nulls = ", ".join(f"NULL AS {q(c)}" for c in cols)
-                con.execute(f"""CREATE OR REPLACE TEMP TABLE _out AS
-                                SELECT row_number() OVER (ORDER BY record_key) AS _bundle_row, * FROM (
-                                  SELECT CASE WHEN c._held THEN 'changed' ELSE 'new' END AS _change, f.record_key, f._version,
-                                         {", ".join(f"f.{q(c)}" for c in cols)}
-                                  FROM _fresh f JOIN _cur c USING (record_key)
-                                  WHERE NOT c._held OR c._previous_hash IS DISTINCT FROM f._row_hash
-                                  UNION ALL
-                                  SELECT 'withdrawn', p.record_key, NULL, {nulls} FROM _previous p ANTI JOIN _cur c USING (record_key))""")
-                out, shown, change = "_out", ["_change", "record_key", *cols], "_change"
-            holdings[rt] = pending
+                con.execute(f"""CREATE OR REPLACE TEMP TABLE _changes AS
+                                SELECT CASE WHEN h.record_key IS NULL THEN 'new' ELSE 'changed' END AS _change,
+                                       c.record_key, c._version, {", ".join(f"c.{q(c)}" for c in cols)}
+                                FROM _cur c LEFT JOIN _held h USING (record_key)
+                                WHERE h.record_key IS NULL OR h.row_hash IS DISTINCT FROM c._row_hash
+                                UNION ALL
+                                SELECT 'withdrawn', h.record_key, NULL, {nulls} FROM _held h ANTI JOIN _cur c USING (record_key)
+                                ORDER BY record_key""")
+                out, touched = "_changes", names["touched"] if cdc else None
+                shown, change = ["_change", "record_key", *cols], "_change"
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {names['rows']} AS "
+                        f"SELECT record_key, _row_hash AS row_hash, {', '.join(VERSION)} FROM _cur")
+            holdings.append(Holdings(office, rt, fingerprint, names["rows"], touched, names["batches"],
+                                     legacy if held_under is None else None))
             datasets[rt] = work_dir / f"{rt}.parquet"
-            write_parquet(con.sql(f"SELECT {', '.join(q(c) for c in shown)} FROM {out} ORDER BY _bundle_row")
+            # a row's place in ``out`` (written in record-key order) numbers it in the file and the receipt
+            write_parquet(con.sql(f"SELECT {', '.join(q(c) for c in shown)} FROM {out} ORDER BY rowid")
                           .to_arrow_reader(BATCH_ROWS), datasets[rt])
             receipts[rt] = work_dir / f"{rt}.receipt.parquet"
-            con.execute(f"""COPY (SELECT _bundle_row AS bundle_row, {change} AS change, record_key, _version AS row_hash
-                                  FROM {out} ORDER BY _bundle_row) TO {lit(str(receipts[rt]))} (FORMAT parquet)""")
+            con.execute(f"""COPY (SELECT rowid + 1 AS bundle_row, {change} AS change, record_key, _version AS row_hash
+                                  FROM {out} ORDER BY rowid) TO {lit(str(receipts[rt]))} (FORMAT parquet)""")
         finally:
-            for temp in ("_previous", "_cur", "_stale", "_fresh", "_out"):
+            for temp in ("_legacy", "_cur", "_held", "_changes"):
                 con.execute(f"DROP TABLE IF EXISTS {temp}")
     return datasets, holdings, receipts
 
 
-def remember(state_dir: Path, office: str, holdings: dict[str, Path]) -> None:
-    """Record what the office now holds (called once its bundle is written)."""
-    for dataset, pending in holdings.items():
-        os.replace(pending, _state_path(state_dir, office, dataset))
+def remember(con: duckdb.DuckDBPyConnection, holdings: list[Holdings]) -> None:
+    """Record what the office now holds, in one transaction (called once its bundle is written)."""
+    try:
+        con.execute("BEGIN TRANSACTION")
+        for h in holdings:
+            which = {"office": h.office, "dataset": h.dataset}
+            mine = "office = $office AND dataset = $dataset"
+            if h.touched is None:
+                con.execute(f"DELETE FROM hub_holdings WHERE {mine}", which)
+            else:
+                con.execute(f"DELETE FROM hub_holdings WHERE {mine} AND record_key IN (SELECT record_key FROM {h.touched})",
+                            which)
+            con.execute(f"INSERT INTO hub_holdings SELECT $office, $dataset, * FROM {h.rows}", which)
+            con.execute(f"INSERT INTO hub_holdings_batches SELECT $office, $dataset, batch_id FROM {h.batches}", which)
+            con.execute("INSERT OR REPLACE INTO hub_holdings_state VALUES ($office, $dataset, $fingerprint, now())",
+                        which | {"fingerprint": h.fingerprint})
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for h in holdings:
+            for temp in (h.rows, h.touched, h.batches):
+                if temp:
+                    con.execute(f"DROP TABLE IF EXISTS {temp}")
+    for h in holdings:
+        if h.legacy is not None:
+            h.legacy.unlink(missing_ok=True)

@@ -293,9 +293,9 @@ def publish(
                 )
                 receipts.record(wh.con, bundle, office=office_id, agreement=agreement.id, version=agreement.version,
                                 extract=predicate["extract"], published_at=now, run_id=run_id, receipts=rows)
+                extracts.remember(wh.con, holdings)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        extracts.remember(home.state, office_id, holdings)
         audit.record(
             home.audit, config, "publish", run_id=run_id, subject=office_id, bundle=str(bundle.path),
             sequence=bundle.sequence, manifest_sha256=bundle.manifest_sha256, agreement=agreement.id,

@@ -20,6 +20,7 @@ from connectors.base import SOURCE_ROW
 from hub.errors import WarehouseError
 from hub.landing import LandedBatch
 from hub.normalize import original_sql, q, staging_sql
+from hub.extracts import DDL as HOLDINGS_DDL
 from hub.receipts import DDL as RECEIPTS_DDL
 from hub.views import all_views
 from schemas import case_number, identifiers
@@ -86,7 +87,7 @@ class Warehouse:
         the warehouse already has exactly these (``hub_meta.schema_digest``): every stage opens
         the warehouse, and some forty catalog writes per open cost a run more than its data did."""
         self._check_version()
-        statements = [META_DDL, QUARANTINE_DDL, BATCHES_DDL, *RECEIPTS_DDL]
+        statements = [META_DDL, QUARANTINE_DDL, BATCHES_DDL, *RECEIPTS_DDL, *HOLDINGS_DDL]
         for rt in RECORD_TYPES:
             statements += [ddl(rt), view_ddl(rt), *comments(rt)]
         codes, views = code_tables(), all_views()  # the views read the code tables

@@ -16,6 +16,7 @@ import duckdb
 import pytest
 
 from benchmarks.generate import COURTS, PROCURATORATES, source_name
+from benchmarks.measure import Phase
 
 LAST_LINE = re.compile(r"e2e_ratio=\d+\.\d\d incremental_ratio=\d+\.\d\d peak_rss_mb=\d+")
 
@@ -66,3 +67,9 @@ def test_connector_benchmark_pulls_every_row_beside_its_baselines() -> None:
         assert re.search(rf"^  {stage} +\d+\.\d\d +[\d,]+ +\d+$", done.stdout, re.MULTILINE), stage
     last = done.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"sql_ratio=\d+\.\d\d sftp_ratio=\d+\.\d\d sql_peak_mb@3000=\d+ sftp_peak_mb@3000=\d+", last), last
+
+
+def test_time_inside_calls_overlapping_in_threads_counts_once() -> None:
+    """Concurrent pulls land at once: the land row is wall time with some landing running."""
+    phase = Phase(calls={"land": [(0.0, 2.0), (1.0, 3.0), (5.0, 6.0), (5.5, 5.7)], "sign": [(1.0, 1.5)]})
+    assert phase.inside == {"land": 4.0, "sign": 0.5}

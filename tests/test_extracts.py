@@ -41,7 +41,7 @@ def wh(tmp_path: Path) -> Warehouse:
 
 
 def build(wh: Warehouse, state: Path, tmp_path: Path, *, full: bool = False,
-          agreement: Agreement = AGREEMENT) -> tuple[dict[str, pa.Table], dict[str, Path], dict[str, pa.Table]]:
+          agreement: Agreement = AGREEMENT) -> tuple[dict[str, pa.Table], list[extracts.Holdings], dict[str, pa.Table]]:
     """(datasets, holdings, receipts) as tables, from the files ``extracts.build`` writes."""
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
@@ -56,7 +56,7 @@ def test_changes_since_last_bundle(wh: Warehouse, tmp_path: Path) -> None:
     first, held, _ = build(wh, state, tmp_path)
     assert first["filing"].column_names == ["case_no", "claim_amount", "plaintiff"]  # nothing held yet: full
     assert first["filing"].num_rows == 3 and set(first["filing"].column("plaintiff").to_pylist()) == {"张*"}
-    extracts.remember(state, "spo", held)
+    extracts.remember(wh.con, held)
 
     later = "2024-02-01 00:00:00"
     apply(wh, tmp_path, [case(2, 25, later), case(3, 500, later), case(4, 40, later)])
@@ -70,7 +70,7 @@ def test_changes_since_last_bundle(wh: Warehouse, tmp_path: Path) -> None:
     withdrawn = [r for r in delta["filing"].to_pylist() if r["_change"] == "withdrawn"]
     assert withdrawn[0]["record_key"] == "（2024）内03民初3号"
     assert delta["filing"].schema.field("claim_amount").type == first["filing"].schema.field("claim_amount").type
-    extracts.remember(state, "spo", held)
+    extracts.remember(wh.con, held)
 
     nothing, _, _ = build(wh, state, tmp_path)
     assert nothing["filing"].num_rows == 0 and nothing["filing"].column_names[:2] == ["_change", "record_key"]
@@ -87,12 +87,12 @@ def test_a_changed_treatment_resends_rows_whose_stored_version_did_not_change(wh
     state = tmp_path / "state"
     apply(wh, tmp_path, [case(1, 10), case(2, 20)])
     _, held, _ = build(wh, state, tmp_path)
-    extracts.remember(state, "spo", held)
+    extracts.remember(wh.con, held)
     unmasked = AGREEMENT.model_copy(update={"shares": [AGREEMENT.shares[0].model_copy(
         update={"columns": {"case_no": "clear", "claim_amount": "clear", "plaintiff": "clear"}})]})
     delta, held, _ = build(wh, state, tmp_path, agreement=unmasked)
     assert sorted((r["_change"], r["plaintiff"]) for r in delta["filing"].to_pylist()) == [("changed", "张三")] * 2
-    extracts.remember(state, "spo", held)
+    extracts.remember(wh.con, held)
     assert build(wh, state, tmp_path, agreement=unmasked)[0]["filing"].num_rows == 0
 
 
@@ -105,7 +105,7 @@ def test_a_new_hash_key_resends_hashed_columns(tmp_path: Path) -> None:
     with Warehouse(tmp_path / "w.duckdb", hash_key=b"old") as wh:
         apply(wh, tmp_path, [case(1, 10)])
         _, held, _ = build(wh, state, tmp_path, agreement=agreement)
-        extracts.remember(state, "spo", held)
+        extracts.remember(wh.con, held)
         assert build(wh, state, tmp_path, agreement=agreement)[0]["filing"].num_rows == 0
     with Warehouse(tmp_path / "w.duckdb", hash_key=b"new") as wh:
         delta, _, _ = build(wh, state, tmp_path, agreement=agreement)
@@ -113,17 +113,19 @@ def test_a_new_hash_key_resends_hashed_columns(tmp_path: Path) -> None:
 
 
 def test_holdings_from_before_versions_resend_each_row_once(wh: Warehouse, tmp_path: Path) -> None:
-    """State written when only text hashes were remembered: every row goes out once more as changed."""
+    """A holdings file from before the warehouse kept them, with only text hashes: it is taken
+    over (no snapshot), every row goes out once more as changed, and the file is then gone."""
     state = tmp_path / "state"
     apply(wh, tmp_path, [case(1, 10), case(2, 20)])
-    _, held, _ = build(wh, state, tmp_path)
-    extracts.remember(state, "spo", held)
     path = state / "offices" / "spo" / "filing.parquet"
-    keys = pq.read_table(path).column("record_key")
+    path.parent.mkdir(parents=True)
+    keys = [k for (k,) in wh.con.execute("SELECT record_key FROM filing").fetchall()]
     pq.write_table(pa.table({"record_key": keys, "_row_hash": pa.array(["0" * 64] * len(keys))}), path)
     delta, held, _ = build(wh, state, tmp_path)
     assert sorted((r["_change"], r["claim_amount"]) for r in delta["filing"].to_pylist()) == [("changed", 10), ("changed", 20)]
-    extracts.remember(state, "spo", held)
+    assert path.exists()  # until the bundle is written
+    extracts.remember(wh.con, held)
+    assert not path.exists()
     assert build(wh, state, tmp_path)[0]["filing"].num_rows == 0
 def test_receipts_name_each_bundle_row_and_the_version_sent(wh: Warehouse, tmp_path: Path) -> None:
     state = tmp_path / "state"
@@ -145,7 +147,7 @@ def test_receipts_name_each_bundle_row_and_the_version_sent(wh: Warehouse, tmp_p
 
     assert check(first["filing"], receipts["filing"]) == [
         ("（2024）内03民初1号", "snapshot"), ("（2024）内03民初2号", "snapshot"), ("（2024）内03民初3号", "snapshot")]
-    extracts.remember(state, "spo", held)
+    extracts.remember(wh.con, held)
     later = "2024-02-01 00:00:00"
     apply(wh, tmp_path, [case(1, 500, later), case(2, 25, later), case(5, 50, later)])
     versions = dict(wh.con.execute("SELECT record_key, row_hash FROM filing").fetchall())
@@ -160,8 +162,72 @@ def test_a_new_version_whose_shared_form_is_unchanged_is_not_sent_again(wh: Ware
     state = tmp_path / "state"
     apply(wh, tmp_path, [case(1, 10), case(2, 20)])
     _, held, _ = build(wh, state, tmp_path)
-    extracts.remember(state, "spo", held)
-    assert pq.read_schema(state / "offices" / "spo" / "filing.parquet").field("_row_hash").type == pa.uint64()
+    extracts.remember(wh.con, held)
+    assert wh.con.execute("SELECT typeof(row_hash) FROM hub_holdings LIMIT 1").fetchall() == [("UBIGINT",)]
     apply(wh, tmp_path, [case(2, 20, "2024-03-01 00:00:00") | {"yg": "张四"}, case(1, 11, "2024-03-01 00:00:00")])
     delta, _, _ = build(wh, state, tmp_path)
     assert [(r["_change"], r["claim_amount"]) for r in delta["filing"].to_pylist()] == [("changed", 11)]
+
+
+def held_rows(wh: Warehouse, office: str = "spo") -> set[tuple[str, int]]:
+    return set(wh.con.execute("SELECT record_key, row_hash FROM hub_holdings WHERE office = ?", [office]).fetchall())
+
+
+def test_an_incremental_bundle_reads_only_batches_not_yet_accounted_for(wh: Warehouse, tmp_path: Path) -> None:
+    """A batch applied while a bundle is built is not counted as sent: the next bundle has it.
+    A bundle built but never written (no ``remember``) leaves the holdings as they were."""
+    state = tmp_path / "state"
+    apply(wh, tmp_path, [case(1, 10), case(2, 20)])
+    extracts.remember(wh.con, build(wh, state, tmp_path)[1])
+    later = "2024-02-01 00:00:00"
+    apply(wh, tmp_path, [case(1, 11, later)])
+    delta, held, _ = build(wh, state, tmp_path)
+    assert [(r["_change"], r["claim_amount"]) for r in delta["filing"].to_pylist()] == [("changed", 11)]
+    apply(wh, tmp_path, [case(2, 22, later)])  # lands after the bundle above was built
+    extracts.remember(wh.con, held)
+    delta, held, _ = build(wh, state, tmp_path)
+    assert [(r["_change"], r["claim_amount"]) for r in delta["filing"].to_pylist()] == [("changed", 22)]
+    again, held, _ = build(wh, state, tmp_path)  # the first was never remembered: sent again
+    assert [(r["_change"], r["claim_amount"]) for r in again["filing"].to_pylist()] == [("changed", 22)]
+    extracts.remember(wh.con, held)
+    assert build(wh, state, tmp_path)[0]["filing"].num_rows == 0
+
+
+def test_a_version_that_loses_to_a_newer_one_sends_nothing(wh: Warehouse, tmp_path: Path) -> None:
+    """A late batch carrying an older version names the record, but its current version stands."""
+    state = tmp_path / "state"
+    apply(wh, tmp_path, [case(1, 10, "2024-03-01 00:00:00")])
+    extracts.remember(wh.con, build(wh, state, tmp_path)[1])
+    apply(wh, tmp_path, [case(1, 99, "2024-01-01 00:00:00")])
+    assert build(wh, state, tmp_path)[0]["filing"].num_rows == 0
+
+
+def test_holdings_kept_from_changes_equal_those_of_a_full_comparison(wh: Warehouse, tmp_path: Path) -> None:
+    """Bundle after bundle of new, changed, withdrawn and unchanged records: what the office is
+    remembered to hold is what comparing every shared row would give, and the bundles it got
+    add up to what it is shared now."""
+    state = tmp_path / "state"
+    office: dict[str, int] = {}  # what the office has, by applying every bundle it received
+
+    def receive() -> None:
+        delta, held, _ = build(wh, state, tmp_path)
+        for r in delta["filing"].to_pylist():
+            key = r.get("record_key") or r["case_no"]
+            if r.get("_change", "snapshot") == "withdrawn":
+                del office[key]
+            else:
+                office[key] = r["claim_amount"]
+        extracts.remember(wh.con, held)
+
+    for step in range(6):
+        at = f"2024-0{step + 1}-01 00:00:00"
+        apply(wh, tmp_path, [case(n, (n * 37 + step * 11) % 150, at) for n in range(step, step + 8) if (n + step) % 3])
+        receive()
+        shared = dict(wh.con.execute("SELECT record_key, claim_amount FROM filing WHERE claim_amount <= 100").fetchall())
+        assert office == shared
+    kept = held_rows(wh)
+    wh.con.execute("UPDATE hub_holdings_state SET fingerprint = 'another share'")  # compare every row
+    everything, held, _ = build(wh, state, tmp_path)
+    assert everything["filing"].num_rows == 0
+    extracts.remember(wh.con, held)
+    assert held_rows(wh) == kept

@@ -39,7 +39,7 @@ def publish(wh: Warehouse, tmp_path: Path, state: Path) -> tuple[dict[str, int],
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
     files, held, receipts = extracts.build(wh.con, OVERDUE, state, work, full=False)
-    extracts.remember(state, "spo", held)
+    extracts.remember(wh.con, held)
     rows = pq.read_table(files["mart_replies"]).to_pylist()
     sent = pq.read_table(receipts["mart_replies"]).to_pylist()
     assert [r["bundle_row"] for r in sent] == list(range(1, len(rows) + 1))
