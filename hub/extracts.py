@@ -65,15 +65,16 @@ DDL = (
 @dataclass(frozen=True)
 class Holdings:
     """What an office will hold of one dataset once its bundle is written: temp tables on the
-    publishing connection, applied by ``remember``."""
+    publishing connection, applied (and dropped) by ``remember``."""
 
     office: str
     dataset: str
     fingerprint: str
-    rows: str  # (record_key, row_hash, batch_id, source_row, run_id) to hold
+    rows: str  # the evaluated share: record_key, _row_hash and the version (VERSION) to hold
     touched: str | None  # keys whose holdings ``rows`` replaces; None: it replaces them all
     batches: str  # batch ids the holdings then account for, besides those they already did
     legacy: Path | None  # a pre-warehouse holdings file imported, removed once remembered
+    temps: tuple[str, ...]  # every temp table of this dataset's extract
 
 
 def _legacy_path(state_dir: Path, office: str, dataset: str) -> Path:
@@ -114,14 +115,17 @@ def _held_fingerprint(con: duckdb.DuckDBPyConnection, office: str, dataset: str,
 
 def build(
     con: duckdb.DuckDBPyConnection, agreement: Agreement, state_dir: Path, work_dir: Path, *, full: bool
-) -> tuple[dict[str, Path], list[Holdings], dict[str, Path]]:
+) -> tuple[dict[str, Path], list[Holdings], dict[str, str]]:
     """(a Parquet file per dataset for the bundle, in ``work_dir``; what the office will hold
-    once it has them, for ``remember``; a receipt file per dataset).
+    once it has them, for ``remember``; a receipt query per dataset, valid until then).
 
     A receipt has one row per bundle row: ``bundle_row`` (1-based position in its Parquet
     file), ``change`` (snapshot / new / changed / withdrawn), ``record_key`` and ``row_hash``
     (the warehouse version sent; NULL for a withdrawal). ``state_dir`` is read only for
     holdings files older than ``hub_holdings``."""
+    # each dataset's rows are stored sorted by record key and read back in that order, so a
+    # row's rowid numbers it in the file and the receipt alike (DuckDB's default, required here)
+    con.execute("SET preserve_insertion_order = true")
     office = agreement.office
     datasets, holdings, receipts = {}, [], {}
     for n, share in enumerate(agreement.shares):
@@ -131,61 +135,56 @@ def build(
         fingerprint = _fingerprint(con, share)
         legacy = _legacy_path(state_dir, office, rt)
         held_under = _held_fingerprint(con, office, rt, legacy)
-        names = {k: f"_{k}_{n}" for k in ("rows", "touched", "batches")}
+        cur, changes, touched, batches = (f"_{k}_{n}" for k in ("cur", "changes", "touched", "batches"))
         # the batches accounted for are fixed first: one applied while the share is read is
         # left for the next bundle, which then reads its records again
         versioned = rt not in MART_TABLES
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE {names['batches']} AS
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {batches} AS
                         SELECT batch_id FROM hub_batches WHERE {'record_type = $rt' if versioned else 'false'}
                         EXCEPT SELECT batch_id FROM hub_holdings_batches WHERE office = $office AND dataset = $rt""",
                     {"rt": rt, "office": office})
         held = ("_legacy" if held_under is None else
                 f"(SELECT * EXCLUDE (office, dataset) FROM hub_holdings WHERE office = {lit(office)} AND dataset = {lit(rt)})")
+        cdc = not full and versioned and held_under == fingerprint
         try:
             if full or held_under is False:
-                # evaluated once (masking and keyed hashes included), sorted as the bundle is
-                # numbered, so the bundle file and its receipt agree row for row
+                # evaluated once (masking and keyed hashes included) for the file, the receipt
+                # and the holdings
                 sql, params = select_sql(share, with_key=True, with_version=True, ordered=False)
-                con.execute(f"CREATE OR REPLACE TEMP TABLE _cur AS SELECT c.*, {row_hash} AS _row_hash "
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {cur} AS SELECT c.*, {row_hash} AS _row_hash "
                             f"FROM ({sql}) c ORDER BY c.record_key", params)
-                out, touched, shown, change = "_cur", None, cols, "'snapshot'"
+                out, shown, change = cur, cols, "'snapshot'"
             else:
-                cdc = versioned and held_under == fingerprint
                 if cdc:  # only the records named by batches the holdings do not account for yet
-                    con.execute(f"""CREATE OR REPLACE TEMP TABLE {names['touched']} AS
+                    con.execute(f"""CREATE OR REPLACE TEMP TABLE {touched} AS
                                     SELECT DISTINCT record_key FROM {q(history_table(rt))}
-                                    WHERE batch_id IN (SELECT batch_id FROM {names['batches']})""")
-                    held = f"(SELECT * FROM {held} WHERE record_key IN (SELECT record_key FROM {names['touched']}))"
+                                    WHERE batch_id IN (SELECT batch_id FROM {batches})""")
+                    held = f"(SELECT * FROM {held} WHERE record_key IN (SELECT record_key FROM {touched}))"
                 sql, params = select_sql(share, with_key=True, with_version=True, ordered=False,
-                                         keys_from=names["touched"] if cdc else None)
-                con.execute(f"CREATE OR REPLACE TEMP TABLE _cur AS SELECT c.*, {row_hash} AS _row_hash FROM ({sql}) c",
+                                         keys_from=touched if cdc else None)
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {cur} AS SELECT c.*, {row_hash} AS _row_hash FROM ({sql}) c",
                             params)
                 con.execute(f"CREATE OR REPLACE TEMP TABLE _held AS SELECT record_key, row_hash FROM {held}")
                 nulls = ", ".join(f"NULL AS {q(c)}" for c in cols)
-                con.execute(f"""CREATE OR REPLACE TEMP TABLE _changes AS
+                con.execute(f"""CREATE OR REPLACE TEMP TABLE {changes} AS
                                 SELECT CASE WHEN h.record_key IS NULL THEN 'new' ELSE 'changed' END AS _change,
                                        c.record_key, c._version, {", ".join(f"c.{q(c)}" for c in cols)}
-                                FROM _cur c LEFT JOIN _held h USING (record_key)
+                                FROM {cur} c LEFT JOIN _held h USING (record_key)
                                 WHERE h.record_key IS NULL OR h.row_hash IS DISTINCT FROM c._row_hash
                                 UNION ALL
-                                SELECT 'withdrawn', h.record_key, NULL, {nulls} FROM _held h ANTI JOIN _cur c USING (record_key)
+                                SELECT 'withdrawn', h.record_key, NULL, {nulls} FROM _held h ANTI JOIN {cur} c USING (record_key)
                                 ORDER BY record_key""")
-                out, touched = "_changes", names["touched"] if cdc else None
-                shown, change = ["_change", "record_key", *cols], "_change"
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {names['rows']} AS "
-                        f"SELECT record_key, _row_hash AS row_hash, {', '.join(VERSION)} FROM _cur")
-            holdings.append(Holdings(office, rt, fingerprint, names["rows"], touched, names["batches"],
-                                     legacy if held_under is None else None))
-            datasets[rt] = work_dir / f"{rt}.parquet"
-            # a row's place in ``out`` (written in record-key order) numbers it in the file and the receipt
-            write_parquet(con.sql(f"SELECT {', '.join(q(c) for c in shown)} FROM {out} ORDER BY rowid")
-                          .to_arrow_reader(BATCH_ROWS), datasets[rt])
-            receipts[rt] = work_dir / f"{rt}.receipt.parquet"
-            con.execute(f"""COPY (SELECT rowid + 1 AS bundle_row, {change} AS change, record_key, _version AS row_hash
-                                  FROM {out} ORDER BY rowid) TO {lit(str(receipts[rt]))} (FORMAT parquet)""")
+                out, shown, change = changes, ["_change", "record_key", *cols], "_change"
         finally:
-            for temp in ("_legacy", "_cur", "_held", "_changes"):
+            for temp in ("_legacy", "_held"):
                 con.execute(f"DROP TABLE IF EXISTS {temp}")
+        holdings.append(Holdings(office, rt, fingerprint, cur, touched if cdc else None, batches,
+                                 legacy if held_under is None else None, (cur, changes, touched, batches)))
+        datasets[rt] = work_dir / f"{rt}.parquet"
+        write_parquet(con.sql(f"SELECT {', '.join(q(c) for c in shown)} FROM {out}").to_arrow_reader(BATCH_ROWS),
+                      datasets[rt])
+        receipts[rt] = (f"SELECT rowid + 1 AS bundle_row, {change} AS change, record_key, _version AS row_hash "
+                        f"FROM {out}")
     return datasets, holdings, receipts
 
 
@@ -201,7 +200,8 @@ def remember(con: duckdb.DuckDBPyConnection, holdings: list[Holdings]) -> None:
             else:
                 con.execute(f"DELETE FROM hub_holdings WHERE {mine} AND record_key IN (SELECT record_key FROM {h.touched})",
                             which)
-            con.execute(f"INSERT INTO hub_holdings SELECT $office, $dataset, * FROM {h.rows}", which)
+            con.execute(f"INSERT INTO hub_holdings SELECT $office, $dataset, record_key, _row_hash, {', '.join(VERSION)} "
+                        f"FROM {h.rows}", which)
             con.execute(f"INSERT INTO hub_holdings_batches SELECT $office, $dataset, batch_id FROM {h.batches}", which)
             con.execute("INSERT OR REPLACE INTO hub_holdings_state VALUES ($office, $dataset, $fingerprint, now())",
                         which | {"fingerprint": h.fingerprint})
@@ -210,10 +210,8 @@ def remember(con: duckdb.DuckDBPyConnection, holdings: list[Holdings]) -> None:
         con.execute("ROLLBACK")
         raise
     finally:
-        for h in holdings:
-            for temp in (h.rows, h.touched, h.batches):
-                if temp:
-                    con.execute(f"DROP TABLE IF EXISTS {temp}")
+        for temp in (t for h in holdings for t in h.temps):
+            con.execute(f"DROP TABLE IF EXISTS {temp}")
     for h in holdings:
         if h.legacy is not None:
             h.legacy.unlink(missing_ok=True)

@@ -17,7 +17,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from hub import audit
 from hub.bundle import MANIFEST, PublishedBundle, sha256_file
@@ -46,9 +45,10 @@ DELIVERY_SCHEMA = pa.schema([
 
 def record(
     con: duckdb.DuckDBPyConnection, bundle: PublishedBundle, *, office: str, agreement: str, version: int,
-    extract: str, published_at: dt.datetime, run_id: str, receipts: dict[str, Path],
+    extract: str, published_at: dt.datetime, run_id: str, receipts: dict[str, str],
 ) -> None:
-    """Write the bundle's receipts in one transaction (called once the bundle is in place)."""
+    """Write the bundle's receipts in one transaction (called once the bundle is in place);
+    ``receipts``: per dataset, the query giving its rows (``hub.extracts.build``)."""
     files = _files(bundle.path)
     facts = {"office": office, "agreement": agreement, "version": version, "sequence": bundle.sequence,
              "sha": bundle.manifest_sha256, "path": str(bundle.path), "extract": extract,
@@ -60,13 +60,12 @@ def record(
             con.execute(
                 """INSERT INTO hub_bundles VALUES ($office, $agreement, $version, $sequence, $sha, $path, $extract,
                    $at, $run_id, $dataset, $file, $digest, $rows)""",
-                facts | {"dataset": dataset, "file": file, "digest": digest, "rows": pq.read_metadata(receipt).num_rows},
+                facts | {"dataset": dataset, "file": file, "digest": digest, "rows": bundle.rows[dataset]},
             )
             con.execute(
-                """INSERT INTO hub_receipts SELECT $office, $agreement, $sequence, $sha, $dataset,
-                          bundle_row, change, record_key, row_hash FROM read_parquet($receipt)""",
-                {k: facts[k] for k in ("office", "agreement", "sequence", "sha")}
-                | {"dataset": dataset, "receipt": str(receipt)},
+                f"""INSERT INTO hub_receipts SELECT $office, $agreement, $sequence, $sha, $dataset,
+                           bundle_row, change, record_key, row_hash FROM ({receipt})""",
+                {k: facts[k] for k in ("office", "agreement", "sequence", "sha")} | {"dataset": dataset},
             )
         con.execute("COMMIT")
     except duckdb.Error as exc:

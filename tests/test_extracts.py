@@ -47,7 +47,7 @@ def build(wh: Warehouse, state: Path, tmp_path: Path, *, full: bool = False,
     work.mkdir(exist_ok=True)
     files, held, receipts = extracts.build(wh.con, agreement, state, work, full=full)
     return ({name: pq.read_table(path) for name, path in files.items()}, held,
-            {name: pq.read_table(path) for name, path in receipts.items()})
+            {name: wh.con.sql(sql).arrow().read_all() for name, sql in receipts.items()})
 
 
 def test_changes_since_last_bundle(wh: Warehouse, tmp_path: Path) -> None:

@@ -39,9 +39,9 @@ def publish(wh: Warehouse, tmp_path: Path, state: Path) -> tuple[dict[str, int],
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
     files, held, receipts = extracts.build(wh.con, OVERDUE, state, work, full=False)
-    extracts.remember(wh.con, held)
     rows = pq.read_table(files["mart_replies"]).to_pylist()
-    sent = pq.read_table(receipts["mart_replies"]).to_pylist()
+    sent = wh.con.sql(receipts["mart_replies"]).arrow().read_all().to_pylist()
+    extracts.remember(wh.con, held)
     assert [r["bundle_row"] for r in sent] == list(range(1, len(rows) + 1))
     assert all(r["row_hash"] for r in sent if r["change"] != "withdrawn")  # the version sent: the row's digest
     keys = dict(wh.query("SELECT record_key, doc_no FROM supervision").fetchall())
