@@ -8,6 +8,7 @@ the whole row: marts are rebuilt, not versioned, so a changed figure is a change
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from hub.config import Condition, Share
@@ -40,20 +41,22 @@ def where_sql(conditions: list[Condition]) -> tuple[str, list[Any]]:
 
 def select_sql(
     share: Share, *, with_key: bool = False, with_version: bool = False, ordered: bool = True,
-    columns: bool = True, keys_from: str | None = None,
+    batches_from: tuple[str, dt.datetime] | None = None,
 ) -> tuple[str, list[Any]]:
     """The SELECT an office's share runs against the warehouse (``record_key`` first when
     ``with_key``: incremental extracts name the records they change or withdraw; with
     ``with_version``, the stored row's version as ``_batch_id``, ``_source_row``, ``_run_id``
-    and ``_version`` (its ``row_hash``: receipts name the exact version sent)). Without
-    ``columns``, none of the shared columns; with ``keys_from`` (a table of the hub's own with a
-    ``record_key`` column), only those records."""
+    and ``_version`` (its ``row_hash``: receipts name the exact version sent)). With
+    ``batches_from`` (a table of the hub's own with a ``batch_id`` column, and the earliest
+    landing time among those batches), only the rows those batches stored: the landing time
+    lets DuckDB skip the row groups stored before (zone maps), so reading the rows of a few new
+    batches does not scan every stored version."""
     table = share.record_type
     mart = MART_TABLES.get(table)
     key = "record_key" if mart is None else "concat_ws('|', " + ", ".join(
         f"coalesce(CAST({q(k)} AS VARCHAR), '')" for k in mart.keys[table]) + ")"
     cols: list[str] = [f"{key} AS record_key"] if with_key else []
-    for name, treatment in (share.columns.items() if columns else ()):
+    for name, treatment in share.columns.items():
         col = q(name)
         if treatment == "clear":
             cols.append(col)
@@ -70,7 +73,9 @@ def select_sql(
         cols += ["NULL::VARCHAR AS _batch_id", "NULL::BIGINT AS _source_row", "NULL::VARCHAR AS _run_id",
                  "md5(CAST(to_json(_t) AS VARCHAR)) AS _version"]
     where, params = where_sql(share.where)
-    if keys_from is not None:
-        where += f" AND {key} IN (SELECT record_key FROM {q(keys_from)})"
+    if batches_from is not None:
+        table_of_batches, landed = batches_from
+        where += (f" AND landed_at >= TIMESTAMP '{landed.isoformat(sep=' ')}'"
+                  f" AND batch_id IN (SELECT batch_id FROM {q(table_of_batches)})")
     order = f" ORDER BY {key}" if ordered else ""
     return f"SELECT {', '.join(cols)} FROM {q(table)} AS _t WHERE {where}{order}", params

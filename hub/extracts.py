@@ -27,6 +27,7 @@ version sent (``hub.receipts`` stores them), so every published row traces to it
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +114,13 @@ def _held_fingerprint(con: duckdb.DuckDBPyConnection, office: str, dataset: str,
     return None
 
 
+def _first_landed(con: duckdb.DuckDBPyConnection, batches: str) -> dt.datetime:
+    """The earliest landing time among ``batches`` (the far future when there are none)."""
+    first = con.execute(f"SELECT min(landed_at) FROM hub_batches WHERE batch_id IN (SELECT batch_id FROM {batches})"
+                        ).fetchall()[0][0]
+    return first or dt.datetime(9999, 1, 1)
+
+
 def build(
     con: duckdb.DuckDBPyConnection, agreement: Agreement, state_dir: Path, work_dir: Path, *, full: bool
 ) -> tuple[dict[str, Path], list[Holdings], dict[str, str]]:
@@ -155,13 +163,15 @@ def build(
                             f"FROM ({sql}) c ORDER BY c.record_key", params)
                 out, shown, change = cur, cols, "'snapshot'"
             else:
-                if cdc:  # only the records named by batches the holdings do not account for yet
+                since = None
+                if cdc:  # only what batches the holdings do not account for yet made current
+                    since = (batches, _first_landed(con, batches))
                     con.execute(f"""CREATE OR REPLACE TEMP TABLE {touched} AS
                                     SELECT DISTINCT record_key FROM {q(history_table(rt))}
-                                    WHERE batch_id IN (SELECT batch_id FROM {batches})""")
+                                    WHERE is_current AND landed_at >= TIMESTAMP '{since[1].isoformat(sep=' ')}'
+                                      AND batch_id IN (SELECT batch_id FROM {batches})""")
                     held = f"(SELECT * FROM {held} WHERE record_key IN (SELECT record_key FROM {touched}))"
-                sql, params = select_sql(share, with_key=True, with_version=True, ordered=False,
-                                         keys_from=touched if cdc else None)
+                sql, params = select_sql(share, with_key=True, with_version=True, ordered=False, batches_from=since)
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {cur} AS SELECT c.*, {row_hash} AS _row_hash FROM ({sql}) c",
                             params)
                 con.execute(f"CREATE OR REPLACE TEMP TABLE _held AS SELECT record_key, row_hash FROM {held}")

@@ -231,3 +231,23 @@ def test_holdings_kept_from_changes_equal_those_of_a_full_comparison(wh: Warehou
     assert everything["filing"].num_rows == 0
     extracts.remember(wh.con, held)
     assert held_rows(wh) == kept
+
+
+def test_records_deleted_at_the_source_are_withdrawn(wh: Warehouse, tmp_path: Path) -> None:
+    """A soft delete (a flagged version) and a hard delete (missing from a key snapshot) are
+    both new versions, so an incremental bundle withdraws both."""
+    state = tmp_path / "state"
+    apply(wh, tmp_path, [case(1, 10), case(2, 20), case(3, 30)])
+    extracts.remember(wh.con, build(wh, state, tmp_path)[1])
+    keys = pa.table({"id": ["1", "2"], "_hub_snapshot_at": ["2024-05-01T00:00:00"] * 2})
+    snapshot = land(Batch("c1", keys, "test: key snapshot"), tmp_path / "landing", record_type="filing",
+                    institution="c1", run_id="r", kind="keys")
+    wh.apply(snapshot, mapping=MAPPING, key_column="id", court_code="内03", run_id="r")
+    flagged = pa.Table.from_pylist([case(1, 10, "2024-06-01 00:00:00") | {"sc": "1", SOURCE_ROW: 1}])
+    batch = land(Batch("c1", flagged, "test"), tmp_path / "landing", record_type="filing", institution="c1", run_id="r")
+    wh.apply(batch, mapping=MAPPING, key_column="id", court_code="内03", run_id="r", soft_delete=("sc", ["1"]))
+    delta, held, _ = build(wh, state, tmp_path)
+    assert sorted((r["_change"], r["record_key"]) for r in delta["filing"].to_pylist()) == [
+        ("withdrawn", "（2024）内03民初1号"), ("withdrawn", "（2024）内03民初3号")]
+    extracts.remember(wh.con, held)
+    assert [key for key, _ in held_rows(wh)] == ["（2024）内03民初2号"]
