@@ -128,8 +128,14 @@ class SqlSource:
             raise TerminalSourceError(f"{s.name}: query failed: {type(exc).__name__}", source=s.name) from None
 
     def _reflect(self, conn: sa.Connection) -> sa.Table:
+        """The source table's columns as the database declares them (names and types only: a
+        full reflection also reads keys, indexes and constraints, several catalog queries that
+        cost an incremental pull more than its rows)."""
         s = self.settings
-        table = sa.Table(s.table, sa.MetaData(), autoload_with=conn)
+        declared = sa.inspect(conn).get_columns(s.table)
+        if not declared:
+            raise sa_exc.NoSuchTableError(s.table)
+        table = sa.Table(s.table, sa.MetaData(), *(sa.Column(c["name"], c["type"]) for c in declared))
         missing = sorted(set(s.columns) - set(table.c.keys()))
         if missing:
             raise TerminalSourceError(
