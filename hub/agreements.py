@@ -45,8 +45,8 @@ def select_sql(
 ) -> tuple[str, list[Any]]:
     """The SELECT an office's share runs against the warehouse (``record_key`` first when
     ``with_key``: incremental extracts name the records they change or withdraw; with
-    ``with_version``, the stored row's version as ``_batch_id``, ``_source_row``, ``_run_id``
-    and ``_version`` (its ``row_hash``: receipts name the exact version sent)). With
+    ``with_version``, the stored row's version as ``_version`` (its ``row_hash``: receipts name
+    the exact version sent)). With
     ``batches_from`` (a table of the hub's own with a ``batch_id`` column, and the earliest
     landing time among those batches), only the rows those batches stored: the landing time
     lets DuckDB skip the row groups stored before (zone maps), so reading the rows of a few new
@@ -67,11 +67,8 @@ def select_sql(
             )
         elif treatment == "hash":
             cols.append(f"hub_keyed_hash(CAST({col} AS VARCHAR)) AS {col}")
-    if with_version and mart is None:
-        cols += ["batch_id AS _batch_id", "source_row AS _source_row", "run_id AS _run_id", "row_hash AS _version"]
-    elif with_version:
-        cols += ["NULL::VARCHAR AS _batch_id", "NULL::BIGINT AS _source_row", "NULL::VARCHAR AS _run_id",
-                 "md5(CAST(to_json(_t) AS VARCHAR)) AS _version"]
+    if with_version:
+        cols.append("row_hash AS _version" if mart is None else "md5(CAST(to_json(_t) AS VARCHAR)) AS _version")
     where, params = where_sql(share.where)
     if batches_from is not None:
         table_of_batches, landed = batches_from

@@ -76,9 +76,6 @@ HUB_TABLES: dict[str, tuple[str, Doc]] = {
         "dataset": ("数据集", "shared table or mart table"),
         "record_key": ("记录键", "record the office holds"),
         "row_hash": ("共享形态哈希", "64-bit hash of the row as shared (after filters and treatments), to notice changes"),
-        "batch_id": ("批次", "landing batch of the version shared (NULL for a mart row)"),
-        "source_row": ("源行号", "row of that batch"),
-        "run_id": ("运行编号", "run that applied that version"),
     }),
     "hub_holdings_state": ("Per office and dataset: the share the holdings were computed under", {
         "office": ("接收部门", "coordination office"),

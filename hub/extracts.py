@@ -1,11 +1,10 @@
 """What goes into an office's bundle: a full snapshot, or the changes since its last bundle.
 
 The warehouse remembers, per office and dataset, what the office holds (``hub_holdings``):
-each shared row's record key, a hash of the row *as shared* (after filters and column
+each shared row's record key and a hash of the row *as shared* (after filters and column
 treatments: DuckDB's 64-bit ``hash`` of its values, only ever compared with the same record's
 previous hash, there to notice changes, never to prove anything: bundles are signed with
-SHA-256 digests) and the stored version it was shared from (batch, source row, run); beside
-it, the share's fingerprint (``hub_holdings_state``) and the landed batches the holdings
+SHA-256 digests; which version was sent is in ``hub_receipts``); beside it, the share's fingerprint (``hub_holdings_state``) and the landed batches the holdings
 already account for (``hub_holdings_batches``). An incremental bundle carries the rows whose
 shared form is new or changed (``_change`` = new / changed) and the keys it no longer shares
 (withdrawn: deleted at the source, or no longer matching the agreement). The holdings change
@@ -47,13 +46,11 @@ SHARED_FORM_VERSION = 1
 """Bump when ``agreements.select_sql`` changes how a treatment renders a value: every
 remembered hash is then recomputed instead of reused."""
 FINGERPRINT_KEY = b"share_fingerprint"
-VERSION = ("_batch_id", "_source_row", "_run_id")
 BATCH_ROWS = 100_000
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS hub_holdings (
-      office VARCHAR, dataset VARCHAR, record_key VARCHAR, row_hash UBIGINT,
-      batch_id VARCHAR, source_row BIGINT, run_id VARCHAR
+      office VARCHAR, dataset VARCHAR, record_key VARCHAR, row_hash UBIGINT
     )""",
     """CREATE TABLE IF NOT EXISTS hub_holdings_state (
       office VARCHAR, dataset VARCHAR, fingerprint VARCHAR, remembered_at TIMESTAMP,
@@ -71,7 +68,7 @@ class Holdings:
     office: str
     dataset: str
     fingerprint: str
-    rows: str  # the evaluated share: record_key, _row_hash and the version (VERSION) to hold
+    rows: str  # the evaluated share: its record_key and _row_hash are what the office holds
     touched: str | None  # keys whose holdings ``rows`` replaces; None: it replaces them all
     batches: str  # batch ids the holdings then account for, besides those they already did
     legacy: Path | None  # a pre-warehouse holdings file imported, removed once remembered
@@ -97,8 +94,8 @@ def _held_fingerprint(con: duckdb.DuckDBPyConnection, office: str, dataset: str,
     """The fingerprint the office's holdings were remembered under; False when it holds
     nothing. Holdings from before the warehouse kept them (``legacy``, a Parquet file) are
     imported into ``_legacy`` under no fingerprint, so every row is compared once; those from
-    before versions, or before hashes were 64-bit, carry a hash no longer computed, and their
-    rows go out once more as changed."""
+    before hashes were 64-bit carry a hash no longer computed, and their rows go out once more
+    as changed."""
     row = con.execute("SELECT fingerprint FROM hub_holdings_state WHERE office = ? AND dataset = ?",
                       [office, dataset]).fetchall()
     if row:
@@ -106,11 +103,10 @@ def _held_fingerprint(con: duckdb.DuckDBPyConnection, office: str, dataset: str,
     if not legacy.exists():
         return False
     schema = pq.read_schema(legacy)
-    current = set(VERSION) <= set(schema.names) and schema.field("_row_hash").type == pa.uint64()
+    current = "_row_hash" in schema.names and schema.field("_row_hash").type == pa.uint64()
     row_hash = "_row_hash" if current else "NULL::UBIGINT"
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _legacy AS
-                    SELECT record_key, {row_hash} AS row_hash, NULL::VARCHAR AS batch_id, NULL::BIGINT AS source_row,
-                           NULL::VARCHAR AS run_id FROM read_parquet({lit(str(legacy))})""")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _legacy AS SELECT record_key, {row_hash} AS row_hash "
+                f"FROM read_parquet({lit(str(legacy))})")
     return None
 
 
@@ -210,8 +206,7 @@ def remember(con: duckdb.DuckDBPyConnection, holdings: list[Holdings]) -> None:
             else:
                 con.execute(f"DELETE FROM hub_holdings WHERE {mine} AND record_key IN (SELECT record_key FROM {h.touched})",
                             which)
-            con.execute(f"INSERT INTO hub_holdings SELECT $office, $dataset, record_key, _row_hash, {', '.join(VERSION)} "
-                        f"FROM {h.rows}", which)
+            con.execute(f"INSERT INTO hub_holdings SELECT $office, $dataset, record_key, _row_hash FROM {h.rows}", which)
             con.execute(f"INSERT INTO hub_holdings_batches SELECT $office, $dataset, batch_id FROM {h.batches}", which)
             con.execute("INSERT OR REPLACE INTO hub_holdings_state VALUES ($office, $dataset, $fingerprint, now())",
                         which | {"fingerprint": h.fingerprint})
