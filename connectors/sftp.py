@@ -33,6 +33,7 @@ from paramiko.hostkeys import InvalidHostKey
 
 from connectors.ahead import ahead
 from connectors.base import Batch
+from connectors.channel import open_sftp
 from connectors.files import read_csv_chunks, read_file
 from connectors.transfer import Download
 from hub.errors import ConfigError, HostKeyError, SourceError, TerminalSourceError, TransientSourceError
@@ -181,7 +182,7 @@ def sftp_session(s: SftpSettings) -> Iterator[paramiko.SFTPClient]:
             auth_timeout=s.timeout, channel_timeout=s.timeout, look_for_keys=False, allow_agent=False,
             transport_factory=_Transport,
         )
-        sftp = client.open_sftp()
+        sftp = open_sftp(client.get_transport())
         sftp.get_channel().settimeout(s.timeout)  # a stalled transfer raises instead of hanging
         yield sftp
     except SourceError:

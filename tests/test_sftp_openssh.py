@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.sshd import SshdUnavailable, running_sshd
+from connectors.channel import _Pipe
 from connectors.sftp import SftpSettings, SftpSource, host_key_line, sftp_session
+from connectors.transfer import Download
 from hub.crypto import generate_ssh_key
 from hub.errors import HostKeyError, TerminalSourceError
 
@@ -62,6 +64,17 @@ def test_pinned_host_key_pulls_and_decodes_gbk(sshd: Sshd, tmp_path: Path) -> No
     seen = {b.watermark["file"]: b.watermark for b in batches}
     assert list(SftpSource(sshd.settings(), tmp_path).pull(seen)) == []
     (sshd.drop / "a.csv").unlink()
+
+
+def test_sessions_and_their_downloads_read_replies_off_a_bytearray(sshd: Sshd, tmp_path: Path) -> None:
+    put(sshd, "pipe.csv", CSV_GBK)
+    with sftp_session(sshd.settings()) as sftp:
+        with Download(sftp, str(sshd.drop / "pipe.csv"), tmp_path / "p.part", len(CSV_GBK), "proc") as download:
+            assert isinstance(sftp.get_channel().in_buffer, _Pipe)
+            assert isinstance(download._sftp.get_channel().in_buffer, _Pipe)
+            download.finish(tmp_path / "p.csv")
+    assert (tmp_path / "p.csv").read_bytes() == CSV_GBK
+    (sshd.drop / "pipe.csv").unlink()
 
 
 def test_aes_gcm_is_agreed_where_the_server_offers_it_and_ctr_where_not(sshd: Sshd, tmp_path: Path) -> None:
