@@ -9,7 +9,9 @@ For each size, in one run:
   file and loaded into a DuckDB table with ``read_csv``;
 - ``sftp``: ``SftpSource.pull`` of one CSV file from a real OpenSSH sshd on a loopback port
   (prefetching get, size check, sha256, CSV read into Arrow) landed as Parquet, beside a plain
-  paramiko prefetching ``get`` of the same file.
+  paramiko prefetching ``get`` of the same file over a session from the same ``sftp_session``
+  (AES-GCM offered first, channels reading off a bytearray), so the ratio is the hub's own
+  overhead and not a connection setting.
 
 Peak memory is each stage's own high-water mark (``VmHWM`` reset before it). Targets (issue 3):
 sql within 1.5x of its baseline, sftp within 1.5x of its baseline, peak memory flat as the
