@@ -123,7 +123,7 @@ def sftp_pull(settings: SftpSettings, work: Path) -> tuple[Phase, int]:
 
 def sftp_baseline(settings: SftpSettings, drop: Path, work: Path) -> Phase:
     """The faster of two plain gets: paramiko's prefetch now and then falls back to one request
-    per round trip (paramiko#2418; 20-30 s here instead of 1 s, in about one get of six), which
+    per round trip (paramiko#2418; 20-30 s here instead of 1 s, about one get in ten), which
     would flatter the ratio instead of measuring the transfer."""
     return min((_get(settings, drop, work) for _ in range(2)), key=lambda p: p.seconds)
 
