@@ -9,7 +9,10 @@ For each size, in one run:
   file and loaded into a DuckDB table with ``read_csv``;
 - ``sftp``: ``SftpSource.pull`` of one CSV file from a real OpenSSH sshd on a loopback port
   (prefetching get, size check, sha256, CSV read into Arrow) landed as Parquet, beside a plain
-  paramiko prefetching ``get`` of the same file.
+  paramiko prefetching ``get`` of the same file over a session from the same ``sftp_session``
+  (AES-GCM offered first, channels reading off a bytearray), so the ratio is the hub's own
+  overhead and not a connection setting; the faster of two gets, as one in several falls
+  into paramiko#2418.
 
 Peak memory is each stage's own high-water mark (``VmHWM`` reset before it). Targets (issue 3):
 sql within 1.5x of its baseline, sftp within 1.5x of its baseline, peak memory flat as the
@@ -119,6 +122,13 @@ def sftp_pull(settings: SftpSettings, work: Path) -> tuple[Phase, int]:
 
 
 def sftp_baseline(settings: SftpSettings, drop: Path, work: Path) -> Phase:
+    """The faster of two plain gets: paramiko's prefetch now and then falls back to one request
+    per round trip (paramiko#2418; 20-30 s here instead of 1 s, about one get in ten), which
+    would flatter the ratio instead of measuring the transfer."""
+    return min((_get(settings, drop, work) for _ in range(2)), key=lambda p: p.seconds)
+
+
+def _get(settings: SftpSettings, drop: Path, work: Path) -> Phase:
     with phase() as p, sftp_session(settings) as sftp:
         for name in sorted(os.listdir(drop)):
             sftp.get(str(drop / name), str(work / f"raw_{name}"), prefetch=True)

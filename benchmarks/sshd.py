@@ -48,8 +48,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_sshd(folder: Path, *, host_key: Path | None = None, client_key: Path | None = None) -> Iterator[Sshd]:
-    """Start sshd with its config in ``folder``; keys are created there unless given (and kept)."""
+def running_sshd(folder: Path, *, host_key: Path | None = None, client_key: Path | None = None,
+                 extra_config: str = "") -> Iterator[Sshd]:
+    """Start sshd with its config in ``folder``; keys are created there unless given (and kept).
+    ``extra_config``: more sshd_config lines (e.g. ``Ciphers …`` to play an older server)."""
     if not os.path.exists(SSHD):
         raise SshdUnavailable("OpenSSH sshd is not installed: run scripts/ensure-services.sh (make test does) as root")
     folder.mkdir(parents=True, exist_ok=True)
@@ -66,7 +68,7 @@ def running_sshd(folder: Path, *, host_key: Path | None = None, client_key: Path
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile {folder}/sshd.pid\n"
         f"AuthorizedKeysFile {folder}/authorized_keys\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
         "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
-        "Subsystem sftp internal-sftp\n"
+        f"Subsystem sftp internal-sftp\n{extra_config}"
     )
     Path("/run/sshd").mkdir(exist_ok=True)  # privilege-separation directory
     proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE, text=True)

@@ -131,7 +131,8 @@ def read_csv(
     names = _names(first, path, codec, delimiter, quote_char, header)
     if not names:
         return _empty([]), REJECT_SCHEMA.empty_table()
-    return _read_csv(path, path, codec, names, delimiter, quote_char, header, 0, 0)
+    rows, rejects, _ = _read_csv(path, path, codec, names, delimiter, quote_char, header, 0, 0)
+    return rows, rejects
 
 
 def read_csv_chunks(
@@ -143,10 +144,12 @@ def read_csv_chunks(
 
     The header is read once; each piece ends after a line break outside quotes (an even number
     of quote bytes before it; neither byte occurs inside a UTF-8 or GB18030 multi-byte
-    character) and is parsed on its own, with the line numbers of the whole file. Yields
-    ``(rows, rejects, last)``: ``last`` is known as the final piece is read, so a caller need
-    not parse the next one to learn it. A file no larger than ``chunk_bytes`` is one piece; an
-    empty or header-only one, or only blank lines after the piece before, an empty piece."""
+    character) and is parsed on its own, with the line numbers of the whole file: a piece
+    moves them on by the lines Arrow saw in it, lone CRs included. Yields ``(rows, rejects,
+    last)``: ``last`` is known as the final piece is read (one byte past ``chunk_bytes`` tells
+    whether the file ends there), so a caller need not parse the next one to learn it. A file
+    no larger than ``chunk_bytes`` is one piece; an empty or header-only one, or only blank
+    lines after the piece before, an empty piece."""
     chunk_bytes = chunk_bytes or CHUNK_BYTES
     path = Path(path)
     opener = opener or _opener(path)
@@ -163,8 +166,8 @@ def read_csv_chunks(
         lines, offset = (1, len(first)) if header else (0, 0)
         size = chunk_bytes
         while True:
-            block = fh.read(size)
-            end = len(block) < size
+            block = fh.read(size + 1)
+            end = len(block) <= size
             cut = len(block) if end else _record_end(block, quote)
             if not cut and not end:  # one record longer than a piece: read further
                 fh.seek(-len(block), io.SEEK_CUR)
@@ -175,20 +178,18 @@ def read_csv_chunks(
             if not _BLANK.fullmatch(block, 0, cut):
                 # without a quote byte no value can hold a line break: every record is one line
                 multiline = quote is not None and block.find(quote, 0, cut) >= 0
-                yield *_read_csv(memoryview(block)[:cut], path, codec, names, delimiter, quote_char, False,
-                                 lines, offset, multiline), end
-            elif end:
-                yield _empty(names), REJECT_SCHEMA.empty_table(), True
+                rows, rejects, seen = _read_csv(memoryview(block)[:cut], path, codec, names, delimiter, quote_char,
+                                                False, lines, offset, multiline)
+                yield rows, rejects, end
+            else:
+                if end:
+                    yield _empty(names), REJECT_SCHEMA.empty_table(), True
+                # blank lines only, each one empty record to Arrow (\r\n is one break, a lone \r one too)
+                seen = block.count(b"\n", 0, cut) + block.count(b"\r", 0, cut) - block.count(b"\r\n", 0, cut)
             if end:
                 return
-            lines += _newlines(block, cut)
+            lines += seen
             offset += cut
-
-
-def _newlines(data: bytes, end: int) -> int:
-    """``data.count(b"\\n", 0, end)`` a MiB at a time: a scan holds the GIL, and the download
-    thread needs it in between."""
-    return sum(data.count(b"\n", i, min(i + SNIFF_BYTES, end)) for i in range(0, end, SNIFF_BYTES))
 
 
 def _first_line(fh: BinaryIO) -> bytes:
@@ -240,9 +241,9 @@ def _empty(names: list[str]) -> pa.Table:
 def _read_csv(
     source: Path | memoryview, path: Path, codec: str, names: list[str], delimiter: str,
     quote_char: str | None, header: bool, lines_before: int, bytes_before: int, multiline: bool = True,
-) -> tuple[pa.Table, pa.Table]:
+) -> tuple[pa.Table, pa.Table, int]:
     """Arrow's bulk parse of ``source`` (the file, or a piece of it after ``lines_before`` lines
-    and ``bytes_before`` bytes); ``multiline``: values may hold line breaks."""
+    and ``bytes_before`` bytes) and the lines it spans; ``multiline``: values may hold line breaks."""
     odd: list[tuple[int, str, str | None]] = []  # (record number, text, reason or None for a blank record)
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -252,7 +253,7 @@ def _read_csv(
         return "skip"
 
     if not isinstance(source, Path) and not source:  # Arrow refuses an empty input
-        return _empty(names), REJECT_SCHEMA.empty_table()
+        return _empty(names), REJECT_SCHEMA.empty_table(), 0
     try:
         table = pacsv.read_csv(
             source if isinstance(source, Path) else pa.BufferReader(source),
@@ -278,8 +279,9 @@ def _read_csv(
 
 def _number_csv(
     table: pa.Table, odd: list[tuple[int, str, str | None]], header: bool, multiline: bool, line_offset: int,
-) -> tuple[pa.Table, pa.Table]:
-    """Physical line numbers from record order and the line breaks inside each record.
+) -> tuple[pa.Table, pa.Table, int]:
+    """Physical line numbers from record order and the line breaks inside each record, and
+    the lines all records span (where the next piece's numbers start).
 
     Arrow numbers invalid records by record, not line, and good rows not at all; a record
     spans 1 + (line breaks in its values) lines, so a cumulative sum over all records in file
@@ -306,7 +308,7 @@ def _number_csv(
         {SOURCE_ROW: line, "reason": reason, "raw": text}
         for line, (_, text, reason) in zip(starts.filter(is_odd).to_pylist() if odd else [], odd) if reason
     ]
-    return table, pa.Table.from_pylist(rejects, schema=REJECT_SCHEMA)
+    return table, pa.Table.from_pylist(rejects, schema=REJECT_SCHEMA), pc.sum(spans).as_py() or 0
 
 
 def _arange(start: int, n: int) -> pa.Array:

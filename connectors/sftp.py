@@ -33,6 +33,7 @@ from paramiko.hostkeys import InvalidHostKey
 
 from connectors.ahead import ahead
 from connectors.base import Batch
+from connectors.channel import open_sftp
 from connectors.files import read_csv_chunks, read_file
 from connectors.transfer import Download
 from hub.errors import ConfigError, HostKeyError, SourceError, TerminalSourceError, TransientSourceError
@@ -158,6 +159,15 @@ def _host_keys(s: SftpSettings, client: paramiko.SSHClient, entry: str) -> None:
             raise HostKeyError(f"{s.name}: pinned sftp.host_key is invalid: {exc}", source=s.name) from None
         client.get_host_keys().add(entry, pinned.get_name(), pinned)
 
+
+class _Transport(paramiko.Transport):
+    """paramiko's transport, offering AES-GCM first: one authenticated cipher call per packet
+    instead of a cipher and an HMAC took about a fifth off the client's CPU for a 156 MB get
+    (and some of the server's). Servers without it still agree on paramiko's next choice."""
+
+    _preferred_ciphers = tuple(sorted(paramiko.Transport._preferred_ciphers, key=lambda c: "-gcm@" not in c))
+
+
 @contextmanager
 def sftp_session(s: SftpSettings) -> Iterator[paramiko.SFTPClient]:
     """A connected SFTP client (host key pinned, key auth); every failure comes out as a
@@ -171,8 +181,9 @@ def sftp_session(s: SftpSettings) -> Iterator[paramiko.SFTPClient]:
         client.connect(
             s.host, s.port, username=s.username, pkey=pkey, timeout=s.timeout, banner_timeout=s.timeout,
             auth_timeout=s.timeout, channel_timeout=s.timeout, look_for_keys=False, allow_agent=False,
+            transport_factory=_Transport,
         )
-        sftp = client.open_sftp()
+        sftp = open_sftp(client.get_transport())
         sftp.get_channel().settimeout(s.timeout)  # a stalled transfer raises instead of hanging
         yield sftp
     except SourceError:

@@ -21,6 +21,7 @@ from typing import BinaryIO
 
 import paramiko
 
+from connectors.channel import open_sftp
 from hub.errors import TransientSourceError
 
 
@@ -44,8 +45,7 @@ class Download:
         self._hashed = 0
         self._digest: str | None = None
         part.write_bytes(b"")  # readers may open it before the transfer does
-        self._sftp = paramiko.SFTPClient.from_transport(sftp.get_channel().get_transport())
-        assert self._sftp is not None  # from_transport raises when the channel is refused
+        self._sftp = open_sftp(sftp.get_channel().get_transport())
         self._sftp.get_channel().settimeout(sftp.get_channel().gettimeout())
         self._thread = threading.Thread(target=self._run, name=f"sftp get {remote}", daemon=True)
 

@@ -94,8 +94,8 @@ def test_malformed_rows_are_rejected_with_physical_line_numbers(tmp_path: Path) 
 def test_reading_in_pieces_gives_the_whole_file_with_the_same_line_numbers(
     tmp_path: Path, encoding: str, chunk_bytes: int
 ) -> None:
-    """Pieces cut anywhere (inside quoted line breaks, multi-byte characters, bad rows) read
-    exactly as the whole file does."""
+    """Pieces cut anywhere (inside quoted line breaks, multi-byte characters, bad rows, after
+    a lone CR, which Arrow ends a line at too) read exactly as the whole file does."""
     body = (
         '1,张三,"请求一\n请求二\n请求三"\n'
         "\n"
@@ -103,6 +103,7 @@ def test_reading_in_pieces_gives_the_whole_file_with_the_same_line_numbers(
         '3,"王,五","说 ""明"""\n'
         "4,赵六,x,extra\r\n"
         ",,\n"
+        "5,孙七,甲\r6,周八,乙\n"
     )
     path = write(tmp_path, "big.csv", ("ah,name,claim\n" + body * 7).encode(encoding))
     whole, whole_rejects = read_csv(path)
@@ -111,7 +112,7 @@ def test_reading_in_pieces_gives_the_whole_file_with_the_same_line_numbers(
     assert [last for _, _, last in pieces] == [False] * (len(pieces) - 1) + [True]
     assert pa.concat_tables([p for p, _, _ in pieces]).to_pylist() == whole.to_pylist()
     assert pa.concat_tables([r for _, r, _ in pieces]).to_pylist() == whole_rejects.to_pylist()
-    assert whole.num_rows == 14 and whole_rejects.num_rows == 14
+    assert whole.num_rows == 28 and whole_rejects.num_rows == 14
 
 
 def test_every_column_is_text_so_bad_values_survive(tmp_path: Path) -> None:
@@ -246,6 +247,13 @@ def test_pieces_read_through_an_opener_that_trickles_match_the_file(tmp_path: Pa
     trickled = read_csv_chunks(path, chunk_bytes=97, opener=lambda: io.BufferedReader(Trickle(data), 16))
     assert [(t.to_pylist(), r.to_pylist(), last) for t, r, last in trickled] == expected
     assert len(expected) > 3
+
+
+def test_a_file_ending_where_a_piece_ends_is_that_piece_not_one_more(tmp_path: Path) -> None:
+    path = write(tmp_path, "f.csv", b"a,b\n" + b"1,2\n" * 8)
+    pieces = list(read_csv_chunks(path, chunk_bytes=16))
+    assert [(t.column(SOURCE_ROW).to_pylist(), last) for t, _, last in pieces] == [([2, 3, 4, 5], False),
+                                                                                 ([6, 7, 8, 9], True)]
 
 
 def test_only_blank_lines_after_the_last_records_make_an_empty_last_piece(tmp_path: Path) -> None:

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.sshd import SshdUnavailable, running_sshd
-from connectors.sftp import SftpSettings, SftpSource, host_key_line
+from connectors.channel import _Pipe
+from connectors.sftp import SftpSettings, SftpSource, host_key_line, sftp_session
+from connectors.transfer import Download
 from hub.crypto import generate_ssh_key
 from hub.errors import HostKeyError, TerminalSourceError
 
@@ -62,6 +64,30 @@ def test_pinned_host_key_pulls_and_decodes_gbk(sshd: Sshd, tmp_path: Path) -> No
     seen = {b.watermark["file"]: b.watermark for b in batches}
     assert list(SftpSource(sshd.settings(), tmp_path).pull(seen)) == []
     (sshd.drop / "a.csv").unlink()
+
+
+def test_sessions_and_their_downloads_read_replies_off_a_bytearray(sshd: Sshd, tmp_path: Path) -> None:
+    put(sshd, "pipe.csv", CSV_GBK)
+    with sftp_session(sshd.settings()) as sftp:
+        with Download(sftp, str(sshd.drop / "pipe.csv"), tmp_path / "p.part", len(CSV_GBK), "proc") as download:
+            assert isinstance(sftp.get_channel().in_buffer, _Pipe)
+            assert isinstance(download._sftp.get_channel().in_buffer, _Pipe)
+            download.finish(tmp_path / "p.csv")
+    assert (tmp_path / "p.csv").read_bytes() == CSV_GBK
+    (sshd.drop / "pipe.csv").unlink()
+
+
+def test_aes_gcm_is_agreed_where_the_server_offers_it_and_ctr_where_not(sshd: Sshd, tmp_path: Path) -> None:
+    with sftp_session(sshd.settings()) as sftp:
+        assert sftp.get_channel().get_transport().remote_cipher == "aes128-gcm@openssh.com"
+    with running_sshd(tmp_path / "old", extra_config="Ciphers aes256-ctr,aes128-ctr\n") as old:
+        settings = sshd.settings(port=old.port, host_key=old.host_key_line, key_path=old.client_key)
+        with sftp_session(settings) as sftp:
+            assert sftp.get_channel().get_transport().remote_cipher == "aes128-ctr"
+        put(sshd, "old.csv", CSV_GBK)
+        batches = list(SftpSource(replace(settings, pattern="old.csv"), tmp_path / "staging").pull({}))
+    assert batches[0].table.column("监督方式").to_pylist() == ["再审检察建议", "检察建议"]
+    (sshd.drop / "old.csv").unlink()
 
 
 def test_unknown_host_key_is_refused(sshd: Sshd, tmp_path: Path) -> None:

@@ -1,0 +1,30 @@
+"""Landing files: the batch as sent, in Parquet encoded for DuckDB's whole-file reads."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from connectors.base import SOURCE_ROW, Batch
+from hub.landing import land
+
+
+def test_repeated_text_keeps_a_dictionary_and_unique_text_is_written_plain(tmp_path: Path) -> None:
+    rows = 100_000
+    table = pa.table({
+        "ajbs": [hashlib.md5(str(i).encode()).hexdigest() for i in range(rows)],
+        "fymc": ["乌海市中级人民法院", "海勃湾区人民法院"] * (rows // 2),
+        SOURCE_ROW: pa.array(range(2, rows + 2), pa.int64()),
+    })
+    landed = land(Batch("s", table, origin="test"), tmp_path, record_type="filing", institution="c1", run_id="r1")
+
+    assert pq.read_table(landed.path).equals(table)
+    group = pq.ParquetFile(landed.path).metadata.row_group(0)
+    columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+    assert columns["fymc"].encodings == ("PLAIN", "RLE", "RLE_DICTIONARY")
+    keys = columns["ajbs"]  # unique: its dictionary stopped at 64 KiB, the rest is plain
+    assert "PLAIN" in keys.encodings and keys.data_page_offset - keys.dictionary_page_offset <= 64 << 10
+    assert all(not c.is_stats_set for c in columns.values())
