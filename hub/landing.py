@@ -109,10 +109,17 @@ def landed_batches(landing_dir: Path, sources: list[str] | None = None) -> list[
     return sorted(out, key=lambda b: (b.landed_at, b.batch_id))
 
 
+ROW_GROUPS = 4
+MIN_GROUP_ROWS, MAX_GROUP_ROWS = 8_192, 100_000
+"""A landed batch is cut into ``ROW_GROUPS`` row groups of ``MIN_GROUP_ROWS`` to
+``MAX_GROUP_ROWS`` rows: DuckDB reads a Parquet file one row group per thread, so a batch
+of one row group (100k rows used to be the size) normalizes on one core."""
+
+
 def _parquet_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
-    # row groups of 100k rows let DuckDB read a batch with every core
-    pq.write_table(table, sink, compression="zstd", row_group_size=100_000)
+    rows = min(MAX_GROUP_ROWS, max(MIN_GROUP_ROWS, -(-table.num_rows // ROW_GROUPS)))
+    pq.write_table(table, sink, compression="zstd", row_group_size=rows)
     return sink.getvalue().to_pybytes()
 
 
