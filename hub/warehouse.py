@@ -1,14 +1,17 @@
 """The DuckDB warehouse: shared tables, their history, quarantine and the apply ledger.
 
 One process writes the warehouse at a time (Dagster pool ``warehouse``). Each landing batch
-is applied in one transaction that also records it in ``hub_batches``, so re-running after a
-crash applies nothing twice and a half-applied batch never exists.
+is applied in the transaction that records it in ``hub_batches`` (``transaction`` puts
+several in one), so re-running after a crash applies nothing twice and a half-applied batch
+never exists.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -71,9 +74,24 @@ class Warehouse:
             # compresses a table's row groups about once per run instead of once per batch.
             self.con.execute(f"SET checkpoint_threshold = {_lit(CHECKPOINT_THRESHOLD)}")
             self._create_schema()
+        self._hash_key = hash_key
+        self._in_transaction = False
+        self._create_macros()
+
+    def _create_macros(self) -> None:
+        """The hub's macros, TEMP: they are the connection's own (the keyed hash's key must
+        never be persisted into the file)."""
         for stmt in case_number.duckdb_macros() + identifiers.duckdb_macros():
             self.con.execute(stmt.replace("CREATE OR REPLACE MACRO", "CREATE OR REPLACE TEMP MACRO"))
-        self.con.execute(identifiers.keyed_hash_macro(hash_key))
+        self.con.execute(identifiers.keyed_hash_macro(self._hash_key))
+
+    def cursor(self) -> Warehouse:
+        """This warehouse on another connection, with its own transactions, temp tables and
+        macros: a second thread applies one record type while this connection applies another."""
+        other = copy.copy(self)
+        other.con = self.con.cursor()
+        other._create_macros()
+        return other
 
     def __enter__(self) -> Warehouse:
         return self
@@ -135,6 +153,28 @@ class Warehouse:
                 "re-applied from landing/ (nothing is pulled twice)"
             )
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Apply several batches, of any sources, in one transaction: each ``apply_group``
+        inside commits nothing itself, and nothing of them is kept unless all are applied.
+
+        A transaction appending at least a row group (122,880 rows) to a table writes its
+        rows compressed straight into the file; a transaction per batch logged each batch to
+        the WAL and the checkpoint compressed it all again (about three times the cost)."""
+        if self._in_transaction:  # a batch inside the caller's
+            yield
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
+        try:
+            yield
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        finally:
+            self._in_transaction = False
+
     def applied(self) -> set[str]:
         return {r[0] for r in self.con.execute("SELECT batch_id FROM hub_batches").fetchall()}
 
@@ -150,8 +190,8 @@ class Warehouse:
         self, batches: list[LandedBatch], *, mapping: dict[str, str], key_column: str,
         court_code: str | None, run_id: str, soft_delete: tuple[str, list[str]] | None = None,
     ) -> Iterator[tuple[LandedBatch, dict[str, int]]]:
-        """Apply batches of one source in order, each in its own transaction, yielding each with
-        its accounting once committed. Consecutive row batches with the same columns are staged
+        """Apply batches of one source in order, each in its own transaction (unless inside
+        ``transaction``), yielding each with its accounting once applied. Consecutive row batches with the same columns are staged
         by one statement (``staged`` is then a view of the batch's rows in ``staged_group``):
         a landed batch is one Parquet row group, which DuckDB parses on one thread only."""
         rules = {"mapping": mapping, "key_column": key_column, "court_code": court_code, "soft_delete": soft_delete}
@@ -194,11 +234,10 @@ class Warehouse:
         rt = batch.record_type
         con = self.con
         try:
-            con.execute("BEGIN TRANSACTION")
-            con.execute(f"CREATE OR REPLACE TEMP VIEW landed AS SELECT * FROM read_parquet({_lit(batch.path)})")
-            if batch.kind == "keys":
-                counts = self._tombstone_missing(batch, key_column, run_id)
-            else:
+            with self.transaction():
+                con.execute(f"CREATE OR REPLACE TEMP VIEW landed AS SELECT * FROM read_parquet({_lit(batch.path)})")
+                if batch.kind == "keys":
+                    return self._tombstone_missing(batch, key_column, run_id)
                 columns = [r[0] for r in con.execute("DESCRIBE landed").fetchall()]
                 if part is not None:
                     con.execute("CREATE OR REPLACE TEMP VIEW staged AS "
@@ -214,15 +253,9 @@ class Warehouse:
                 }
                 self._quarantine(batch, prov, columns)
                 self._upsert(rt, batch, prov)
-                counts = self._account(batch, run_id)
-            con.execute("COMMIT")
-            return counts
+                return self._account(batch, run_id)
         except duckdb.Error as exc:
-            con.execute("ROLLBACK")
             raise WarehouseError(f"applying batch {batch.batch_id[:12]} from {batch.source} failed: {exc}") from None
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
 
     def _tombstone_missing(self, batch: LandedBatch, key_column: str, run_id: str) -> dict[str, int]:
         """A key snapshot: every current record of this source whose source key is missing
