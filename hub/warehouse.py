@@ -19,10 +19,9 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 
-from connectors.base import SOURCE_ROW
 from hub.errors import WarehouseError
 from hub.landing import LandedBatch
-from hub.normalize import original_sql, q, staging_sql
+from hub.normalize import q, staging_sql
 from hub.receipts import DDL as RECEIPTS_DDL
 from hub.views import all_views
 from schemas import case_number, identifiers
@@ -191,9 +190,9 @@ class Warehouse:
         court_code: str | None, run_id: str, soft_delete: tuple[str, list[str]] | None = None,
     ) -> Iterator[tuple[LandedBatch, dict[str, int]]]:
         """Apply batches of one source in order, each in its own transaction (unless inside
-        ``transaction``), yielding each with its accounting once applied. Consecutive row batches with the same columns are staged
-        by one statement (``staged`` is then a view of the batch's rows in ``staged_group``):
-        a landed batch is one Parquet row group, which DuckDB parses on one thread only."""
+        ``transaction``), yielding each with its accounting once applied. Consecutive row
+        batches with the same columns are staged by one statement (``staged`` is then a view
+        of the batch's rows in ``staged_group``): one plan and one parallel pass for them all."""
         rules = {"mapping": mapping, "key_column": key_column, "court_code": court_code, "soft_delete": soft_delete}
         for chunk in _stageable(batches):
             if len(chunk) == 1:
@@ -235,23 +234,20 @@ class Warehouse:
         con = self.con
         try:
             with self.transaction():
-                con.execute(f"CREATE OR REPLACE TEMP VIEW landed AS SELECT * FROM read_parquet({_lit(batch.path)})")
                 if batch.kind == "keys":
                     return self._tombstone_missing(batch, key_column, run_id)
-                columns = [r[0] for r in con.execute("DESCRIBE landed").fetchall()]
                 if part is not None:
                     con.execute("CREATE OR REPLACE TEMP VIEW staged AS "
                                 f"SELECT * EXCLUDE (_part) FROM staged_group WHERE _part = {int(part)}")
                 else:
-                    con.execute(
-                        "CREATE OR REPLACE TEMP TABLE staged AS "
-                        + staging_sql(rt, mapping, key_column, columns, court_code, batch.institution, "landed", soft_delete)
-                    )
+                    con.execute("CREATE OR REPLACE TEMP TABLE staged AS " + staging_sql(
+                        rt, mapping, key_column, pq.read_schema(batch.path).names, court_code, batch.institution,
+                        f"read_parquet({_lit(batch.path)})", soft_delete))
                 prov = {
                     "batch_id": batch.batch_id, "source_name": batch.source,
                     "source_institution": batch.institution, "run_id": run_id,
                 }
-                self._quarantine(batch, prov, columns)
+                self._quarantine(batch, prov)
                 self._upsert(rt, batch, prov)
                 return self._account(batch, run_id)
         except duckdb.Error as exc:
@@ -263,6 +259,7 @@ class Warehouse:
         version it buries by landing order but loses to a later re-creation at the source)."""
         rt = batch.record_type
         hist = q(history_table(rt))
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW landed AS SELECT * FROM read_parquet({_lit(batch.path)})")
         params = {"source": batch.source, "batch_id": batch.batch_id, "landed_at": batch.landed_at, "run_id": run_id}
         self.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE gone AS
@@ -294,14 +291,12 @@ class Warehouse:
         self._ledger(batch, counts, "keys", run_id)
         return counts
 
-    def _quarantine(self, batch: LandedBatch, prov: dict[str, str], columns: list[str]) -> None:
-        # original values read back from landing for the failing rows only
+    def _quarantine(self, batch: LandedBatch, prov: dict[str, str]) -> None:
         self.con.execute(
-            f"""INSERT INTO quarantine
-               SELECT $batch_id, $source_name, $source_institution, $record_type, s.source_row, s.source_key,
-                      _rules[1], array_to_string(_reasons, '; '), _rules, {original_sql(columns, 'l')}, $run_id, now()
-               FROM staged s JOIN landed l ON l.{q(SOURCE_ROW)} = s.source_row
-               WHERE NOT _ok ORDER BY s.source_row""",
+            """INSERT INTO quarantine
+               SELECT $batch_id, $source_name, $source_institution, $record_type, source_row, source_key,
+                      _rules[1], array_to_string(_reasons, '; '), _rules, _original, $run_id, now()
+               FROM staged WHERE NOT _ok ORDER BY source_row""",
             prov | {"record_type": batch.record_type},
         )
         if batch.rejects_path is not None:
@@ -319,13 +314,17 @@ class Warehouse:
         A version wins its key by newest source update, then later landing, then later row
         (``_newer``); whichever order batches arrive in, the same version ends current.
         History is read once, for the batch's keys only (``known``, with rowids), so a small
-        batch costs one pass over the key column instead of a join against every version.
+        batch costs one pass over the key column instead of a join against every version: the
+        rowids matched first, then their rows fetched by rowid (a filter on the key alone still
+        decodes every other column of every row; 50 ms against 20 for a small batch at 450k
+        versions).
         """
         hist = q(history_table(rt))
         self.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE known AS
                 SELECT rowid AS _rowid, record_key, row_hash, is_current, deleted, source_updated_at, landed_at, source_row
-                FROM {hist} WHERE record_key IN (SELECT record_key FROM staged WHERE _ok)"""
+                FROM {hist} WHERE rowid IN (
+                  SELECT rowid FROM {hist} WHERE record_key IN (SELECT record_key FROM staged WHERE _ok))"""
         )
         # narrow: which staged rows become versions, and which of those win their key. A batch
         # whose keys are all distinct (the usual page of a table) has no exact duplicates and is
