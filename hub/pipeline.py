@@ -200,7 +200,7 @@ def apply_pending(config: HubConfig, home: Home, run_id: str) -> dict[str, dict[
     return totals
 
 
-TRANSACTION_ROWS = 500_000
+TRANSACTION_ROWS = 250_000
 """Rows a lane applies per transaction, at least (the last of its batches may pass it): a few
 row groups each written once, compressed, while a crash loses little work."""
 Applied = tuple[LandedBatch, dict[str, int]]
