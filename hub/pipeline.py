@@ -14,7 +14,6 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,48 +207,61 @@ Applied = tuple[LandedBatch, dict[str, int]]
 
 def _apply_lanes(config: HubConfig, wh: Warehouse, pending: list[LandedBatch], run_id: str) -> Iterator[Applied]:
     """Apply ``pending`` one lane per record type, yielding each batch with its accounting
-    once committed. A failing lane stops the others after their current transaction; what they
-    committed is still yielded (and audited), then the error is raised."""
+    once committed. ``APPLY_LANES`` threads take the lanes in turn, each on its own connection
+    (made once: its macros cost some 80 ms). A failing lane stops the others after their
+    current transaction; what they committed is still yielded (and audited), then the error
+    is raised."""
     sources = {s.name: s for s in config.sources}
     lanes = [[b for b in pending if b.record_type == rt] for rt in RECORD_TYPES]
-    # the most rows first, so that the lanes end about together
-    lanes = sorted((lane for lane in lanes if lane), key=lambda lane: -sum(b.rows for b in lane))
+    todo: queue.SimpleQueue[list[LandedBatch]] = queue.SimpleQueue()
+    for lane in sorted((lane for lane in lanes if lane), key=lambda lane: -sum(b.rows for b in lane)):
+        todo.put(lane)  # the most rows first, so that the threads end about together
     results: queue.SimpleQueue[Applied | BaseException | None] = queue.SimpleQueue()
     stop = threading.Event()
 
-    def run(lane: list[LandedBatch]) -> None:
+    def work() -> None:
         try:
             with wh.cursor() as cur:
-                for batches in _transactions(lane):
-                    if stop.is_set():
-                        return
-                    with cur.transaction():
-                        # a source's consecutive batches as one group, staged together
-                        applied = [item for name, group in itertools.groupby(batches, key=lambda b: b.source)
-                                   for item in _apply_group(config, cur, sources[name], list(group), run_id)]
-                    for item in applied:
-                        results.put(item)
+                while (lane := _next(todo)) is not None:
+                    for batches in _transactions(lane):
+                        if stop.is_set():
+                            return
+                        with cur.transaction():
+                            # a source's consecutive batches as one group, staged together
+                            applied = [item for name, group in itertools.groupby(batches, key=lambda b: b.source)
+                                       for item in _apply_group(config, cur, sources[name], list(group), run_id)]
+                        for item in applied:
+                            results.put(item)
         except BaseException as exc:
             results.put(exc)
         finally:
             results.put(None)
 
+    workers = [threading.Thread(target=work, name=f"apply-{n}") for n in range(min(APPLY_LANES, todo.qsize()))]
+    for worker in workers:
+        worker.start()
     error: BaseException | None = None
     try:
-        with ThreadPoolExecutor(max_workers=APPLY_LANES, thread_name_prefix="apply") as pool:
-            for lane in lanes:
-                pool.submit(run, lane)
-            for _ in lanes:
-                while (item := results.get()) is not None:
-                    if isinstance(item, BaseException):
-                        stop.set()
-                        error = error or item
-                    else:
-                        yield item
+        for _ in workers:
+            while (item := results.get()) is not None:
+                if isinstance(item, BaseException):
+                    stop.set()
+                    error = error or item
+                else:
+                    yield item
     finally:
-        stop.set()  # also when the caller stops early: the lanes end after their current batch
+        stop.set()  # also when the caller stops early: the threads end after their current transaction
+        for worker in workers:
+            worker.join()
     if error is not None:
         raise error
+
+
+def _next(todo: queue.SimpleQueue[list[LandedBatch]]) -> list[LandedBatch] | None:
+    try:
+        return todo.get_nowait()
+    except queue.Empty:
+        return None
 
 
 def _transactions(lane: list[LandedBatch]) -> Iterator[list[LandedBatch]]:

@@ -329,8 +329,9 @@ class Warehouse:
         # narrow: which staged rows become versions, and which of those win their key. A batch
         # whose keys are all distinct (the usual page of a table) has no exact duplicates and is
         # its own latest version per key, so it skips the dedup and the ranking.
-        distinct = self.con.execute(
-            "SELECT count(*) = count(DISTINCT record_key) FROM staged WHERE _ok").fetchone()[0]  # type: ignore[index]
+        distinct, known = self.con.execute(
+            "SELECT count(*) = count(DISTINCT record_key), (SELECT count(*) FROM known) FROM staged WHERE _ok"
+        ).fetchone()  # type: ignore[misc]
         first = "" if distinct else (
             "AND c.source_row IN (SELECT min(source_row) FROM staged WHERE _ok GROUP BY row_hash)")
         latest = "true" if distinct else (
@@ -360,7 +361,7 @@ class Warehouse:
         values = [f"CAST(${c} AS TIMESTAMP)" if c == "landed_at" else f"${c}" if c in constant else f"s.{q(c)}" for c in cols]
         # only new keys, each once: every valid row is a winning version, and inserting straight
         # from the staged scan (no join) lets DuckDB compress row groups in parallel
-        new_only = distinct and not self.con.execute("SELECT count(*) FROM known").fetchone()[0]  # type: ignore[index]
+        new_only = distinct and not known
         rows = "true, s.deleted FROM staged s WHERE s._ok" if new_only else (
             "i._wins, i.deleted FROM incoming i JOIN staged s ON s.source_row = i.source_row")
         self.con.execute(
