@@ -166,10 +166,10 @@ def _reconcile_if_due(
 
 
 APPLY_LANES = 2
-"""Record types applied at once, each by its own thread on its own connection. Their history
-tables are disjoint and hub_batches and quarantine only get appends, which DuckDB commits
-without conflict; a second lane keeps both cores busy while the other commits, plans or
-works through a small batch."""
+"""Record types applied at once, each by one thread on that thread's own connection. Their
+history tables are disjoint and hub_batches and quarantine only get appends, which DuckDB
+commits without conflict; a second thread keeps both cores busy while the other commits,
+plans or works through a small batch."""
 
 
 def apply_pending(config: HubConfig, home: Home, run_id: str) -> dict[str, dict[str, int]]:
@@ -219,9 +219,9 @@ def _apply_lanes(config: HubConfig, wh: Warehouse, pending: list[LandedBatch], r
     results: queue.SimpleQueue[Applied | BaseException | None] = queue.SimpleQueue()
     stop = threading.Event()
 
-    def work() -> None:
+    def work(cur: Warehouse) -> None:
         try:
-            with wh.cursor() as cur:
+            with cur:
                 while (lane := _next(todo)) is not None:
                     for batches in _transactions(lane):
                         if stop.is_set():
@@ -237,7 +237,8 @@ def _apply_lanes(config: HubConfig, wh: Warehouse, pending: list[LandedBatch], r
         finally:
             results.put(None)
 
-    workers = [threading.Thread(target=work, name=f"apply-{n}") for n in range(min(APPLY_LANES, todo.qsize()))]
+    workers = [threading.Thread(target=work, args=(wh.cursor(),), name=f"apply-{n}")
+               for n in range(min(APPLY_LANES, todo.qsize()))]
     for worker in workers:
         worker.start()
     error: BaseException | None = None

@@ -157,9 +157,10 @@ class Warehouse:
         """Apply several batches, of any sources, in one transaction: each ``apply_group``
         inside commits nothing itself, and nothing of them is kept unless all are applied.
 
-        A transaction appending at least a row group (122,880 rows) to a table writes its
-        rows compressed straight into the file; a transaction per batch logged each batch to
-        the WAL and the checkpoint compressed it all again (about three times the cost)."""
+        A table's rows appended by one transaction are compressed into the file once, at
+        commit (or as each 122,880-row group fills); a transaction per batch logged each batch
+        to the WAL and the checkpoint wrote it all again: twice the time (4.5 s against 2.2
+        for 450k filing versions in 50k batches)."""
         if self._in_transaction:  # a batch inside the caller's
             yield
             return
