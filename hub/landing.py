@@ -109,12 +109,19 @@ def landed_batches(landing_dir: Path, sources: list[str] | None = None) -> list[
     return sorted(out, key=lambda b: (b.landed_at, b.batch_id))
 
 
+ROW_GROUPS = 4
+MIN_GROUP_ROWS, MAX_GROUP_ROWS = 8_192, 100_000
+"""A landed batch is cut into ``ROW_GROUPS`` row groups of ``MIN_GROUP_ROWS`` to
+``MAX_GROUP_ROWS`` rows: DuckDB reads a Parquet file one row group per thread, so a batch
+of one row group (100k rows used to be the size) normalizes on one core."""
+
+
 def _parquet_bytes(table: pa.Table) -> bytes:
     """The batch as Parquet, encoded for DuckDB's whole-file reads at the least CPU."""
     sink = pa.BufferOutputStream()
     pq.write_table(
         table, sink, compression="zstd",
-        row_group_size=100_000,  # lets DuckDB read a batch with every core
+        row_group_size=min(MAX_GROUP_ROWS, max(MIN_GROUP_ROWS, -(-table.num_rows // ROW_GROUPS))),
         # a column's dictionary stops at 64 KiB (Arrow's default: 1 MiB), the rest of its row
         # group written plain: hashing near-unique keys, case numbers and names into one was a
         # third of the encode; courts, causes and dates still fit, read fastest by DuckDB

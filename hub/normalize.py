@@ -136,7 +136,8 @@ def staging_sql(
 ) -> str:
     """SELECT giving, per source row (with the ``carry`` columns of ``relation`` as they are): every stored column parsed once, the record key,
     ``deleted`` (the source's soft-delete flag is set), ``_ok`` (the row may be applied) and,
-    for the others, ``_rules``/``_reasons``.
+    for the others, ``_rules``/``_reasons`` and ``_original`` (the source values as JSON, made
+    here for the failing rows only, so quarantine never reads the batch again).
 
     One pipeline of projections, nothing materialized: each layer computes what the next
     reads (a case number's parts from one parse; an ID's shape once, then its check, hash and
@@ -200,7 +201,7 @@ def staging_sql(
         WITH raw AS (
             SELECT {q(SOURCE_ROW)} AS source_row, CAST({q(key_column)} AS VARCHAR) AS source_key,
                    {", ".join(raw_cols + kept)}, {row_hash_sql(values)} AS row_hash,
-                   {deleted} AS deleted
+                   {deleted} AS deleted, {original_sql(source_columns)} AS _source_values
             FROM {relation}
         ), parsed AS (
             SELECT *, {", ".join(parsed)} FROM raw
@@ -214,7 +215,8 @@ def staging_sql(
         )
         SELECT {", ".join(out)}, NOT ({broken}) AS _ok,
                CASE WHEN {broken} THEN list_filter([{rule_list}], lambda x: x IS NOT NULL) END AS _rules,
-               CASE WHEN {broken} THEN list_filter([{reason_list}], lambda x: x IS NOT NULL) END AS _reasons
+               CASE WHEN {broken} THEN list_filter([{reason_list}], lambda x: x IS NOT NULL) END AS _reasons,
+               CASE WHEN {broken} THEN to_json(_source_values) END AS _original
         FROM flagged
     """
 
@@ -231,10 +233,9 @@ def row_hash_sql(columns: list[str]) -> str:
     return f"md5(concat({', '.join(parts)}))"
 
 
-def original_sql(columns: list[str], alias: str) -> str:
-    """The source row (relation ``alias``) as JSON text, as quarantine keeps it."""
-    return "to_json({" + ", ".join(
-        f"{lit(c)}: CAST({alias}.{q(c)} AS VARCHAR)" for c in columns if c != SOURCE_ROW) + "})"
+def original_sql(columns: list[str]) -> str:
+    """The source row's values as text, a struct to keep as quarantine's JSON ``original``."""
+    return "{" + ", ".join(f"{lit(c)}: CAST({q(c)} AS VARCHAR)" for c in columns if c != SOURCE_ROW) + "}"
 
 
 def record_key_sql(record_type: str, institution: str) -> str:

@@ -1,14 +1,17 @@
 """The DuckDB warehouse: shared tables, their history, quarantine and the apply ledger.
 
 One process writes the warehouse at a time (Dagster pool ``warehouse``). Each landing batch
-is applied in one transaction that also records it in ``hub_batches``, so re-running after a
-crash applies nothing twice and a half-applied batch never exists.
+is applied in the transaction that records it in ``hub_batches`` (``transaction`` puts
+several in one), so re-running after a crash applies nothing twice and a half-applied batch
+never exists.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -16,11 +19,10 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 
-from connectors.base import SOURCE_ROW
 from hub.errors import WarehouseError
 from hub.landing import LandedBatch
-from hub.normalize import original_sql, q, staging_sql
 from hub.extracts import DDL as HOLDINGS_DDL
+from hub.normalize import q, staging_sql
 from hub.receipts import DDL as RECEIPTS_DDL
 from hub.views import all_views
 from schemas import case_number, identifiers
@@ -72,9 +74,24 @@ class Warehouse:
             # compresses a table's row groups about once per run instead of once per batch.
             self.con.execute(f"SET checkpoint_threshold = {_lit(CHECKPOINT_THRESHOLD)}")
             self._create_schema()
+        self._hash_key = hash_key
+        self._in_transaction = False
+        self._create_macros()
+
+    def _create_macros(self) -> None:
+        """The hub's macros, TEMP: they are the connection's own (the keyed hash's key must
+        never be persisted into the file)."""
         for stmt in case_number.duckdb_macros() + identifiers.duckdb_macros():
             self.con.execute(stmt.replace("CREATE OR REPLACE MACRO", "CREATE OR REPLACE TEMP MACRO"))
-        self.con.execute(identifiers.keyed_hash_macro(hash_key))
+        self.con.execute(identifiers.keyed_hash_macro(self._hash_key))
+
+    def cursor(self) -> Warehouse:
+        """This warehouse on another connection, with its own transactions, temp tables and
+        macros: a second thread applies one record type while this connection applies another."""
+        other = copy.copy(self)
+        other.con = self.con.cursor()
+        other._create_macros()
+        return other
 
     def __enter__(self) -> Warehouse:
         return self
@@ -136,6 +153,29 @@ class Warehouse:
                 "re-applied from landing/ (nothing is pulled twice)"
             )
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Apply several batches, of any sources, in one transaction: each ``apply_group``
+        inside commits nothing itself, and nothing of them is kept unless all are applied.
+
+        A table's rows appended by one transaction are compressed into the file once, at
+        commit (or as each 122,880-row group fills); a transaction per batch logged each batch
+        to the WAL and the checkpoint wrote it all again: twice the time (4.5 s against 2.2
+        for 450k filing versions in 50k batches)."""
+        if self._in_transaction:  # a batch inside the caller's
+            yield
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
+        try:
+            yield
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        finally:
+            self._in_transaction = False
+
     def applied(self) -> set[str]:
         return {r[0] for r in self.con.execute("SELECT batch_id FROM hub_batches").fetchall()}
 
@@ -151,10 +191,10 @@ class Warehouse:
         self, batches: list[LandedBatch], *, mapping: dict[str, str], key_column: str,
         court_code: str | None, run_id: str, soft_delete: tuple[str, list[str]] | None = None,
     ) -> Iterator[tuple[LandedBatch, dict[str, int]]]:
-        """Apply batches of one source in order, each in its own transaction, yielding each with
-        its accounting once committed. Consecutive row batches with the same columns are staged
-        by one statement (``staged`` is then a view of the batch's rows in ``staged_group``):
-        a landed batch is one Parquet row group, which DuckDB parses on one thread only."""
+        """Apply batches of one source in order, each in its own transaction (unless inside
+        ``transaction``), yielding each with its accounting once applied. Consecutive row
+        batches with the same columns are staged by one statement (``staged`` is then a view
+        of the batch's rows in ``staged_group``): one plan and one parallel pass for them all."""
         rules = {"mapping": mapping, "key_column": key_column, "court_code": court_code, "soft_delete": soft_delete}
         for chunk in _stageable(batches):
             if len(chunk) == 1:
@@ -195,35 +235,25 @@ class Warehouse:
         rt = batch.record_type
         con = self.con
         try:
-            con.execute("BEGIN TRANSACTION")
-            con.execute(f"CREATE OR REPLACE TEMP VIEW landed AS SELECT * FROM read_parquet({_lit(batch.path)})")
-            if batch.kind == "keys":
-                counts = self._tombstone_missing(batch, key_column, run_id)
-            else:
-                columns = [r[0] for r in con.execute("DESCRIBE landed").fetchall()]
+            with self.transaction():
+                if batch.kind == "keys":
+                    return self._tombstone_missing(batch, key_column, run_id)
                 if part is not None:
                     con.execute("CREATE OR REPLACE TEMP VIEW staged AS "
                                 f"SELECT * EXCLUDE (_part) FROM staged_group WHERE _part = {int(part)}")
                 else:
-                    con.execute(
-                        "CREATE OR REPLACE TEMP TABLE staged AS "
-                        + staging_sql(rt, mapping, key_column, columns, court_code, batch.institution, "landed", soft_delete)
-                    )
+                    con.execute("CREATE OR REPLACE TEMP TABLE staged AS " + staging_sql(
+                        rt, mapping, key_column, pq.read_schema(batch.path).names, court_code, batch.institution,
+                        f"read_parquet({_lit(batch.path)})", soft_delete))
                 prov = {
                     "batch_id": batch.batch_id, "source_name": batch.source,
                     "source_institution": batch.institution, "run_id": run_id,
                 }
-                self._quarantine(batch, prov, columns)
+                self._quarantine(batch, prov)
                 self._upsert(rt, batch, prov)
-                counts = self._account(batch, run_id)
-            con.execute("COMMIT")
-            return counts
+                return self._account(batch, run_id)
         except duckdb.Error as exc:
-            con.execute("ROLLBACK")
             raise WarehouseError(f"applying batch {batch.batch_id[:12]} from {batch.source} failed: {exc}") from None
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
 
     def _tombstone_missing(self, batch: LandedBatch, key_column: str, run_id: str) -> dict[str, int]:
         """A key snapshot: every current record of this source whose source key is missing
@@ -231,6 +261,7 @@ class Warehouse:
         version it buries by landing order but loses to a later re-creation at the source)."""
         rt = batch.record_type
         hist = q(history_table(rt))
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW landed AS SELECT * FROM read_parquet({_lit(batch.path)})")
         params = {"source": batch.source, "batch_id": batch.batch_id, "landed_at": batch.landed_at, "run_id": run_id}
         self.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE gone AS
@@ -262,14 +293,12 @@ class Warehouse:
         self._ledger(batch, counts, "keys", run_id)
         return counts
 
-    def _quarantine(self, batch: LandedBatch, prov: dict[str, str], columns: list[str]) -> None:
-        # original values read back from landing for the failing rows only
+    def _quarantine(self, batch: LandedBatch, prov: dict[str, str]) -> None:
         self.con.execute(
-            f"""INSERT INTO quarantine
-               SELECT $batch_id, $source_name, $source_institution, $record_type, s.source_row, s.source_key,
-                      _rules[1], array_to_string(_reasons, '; '), _rules, {original_sql(columns, 'l')}, $run_id, now()
-               FROM staged s JOIN landed l ON l.{q(SOURCE_ROW)} = s.source_row
-               WHERE NOT _ok ORDER BY s.source_row""",
+            """INSERT INTO quarantine
+               SELECT $batch_id, $source_name, $source_institution, $record_type, source_row, source_key,
+                      _rules[1], array_to_string(_reasons, '; '), _rules, _original, $run_id, now()
+               FROM staged WHERE NOT _ok ORDER BY source_row""",
             prov | {"record_type": batch.record_type},
         )
         if batch.rejects_path is not None:
@@ -287,19 +316,24 @@ class Warehouse:
         A version wins its key by newest source update, then later landing, then later row
         (``_newer``); whichever order batches arrive in, the same version ends current.
         History is read once, for the batch's keys only (``known``, with rowids), so a small
-        batch costs one pass over the key column instead of a join against every version.
+        batch costs one pass over the key column instead of a join against every version: the
+        rowids matched first, then their rows fetched by rowid (a filter on the key alone still
+        decodes every other column of every row; 50 ms against 20 for a small batch at 450k
+        versions).
         """
         hist = q(history_table(rt))
         self.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE known AS
                 SELECT rowid AS _rowid, record_key, row_hash, is_current, deleted, source_updated_at, landed_at, source_row
-                FROM {hist} WHERE record_key IN (SELECT record_key FROM staged WHERE _ok)"""
+                FROM {hist} WHERE rowid IN (
+                  SELECT rowid FROM {hist} WHERE record_key IN (SELECT record_key FROM staged WHERE _ok))"""
         )
         # narrow: which staged rows become versions, and which of those win their key. A batch
         # whose keys are all distinct (the usual page of a table) has no exact duplicates and is
         # its own latest version per key, so it skips the dedup and the ranking.
-        distinct = self.con.execute(
-            "SELECT count(*) = count(DISTINCT record_key) FROM staged WHERE _ok").fetchone()[0]  # type: ignore[index]
+        distinct, known = self.con.execute(
+            "SELECT count(*) = count(DISTINCT record_key), (SELECT count(*) FROM known) FROM staged WHERE _ok"
+        ).fetchone()  # type: ignore[misc]
         first = "" if distinct else (
             "AND c.source_row IN (SELECT min(source_row) FROM staged WHERE _ok GROUP BY row_hash)")
         latest = "true" if distinct else (
@@ -329,7 +363,7 @@ class Warehouse:
         values = [f"CAST(${c} AS TIMESTAMP)" if c == "landed_at" else f"${c}" if c in constant else f"s.{q(c)}" for c in cols]
         # only new keys, each once: every valid row is a winning version, and inserting straight
         # from the staged scan (no join) lets DuckDB compress row groups in parallel
-        new_only = distinct and not self.con.execute("SELECT count(*) FROM known").fetchone()[0]  # type: ignore[index]
+        new_only = distinct and not known
         rows = "true, s.deleted FROM staged s WHERE s._ok" if new_only else (
             "i._wins, i.deleted FROM incoming i JOIN staged s ON s.source_row = i.source_row")
         self.con.execute(
