@@ -30,12 +30,18 @@ def _exists(sftp: paramiko.SFTPClient, path: str) -> bool:
 
 
 def _makedirs(sftp: paramiko.SFTPClient, path: str) -> None:
+    """``mkdir -p``. Offices often share one inbox server and folder, and their deliveries run
+    at once: a folder another delivery made between our look and our mkdir is no error."""
     parts = [p for p in path.split("/") if p]
     current = "/" if path.startswith("/") else ""
     for part in parts:
         current = posixpath.join(current, part) if current else part
         if not _exists(sftp, current):
-            sftp.mkdir(current)
+            try:
+                sftp.mkdir(current)
+            except OSError:
+                if not stat.S_ISDIR(sftp.stat(current).st_mode or 0):
+                    raise
 
 
 def _rmtree(sftp: paramiko.SFTPClient, path: str) -> None:

@@ -202,3 +202,35 @@ def test_interrupted_transfer_restarts_cleanly(sshd: Sshd, tmp_path: Path, monke
     assert (tmp_path / safe_local_name(str(remote))).read_bytes() == data
     assert batch.table.num_rows == 3 * 2000 - 1  # every line after the first header (repeats included)
     remote.unlink()
+
+
+def test_deliveries_racing_to_make_a_shared_inbox_both_succeed(
+    sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two offices' deliveries to one inbox folder run at once: the folder one of them makes
+    between the other's look and its mkdir must not fail that one."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from hub import deliver
+    from hub.bundle import publish_bundle
+    from hub.crypto import generate_signing_key, load_signing_key
+
+    now = dt.datetime(2024, 11, 22, tzinfo=dt.UTC)
+    keyid = generate_signing_key(tmp_path / "private", tmp_path / "keys")
+    key = load_signing_key(tmp_path / "private" / f"{keyid}.key")
+    bundle = publish_bundle(tmp_path / "outbox", "spo", {"supervision": pa.table({"doc_no": ["乌检1号"]})},
+                            {"office": "spo"}, key, now=now, ttl=dt.timedelta(days=30)).path
+    inbox = sshd.drop.parent / "shared-inbox"
+    real_exists = deliver._exists
+
+    def made_meanwhile(sftp: object, path: str) -> bool:
+        if path == str(inbox) and not inbox.exists():
+            inbox.mkdir()  # the other delivery, just after our look
+            return False
+        return real_exists(sftp, path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(deliver, "_exists", made_meanwhile)
+    assert deliver.deliver_pending([bundle], "spo", sshd.settings(remote_dir=str(inbox))) == [
+        str(inbox / "spo" / "00000001")]
