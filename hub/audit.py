@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -110,7 +111,7 @@ def record(log: Path, config: HubConfig, event: str, *, run_id: str, subject: st
     snapshot = log.parent / "configs" / f"{digest}.json"
     if not snapshot.exists():
         snapshot.parent.mkdir(parents=True, exist_ok=True)
-        tmp = snapshot.with_suffix(f".{os.getpid()}.tmp")
+        tmp = snapshot.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")  # pulls run in threads too
         tmp.write_text(config.model_dump_json(indent=1), encoding="utf-8")
         os.replace(tmp, snapshot)
     return append(log, event, run_id=run_id, subject=subject, config=digest, **details)
