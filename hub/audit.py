@@ -61,16 +61,57 @@ def _locked(log: Path) -> Iterator[_Head]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a+b") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
-        fh.seek(0)
-        head = _Head(fh, 0, b"", None)
-        for line in fh:
-            if line.strip():
-                head.last, head.seq = line.rstrip(b"\n"), head.seq + 1
-                if _CONFIG_MARK in line:
-                    head.config = json.loads(line)["details"]["digest"]
+        try:
+            head = _head_from_end(fh)
+        except (ValueError, KeyError, TypeError):  # a last line cut short by a crash: count them all
+            head = _head_by_scan(fh)
+        size = fh.seek(0, os.SEEK_END)
+        if size:
+            fh.seek(size - 1)
+            if fh.read(1) != b"\n":
+                fh.write(b"\n")  # after a crash mid-line the next entry starts its own; verify names the cut one
         yield head
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def _head_from_end(fh: IO[bytes], block: int = 1 << 16) -> _Head:
+    """The head read back from the end: the last entry, and the config in force, which every
+    stage's entry names (an append must not cost the whole log)."""
+    head = _Head(fh, 0, b"", None)
+    for line in _newest_first(fh, block):
+        if not head.last:
+            head.last, head.seq = line, int(json.loads(line)["seq"])
+        entry = json.loads(line) if b'"config"' in line else None
+        if entry is not None and (entry["event"] == "config" or "config" in entry["details"]):
+            head.config = entry["details"]["digest" if entry["event"] == "config" else "config"]
+            break
+    return head
+
+
+def _head_by_scan(fh: IO[bytes]) -> _Head:
+    """The head from every line, whatever they hold (``verify`` names what is wrong with them)."""
+    fh.seek(0)
+    head = _Head(fh, 0, b"", None)
+    for line in fh:
+        if line.strip():
+            head.last, head.seq = line.rstrip(b"\n"), head.seq + 1
+            if _CONFIG_MARK in line:
+                head.config = json.loads(line)["details"]["digest"]
+    return head
+
+
+def _newest_first(fh: IO[bytes], block: int = 1 << 16) -> Iterator[bytes]:
+    """The log's non-empty lines, newest first, read back a block at a time."""
+    end = fh.seek(0, os.SEEK_END)
+    rest = b""
+    while end > 0:
+        start = max(0, end - block)
+        fh.seek(start)
+        lines = (fh.read(end - start) + rest).split(b"\n")
+        end = start
+        rest = lines.pop(0) if start else b""  # the first may be cut: it is finished by the next block
+        yield from (line for line in reversed(lines) if line.strip())
 
 
 def _write(head: _Head, event: str, run_id: str, subject: str, details: dict[str, Any]) -> dict[str, Any]:

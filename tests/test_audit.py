@@ -158,3 +158,27 @@ def test_config_changes_are_entries(tmp_path: Path) -> None:
     assert changes == [(1, "a", "-"), (4, "b", "a"), (7, "a", "b")]
     assert all(e["details"]["config"] in ("a" * 64, "b" * 64) for e in entries if e["event"] == "pull")
     assert audit.verify(log) == 8
+
+
+def test_an_append_reads_the_head_from_the_end_as_a_scan_of_every_line_would(tmp_path: Path) -> None:
+    """The head (last entry, config in force) read back from the end in small blocks equals the
+    one counted from the start; after a crash cut the last line, appends count every line."""
+    log = tmp_path / "audit.jsonl"
+    for digest in ("a" * 64, "b" * 64):
+        for i in range(30):
+            audit.append(log, "pull", run_id="r", subject=f"s{i}", config=digest, note="长" * (i % 7))
+    for i in range(20):  # entries that name no config: the one in force is further back
+        audit.append(log, "key", run_id="-", subject=f"k{i}", action="rotate")
+    with open(log, "rb") as fh:
+        scanned = audit._head_by_scan(fh)
+        for block in (64, 1000, 1 << 16):
+            back = audit._head_from_end(fh, block)
+            assert (back.seq, back.last, back.config) == (scanned.seq, scanned.last, "b" * 64)
+    assert scanned.seq == 82 and audit.verify(log) == 82
+    with open(log, "ab") as fh:
+        fh.write(b'{"seq": 83, "event": "pu')  # the power went out mid-line
+    audit.append(log, "pull", run_id="r", subject="after", config="b" * 64)
+    lines = log.read_bytes().splitlines()
+    assert json.loads(lines[-1])["seq"] == 84 and json.loads(lines[-1])["prev"] == hashlib.sha256(lines[-2]).hexdigest()
+    with pytest.raises(HubError):
+        audit.verify(log)  # the cut line is named, not hidden
