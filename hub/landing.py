@@ -97,15 +97,19 @@ def land(
     return LandedBatch.from_sidecar(sidecar)
 
 
-def landed_batches(landing_dir: Path, sources: list[str] | None = None) -> list[LandedBatch]:
-    """Every landed batch (sidecar present), oldest first."""
+def landed_batches(
+    landing_dir: Path, sources: list[str] | None = None, *, skip: set[str] | frozenset[str] = frozenset()
+) -> list[LandedBatch]:
+    """Every landed batch (sidecar present), oldest first; those whose id is in ``skip`` are
+    not read at all (a sidecar is named by its batch id), so finding the few batches not yet
+    applied does not parse every sidecar landed since the hub began."""
     out: list[LandedBatch] = []
     if not landing_dir.exists():
         return out
     for folder in sorted(p for p in landing_dir.iterdir() if p.is_dir()):
         if sources is not None and folder.name not in sources:
             continue
-        out.extend(LandedBatch.from_sidecar(s) for s in folder.glob("*.json"))
+        out.extend(LandedBatch.from_sidecar(s) for s in folder.glob("*.json") if s.stem not in skip)
     return sorted(out, key=lambda b: (b.landed_at, b.batch_id))
 
 

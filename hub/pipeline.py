@@ -181,7 +181,7 @@ def apply_pending(config: HubConfig, home: Home, run_id: str) -> dict[str, dict[
     with lineage.stage(config, home, "normalize", run_id, landing) as stage:
         with open_warehouse(config, home) as wh:
             done = wh.applied()
-            pending = [b for b in landed_batches(home.landing, list(sources)) if b.batch_id not in done]
+            pending = landed_batches(home.landing, list(sources), skip=done)
             for batch, counts in _apply_lanes(config, wh, pending, run_id):
                 audit.record(home.audit, config, "apply", run_id=run_id, subject=batch.source,
                              batch_id=batch.batch_id, **counts)

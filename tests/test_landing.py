@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from connectors.base import SOURCE_ROW, Batch
-from hub.landing import land
+from hub.landing import land, landed_batches
 
 
 def test_repeated_text_keeps_a_dictionary_and_unique_text_is_written_plain(tmp_path: Path) -> None:
@@ -28,3 +28,13 @@ def test_repeated_text_keeps_a_dictionary_and_unique_text_is_written_plain(tmp_p
     keys = columns["ajbs"]  # unique: its dictionary stopped at 64 KiB, the rest is plain
     assert "PLAIN" in keys.encodings and keys.data_page_offset - keys.dictionary_page_offset <= 64 << 10
     assert all(not c.is_stats_set for c in columns.values())
+
+
+def test_batches_already_applied_are_not_read(tmp_path: Path) -> None:
+    """Finding what to apply reads only the sidecars of batches not applied yet."""
+    batches = [land(Batch("s", pa.table({"k": [i], SOURCE_ROW: [1]}), origin="test"), tmp_path,
+                    record_type="filing", institution="c1", run_id="r1") for i in range(3)]
+    sidecar = tmp_path / "s" / f"{batches[0].batch_id}.json"
+    sidecar.write_text("not JSON: reading it would fail")
+    pending = landed_batches(tmp_path, ["s"], skip={batches[0].batch_id})
+    assert sorted(b.batch_id for b in pending) == sorted(b.batch_id for b in batches[1:])
