@@ -8,10 +8,9 @@ directly, in one process (no Dagster: its run launcher and per-step processes wo
 Dagster, not the data path). Sources are pulled, and offices delivered to, ``--pull-workers``
 at a time (default: one per core), in threads, as Dagster's multiprocess executor runs the
 landing and delivery assets, which share no pool; the warehouse stages run one at a time,
-as its pool admits them. Pull and
-land interleave inside ``pipeline.pull``, publish and sign inside ``pipeline.publish``; the
-wall time during which some ``land``, or some hashing (``sha256_file``) or signing
-(``SigningKey.sign``), was running is counted apart.
+as its pool admits them. Pull and land interleave inside ``pipeline.pull``, publish and sign
+inside ``pipeline.publish``; the wall time during which some ``land``, or some hashing
+(``sha256_file``) or signing (``SigningKey.sign``), was running is counted apart.
 
 The last line is ``e2e_ratio=X.XX incremental_ratio=Y.YY peak_rss_mb=Z``: the full run's time
 over the sum of the four named baselines, the incremental run's time over the full run's, and
@@ -168,7 +167,7 @@ def _cpus() -> int:
 
 
 def run(records: int, home: Home, *, seed: int, pg_url: str, memory_limit: str | None = None,
-        keep_sources: bool = False, pull_workers: int = 2) -> str:
+        keep_sources: bool = False, pull_workers: int) -> str:
     ensure_keys(home)
     children: dict[str, ChildResult] = {}
     with running_sshd(home.root / "sshd", host_key=host_key_path(home), client_key=client_key_path(home)) as sshd:
