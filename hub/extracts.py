@@ -4,21 +4,22 @@ The warehouse remembers, per office and dataset, what the office holds (``hub_ho
 each shared row's record key and a hash of the row *as shared* (after filters and column
 treatments: DuckDB's 64-bit ``hash`` of its values, only ever compared with the same record's
 previous hash, there to notice changes, never to prove anything: bundles are signed with
-SHA-256 digests; which version was sent is in ``hub_receipts``); beside it, the share's fingerprint (``hub_holdings_state``) and the landed batches the holdings
-already account for (``hub_holdings_batches``). An incremental bundle carries the rows whose
-shared form is new or changed (``_change`` = new / changed) and the keys it no longer shares
-(withdrawn: deleted at the source, or no longer matching the agreement). The holdings change
-only after the bundle is safely written (``remember``), so a failed publish resends the same
-changes next time.
+SHA-256 digests; which version was sent is in ``hub_receipts``); beside it, the share's
+fingerprint (``hub_holdings_state``) and the landed batches the holdings already account for
+(``hub_holdings_batches``). An incremental bundle carries the rows whose shared form is new
+or changed (``_change`` = new / changed) and the keys it no longer shares (withdrawn: deleted
+at the source, or no longer matching the agreement). The holdings change only after the
+bundle is safely written (``remember``), so a failed publish resends the same changes next
+time.
 
 A stored row never changes in place: every change to a shared table arrives as a row of a
-new batch (a new version, a tombstone, a version that lost to a newer one). So an incremental
-publish of a shared table reads only the records named by batches the holdings do not yet
-account for, and costs in proportion to what changed, not to what is shared. Marts are
-rebuilt rather than versioned, and a new share fingerprint makes every shared form suspect:
-those compare every shared row with what the office holds. Everything runs in DuckDB and
-streams to Parquet, so an extract larger than memory spills to DuckDB's temporary directory
-instead of being held in Arrow.
+new batch (a new version, a tombstone), and a record whose current row is older than the
+holdings has not changed. So an incremental publish of a shared table reads only the rows
+that batches the holdings do not yet account for made current, and costs in proportion to
+what changed, not to what is shared. Marts are rebuilt rather than versioned, and a new
+share fingerprint makes every shared form suspect: those compare every shared row with what
+the office holds. Everything runs in DuckDB and streams to Parquet, so an extract larger
+than memory spills to DuckDB's temporary directory instead of being held in Arrow.
 
 Each dataset also gets a receipt naming, per bundle row, the record and the warehouse
 version sent (``hub.receipts`` stores them), so every published row traces to its source.
