@@ -39,6 +39,13 @@ def where_sql(conditions: list[Condition]) -> tuple[str, list[Any]]:
     return (" AND ".join(parts) if parts else "true"), params
 
 
+def stored_by(batches: str, landed: dt.datetime) -> str:
+    """SQL: the row was stored by a batch in table ``batches``, none of which landed before
+    ``landed`` (the bound lets DuckDB skip older row groups by their zone maps)."""
+    return (f"landed_at >= TIMESTAMP '{landed.isoformat(sep=' ')}'"
+            f" AND batch_id IN (SELECT batch_id FROM {q(batches)})")
+
+
 def select_sql(
     share: Share, *, with_key: bool = False, with_version: bool = False, ordered: bool = True,
     batches_from: tuple[str, dt.datetime] | None = None,
@@ -46,11 +53,10 @@ def select_sql(
     """The SELECT an office's share runs against the warehouse (``record_key`` first when
     ``with_key``: incremental extracts name the records they change or withdraw; with
     ``with_version``, the stored row's version as ``_version`` (its ``row_hash``: receipts name
-    the exact version sent)). With
-    ``batches_from`` (a table of the hub's own with a ``batch_id`` column, and the earliest
-    landing time among those batches), only the rows those batches stored: the landing time
-    lets DuckDB skip the row groups stored before (zone maps), so reading the rows of a few new
-    batches does not scan every stored version."""
+    the exact version sent)). With ``batches_from`` (a table of the hub's own with a
+    ``batch_id`` column, and the earliest landing time among those batches), only the rows
+    those batches stored (``stored_by``), so reading a few new batches' rows does not scan
+    every stored version."""
     table = share.record_type
     mart = MART_TABLES.get(table)
     key = "record_key" if mart is None else "concat_ws('|', " + ", ".join(
@@ -71,8 +77,6 @@ def select_sql(
         cols.append("row_hash AS _version" if mart is None else "md5(CAST(to_json(_t) AS VARCHAR)) AS _version")
     where, params = where_sql(share.where)
     if batches_from is not None:
-        table_of_batches, landed = batches_from
-        where += (f" AND landed_at >= TIMESTAMP '{landed.isoformat(sep=' ')}'"
-                  f" AND batch_id IN (SELECT batch_id FROM {q(table_of_batches)})")
+        where += " AND " + stored_by(*batches_from)
     order = f" ORDER BY {key}" if ordered else ""
     return f"SELECT {', '.join(cols)} FROM {q(table)} AS _t WHERE {where}{order}", params

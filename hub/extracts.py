@@ -36,7 +36,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hub.agreements import select_sql
+from hub.agreements import select_sql, stored_by
 from hub.bundle import canonical_json, write_parquet
 from hub.config import Agreement, Share
 from hub.marts import MART_TABLES
@@ -46,7 +46,6 @@ from schemas.tables import history_table
 SHARED_FORM_VERSION = 1
 """Bump when ``agreements.select_sql`` changes how a treatment renders a value: every
 remembered hash is then recomputed instead of reused."""
-FINGERPRINT_KEY = b"share_fingerprint"
 BATCH_ROWS = 100_000
 
 DDL = (
@@ -163,10 +162,8 @@ def build(
                 since = None
                 if cdc:  # only what batches the holdings do not account for yet made current
                     since = (batches, _first_landed(con, batches))
-                    con.execute(f"""CREATE OR REPLACE TEMP TABLE {touched} AS
-                                    SELECT DISTINCT record_key FROM {q(history_table(rt))}
-                                    WHERE is_current AND landed_at >= TIMESTAMP '{since[1].isoformat(sep=' ')}'
-                                      AND batch_id IN (SELECT batch_id FROM {batches})""")
+                    con.execute(f"CREATE OR REPLACE TEMP TABLE {touched} AS SELECT DISTINCT record_key "
+                                f"FROM {q(history_table(rt))} WHERE is_current AND {stored_by(*since)}")
                     held = f"(SELECT * FROM {held} WHERE record_key IN (SELECT record_key FROM {touched}))"
                 sql, params = select_sql(share, with_key=True, with_version=True, ordered=False, batches_from=since)
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {cur} AS SELECT c.*, {row_hash} AS _row_hash FROM ({sql}) c",

@@ -208,7 +208,7 @@ Applied = tuple[LandedBatch, dict[str, int]]
 def _apply_lanes(config: HubConfig, wh: Warehouse, pending: list[LandedBatch], run_id: str) -> Iterator[Applied]:
     """Apply ``pending`` one lane per record type, yielding each batch with its accounting
     once committed. ``APPLY_LANES`` threads take the lanes in turn, each on its own connection
-    (made once: its macros cost some 80 ms). A failing lane stops the others after their
+    (made once, before the threads start). A failing lane stops the others after their
     current transaction; what they committed is still yielded (and audited), then the error
     is raised."""
     sources = {s.name: s for s in config.sources}
@@ -269,11 +269,13 @@ def _transactions(lane: list[LandedBatch]) -> Iterator[list[LandedBatch]]:
     """``lane`` in runs of consecutive batches of about ``TRANSACTION_ROWS`` rows, each applied
     in one transaction (``Warehouse.transaction``)."""
     run: list[LandedBatch] = []
+    rows = 0
     for batch in lane:
         run.append(batch)
-        if sum(b.rows for b in run) >= TRANSACTION_ROWS:
+        rows += batch.rows
+        if rows >= TRANSACTION_ROWS:
             yield run
-            run = []
+            run, rows = [], 0
     if run:
         yield run
 

@@ -96,7 +96,7 @@ class Warehouse:
 
     def cursor(self) -> Warehouse:
         """This warehouse on another connection, with its own transactions, temp tables and
-        macros: a second thread applies one record type while this connection applies another."""
+        keyed hash: a second thread applies one record type while this connection applies another."""
         other = copy.copy(self)
         other.con = self.con.cursor()
         other._create_macros()
