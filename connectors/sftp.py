@@ -5,7 +5,7 @@ system host keys are never consulted): an unknown or changed key is refused, nev
 Files are fetched with paramiko's prefetching ``get`` to a ``.part`` file by a background thread
 while a CSV's pieces are parsed as they arrive (``connectors.transfer``); a file's last batch,
 the one with its watermark, comes only once the transfer ended at the listed size, with the
-sha256 of the bytes as they were parsed, and the ``.part`` file renamed. Remote names never
+sha256 of the bytes as they arrived, and the ``.part`` file renamed. Remote names never
 become local paths: the local name is a hash of the remote path plus a sanitized suffix.
 Every paramiko and socket error is translated here into the hub's ``SourceError`` tree.
 """

@@ -32,8 +32,8 @@ class Download:
     """``remote`` (listed at ``size`` bytes) fetched into ``part``; use as a context manager.
 
     ``open()`` gives streams whose reads wait for bytes not yet written. Bytes are hashed as
-    streams first read them, so a file that is parsed to its end is not read again for its
-    sha256. Only one thread reads."""
+    they arrive, in the transfer's thread, which waits on the network most of the time: the
+    parsing thread is the one that sets the pace."""
 
     def __init__(self, sftp: paramiko.SFTPClient, remote: str, part: Path, size: int, source: str) -> None:
         self.remote, self.part, self.size, self.source = remote, part, size, source
@@ -42,7 +42,6 @@ class Download:
         self._done = False
         self._error: Exception | None = None
         self._hash = hashlib.sha256()
-        self._hashed = 0
         self._digest: str | None = None
         part.write_bytes(b"")  # readers may open it before the transfer does
         self._sftp = open_sftp(sftp.get_channel().get_transport())
@@ -79,10 +78,6 @@ class Download:
             if got != self.size:
                 raise TransientSourceError(f"{self.source}: {self.remote} changed during transfer ({got} bytes, "
                                            f"listed as {self.size}); will retry", source=self.source)
-            with open(self.part, "rb") as fh:  # what no reader reached (a format read whole)
-                fh.seek(self._hashed)
-                while chunk := fh.read(1 << 20):
-                    self._hash.update(chunk)
             self.part.replace(final)
             self._digest = self._hash.hexdigest()
         return self._digest
@@ -100,11 +95,13 @@ class Download:
                     raise TransientSourceError(f"{self.source}: {self.remote} changed since it was listed "
                                                f"({size} bytes, listed as {self.size}); will retry",
                                                source=self.source)
+                remote.MAX_REQUEST_SIZE = step = self._sftp.read_size()  # what prefetch asks per request
                 remote.prefetch(size)
                 time.sleep(PREFETCH_HEAD_START)
-                while data := remote.read(remote.MAX_REQUEST_SIZE):
+                while data := remote.read(step):
                     out.write(data)
                     out.flush()  # readers only see what is in the file
+                    self._hash.update(data)
                     self._received += len(data)
                     if self._received >= self._wanted:
                         with self._cond:
@@ -125,13 +122,6 @@ class Download:
                 self._cond.wait()
         if self._error is not None:
             raise self._error
-
-    def consumed(self, pos: int, data: memoryview) -> None:
-        """Hash ``data``, read at ``pos``, as far as it continues what has been hashed."""
-        end = pos + len(data)
-        if pos <= self._hashed < end:
-            self._hash.update(data[self._hashed - pos:])
-            self._hashed = end
 
 
 class _Arriving(io.RawIOBase):
@@ -154,11 +144,8 @@ class _Arriving(io.RawIOBase):
         return self._file.tell()
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        pos = self._file.tell()
-        self._download.wait(pos + len(buffer))
-        n = self._file.readinto(buffer) or 0
-        self._download.consumed(pos, memoryview(buffer)[:n])
-        return n
+        self._download.wait(self._file.tell() + len(buffer))
+        return self._file.readinto(buffer) or 0
 
     def close(self) -> None:
         self._file.close()

@@ -370,6 +370,21 @@ def test_a_large_file_comes_in_pieces_and_counts_as_pulled_only_when_all_landed(
     assert _file_digest(Home(tmp_path), batches[0].source, first) == hashlib.sha256(content).hexdigest()
 
 
+def test_a_server_stating_no_read_limit_is_read_as_paramiko_reads(drop: Drop, tmp_path: Path) -> None:
+    from connectors.channel import DEFAULT_READ
+    from connectors.sftp import sftp_session
+    from connectors.transfer import Download
+
+    data = os.urandom(3 * DEFAULT_READ + 7)
+    remote = drop.put("plain.bin", data)
+    with sftp_session(drop.settings) as sftp:
+        assert "limits@openssh.com" not in sftp.extensions
+        assert sftp.read_size() == DEFAULT_READ
+        with Download(sftp, f"outgoing/{remote.name}", tmp_path / "p.part", len(data), "wh_proc") as download:
+            assert download.finish(tmp_path / "plain.bin") == hashlib.sha256(data).hexdigest()
+    assert (tmp_path / "plain.bin").read_bytes() == data
+
+
 def test_regex_selects_files_by_their_whole_name(drop: Drop) -> None:
     drop.put("jdcs_20241001.csv", CSV.encode())
     drop.put("jdcs_20241001.csv.bak", CSV.encode())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.sshd import SshdUnavailable, running_sshd
-from connectors.channel import _Pipe
+from connectors.channel import MAX_READ, _Pipe
 from connectors.sftp import SftpSettings, SftpSource, host_key_line, sftp_session
 from connectors.transfer import Download
 from hub.crypto import generate_ssh_key
@@ -75,6 +76,19 @@ def test_sessions_and_their_downloads_read_replies_off_a_bytearray(sshd: Sshd, t
             download.finish(tmp_path / "p.csv")
     assert (tmp_path / "p.csv").read_bytes() == CSV_GBK
     (sshd.drop / "pipe.csv").unlink()
+
+
+def test_downloads_ask_as_much_per_read_as_openssh_states_and_arrive_whole(sshd: Sshd, tmp_path: Path) -> None:
+    data = os.urandom(5 * MAX_READ + 12_345)  # many requests, the last one short
+    put(sshd, "large.bin", data)
+    with sftp_session(sshd.settings()) as sftp:
+        assert "limits@openssh.com" in sftp.extensions
+        assert sftp.read_size() == MAX_READ  # OpenSSH states 255 KiB; paramiko would ask 32
+        with Download(sftp, str(sshd.drop / "large.bin"), tmp_path / "l.part", len(data), "proc") as download:
+            digest = download.finish(tmp_path / "large.bin")
+    assert (tmp_path / "large.bin").read_bytes() == data
+    assert digest == hashlib.sha256(data).hexdigest()
+    (sshd.drop / "large.bin").unlink()
 
 
 def test_aes_gcm_is_agreed_where_the_server_offers_it_and_ctr_where_not(sshd: Sshd, tmp_path: Path) -> None:
