@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -84,6 +85,8 @@ def test_downloads_ask_as_much_per_read_as_openssh_states_and_arrive_whole(sshd:
     with sftp_session(sshd.settings()) as sftp:
         assert "limits@openssh.com" in sftp.extensions
         assert sftp.read_size() == MAX_READ  # OpenSSH states 255 KiB; paramiko would ask 32
+        sock = sftp.get_channel().get_transport().sock
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)  # no handshake step waits on a delayed ACK
         with Download(sftp, str(sshd.drop / "large.bin"), tmp_path / "l.part", len(data), "proc") as download:
             digest = download.finish(tmp_path / "large.bin")
     assert (tmp_path / "large.bin").read_bytes() == data
