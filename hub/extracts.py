@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,8 @@ from hub.config import Agreement, Share
 from hub.marts import MART_TABLES
 from hub.normalize import lit, q
 from schemas.tables import history_table
+
+log = logging.getLogger(__name__)
 
 SHARED_FORM_VERSION = 1
 """Bump when ``agreements.select_sql`` changes how a treatment renders a value: every
@@ -71,7 +74,7 @@ class Holdings:
     rows: str  # the evaluated share: its record_key and _row_hash are what the office holds
     touched: str | None  # keys whose holdings ``rows`` replaces; None: it replaces them all
     batches: str  # batch ids the holdings then account for, besides those they already did
-    legacy: Path | None  # a pre-warehouse holdings file imported, removed once remembered
+    legacy: Path | None  # a pre-warehouse holdings file (imported, or unreadable), removed once remembered
     temps: tuple[str, ...]  # every temp table of this dataset's extract
 
 
@@ -95,18 +98,23 @@ def _held_fingerprint(con: duckdb.DuckDBPyConnection, office: str, dataset: str,
     nothing. Holdings from before the warehouse kept them (``legacy``, a Parquet file) are
     imported into ``_legacy`` under no fingerprint, so every row is compared once; those from
     before hashes were 64-bit carry a hash no longer computed, and their rows go out once more
-    as changed."""
+    as changed. A file that cannot be read counts as nothing held: the office gets a snapshot."""
     row = con.execute("SELECT fingerprint FROM hub_holdings_state WHERE office = ? AND dataset = ?",
                       [office, dataset]).fetchall()
     if row:
         return row[0][0]
     if not legacy.exists():
         return False
-    schema = pq.read_schema(legacy)
-    current = "_row_hash" in schema.names and schema.field("_row_hash").type == pa.uint64()
-    row_hash = "_row_hash" if current else "NULL::UBIGINT"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _legacy AS SELECT record_key, {row_hash} AS row_hash "
-                f"FROM read_parquet({lit(str(legacy))})")
+    try:
+        schema = pq.read_schema(legacy)
+        current = "_row_hash" in schema.names and schema.field("_row_hash").type == pa.uint64()
+        row_hash = "_row_hash" if current else "NULL::UBIGINT"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _legacy AS SELECT record_key, {row_hash} AS row_hash "
+                    f"FROM read_parquet({lit(str(legacy))})")
+    except (pa.ArrowException, OSError, duckdb.Error) as exc:
+        log.warning("%s: %s holds what office %s was sent but cannot be read (%s); sending it a snapshot of %s, "
+                    "which replaces its copy whole", dataset, legacy, office, exc, dataset)
+        return False
     return None
 
 
@@ -183,7 +191,7 @@ def build(
             for temp in ("_legacy", "_held"):
                 con.execute(f"DROP TABLE IF EXISTS {temp}")
         holdings.append(Holdings(office, rt, fingerprint, cur, touched if cdc else None, batches,
-                                 legacy if held_under is None else None, (cur, changes, touched, batches)))
+                                 legacy if legacy.exists() else None, (cur, changes, touched, batches)))
         datasets[rt] = work_dir / f"{rt}.parquet"
         write_parquet(con.sql(f"SELECT {', '.join(q(c) for c in shown)} FROM {out}").to_arrow_reader(BATCH_ROWS),
                       datasets[rt])

@@ -127,6 +127,27 @@ def test_holdings_from_before_versions_resend_each_row_once(wh: Warehouse, tmp_p
     extracts.remember(wh.con, held)
     assert not path.exists()
     assert build(wh, state, tmp_path)[0]["filing"].num_rows == 0
+def test_an_unreadable_holdings_file_from_before_sends_a_snapshot(
+    wh: Warehouse, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What the office holds cannot be known from it: it gets every row as a snapshot, which
+    replaces its copy whole, and later bundles are incremental again."""
+    state = tmp_path / "state"
+    apply(wh, tmp_path, [case(1, 10), case(2, 20)])
+    path = state / "offices" / "spo" / "filing.parquet"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"PAR1 cut short by a full disk")
+    first, held, receipts = build(wh, state, tmp_path)
+    assert first["filing"].column("claim_amount").to_pylist() == [10, 20]
+    assert set(receipts["filing"].column("change").to_pylist()) == {"snapshot"}
+    assert "cannot be read" in caplog.text and str(path) in caplog.text
+    extracts.remember(wh.con, held)
+    assert not path.exists()
+    apply(wh, tmp_path, [case(3, 30)])
+    delta, _, _ = build(wh, state, tmp_path)
+    assert [(r["_change"], r["claim_amount"]) for r in delta["filing"].to_pylist()] == [("new", 30)]
+
+
 def test_receipts_name_each_bundle_row_and_the_version_sent(wh: Warehouse, tmp_path: Path) -> None:
     state = tmp_path / "state"
     apply(wh, tmp_path, [case(n, 10 * n) for n in (3, 1, 2)])
