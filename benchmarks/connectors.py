@@ -14,9 +14,10 @@ For each size, in one run, each stage and its baseline ``--repeat`` times in tur
   is the hub's own overhead and not a connection setting. The hub's download asks for what
   the server states it serves per read (255 KiB from OpenSSH); ``get`` asks paramiko's 32 KiB.
 
-Peak memory is each stage's own high-water mark (``VmHWM`` reset before it). Targets (issue 3):
+Peak memory is each stage's high-water mark (``VmHWM`` reset before it, to the RSS the stage
+found: what earlier stages left the allocator holding); "own" is how far the stage raised it. Targets (issue 3):
 sql within 1.5x of its baseline, sftp within 1.5x of its baseline, peak memory flat as the
-table grows. The last line is ``sql_ratio=X.XX sftp_ratio=Y.YY`` plus the peaks per size.
+table grows. The last line is ``sql_ratio=X.XX sftp_ratio=Y.YY`` plus the peak and own MB per size.
 """
 
 from __future__ import annotations
@@ -145,8 +146,8 @@ def _turns(repeat: int, baseline: Callable[[int], Phase], hub: Callable[[int], P
     for n in range(repeat):
         runs[0].append(baseline(n))
         runs[1].append(hub(n))
-    return tuple(Phase(seconds=statistics.median(p.seconds for p in side), peak_kb=max(p.peak_kb for p in side))
-                 for side in runs)  # type: ignore[return-value]
+    return tuple(Phase(seconds=statistics.median(p.seconds for p in side), peak_kb=max(p.peak_kb for p in side),
+                       start_kb=min(p.start_kb for p in side)) for side in runs)  # type: ignore[return-value]
 
 
 def run(rows: int, server_dir: Path, port: int, host_key: str, repeat: int) -> dict[str, Phase]:
@@ -184,13 +185,15 @@ def main() -> None:
             results[rows] = run(rows, Path(server_tmp), sshd.port, sshd.host_key_line, args.repeat)
             r = results[rows]
             print(f"\n{rows:,} rows ({r['bytes'].seconds / 1e6:.0f} MB CSV)")
-            print(f"  {'stage':<14}{'seconds':>9}{'rows/s':>12}{'peak MB':>9}")
+            print(f"  {'stage':<14}{'seconds':>9}{'rows/s':>12}{'peak MB':>9}{'own MB':>8}")
             for name in ("sql_baseline", "sql", "sftp_baseline", "sftp"):
                 ph = r[name]
-                print(f"  {name:<14}{ph.seconds:9.2f}{rows / ph.seconds:12,.0f}{ph.peak_kb / 1024:9.0f}")
+                print(f"  {name:<14}{ph.seconds:9.2f}{rows / ph.seconds:12,.0f}{ph.peak_kb / 1024:9.0f}"
+                      f"{ph.own_kb / 1024:8.0f}")
     big = results[max(sizes)]
     peaks = " ".join(
-        f"sql_peak_mb@{n}={results[n]['sql'].peak_kb / 1024:.0f} sftp_peak_mb@{n}={results[n]['sftp'].peak_kb / 1024:.0f}"
+        f"sql_peak_mb@{n}={results[n]['sql'].peak_kb / 1024:.0f} sftp_peak_mb@{n}={results[n]['sftp'].peak_kb / 1024:.0f} "
+        f"sql_own_mb@{n}={results[n]['sql'].own_kb / 1024:.0f} sftp_own_mb@{n}={results[n]['sftp'].own_kb / 1024:.0f}"
         for n in sizes
     )
     print(f"sql_ratio={big['sql'].seconds / big['sql_baseline'].seconds:.2f} "

@@ -51,7 +51,13 @@ class Phase:
 
     seconds: float = 0.0
     peak_kb: int = 0
+    start_kb: int = 0  # RSS when the stage began: what earlier stages left the process holding
     calls: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+
+    @property
+    def own_kb(self) -> int:
+        """How far the stage itself raised the process's memory above where it found it."""
+        return max(0, self.peak_kb - self.start_kb)
 
     @property
     def inside(self) -> dict[str, float]:
@@ -67,7 +73,7 @@ class Phase:
 
 @contextmanager
 def phase() -> Iterator[Phase]:
-    result = Phase()
+    result = Phase(start_kb=_status_kb("VmRSS"))
     reset_peak()
     start = time.perf_counter()
     try:

@@ -64,9 +64,9 @@ def test_connector_benchmark_pulls_every_row_beside_its_baselines() -> None:
                           capture_output=True, text=True, timeout=600, cwd=Path(__file__).parent.parent)
     assert done.returncode == 0, done.stderr[-3000:]  # it asserts the row counts itself
     for stage in ("sql_baseline", "sql", "sftp_baseline", "sftp"):
-        assert re.search(rf"^  {stage} +\d+\.\d\d +[\d,]+ +\d+$", done.stdout, re.MULTILINE), stage
+        assert re.search(rf"^  {stage} +\d+\.\d\d +[\d,]+ +\d+ +\d+$", done.stdout, re.MULTILINE), stage
     last = done.stdout.strip().splitlines()[-1]
-    assert re.fullmatch(r"sql_ratio=\d+\.\d\d sftp_ratio=\d+\.\d\d sql_peak_mb@3000=\d+ sftp_peak_mb@3000=\d+", last), last
+    assert re.fullmatch(r"sql_ratio=\d+\.\d\d sftp_ratio=\d+\.\d\d sql_peak_mb@3000=\d+ sftp_peak_mb@3000=\d+ sql_own_mb@3000=\d+ sftp_own_mb@3000=\d+", last), last
 
 
 def test_time_inside_calls_overlapping_in_threads_counts_once() -> None:
