@@ -54,7 +54,7 @@ class SFTPClient(paramiko.SFTPClient):
 
     def _send_version(self) -> int:
         m = Message()
-        m.add_int(3)
+        m.add_int(3)  # SFTP version 3, as paramiko asks
         self._send_packet(CMD_INIT, m)
         t, data = self._read_packet()
         if t != CMD_VERSION:
@@ -73,7 +73,10 @@ class SFTPClient(paramiko.SFTPClient):
         if self._read_size is None:
             self._read_size = DEFAULT_READ
             if "limits@openssh.com" in self.extensions:
-                t, msg = self._request(CMD_EXTENDED, "limits@openssh.com")
+                try:
+                    t, msg = self._request(CMD_EXTENDED, "limits@openssh.com")
+                except (OSError, EOFError, SFTPError):  # named but refused: the default serves
+                    return self._read_size
                 if t == CMD_EXTENDED_REPLY:
                     msg.get_int64()  # max-packet-length
                     stated = msg.get_int64()  # max-read-length; 0: not stated

@@ -94,6 +94,19 @@ def test_downloads_ask_as_much_per_read_as_openssh_states_and_arrive_whole(sshd:
     (sshd.drop / "large.bin").unlink()
 
 
+def test_a_server_refusing_its_limits_request_is_read_32_kib_at_a_time(
+    sshd: Sshd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors.channel import DEFAULT_READ, SFTPClient
+
+    def refuse(self: SFTPClient, t: int, *args: object) -> None:
+        raise OSError("Operation unsupported")
+
+    with sftp_session(sshd.settings()) as sftp:
+        monkeypatch.setattr(SFTPClient, "_request", refuse)
+        assert sftp.read_size() == DEFAULT_READ
+
+
 def test_aes_gcm_is_agreed_where_the_server_offers_it_and_ctr_where_not(sshd: Sshd, tmp_path: Path) -> None:
     with sftp_session(sshd.settings()) as sftp:
         assert sftp.get_channel().get_transport().remote_cipher == "aes128-gcm@openssh.com"
