@@ -45,6 +45,9 @@ HUB_TABLES: dict[str, tuple[str, Doc]] = {
         "kind": ("批次类型", "rows (source rows) or keys (a key snapshot for hard-delete reconciliation)"),
         "rows_deleted": ("删除行数", "rows: applied rows carrying the delete flag; keys: records tombstoned"),
     }),
+    "hub_batches_audited": ("Applied batches whose apply entry is in the audit log", {
+        "batch_id": ("落地批次", "a batch in hub_batches; one missing here is audited by the next normalize run"),
+    }),
     "hub_bundles": ("One row per published bundle and dataset: who received which file, when", {
         "office": ("接收部门", "coordination office the bundle is for"),
         "agreement": ("共享协议", "agreement id"),

@@ -180,23 +180,47 @@ def apply_pending(config: HubConfig, home: Home, run_id: str) -> dict[str, dict[
     landing = [lineage.dataset("file", lineage.landing_name(home, s)) for s in sources]
     with lineage.stage(config, home, "normalize", run_id, landing) as stage:
         with open_warehouse(config, home) as wh:
+            _audit_unaudited(config, home, wh, run_id)
             done = wh.applied()
             pending = landed_batches(home.landing, list(sources), skip=done)
-            for batch, counts in _apply_lanes(config, wh, pending, run_id):
-                audit.record(home.audit, config, "apply", run_id=run_id, subject=batch.source,
-                             batch_id=batch.batch_id, **counts)
-                if counts["rows_quarantined"]:
-                    rules = wh.query("SELECT rule, count(*) FROM quarantine WHERE batch_id = ? GROUP BY 1 ORDER BY 1",
-                                     [batch.batch_id]).fetchall()
-                    audit.record(home.audit, config, "quarantine", run_id=run_id, subject=batch.source,
-                                 batch_id=batch.batch_id, rows=counts["rows_quarantined"], rules=dict(rules))
-                agg = totals.setdefault(batch.record_type, dict.fromkeys(counts, 0))
-                for k, v in counts.items():
-                    agg[k] += v
+            audited: list[str] = []
+            try:
+                for batch, counts in _apply_lanes(config, wh, pending, run_id):
+                    _audit_applied(config, home, wh, run_id, batch.source, batch.batch_id, counts)
+                    audited.append(batch.batch_id)
+                    agg = totals.setdefault(batch.record_type, dict.fromkeys(counts, 0))
+                    for k, v in counts.items():
+                        agg[k] += v
+            finally:
+                wh.mark_audited(audited)
             rows = wh.table_counts()
         stage.outputs = [lineage.table_output(config, home, rt, rows[rt]) for rt in RECORD_TYPES]
         stage.outputs.append(lineage.output("file", lineage.table_name(home, "quarantine")))
     return totals
+
+
+COUNTS = ("rows_in", "rows_applied", "rows_quarantined", "rows_duplicate", "rows_deleted")
+
+
+def _audit_applied(config: HubConfig, home: Home, wh: Warehouse, run_id: str, source: str, batch_id: str,
+                   counts: dict[str, int], **details: Any) -> None:
+    """A batch's ``apply`` entry, and a ``quarantine`` one naming the rules its rows broke."""
+    audit.record(home.audit, config, "apply", run_id=run_id, subject=source, batch_id=batch_id, **counts, **details)
+    if counts["rows_quarantined"]:
+        rules = wh.query("SELECT rule, count(*) FROM quarantine WHERE batch_id = ? GROUP BY 1 ORDER BY 1",
+                         [batch_id]).fetchall()
+        audit.record(home.audit, config, "quarantine", run_id=run_id, subject=source, batch_id=batch_id,
+                     rows=counts["rows_quarantined"], rules=dict(rules), **details)
+
+
+def _audit_unaudited(config: HubConfig, home: Home, wh: Warehouse, run_id: str) -> None:
+    """Audit the batches an earlier run committed but stopped before auditing, under that run's
+    id, each entry naming the run that found it (``recovered_by``)."""
+    missing = wh.unaudited()
+    for row in missing:
+        _audit_applied(config, home, wh, row["run_id"], row["source_name"], row["batch_id"],
+                       {k: row[k] for k in COUNTS}, recovered_by=run_id)
+    wh.mark_audited([row["batch_id"] for row in missing])
 
 
 TRANSACTION_ROWS = 250_000

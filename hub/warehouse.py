@@ -49,6 +49,12 @@ CREATE TABLE IF NOT EXISTS hub_batches (
 duplicate, rows_deleted of the applied carry the source's delete flag. ``kind`` keys: a key
 snapshot; rows_in keys read, rows_deleted records tombstoned because their key was gone."""
 
+AUDITED_DDL = "CREATE TABLE IF NOT EXISTS hub_batches_audited (batch_id VARCHAR PRIMARY KEY)"
+"""The applied batches whose ``apply`` entry is in the audit log. It is written after the
+entry, so a run stopped between a batch's commit and its entry leaves the batch here unlisted,
+and the next run audits it (``unaudited``)."""
+
+
 
 STAGE_ROWS = 250_000
 """Most rows staged by one statement: a few batches, enough to keep every core busy."""
@@ -114,7 +120,7 @@ class Warehouse:
         the warehouse, and some forty catalog writes per open cost a run more than its data did."""
         meta = self._meta()
         self._check_version(meta)
-        statements = [META_DDL, QUARANTINE_DDL, BATCHES_DDL, *RECEIPTS_DDL, *HOLDINGS_DDL, *MACROS]
+        statements = [META_DDL, QUARANTINE_DDL, BATCHES_DDL, AUDITED_DDL, *RECEIPTS_DDL, *HOLDINGS_DDL, *MACROS]
         for rt in RECORD_TYPES:
             statements += [ddl(rt), view_ddl(rt), *comments(rt)]
         codes, views = code_tables(), all_views()  # the views read the code tables
@@ -122,10 +128,15 @@ class Warehouse:
                                 .encode()).hexdigest()
         if meta is not None and meta.get("schema_digest") == digest:
             return
+        audited_before = self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND table_name = 'hub_batches_audited'").fetchone()[0]  # type: ignore[index]
         self.con.execute("BEGIN TRANSACTION")
         try:
             for stmt in statements:
                 self.con.execute(stmt)
+            if not audited_before:  # a warehouse from before the table: its batches were audited as applied
+                self.con.execute("INSERT INTO hub_batches_audited SELECT batch_id FROM hub_batches")
             for name, table in codes.items():
                 self.con.register("_code", table)
                 self.con.execute(f"CREATE OR REPLACE TABLE {q(name)} AS SELECT * FROM _code")
@@ -189,6 +200,18 @@ class Warehouse:
 
     def applied(self) -> set[str]:
         return {r[0] for r in self.con.execute("SELECT batch_id FROM hub_batches").fetchall()}
+
+    def unaudited(self) -> list[dict[str, Any]]:
+        """Applied batches without their audit entry yet, oldest first: what a run stopped
+        between a commit and its audit left (each a ``hub_batches`` row as a dict)."""
+        cur = self.con.execute("SELECT * FROM hub_batches ANTI JOIN hub_batches_audited USING (batch_id) "
+                               "ORDER BY applied_at, batch_id")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def mark_audited(self, batch_ids: list[str]) -> None:
+        if batch_ids:
+            self.con.execute("INSERT OR IGNORE INTO hub_batches_audited SELECT unnest($ids)", {"ids": batch_ids})
 
     def apply(
         self, batch: LandedBatch, *, mapping: dict[str, str], key_column: str,

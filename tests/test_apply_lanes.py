@@ -134,3 +134,50 @@ def test_a_landed_batch_has_row_groups_for_every_core(tmp_path: Path) -> None:
                  run_id="r")
     assert pq.read_metadata(big.path).num_row_groups == landing.ROW_GROUPS
     assert pq.read_metadata(small.path).num_row_groups == 1
+
+
+class Stopped(Exception):
+    """The process going away between a lane's commit and its audit entry."""
+
+
+def test_batches_committed_but_not_audited_are_audited_by_the_next_run_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "TRANSACTION_ROWS", 20)
+    home, cfg = landed_home(tmp_path, "home"), config()
+    record = audit.record
+
+    def stop_at_apply(log: Path, config: HubConfig, event: str, **kw: Any) -> dict[str, Any]:
+        if event == "apply":
+            raise Stopped
+        return record(log, config, event, **kw)
+
+    monkeypatch.setattr(audit, "record", stop_at_apply)
+    with pytest.raises(Stopped):
+        pipeline.apply_pending(cfg, home, "first")
+    monkeypatch.setattr(audit, "record", record)
+    with pipeline.open_warehouse(cfg, home, read_only=True) as wh:
+        committed = {r[0] for r in wh.query("SELECT batch_id FROM hub_batches").fetchall()}
+    assert committed and applied_events(home) == []  # applied, and no auditor could tell
+
+    pipeline.apply_pending(cfg, home, "second")
+    entries = [e for e in audit.entries(home.audit) if e["event"] == "apply"]
+    recovered = {e["details"]["batch_id"]: e for e in entries if "recovered_by" in e["details"]}
+    assert set(recovered) == committed
+    assert {(e["run_id"], e["details"]["recovered_by"]) for e in recovered.values()} == {("first", "second")}
+    assert sorted(applied_events(home)) == sorted(b.batch_id for b in landing.landed_batches(home.landing))
+    assert audit.verify(home.audit) == len(list(audit.entries(home.audit)))  # the chain holds
+
+    pipeline.apply_pending(cfg, home, "third")
+    assert len(applied_events(home)) == len(landing.landed_batches(home.landing))  # nothing audited twice
+
+
+def test_a_warehouse_from_before_the_audited_list_counts_its_batches_audited(tmp_path: Path) -> None:
+    home, cfg = landed_home(tmp_path, "home"), config()
+    pipeline.apply_pending(cfg, home, "r")
+    with pipeline.open_warehouse(cfg, home) as wh:  # as an older hub left it
+        wh.con.execute("DROP TABLE hub_batches_audited")
+        wh.con.execute("UPDATE hub_meta SET value = 'older' WHERE key = 'schema_digest'")
+    with pipeline.open_warehouse(cfg, home) as wh:
+        assert wh.unaudited() == []
+        assert wh.query("SELECT count(*) FROM hub_batches_audited").fetchone() == (len(applied_events(home)),)
