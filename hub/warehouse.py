@@ -55,7 +55,6 @@ entry, so a run stopped between a batch's commit and its entry leaves the batch 
 and the next run audits it (``unaudited``)."""
 
 
-
 STAGE_ROWS = 250_000
 """Most rows staged by one statement: a few batches, enough to keep every core busy."""
 UNOPTIMIZED_ROWS = 10_000
