@@ -171,6 +171,12 @@ history tables are disjoint and hub_batches and quarantine only get appends, whi
 commits without conflict; a second thread keeps both cores busy while the other commits,
 plans or works through a small batch."""
 
+SMALL_APPLY_ROWS = 100_000
+"""At most this many pending rows, every record type gets its thread: small batches spend
+their time binding statements and committing, which more threads than cores overlap (14
+incremental batches, 1,004 rows: 0.43 -> 0.38 s with four); past it DuckDB's parallel scans
+fill the cores and more threads only contend (1M rows: 5.8 s with two, 6.3 s with four)."""
+
 
 def apply_pending(config: HubConfig, home: Home, run_id: str) -> dict[str, dict[str, int]]:
     """Apply every landed batch the warehouse has not applied yet, each record type's oldest
@@ -231,10 +237,10 @@ Applied = tuple[LandedBatch, dict[str, int]]
 
 def _apply_lanes(config: HubConfig, wh: Warehouse, pending: list[LandedBatch], run_id: str) -> Iterator[Applied]:
     """Apply ``pending`` one lane per record type, yielding each batch with its accounting
-    once committed. ``APPLY_LANES`` threads take the lanes in turn, each on its own connection
-    (made once, before the threads start). A failing lane stops the others after their
-    current transaction; what they committed is still yielded (and audited), then the error
-    is raised."""
+    once committed. ``APPLY_LANES`` threads (a thread a lane for small work) take the lanes in
+    turn, each on its own connection (made once, before the threads start). A failing lane
+    stops the others after their current transaction; what they committed is still yielded
+    (and audited), then the error is raised."""
     sources = {s.name: s for s in config.sources}
     lanes = [[b for b in pending if b.record_type == rt] for rt in RECORD_TYPES]
     todo: queue.SimpleQueue[list[LandedBatch]] = queue.SimpleQueue()
@@ -261,8 +267,9 @@ def _apply_lanes(config: HubConfig, wh: Warehouse, pending: list[LandedBatch], r
         finally:
             results.put(None)
 
+    threads = APPLY_LANES if sum(b.rows for b in pending) > SMALL_APPLY_ROWS else len(RECORD_TYPES)
     workers = [threading.Thread(target=work, args=(wh.cursor(),), name=f"apply-{n}")
-               for n in range(min(APPLY_LANES, todo.qsize()))]
+               for n in range(min(threads, todo.qsize()))]
     for worker in workers:
         worker.start()
     error: BaseException | None = None

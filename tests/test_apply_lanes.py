@@ -88,6 +88,7 @@ def landed_home(tmp_path: Path, name: str) -> Home:
 
 def run(tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch, lanes: int, rows: int) -> tuple[Any, ...]:
     monkeypatch.setattr(pipeline, "APPLY_LANES", lanes)
+    monkeypatch.setattr(pipeline, "SMALL_APPLY_ROWS", 0)  # APPLY_LANES threads, however few the rows
     monkeypatch.setattr(pipeline, "TRANSACTION_ROWS", rows)
     cfg, home = config(), landed_home(tmp_path, name)
     batches = len(landing.landed_batches(home.landing))
