@@ -49,7 +49,7 @@ def land_all(home: Home) -> None:
             return [{"id": f"{n}-{i}", "wsbh": f"乌检民监〔2024〕{i}号", "fs": "抗诉" if i % 5 else "不存在",
                      "ah": f"（2023）内03民终{i}号", "fcrq": f"2024-03-0{n}"} for i in range(1, 8)]
         case = "民初" if "filing" in source else "民终"
-        return [{"id": f"{n}-{i}", "ah": f"（2024）{court}{case}{i}号" if i % 6 else "（2024）内03民X号",
+        return [{"id": f"{n}-{i}", "ah": f"（2024）{'内03' if i == 5 else court}{case}{i}号" if i % 6 else "（2024）内03民X号",
                  "larq": "2024-03-01", "bdje": str(n * 10 + i), "cprq": "2024-04-01", "cpjg": "驳回起诉",
                  "gxsj": f"2024-03-0{4 - n if i % 2 else n} 10:00:00"} for i in range(1, 8)]
 
@@ -104,6 +104,8 @@ def test_lanes_and_shared_transactions_apply_as_one_by_one(tmp_path: Path, monke
     together = run(tmp_path, "together", monkeypatch, lanes=3, rows=20)
     assert together == alone
     filing, _, supervision, quarantine, ledger = alone
+    mismatched = [r for r in quarantine if r[6] == "court_mismatch"]  # c2's own court is 内0302
+    assert mismatched and all(r[1] == "c2_filing" and r[7].endswith("source court 内0302") for r in mismatched)
     assert len(ledger) == 12 and sum(r[6] for r in ledger) == len(quarantine) > 0  # rows_quarantined
     assert sum(r[7] for r in ledger) == 24  # two exact duplicates per batch
     assert any(not current for *_, current, _ in filing) and supervision
