@@ -205,9 +205,6 @@ def apply_pending(config: HubConfig, home: Home, run_id: str) -> dict[str, dict[
     return totals
 
 
-COUNTS = ("rows_in", "rows_applied", "rows_quarantined", "rows_duplicate", "rows_deleted")
-
-
 def _audit_applied(config: HubConfig, home: Home, wh: Warehouse, run_id: str, source: str, batch_id: str,
                    counts: dict[str, int], **details: Any) -> None:
     """A batch's ``apply`` entry, and a ``quarantine`` one naming the rules its rows broke."""
@@ -223,10 +220,9 @@ def _audit_unaudited(config: HubConfig, home: Home, wh: Warehouse, run_id: str) 
     """Audit the batches an earlier run committed but stopped before auditing, under that run's
     id, each entry naming the run that found it (``recovered_by``)."""
     missing = wh.unaudited()
-    for row in missing:
-        _audit_applied(config, home, wh, row["run_id"], row["source_name"], row["batch_id"],
-                       {k: row[k] for k in COUNTS}, recovered_by=run_id)
-    wh.mark_audited([row["batch_id"] for row in missing])
+    for batch_id, source, applied_by, counts in missing:
+        _audit_applied(config, home, wh, applied_by, source, batch_id, counts, recovered_by=run_id)
+    wh.mark_audited([batch_id for batch_id, *_ in missing])
 
 
 TRANSACTION_ROWS = 250_000

@@ -49,6 +49,9 @@ CREATE TABLE IF NOT EXISTS hub_batches (
 duplicate, rows_deleted of the applied carry the source's delete flag. ``kind`` keys: a key
 snapshot; rows_in keys read, rows_deleted records tombstoned because their key was gone."""
 
+COUNTS = ("rows_in", "rows_applied", "rows_quarantined", "rows_duplicate", "rows_deleted")
+"""A batch's row accounting: the counts ``apply`` returns and ``hub_batches`` keeps."""
+
 AUDITED_DDL = "CREATE TABLE IF NOT EXISTS hub_batches_audited (batch_id VARCHAR PRIMARY KEY)"
 """The applied batches whose ``apply`` entry is in the audit log. It is written after the
 entry, so a run stopped between a batch's commit and its entry leaves the batch here unlisted,
@@ -200,13 +203,13 @@ class Warehouse:
     def applied(self) -> set[str]:
         return {r[0] for r in self.con.execute("SELECT batch_id FROM hub_batches").fetchall()}
 
-    def unaudited(self) -> list[dict[str, Any]]:
+    def unaudited(self) -> list[tuple[str, str, str, dict[str, int]]]:
         """Applied batches without their audit entry yet, oldest first: what a run stopped
-        between a commit and its audit left (each a ``hub_batches`` row as a dict)."""
-        cur = self.con.execute("SELECT * FROM hub_batches ANTI JOIN hub_batches_audited USING (batch_id) "
-                               "ORDER BY applied_at, batch_id")
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        between a commit and its audit left, as (batch id, source, applying run, counts)."""
+        rows = self.con.execute(
+            f"SELECT batch_id, source_name, run_id, {', '.join(COUNTS)} FROM hub_batches "
+            "ANTI JOIN hub_batches_audited USING (batch_id) ORDER BY applied_at, batch_id").fetchall()
+        return [(batch_id, source, run, dict(zip(COUNTS, counts))) for batch_id, source, run, *counts in rows]
 
     def mark_audited(self, batch_ids: list[str]) -> None:
         if batch_ids:
