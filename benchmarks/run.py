@@ -7,9 +7,10 @@ sources and runs the exchange again. The stages are ``hub.pipeline``'s functions
 directly, in one process (no Dagster: its run launcher and per-step processes would time
 Dagster, not the data path). Sources are pulled, and offices delivered to, ``--pull-workers``
 at a time (default: one per core), in threads, as Dagster's multiprocess executor runs the
-landing and delivery assets, which share no pool; the warehouse stages run one at a time,
-as its pool admits them. Pull and land interleave inside ``pipeline.pull``, publish and sign
-inside ``pipeline.publish``; the wall time during which some ``land``, or some hashing
+landing and delivery assets, which share no pool; the warehouse stages (normalize, then
+every office's extract, one step: ``pipeline.publish_offices``) run one at a time, as its
+pool admits them. Pull and land interleave inside ``pipeline.pull``, publish and sign inside
+``publish_offices``; the wall time during which some ``land``, or some hashing
 (``sha256_file``) or signing (``SigningKey.sign``), was running is counted apart.
 
 The last line is ``e2e_ratio=X.XX incremental_ratio=Y.YY peak_rss_mb=Z``: the full run's time
@@ -88,10 +89,11 @@ def exchange(config: HubConfig, home: Home, run_id: str, pull_workers: int) -> R
         published = stack.enter_context(phase())
         stack.enter_context(timed_calls(bundle, "sha256_file", published, "sign"))
         stack.enter_context(timed_calls(crypto.SigningKey, "sign", published, "sign"))
-        for office in config.offices:
-            result = pipeline.publish(config, home, office.id, run_id)
-            if result is not None:
-                published_rows += sum(result.rows.values())
+        for outcome in pipeline.publish_offices(config, home, [o.id for o in config.offices], run_id):
+            if outcome.error is not None:
+                raise outcome.error
+            if outcome.bundle is not None:
+                published_rows += sum(outcome.bundle.rows.values())
     with phase() as delivered, ThreadPoolExecutor(pull_workers, thread_name_prefix="deliver") as pool:
         list(pool.map(lambda o: pipeline.deliver(config, home, o.id, run_id),
                       [o for o in config.offices if o.delivery.sftp is not None]))

@@ -1,6 +1,6 @@
 """Dagster assets, one per stage and thing: landing per source, the normalized tables (one
-writer, pool ``warehouse``), one signed extract per office, and a delivery per office with an
-SFTP inbox. Built from ``hub.yaml`` so the lineage graph in the UI is the exchange the config
+writer, pool ``warehouse``), one signed extract per office (all built by one step in that
+pool), and a delivery per office with an SFTP inbox. Built from ``hub.yaml`` so the lineage graph in the UI is the exchange the config
 describes. (No ``from __future__ import annotations``: Dagster reads the annotations.)
 """
 
@@ -115,35 +115,54 @@ def _normalized_asset(config: HubConfig) -> dg.AssetsDefinition:
     return _normalize
 
 
-def _extract_asset(config: HubConfig, office_id: str) -> dg.AssetsDefinition:
-    office = next(o for o in config.offices if o.id == office_id)
-    agreement = config.agreement_for(office_id)
-    shared = sorted({s.record_type for s in agreement.shares}) if agreement else []
+def extract_key(office_id: str) -> dg.AssetKey:
+    return dg.AssetKey(f"extract_{office_id.replace('-', '_')}")
 
-    @dg.asset(
-        name=f"extract_{office_id.replace('-', '_')}",
-        group_name="extracts",
-        deps=[dg.AssetKey(marts.asset_of(rt)) for rt in shared],
-        kinds={"parquet"},
-        pool=WAREHOUSE_POOL,
-        description=f"Signed extract bundle for {office.name} under agreement "
-        f"{agreement.id if agreement else '(none)'}: {', '.join(shared) or 'nothing'}.",
-    )
-    def _extract(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
-        bundle = _translate(lambda: pipeline.publish(hub.config, hub.paths, office_id, context.run.run_id), office_id, context)
-        if bundle is None:
-            return dg.MaterializeResult(metadata={"bundle": "none: no agreement for this office"})
-        with pipeline.open_warehouse(hub.config, hub.paths, read_only=True) as wh:
-            lineage = asset_metadata.extract(hub.config, wh, office_id, bundle)
-        return dg.MaterializeResult(metadata={
-            "bundle": dg.MetadataValue.path(str(bundle.path)),
-            "sequence": bundle.sequence,
-            "manifest_sha256": bundle.manifest_sha256,
-            "rows": dg.MetadataValue.json(bundle.rows),
-            **lineage,
-        })
 
-    return _extract
+def _extracts_asset(config: HubConfig) -> dg.AssetsDefinition:
+    """Every office's signed extract, one asset each, built by one step (``publish_offices``:
+    the offices at once, on one warehouse opening); a schedule or a user may select any of them."""
+    specs = []
+    for office in config.offices:
+        agreement = config.agreement_for(office.id)
+        shared = sorted({s.record_type for s in agreement.shares}) if agreement else []
+        specs.append(dg.AssetSpec(
+            extract_key(office.id), group_name="extracts", kinds={"parquet"},
+            deps=[dg.AssetKey(marts.asset_of(rt)) for rt in shared],
+            description=f"Signed extract bundle for {office.name} under agreement "
+            f"{agreement.id if agreement else '(none)'}: {', '.join(shared) or 'nothing'}.",
+        ))
+
+    @dg.multi_asset(name="extracts", specs=specs, pool=WAREHOUSE_POOL, can_subset=True)
+    def _extracts(context: dg.AssetExecutionContext, hub: HubResource) -> Any:
+        offices = [o.id for o in hub.config.offices if extract_key(o.id) in context.selected_asset_keys]
+        outcomes = _translate(lambda: pipeline.publish_offices(hub.config, hub.paths, offices, context.run.run_id),
+                              "extracts", context)
+        published = [o for o in outcomes if o.bundle is not None]
+        traced = {}
+        if published:
+            with pipeline.open_warehouse(hub.config, hub.paths, read_only=True) as wh:
+                traced = {o.office: asset_metadata.extract(hub.config, wh, o.office, o.bundle) for o in published}
+        for outcome in outcomes:
+            if outcome.error is not None:
+                continue
+            bundle = outcome.bundle
+            if bundle is None:
+                metadata = {"bundle": "none: no agreement for this office"}
+            else:
+                metadata = {
+                    "bundle": dg.MetadataValue.path(str(bundle.path)),
+                    "sequence": bundle.sequence,
+                    "manifest_sha256": bundle.manifest_sha256,
+                    "rows": dg.MetadataValue.json(bundle.rows),
+                    **traced[outcome.office],
+                }
+            yield dg.MaterializeResult(asset_key=extract_key(outcome.office), metadata=metadata)
+        failed = [o for o in outcomes if o.error is not None]
+        if failed:  # the others are published and materialized; these fail the step, with what to fix
+            raise dg.Failure(description="; ".join(f"{o.office}: {o.error}" for o in failed))
+
+    return _extracts
 
 
 def _delivery_asset(config: HubConfig, office_id: str) -> dg.AssetsDefinition:
@@ -155,7 +174,7 @@ def _delivery_asset(config: HubConfig, office_id: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"delivery_{office_id.replace('-', '_')}",
         group_name="deliveries",
-        deps=[dg.AssetKey(f"extract_{office_id.replace('-', '_')}")],
+        deps=[extract_key(office_id)],
         kinds={"sftp"},
         description=f"Every bundle {office.name} has not received yet, uploaded in sequence to "
         f"{sftp.host}:{sftp.port}/{sftp.remote_dir}/{office_id}/ (temporary name, then rename).",
@@ -189,6 +208,6 @@ def build_assets(config: HubConfig) -> list[dg.AssetsDefinition]:
     return (
         [_landing_asset(s, names[s.institution]) for s in config.sources]
         + [_normalized_asset(config)] + [_mart_asset(m) for m in marts.MARTS]
-        + [_extract_asset(config, o.id) for o in config.offices]
+        + ([_extracts_asset(config)] if config.offices else [])
         + [_delivery_asset(config, o.id) for o in config.offices if o.delivery.sftp is not None]
     )

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 import queue
 import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from connectors.sql import SqlSettings, SqlSource
 from hub import audit, extracts, keys, lineage, marts, receipts
 from hub.bundle import MANIFEST, PublishedBundle, publish_bundle, sha256_file
 from hub.config import FileFormat, HubConfig, Source, secret
+from hub.crypto import SigningKey
 from hub.config import SftpSettings as SftpConfig
 from hub.deliver import deliver_pending
 from hub.errors import ReportError
@@ -164,6 +167,8 @@ def _reconcile_if_due(
                  batch_id=landed.batch_id, origin=landed.origin, kind="keys", rows=landed.rows)
     result.batches.append(landed)
 
+
+CORES = len(os.sched_getaffinity(0))
 
 APPLY_LANES = 2
 """Record types applied at once, each by one thread on that thread's own connection. Their
@@ -366,46 +371,94 @@ def open_warehouse(config: HubConfig, home: Home, *, read_only: bool = False) ->
     return wh
 
 
+@dataclass(frozen=True)
+class OfficePublished:
+    """One office's outcome in ``publish_offices``: its bundle (None: it has no agreement), or
+    the error that stopped it."""
+
+    office: str
+    bundle: PublishedBundle | None = None
+    error: Exception | None = None
+
+
 def publish(
     config: HubConfig, home: Home, office_id: str, run_id: str, *, now: dt.datetime | None = None
 ) -> PublishedBundle | None:
-    """Build, sign and write one bundle for an office from its agreement (None: no agreement).
+    """Build, sign and write one bundle for an office from its agreement (None: no agreement)."""
+    (outcome,) = publish_offices(config, home, [office_id], run_id, now=now)
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome.bundle
 
-    The bundle's receipts (which row version went to which bundle row) are written to the
-    warehouse in the same step, and the audit log's head is checkpointed after it."""
+
+def publish_offices(
+    config: HubConfig, home: Home, office_ids: list[str], run_id: str, *, now: dt.datetime | None = None
+) -> list[OfficePublished]:
+    """Build, sign and write a bundle for each office, in the order given.
+
+    The offices are built at once, each in a thread on its own connection to one warehouse
+    opened for them all: a small bundle costs little more than opening and checkpointing the
+    warehouse, and one build waits on its Parquet writer while the other works. The shared
+    tables are written (each bundle's receipts, then what the office holds) one office at a
+    time. An office that fails does not stop the others; its error is in its outcome. The
+    audit log's head is checkpointed once every office has ended."""
+    now = now or dt.datetime.now(dt.UTC)
+    key = keys.signing_key(home)
+    writes = threading.Lock()
+    with open_warehouse(config, home) as wh:  # read-write: receipts and holdings are recorded here
+        def one(office_id: str) -> OfficePublished:
+            try:
+                with wh.cursor() as cur:
+                    bundle = _publish_office(config, home, cur, key, office_id, run_id, now, writes)
+                return OfficePublished(office_id, bundle)
+            except Exception as exc:
+                return OfficePublished(office_id, error=exc)
+
+        try:
+            with ThreadPoolExecutor(min(len(office_ids), CORES) or 1, thread_name_prefix="publish") as pool:
+                outcomes = list(pool.map(one, office_ids))
+        finally:
+            audit.checkpoint(home.audit, home.audit_checkpoints, key, run_id=run_id)
+    return outcomes
+
+
+def _publish_office(
+    config: HubConfig, home: Home, wh: Warehouse, key: SigningKey, office_id: str, run_id: str,
+    now: dt.datetime, writes: threading.Lock,
+) -> PublishedBundle | None:
+    """One office's bundle on ``wh`` (its own connection); the bundle's receipts (which row
+    version went to which bundle row) are recorded in the same step, under ``writes``."""
     agreement = config.agreement_for(office_id)
     if agreement is None:
         return None
     office = next(o for o in config.offices if o.id == office_id)
-    now = now or dt.datetime.now(dt.UTC)
     outbox = home.resolve(office.delivery.outbox) if office.delivery.outbox else home.outbox
     sequence = 1 + max((int(p.name) for p in (outbox / office_id).glob("[0-9]" * 8)), default=0)
     full = agreement.mode == "full" or (sequence - 1) % agreement.full_every == 0
     shared = {share.record_type for share in agreement.shares}
     tables = [lineage.dataset("file", lineage.table_name(home, rt)) for rt in sorted(shared)]
     with lineage.stage(config, home, f"publish.{office_id}", run_id, tables) as stage:
-        key = keys.signing_key(home)
         (outbox / office_id).mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".extract-", dir=outbox / office_id))  # same disk: files move in
         try:
-            with open_warehouse(config, home) as wh:  # read-write: receipts are recorded in this step
-                datasets, holdings, rows = extracts.build(wh.con, agreement, home.state, work, full=full)
-                shapes = {rt: (pq.read_schema(path), pq.read_metadata(path).num_rows) for rt, path in datasets.items()}
-                predicate: dict[str, Any] = {
-                    "office": office_id,
-                    "agreement": {"id": agreement.id, "version": agreement.version},
-                    "extract": "full" if full else "incremental",
-                    "run_id": run_id,
-                    "source_watermarks": {
-                        s.name: StateFile(home.state, s.name).data.get("watermark")
-                        or sorted(StateFile(home.state, s.name).data.get("seen", {}))
-                        for s in config.sources if s.record_type in shared
-                    },
-                }
-                bundle = publish_bundle(
-                    outbox, office_id, datasets, predicate, key,
-                    now=now, ttl=dt.timedelta(days=config.hub.bundle_ttl_days), recipients=office.recipients,
-                )
+            datasets, holdings, rows = extracts.build(wh.con, agreement, home.state, work, full=full)
+            shapes = {rt: (pq.read_schema(path), pq.read_metadata(path).num_rows) for rt, path in datasets.items()}
+            predicate: dict[str, Any] = {
+                "office": office_id,
+                "agreement": {"id": agreement.id, "version": agreement.version},
+                "extract": "full" if full else "incremental",
+                "run_id": run_id,
+                "source_watermarks": {
+                    s.name: StateFile(home.state, s.name).data.get("watermark")
+                    or sorted(StateFile(home.state, s.name).data.get("seen", {}))
+                    for s in config.sources if s.record_type in shared
+                },
+            }
+            bundle = publish_bundle(
+                outbox, office_id, datasets, predicate, key,
+                now=now, ttl=dt.timedelta(days=config.hub.bundle_ttl_days), recipients=office.recipients,
+            )
+            with writes:
                 receipts.record(wh.con, bundle, office=office_id, agreement=agreement.id, version=agreement.version,
                                 extract=predicate["extract"], published_at=now, run_id=run_id, receipts=rows)
                 extracts.remember(wh.con, holdings)
@@ -416,7 +469,6 @@ def publish(
             sequence=bundle.sequence, manifest_sha256=bundle.manifest_sha256, agreement=agreement.id,
             agreement_version=agreement.version, extract=predicate["extract"], rows=bundle.rows,
         )
-        audit.checkpoint(home.audit, home.audit_checkpoints, key, run_id=run_id)
         stage.outputs = lineage.extract_outputs(config, home, office_id, str(outbox / office_id), shapes)
     return bundle
 

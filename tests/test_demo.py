@@ -340,3 +340,77 @@ def test_sftp_delivery_reaches_the_office_inbox(demo: Path) -> None:
         assert main(["verify", str(inbox / name), "--keys", str(demo / "keys")]) == 0
     entries = [json.loads(line) for line in (demo / "audit" / "audit.jsonl").read_text().splitlines()]
     assert any(e["event"] == "deliver" and e["subject"] == "wh-court-spo" for e in entries)
+
+
+def _receipts_and_holdings(home: Path, sequence: int) -> tuple[list[tuple], list[tuple]]:
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        receipts = con.execute("SELECT office, dataset, bundle_row, change, record_key, row_hash FROM hub_receipts "
+                               "WHERE bundle_sequence = ? ORDER BY ALL", [sequence]).fetchall()
+        holdings = con.execute("SELECT * FROM hub_holdings ORDER BY ALL").fetchall()
+    finally:
+        con.close()
+    return receipts, holdings
+
+
+def test_offices_published_at_once_get_what_they_would_one_by_one(demo: Path, tmp_path: Path) -> None:
+    """``publish_offices`` builds every office on one warehouse, in threads: the bundles, their
+    receipts and the holdings are those of publishing the offices one after another."""
+    from hub import pipeline
+
+    config = load_config(demo / "hub.yaml")
+    offices = [o.id for o in config.offices]
+    homes = {way: tmp_path / way for way in ("serial", "together")}
+    for home in homes.values():
+        shutil.copytree(demo, home, ignore=shutil.ignore_patterns(".dagster"))
+        con = duckdb.connect(str(home / "warehouse.duckdb"))
+        con.execute("DELETE FROM hub_holdings_state")  # every office holds nothing: each gets a whole snapshot
+        con.close()
+    sequence = len(list((demo / "outbox" / offices[0]).glob("[0-9]" * 8))) + 1
+    serial = {o: pipeline.publish(config, Home(homes["serial"]), o, "r") for o in offices}
+    together = pipeline.publish_offices(config, Home(homes["together"]), offices, "r")
+    assert [t.office for t in together] == offices and all(t.error is None for t in together)
+    for t in together:
+        assert t.bundle is not None and serial[t.office] is not None
+        assert t.bundle.sequence == serial[t.office].sequence == sequence
+        assert t.bundle.rows == serial[t.office].rows and sum(t.bundle.rows.values()) > 0
+    receipts, holdings = _receipts_and_holdings(homes["together"], sequence)
+    assert receipts and (receipts, holdings) == _receipts_and_holdings(homes["serial"], sequence)
+    assert {r[0] for r in receipts} == set(offices)
+    for t in together:
+        assert main(["verify", str(t.bundle.path), "--keys", str(homes["together"] / "keys")]) == 0
+
+
+def test_an_office_that_cannot_be_published_does_not_stop_the_others(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import dagster as dg
+
+    from hub import pipeline
+    from hub.cli import _dagster_instance, run_exchange
+
+    home = tmp_path / "home"
+    shutil.copytree(demo, home, ignore=shutil.ignore_patterns(".dagster"))
+    config = load_config(home / "hub.yaml")
+    blocked = home / "outbox" / "wh-proc-zhyw"
+    shutil.rmtree(blocked)
+    blocked.write_text("not a folder")  # the office's outbox cannot be written
+    log = home / "audit" / "audit.jsonl"
+    before = len(log.read_text().splitlines())
+    outcomes = {o.office: o for o in pipeline.publish_offices(config, Home(home), [o.id for o in config.offices], "r")}
+    assert outcomes["wh-proc-zhyw"].bundle is None and isinstance(outcomes["wh-proc-zhyw"].error, OSError)
+    assert all(outcomes[o].bundle is not None for o in ("wh-court-spo", "wh-justice-office"))
+    new = [json.loads(line) for line in log.read_text().splitlines()[before:]]
+    assert sorted(e["subject"] for e in new if e["event"] == "publish") == ["wh-court-spo", "wh-justice-office"]
+    assert [e["event"] for e in new][-1] == "checkpoint"  # the head is still signed after what was written
+    with pytest.raises(OSError):
+        pipeline.publish(config, Home(home), "wh-proc-zhyw", "r")
+
+    # in Dagster the extracts step fails naming the office, while the other offices' extracts materialize
+    capsys.readouterr()
+    assert not run_exchange(Home(home))
+    assert "step extracts failed: dagster._core.definitions.events.Failure: wh-proc-zhyw: [Errno 17]" in capsys.readouterr().err
+    instance = _dagster_instance(Home(home))
+    for office in ("wh-court-spo", "wh-justice-office", "wh-proc-zhyw"):
+        event = instance.get_latest_materialization_event(dg.AssetKey(f"extract_{office.replace('-', '_')}"))
+        assert (event is not None) == (office != "wh-proc-zhyw"), office
