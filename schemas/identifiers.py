@@ -130,13 +130,16 @@ def duckdb_macros() -> list[str]:
     The ``*_of(v, k)`` forms take a stripped value and its ``hub_id_shape``, so normalization
     matches each shape once per value and then checks, masks and hashes from that.
     """
-    # weighted sums written out term by term: list lambdas over 17 elements cost far more
-    resident_sum = " + ".join(
-        f"(ascii(substr(v, {i + 1}, 1)) - 48) * {w}" for i, w in enumerate(RESIDENT_WEIGHTS)
-    )
-    credit_sum = " + ".join(
-        f"(strpos('{CREDIT_ALPHABET}', substr(v, {i + 1}, 1)) - 1) * {w}" for i, w in enumerate(CREDIT_WEIGHTS)
-    )
+    # weighted sums as one dot product over the value's characters: 17 terms written out bound
+    # in 4-7 ms per statement (a small batch's staging paid that per ID column) and ran no faster
+    # (1M values: resident 149 -> 129 ms, credit 313 -> 247 ms; binding 1.2-1.4 ms)
+    def weighted(chars: str, weights: tuple[int, ...]) -> str:
+        return f"CAST(list_dot_product({chars}, [{', '.join(map(str, weights))}]::DOUBLE[]) AS BIGINT)"
+
+    split = "string_split(substr(v, 1, 17), '')"
+    resident_sum = weighted(f"CAST({split} AS DOUBLE[])", RESIDENT_WEIGHTS)
+    credit_sum = weighted(
+        f"list_transform({split}, lambda c: CAST(strpos('{CREDIT_ALPHABET}', c) - 1 AS DOUBLE))", CREDIT_WEIGHTS)
     ws = _sql(WHITESPACE)
     return [
         # trim with a character list is slow per row: only when an end is whitespace
@@ -146,7 +149,8 @@ def duckdb_macros() -> list[str]:
         "CREATE OR REPLACE MACRO hub_id_shape(v) AS CASE WHEN v IS NULL THEN NULL "
         f"WHEN regexp_full_match(v, {_sql(_RESIDENT_SHAPE)}) THEN 'resident' "
         f"WHEN regexp_full_match(v, {_sql(_CREDIT_SHAPE)}) THEN 'credit' ELSE 'other' END",
-        # *_check(v): v already has the shape, so upper() only meets ASCII
+        # *_check(v): only for a v of the shape (only a CASE branch guards them: AND evaluates both
+        # sides), so upper() only meets ASCII and the dot products have 17 numbers
         "CREATE OR REPLACE MACRO hub_resident_id_check(v) AS "
         "try_strptime(substr(v, 7, 8), '%Y%m%d') IS NOT NULL "
         f"AND substr('{RESIDENT_CHECK}', CAST(({resident_sum}) % 11 AS BIGINT) + 1, 1) = upper(substr(v, 18, 1))",
@@ -160,9 +164,9 @@ def duckdb_macros() -> list[str]:
         "WHEN length(v) <= 2 THEN repeat('*', length(v)) "
         "ELSE left(v, 1) || repeat('*', length(v) - 2) || right(v, 1) END",
         "CREATE OR REPLACE MACRO hub_resident_id_ok(s) AS " + _let("hub_strip_id(s)", "v", (
-            f"coalesce(regexp_full_match(v, {_sql(_RESIDENT_SHAPE)}) AND hub_resident_id_check(v), false)")),
+            f"CASE WHEN regexp_full_match(v, {_sql(_RESIDENT_SHAPE)}) THEN hub_resident_id_check(v) ELSE false END")),
         "CREATE OR REPLACE MACRO hub_credit_code_ok(s) AS " + _let("hub_strip_id(s)", "v", (
-            f"coalesce(regexp_full_match(v, {_sql(_CREDIT_SHAPE)}) AND hub_credit_code_check(v), false)")),
+            f"CASE WHEN regexp_full_match(v, {_sql(_CREDIT_SHAPE)}) THEN hub_credit_code_check(v) ELSE false END")),
         "CREATE OR REPLACE MACRO hub_party_id_ok(s) AS " + _let("hub_strip_id(s)", "v", _let(
             "hub_id_shape(v)", "k", "hub_party_id_ok_of(v, k)")),
         "CREATE OR REPLACE MACRO hub_mask_id(s) AS " + _let("hub_strip_id(s)", "v", _let(
