@@ -30,8 +30,8 @@ from connectors.sql import SqlSettings, SqlSource
 from hub import audit, extracts, keys, lineage, marts, receipts
 from hub.bundle import MANIFEST, PublishedBundle, publish_bundle, sha256_file
 from hub.config import FileFormat, HubConfig, Source, secret
-from hub.crypto import SigningKey
 from hub.config import SftpSettings as SftpConfig
+from hub.crypto import SigningKey
 from hub.deliver import deliver_pending
 from hub.errors import ReportError
 from hub.home import Home
@@ -401,7 +401,12 @@ def publish_offices(
     warehouse, and one build waits on its Parquet writer while the other works. The shared
     tables are written (each bundle's receipts, then what the office holds) one office at a
     time. An office that fails does not stop the others; its error is in its outcome. The
-    audit log's head is checkpointed once every office has ended."""
+    audit log's head is checkpointed once every office has ended. An office without an agreement
+    gets no bundle, and costs nothing."""
+    outcomes = {o: OfficePublished(o) for o in office_ids if config.agreement_for(o) is None}
+    todo = [o for o in office_ids if o not in outcomes]
+    if not todo:
+        return [outcomes[o] for o in office_ids]
     now = now or dt.datetime.now(dt.UTC)
     key = keys.signing_key(home)
     writes = threading.Lock()
@@ -415,22 +420,21 @@ def publish_offices(
                 return OfficePublished(office_id, error=exc)
 
         try:
-            with ThreadPoolExecutor(min(len(office_ids), CORES) or 1, thread_name_prefix="publish") as pool:
-                outcomes = list(pool.map(one, office_ids))
+            with ThreadPoolExecutor(min(len(todo), CORES), thread_name_prefix="publish") as pool:
+                outcomes |= {outcome.office: outcome for outcome in pool.map(one, todo)}
         finally:
             audit.checkpoint(home.audit, home.audit_checkpoints, key, run_id=run_id)
-    return outcomes
+    return [outcomes[o] for o in office_ids]
 
 
 def _publish_office(
     config: HubConfig, home: Home, wh: Warehouse, key: SigningKey, office_id: str, run_id: str,
     now: dt.datetime, writes: threading.Lock,
-) -> PublishedBundle | None:
+) -> PublishedBundle:
     """One office's bundle on ``wh`` (its own connection); the bundle's receipts (which row
     version went to which bundle row) are recorded in the same step, under ``writes``."""
     agreement = config.agreement_for(office_id)
-    if agreement is None:
-        return None
+    assert agreement is not None
     office = next(o for o in config.offices if o.id == office_id)
     outbox = home.resolve(office.delivery.outbox) if office.delivery.outbox else home.outbox
     sequence = 1 + max((int(p.name) for p in (outbox / office_id).glob("[0-9]" * 8)), default=0)
