@@ -169,6 +169,7 @@ def _reconcile_if_due(
 
 
 CORES = len(os.sched_getaffinity(0))
+"""Cores this process may run on: offices published at once, at most."""
 
 APPLY_LANES = 2
 """Record types applied at once, each by one thread on that thread's own connection. Their
