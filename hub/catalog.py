@@ -31,7 +31,7 @@ HUB_TABLES: dict[str, tuple[str, Doc]] = {
         "quarantined_at": ("隔离时间", "when the row was quarantined"),
     }),
     "hub_batches": ("Row accounting per landing batch: rows_in = applied + quarantined + duplicate", {
-        "batch_id": ("落地批次", "landing batch (content hash of its Parquet file)"),
+        "batch_id": ("落地批次", "landing batch (content hash of its source and Parquet file)"),
         "source_name": ("来源", "source name in hub.yaml"),
         "record_type": ("记录类型", "shared table the batch feeds"),
         "origin": ("出处", "file and line range, or query and parameters, the batch was read from"),

@@ -3,7 +3,8 @@
 A batch is durable (written, fsynced, renamed into place, sidecar beside it) before the
 source's watermark moves, so a crash between pull and land re-pulls the same rows; since the
 file name is the content hash, the re-pulled batch lands on the same name and the warehouse,
-which records applied batch ids, applies it once.
+which records applied batch ids, applies it once. The hash covers the source's name too:
+two sources sending the same bytes (two drops of one header-only CSV) are two batches.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def land(
     data = _parquet_bytes(batch.table)
     rejects = batch.rejects if batch.rejects is not None and batch.rejects.num_rows else None
     reject_bytes = _parquet_bytes(rejects.cast(REJECT_SCHEMA)) if rejects is not None else b""
-    batch_id = hashlib.sha256(data + reject_bytes).hexdigest()
+    batch_id = hashlib.sha256(batch.source.encode() + b"\0" + data + reject_bytes).hexdigest()
     sidecar = folder / f"{batch_id}.json"
     if sidecar.exists():
         return LandedBatch.from_sidecar(sidecar)

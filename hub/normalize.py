@@ -1,7 +1,7 @@
 """Normalization as DuckDB SQL: map, parse, validate and derive over a whole batch at once.
 
-``staging_sql`` turns a landed batch (the source's own column names) into one row per source
-row with every shared-schema field parsed, plus ``_rules``/``_reasons`` lists naming every
+``staging_sql`` turns landed batches (each in its source's own column names, one ``Branch``
+per source) into one row per source row with every shared-schema field parsed, plus ``_rules``/``_reasons`` lists naming every
 rule the row breaks. Rows with an empty list are applied; the others go to quarantine with
 their original values. No Python touches individual rows.
 """
@@ -76,8 +76,33 @@ def _tuple(items: list[str]) -> str:
     return "(" + ", ".join(lit(i) for i in items) + ")"
 
 
-def rules(record_type: str, mapped: set[str], court_code: str | None) -> list[Rule]:
-    """The rules a row of ``record_type`` must pass, over the columns ``staging_sql`` parses."""
+@dataclass(frozen=True)
+class StagingRules:
+    """How one source's rows become its record type's (its config): which column holds each
+    field, its key column, the court its case numbers must belong to, its soft-delete flag."""
+
+    mapping: dict[str, str]
+    key_column: str
+    court_code: str | None = None
+    soft_delete: tuple[str, list[str]] | None = None
+
+
+@dataclass(frozen=True)
+class Branch:
+    """Rows staged with one source's rules: ``relation`` over that source's ``columns``, with
+    the ``carry`` columns kept as they are."""
+
+    rules: StagingRules
+    institution: str
+    columns: list[str]
+    relation: str
+    carry: tuple[str, ...] = ()
+
+
+def rules(record_type: str, mapped: set[str], courts: bool) -> list[Rule]:
+    """The rules a row of ``record_type`` must pass, over the columns ``staging_sql`` parses:
+    those of the fields some source maps (an unmapped field is NULL, so its rules never fire)
+    and, when ``courts``, that a case number belongs to the row's own court (``_court``)."""
     out: list[Rule] = []
     for f in TABLES[record_type]:
         r = _raw(f.name)
@@ -113,41 +138,61 @@ def rules(record_type: str, mapped: set[str], court_code: str | None) -> list[Ru
             "bad_source_updated_at", f"{r} IS NOT NULL AND source_updated_at IS NULL",
             f"'source_updated_at ' || {r} || ' is not a valid timestamp'",
         ))
-    if court_code and "case_no" in mapped:
+    if courts and "case_no" in mapped:  # NULL (no rule) for a source without a court
         out.append(Rule(
-            "court_mismatch", f"court_code NOT LIKE {lit(court_code + '%')}",
-            f"'case number court code ' || court_code || ' does not belong to source court {court_code}'",
+            "court_mismatch", "NOT starts_with(court_code, _court)",
+            "'case number court code ' || court_code || ' does not belong to source court ' || _court",
         ))
     if record_type == "supervision" and {"replied_date", "issued_date"} <= mapped:
         out.append(Rule("reply_before_issue", "replied_date < issued_date", lit("replied_date is earlier than issued_date")))
     return out
 
 
-def staging_sql(
-    record_type: str,
-    mapping: dict[str, str],
-    key_column: str,
-    source_columns: list[str],
-    court_code: str | None,
-    institution: str,
-    relation: str,
-    soft_delete: tuple[str, list[str]] | None = None,
-    carry: list[str] | None = None,
-) -> str:
-    """SELECT giving, per source row (with the ``carry`` columns of ``relation`` as they are): every stored column parsed once, the record key,
-    ``deleted`` (the source's soft-delete flag is set), ``_ok`` (the row may be applied) and,
-    for the others, ``_rules``/``_reasons`` and ``_original`` (the source values as JSON, made
-    here for the failing rows only, so quarantine never reads the batch again).
-
-    One pipeline of projections, nothing materialized: each layer computes what the next
-    reads (a case number's parts from one parse; an ID's shape once, then its check, hash and
-    mask). The code-table lookup is a join, since a correlated subquery would be decorrelated
-    into a second evaluation of the whole pipeline.
-    """
+def raw_sql(record_type: str, branch: Branch) -> str:
+    """One source's rows in the shape every source of ``record_type`` shares: each field's
+    trimmed text (NULL where the source has no such column), the row's hash, delete flag,
+    court and institution, and its values with their column names (for quarantine)."""
+    b, r = branch, branch.rules
     fields = [f for f in TABLES[record_type] if f.source] + [SOURCE_UPDATED_AT]
-    raw_cols = [f"nullif(trim(CAST({q(col)} AS VARCHAR)), '') AS {_raw(field)}" for field, col in mapping.items()]
-    raw_cols += [f"CAST(NULL AS VARCHAR) AS {_raw(f.name)}" for f in fields if f.name not in mapping]
-    values = [c for c in source_columns if c != SOURCE_ROW]
+    unknown = set(r.mapping) - {f.name for f in fields}
+    assert not unknown, f"not {record_type} fields: {unknown}"  # config validation refuses them
+    raw_cols = [
+        f"nullif(trim(CAST({q(r.mapping[f.name])} AS VARCHAR)), '')" if f.name in r.mapping else "CAST(NULL AS VARCHAR)"
+        for f in fields
+    ]
+    values = [c for c in b.columns if c != SOURCE_ROW]
+    deleted = "false"
+    if r.soft_delete:
+        flag, meaning_deleted = r.soft_delete
+        deleted = f"coalesce(trim(CAST({q(flag)} AS VARCHAR)) IN {_tuple(meaning_deleted)}, false)"
+    court = lit(r.court_code) if r.court_code else "CAST(NULL AS VARCHAR)"
+    return f"""
+            SELECT {q(SOURCE_ROW)} AS source_row, CAST({q(r.key_column)} AS VARCHAR) AS source_key,
+                   {", ".join(f"{col} AS {_raw(f.name)}" for col, f in zip(raw_cols, fields))},
+                   {"".join(f"{q(c)}, " for c in b.carry)}{row_hash_sql(values)} AS row_hash, {deleted} AS deleted,
+                   {court} AS _court, {lit(b.institution)} AS _institution,
+                   {_list(values)} AS _names, [{", ".join(f"CAST({q(c)} AS VARCHAR)" for c in values)}] AS _values
+            FROM {b.relation}"""
+
+
+def staging_sql(record_type: str, branches: list[Branch]) -> str:
+    """SELECT giving, per source row of every branch (with its ``carry`` columns): every stored
+    column parsed once, the record key, ``deleted`` (the source's soft-delete flag is set),
+    ``_ok`` (the row may be applied) and, for the others, ``_rules``/``_reasons`` and
+    ``_original`` (the source values as JSON, made here for the failing rows only, so
+    quarantine never reads the batch again).
+
+    Each branch (``raw_sql``) maps its source's columns onto the fields; one pipeline of
+    projections then parses and checks them all, nothing materialized: each layer computes
+    what the next reads (a case number's parts from one parse; an ID's shape once, then its
+    check, hash and mask). DuckDB spends more time parsing and binding that pipeline than
+    running it on a small batch, so several sources' batches share it. The code-table lookup
+    is a join, since a correlated subquery would be decorrelated into a second evaluation of
+    the whole pipeline.
+    """
+    carry = branches[0].carry
+    assert all(b.carry == carry for b in branches), "branches carry the same columns"
+    fields = [f for f in TABLES[record_type] if f.source] + [SOURCE_UPDATED_AT]
     parsed: list[str] = []  # from the raw text
     checked: list[str] = []  # from parsed values
     case_parts: list[str] = []  # from a case number's parse
@@ -185,24 +230,17 @@ def staging_sql(
     }
     derived_cols = [f"{expr} AS {q(name)}" for name, expr in derived.items() if name in names]
     code_join = "LEFT JOIN code_case_type _code ON _code.type_code = _p_case_no.type" if "case_category" in names else ""
-    deleted = "false"
-    if soft_delete:
-        flag, meaning_deleted = soft_delete
-        deleted = f"coalesce(trim(CAST({q(flag)} AS VARCHAR)) IN {_tuple(meaning_deleted)}, false)"
-    rs = rules(record_type, set(mapping), court_code)
+    mapped = {field for b in branches for field in b.rules.mapping}
+    rs = rules(record_type, mapped, any(b.rules.court_code for b in branches))
     flags = [f"coalesce({r.violated}, false) AS _v{i}" for i, r in enumerate(rs)]
     broken = " OR ".join(f"_v{i}" for i in range(len(rs))) or "false"
     rule_list = ", ".join(f"CASE WHEN _v{i} THEN {lit(r.name)} END" for i, r in enumerate(rs))
     reason_list = ", ".join(f"CASE WHEN _v{i} THEN {r.reason} END" for i, r in enumerate(rs))
-    kept = [q(c) for c in carry or []]
-    out = ["source_row", "source_key", "record_key", "row_hash", "deleted", *kept]
+    out = ["source_row", "source_key", "record_key", "row_hash", "deleted", *map(q, carry)]
     out += [q(f.name) for f in stored_fields(record_type) if f not in PROVENANCE or f == SOURCE_UPDATED_AT]
+    raw = "\n            UNION ALL".join(raw_sql(record_type, b) for b in branches)
     return f"""
-        WITH raw AS (
-            SELECT {q(SOURCE_ROW)} AS source_row, CAST({q(key_column)} AS VARCHAR) AS source_key,
-                   {", ".join(raw_cols + kept)}, {row_hash_sql(values)} AS row_hash,
-                   {deleted} AS deleted, {original_sql(source_columns)} AS _source_values
-            FROM {relation}
+        WITH raw AS ({raw}
         ), parsed AS (
             SELECT *, {", ".join(parsed)} FROM raw
         ), checked AS (
@@ -210,13 +248,13 @@ def staging_sql(
         ), derived AS (
             SELECT checked.*, {", ".join(case_parts + derived_cols + personal)} FROM checked {code_join}
         ), flagged AS (
-            SELECT *, {", ".join(flags + protected + [record_key_sql(record_type, institution) + " AS record_key"])}
+            SELECT *, {", ".join(flags + protected + [record_key_sql(record_type) + " AS record_key"])}
             FROM derived
         )
         SELECT {", ".join(out)}, NOT ({broken}) AS _ok,
                CASE WHEN {broken} THEN list_filter([{rule_list}], lambda x: x IS NOT NULL) END AS _rules,
                CASE WHEN {broken} THEN list_filter([{reason_list}], lambda x: x IS NOT NULL) END AS _reasons,
-               CASE WHEN {broken} THEN to_json(_source_values) END AS _original
+               CASE WHEN {broken} THEN to_json(map(_names, _values)) END AS _original
         FROM flagged
     """
 
@@ -233,13 +271,8 @@ def row_hash_sql(columns: list[str]) -> str:
     return f"md5(concat({', '.join(parts)}))"
 
 
-def original_sql(columns: list[str]) -> str:
-    """The source row's values as text, a struct to keep as quarantine's JSON ``original``."""
-    return "{" + ", ".join(f"{lit(c)}: CAST({q(c)} AS VARCHAR)" for c in columns if c != SOURCE_ROW) + "}"
-
-
-def record_key_sql(record_type: str, institution: str) -> str:
+def record_key_sql(record_type: str) -> str:
     """The business key: one current row per key (a document number is unique per issuer)."""
     if record_type == "supervision":
-        return f"{lit(institution + '/')} || replace(\"doc_no__raw\", ' ', '')"
+        return "_institution || '/' || replace(\"doc_no__raw\", ' ', '')"
     return "case_no"

@@ -8,7 +8,6 @@ stage can be run, tested and reasoned about on its own.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import os
 import queue
 import shutil
@@ -37,7 +36,7 @@ from hub.errors import ReportError
 from hub.home import Home
 from hub.landing import LandedBatch, StateFile, land, landed_batches
 from hub.marts import reports as mart_reports
-from hub.normalize import lit
+from hub.normalize import StagingRules, lit
 from hub.warehouse import Warehouse
 from schemas.tables import RECORD_TYPES
 
@@ -243,7 +242,7 @@ def _apply_lanes(config: HubConfig, wh: Warehouse, pending: list[LandedBatch], r
     turn, each on its own connection (made once, before the threads start). A failing lane
     stops the others after their current transaction; what they committed is still yielded
     (and audited), then the error is raised."""
-    sources = {s.name: s for s in config.sources}
+    rules = {s.name: staging_rules(config, s) for s in config.sources}
     lanes = [[b for b in pending if b.record_type == rt] for rt in RECORD_TYPES]
     todo: queue.SimpleQueue[list[LandedBatch]] = queue.SimpleQueue()
     for lane in sorted((lane for lane in lanes if lane), key=lambda lane: -sum(b.rows for b in lane)):
@@ -258,10 +257,8 @@ def _apply_lanes(config: HubConfig, wh: Warehouse, pending: list[LandedBatch], r
                     for batches in _transactions(lane):
                         if stop.is_set():
                             return
-                        with cur.transaction():
-                            # a source's consecutive batches as one group, staged together
-                            applied = [item for name, group in itertools.groupby(batches, key=lambda b: b.source)
-                                       for item in _apply_group(config, cur, sources[name], list(group), run_id)]
+                        with cur.transaction():  # the batches of all sources, staged together
+                            applied = list(cur.apply_group(batches, rules, run_id=run_id))
                         for item in applied:
                             results.put(item)
         except BaseException as exc:
@@ -313,13 +310,9 @@ def _transactions(lane: list[LandedBatch]) -> Iterator[list[LandedBatch]]:
         yield run
 
 
-def _apply_group(
-    config: HubConfig, wh: Warehouse, src: Source, batches: list[LandedBatch], run_id: str
-) -> Iterator[Applied]:
-    court = config.institution(src.institution).court_code
+def staging_rules(config: HubConfig, src: Source) -> StagingRules:
     soft = (src.soft_delete.column, src.soft_delete.values) if src.soft_delete else None
-    return wh.apply_group(batches, mapping=src.mapping, key_column=src.key, court_code=court, run_id=run_id,
-                          soft_delete=soft)
+    return StagingRules(src.mapping, src.key, config.institution(src.institution).court_code, soft)
 
 
 @dataclass

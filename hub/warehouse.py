@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -22,7 +23,7 @@ import pyarrow.parquet as pq
 from hub.errors import WarehouseError
 from hub.landing import LandedBatch
 from hub.extracts import DDL as HOLDINGS_DDL
-from hub.normalize import q, staging_sql
+from hub.normalize import Branch, StagingRules, q, staging_sql
 from hub.receipts import DDL as RECEIPTS_DDL
 from hub.views import all_views
 from schemas import case_number, identifiers
@@ -220,26 +221,25 @@ class Warehouse:
         court_code: str | None, run_id: str, soft_delete: tuple[str, list[str]] | None = None,
     ) -> dict[str, int]:
         """Normalize one landed batch into its table; returns the row accounting."""
-        return next(self.apply_group([batch], mapping=mapping, key_column=key_column, court_code=court_code,
-                                     run_id=run_id, soft_delete=soft_delete))[1]
+        rules = StagingRules(mapping, key_column, court_code, soft_delete)
+        return next(self.apply_group([batch], {batch.source: rules}, run_id=run_id))[1]
 
     def apply_group(
-        self, batches: list[LandedBatch], *, mapping: dict[str, str], key_column: str,
-        court_code: str | None, run_id: str, soft_delete: tuple[str, list[str]] | None = None,
+        self, batches: list[LandedBatch], rules: Mapping[str, StagingRules], *, run_id: str,
     ) -> Iterator[tuple[LandedBatch, dict[str, int]]]:
-        """Apply batches of one source in order, each in its own transaction (unless inside
-        ``transaction``), yielding each with its accounting once applied. Consecutive row
-        batches with the same columns are staged by one statement (``staged`` is then a view
-        of the batch's rows in ``staged_group``): one plan and one parallel pass for them all."""
-        rules = {"mapping": mapping, "key_column": key_column, "court_code": court_code, "soft_delete": soft_delete}
+        """Apply batches of one record type, from any of its sources (``rules`` by source
+        name), in order, each in its own transaction (unless inside ``transaction``), yielding
+        each with its accounting once applied. Consecutive row batches are staged by one
+        statement (``staged`` is then a view of the batch's rows in ``staged_group``): one
+        parse, plan and parallel pass for them all."""
         for chunk in _stageable(batches):
             if len(chunk) == 1:
-                yield chunk[0], self._apply(chunk[0], run_id=run_id, part=None, **rules)
+                yield chunk[0], self._apply(chunk[0], rules[chunk[0].source], run_id=run_id, part=None)
                 continue
-            self._stage_together(chunk, **rules)
+            self._stage_together(chunk, rules)
             try:
                 for n, batch in enumerate(chunk):
-                    yield batch, self._apply(batch, run_id=run_id, part=n, **rules)
+                    yield batch, self._apply(batch, rules[batch.source], run_id=run_id, part=n)
             finally:
                 self.con.execute("DROP VIEW IF EXISTS staged")
                 self.con.execute("DROP TABLE staged_group")
@@ -258,41 +258,41 @@ class Warehouse:
         finally:
             self.con.execute("PRAGMA enable_optimizer")
 
-    def _stage_together(
-        self, chunk: list[LandedBatch], *, mapping: dict[str, str], key_column: str, court_code: str | None,
-        soft_delete: tuple[str, list[str]] | None,
-    ) -> None:
-        """Stage ``chunk`` into ``staged_group``, each row tagged with its batch's place ``_part``."""
-        first = chunk[0]
-        files = ", ".join(_lit(b.path) for b in chunk)
-        parts = " ".join(f"WHEN {_lit(b.path)} THEN {n}" for n, b in enumerate(chunk))
-        relation = f"(SELECT *, CASE _hub_file {parts} END AS _part FROM read_parquet([{files}], filename = '_hub_file'))"
+    def _stage_together(self, chunk: list[LandedBatch], rules: Mapping[str, StagingRules]) -> None:
+        """Stage ``chunk`` into ``staged_group``, each row tagged with its batch's place ``_part``:
+        one branch per run of a source's batches with the same columns (read as one)."""
+        branches = []
+        n = 0
+        for (source, names), run in itertools.groupby(chunk, key=lambda b: (b.source, tuple(_columns(b)))):
+            run = list(run)
+            files = ", ".join(_lit(b.path) for b in run)
+            parts = " ".join(f"WHEN {_lit(b.path)} THEN {n + i}" for i, b in enumerate(run))
+            n += len(run)
+            relation = (f"(SELECT *, CASE _hub_file {parts} END AS _part "
+                        f"FROM read_parquet([{files}], filename = '_hub_file'))")
+            branches.append(Branch(rules[source], run[0].institution, list(names), relation, carry=("_part",)))
+        sources = ", ".join(dict.fromkeys(b.source for b in chunk))
         try:
             self.con.execute("DROP TABLE IF EXISTS staged")  # a lone batch's; each batch's rows become a view
-            self._stage("CREATE OR REPLACE TEMP TABLE staged_group AS " + staging_sql(
-                first.record_type, mapping, key_column, pq.read_schema(first.path).names, court_code,
-                first.institution, relation, soft_delete, carry=["_part"]), sum(b.rows for b in chunk))
+            self._stage("CREATE OR REPLACE TEMP TABLE staged_group AS " + staging_sql(chunk[0].record_type, branches),
+                        sum(b.rows for b in chunk))
         except duckdb.Error as exc:
-            raise WarehouseError(f"staging {len(chunk)} batches from {first.source} failed: {exc}") from None
+            raise WarehouseError(f"staging {len(chunk)} batches from {sources} failed: {exc}") from None
 
-    def _apply(
-        self, batch: LandedBatch, *, mapping: dict[str, str], key_column: str, court_code: str | None,
-        run_id: str, soft_delete: tuple[str, list[str]] | None, part: int | None,
-    ) -> dict[str, int]:
+    def _apply(self, batch: LandedBatch, rules: StagingRules, *, run_id: str, part: int | None) -> dict[str, int]:
         """``part``: the batch's place in ``staged_group``, or None to stage it alone."""
         rt = batch.record_type
         con = self.con
         try:
             with self.transaction():
                 if batch.kind == "keys":
-                    return self._tombstone_missing(batch, key_column, run_id)
+                    return self._tombstone_missing(batch, rules.key_column, run_id)
                 if part is not None:
                     con.execute("CREATE OR REPLACE TEMP VIEW staged AS "
                                 f"SELECT * EXCLUDE (_part) FROM staged_group WHERE _part = {int(part)}")
                 else:
-                    self._stage("CREATE OR REPLACE TEMP TABLE staged AS " + staging_sql(
-                        rt, mapping, key_column, pq.read_schema(batch.path).names, court_code, batch.institution,
-                        f"read_parquet({_lit(batch.path)})", soft_delete), batch.rows)
+                    branch = Branch(rules, batch.institution, _columns(batch), f"read_parquet({_lit(batch.path)})")
+                    self._stage("CREATE OR REPLACE TEMP TABLE staged AS " + staging_sql(rt, [branch]), batch.rows)
                 prov = {
                     "batch_id": batch.batch_id, "source_name": batch.source,
                     "source_institution": batch.institution, "run_id": run_id,
@@ -457,22 +457,23 @@ class Warehouse:
         return self.con.execute(sql, params)
 
 
+def _columns(batch: LandedBatch) -> list[str]:
+    return pq.read_schema(batch.path).names
+
+
 def _stageable(batches: list[LandedBatch]) -> Iterator[list[LandedBatch]]:
-    """Runs of consecutive row batches with the same columns, of at most ``STAGE_ROWS`` rows
-    (a key snapshot or other columns start a new run: the row hash covers exactly a batch's
-    own columns)."""
+    """Runs of consecutive row batches of one record type, of at most ``STAGE_ROWS`` rows; a
+    key snapshot is applied alone, between them."""
     run: list[LandedBatch] = []
-    names: list[str] = []
     for batch in batches:
-        these = pq.read_schema(batch.path).names if batch.kind == "rows" else []
-        if run and (not these or these != names or sum(b.rows for b in run) + batch.rows > STAGE_ROWS):
+        if run and (batch.kind != "rows" or batch.record_type != run[0].record_type
+                    or sum(b.rows for b in run) + batch.rows > STAGE_ROWS):
             yield run
             run = []
-        if not these:
+        if batch.kind != "rows":
             yield [batch]
             continue
         run.append(batch)
-        names = these
     if run:
         yield run
 

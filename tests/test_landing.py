@@ -38,3 +38,14 @@ def test_batches_already_applied_are_not_read(tmp_path: Path) -> None:
     sidecar.write_text("not JSON: reading it would fail")
     pending = landed_batches(tmp_path, ["s"], skip={batches[0].batch_id})
     assert sorted(b.batch_id for b in pending) == sorted(b.batch_id for b in batches[1:])
+
+
+def test_two_sources_sending_the_same_bytes_land_two_batches(tmp_path: Path) -> None:
+    """Batch ids are unique across sources, so neither batch is taken for the other's (the
+    warehouse skips an applied id and refuses a second one)."""
+    table = pa.table({"k": pa.array([], pa.string()), SOURCE_ROW: pa.array([], pa.int64())})
+    a, b = (land(Batch(s, table, origin="test"), tmp_path, record_type="filing", institution="c1", run_id="r1")
+            for s in ("drop_a", "drop_b"))
+    assert a.batch_id != b.batch_id and a.path.read_bytes() == b.path.read_bytes()
+    assert land(Batch("drop_a", table, origin="again"), tmp_path, record_type="filing", institution="c1",
+                run_id="r2").batch_id == a.batch_id  # a re-pull still lands on the same id

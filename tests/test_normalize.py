@@ -11,6 +11,7 @@ import pytest
 
 from connectors.base import SOURCE_ROW, Batch
 from hub.landing import LandedBatch, land
+from hub.normalize import StagingRules
 from hub.warehouse import Warehouse, _stageable
 
 KEY = b"test-hash-key"
@@ -22,10 +23,10 @@ GOOD_ID = "11010519491231002X"  # GB 11643 example; check digit X
 
 
 def batch(tmp_path: Path, source: str, rows: list[dict[str, Any]], record_type: str = "filing",
-          rejects: pa.Table | None = None) -> LandedBatch:
+          rejects: pa.Table | None = None, institution: str = "c1") -> LandedBatch:
     table = pa.Table.from_pylist([r | {SOURCE_ROW: i} for i, r in enumerate(rows, 1)])
     return land(Batch(source, table, origin="test", rejects=rejects), tmp_path / "landing",
-                record_type=record_type, institution="c1", run_id="r1")
+                record_type=record_type, institution=institution, run_id="r1")
 
 
 def filing(ah: str, larq: str = "2024-03-05", zjhm: str | None = None, bdje: str | None = "1,000.50",
@@ -259,26 +260,31 @@ def test_warehouse_tables_have_the_arrow_schema(wh: Warehouse, record_type: str)
 
 
 def test_batches_staged_together_apply_as_one_by_one(tmp_path: Path) -> None:
-    """A source's consecutive batches staged by one statement: the same rows, versions,
-    quarantine and per-batch accounting as applying each alone; a key snapshot or a change of
-    columns starts a new group."""
+    """Consecutive batches staged by one statement, whatever their source or columns: the same
+    rows, versions, quarantine (each row checked against its own source's court) and per-batch
+    accounting as applying each alone; a key snapshot is applied between the groups."""
     one = [filing("（2024）内03民终1号", bdje="1", gxsj="2024-01-01 00:00:00", key="1"),
            filing("（2024）内03民终2号", key="2"), filing("（2024）内03民X号", key="3")]
     two = [filing("（2024）内03民终1号", bdje="2", gxsj="2024-02-01 00:00:00", key="1"), one[1], one[1]]
     three = [filing("（2024）内03民终3号", key="4") | {"extra": "x"}]
     four = [filing("（2024）内03民终1号", bdje="3", gxsj="2023-01-01 00:00:00", key="1")]
-    batches = [batch(tmp_path, "c1_filing", rows) for rows in (one, two, three, four)]
-    keys = land(Batch("c1_filing", pa.table({"id": ["1", "2", "4"]}), origin="keys"), tmp_path / "landing",
+    other = [{"no": n, "case": case, "filed": "2024/03/05", "sc": flag}  # another court's vendor
+             for n, case, flag in ((7, "（2024）内06民初7号", "0"), (8, "（2024）内03民初8号", "0"), (9, "（2024）内06民初9号", "1"))]
+    batches = [batch(tmp_path, "c1_filing", rows) for rows in (one, two, three)]
+    batches.append(batch(tmp_path, "c2_filing", other, institution="c2"))
+    batches.append(batch(tmp_path, "c1_filing", four))
+    keys = land(Batch("c1_filing", pa.table({"id": ["1", "4"]}), origin="keys"), tmp_path / "landing",
                 record_type="filing", institution="c1", run_id="r1", kind="keys")
-    batches.insert(3, keys)
+    batches.insert(2, keys)
+    rules = {"c1_filing": StagingRules(FILING_MAP, "id", "内03"),
+             "c2_filing": StagingRules({"case_no": "case", "filing_date": "filed"}, "no", "内06", ("sc", ["1"]))}
     seen = []
     for name in ("alone", "together"):
         with Warehouse(tmp_path / f"{name}.duckdb", hash_key=KEY) as w:
-            rules = {"mapping": FILING_MAP, "key_column": "id", "court_code": "内03", "run_id": "r1"}
             if name == "alone":
-                counts = [w.apply(b, **rules) for b in batches]
+                counts = [next(w.apply_group([b], rules, run_id="r1"))[1] for b in batches]
             else:
-                counts = [c for _, c in w.apply_group(batches, **rules)]
+                counts = [c for _, c in w.apply_group(batches, rules, run_id="r1")]
             seen.append((
                 counts,
                 w.query("SELECT * EXCLUDE (run_id) FROM filing_history ORDER BY ALL").fetchall(),
@@ -286,5 +292,23 @@ def test_batches_staged_together_apply_as_one_by_one(tmp_path: Path) -> None:
                 w.query("SELECT * EXCLUDE (applied_at) FROM hub_batches ORDER BY ALL").fetchall(),
             ))
     assert seen[0] == seen[1]
-    assert [c["rows_duplicate"] for c in seen[0][0]] == [0, 2, 0, 0, 0]
-    assert [len(run) for run in _stageable(batches)] == [2, 1, 1, 1]
+    assert [c["rows_duplicate"] for c in seen[0][0]] == [0, 2, 0, 0, 0, 0]
+    assert [c["rows_deleted"] for c in seen[0][0]] == [0, 0, 1, 0, 1, 0]  # the snapshot lacks key 2; c2 flags 9
+    mismatch = [(r[1], r[6], r[7]) for r in seen[1][2] if r[6] == "court_mismatch"]
+    assert mismatch == [("c2_filing", "court_mismatch",
+                         "case number court code 内03 does not belong to source court 内06")]
+    originals = {json.loads(r[9])["case"] for r in seen[1][2] if r[1] == "c2_filing"}
+    assert originals == {"（2024）内03民初8号"}  # quarantine keeps each source's own columns
+    assert [len(run) for run in _stageable(batches)] == [2, 1, 3]
+
+
+def test_supervision_keys_keep_their_issuer_when_staged_together(wh: Warehouse, tmp_path: Path) -> None:
+    """Two procuratorates' batches in one staging statement: the same document number names two
+    records, each keyed by its own issuer."""
+    row = {"wsbh": "民监〔2024〕1号", "fs": "检察建议", "ah": "（2023）内03民终5号", "fcrq": "2024-03-01",
+           "hfrq": None, "hfjg": None, "key": "k"}
+    batches = [batch(tmp_path, f"{p}_sup", [row], "supervision", institution=p) for p in ("p1", "p2")]
+    rules = {f"{p}_sup": StagingRules(SUP_MAP, "key") for p in ("p1", "p2")}
+    assert [c["rows_applied"] for _, c in wh.apply_group(batches, rules, run_id="r1")] == [1, 1]
+    assert wh.query("SELECT record_key, source_institution FROM supervision ORDER BY 1").fetchall() == [
+        ("p1/民监〔2024〕1号", "p1"), ("p2/民监〔2024〕1号", "p2")]
