@@ -197,6 +197,7 @@ class Warehouse:
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
+            self.con.execute("PRAGMA enable_optimizer")  # a failed ``_stage`` may have left it off
             raise
         finally:
             self._in_transaction = False
@@ -228,21 +229,49 @@ class Warehouse:
         self, batches: list[LandedBatch], rules: Mapping[str, StagingRules], *, run_id: str,
     ) -> Iterator[tuple[LandedBatch, dict[str, int]]]:
         """Apply batches of one record type, from any of its sources (``rules`` by source
-        name), in order, each in its own transaction (unless inside ``transaction``), yielding
-        each with its accounting once applied. Consecutive row batches are staged by one
-        statement (``staged`` is then a view of the batch's rows in ``staged_group``): one
-        parse, plan and parallel pass for them all."""
+        name), in order, yielding each with its accounting once applied.
+
+        Consecutive row batches are applied as one chunk (``_stageable``), in one transaction
+        (unless inside ``transaction``): staged by one statement, then upserted, quarantined
+        and accounted by one statement each for the whole chunk, each row knowing its batch
+        by ``_part``. A small batch costs DuckDB more in parsing and planning those statements
+        than in running them, so a chunk of fourteen costs about what one did. Where two
+        batches of a chunk hold versions of the same record, the later must see the earlier's
+        (a duplicate of it, a record it deleted), so that chunk is upserted batch by batch."""
         for chunk in _stageable(batches):
-            if len(chunk) == 1:
-                yield chunk[0], self._apply(chunk[0], rules[chunk[0].source], run_id=run_id, part=None)
+            if chunk[0].kind == "keys":
+                try:
+                    with self.transaction():
+                        counts = self._tombstone_missing(chunk[0], rules[chunk[0].source].key_column, run_id)
+                except duckdb.Error as exc:
+                    raise WarehouseError(f"applying key snapshot {chunk[0].batch_id[:12]} from {chunk[0].source} "
+                                         f"failed: {exc}") from None
+                yield chunk[0], counts
                 continue
-            self._stage_together(chunk, rules)
-            try:
-                for n, batch in enumerate(chunk):
-                    yield batch, self._apply(batch, rules[batch.source], run_id=run_id, part=n)
-            finally:
-                self.con.execute("DROP VIEW IF EXISTS staged")
-                self.con.execute("DROP TABLE staged_group")
+            yield from zip(chunk, self._apply_chunk(chunk, rules, run_id))
+
+    def _apply_chunk(self, chunk: list[LandedBatch], rules: Mapping[str, StagingRules], run_id: str) -> list[dict[str, int]]:
+        what = (f"batch {chunk[0].batch_id[:12]} from {chunk[0].source}" if len(chunk) == 1 else
+                f"{len(chunk)} batches from {', '.join(dict.fromkeys(b.source for b in chunk))}")
+        try:
+            with self.transaction():
+                self._stage_chunk(chunk, rules)
+                parts = list(enumerate(chunk))
+                disjoint = len(chunk) == 1 or self.con.execute(
+                    "SELECT count(DISTINCT record_key) = count(DISTINCT (_part, record_key)) FROM staged WHERE _ok"
+                ).fetchone()[0]  # type: ignore[index]
+                units = [parts] if disjoint else [[part] for part in parts]
+                counts: dict[int, dict[str, int]] = {}
+                for unit in units:
+                    rel = "staged" if len(units) == 1 else f"(SELECT * FROM staged WHERE _part = {unit[0][0]})"
+                    self._quarantine(unit, rel, run_id)
+                    self._upsert(unit, rel, run_id)
+                    counts |= self._account(unit, rel)
+                self._ledger([(b, counts[n]) for n, b in parts], "rows", run_id)
+                self.con.execute("DROP TABLE staged")  # a failure's goes with its rollback
+        except duckdb.Error as exc:
+            raise WarehouseError(f"applying {what} failed: {exc}") from None
+        return [counts[n] for n in range(len(chunk))]
 
     def _stage(self, sql: str, rows: int) -> None:
         """Run a staging statement, of fewer than ``UNOPTIMIZED_ROWS`` rows without DuckDB's
@@ -255,12 +284,15 @@ class Warehouse:
         self.con.execute("PRAGMA disable_optimizer")
         try:
             self.con.execute(sql)
-        finally:
-            self.con.execute("PRAGMA enable_optimizer")
+        except duckdb.Error:
+            if not self._in_transaction:  # an aborted one takes no statement: its rollback re-enables it
+                self.con.execute("PRAGMA enable_optimizer")
+            raise
+        self.con.execute("PRAGMA enable_optimizer")
 
-    def _stage_together(self, chunk: list[LandedBatch], rules: Mapping[str, StagingRules]) -> None:
-        """Stage ``chunk`` into ``staged_group``, each row tagged with its batch's place ``_part``:
-        one branch per run of a source's batches with the same columns (read as one)."""
+    def _stage_chunk(self, chunk: list[LandedBatch], rules: Mapping[str, StagingRules]) -> None:
+        """Stage ``chunk`` into ``staged``, each row tagged with its batch's place ``_part``: one
+        branch per run of a source's batches with the same columns (read as one)."""
         branches = []
         n = 0
         for (source, names), run in itertools.groupby(chunk, key=lambda b: (b.source, tuple(_columns(b)))):
@@ -271,37 +303,8 @@ class Warehouse:
             relation = (f"(SELECT *, CASE _hub_file {parts} END AS _part "
                         f"FROM read_parquet([{files}], filename = '_hub_file'))")
             branches.append(Branch(rules[source], run[0].institution, list(names), relation, carry=("_part",)))
-        sources = ", ".join(dict.fromkeys(b.source for b in chunk))
-        try:
-            self.con.execute("DROP TABLE IF EXISTS staged")  # a lone batch's; each batch's rows become a view
-            self._stage("CREATE OR REPLACE TEMP TABLE staged_group AS " + staging_sql(chunk[0].record_type, branches),
-                        sum(b.rows for b in chunk))
-        except duckdb.Error as exc:
-            raise WarehouseError(f"staging {len(chunk)} batches from {sources} failed: {exc}") from None
-
-    def _apply(self, batch: LandedBatch, rules: StagingRules, *, run_id: str, part: int | None) -> dict[str, int]:
-        """``part``: the batch's place in ``staged_group``, or None to stage it alone."""
-        rt = batch.record_type
-        con = self.con
-        try:
-            with self.transaction():
-                if batch.kind == "keys":
-                    return self._tombstone_missing(batch, rules.key_column, run_id)
-                if part is not None:
-                    con.execute("CREATE OR REPLACE TEMP VIEW staged AS "
-                                f"SELECT * EXCLUDE (_part) FROM staged_group WHERE _part = {int(part)}")
-                else:
-                    branch = Branch(rules, batch.institution, _columns(batch), f"read_parquet({_lit(batch.path)})")
-                    self._stage("CREATE OR REPLACE TEMP TABLE staged AS " + staging_sql(rt, [branch]), batch.rows)
-                prov = {
-                    "batch_id": batch.batch_id, "source_name": batch.source,
-                    "source_institution": batch.institution, "run_id": run_id,
-                }
-                self._quarantine(batch, prov)
-                self._upsert(rt, batch, prov)
-                return self._account(batch, run_id)
-        except duckdb.Error as exc:
-            raise WarehouseError(f"applying batch {batch.batch_id[:12]} from {batch.source} failed: {exc}") from None
+        self._stage("CREATE OR REPLACE TEMP TABLE staged AS " + staging_sql(chunk[0].record_type, branches),
+                    sum(b.rows for b in chunk))
 
     def _tombstone_missing(self, batch: LandedBatch, key_column: str, run_id: str) -> dict[str, int]:
         """A key snapshot: every current record of this source whose source key is missing
@@ -338,114 +341,123 @@ class Warehouse:
             {k: v for k, v in params.items() if k != "source"},
         )
         counts = {"rows_in": keys, "rows_applied": 0, "rows_quarantined": 0, "rows_duplicate": 0, "rows_deleted": gone}
-        self._ledger(batch, counts, "keys", run_id)
+        self._ledger([(batch, counts)], "keys", run_id)
         return counts
 
-    def _quarantine(self, batch: LandedBatch, prov: dict[str, str]) -> None:
+    def _quarantine(self, parts: list[tuple[int, LandedBatch]], rel: str, run_id: str) -> None:
+        prov = _provenance(parts)
         self.con.execute(
-            """INSERT INTO quarantine
-               SELECT $batch_id, $source_name, $source_institution, $record_type, source_row, source_key,
-                      _rules[1], array_to_string(_reasons, '; '), _rules, _original, $run_id, now()
-               FROM staged WHERE NOT _ok ORDER BY source_row""",
-            prov | {"record_type": batch.record_type},
+            f"""INSERT INTO quarantine
+                SELECT {prov["batch_id"]}, {prov["source_name"]}, {prov["source_institution"]}, $record_type,
+                       source_row, source_key, _rules[1], array_to_string(_reasons, '; '), _rules, _original, $run_id, now()
+                FROM {rel} WHERE NOT _ok ORDER BY _part, source_row""",
+            {"record_type": parts[0][1].record_type, "run_id": run_id},
         )
-        if batch.rejects_path is not None:
-            self.con.execute(
-                f"""INSERT INTO quarantine
-                    SELECT $batch_id, $source_name, $source_institution, $record_type, "_source_row", NULL,
-                           'unparseable_row', reason, ['unparseable_row'], to_json({{'raw': raw}}), $run_id, now()
-                    FROM read_parquet({_lit(batch.rejects_path)})""",
-                prov | {"record_type": batch.record_type},
-            )
+        for _, batch in parts:
+            if batch.rejects_path is not None:
+                self.con.execute(
+                    f"""INSERT INTO quarantine
+                        SELECT $batch_id, $source_name, $source_institution, $record_type, "_source_row", NULL,
+                               'unparseable_row', reason, ['unparseable_row'], to_json({{'raw': raw}}), $run_id, now()
+                        FROM read_parquet({_lit(batch.rejects_path)})""",
+                    {"batch_id": batch.batch_id, "source_name": batch.source, "source_institution": batch.institution,
+                     "record_type": batch.record_type, "run_id": run_id},
+                )
 
-    def _upsert(self, rt: str, batch: LandedBatch, prov: dict[str, str]) -> None:
-        """Add the batch's new versions to history, moving ``is_current`` where one wins.
+    def _upsert(self, parts: list[tuple[int, LandedBatch]], rel: str, run_id: str) -> None:
+        """Add the batches' new versions to history, moving ``is_current`` where one wins.
 
         A version wins its key by newest source update, then later landing, then later row
-        (``_newer``); whichever order batches arrive in, the same version ends current.
-        History is read once, for the batch's keys only (``known``, with rowids), so a small
+        (``_newer``); whichever order batches arrive in, the same version ends current. No
+        key is in two of ``parts`` (``_apply_chunk``), so each batch's rows meet only history.
+        History is read once, for the batches' keys only (``known``, with rowids), so a small
         batch costs one pass over the key column instead of a join against every version: the
         rowids matched first, then their rows fetched by rowid (a filter on the key alone still
         decodes every other column of every row; 50 ms against 20 for a small batch at 450k
         versions).
         """
+        rt = parts[0][1].record_type
         hist = q(history_table(rt))
         self.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE known AS
                 SELECT rowid AS _rowid, record_key, row_hash, is_current, deleted, source_updated_at, landed_at, source_row
                 FROM {hist} WHERE rowid IN (
-                  SELECT rowid FROM {hist} WHERE record_key IN (SELECT record_key FROM staged WHERE _ok))"""
+                  SELECT rowid FROM {hist} WHERE record_key IN (SELECT record_key FROM {rel} WHERE _ok))"""
         )
-        # narrow: which staged rows become versions, and which of those win their key. A batch
-        # whose keys are all distinct (the usual page of a table) has no exact duplicates and is
-        # its own latest version per key, so it skips the dedup and the ranking.
+        # narrow: which staged rows become versions, and which of those win their key. Batches
+        # whose keys are all distinct (the usual pages of a table) have no exact duplicates and
+        # are their own latest version per key, so they skip the dedup and the ranking.
         distinct, known = self.con.execute(
-            "SELECT count(*) = count(DISTINCT record_key), (SELECT count(*) FROM known) FROM staged WHERE _ok"
+            f"SELECT count(*) = count(DISTINCT record_key), (SELECT count(*) FROM known) FROM {rel} WHERE _ok"
         ).fetchone()  # type: ignore[misc]
-        first = "" if distinct else (
-            "AND c.source_row IN (SELECT min(source_row) FROM staged WHERE _ok GROUP BY row_hash)")
+        first = "" if distinct else "QUALIFY row_number() OVER (PARTITION BY c._part, c.row_hash ORDER BY c.source_row) = 1"
         latest = "true" if distinct else (
             "row_number() OVER (PARTITION BY record_key ORDER BY coalesce(source_updated_at, TIMESTAMP '-infinity') DESC, "
             "source_row DESC) = 1")
         self.con.execute(
             f"""CREATE OR REPLACE TEMP TABLE incoming AS
                 WITH fresh AS (
-                  SELECT c.source_row, c.record_key, c.source_updated_at, c.deleted, CAST($landed_at AS TIMESTAMP) AS landed_at
-                  FROM staged c
+                  SELECT c._part, c.source_row, c.record_key, c.source_updated_at, c.deleted,
+                         {_provenance(parts, "c._part")["landed_at"]} AS landed_at
+                  FROM {rel} c
                   LEFT JOIN (SELECT DISTINCT record_key, row_hash FROM known) seen
                          ON seen.record_key = c.record_key AND seen.row_hash = c.row_hash
                   -- a record restored at the source with its old values comes back
                   LEFT JOIN (SELECT record_key FROM known WHERE is_current AND deleted) buried ON buried.record_key = c.record_key
                   WHERE c._ok AND (seen.record_key IS NULL OR buried.record_key IS NOT NULL) {first}
                 ), ranked AS (SELECT *, {latest} AS _latest FROM fresh)
-                SELECT r.source_row, r.deleted, r._latest AND (h.record_key IS NULL OR {_newer("r", "h")}) AS _wins,
+                SELECT r._part, r.source_row, r.deleted, r._latest AND (h.record_key IS NULL OR {_newer("r", "h")}) AS _wins,
                        h._rowid AS _replaces
-                FROM ranked r LEFT JOIN (SELECT * FROM known WHERE is_current) h ON h.record_key = r.record_key""",
-            {"landed_at": batch.landed_at},
+                FROM ranked r LEFT JOIN (SELECT * FROM known WHERE is_current) h ON h.record_key = r.record_key"""
         )
         self.con.execute(
             f"UPDATE {hist} SET is_current = false WHERE rowid IN (SELECT _replaces FROM incoming WHERE _wins)"
         )
         cols = [f.name for f in stored_fields(rt)]
-        constant = {"source_institution", "source_name", "batch_id", "landed_at", "run_id"}
-        values = [f"CAST(${c} AS TIMESTAMP)" if c == "landed_at" else f"${c}" if c in constant else f"s.{q(c)}" for c in cols]
+        prov = _provenance(parts, "s._part")
+        values = [prov[c] if c in prov else "$run_id" if c == "run_id" else f"s.{q(c)}" for c in cols]
         # only new keys, each once: every valid row is a winning version, and inserting straight
         # from the staged scan (no join) lets DuckDB compress row groups in parallel
-        new_only = distinct and not known
-        rows = "true, s.deleted FROM staged s WHERE s._ok" if new_only else (
-            "i._wins, i.deleted FROM incoming i JOIN staged s ON s.source_row = i.source_row")
+        rows = f"true, s.deleted FROM {rel} s WHERE s._ok" if distinct and not known else (
+            f"i._wins, i.deleted FROM incoming i JOIN {rel} s ON s._part = i._part AND s.source_row = i.source_row")
         self.con.execute(
             f"""INSERT INTO {hist} ({", ".join(map(q, cols))}, is_current, deleted)
                 SELECT {", ".join(values)}, {rows}""",
-            prov | {"landed_at": batch.landed_at},
+            {"run_id": run_id},
         )
 
-    def _account(self, batch: LandedBatch, run_id: str) -> dict[str, int]:
-        row = self.con.execute(
-            """SELECT (SELECT count(*) FROM staged),
-                      (SELECT count(*) FROM incoming),
-                      (SELECT count(*) FROM staged WHERE NOT _ok),
-                      (SELECT count(*) FROM incoming WHERE deleted)"""
-        ).fetchone()
-        assert row is not None
-        staged, applied, bad, deleted = row
-        counts = {
-            "rows_in": staged + batch.rejects,
-            "rows_applied": applied,
-            "rows_quarantined": bad + batch.rejects,
-            "rows_duplicate": staged - applied - bad,
-            "rows_deleted": deleted,
-        }
-        self._ledger(batch, counts, "rows", run_id)
-        return counts
+    def _account(self, parts: list[tuple[int, LandedBatch]], rel: str) -> dict[int, dict[str, int]]:
+        """Each batch's row accounting, by its place in the chunk."""
+        rows = self.con.execute(
+            f"""SELECT s._part, s.n, coalesce(i.n, 0), s.bad, coalesce(i.deleted, 0)
+                FROM (SELECT _part, count(*) AS n, count(*) FILTER (WHERE NOT _ok) AS bad FROM {rel} GROUP BY 1) s
+                LEFT JOIN (SELECT _part, count(*) AS n, count(*) FILTER (WHERE deleted) AS deleted FROM incoming GROUP BY 1) i
+                USING (_part)"""
+        ).fetchall()
+        found = {part: (staged, applied, bad, deleted) for part, staged, applied, bad, deleted in rows}
+        out = {}
+        for n, batch in parts:
+            staged, applied, bad, deleted = found.get(n, (0, 0, 0, 0))
+            out[n] = {
+                "rows_in": staged + batch.rejects,
+                "rows_applied": applied,
+                "rows_quarantined": bad + batch.rejects,
+                "rows_duplicate": staged - applied - bad,
+                "rows_deleted": deleted,
+            }
+        return out
 
-    def _ledger(self, batch: LandedBatch, counts: dict[str, int], kind: str, run_id: str) -> None:
+    def _ledger(self, applied: list[tuple[LandedBatch, dict[str, int]]], kind: str, run_id: str) -> None:
+        """The batches' rows in ``hub_batches``, in one statement."""
         self.con.execute(
-            """INSERT INTO hub_batches VALUES ($batch_id, $source, $record_type, $origin, $rows_in,
-               $rows_applied, $rows_quarantined, $rows_duplicate, $landed_at, now(), $run_id, $kind, $rows_deleted)""",
-            counts | {
-                "batch_id": batch.batch_id, "source": batch.source, "record_type": batch.record_type,
-                "origin": batch.origin, "landed_at": batch.landed_at, "run_id": run_id, "kind": kind,
+            """INSERT INTO hub_batches SELECT unnest($batch_id), unnest($source), $record_type, unnest($origin),
+               unnest($rows_in), unnest($rows_applied), unnest($rows_quarantined), unnest($rows_duplicate),
+               CAST(unnest($landed_at) AS TIMESTAMP), now(), $run_id, $kind, unnest($rows_deleted)""",
+            {
+                "batch_id": [b.batch_id for b, _ in applied], "source": [b.source for b, _ in applied],
+                "record_type": applied[0][0].record_type, "origin": [b.origin for b, _ in applied],
+                "landed_at": [b.landed_at.isoformat() for b, _ in applied], "run_id": run_id, "kind": kind,
+                **{k: [c[k] for _, c in applied] for k in COUNTS},
             },
         )
 
@@ -455,6 +467,19 @@ class Warehouse:
 
     def query(self, sql: str, params: dict[str, Any] | list[Any] | None = None) -> duckdb.DuckDBPyConnection:
         return self.con.execute(sql, params)
+
+
+def _provenance(parts: list[tuple[int, LandedBatch]], part: str = "_part") -> dict[str, str]:
+    """SQL for each row's batch provenance, by its ``part`` column: a constant for one batch."""
+    def by_part(value: Any) -> str:
+        if len(parts) == 1:
+            return _lit(str(value(parts[0][1])))
+        return f"CASE {part} " + " ".join(f"WHEN {n} THEN {_lit(str(value(b)))}" for n, b in parts) + " END"
+    return {
+        "batch_id": by_part(lambda b: b.batch_id), "source_name": by_part(lambda b: b.source),
+        "source_institution": by_part(lambda b: b.institution),
+        "landed_at": f"CAST({by_part(lambda b: b.landed_at.isoformat())} AS TIMESTAMP)",
+    }
 
 
 def _columns(batch: LandedBatch) -> list[str]:

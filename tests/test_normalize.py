@@ -8,8 +8,11 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from connectors.base import SOURCE_ROW, Batch
+from hub.errors import WarehouseError
 from hub.landing import LandedBatch, land
 from hub.normalize import StagingRules
 from hub.warehouse import Warehouse, _stageable
@@ -212,8 +215,9 @@ def test_replay_in_other_order_gives_same_tables(tmp_path: Path) -> None:
 
 def test_failed_apply_leaves_nothing(wh: Warehouse, tmp_path: Path) -> None:
     b = batch(tmp_path, "c1_filing", [filing("（2024）内03民终1号")])
-    with pytest.raises(Exception):
+    with pytest.raises(WarehouseError, match="applying batch .* from c1_filing failed: .*no_such_column"):
         wh.apply(b, mapping=FILING_MAP | {"cause": "no_such_column"}, key_column="id", court_code="内03", run_id="r1")
+    assert wh.query("SELECT current_setting('enable_optimizer')").fetchone() == (True,)  # as before the batch
     assert wh.table_counts() == {"filing": 0, "judgment": 0, "enforcement": 0, "supervision": 0, "quarantine": 0}
     assert wh.applied() == set()
 
@@ -300,6 +304,43 @@ def test_batches_staged_together_apply_as_one_by_one(tmp_path: Path) -> None:
     originals = {json.loads(r[9])["case"] for r in seen[1][2] if r[1] == "c2_filing"}
     assert originals == {"（2024）内03民初8号"}  # quarantine keeps each source's own columns
     assert [len(run) for run in _stageable(batches)] == [2, 1, 3]
+
+
+VERSION = st.fixed_dictionaries({
+    "key": st.sampled_from("123"), "bdje": st.sampled_from(["1", "2", "x"]),  # "x" is quarantined
+    "gxsj": st.sampled_from(["2024-01-01 00:00:00", "2024-02-01 00:00:00"]), "sc": st.sampled_from("01"),
+})
+
+
+@given(st.lists(st.tuples(st.sampled_from(["c1_filing", "c2_filing"]), st.lists(VERSION, max_size=4)),
+                min_size=1, max_size=5))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_batches_applied_as_one_chunk_end_as_applied_one_by_one(tmp_path_factory: pytest.TempPathFactory,
+                                                                    sent: list[tuple[str, list[dict[str, str]]]]) -> None:
+    """Two sources sending versions of the same records (repeats, updates, soft deletes and
+    restores, bad values) in any order: one chunk, or each batch alone, leaves the same history,
+    quarantine and per-batch accounting."""
+    tmp = tmp_path_factory.mktemp("chunk")
+    batches = []
+    for source, versions in sent:  # a source's batches are distinct files: a batch id is its content
+        rows = [filing(f"（2024）内03民初{v['key']}号", bdje=v["bdje"], gxsj=v["gxsj"], key=v["key"]) | {"sc": v["sc"]}
+                for v in versions]
+        batches.append(batch(tmp, source, rows + [filing(f"bad {len(batches)}", key="0") | {"sc": "0"}]))
+    rules = {s: StagingRules(FILING_MAP, "id", "内03", ("sc", ["1"])) for s in ("c1_filing", "c2_filing")}
+    seen = []
+    for name in ("alone", "chunk"):
+        with Warehouse(tmp / f"{name}.duckdb", hash_key=KEY) as w:
+            if name == "alone":
+                counts = [next(w.apply_group([b], rules, run_id="r1"))[1] for b in batches]
+            else:
+                counts = [c for _, c in w.apply_group(batches, rules, run_id="r1")]
+            seen.append((
+                counts,
+                w.query("SELECT * EXCLUDE (run_id) FROM filing_history ORDER BY ALL").fetchall(),
+                w.query("SELECT * EXCLUDE (quarantined_at) FROM quarantine ORDER BY ALL").fetchall(),
+                w.query("SELECT * EXCLUDE (applied_at) FROM hub_batches ORDER BY ALL").fetchall(),
+            ))
+    assert seen[0] == seen[1]
 
 
 def test_supervision_keys_keep_their_issuer_when_staged_together(wh: Warehouse, tmp_path: Path) -> None:
