@@ -315,11 +315,29 @@ class SftpSource:
             yield *read_file(local, s.file_format), True
 
 
+class _QuickAckSocket(socket.socket):
+    """A TCP socket that acknowledges every segment at once (Linux ``TCP_QUICKACK``, which the
+    kernel clears again, so it is set after each read). sshd leaves Nagle's algorithm on for a
+    session without a terminal: after authentication it holds a small reply back until its
+    previous one is acknowledged, which a receiver delays by 40 ms. Opening the SFTP channel
+    took 43 ms here, 2 ms with quick ACKs (a whole session 68 -> 23 ms)."""
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        data = super().recv(size, flags)
+        self.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        return data
+
+
 def _connect(s: SftpSettings) -> socket.socket:
     """The TCP connection, without Nagle's algorithm (paramiko leaves it on): each step of the
     handshake is a small message answered before the next, and one held back until the
-    server's delayed ACK cost 40 ms a step (a session took 107 ms on loopback, now 60).
-    Errors are ``OSError``, translated by ``sftp_session`` like paramiko's own."""
+    server's delayed ACK cost 40 ms a step (a session took 107 ms on loopback, then 60), and
+    acknowledging at once where the platform can (``_QuickAckSocket``). Errors are
+    ``OSError``, translated by ``sftp_session`` like paramiko's own."""
     sock = socket.create_connection((s.host, s.port), timeout=s.timeout)
+    if hasattr(socket, "TCP_QUICKACK"):
+        sock = _QuickAckSocket(sock.family, sock.type, sock.proto, fileno=sock.detach())
+        sock.settimeout(s.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock

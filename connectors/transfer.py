@@ -97,7 +97,8 @@ class Download:
                                                source=self.source)
                 remote.MAX_REQUEST_SIZE = step = self._sftp.read_size()  # what prefetch asks per request
                 remote.prefetch(size)
-                time.sleep(PREFETCH_HEAD_START)
+                if size > step:  # a file of one request is one round trip either way
+                    time.sleep(PREFETCH_HEAD_START)
                 while data := remote.read(step):
                     out.write(data)
                     out.flush()  # readers only see what is in the file
