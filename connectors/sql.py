@@ -9,6 +9,7 @@ reflected schema and every value is a bound parameter.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -132,10 +133,12 @@ class SqlSource:
         full reflection also reads keys, indexes and constraints, several catalog queries that
         cost an incremental pull more than its rows)."""
         s = self.settings
-        declared = sa.inspect(conn).get_columns(s.table)
+        declared = _pg_columns(conn, s.table, (s.cursor, s.tiebreak)) if conn.dialect.name == "postgresql" else None
+        if declared is None:
+            declared = [(c["name"], c["type"]) for c in sa.inspect(conn).get_columns(s.table)]
         if not declared:
             raise sa_exc.NoSuchTableError(s.table)
-        table = sa.Table(s.table, sa.MetaData(), *(sa.Column(c["name"], c["type"]) for c in declared))
+        table = sa.Table(s.table, sa.MetaData(), *(sa.Column(name, type_) for name, type_ in declared))
         missing = sorted(set(s.columns) - set(table.c.keys()))
         if missing:
             raise TerminalSourceError(
@@ -147,6 +150,30 @@ class SqlSource:
 
     def close(self) -> None:
         self._engine.dispose()
+
+
+_PG_COLUMNS = sa.text(
+    "SELECT attname, format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute "
+    "WHERE attrelid = to_regclass(:table) AND attnum > 0 AND NOT attisdropped ORDER BY attnum")
+
+
+def _pg_columns(conn: sa.Connection, table: str, typed: tuple[str, ...]) -> list[tuple[str, Any]] | None:
+    """PostgreSQL's columns of ``table`` (found as SQLAlchemy would: on the search path, quoted
+    as it quotes) from one catalog query, typed by the dialect's names for ``format_type``'s;
+    None, for SQLAlchemy's own reflection, when a column in ``typed`` has a type it does not
+    name. SQLAlchemy's reflection compiles and runs three catalog queries per new engine, as
+    long as this source's whole incremental page (6.5 ms against 0.7)."""
+    rows = conn.execute(_PG_COLUMNS, {"table": conn.dialect.identifier_preparer.quote(table)}).fetchall()
+    names = conn.dialect.ischema_names  # type: ignore[attr-defined]
+    out: list[tuple[str, Any]] = []
+    for name, declared in rows:
+        base = re.sub(r"\(.*?\)", "", declared).strip()
+        kind = names.get(base)
+        if kind is None and name in typed:
+            return None
+        out.append((name, sa.types.NullType() if kind is None else
+                    kind(timezone=True) if base.endswith("with time zone") else kind()))
+    return out
 
 
 def _params(compiled: Any) -> list[Any] | dict[str, Any]:

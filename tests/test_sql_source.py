@@ -247,3 +247,36 @@ def test_postgresql_pages_start_by_index_range_at_the_watermark(monkeypatch: pyt
         with engine.begin() as conn:
             conn.execute(sa.text(f"DROP TABLE {table}"))
         engine.dispose()
+
+
+def test_postgresql_columns_read_in_one_query_match_sqlalchemys_reflection() -> None:
+    """The one-query catalog read (``_pg_columns``) names and types a table's columns as
+    SQLAlchemy's reflection does (timestamps with and without zone, dates, numbers, text, an
+    upper-case table found as SQLAlchemy quotes it), and leaves types it has no name for to
+    that reflection when the cursor needs one."""
+    from connectors.sql import _pg_columns
+
+    table = f"T_Cols_{uuid.uuid4().hex[:6]}"
+    engine = sa.create_engine(PG_URL)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE TYPE "{table}_mood" AS ENUM (\'a\', \'b\')'))
+            conn.execute(sa.text(
+                f'CREATE TABLE "{table}" (id BIGINT, n INTEGER, amount NUMERIC(18, 2), ah VARCHAR(64), t TEXT, '
+                f'd DATE, ts TIMESTAMP(3), tz TIMESTAMP WITH TIME ZONE, gone TEXT, mood "{table}_mood")'))
+            conn.execute(sa.text(f'ALTER TABLE "{table}" DROP COLUMN gone'))
+        with engine.connect() as conn:
+            ours = _pg_columns(conn, table, ("ts", "id"))
+            theirs = [(c["name"], c["type"]) for c in sa.inspect(conn).get_columns(table)]
+            assert ours is not None
+            assert [n for n, _ in ours] == [n for n, _ in theirs]
+            for (name, got), (_, want) in zip(ours, theirs):
+                if name != "mood":
+                    assert type(got) is type(want) and getattr(got, "timezone", None) == getattr(want, "timezone", None)
+            assert _pg_columns(conn, table, ("mood", "id")) is None  # SQLAlchemy's reflection knows its enum
+            assert _pg_columns(conn, "no_such_table", ("id",)) == []
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table}"'))
+            conn.execute(sa.text(f'DROP TYPE IF EXISTS "{table}_mood"'))
+        engine.dispose()
