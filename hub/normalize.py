@@ -1,9 +1,10 @@
 """Normalization as DuckDB SQL: map, parse, validate and derive over a whole batch at once.
 
 ``staging_sql`` turns landed batches (each in its source's own column names, one ``Branch``
-per source) into one row per source row with every shared-schema field parsed, plus ``_rules``/``_reasons`` lists naming every
-rule the row breaks. Rows with an empty list are applied; the others go to quarantine with
-their original values. No Python touches individual rows.
+per source) into one row per source row with every shared-schema field parsed, plus
+``_rules``/``_reasons`` lists naming every rule the row breaks. Rows with an empty list are
+applied; the others go to quarantine with their original values. No Python touches
+individual rows.
 """
 
 from __future__ import annotations
@@ -148,12 +149,17 @@ def rules(record_type: str, mapped: set[str], courts: bool) -> list[Rule]:
     return out
 
 
+def _mappable(record_type: str) -> list[Field]:
+    """The fields a source may map, in the order every branch gives them."""
+    return [f for f in TABLES[record_type] if f.source] + [SOURCE_UPDATED_AT]
+
+
 def raw_sql(record_type: str, branch: Branch) -> str:
     """One source's rows in the shape every source of ``record_type`` shares: each field's
     trimmed text (NULL where the source has no such column), the row's hash, delete flag,
     court and institution, and its values with their column names (for quarantine)."""
     b, r = branch, branch.rules
-    fields = [f for f in TABLES[record_type] if f.source] + [SOURCE_UPDATED_AT]
+    fields = _mappable(record_type)
     unknown = set(r.mapping) - {f.name for f in fields}
     assert not unknown, f"not {record_type} fields: {unknown}"  # config validation refuses them
     raw_cols = [
@@ -192,7 +198,7 @@ def staging_sql(record_type: str, branches: list[Branch]) -> str:
     """
     carry = branches[0].carry
     assert all(b.carry == carry for b in branches), "branches carry the same columns"
-    fields = [f for f in TABLES[record_type] if f.source] + [SOURCE_UPDATED_AT]
+    fields = _mappable(record_type)
     parsed: list[str] = []  # from the raw text
     checked: list[str] = []  # from parsed values
     case_parts: list[str] = []  # from a case number's parse
