@@ -263,6 +263,25 @@ def test_warehouse_tables_have_the_arrow_schema(wh: Warehouse, record_type: str)
     assert [(f.name, f.type) for f in got] == [(f.name, f.type) for f in arrow_schema(record_type)]
 
 
+def alone_and_together(tmp: Path, batches: list[LandedBatch], rules: dict[str, StagingRules]) -> list[tuple[Any, ...]]:
+    """(accounting, history, quarantine, ledger) with each batch applied alone, then with all
+    of them given to one ``apply_group``."""
+    seen = []
+    for name in ("alone", "together"):
+        with Warehouse(tmp / f"{name}.duckdb", hash_key=KEY) as w:
+            if name == "alone":
+                counts = [next(w.apply_group([b], rules, run_id="r1"))[1] for b in batches]
+            else:
+                counts = [c for _, c in w.apply_group(batches, rules, run_id="r1")]
+            seen.append((
+                counts,
+                w.query("SELECT * EXCLUDE (run_id) FROM filing_history ORDER BY ALL").fetchall(),
+                w.query("SELECT * EXCLUDE (quarantined_at) FROM quarantine ORDER BY ALL").fetchall(),
+                w.query("SELECT * EXCLUDE (applied_at) FROM hub_batches ORDER BY ALL").fetchall(),
+            ))
+    return seen
+
+
 def test_batches_staged_together_apply_as_one_by_one(tmp_path: Path) -> None:
     """Consecutive batches staged by one statement, whatever their source or columns: the same
     rows, versions, quarantine (each row checked against its own source's court) and per-batch
@@ -282,19 +301,7 @@ def test_batches_staged_together_apply_as_one_by_one(tmp_path: Path) -> None:
     batches.insert(2, keys)
     rules = {"c1_filing": StagingRules(FILING_MAP, "id", "内03"),
              "c2_filing": StagingRules({"case_no": "case", "filing_date": "filed"}, "no", "内06", ("sc", ["1"]))}
-    seen = []
-    for name in ("alone", "together"):
-        with Warehouse(tmp_path / f"{name}.duckdb", hash_key=KEY) as w:
-            if name == "alone":
-                counts = [next(w.apply_group([b], rules, run_id="r1"))[1] for b in batches]
-            else:
-                counts = [c for _, c in w.apply_group(batches, rules, run_id="r1")]
-            seen.append((
-                counts,
-                w.query("SELECT * EXCLUDE (run_id) FROM filing_history ORDER BY ALL").fetchall(),
-                w.query("SELECT * EXCLUDE (quarantined_at) FROM quarantine ORDER BY ALL").fetchall(),
-                w.query("SELECT * EXCLUDE (applied_at) FROM hub_batches ORDER BY ALL").fetchall(),
-            ))
+    seen = alone_and_together(tmp_path, batches, rules)
     assert seen[0] == seen[1]
     assert [c["rows_duplicate"] for c in seen[0][0]] == [0, 2, 0, 0, 0, 0]
     assert [c["rows_deleted"] for c in seen[0][0]] == [0, 0, 1, 0, 1, 0]  # the snapshot lacks key 2; c2 flags 9
@@ -327,19 +334,7 @@ def test_any_batches_applied_as_one_chunk_end_as_applied_one_by_one(tmp_path_fac
                 for v in versions]
         batches.append(batch(tmp, source, rows + [filing(f"bad {len(batches)}", key="0") | {"sc": "0"}]))
     rules = {s: StagingRules(FILING_MAP, "id", "内03", ("sc", ["1"])) for s in ("c1_filing", "c2_filing")}
-    seen = []
-    for name in ("alone", "chunk"):
-        with Warehouse(tmp / f"{name}.duckdb", hash_key=KEY) as w:
-            if name == "alone":
-                counts = [next(w.apply_group([b], rules, run_id="r1"))[1] for b in batches]
-            else:
-                counts = [c for _, c in w.apply_group(batches, rules, run_id="r1")]
-            seen.append((
-                counts,
-                w.query("SELECT * EXCLUDE (run_id) FROM filing_history ORDER BY ALL").fetchall(),
-                w.query("SELECT * EXCLUDE (quarantined_at) FROM quarantine ORDER BY ALL").fetchall(),
-                w.query("SELECT * EXCLUDE (applied_at) FROM hub_batches ORDER BY ALL").fetchall(),
-            ))
+    seen = alone_and_together(tmp, batches, rules)
     assert seen[0] == seen[1]
 
 
