@@ -179,7 +179,8 @@ plans or works through a small batch."""
 SMALL_APPLY_ROWS = 100_000
 """At most this many pending rows, every record type gets its thread: small batches spend
 their time binding statements and committing, which more threads than cores overlap (14
-incremental batches, 1,004 rows: 0.43 -> 0.38 s with four); past it DuckDB's parallel scans
+incremental batches, 1,004 rows: 0.43 -> 0.38 s with four; applied as four chunks, within the
+noise of two: 0.24-0.30 s against 0.26-0.37); past it DuckDB's parallel scans
 fill the cores and more threads only contend (1M rows: 5.8 s with two, 6.3 s with four)."""
 
 
