@@ -32,7 +32,7 @@ from hub.config import FileFormat, HubConfig, Source, secret
 from hub.config import SftpSettings as SftpConfig
 from hub.crypto import SigningKey
 from hub.deliver import deliver_pending
-from hub.errors import ReportError
+from hub.errors import PublishError, ReportError
 from hub.home import Home
 from hub.landing import LandedBatch, StateFile, land, landed_batches
 from hub.marts import reports as mart_reports
@@ -437,8 +437,12 @@ def _publish_office(
     shared = {share.record_type for share in agreement.shares}
     tables = [lineage.dataset("file", lineage.table_name(home, rt)) for rt in sorted(shared)]
     with lineage.stage(config, home, f"publish.{office_id}", run_id, tables) as stage:
-        (outbox / office_id).mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".extract-", dir=outbox / office_id))  # same disk: files move in
+        try:
+            (outbox / office_id).mkdir(parents=True, exist_ok=True)
+            work = Path(tempfile.mkdtemp(prefix=".extract-", dir=outbox / office_id))  # same disk: files move in
+        except OSError as exc:
+            raise PublishError(f"cannot write the outbox {outbox / office_id} ({exc.strerror}); make it a folder the "
+                               "hub may write (offices[].delivery.outbox in hub.yaml)") from None
         try:
             datasets, holdings, rows = extracts.build(wh.con, agreement, home.state, work, full=full)
             shapes = {rt: (pq.read_schema(path), pq.read_metadata(path).num_rows) for rt, path in datasets.items()}

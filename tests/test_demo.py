@@ -14,6 +14,7 @@ import pytest
 
 from hub.cli import main
 from hub.config import load_config
+from hub.errors import PublishError
 from hub.home import Home
 from schemas.case_number import parse_case_number
 from schemas.tables import RECORD_TYPES, stored_fields
@@ -398,18 +399,22 @@ def test_an_office_that_cannot_be_published_does_not_stop_the_others(
     log = home / "audit" / "audit.jsonl"
     before = len(log.read_text().splitlines())
     outcomes = {o.office: o for o in pipeline.publish_offices(config, Home(home), [o.id for o in config.offices], "r")}
-    assert outcomes["wh-proc-zhyw"].bundle is None and isinstance(outcomes["wh-proc-zhyw"].error, OSError)
+    assert outcomes["wh-proc-zhyw"].bundle is None and isinstance(outcomes["wh-proc-zhyw"].error, PublishError)
+    assert str(outcomes["wh-proc-zhyw"].error) == (
+        f"cannot write the outbox {blocked} (File exists); make it a folder the hub may write "
+        "(offices[].delivery.outbox in hub.yaml)")
     assert all(outcomes[o].bundle is not None for o in ("wh-court-spo", "wh-justice-office"))
     new = [json.loads(line) for line in log.read_text().splitlines()[before:]]
     assert sorted(e["subject"] for e in new if e["event"] == "publish") == ["wh-court-spo", "wh-justice-office"]
     assert [e["event"] for e in new][-1] == "checkpoint"  # the head is still signed after what was written
-    with pytest.raises(OSError):
+    with pytest.raises(PublishError, match="cannot write the outbox"):
         pipeline.publish(config, Home(home), "wh-proc-zhyw", "r")
 
     # in Dagster the extracts step fails naming the office, while the other offices' extracts materialize
     capsys.readouterr()
     assert not run_exchange(Home(home))
-    assert "step extracts failed: dagster._core.definitions.events.Failure: wh-proc-zhyw: [Errno 17]" in capsys.readouterr().err
+    assert ("step extracts failed: dagster._core.definitions.events.Failure: wh-proc-zhyw: cannot write the outbox "
+            f"{blocked}") in capsys.readouterr().err
     instance = _dagster_instance(Home(home))
     for office in ("wh-court-spo", "wh-justice-office", "wh-proc-zhyw"):
         event = instance.get_latest_materialization_event(dg.AssetKey(f"extract_{office.replace('-', '_')}"))
