@@ -312,6 +312,7 @@ def _transactions(lane: list[LandedBatch]) -> Iterator[list[LandedBatch]]:
 
 
 def staging_rules(config: HubConfig, src: Source) -> StagingRules:
+    """How ``src``'s rows are normalized: its mapping and key, its court, its delete flag."""
     soft = (src.soft_delete.column, src.soft_delete.values) if src.soft_delete else None
     return StagingRules(src.mapping, src.key, config.institution(src.institution).court_code, soft)
 

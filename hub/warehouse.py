@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -235,10 +235,10 @@ class Warehouse:
         (unless inside ``transaction``): staged by one statement, then upserted, quarantined
         and accounted by one statement each for the whole chunk, each row knowing its batch
         by ``_part``. A small batch costs DuckDB more in parsing and planning those statements
-        than in running them (an incremental run's 14 batches: 0.40-0.49 s a batch at a time,
-        0.25-0.28 s as four chunks, one per record type). Where two
-        batches of a chunk hold versions of the same record, the later must see the earlier's
-        (a duplicate of it, a record it deleted), so that chunk is upserted batch by batch."""
+        than in running them (an incremental run's 14 batches: 0.40-0.58 s a batch at a time,
+        0.25-0.37 s as four chunks, one per record type). Where two batches of a chunk hold
+        versions of the same record, the later must see the earlier's (a duplicate of it, a
+        record it deleted), so that chunk is upserted batch by batch."""
         for chunk in _stageable(batches):
             if chunk[0].kind == "keys":
                 try:
@@ -467,7 +467,7 @@ class Warehouse:
 
 def _provenance(parts: list[tuple[int, LandedBatch]], part: str = "_part") -> dict[str, str]:
     """SQL for each row's batch provenance, by its ``part`` column: a constant for one batch."""
-    def by_part(value: Any) -> str:
+    def by_part(value: Callable[[LandedBatch], object]) -> str:
         if len(parts) == 1:
             return _lit(str(value(parts[0][1])))
         return f"CASE {part} " + " ".join(f"WHEN {n} THEN {_lit(str(value(b)))}" for n, b in parts) + " END"
