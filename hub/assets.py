@@ -120,6 +120,10 @@ def extract_key(office_id: str) -> dg.AssetKey:
     return dg.AssetKey(f"extract_{office_id.replace('-', '_')}")
 
 
+def delivery_key(office_id: str) -> dg.AssetKey:
+    return dg.AssetKey(f"delivery_{office_id.replace('-', '_')}")
+
+
 def _extracts_asset(config: HubConfig) -> dg.AssetsDefinition:
     """Every office's signed extract, one asset each, built by one step (``publish_offices``:
     the offices at once, on one warehouse opening); a schedule or a user may select any of them."""
@@ -173,7 +177,7 @@ def _delivery_asset(config: HubConfig, office_id: str) -> dg.AssetsDefinition:
     assert sftp is not None
 
     @dg.asset(
-        name=f"delivery_{office_id.replace('-', '_')}",
+        key=delivery_key(office_id),
         group_name="deliveries",
         deps=[extract_key(office_id)],
         kinds={"sftp"},

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from hub.assets import NORMALIZED_KEYS, HubResource, build_assets, extract_key, landing_key
+from hub.assets import NORMALIZED_KEYS, HubResource, build_assets, delivery_key, extract_key, landing_key
 from hub.checks import build_checks
 from hub.sensors import build_sensors
 from hub.config import HubConfig, load_config
@@ -54,7 +54,7 @@ def build_definitions(
         office_key = agreement.office.replace("-", "_")
         selection = dg.AssetSelection.assets(extract_key(agreement.office))
         if next(o for o in config.offices if o.id == agreement.office).delivery.sftp is not None:
-            selection = selection | dg.AssetSelection.assets(f"delivery_{office_key}")
+            selection = selection | dg.AssetSelection.assets(delivery_key(agreement.office))
         schedules.append(dg.ScheduleDefinition(
             name=f"publish_{office_key}",
             cron_schedule=agreement.cadence,

@@ -453,8 +453,7 @@ def _publish_office(
                 "extract": "full" if full else "incremental",
                 "run_id": run_id,
                 "source_watermarks": {
-                    s.name: StateFile(home.state, s.name).data.get("watermark")
-                    or sorted(StateFile(home.state, s.name).data.get("seen", {}))
+                    s.name: _position(StateFile(home.state, s.name).data)
                     for s in config.sources if s.record_type in shared
                 },
             }
@@ -475,6 +474,11 @@ def _publish_office(
         )
         stage.outputs = lineage.extract_outputs(config, home, office_id, str(outbox / office_id), shapes)
     return bundle
+
+
+def _position(state: dict[str, Any]) -> Any:
+    """How far a source has been pulled: a database's watermark, or the SFTP files landed."""
+    return state.get("watermark") or sorted(state.get("seen", {}))
 
 
 def deliver(config: HubConfig, home: Home, office_id: str, run_id: str) -> list[str]:
