@@ -21,6 +21,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	@scripts/ensure-services.sh
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest -q
 
 clean:

@@ -34,12 +34,13 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from connectors.sftp import SftpSettings, sftp_session
-from hub.agreements import select_sql
-from hub.config import HubConfig, load_config
+from hub.config import DatabaseSource, HubConfig, SftpDropSource, load_config
 from hub.home import Home
-from hub.landing import landed_batches
-from hub.normalize import lit, q
-from hub.pipeline import _sftp_settings, open_warehouse
+from hub.normalize.staging import lit, q
+from hub.normalize.warehouse import Warehouse
+from hub.publish.agreements import select_sql
+from hub.pull.landing import landed_batches
+from hub.pull.sources import sftp_settings
 
 
 def _pg_copy(config: HubConfig, work: Path) -> tuple[float, int]:
@@ -47,7 +48,7 @@ def _pg_copy(config: HubConfig, work: Path) -> tuple[float, int]:
     rows = 0
     start = time.perf_counter()
     for src in config.sources:
-        if src.kind != "database" or src.database is None:
+        if not isinstance(src, DatabaseSource):
             continue
         columns = ", ".join(dict.fromkeys([src.key, *src.mapping.values()]))
         csv = work / f"{src.name}.csv"
@@ -69,8 +70,8 @@ def _pg_copy(config: HubConfig, work: Path) -> tuple[float, int]:
 def _drop_settings(home: Home, config: HubConfig) -> list[tuple[str, SftpSettings, str]]:
     out = []
     for src in config.sources:
-        if src.kind == "sftp" and src.sftp is not None:
-            out.append((src.name, _sftp_settings(home, src.name, src.sftp, src.format), src.format.encoding))
+        if isinstance(src, SftpDropSource):
+            out.append((src.name, sftp_settings(home, src.name, src.sftp, src.format), src.format.encoding))
     return out
 
 
@@ -144,7 +145,7 @@ def _parquet_load(home: Home, work: Path) -> tuple[float, int]:
 
 def _extract_copy(home: Home, config: HubConfig, work: Path) -> tuple[float, int]:
     rows = 0
-    with open_warehouse(config, home, read_only=True) as wh:
+    with Warehouse.open(config, home, read_only=True) as wh:
         start = time.perf_counter()
         for agreement in config.agreements:
             for n, share in enumerate(agreement.shares):
@@ -157,9 +158,8 @@ def _extract_copy(home: Home, config: HubConfig, work: Path) -> tuple[float, int
 
 
 def _put(home: Home, config: HubConfig, files: list[Path]) -> tuple[float, int]:
-    office = next(o for o in config.offices if o.delivery.sftp is not None)
-    assert office.delivery.sftp is not None
-    settings = _sftp_settings(home, "baseline put", office.delivery.sftp)
+    inbox = next(o.delivery.sftp for o in config.offices if o.delivery.sftp is not None)
+    settings = sftp_settings(home, "baseline put", inbox)
     remote = posixpath.join(settings.remote_dir, ".baseline-put")
     size = 0
     start = time.perf_counter()

@@ -17,10 +17,10 @@ from typing import Any
 import yaml
 
 from connectors.sftp import host_key_line
-from hub.crypto import generate_age_identity
 from hub.demo.exchange import client_key_path, host_key_path
 from hub.demo.generator import SUPERVISION_HEADER
 from hub.home import Home
+from hub.signing.crypto import generate_age_identity
 
 
 @dataclass(frozen=True)

@@ -32,14 +32,33 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from benchmarks.exchange import (
-    COURT_TYPES, COURTS, MEASURES, PROCURATORATES, SUPERVISION_FIELDS, TABLES, Court, Procuratorate, drop_dir,
-    schema_name, source_name, write_config,
+    COURT_TYPES,
+    COURTS,
+    MEASURES,
+    PROCURATORATES,
+    SUPERVISION_FIELDS,
+    TABLES,
+    Court,
+    Procuratorate,
+    drop_dir,
+    schema_name,
+    source_name,
+    write_config,
 )
 from hub.demo.generator import (
-    ADMIN_CAUSES, AGENCIES, CIVIL_CAUSES, CLOSURES, COMPANIES, CRIMINAL_CAUSES, GIVEN, OUTCOMES, SURNAMES, DemoData,
+    ADMIN_CAUSES,
+    AGENCIES,
+    CIVIL_CAUSES,
+    CLOSURES,
+    COMPANIES,
+    CRIMINAL_CAUSES,
+    GIVEN,
+    OUTCOMES,
+    SURNAMES,
+    DemoData,
 )
 from hub.home import Home
-from hub.normalize import lit
+from hub.normalize.staging import lit
 from schemas.codes import CASE_TYPES
 
 PG_URL = os.environ.get("HUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

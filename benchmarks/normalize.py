@@ -20,8 +20,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from connectors.base import Batch
-from hub.landing import land
-from hub.warehouse import Warehouse
+from hub.normalize.apply import apply
+from hub.normalize.warehouse import Warehouse
+from hub.pull.landing import land
 from schemas.identifiers import RESIDENT_CHECK, RESIDENT_WEIGHTS
 
 FILING_MAP = {"case_no": "ah", "court_name": "fymc", "cause": "ay", "filing_date": "larq", "plaintiff": "yg",
@@ -93,8 +94,8 @@ def main() -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         with Warehouse(folder / "w.duckdb", hash_key=b"bench") as wh:
             counts = [
-                wh.apply(batches[0], mapping=FILING_MAP, key_column="ajbs", court_code="内03", run_id="bench"),
-                wh.apply(batches[1], mapping=SUP_MAP, key_column="wsbh", court_code=None, run_id="bench"),
+                apply(wh, batches[0], mapping=FILING_MAP, key_column="ajbs", court_code="内03", run_id="bench"),
+                apply(wh, batches[1], mapping=SUP_MAP, key_column="wsbh", court_code=None, run_id="bench"),
             ]
         normalize, normalize_cpu = time.perf_counter() - t0, time.process_time() - c0
     rows = sum(c["rows_in"] for c in counts)

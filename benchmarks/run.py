@@ -3,13 +3,13 @@
 Generates N records (``benchmarks.generate``: four courts in PostgreSQL, two procuratorates'
 CSV drops on a real OpenSSH sshd), runs the exchange in full, measures the raw baselines
 (``benchmarks.baselines``) in a separate process, changes 0.1 % of the records at their
-sources and runs the exchange again. The stages are ``hub.pipeline``'s functions called
+sources and runs the exchange again. The stages are the stage packages' functions called
 directly, in one process (no Dagster: its run launcher and per-step processes would time
 Dagster, not the data path). Sources are pulled, and offices delivered to, ``--pull-workers``
 at a time (default: one per core), in threads, as Dagster's multiprocess executor runs the
 landing and delivery assets, which share no pool; the warehouse stages (normalize, then
-every office's extract, one step: ``pipeline.publish_offices``) run one at a time, as its
-pool admits them. Pull and land interleave inside ``pipeline.pull``, publish and sign inside
+every office's extract, one step: ``hub.publish.publish_offices``) run one at a time, as its
+pool admits them. Pull and land interleave inside ``hub.pull.pull``, publish and sign inside
 ``publish_offices``; the wall time during which some ``land``, or some hashing
 (``sha256_file``) or signing (``SigningKey.sign``), was running is counted apart.
 
@@ -40,10 +40,15 @@ import duckdb
 from benchmarks import generate
 from benchmarks.measure import ChildResult, phase, run_child, timed_calls
 from benchmarks.sshd import running_sshd
-from hub import bundle, crypto, pipeline
 from hub.config import HubConfig, load_config
 from hub.demo.exchange import client_key_path, ensure_keys, host_key_path
 from hub.home import Home
+from hub.normalize import apply_pending
+from hub.observe.run import RunContext
+from hub.publish import bundle, deliver, publish_offices
+from hub.pull import pull
+from hub.pull import stage as pull_stage
+from hub.signing import crypto
 
 STAGES = ("pull", "land", "normalize", "publish", "sign", "deliver")
 BASELINE_OF = {  # stage -> the baselines it is compared with
@@ -79,23 +84,23 @@ def exchange(config: HubConfig, home: Home, run_id: str, pull_workers: int) -> R
     """One exchange: every source pulled and landed, applied, published and delivered (pulls
     and deliveries ``pull_workers`` at a time)."""
     start = time.perf_counter()
-    with (phase() as pulled, timed_calls(pipeline, "land", pulled, "land"),
+    with (phase() as pulled, timed_calls(pull_stage, "land", pulled, "land"),
           ThreadPoolExecutor(pull_workers, thread_name_prefix="pull") as pool):
-        rows_in = sum(r.rows for r in pool.map(lambda s: pipeline.pull(config, home, s.name, run_id), config.sources))
+        rows_in = sum(r.rows for r in pool.map(lambda s: pull(RunContext(config, home, run_id), s.name), config.sources))
     with phase() as applied:
-        totals = pipeline.apply_pending(config, home, run_id)
+        totals = apply_pending(RunContext(config, home, run_id))
     published_rows = 0
     with ExitStack() as stack:
         published = stack.enter_context(phase())
         stack.enter_context(timed_calls(bundle, "sha256_file", published, "sign"))
         stack.enter_context(timed_calls(crypto.SigningKey, "sign", published, "sign"))
-        for outcome in pipeline.publish_offices(config, home, [o.id for o in config.offices], run_id):
+        for outcome in publish_offices(RunContext(config, home, run_id), [o.id for o in config.offices]):
             if outcome.error is not None:
                 raise outcome.error
             if outcome.bundle is not None:
                 published_rows += sum(outcome.bundle.rows.values())
     with phase() as delivered, ThreadPoolExecutor(pull_workers, thread_name_prefix="deliver") as pool:
-        list(pool.map(lambda o: pipeline.deliver(config, home, o.id, run_id),
+        list(pool.map(lambda o: deliver(RunContext(config, home, run_id), o.id),
                       [o for o in config.offices if o.delivery.sftp is not None]))
     seconds = time.perf_counter() - start
     land, sign = pulled.inside.get("land", 0.0), published.inside.get("sign", 0.0)

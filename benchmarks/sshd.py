@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from connectors.sftp import host_key_line
-from hub.crypto import generate_ssh_key
+from hub.signing.crypto import generate_ssh_key
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 

@@ -3,14 +3,14 @@
 paramiko keeps a channel's received bytes in an ``array.array`` and takes each read off its
 front with ``del buffer[:n]``: a memmove of everything still buffered (up to the window),
 twice per SFTP reply (its length, then its body), under the GIL. Once the reader falls behind,
-as it does while parsing and landing share the CPU, a 156 MB file costs gigabytes of memmove,
+as it does while parsing and landing share the CPU, a large file costs gigabytes of memmove,
 and the prefetch thread, starved of the GIL meanwhile, lets paramiko#2418 strike more often.
 A ``bytearray`` drops bytes from its front by moving its start.
 
 paramiko asks for 32 KiB per read; OpenSSH serves up to 255 KiB and says so through its
 ``limits@openssh.com`` extension. A 255 KiB reply in 64 KiB channel packets is a quarter of
-the packets and an eighth of the replies paramiko parses in Python for the same bytes (a
-156 MB get here: 0.45-0.55 s at 32 KiB, 0.30-0.40 s at 255 KiB). A server that does not
+the packets and an eighth of the replies paramiko parses in Python for the same bytes
+(docs/performance.md has the figures). A server that does not
 state its limit is read 32 KiB at a time, which every server serves whole: a short reply
 would drop paramiko's prefetch to one request per round trip.
 
@@ -23,7 +23,13 @@ from __future__ import annotations
 import paramiko
 from paramiko.buffered_pipe import BufferedPipe
 from paramiko.message import Message
-from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY, CMD_INIT, CMD_VERSION, SFTPError
+from paramiko.sftp import (
+    CMD_EXTENDED,
+    CMD_EXTENDED_REPLY,
+    CMD_INIT,
+    CMD_VERSION,
+    SFTPError,
+)
 
 WINDOW_BYTES = 4 << 20
 PACKET_BYTES = 64 << 10
@@ -31,7 +37,7 @@ DEFAULT_READ = paramiko.SFTPFile.MAX_REQUEST_SIZE  # 32 KiB
 MAX_READ = 255 << 10  # OpenSSH's own cap (SFTP_MAX_READ_LENGTH); larger replies gain nothing more
 
 
-class _Pipe(BufferedPipe):
+class ReceiveBuffer(BufferedPipe):
     """paramiko's BufferedPipe (locking, timeouts, close) over a ``bytearray``."""
 
     def __init__(self) -> None:
@@ -89,6 +95,6 @@ def open_sftp(transport: paramiko.Transport) -> SFTPClient:
     """``SFTPClient.from_transport`` with a wider window and packets, the channel's buffer
     replaced before a byte can arrive."""
     channel = transport.open_session(window_size=WINDOW_BYTES, max_packet_size=PACKET_BYTES)
-    channel.in_buffer = _Pipe()
+    channel.in_buffer = ReceiveBuffer()
     channel.invoke_subsystem("sftp")
     return SFTPClient(channel)

@@ -37,7 +37,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from connectors.base import REJECT_SCHEMA, SOURCE_ROW
-from hub.errors import TerminalSourceError
+from connectors.errors import TerminalSourceError
 
 SNIFF_BYTES = 1 << 20
 _SUPERSETS = {"gbk": "gb18030", "gb2312": "gb18030"}  # codecs.lookup names; cp936 is "gbk"

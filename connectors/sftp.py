@@ -7,7 +7,7 @@ while a CSV's pieces are parsed as they arrive (``connectors.transfer``); a file
 the one with its watermark, comes only once the transfer ended at the listed size, with the
 sha256 of the bytes as they arrived, and the ``.part`` file renamed. Remote names never
 become local paths: the local name is a hash of the remote path plus a sanitized suffix.
-Every paramiko and socket error is translated here into the hub's ``SourceError`` tree.
+Every paramiko and socket error is translated here into a ``connectors.errors.SourceError``.
 """
 
 from __future__ import annotations
@@ -35,9 +35,15 @@ from paramiko.hostkeys import InvalidHostKey
 from connectors.ahead import ahead
 from connectors.base import Batch
 from connectors.channel import open_sftp
+from connectors.errors import (
+    HostKeyError,
+    KeyFileError,
+    SourceError,
+    TerminalSourceError,
+    TransientSourceError,
+)
 from connectors.files import read_csv_chunks, read_file
 from connectors.transfer import Download
-from hub.errors import ConfigError, HostKeyError, SourceError, TerminalSourceError, TransientSourceError
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +95,11 @@ def host_key_line(path: Path) -> str:
     except ValueError:
         pass
     except OSError as exc:
-        raise ConfigError(f"cannot read key file {path}: {exc}", path=str(path)) from None
+        raise KeyFileError(f"cannot read key file {path}: {exc}", path=str(path)) from None
     try:
         return _key_line(paramiko.PKey.from_path(path))
     except (ValueError, TypeError, paramiko.SSHException, paramiko.UnknownKeyType) as exc:
-        raise ConfigError(f"{path} is neither an OpenSSH public key line nor an unencrypted private key ({exc})",
+        raise KeyFileError(f"{path} is neither an OpenSSH public key line nor an unencrypted private key ({exc})",
                           path=str(path)) from None
 
 
@@ -163,8 +169,8 @@ def _host_keys(s: SftpSettings, client: paramiko.SSHClient, entry: str) -> None:
 
 class _Transport(paramiko.Transport):
     """paramiko's transport, offering AES-GCM first: one authenticated cipher call per packet
-    instead of a cipher and an HMAC took about a fifth off the client's CPU for a 156 MB get
-    (and some of the server's). Servers without it still agree on paramiko's next choice."""
+    instead of a cipher and an HMAC costs the client (and the server) less CPU. Servers
+    without it still agree on paramiko's next choice."""
 
     _preferred_ciphers = tuple(sorted(paramiko.Transport._preferred_ciphers, key=lambda c: "-gcm@" not in c))
 
@@ -319,8 +325,7 @@ class _QuickAckSocket(socket.socket):
     """A TCP socket that acknowledges every segment at once (Linux ``TCP_QUICKACK``, which the
     kernel clears again, so it is set after each read). sshd leaves Nagle's algorithm on for a
     session without a terminal: after authentication it holds a small reply back until its
-    previous one is acknowledged, which a receiver delays by 40 ms. Opening the SFTP channel
-    took 43 ms here, 2 ms with quick ACKs (a whole session 68 -> 25 ms)."""
+    previous one is acknowledged, which a receiver delays by 40 ms."""
 
     def recv(self, size: int, flags: int = 0) -> bytes:
         data = super().recv(size, flags)
@@ -331,8 +336,7 @@ class _QuickAckSocket(socket.socket):
 def _connect(s: SftpSettings) -> socket.socket:
     """The TCP connection, without Nagle's algorithm (paramiko leaves it on): each step of the
     handshake is a small message answered before the next, and one held back until the
-    server's delayed ACK cost 40 ms a step (a session took 107 ms on loopback, then 60), and
-    acknowledging at once where the platform can (``_QuickAckSocket``). Errors are
+    server's delayed ACK cost 40 ms a step; and acknowledging at once where the platform can (``_QuickAckSocket``). Errors are
     ``OSError``, translated by ``sftp_session`` like paramiko's own."""
     sock = socket.create_connection((s.host, s.port), timeout=s.timeout)
     if hasattr(socket, "TCP_QUICKACK"):

@@ -22,8 +22,7 @@ from typing import BinaryIO
 import paramiko
 
 from connectors.channel import open_sftp
-from hub.errors import TransientSourceError
-
+from connectors.errors import TransientSourceError
 
 PREFETCH_HEAD_START = 0.02  # seconds: enough for the prefetch thread to queue hundreds of requests
 
@@ -85,9 +84,8 @@ class Download:
     def _run(self) -> None:
         """What paramiko's ``get`` does, plus a head start for its prefetch: when the reader
         drains the first replies before the prefetch thread has queued the next requests,
-        paramiko takes the file as fetched and reads the rest one request per round trip, 10-15
-        times slower (paramiko#2418). Here that hit 5 of 280 plain ``get`` calls, none of 280
-        with the head start."""
+        paramiko takes the file as fetched and reads the rest one request per round trip, many
+        times slower (paramiko#2418; docs/performance.md has how often)."""
         try:
             with self._sftp.open(self.remote, "rb") as remote, open(self.part, "wb") as out:
                 size = remote.stat().st_size

@@ -2,7 +2,9 @@
 
 Every error the hub raises on purpose is a ``HubError``; third-party errors (paramiko,
 SQLAlchemy, DuckDB, cryptography) are translated into it at the boundary where they occur,
-so callers never need to import those libraries to handle a failure.
+so callers never need to import those libraries to handle a failure. Connectors raise their
+own tree (``connectors.errors``); the pull and delivery stages wrap it (``from_connector``)
+into the classes below, which are also the connectors' classes of the same name.
 
     HubError
     ├── ConfigError              hub.yaml is wrong: names file, key and fix   (terminal)
@@ -17,19 +19,20 @@ so callers never need to import those libraries to handle a failure.
     ├── SigningKeyError          signing key missing, unsafe permissions, retired
     └── VerificationError        a bundle failed verification (one opaque type, reason in text)
 
-``Terminal`` and ``Transient`` are mix-ins (as in dlt) so a retry loop can ask
-``isinstance(exc, Transient)`` without knowing the stage.
+``Terminal`` and ``Transient`` are mix-ins (as in dlt), owned by ``connectors.errors``, so a
+retry loop can ask ``isinstance(exc, Transient)`` without knowing the stage.
 """
 
 from __future__ import annotations
 
+from connectors import errors as connector
+from connectors.errors import Terminal, Transient
 
-class Terminal:
-    """Mix-in: retrying will not help until a person fixes something."""
-
-
-class Transient:
-    """Mix-in: the same call may succeed later (network, lock, timeout)."""
+__all__ = [
+    "ConfigError", "HostKeyError", "HubError", "LandingError", "PublishError", "ReportError", "SigningKeyError",
+    "SourceError", "Terminal", "TerminalSourceError", "Transient", "TransientSourceError", "VerificationError",
+    "WarehouseError", "from_connector",
+]
 
 
 class HubError(Exception):
@@ -45,24 +48,32 @@ class ConfigError(HubError, Terminal):
         self.key = key
 
 
-class SourceError(HubError):
-    """Pulling from an institution failed."""
-
-    def __init__(self, message: str, *, source: str | None = None) -> None:
-        super().__init__(message)
-        self.source = source
+class SourceError(HubError, connector.SourceError):
+    """Pulling from an institution (or delivering to an office's server) failed."""
 
 
-class TransientSourceError(SourceError, Transient):
+class TransientSourceError(SourceError, connector.TransientSourceError):
     """A source failed in a way that a later retry may fix."""
 
 
-class TerminalSourceError(SourceError, Terminal):
+class TerminalSourceError(SourceError, connector.TerminalSourceError):
     """A source failed in a way that needs a person (credentials, schema, host key)."""
 
 
-class HostKeyError(TerminalSourceError):
+class HostKeyError(TerminalSourceError, connector.HostKeyError):
     """The SFTP server's host key is unknown or differs from the pinned one."""
+
+
+def from_connector(exc: connector.ConnectorError) -> HubError:
+    """The hub's error for a connector's: same message, same class of retry; raise it ``from`` the original."""
+    if isinstance(exc, connector.KeyFileError):
+        return ConfigError(str(exc), path=exc.path)
+    source = exc.source if isinstance(exc, connector.SourceError) else None
+    for theirs, ours in ((connector.HostKeyError, HostKeyError), (connector.TerminalSourceError, TerminalSourceError),
+                         (connector.TransientSourceError, TransientSourceError)):
+        if isinstance(exc, theirs):
+            return ours(str(exc), source=source)
+    return SourceError(str(exc), source=source)
 
 
 class LandingError(HubError, Terminal):

@@ -73,7 +73,7 @@ class Home:
 
     @property
     def audit_checkpoints(self) -> Path:
-        """Signed heads of the audit log (``hub.audit.checkpoint``)."""
+        """Signed heads of the audit log (``hub.observe.audit.checkpoint``)."""
         return self.root / "audit" / "checkpoints.jsonl"
 
     @property

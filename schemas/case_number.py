@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from schemas.identifiers import WHITESPACE
+from schemas.sql import let, lit
 
 TYPE_CODES = frozenset(
     "民初 民终 民监 民申 民抗 民再 民撤 民特 民催 民督 "
@@ -143,15 +144,6 @@ def split_case_numbers(s: str) -> list[str]:
     return out
 
 
-def _sql(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _let(value: str, name: str, body: str) -> str:
-    """``body`` with ``name`` bound to ``value`` evaluated once: DuckDB repeats a macro
-    argument wherever it is used and shares nothing inside CASE, so without this a regex
-    would run once per mention. A one-element list lambda costs next to nothing."""
-    return f"list_transform([{value}], lambda {name}: {body})[1]"
 
 
 def duckdb_macros() -> list[str]:
@@ -164,20 +156,20 @@ def duckdb_macros() -> list[str]:
     else. Normalization takes every part of a row from one ``hub_case_parse``: matching and
     splitting separately cost several regex passes per value.
     """
-    groups = _sql("^(?:" + CASE_NUMBER_PATTERN + ")$")
+    groups = lit("^(?:" + CASE_NUMBER_PATTERN + ")$")
     dirty = _char_class(_MAP_FROM + WHITESPACE)
     mapped = "s"
     for a, b in zip(_MAP_FROM, _MAP_TO):
-        mapped = f"replace({mapped}, {_sql(a)}, {_sql(b)})"
+        mapped = f"replace({mapped}, {lit(a)}, {lit(b)})"
     old = "g.old_court <> ''"
     return [
         # _TABLE as replace() per mapped char plus one regex deletion, and only for values
-        # that need it: DuckDB's translate() costs ~2 s per million rows with this table
-        "CREATE OR REPLACE MACRO hub_case_norm(s) AS " + _let("s", "s", (
-            f"CASE WHEN regexp_matches(s, {_sql(dirty)}) "
-            f"THEN regexp_replace({mapped}, {_sql(_char_class(WHITESPACE))}, '', 'g') ELSE s END")),
+        # that need it: DuckDB's translate() is far slower with this table
+        "CREATE OR REPLACE MACRO hub_case_norm(s) AS " + let("s", "s", (
+            f"CASE WHEN regexp_matches(s, {lit(dirty)}) "
+            f"THEN regexp_replace({mapped}, {lit(_char_class(WHITESPACE))}, '', 'g') ELSE s END")),
         # every group of CASE_NUMBER_PATTERN, '' where a group took no part (all '' without a match)
-        f"CREATE OR REPLACE MACRO hub_case_groups(n) AS regexp_extract(n, {groups}, [{', '.join(map(_sql, _GROUPS))}])",
+        f"CREATE OR REPLACE MACRO hub_case_groups(n) AS regexp_extract(n, {groups}, [{', '.join(map(lit, _GROUPS))}])",
         "CREATE OR REPLACE MACRO hub_case_of(g) AS "
         f"CASE WHEN g.seq <> '' AND TRY_CAST(g.year AS INTEGER) BETWEEN {MIN_YEAR} AND {MAX_YEAR} THEN {{"
         f"'canonical': '（' || g.year || '）' || CASE WHEN {old} THEN g.old_court || g.old_type || '字第' "
@@ -187,10 +179,10 @@ def duckdb_macros() -> list[str]:
         "'tribunal': nullif(g.tribunal, ''), "
         f"'type': CASE WHEN {old} THEN g.old_type ELSE g.type END, "
         "'seq': TRY_CAST(g.seq AS BIGINT)} END",
-        "CREATE OR REPLACE MACRO hub_case_parse(s) AS " + _let("hub_case_groups(hub_case_norm(s))", "g", "hub_case_of(g)"),
+        "CREATE OR REPLACE MACRO hub_case_parse(s) AS " + let("hub_case_groups(hub_case_norm(s))", "g", "hub_case_of(g)"),
         "CREATE OR REPLACE MACRO hub_case_no(s) AS struct_extract(hub_case_parse(s), 'canonical')",
         # a canonical value is one that parses to itself
-        "CREATE OR REPLACE MACRO hub_case_parts(c) AS " + _let("c", "c", _let(
+        "CREATE OR REPLACE MACRO hub_case_parts(c) AS " + let("c", "c", let(
             "hub_case_parse(c)", "p", "CASE WHEN p.canonical = c THEN p END")),
         "CREATE OR REPLACE MACRO hub_case_year(c) AS struct_extract(hub_case_parts(c), 'year')",
         "CREATE OR REPLACE MACRO hub_case_type(c) AS struct_extract(hub_case_parts(c), 'type')",

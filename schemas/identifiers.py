@@ -19,6 +19,8 @@ import hashlib
 import hmac
 import re
 
+from schemas.sql import let, lit
+
 WHITESPACE = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
     + "".join(map(chr, range(0x2000, 0x200C)))
@@ -113,14 +115,6 @@ def keyed_hash(value: str, key: bytes) -> str:
     return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def _sql(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _let(value: str, name: str, body: str) -> str:
-    """``body`` with ``name`` bound to ``value`` evaluated once (DuckDB repeats a macro
-    argument at each mention); a one-element list lambda costs next to nothing."""
-    return f"list_transform([{value}], lambda {name}: {body})[1]"
 
 
 def duckdb_macros() -> list[str]:
@@ -130,9 +124,8 @@ def duckdb_macros() -> list[str]:
     The ``*_of(v, k)`` forms take a stripped value and its ``hub_id_shape``, so normalization
     matches each shape once per value and then checks, masks and hashes from that.
     """
-    # weighted sums as one dot product over the value's characters: 17 terms written out bound
-    # in 4-7 ms per statement (a small batch's staging paid that per ID column) and ran no faster
-    # (1M values: resident 149 -> 129 ms, credit 313 -> 247 ms; binding 1.2-1.4 ms)
+    # weighted sums as one dot product over the value's characters: 17 terms written out took
+    # longer to bind (a small batch's staging paid that per ID column) and ran no faster
     def weighted(chars: str, weights: tuple[int, ...]) -> str:
         return f"CAST(list_dot_product({chars}, [{', '.join(map(str, weights))}]::DOUBLE[]) AS BIGINT)"
 
@@ -140,21 +133,21 @@ def duckdb_macros() -> list[str]:
     resident_sum = weighted(f"CAST({split} AS DOUBLE[])", RESIDENT_WEIGHTS)
     credit_sum = weighted(
         f"list_transform({split}, lambda c: CAST(strpos('{CREDIT_ALPHABET}', c) - 1 AS DOUBLE))", CREDIT_WEIGHTS)
-    ws = _sql(WHITESPACE)
+    ws = lit(WHITESPACE)
     return [
         # trim with a character list is slow per row: only when an end is whitespace
-        "CREATE OR REPLACE MACRO hub_strip_id(s) AS " + _let("s", "s", (
+        "CREATE OR REPLACE MACRO hub_strip_id(s) AS " + let("s", "s", (
             f"CASE WHEN contains({ws}, left(s, 1)) OR contains({ws}, right(s, 1)) THEN trim(s, {ws}) ELSE s END")),
         # v is stripped; a resident ID's shape wins over a credit code's (see validate_party_id)
         "CREATE OR REPLACE MACRO hub_id_shape(v) AS CASE WHEN v IS NULL THEN NULL "
-        f"WHEN regexp_full_match(v, {_sql(_RESIDENT_SHAPE)}) THEN 'resident' "
-        f"WHEN regexp_full_match(v, {_sql(_CREDIT_SHAPE)}) THEN 'credit' ELSE 'other' END",
+        f"WHEN regexp_full_match(v, {lit(_RESIDENT_SHAPE)}) THEN 'resident' "
+        f"WHEN regexp_full_match(v, {lit(_CREDIT_SHAPE)}) THEN 'credit' ELSE 'other' END",
         # *_check(v): only for a v of the shape (only a CASE branch guards them: AND evaluates both
         # sides), so upper() only meets ASCII and the dot products have 17 numbers
         "CREATE OR REPLACE MACRO hub_resident_id_check(v) AS "
         "try_strptime(substr(v, 7, 8), '%Y%m%d') IS NOT NULL "
         f"AND substr('{RESIDENT_CHECK}', CAST(({resident_sum}) % 11 AS BIGINT) + 1, 1) = upper(substr(v, 18, 1))",
-        "CREATE OR REPLACE MACRO hub_credit_code_check(v) AS " + _let("upper(v)", "v", (
+        "CREATE OR REPLACE MACRO hub_credit_code_check(v) AS " + let("upper(v)", "v", (
             f"substr('{CREDIT_ALPHABET}', CAST((31 - ({credit_sum}) % 31) % 31 AS BIGINT) + 1, 1) = substr(v, 18, 1)")),
         "CREATE OR REPLACE MACRO hub_party_id_ok_of(v, k) AS coalesce(CASE k WHEN 'resident' THEN hub_resident_id_check(v) "
         "WHEN 'credit' THEN hub_credit_code_check(v) END, false)",
@@ -163,13 +156,13 @@ def duckdb_macros() -> list[str]:
         "WHEN k = 'credit' THEN upper(left(v, 8)) || repeat('*', 6) || upper(right(v, 4)) "
         "WHEN length(v) <= 2 THEN repeat('*', length(v)) "
         "ELSE left(v, 1) || repeat('*', length(v) - 2) || right(v, 1) END",
-        "CREATE OR REPLACE MACRO hub_resident_id_ok(s) AS " + _let("hub_strip_id(s)", "v", (
-            f"CASE WHEN regexp_full_match(v, {_sql(_RESIDENT_SHAPE)}) THEN hub_resident_id_check(v) ELSE false END")),
-        "CREATE OR REPLACE MACRO hub_credit_code_ok(s) AS " + _let("hub_strip_id(s)", "v", (
-            f"CASE WHEN regexp_full_match(v, {_sql(_CREDIT_SHAPE)}) THEN hub_credit_code_check(v) ELSE false END")),
-        "CREATE OR REPLACE MACRO hub_party_id_ok(s) AS " + _let("hub_strip_id(s)", "v", _let(
+        "CREATE OR REPLACE MACRO hub_resident_id_ok(s) AS " + let("hub_strip_id(s)", "v", (
+            f"CASE WHEN regexp_full_match(v, {lit(_RESIDENT_SHAPE)}) THEN hub_resident_id_check(v) ELSE false END")),
+        "CREATE OR REPLACE MACRO hub_credit_code_ok(s) AS " + let("hub_strip_id(s)", "v", (
+            f"CASE WHEN regexp_full_match(v, {lit(_CREDIT_SHAPE)}) THEN hub_credit_code_check(v) ELSE false END")),
+        "CREATE OR REPLACE MACRO hub_party_id_ok(s) AS " + let("hub_strip_id(s)", "v", let(
             "hub_id_shape(v)", "k", "hub_party_id_ok_of(v, k)")),
-        "CREATE OR REPLACE MACRO hub_mask_id(s) AS " + _let("hub_strip_id(s)", "v", _let(
+        "CREATE OR REPLACE MACRO hub_mask_id(s) AS " + let("hub_strip_id(s)", "v", let(
             "hub_id_shape(v)", "k", "hub_mask_id_of(v, k)")),
     ]
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from schemas.tables import PROVENANCE, RECORD_TYPES, SCHEMA_VERSION, TABLES, VERSIONING, stored_fields
+from schemas.tables import (
+    PROVENANCE,
+    RECORD_TYPES,
+    SCHEMA_VERSION,
+    TABLES,
+    VERSIONING,
+    stored_fields,
+)
 
 
 def render() -> str:

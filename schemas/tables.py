@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from schemas.sql import lit
+
 SCHEMA_VERSION = 2
 """2: ``<type>`` is a view of the current versions in ``<type>_history`` (SCD2 flags)."""
 
@@ -174,8 +176,8 @@ def comments(record_type: str) -> list[str]:
     """COMMENT ON statements (Chinese / English) for the view and its history table, so
     analysts see the docs in DuckDB itself."""
     def text(f: Field) -> str:
-        return f"{f.zh} / {f.en}".replace("'", "''")
+        return lit(f"{f.zh} / {f.en}")
 
     targets = [(record_type, stored_fields(record_type)),
                (history_table(record_type), stored_fields(record_type) + VERSIONING)]
-    return [f"COMMENT ON COLUMN \"{t}\".\"{f.name}\" IS '{text(f)}'" for t, fields in targets for f in fields]
+    return [f"COMMENT ON COLUMN \"{t}\".\"{f.name}\" IS {text(f)}" for t, fields in targets for f in fields]

@@ -8,8 +8,9 @@ from typing import Any
 import pyarrow as pa
 
 from connectors.base import SOURCE_ROW, Batch
-from hub.landing import land
-from hub.warehouse import Warehouse
+from hub.normalize.apply import apply
+from hub.normalize.warehouse import Warehouse
+from hub.pull.landing import land
 
 
 def load(wh: Warehouse, folder: Path, record_type: str, rows: list[dict[str, Any]], mapping: dict[str, str], *,
@@ -21,5 +22,5 @@ def load(wh: Warehouse, folder: Path, record_type: str, rows: list[dict[str, Any
     table = table.append_column(SOURCE_ROW, pa.array(range(1, len(rows) + 1), pa.int64()))
     batch = land(Batch(source, table, origin="test"), folder / "landing", record_type=record_type,
                  institution=source, run_id="r")
-    counts = wh.apply(batch, mapping=mapping, key_column="id", court_code=court_code, run_id="r")
+    counts = apply(wh, batch, mapping=mapping, key_column="id", court_code=court_code, run_id="r")
     assert counts["rows_applied"] == len(rows), counts

@@ -11,9 +11,14 @@ import datetime as dt
 from pathlib import Path
 
 from connectors.sftp import host_key_line
-from hub.demo.generator import DemoData, write_court_a, write_court_b, write_supervision_drops
-from hub.crypto import generate_age_identity, generate_ssh_key
+from hub.demo.generator import (
+    DemoData,
+    write_court_a,
+    write_court_b,
+    write_supervision_drops,
+)
 from hub.home import Home
+from hub.signing.crypto import generate_age_identity, generate_ssh_key
 
 SFTP_USER = "wh-proc"
 DROP_DIR = "outgoing"
@@ -27,6 +32,8 @@ hub:
   name: 乌海市法检府数据交换枢纽（演示）
   hash_key_env: HUB_HASH_KEY      # key for hashing personal identifiers; falls back to private/hash.key
   bundle_ttl_days: 30
+
+marts:  # the marts' thresholds (docs/domain-rules.md, "Marts"); reply deadlines etc. keep their defaults
   # residents served, for administrative cases per 10,000 residents (mart_admin_litigation_year);
   # one figure (here the 2020 census) or one per year: {{2023: 556900, 2024: 558000}}
   population: 556621

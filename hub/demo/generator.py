@@ -16,7 +16,11 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from schemas.identifiers import InvalidIdentifier, validate_credit_code, validate_resident_id
+from schemas.identifiers import (
+    InvalidIdentifier,
+    validate_credit_code,
+    validate_resident_id,
+)
 
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段雷钱汤尹黎易常武乔贺赖龚文"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国志文海燕鹏飞宇辉"
@@ -304,7 +308,7 @@ def write_supervision_drops(data: DemoData, folder: Path) -> list[Path]:
     for i in range(1, 131):
         measure, domain = rng.choice(measures)
         enforced = [c for cs in data.enforcement.values() for c in cs]
-        if domain == "执行" and i % 6 == 0:  # the procuratorate's non-litigation enforcement campaign (seed 003)
+        if domain == "执行" and i % 6 == 0:  # the procuratorate's non-litigation enforcement campaign
             enforced = [c for c in enforced if c.extra["basis_type"] in ("仲裁裁决书", "行政决定书")]
         target = rng.choice(enforced if domain == "执行" else decided)
         start = target.decision["effective"] if target.decision else target.filed  # type: ignore[index]

@@ -20,7 +20,7 @@ import paramiko
 from paramiko.sftp import SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_PERMISSION_DENIED
 
 from connectors.sftp import parse_key_line
-from hub.crypto import generate_ssh_key
+from hub.signing.crypto import generate_ssh_key
 
 
 def generate_host_key(path: Path) -> None:

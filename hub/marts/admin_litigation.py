@@ -1,9 +1,9 @@
 """Annual administrative-litigation figures per agency, for the government's white paper.
 
-The 府院联动 agreement (seed 004 §三(三), §三(四), §三(五)) asks the court to report each year
-how agencies fared in administrative litigation: loss rate (败诉率), agency-head court
-appearance rate (负责人出庭应诉率, target 100 %), mediation/withdrawal rate (调撤率) and cases
-per 10,000 residents (万人成讼率). Administrative cases are the shared tables' rows of
+The 府院联动 agreement asks the court to report each year how agencies fared in administrative
+litigation: loss rate (败诉率), agency-head court appearance rate (负责人出庭应诉率, target
+100 %), mediation/withdrawal rate (调撤率) and cases per 10,000 residents (万人成讼率); see
+docs/domain-rules.md, "Administrative litigation". Administrative cases are the shared tables' rows of
 category 行政 (first instance, appeal and retrial alike).
 
 - ``mart_admin_litigation``: one row per year and defendant agency. Filings count by filing
@@ -19,44 +19,19 @@ from __future__ import annotations
 
 import duckdb
 
-from hub.marts.tables import Columns, rebuild
+from hub.marts.tables import rebuild
 from schemas.codes import AGENCY_LOSS_OUTCOMES, SETTLED_OUTCOMES
+from schemas.marts import ADMIN_LITIGATION
 
 UNNAMED_AGENCY = "(未载明被诉行政机关)"
 
-_FIGURES: dict[str, tuple[str, str]] = {
-    "cases_filed": ("收案数", "administrative cases filed in the year"),
-    "decided": ("结案数", "administrative cases decided in the year"),
-    "lost": ("败诉数", f"decisions the agency lost ({'/'.join(AGENCY_LOSS_OUTCOMES)})"),
-    "loss_rate": ("败诉率", "lost / decided"),
-    "head_recorded": ("出庭情况有记录数", "decisions recording whether the agency head appeared"),
-    "head_appeared": ("负责人出庭数", "decisions where the agency head appeared in court"),
-    "head_appearance_rate": ("负责人出庭应诉率", "head_appeared / head_recorded (target 100 %)"),
-    "settled": ("调撤数", f"decisions ending the case by mediation or withdrawal ({'/'.join(SETTLED_OUTCOMES)}, or a 调解书)"),
-    "settlement_rate": ("调撤率", "settled / decided"),
-}
-
-COLUMNS: Columns = {
-    "mart_admin_litigation": {
-        "year": ("年度", "calendar year"),
-        "agency": ("被诉行政机关", "defendant agency"),
-        **_FIGURES,
-    },
-    "mart_admin_litigation_year": {
-        "year": ("年度", "calendar year"),
-        "agencies": ("被诉行政机关数", "agencies with a case filed or decided in the year"),
-        **_FIGURES,
-        "population": ("常住人口", "residents of the area (hub.population)"),
-        "cases_per_10k": ("万人成讼率", "cases_filed per 10,000 residents; NULL without a population"),
-    },
-}
-
-KEYS = {"mart_admin_litigation": ("year", "agency"), "mart_admin_litigation_year": ("year",)}
+COLUMNS = ADMIN_LITIGATION.columns
+KEYS = ADMIN_LITIGATION.keys
 
 
 def build(con: duckdb.DuckDBPyConnection, population: int | dict[int, int] | None) -> dict[str, int]:
     """Rebuild both tables from ``filing`` and ``judgment``; ``population`` is one figure for
-    every year or one per year (``hub.population``)."""
+    every year or one per year (``marts.population``)."""
     if isinstance(population, dict):
         people = [{"year": y, "residents": n} for y, n in sorted(population.items())]
         per_year, everywhere = people, None

@@ -1,11 +1,12 @@
-"""Class-case divergence: similar cases decided differently (seed 000 §5, 类案监督).
+"""Class-case divergence: similar cases decided differently (类案监督; docs/domain-rules.md,
+"Class-case divergence").
 
 Cases are similar when they share a cause of action (案由, from the filing), a case category
 and a court level (基层/中级/高级…, from ``code_court``). Within such a group the decided
 outcomes should mostly agree; a group is flagged when the most common outcome covers less
 than ``1 - threshold`` of its decisions, i.e. ``divergence = 1 - dominant_share`` exceeds the
-threshold (``hub.class_case_divergence_threshold``), once the group has at least
-``hub.class_case_min_cases`` decisions. Mediations and withdrawals are left out: they are not
+threshold (``marts.class_case_divergence_threshold``), once the group has at least
+``marts.class_case_min_cases`` decisions. Mediations and withdrawals are left out: they are not
 rulings on the merits, so they say nothing about consistency.
 """
 
@@ -13,26 +14,12 @@ from __future__ import annotations
 
 import duckdb
 
-from hub.marts.tables import Columns, rebuild
+from hub.marts.tables import rebuild
 from schemas.codes import SETTLED_OUTCOMES
+from schemas.marts import CLASS_DIVERGENCE
 
-COLUMNS: Columns = {
-    "mart_class_divergence": {
-        "cause": ("案由", "cause of action shared by the group"),
-        "case_category": ("案件类别", "民事/行政/刑事…"),
-        "court_level": ("法院层级", "level of the deciding courts (基层/中级/高级/…)"),
-        "cases": ("案件数", "decisions in the group (mediations and withdrawals left out)"),
-        "courts": ("法院数", "courts that decided them"),
-        "outcomes": ("裁判结果分布", "each outcome with its count, most common first"),
-        "dominant_outcome": ("主要裁判结果", "the most common outcome"),
-        "dominant_share": ("主要结果占比", "share of the group with the most common outcome"),
-        "divergence": ("差异度", "1 - dominant_share"),
-        "threshold": ("阈值", "hub.class_case_divergence_threshold when the mart was built"),
-        "why": ("原因", "why the group was flagged"),
-    },
-}
-
-KEYS = {"mart_class_divergence": ("cause", "case_category", "court_level")}
+COLUMNS = CLASS_DIVERGENCE.columns
+KEYS = CLASS_DIVERGENCE.keys
 
 
 def build(con: duckdb.DuckDBPyConnection, *, threshold: float, min_cases: int) -> dict[str, int]:

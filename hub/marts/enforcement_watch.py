@@ -1,7 +1,7 @@
 """Enforcement watch: enforcement cases a procuratorate should look at, each with the rule that
 flagged it and why.
 
-The rules are the ones the agreements and 法〔2016〕373号 set (DESIGN.md section 1, seed 003):
+The rules are the ones the agreements and 法〔2016〕373号 set (docs/domain-rules.md, "Enforcement watch"):
 终本 (终结本次执行程序) only after three months, after an asset-report order and a
 consumption-restriction order, and after an exhausted asset search; cases open past their time
 limit; non-litigation administrative enforcement applications (类型代字 行审) not decided within
@@ -14,7 +14,8 @@ import datetime as dt
 
 import duckdb
 
-from hub.marts.tables import Columns, rebuild
+from hub.marts.tables import rebuild
+from schemas.marts import ENFORCEMENT_WATCH
 
 ZHONGBEN = "终结本次执行程序"
 
@@ -44,25 +45,8 @@ RULES: dict[str, tuple[str, str]] = {
 }
 """rule -> (SQL condition over an enforcement row, SQL text saying why)."""
 
-COLUMNS: Columns = {
-    "mart_enforcement_watch": {
-        "record_key": ("记录键", "the case's record key in enforcement"),
-        "case_no": ("案号", "canonical case number"),
-        "court_code": ("法院代字", "court code"),
-        "court_name": ("法院", "court name, from code_court"),
-        "filing_date": ("立案日期", "date the enforcement case was filed"),
-        "basis_type": ("执行依据类型", "type of the document enforced"),
-        "closure_type": ("结案方式", "how the case was closed, if it was"),
-        "closure_date": ("结案日期", "date closed"),
-        "amount_due": ("申请执行标的", "amount to enforce, yuan"),
-        "amount_executed": ("实际执行到位", "amount executed, yuan"),
-        "rule": ("规则", "the rule that flagged the case"),
-        "why": ("原因", "what about the case breaks the rule"),
-        "as_of": ("统计日", "the day the open-case rules measure to"),
-    },
-}
-
-KEYS = {"mart_enforcement_watch": ("record_key", "rule")}
+COLUMNS = ENFORCEMENT_WATCH.columns
+KEYS = ENFORCEMENT_WATCH.keys
 
 
 def build(con: duckdb.DuckDBPyConnection, *, limit_days: int, review_days: int, as_of: dt.date) -> dict[str, int]:

@@ -1,8 +1,9 @@
 """Quarterly statistics of civil and administrative non-litigation enforcement supervision.
 
 Each procuratorate reports every quarter, by the 5th of the following month, how many
-non-litigation enforcement supervision measures it issued and what became of them (seed 003
-§四(五), attachments 1 and 2: 民事/行政非诉执行监督案件统计表). A measure counts as
+non-litigation enforcement supervision measures it issued and what became of them (the
+agreement's attachments 1 and 2: 民事/行政非诉执行监督案件统计表; docs/domain-rules.md,
+"Non-litigation enforcement statistics"). A measure counts as
 non-litigation enforcement supervision by what it targets:
 
 - 民事非诉执行: an enforcement case whose basis is an arbitration award or a notarized debt
@@ -24,37 +25,16 @@ import datetime as dt
 
 import duckdb
 
-from hub.marts.tables import Columns, rebuild
+from hub.marts.tables import rebuild
+from schemas.marts import NONLIT_MEASURES as MEASURES
+from schemas.marts import NONLIT_STATISTICS
 
 KINDS = {"民事": "民事非诉执行监督案件统计表", "行政": "行政非诉执行监督案件统计表"}
 CIVIL_BASES = ("仲裁裁决书", "公证债权文书")
 ADMIN_BASES = ("行政决定书",)
-MEASURES = {"protests": "抗诉", "retrial_recommendations": "再审检察建议", "recommendations": "检察建议",
-            "correction_notices": "纠正违法"}
-"""Column -> the procuratorate measure it counts (司法建议 is a court's, not reported here)."""
 
-COLUMNS: Columns = {
-    "mart_nonlit_quarterly": {
-        "kind": ("类别", "民事 (civil) or 行政 (administrative) non-litigation enforcement"),
-        "quarter": ("统计季度", "quarter of issue, e.g. 2024Q3"),
-        "quarter_start": ("季度起始日", "first day of the quarter"),
-        "quarter_end": ("季度截止日", "last day of the quarter"),
-        "counted_to": ("统计截止日", "replies and deadlines counted as of this day: quarter_end, or as_of while the quarter runs"),
-        "due_by": ("报送期限", "the 5th of the month after the quarter, when the table is due"),
-        "procuratorate": ("检察院", "procuratorate that issued the measures"),
-        "measures": ("监督案件数", "non-litigation enforcement supervision measures issued in the quarter"),
-        **{col: (zh, f"{zh} measures issued") for col, zh in MEASURES.items()},
-        "replied": ("已回复", "answered in writing by the quarter's end"),
-        "adopted": ("采纳", "replies that adopted the measure"),
-        "partly_adopted": ("部分采纳", "replies that partly adopted it"),
-        "not_adopted": ("不采纳", "replies that rejected it"),
-        "awaiting_reply": ("未回复(未到期)", "unanswered at the quarter's end, not yet due"),
-        "overdue": ("逾期未回复", "unanswered at the quarter's end and past the due date"),
-        "adoption_rate": ("采纳率", "(adopted + partly adopted) / replied; NULL when nothing was replied"),
-    },
-}
-
-KEYS = {"mart_nonlit_quarterly": ("kind", "quarter", "procuratorate")}
+COLUMNS = NONLIT_STATISTICS.columns
+KEYS = NONLIT_STATISTICS.keys
 COUNTS = [c for c in COLUMNS["mart_nonlit_quarterly"] if c not in
           ("kind", "quarter", "quarter_start", "quarter_end", "counted_to", "due_by", "procuratorate", "adoption_rate")]
 """The additive columns: the workbook's 合计 row sums exactly these."""

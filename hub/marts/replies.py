@@ -1,8 +1,8 @@
 """Reply tracking: every supervision measure with its deadline and whether it was answered in time.
 
 The agreements oblige a target institution to answer a procuratorate's protest, recommendation
-or correction notice in writing before a deadline, and overdue ones to be escalated (DESIGN.md
-section 1; seeds 000 §8, 002 §4, 003 §4). ``mart_replies`` has one row per measure in the shared
+or correction notice in writing before a deadline, and overdue ones to be escalated
+(docs/domain-rules.md, "Reply tracking"). ``mart_replies`` has one row per measure in the shared
 ``supervision`` table: its due date (the document's own, else the configured default period for
 its measure type), status and days overdue as of a given day; ``mart_reply_escalation`` lists,
 per target institution, what is overdue. Both are rebuilt whole in one transaction, so they are
@@ -15,43 +15,13 @@ import datetime as dt
 
 import duckdb
 
-from hub.marts.tables import Columns, rebuild
+from hub.marts.tables import rebuild
+from schemas.marts import REPLY_TRACKING
 
 STATUSES = ("pending", "replied_on_time", "replied_late", "overdue")
 
-COLUMNS: Columns = {
-    "mart_replies": {
-        "record_key": ("记录键", "the measure's record key in supervision"),
-        "doc_no": ("文书编号", "procuratorate document number"),
-        "measure": ("监督方式", "抗诉/再审检察建议/检察建议/纠正违法/司法建议"),
-        "domain": ("监督领域", "民事/行政/刑事/执行"),
-        "issuer": ("发出机关", "institution that issued the measure"),
-        "source_institution": ("来源机构", "institution whose records carried it"),
-        "target_court_code": ("监督对象法院代字", "court code of the target institution"),
-        "target_court_name": ("监督对象法院", "name of the target court, from code_court"),
-        "target_case_no": ("被监督案号", "canonical case number of the target case"),
-        "issued_date": ("发出日期", "date issued"),
-        "due_date": ("回复期限", "reply deadline: the document's own, else issued_date + the default period"),
-        "due_date_from": ("期限来源", "document (stated on it) or default (hub.reply_deadline_days)"),
-        "replied_date": ("回复日期", "date the written reply was received"),
-        "reply_result": ("回复结果", "采纳/部分采纳/不采纳"),
-        "status": ("回复状态", "pending / replied_on_time / replied_late / overdue, as of as_of"),
-        "days_overdue": ("逾期天数", "overdue: as_of - due_date; replied_late: replied_date - due_date; else 0"),
-        "as_of": ("统计日", "the day the statuses refer to"),
-    },
-    "mart_reply_escalation": {
-        "target_court_code": ("监督对象法院代字", "court code of the target institution"),
-        "target_court_name": ("监督对象法院", "name of the target court"),
-        "overdue": ("逾期未回复数", "measures overdue as of as_of"),
-        "max_days_overdue": ("最长逾期天数", "longest overdue, in days"),
-        "oldest_overdue_doc_no": ("最久逾期文书", "document number of the longest overdue measure"),
-        "replied_late": ("逾期回复数", "measures answered after their deadline"),
-        "pending": ("未到期数", "measures not yet due"),
-        "as_of": ("统计日", "the day the figures refer to"),
-    },
-}
-
-KEYS = {"mart_replies": ("record_key",), "mart_reply_escalation": ("target_court_code",)}
+COLUMNS = REPLY_TRACKING.columns
+KEYS = REPLY_TRACKING.keys
 
 
 def build(con: duckdb.DuckDBPyConnection, deadline_days: dict[str, int], as_of: dt.date) -> dict[str, int]:

@@ -1,5 +1,5 @@
 """Supervision window: a procuratorate chooses protest or recommendation within 3 years of the
-ruling taking effect (DESIGN.md section 1, seed 000 §6).
+ruling taking effect (docs/domain-rules.md, "Supervision window").
 
 ``mart_supervision_window`` lists measures issued after their target ruling's window closed
 (``issued_after_window``) and rulings whose window closes within the warning period with no
@@ -13,25 +13,11 @@ import datetime as dt
 
 import duckdb
 
-from hub.marts.tables import Columns, rebuild
+from hub.marts.tables import rebuild
+from schemas.marts import SUPERVISION_WINDOW
 
-COLUMNS: Columns = {
-    "mart_supervision_window": {
-        "kind": ("类别", "issued_after_window / window_closing"),
-        "record_key": ("记录键", "the measure's record key (issued_after_window) or the judgment's (window_closing)"),
-        "doc_no": ("文书编号", "the measure's document number, if one was issued"),
-        "measure": ("监督方式", "the measure, if one was issued"),
-        "case_no": ("案号", "the ruling's case number"),
-        "court_code": ("法院代字", "court of the ruling"),
-        "effective_date": ("生效日期", "date the ruling took effect"),
-        "window_ends": ("监督期限届满日", "effective_date + the window (3 years)"),
-        "issued_date": ("发出日期", "date the measure was issued, if one was"),
-        "days": ("天数", "issued_after_window: days past the window; window_closing: days left"),
-        "as_of": ("统计日", "the day window_closing counts from"),
-    },
-}
-
-KEYS = {"mart_supervision_window": ("kind", "record_key")}
+COLUMNS = SUPERVISION_WINDOW.columns
+KEYS = SUPERVISION_WINDOW.keys
 
 
 def build(con: duckdb.DuckDBPyConnection, *, years: int, warn_days: int, as_of: dt.date) -> dict[str, int]:

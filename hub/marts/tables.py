@@ -9,8 +9,8 @@ from typing import Any
 
 import duckdb
 
-Columns = dict[str, dict[str, tuple[str, str]]]
-"""table -> column -> (Chinese, English), for COMMENT ON and the analyst's reference."""
+from schemas.marts import Columns
+from schemas.sql import lit, q
 
 
 def rebuild(con: duckdb.DuckDBPyConnection, statements: list[tuple[str, dict[str, Any]]], columns: Columns) -> dict[str, int]:
@@ -22,9 +22,8 @@ def rebuild(con: duckdb.DuckDBPyConnection, statements: list[tuple[str, dict[str
             con.execute(sql, params)
         for table, cols in columns.items():
             for column, (zh, en) in cols.items():
-                text = f"{zh} / {en}".replace("'", "''")
-                con.execute(f'COMMENT ON COLUMN "{table}"."{column}" IS \'{text}\'')
-        counts = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in columns}  # type: ignore[index]
+                con.execute(f"COMMENT ON COLUMN {q(table)}.{q(column)} IS {lit(f'{zh} / {en}')}")
+        counts = {t: con.execute(f"SELECT count(*) FROM {q(t)}").fetchone()[0] for t in columns}  # type: ignore[index]
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

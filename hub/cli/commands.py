@@ -1,0 +1,212 @@
+"""The ``hub`` commands, one function each; what they need is imported when they run, so
+``hub --help`` and ``hub verify`` start without loading Dagster or DuckDB."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+from hub.errors import ConfigError, HubError, VerificationError
+from hub.home import Home
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hub.cli.summary import print_summary
+    from hub.orchestration.execute import run_exchange
+
+    home = Home.find(args.home)
+    ok = run_exchange(home, Path(args.config).resolve() if args.config else None)
+    print_summary(home, Path(args.config).resolve() if args.config else None)
+    return 0 if ok else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from hub.cli.summary import print_summary
+    from hub.demo import exchange
+    from hub.demo.sftp_server import DemoSftpServer
+    from hub.orchestration.execute import run_exchange
+
+    home = Home.find(args.home)
+    home.root.mkdir(parents=True, exist_ok=True)
+    print(f"demo home: {home.root}")
+    exchange.ensure_keys(home)
+    with DemoSftpServer(exchange.sftp_root(home), exchange.host_key_path(home),
+                        exchange.client_public_line(home)) as server:
+        as_of = dt.date.fromisoformat(args.as_of) if args.as_of else None
+        exchange.create(home, port=server.port, seed=args.seed, as_of=as_of)
+        print(f"procuratorate SFTP drop serving on 127.0.0.1:{server.port} (host key pinned in hub.yaml)")
+        print("running the exchange: pull -> land -> normalize -> publish ...")
+        ok = run_exchange(home, as_of=as_of)
+    print_summary(home, demo=True)
+    return 0 if ok else 1
+
+
+def cmd_demo_server(args: argparse.Namespace) -> int:
+    """Serve a demo home's SFTP drop on the port its hub.yaml names, so ``hub run`` can pull."""
+    from hub.config import SftpDropSource, load_config
+    from hub.demo import exchange
+    from hub.demo.sftp_server import DemoSftpServer
+
+    home = Home.find(args.home)
+    config = load_config(home.require_config())
+    drops = [s.sftp for s in config.sources if isinstance(s, SftpDropSource)]
+    if not drops:
+        raise ConfigError(f"{home.config} has no SFTP source to serve; is {home.root} a demo home?")
+    with DemoSftpServer(exchange.sftp_root(home), exchange.host_key_path(home),
+                        exchange.client_public_line(home), port=drops[0].port):
+        print(f"serving {exchange.sftp_root(home)} on 127.0.0.1:{drops[0].port}; Ctrl-C stops")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from hub.publish.verify import verify_bundle
+
+    try:
+        v = verify_bundle(
+            Path(args.bundle), Path(args.keys), now=dt.datetime.now(dt.UTC),
+            state_file=Path(args.state) if args.state else None,
+        )
+    except VerificationError as exc:
+        print(f"REJECTED ({exc.reason}): {exc}", file=sys.stderr)
+        return 1
+    rows = ", ".join(f"{k}={n}" for k, n in v.datasets.items())
+    print(f"OK: bundle {args.bundle}")
+    print(f"  office {v.office}, sequence {v.sequence}, signed by key {v.keyid[:16]}…")
+    print(f"  created {v.created}, expires {v.expires}")
+    print(f"  every file's sha256 matches the signed manifest; rows: {rows}")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from hub.observe import audit
+    from hub.signing.crypto import load_public_keys
+
+    home = Home.find(args.home)
+    retired = home.keys / "retired"
+    try:
+        trusted = load_public_keys(home.keys) if home.keys.is_dir() else {}
+        n = audit.verify(home.audit, home.audit_checkpoints, trusted=trusted,
+                         retired=load_public_keys(retired) if retired.is_dir() else {})
+    except HubError as exc:
+        print(f"BROKEN: {exc}", file=sys.stderr)
+        return 1
+    checkpoints = len(home.audit_checkpoints.read_text().splitlines()) if home.audit_checkpoints.exists() else 0
+    print(f"OK: {n} audit entries, hash chain intact ({home.audit})")
+    print(f"  {checkpoints} signed checkpoint(s) verify and match the log ({home.audit_checkpoints})")
+    return 0
+
+
+def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
+    from hub.observe import audit
+    from hub.publish import keys
+
+    home = Home.find(args.home)
+    cp = audit.checkpoint(home.audit, home.audit_checkpoints, keys.signing_key(home))
+    print(f"signed the head at entry {cp['seq']}" if cp else "nothing logged since the last checkpoint")
+    return 0
+
+
+def cmd_audit_report(args: argparse.Namespace) -> int:
+    from hub.config import load_config
+    from hub.inspect import audit_report
+    from hub.normalize.warehouse import Warehouse
+
+    home = Home.find(args.home)
+    config = load_config(home.require_config())
+    start = _date(args.start, "--from") if args.start else dt.date(1970, 1, 1)
+    end = _date(args.end, "--to") if args.end else dt.datetime.now(dt.UTC).date()
+    with Warehouse.open(config, home, read_only=True) as wh:
+        result = audit_report.build(config, home, wh, office=args.office, start=start, end=end)
+    print(audit_report.render(result))
+    if args.out:
+        audit_report.write(result, Path(args.out))
+        print(f"written to {args.out}")
+    return 0
+
+
+def cmd_reports(args: argparse.Namespace) -> int:
+    """Write a quarter's statistics tables or a year's chart again, from the marts as they stand."""
+    from hub.config import load_config
+    from hub.marts.stage import write_report_files
+    from hub.observe.run import RunContext
+
+    home = Home.find(args.home)
+    config = load_config(home.require_config())
+    if not (args.quarter or args.year):
+        raise ConfigError("say which report: --quarter 2024Q3 (statistics tables) and/or --year 2024 (chart)")
+    if args.quarter and not re.fullmatch(r"[0-9]{4}Q[1-4]", args.quarter):
+        raise ConfigError(f"--quarter {args.quarter!r}: write a quarter as YYYYQn, e.g. 2024Q3")
+    files = write_report_files(RunContext(config, home, "-"), quarter=args.quarter, year=args.year,
+                               folder=Path(args.out).resolve() if args.out else None)
+    for path in files:
+        print(f"written {path}")
+    return 0
+
+
+def _date(text: str, flag: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r}: write a date as YYYY-MM-DD") from None
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    import json
+
+    from hub.config import load_config
+    from hub.inspect import trace
+    from hub.normalize.warehouse import Warehouse
+
+    home = Home.find(args.home)
+    config = load_config(home.require_config())
+    if sum(x is not None for x in (args.case_no, args.record, args.bundle)) != 1:
+        raise ConfigError("trace one thing: a case number, --record ID, or --bundle DIR --dataset D --row N")
+    if args.bundle is not None and (args.dataset is None or args.row is None):
+        raise ConfigError("--bundle needs --dataset (e.g. filing) and --row (1-based row in that dataset's file)")
+    with Warehouse.open(config, home, read_only=True) as wh:
+        result = trace.trace(config, home, wh, case_no=args.case_no, record=args.record,
+                             bundle=Path(args.bundle) if args.bundle else None, dataset=args.dataset, row=args.row)
+    print(json.dumps(result, ensure_ascii=False, indent=1, default=str) if args.json else trace.render(result))
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from hub.publish import keys
+
+    home = Home.find(args.home)
+    if args.keys_command == "rotate":
+        keyid = keys.rotate(home)
+        print(f"new signing key {keyid}; publish {home.keys / (keyid + '.pem')} to the offices")
+        print("the previous key still verifies until you run: hub keys retire <old keyid>")
+    elif args.keys_command == "retire":
+        keys.retire(home, args.keyid)
+        print(f"retired {args.keyid}: offices that take the exported keyring will reject what it signed")
+    elif args.keys_command == "export":
+        for path in keys.export(home, Path(args.target)):
+            print(path)
+    else:
+        for k in keys.list_keys(home):
+            print(f"{k.keyid}  {k.status:<11}  {k.created:%Y-%m-%d %H:%M}Z")
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """Open the Dagster UI on this home's definitions."""
+    from hub.orchestration.execute import dagster_instance
+
+    home = Home.find(args.home)
+    home.require_config()
+    dagster_instance(home)
+    os.environ["HUB_HOME"] = str(home.root)
+    dagster = shutil.which("dagster") or str(Path(sys.executable).parent / "dagster")
+    os.execv(dagster, [dagster, "dev", "-m", "hub.definitions", "-p", str(args.port)])

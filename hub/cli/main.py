@@ -1,0 +1,99 @@
+"""``hub``: run the exchange, the demo, and the checks offices and auditors rely on.
+
+Every command finds its home from ``--home``, else ``HUB_HOME``, else the current directory.
+Exit codes: 0 ok, 1 the thing checked failed (verification, audit), 2 usage or config error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hub.cli import commands
+from hub.errors import ConfigError, HubError
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hub", description="Case-data exchange hub for courts, procuratorates and agencies.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_home(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("--home", help="hub home folder (default: $HUB_HOME, else the current directory)")
+        return sp
+
+    demo = with_home(sub.add_parser("demo", help="create the demo exchange and run it end to end"))
+    demo.add_argument("--seed", type=int, default=20241122, help="generator seed (default: %(default)s)")
+    demo.add_argument("--as-of", help="date the demo treats as today, YYYY-MM-DD (default: today)")
+    demo.set_defaults(fn=commands.cmd_demo)
+
+    run = with_home(sub.add_parser("run", help="materialize every asset: pull, normalize, publish"))
+    run.add_argument("--config", help="config file (default: <home>/hub.yaml)")
+    run.set_defaults(fn=commands.cmd_run)
+
+    with_home(sub.add_parser("demo-server", help="serve a demo home's SFTP drop so 'hub run' can pull")).set_defaults(fn=commands.cmd_demo_server)
+
+    verify = sub.add_parser("verify", help="verify a signed extract bundle as an office would")
+    verify.add_argument("bundle", help="bundle directory (holds manifest.dsse.json and data/)")
+    verify.add_argument("--keys", required=True, help="folder of trusted public keys (*.pem)")
+    verify.add_argument("--state", help="file remembering the last accepted sequence (rollback protection)")
+    verify.set_defaults(fn=commands.cmd_verify)
+
+    aud = sub.add_parser("audit", help="audit log commands")
+    aud_sub = aud.add_subparsers(dest="audit_command", required=True)
+    with_home(aud_sub.add_parser("verify", help="recompute the audit log's hash chain and check its signed checkpoints")
+              ).set_defaults(fn=commands.cmd_audit_verify)
+    with_home(aud_sub.add_parser("checkpoint", help="sign the audit log's head now (publishing does it too)")
+              ).set_defaults(fn=commands.cmd_audit_checkpoint)
+    rep = with_home(aud_sub.add_parser("report", help="what offices received; what sources sent and what was quarantined"))
+    rep.add_argument("--office", help="one office id (default: every office)")
+    rep.add_argument("--from", dest="start", help="first day, YYYY-MM-DD, UTC (default: the beginning)")
+    rep.add_argument("--to", dest="end", help="last day, YYYY-MM-DD, UTC, inclusive (default: today)")
+    rep.add_argument("--out", help="also write the report to FILE.csv or FILE.parquet")
+    rep.set_defaults(fn=commands.cmd_audit_report)
+
+    reps = with_home(sub.add_parser("reports", help="write a quarter's statistics tables (.xlsx, Parquet) or a year's chart"))
+    reps.add_argument("--quarter", help="e.g. 2024Q3: mart_nonlit_quarterly's tables for that quarter")
+    reps.add_argument("--year", type=int, help="e.g. 2024: the administrative-litigation chart for that year")
+    reps.add_argument("--out", help="folder to write into (default: <home>/reports)")
+    reps.set_defaults(fn=commands.cmd_reports)
+
+    tr = with_home(sub.add_parser("trace", help="follow a record from its source row to the offices that received it"))
+    tr.add_argument("case_no", nargs="?", help="a case number, written any way (brackets, digits, spaces)")
+    tr.add_argument("--record", help="a record key instead (e.g. wh-proc/乌检民监〔2024〕3号)")
+    tr.add_argument("--bundle", help="a bundle folder an office holds (with --dataset and --row)")
+    tr.add_argument("--dataset", help="dataset in the bundle, e.g. filing")
+    tr.add_argument("--row", type=int, help="row number in that dataset's Parquet file, from 1")
+    tr.add_argument("--json", action="store_true", help="print the chain as JSON")
+    tr.set_defaults(fn=commands.cmd_trace)
+
+    keys = sub.add_parser("keys", help="the signing keyring: list, rotate, retire, export")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    with_home(keys_sub.add_parser("list", help="key ids and their status")).set_defaults(fn=commands.cmd_keys)
+    with_home(keys_sub.add_parser("rotate", help="new signer; old keys keep verifying")).set_defaults(fn=commands.cmd_keys)
+    retire = with_home(keys_sub.add_parser("retire", help="stop trusting a key (not the current signer)"))
+    retire.add_argument("keyid")
+    retire.set_defaults(fn=commands.cmd_keys)
+    export = with_home(keys_sub.add_parser("export", help="copy the public keyring for offices"))
+    export.add_argument("target", help="folder to write <keyid>.pem and retired/<keyid>.pem into")
+    export.set_defaults(fn=commands.cmd_keys)
+
+    dev = with_home(sub.add_parser("dev", help="open the Dagster UI (dagster dev) on this home"))
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(fn=commands.cmd_dev)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.fn(args) or 0)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    except HubError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""The run summary a coordination office reads after ``hub run``: what moved, what was held back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hub.config import load_config
+from hub.home import Home
+from hub.normalize.warehouse import Warehouse
+from schemas.tables import RECORD_TYPES
+
+
+def print_summary(home: Home, config_path: Path | None = None, *, demo: bool = False) -> None:
+    config = load_config(config_path or home.require_config())
+    if not home.warehouse.exists():
+        print("no warehouse yet: nothing was applied")
+        return
+    with Warehouse.open(config, home, read_only=True) as wh:
+        pulled = {r[0]: r[1:] for r in wh.query(
+            "SELECT source_name, sum(rows_in) FILTER (WHERE kind = 'rows'), sum(rows_deleted) FROM hub_batches GROUP BY 1"
+        ).fetchall()}
+        counts = wh.table_counts()
+        rules = wh.query(
+            "SELECT rule, count(*), any_value(reason) FROM quarantine GROUP BY rule ORDER BY 2 DESC, 1"
+        ).fetchall()
+        marts = {r[0] for r in wh.query("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'mart_%'").fetchall()}
+        replies = wh.query("SELECT any_value(as_of), status, count(*) FROM mart_replies GROUP BY status ORDER BY status"
+                           ).fetchall() if "mart_replies" in marts else []
+        escalations = wh.query("SELECT target_court_code, target_court_name, overdue, max_days_overdue "
+                               "FROM mart_reply_escalation").fetchall() if replies else []
+        window = dict(wh.query("SELECT kind, count(*) FROM mart_supervision_window GROUP BY 1").fetchall()
+                      ) if "mart_supervision_window" in marts else {}
+        watch = wh.query("SELECT rule, count(*) FROM mart_enforcement_watch GROUP BY 1 ORDER BY 2 DESC, 1"
+                         ).fetchall() if "mart_enforcement_watch" in marts else []
+        nonlit = wh.query("SELECT kind, quarter, max(counted_to), sum(measures), sum(replied), sum(overdue) "
+                          "FROM mart_nonlit_quarterly "
+                          "WHERE measures > 0 GROUP BY ALL ORDER BY quarter DESC, kind LIMIT 4"
+                          ).fetchall() if "mart_nonlit_quarterly" in marts else []
+        admin = wh.query("SELECT year, cases_filed, decided, loss_rate, head_appearance_rate, settlement_rate, cases_per_10k "
+                         "FROM mart_admin_litigation_year ORDER BY year DESC LIMIT 3"
+                         ).fetchall() if "mart_admin_litigation_year" in marts else []
+        divergent = wh.query("SELECT cause, court_level, cases, outcomes FROM mart_class_divergence ORDER BY divergence DESC"
+                             ).fetchall() if "mart_class_divergence" in marts else []
+    print("\nrows pulled per source")
+    for src in config.sources:
+        rows, deleted = pulled.get(src.name, (0, 0))
+        gone = f", {deleted} deleted at the source" if deleted else ""
+        print(f"  {src.name:<24} {rows or 0:>7}  ({src.kind}, {src.record_type}{gone})")
+    print("\nrows in the shared tables")
+    for rt in RECORD_TYPES:
+        print(f"  {rt:<24} {counts[rt]:>7}")
+    print(f"\nrows quarantined: {counts['quarantine']}")
+    for rule, n, reason in rules:
+        print(f"  {rule:<24} {n:>7}  e.g. {reason}")
+    if replies:
+        print(f"\nreplies to supervision measures as of {replies[0][0]} (mart_replies)")
+        for _, status, n in replies:
+            print(f"  {status:<24} {n:>7}")
+        for code, name, overdue, days in escalations:
+            print(f"  escalate: {code} {name or ''}: {overdue} overdue, longest {days} days (mart_reply_escalation)")
+    if window:
+        print("\nsupervision window, 3 years from the ruling (mart_supervision_window)")
+        for kind, n in sorted(window.items()):
+            print(f"  {kind:<24} {n:>7}")
+    if watch:
+        print("\nenforcement cases flagged (mart_enforcement_watch)")
+        for rule, n in watch:
+            print(f"  {rule:<36} {n:>7}")
+    if nonlit:
+        print("\nnon-litigation enforcement supervision, latest quarters (mart_nonlit_quarterly)")
+        for kind, quarter, counted_to, measures, replied, overdue in nonlit:
+            print(f"  {quarter} {kind:<4} {measures:>4} measures, {replied} replied, {overdue} overdue on {counted_to}")
+    for table in sorted(home.reports.glob("quarterly/*/*.xlsx"))[-1:]:
+        print(f"  statistics tables for filing: {table}")
+    if admin:
+        print("\nadministrative litigation per year (mart_admin_litigation, mart_admin_litigation_year)")
+        for year, filed, decided, loss, head, settled, per_10k in admin:
+            print(f"  {year}: {filed} filed, {decided} decided, loss rate {_pct(loss)}, head appearance {_pct(head)}, "
+                  f"mediated/withdrawn {_pct(settled)}, {per_10k if per_10k is not None else '-'} per 10,000 residents")
+    for chart in sorted(home.reports.glob("admin_litigation/*.png"))[-1:]:
+        print(f"  white paper chart: {chart}")
+    if divergent:
+        print("\nclass cases decided inconsistently (mart_class_divergence)")
+        for cause, level, cases, outcomes in divergent[:5]:
+            print(f"  {cause} ({level}法院, {cases} decisions): {outcomes}")
+    print("\nbundles published per office")
+    for office in config.offices:
+        folder = office.outbox(home)
+        bundles = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) if folder.exists() else []
+        latest = f"latest {bundles[-1]}" if bundles else "none"
+        print(f"  {office.id:<24} {len(bundles):>7}  {office.name}; {latest}")
+    h = f" --home {home.root}"
+    example = next(
+        (b for o in config.offices for b in sorted(o.outbox(home).glob("0*"))[-1:]), home.outbox / "<office>/<seq>"
+    )
+    print("\nnext")
+    print(f"  hub verify {example} --keys {home.keys}")
+    print(f"  python -c \"import duckdb; duckdb.connect('{home.warehouse}', read_only=True).sql('FROM quarantine').show()\"")
+    print(f"  hub audit verify{h}")
+    print(f"  hub trace --bundle {example} --dataset <dataset> --row 1{h}   (that row back to its source)")
+    print(f"  hub audit report{h} --out report.csv   (what each office received; what each source sent)")
+    if demo:
+        print(f"  hub demo-server{h} &  then  hub run{h}   (pull again: nothing new lands twice)")
+    print(f"  hub dev{h}   (Dagster UI on http://127.0.0.1:3000)")
+    print("  docs/analyst-guide.md   (every table and column, queries to paste)")
+
+
+def _pct(rate: float | None) -> str:
+    return "-" if rate is None else f"{100 * rate:.1f}%"

@@ -1,0 +1,168 @@
+"""``hub.yaml`` as one validated ``HubConfig``: loading, cross-references, and secrets from
+the environment.
+
+Every error names the file, the key (``sources[1].mapping.case_no``) and the fix, because the
+people editing this file are coordination-office staff, not the hub's developers. Secrets are
+never written here: the config names environment variables (``password_env``) that are read
+at run time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import ValidationError, model_validator
+
+from hub.config.base import Model
+from hub.config.offices import Agreement, Office
+from hub.config.settings import (
+    MOVED_TO_MARTS,
+    HubSettings,
+    LineageSettings,
+    MartSettings,
+)
+from hub.config.sources import Institution, Source
+from hub.errors import ConfigError
+
+
+class HubConfig(Model):
+    version: Literal[1] = 1
+    hub: HubSettings = HubSettings()
+    marts: MartSettings = MartSettings()
+    institutions: list[Institution]
+    sources: list[Source]
+    offices: list[Office]
+    agreements: list[Agreement]
+    lineage: LineageSettings | None = None  # no section: no OpenLineage events
+
+    @model_validator(mode="before")
+    @classmethod
+    def _marts_settings_under_hub(cls, data: Any) -> Any:
+        """Read the marts' thresholds where configs written before the ``marts:`` section keep them."""
+        if not isinstance(data, dict) or not isinstance(data.get("hub"), dict):
+            return data
+        moved = {k: v for k, v in data["hub"].items() if k in MOVED_TO_MARTS}
+        if not moved:
+            return data
+        marts = data.get("marts") or {}
+        if not isinstance(marts, dict) or set(moved) & set(marts):
+            return data  # let validation name the key that is both, or the malformed section
+        warnings.warn(f"hub.yaml: {', '.join(f'hub.{k}' for k in moved)} moved to the marts: section; "
+                      "move them there", DeprecationWarning, stacklevel=2)
+        hub = {k: v for k, v in data["hub"].items() if k not in MOVED_TO_MARTS}
+        return data | {"hub": hub, "marts": marts | moved}
+
+    def digest(self) -> str:
+        """sha256 of the validated config, recorded with every audit entry."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+    def institution(self, institution_id: str) -> Institution:
+        return _one(self.institutions, "id", institution_id, "institutions")
+
+    def source(self, name: str) -> Source:
+        return _one(self.sources, "name", name, "sources")
+
+    def office(self, office_id: str) -> Office:
+        return _one(self.offices, "id", office_id, "offices")
+
+    def agreement_for(self, office_id: str) -> Agreement | None:
+        return next((a for a in self.agreements if a.office == office_id), None)
+
+    def sources_of(self, record_type: str) -> list[Source]:
+        return [s for s in self.sources if s.record_type == record_type]
+
+
+MISSING_BLOCK = {
+    "database": "a database source needs a 'database:' block (url, table, cursor)",
+    "sftp": "an sftp source or delivery needs an 'sftp:' block (host, username, key_path, host_key)",
+}
+"""What to write when a source's block for its kind is missing."""
+
+
+def _one(items: list[Any], attr: str, value: str, section: str) -> Any:
+    for item in items:
+        if getattr(item, attr) == value:
+            return item
+    raise ConfigError(f"{value!r} is not declared under {section} in hub.yaml; use one of: "
+                      f"{', '.join(getattr(i, attr) for i in items) or '(none)'}", key=section)
+
+
+def _reference_errors(c: HubConfig) -> list[tuple[str, str]]:
+    """(key, message) for names that must be unique or must point at something declared."""
+    errors: list[tuple[str, str]] = []
+    for section, names in (
+        ("institutions", [i.id for i in c.institutions]),
+        ("sources", [s.name for s in c.sources]),
+        ("offices", [o.id for o in c.offices]),
+        ("agreements", [a.office for a in c.agreements]),
+    ):
+        for i, name in enumerate(names):
+            if names.index(name) != i:
+                errors.append((f"{section}[{i}]", f"{name!r} appears more than once; each must be unique"))
+    inst = {i.id for i in c.institutions}
+    offices = {o.id for o in c.offices}
+    for section, items in (("sources", c.sources), ("offices", c.offices)):
+        for i, item in enumerate(items):
+            if item.institution not in inst:
+                errors.append((f"{section}[{i}].institution",
+                               f"{item.institution!r} is not declared under institutions; add it or fix the id"))
+    for i, a in enumerate(c.agreements):
+        if a.office not in offices:
+            errors.append((f"agreements[{i}].office", f"{a.office!r} is not declared under offices; add it or fix the id"))
+    return errors
+
+
+def load_config(path: Path) -> HubConfig:
+    """Read and validate ``hub.yaml``; raise ``ConfigError`` naming the file, key and fix."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such config file. Run 'hub demo' to create an example home, "
+            "or pass --config / --home.", path=str(path)
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}", path=str(path)) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level", path=str(path))
+    try:
+        config = HubConfig.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = _dotted(err["loc"])
+        msg = MISSING_BLOCK.get(err["loc"][-1], err["msg"]) if err["type"] == "missing" else err["msg"]
+        msg = msg.removeprefix("Value error, ")
+        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{path}: {key or '(top level)'}: {msg}{more}", path=str(path), key=key) from None
+    errors = _reference_errors(config)
+    if errors:
+        key, msg = errors[0]
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise ConfigError(f"{path}: {key}: {msg}{more}", path=str(path), key=key)
+    return config
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    """``sources[1].mapping.case_no`` from pydantic's location, without the ``kind`` tag a
+    source's errors carry (``sources, 1, database, database, table``)."""
+    if len(loc) > 2 and loc[0] == "sources" and loc[2] in ("database", "sftp"):
+        loc = (*loc[:2], *loc[3:])
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def secret(env_name: str | None, what: str) -> str | None:
+    """Read a secret named by config from the environment at run time (never logged)."""
+    if env_name is None:
+        return None
+    value = os.environ.get(env_name)
+    if value is None:
+        raise ConfigError(f"{what}: environment variable {env_name} is not set; export it before running")
+    return value

@@ -1,0 +1,7 @@
+"""Inspect: the read side, for auditors and analysts.
+
+    trace          a record from its source row to the offices that received it
+    audit_report   what offices received, what sources sent and what was quarantined
+    catalog        every warehouse table and column, documented
+    analyst_guide  docs/analyst-guide.md, generated from the catalog
+"""

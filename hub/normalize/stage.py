@@ -1,0 +1,160 @@
+"""The normalize stage: apply every landed batch not applied yet, one lane per record type,
+lanes taken by a few threads, each batch audited as it commits."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from hub.config import HubConfig, Source
+from hub.normalize.apply import apply_group
+from hub.normalize.staging import StagingRules
+from hub.normalize.warehouse import Warehouse
+from hub.observe import lineage
+from hub.observe.run import RunContext
+from hub.pull.landing import LandedBatch, landed_batches
+from schemas.tables import RECORD_TYPES
+
+APPLY_LANES = 2
+"""Record types applied at once, each by one thread on its own connection. Their history
+tables are disjoint and hub_batches and quarantine only get appends, which DuckDB commits
+without conflict; a second thread keeps both cores busy while the other commits or plans."""
+
+SMALL_APPLY_ROWS = 100_000
+"""At most this many pending rows, every record type gets its thread: small batches spend
+their time binding statements and committing, which more threads overlap; past it DuckDB's
+parallel scans fill the cores and more threads only contend (docs/performance.md)."""
+
+TRANSACTION_ROWS = 250_000
+"""Rows a lane applies per transaction, at least (the last of its batches may pass it): a few
+row groups each written once, compressed, while a crash loses little work."""
+
+Applied = tuple[LandedBatch, dict[str, int]]
+
+
+def apply_pending(run: RunContext) -> dict[str, dict[str, int]]:
+    """Apply every landed batch the warehouse has not applied yet, each record type's oldest
+    first; returns this run's row accounting per record type."""
+    sources = [s.name for s in run.config.sources]
+    totals: dict[str, dict[str, int]] = {}
+    landing = [lineage.dataset("file", lineage.landing_name(run.home, s)) for s in sources]
+    with run.stage("normalize", landing) as stage, Warehouse.open(run.config, run.home) as wh:
+        _audit_unaudited(run, wh)
+        pending = landed_batches(run.home.landing, sources, skip=wh.applied())
+        audited: list[str] = []
+        try:
+            for batch, counts in _apply_lanes(run, wh, pending):
+                _audit_applied(run, wh, batch.source, batch.batch_id, counts)
+                audited.append(batch.batch_id)
+                agg = totals.setdefault(batch.record_type, dict.fromkeys(counts, 0))
+                for k, v in counts.items():
+                    agg[k] += v
+        finally:
+            wh.mark_audited(audited)
+        rows = wh.table_counts()
+        stage.outputs = [lineage.table_output(run.config, run.home, rt, rows[rt]) for rt in RECORD_TYPES]
+        stage.outputs.append(lineage.output("file", lineage.table_name(run.home, "quarantine")))
+    return totals
+
+
+def staging_rules(config: HubConfig, src: Source) -> StagingRules:
+    """How ``src``'s rows are normalized: its mapping and key, its court, its delete flag."""
+    soft = (src.soft_delete.column, src.soft_delete.values) if src.soft_delete else None
+    return StagingRules(src.mapping, src.key, config.institution(src.institution).court_code, soft)
+
+
+def _audit_applied(run: RunContext, wh: Warehouse, source: str, batch_id: str, counts: dict[str, int],
+                   **details: Any) -> None:
+    """A batch's ``apply`` entry, and a ``quarantine`` one naming the rules its rows broke."""
+    run.record("apply", subject=source, batch_id=batch_id, **counts, **details)
+    if counts["rows_quarantined"]:
+        rules = wh.query("SELECT rule, count(*) FROM quarantine WHERE batch_id = ? GROUP BY 1 ORDER BY 1",
+                         [batch_id]).fetchall()
+        run.record("quarantine", subject=source, batch_id=batch_id, rows=counts["rows_quarantined"],
+                   rules=dict(rules), **details)
+
+
+def _audit_unaudited(run: RunContext, wh: Warehouse) -> None:
+    """Audit the batches an earlier run committed but stopped before auditing, under that run's
+    id, each entry naming the run that found it (``recovered_by``)."""
+    missing = wh.unaudited()
+    for batch_id, source, applied_by, counts in missing:
+        earlier = RunContext(run.config, run.home, applied_by)
+        _audit_applied(earlier, wh, source, batch_id, counts, recovered_by=run.run_id)
+    wh.mark_audited([batch_id for batch_id, *_ in missing])
+
+
+def _apply_lanes(run: RunContext, wh: Warehouse, pending: list[LandedBatch]) -> Iterator[Applied]:
+    """Apply ``pending`` one lane per record type, yielding each batch with its accounting
+    once committed. ``APPLY_LANES`` threads (a thread a lane for small work) take the lanes in
+    turn, each on its own connection (made once, before the threads start). A failing lane
+    stops the others after their current transaction; what they committed is still yielded
+    (and audited), then the error is raised."""
+    rules = {s.name: staging_rules(run.config, s) for s in run.config.sources}
+    lanes = [[b for b in pending if b.record_type == rt] for rt in RECORD_TYPES]
+    todo: queue.SimpleQueue[list[LandedBatch]] = queue.SimpleQueue()
+    for lane in sorted((lane for lane in lanes if lane), key=lambda lane: -sum(b.rows for b in lane)):
+        todo.put(lane)  # the most rows first, so that the threads end about together
+    results: queue.SimpleQueue[Applied | BaseException | None] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def work(cur: Warehouse) -> None:
+        try:
+            with cur:
+                while (lane := _next(todo)) is not None:
+                    for batches in _transactions(lane):
+                        if stop.is_set():
+                            return
+                        with cur.transaction():  # the batches of all sources, staged together
+                            applied = list(apply_group(cur, batches, rules, run_id=run.run_id))
+                        for item in applied:
+                            results.put(item)
+        except BaseException as exc:
+            results.put(exc)
+        finally:
+            results.put(None)
+
+    threads = APPLY_LANES if sum(b.rows for b in pending) > SMALL_APPLY_ROWS else len(RECORD_TYPES)
+    workers = [threading.Thread(target=work, args=(wh.cursor(),), name=f"apply-{n}")
+               for n in range(min(threads, todo.qsize()))]
+    for worker in workers:
+        worker.start()
+    error: BaseException | None = None
+    try:
+        for _ in workers:
+            while (item := results.get()) is not None:
+                if isinstance(item, BaseException):
+                    stop.set()
+                    error = error or item
+                else:
+                    yield item
+    finally:
+        stop.set()  # also when the caller stops early: the threads end after their current transaction
+        for worker in workers:
+            worker.join()
+    if error is not None:
+        raise error
+
+
+def _next(todo: queue.SimpleQueue[list[LandedBatch]]) -> list[LandedBatch] | None:
+    try:
+        return todo.get_nowait()
+    except queue.Empty:
+        return None
+
+
+def _transactions(lane: list[LandedBatch]) -> Iterator[list[LandedBatch]]:
+    """``lane`` in runs of consecutive batches of about ``TRANSACTION_ROWS`` rows, each applied
+    in one transaction."""
+    batches: list[LandedBatch] = []
+    rows = 0
+    for batch in lane:
+        batches.append(batch)
+        rows += batch.rows
+        if rows >= TRANSACTION_ROWS:
+            yield batches
+            batches, rows = [], 0
+    if batches:
+        yield batches

@@ -1,0 +1,160 @@
+"""The hub's own tables in the warehouse, each declared once: its columns with their types and
+Chinese and English meanings, from which both its DDL and its documentation are made.
+
+The shared tables are declared in ``schemas.tables``, the marts' in ``schemas.marts``; these
+are the hub's bookkeeping: quarantine, the apply ledger, what was published to whom.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.sql import q
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # DuckDB type, with PRIMARY KEY when the column alone is the key
+    zh: str
+    en: str
+
+
+@dataclass(frozen=True)
+class HubTable:
+    description: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...] = ()
+
+    def ddl(self, name: str) -> str:
+        cols = [f"{q(c.name)} {c.type}" for c in self.columns]
+        if self.primary_key:
+            cols.append(f"PRIMARY KEY ({', '.join(map(q, self.primary_key))})")
+        return f"CREATE TABLE IF NOT EXISTS {q(name)} (\n  " + ",\n  ".join(cols) + "\n)"
+
+    def docs(self) -> dict[str, tuple[str, str]]:
+        """column -> (Chinese, English)."""
+        return {c.name: (c.zh, c.en) for c in self.columns}
+
+
+HUB_TABLES: dict[str, HubTable] = {
+    "quarantine": HubTable(
+        "Rows that failed a rule: never in a shared table, never lost",
+        (
+            Column("batch_id", "VARCHAR", "落地批次", 'landing batch the row came in'),
+            Column("source_name", "VARCHAR", "来源", 'source name in hub.yaml'),
+            Column("source_institution", "VARCHAR", "来源机构", 'institution that sent the row'),
+            Column("record_type", "VARCHAR", "记录类型", 'filing / judgment / enforcement / supervision'),
+            Column("source_row", "BIGINT", "来源行号", "row or line number in the batch's origin (file line, query result row)"),
+            Column("source_key", "VARCHAR", "来源主键", "the row's key in its source, when it had one"),
+            Column("rule", "VARCHAR", "规则", 'the first rule the row failed, e.g. bad_case_no'),
+            Column("reason", "VARCHAR", "原因", 'what is wrong and with which value'),
+            Column("rules", "VARCHAR[]", "全部规则", 'every rule the row failed'),
+            Column("original", "JSON", "原始值", 'the row as the source sent it (JSON)'),
+            Column("run_id", "VARCHAR", "运行编号", 'Dagster run that applied the batch'),
+            Column("quarantined_at", "TIMESTAMP", "隔离时间", 'when the row was quarantined'),
+        ),
+    ),
+    "hub_batches": HubTable(
+        "Row accounting per landing batch: rows_in = applied + quarantined + duplicate",
+        (
+            Column("batch_id", "VARCHAR PRIMARY KEY", "落地批次", 'landing batch (content hash of its source and Parquet file)'),
+            Column("source_name", "VARCHAR", "来源", 'source name in hub.yaml'),
+            Column("record_type", "VARCHAR", "记录类型", 'shared table the batch feeds'),
+            Column("origin", "VARCHAR", "出处", 'file and line range, or query and parameters, the batch was read from'),
+            Column("rows_in", "BIGINT", "输入行数", 'rows in the batch (kind keys: keys read)'),
+            Column("rows_applied", "BIGINT", "入库行数", 'rows that became versions in the shared table'),
+            Column("rows_quarantined", "BIGINT", "隔离行数", 'rows sent to quarantine'),
+            Column("rows_duplicate", "BIGINT", "重复行数", 'exact duplicates of a stored version, skipped'),
+            Column("landed_at", "TIMESTAMP", "落地时间", 'when the batch was landed'),
+            Column("applied_at", "TIMESTAMP", "入库时间", 'when the warehouse applied it'),
+            Column("run_id", "VARCHAR", "运行编号", 'Dagster run that applied it'),
+            Column("kind", "VARCHAR", "批次类型", 'rows (source rows) or keys (a key snapshot for hard-delete reconciliation)'),
+            Column("rows_deleted", "BIGINT", "删除行数", 'rows: applied rows carrying the delete flag; keys: records tombstoned'),
+        ),
+    ),
+    "hub_batches_audited": HubTable(
+        "Applied batches whose apply entry is in the audit log",
+        (
+            Column("batch_id", "VARCHAR PRIMARY KEY", "落地批次", 'a batch in hub_batches; one missing here is audited by the next normalize run'),
+        ),
+    ),
+    "hub_bundles": HubTable(
+        "One row per published bundle and dataset: who received which file, when",
+        (
+            Column("office", "VARCHAR", "接收部门", 'coordination office the bundle is for'),
+            Column("agreement", "VARCHAR", "共享协议", 'agreement id'),
+            Column("agreement_version", "INTEGER", "协议版本", 'agreement version'),
+            Column("bundle_sequence", "INTEGER", "批次序号", 'feed sequence number, monotonic per office'),
+            Column("bundle_sha256", "VARCHAR", "清单摘要", 'sha256 of the signed manifest (manifest.dsse.json)'),
+            Column("bundle_path", "VARCHAR", "路径", 'bundle folder in the outbox'),
+            Column("extract", "VARCHAR", "抽取方式", 'full or incremental'),
+            Column("published_at", "TIMESTAMP", "发布时间", 'when the bundle was signed (UTC)'),
+            Column("run_id", "VARCHAR", "运行编号", 'Dagster run that published it'),
+            Column("dataset", "VARCHAR", "数据集", 'shared table or mart table in the bundle'),
+            Column("file", "VARCHAR", "文件", 'file under data/'),
+            Column("file_sha256", "VARCHAR", "文件摘要", 'sha256 of the file as delivered (ciphertext when encrypted)'),
+            Column("rows", "BIGINT", "行数", 'rows in the file'),
+        ),
+        primary_key=('bundle_sha256', 'dataset'),
+    ),
+    "hub_receipts": HubTable(
+        "One row per row of a published file: which record version an office holds",
+        (
+            Column("office", "VARCHAR", "接收部门", 'coordination office'),
+            Column("agreement", "VARCHAR", "共享协议", 'agreement id'),
+            Column("bundle_sequence", "INTEGER", "批次序号", 'feed sequence number'),
+            Column("bundle_sha256", "VARCHAR", "清单摘要", "sha256 of the bundle's manifest"),
+            Column("dataset", "VARCHAR", "数据集", 'shared table or mart table'),
+            Column("bundle_row", "BIGINT", "文件行号", "1-based row in the dataset's file"),
+            Column("change", "VARCHAR", "变更类型", 'snapshot / new / changed / withdrawn'),
+            Column("record_key", "VARCHAR", "记录键", 'record sent (a mart row: its natural key joined by |)'),
+            Column("row_hash", "VARCHAR", "行哈希", "version sent: row_hash in <table>_history; a mart row's MD5; NULL when withdrawn"),
+        ),
+    ),
+    "hub_holdings": HubTable(
+        "What each office holds after its last bundle: one row per record shared with it",
+        (
+            Column("office", "VARCHAR", "接收部门", 'coordination office'),
+            Column("dataset", "VARCHAR", "数据集", 'shared table or mart table'),
+            Column("record_key", "VARCHAR", "记录键", 'record the office holds'),
+            Column("row_hash", "UBIGINT", "共享形态哈希", '64-bit hash of the row as shared (after filters and treatments), to notice changes'),
+        ),
+    ),
+    "hub_holdings_state": HubTable(
+        "Per office and dataset: the share the holdings were computed under",
+        (
+            Column("office", "VARCHAR", "接收部门", 'coordination office'),
+            Column("dataset", "VARCHAR", "数据集", 'shared table or mart table'),
+            Column("fingerprint", "VARCHAR", "共享指纹", "sha256 of the share's definition, hash key and DuckDB version; a change re-compares every row"),
+            Column("remembered_at", "TIMESTAMP", "记录时间", 'when the holdings were last updated (UTC)'),
+        ),
+        primary_key=('office', 'dataset'),
+    ),
+    "hub_holdings_batches": HubTable(
+        "Per office and dataset: landed batches its holdings already account for",
+        (
+            Column("office", "VARCHAR", "接收部门", 'coordination office'),
+            Column("dataset", "VARCHAR", "数据集", 'shared table'),
+            Column("batch_id", "VARCHAR", "批次", 'a batch in hub_batches; records of batches not listed are read at the next bundle'),
+        ),
+    ),
+    "hub_meta": HubTable(
+        "The warehouse's own settings",
+        (
+            Column("key", "VARCHAR PRIMARY KEY", "键", 'setting name, e.g. schema_version'),
+            Column("value", "VARCHAR", "值", 'setting value'),
+        ),
+    ),
+}
+"""Every table the hub keeps besides the shared tables and marts, created with the warehouse."""
+
+COUNTS = ("rows_in", "rows_applied", "rows_quarantined", "rows_duplicate", "rows_deleted")
+"""A batch's row accounting: the counts an apply returns and ``hub_batches`` keeps. Kind
+``rows``: rows_in = applied + quarantined + duplicate, rows_deleted of the applied carry the
+source's delete flag. Kind ``keys`` (a key snapshot): rows_in keys read, rows_deleted records
+tombstoned because their key was gone."""
+
+
+def ddl() -> list[str]:
+    return [table.ddl(name) for name, table in HUB_TABLES.items()]

@@ -1,0 +1,83 @@
+"""Views over the shared tables: links between records, and codes no code table knows.
+
+Views, not tables, so they are always as current as the tables they read and cost nothing
+to keep; they use only SQL (no hub macros), so any read-only DuckDB session can query them.
+"""
+
+from __future__ import annotations
+
+CODED_COLUMNS = [
+    ("filing", "court_code", "code_court", "court_code"),
+    ("judgment", "court_code", "code_court", "court_code"),
+    ("judgment", "outcome", "code_judgment_outcome", "outcome"),
+    ("judgment", "document_type", "code_document_type", "document_type"),
+    ("enforcement", "court_code", "code_court", "court_code"),
+    ("enforcement", "basis_type", "code_enforcement_basis", "basis_type"),
+    ("enforcement", "closure_type", "code_enforcement_closure", "closure_type"),
+    ("supervision", "domain", "code_supervision_domain", "domain"),
+]
+"""(table, column, code table, code column): values outside the code table are flagged, not
+quarantined, since a court's new outcome wording is still a valid record."""
+
+
+def code_flags_view() -> str:
+    parts = [
+        f"SELECT '{t}' AS record_type, record_key, '{c}' AS column_name, CAST({c} AS VARCHAR) AS value "
+        f"FROM {t} WHERE {c} IS NOT NULL AND {c} NOT IN (SELECT {cc} FROM {ct})"
+        for t, c, ct, cc in CODED_COLUMNS
+    ]
+    return "CREATE OR REPLACE VIEW code_flags AS\n" + "\nUNION ALL\n".join(parts)
+
+
+LINKS_VIEW = """
+CREATE OR REPLACE VIEW links AS
+WITH cases AS (
+    SELECT case_no, court_code FROM filing UNION SELECT case_no, court_code FROM judgment
+    UNION SELECT case_no, court_code FROM enforcement
+), sharing_courts AS (SELECT DISTINCT court_code FROM cases)
+SELECT 'supervision' AS record_type, s.record_key, 'target_case_no' AS link, s.target_case_no AS target,
+       c.case_no IS NOT NULL AS resolved,
+       CASE WHEN c.case_no IS NOT NULL THEN NULL
+            WHEN s.target_court_code NOT IN (SELECT court_code FROM sharing_courts)
+                THEN 'court ' || s.target_court_code || ' shares no cases with the hub'
+            ELSE 'court ' || s.target_court_code || ' has shared no case ' || s.target_case_no END AS why
+FROM supervision s LEFT JOIN (SELECT DISTINCT case_no FROM cases) c ON c.case_no = s.target_case_no
+UNION ALL
+SELECT 'enforcement', e.record_key, 'basis_doc_no', e.basis_doc_no, c.case_no IS NOT NULL,
+       CASE WHEN c.case_no IS NOT NULL THEN NULL
+            WHEN e.basis_doc_no IS NULL THEN 'no basis document number recorded'
+            WHEN NOT regexp_matches(e.basis_doc_no, '^（[0-9]{4}）')
+                THEN 'basis is not a court case number (arbitration award, notarized debt or administrative decision)'
+            ELSE 'basis case ' || e.basis_doc_no || ' is not among the cases shared with the hub' END
+FROM enforcement e LEFT JOIN (SELECT DISTINCT case_no FROM filing UNION SELECT case_no FROM judgment) c
+     ON c.case_no = e.basis_doc_no
+"""
+
+LINK_RATE_SQL = """
+SELECT link, count(*) AS links, count(*) FILTER (WHERE resolved) AS resolved,
+       coalesce(count(*) FILTER (WHERE resolved) / nullif(count(*), 0), 1.0) AS rate
+FROM links WHERE record_type = ? GROUP BY link
+"""
+
+
+def all_views() -> list[str]:
+    return [code_flags_view(), LINKS_VIEW]
+
+
+VIEWS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
+    "links": ("Every supervision target and enforcement basis, resolved to a court case or not, with why", {
+        "record_type": ("记录类型", "supervision or enforcement"),
+        "record_key": ("记录键", "the linking record"),
+        "link": ("关联字段", "target_case_no or basis_doc_no"),
+        "target": ("关联对象", "the case number linked to"),
+        "resolved": ("已关联", "a shared case has that number"),
+        "why": ("未关联原因", "why it did not resolve"),
+    }),
+    "code_flags": ("Values no code table knows: kept in the record, listed here", {
+        "record_type": ("记录类型", "table of the record"),
+        "record_key": ("记录键", "the record"),
+        "column_name": ("字段", "coded column"),
+        "value": ("值", "the unknown value"),
+    }),
+}
+"""Each view: what it is, and its columns (Chinese, English)."""

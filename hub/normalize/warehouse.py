@@ -1,0 +1,199 @@
+"""The DuckDB warehouse: one connection with the hub's macros, its schema created or checked on
+open, transactions, and what its apply ledger (``hub_batches``) says was applied and audited.
+
+One process writes the warehouse at a time (Dagster pool ``warehouse``). Each landing batch
+is applied in the transaction that records it in ``hub_batches`` (``hub.normalize.apply``), so
+re-running after a crash applies nothing twice and a half-applied batch never exists.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+
+from hub.config import HubConfig
+from hub.errors import WarehouseError
+from hub.home import Home
+from hub.normalize import tables
+from hub.normalize.views import all_views
+from schemas import case_number, identifiers
+from schemas.codes import code_tables
+from schemas.sql import lit, q
+from schemas.tables import RECORD_TYPES, SCHEMA_VERSION, comments, ddl, view_ddl
+
+CHECKPOINT_THRESHOLD = "256MB"
+"""WAL size that triggers a checkpoint: DuckDB's default meant one per applied batch; more
+costs peak memory (docs/performance.md)."""
+
+MACROS = case_number.duckdb_macros() + identifiers.duckdb_macros()
+"""The hub's SQL macros (case numbers, identifiers), stored in the warehouse."""
+
+
+class Warehouse:
+    """An open warehouse connection with the hub's macros registered. ``con`` is the DuckDB
+    connection the stages' SQL runs on (marts, extracts, receipts)."""
+
+    def __init__(self, path: Path, *, hash_key: bytes, read_only: bool = False) -> None:
+        try:
+            self.con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise WarehouseError(
+                f"cannot open warehouse {path}: {exc}. Is another hub process writing it?"
+            ) from None
+        if not read_only:
+            # each batch commits to the WAL; checkpointing only past this size (and at close)
+            # compresses a table's row groups about once per run instead of once per batch
+            self.con.execute(f"SET checkpoint_threshold = {lit(CHECKPOINT_THRESHOLD)}")
+            self._create_schema()
+        self._hash_key = hash_key
+        self.read_only = read_only
+        self._in_transaction = False
+        self._create_macros()
+
+    @classmethod
+    def open(cls, config: HubConfig, home: Home, *, read_only: bool = False) -> Warehouse:
+        """The home's warehouse, with the identifier hash key and memory limit the config names."""
+        wh = cls(home.warehouse, hash_key=home.hash_key(config.hub.hash_key_env), read_only=read_only)
+        if config.hub.duckdb_memory_limit:  # DuckDB's default is 80% of RAM: a shared host needs less
+            wh.con.execute(f"SET memory_limit = {lit(config.hub.duckdb_memory_limit)}")
+        return wh
+
+    def _create_macros(self) -> None:
+        """The keyed hash, TEMP: its key must never be persisted into the file. The other
+        macros are the warehouse's own (``_create_schema``), created once instead of on every
+        connection; a read-only connection, which cannot create them there, gets TEMP copies,
+        so it works on a warehouse written before they were stored."""
+        if self.read_only:
+            for stmt in MACROS:
+                self.con.execute(stmt.replace("CREATE OR REPLACE MACRO", "CREATE OR REPLACE TEMP MACRO"))
+        self.con.execute(identifiers.keyed_hash_macro(self._hash_key))
+
+    def cursor(self) -> Warehouse:
+        """This warehouse on another connection, with its own transactions, temp tables and
+        keyed hash: a second thread applies one record type while this connection applies another."""
+        other = copy.copy(self)
+        other.con = self.con.cursor()
+        other._create_macros()
+        return other
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.con.close()
+
+    def _create_schema(self) -> None:
+        """Create or update every table, view, comment and code table, in one transaction, unless
+        the warehouse already has exactly these (``hub_meta.schema_digest``): every stage opens
+        the warehouse, and some forty catalog writes per open would cost more than its data."""
+        meta = self._meta()
+        self._check_version(meta)
+        statements = [*tables.ddl(), *MACROS]
+        for rt in RECORD_TYPES:
+            statements += [ddl(rt), view_ddl(rt), *comments(rt)]
+        codes, views = code_tables(), all_views()  # the views read the code tables
+        digest = hashlib.sha256(repr((SCHEMA_VERSION, statements, {n: t.to_pydict() for n, t in codes.items()}, views))
+                                .encode()).hexdigest()
+        if meta is not None and meta.get("schema_digest") == digest:
+            return
+        audited_before = self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND table_name = 'hub_batches_audited'").fetchone()[0]  # type: ignore[index]
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            for stmt in statements:
+                self.con.execute(stmt)
+            if not audited_before:  # a warehouse from before the table: its batches were audited as applied
+                self.con.execute("INSERT INTO hub_batches_audited SELECT batch_id FROM hub_batches")
+            for name, table in codes.items():
+                self.con.register("_code", table)
+                self.con.execute(f"CREATE OR REPLACE TABLE {q(name)} AS SELECT * FROM _code")
+                self.con.unregister("_code")
+            for view in views:
+                self.con.execute(view)
+            self.con.execute("INSERT OR REPLACE INTO hub_meta VALUES ('schema_version', ?), ('schema_digest', ?)",
+                             [str(SCHEMA_VERSION), digest])
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def _meta(self) -> dict[str, str] | None:
+        """``hub_meta`` as a dict; None when the warehouse has none (new, or schema version 1).
+        Read directly, not looked up in the catalog first: every open asks."""
+        try:
+            return dict(self.con.execute("SELECT key, value FROM hub_meta").fetchall())
+        except duckdb.CatalogException:
+            return None
+
+    def _check_version(self, meta: dict[str, str] | None) -> None:
+        """Refuse a warehouse written by another schema version: its tables would not match."""
+        if meta is not None:
+            found = int(meta.get("schema_version", 0))
+        else:
+            names = {r[0] for r in self.con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
+            found = 1 if "hub_batches" in names else SCHEMA_VERSION
+        if found != SCHEMA_VERSION:
+            path = self.con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+            raise WarehouseError(
+                f"warehouse {path[0] if path else ''} has schema version {found}, this hub writes version "
+                f"{SCHEMA_VERSION}: move the file aside and run `hub run` again; every landed batch is "
+                "re-applied from landing/ (nothing is pulled twice)"
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Apply several batches, of any sources, in one transaction: each apply inside commits
+        nothing itself, and nothing of them is kept unless all are applied. A table's rows
+        appended by one transaction are compressed into the file once, at commit."""
+        if self._in_transaction:  # a batch inside the caller's
+            yield
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
+        try:
+            yield
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            self.con.execute("PRAGMA enable_optimizer")  # a failed small staging may have left it off
+            raise
+        finally:
+            self._in_transaction = False
+
+    def applied(self) -> set[str]:
+        return {r[0] for r in self.con.execute("SELECT batch_id FROM hub_batches").fetchall()}
+
+    def unaudited(self) -> list[tuple[str, str, str, dict[str, int]]]:
+        """Applied batches without their audit entry yet, oldest first, as (batch id, source,
+        applying run, counts). ``hub_batches_audited`` is written after a batch's entry, so a run
+        stopped between a batch's commit and its entry leaves the batch here, for the next run."""
+        rows = self.con.execute(
+            f"SELECT batch_id, source_name, run_id, {', '.join(tables.COUNTS)} FROM hub_batches "
+            "ANTI JOIN hub_batches_audited USING (batch_id) ORDER BY applied_at, batch_id").fetchall()
+        return [(batch_id, source, run, dict(zip(tables.COUNTS, counts))) for batch_id, source, run, *counts in rows]
+
+    def mark_audited(self, batch_ids: list[str]) -> None:
+        if batch_ids:
+            self.con.execute("INSERT OR IGNORE INTO hub_batches_audited SELECT unnest($ids)", {"ids": batch_ids})
+
+    def table_counts(self) -> dict[str, int]:
+        names = list(RECORD_TYPES) + ["quarantine"]
+        return {n: self.con.execute(f"SELECT count(*) FROM {q(n)}").fetchone()[0] for n in names}  # type: ignore[index]
+
+    def has_tables(self, *names: str) -> set[str]:
+        """Which of ``names`` exist in the warehouse (a mart not built yet does not)."""
+        rows = self.con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                                "AND list_contains($names, table_name)", {"names": list(names)}).fetchall()
+        return {r[0] for r in rows}
+
+    def query(self, sql: str, params: dict[str, Any] | list[Any] | None = None) -> duckdb.DuckDBPyConnection:
+        return self.con.execute(sql, params)

@@ -1,0 +1,175 @@
+"""Dagster assets, one per stage and thing: landing per source, the normalized tables (one
+writer, pool ``warehouse``), the marts, one signed extract per office (all built by one step
+in that pool), and a delivery per office with an SFTP inbox. Built from ``hub.yaml`` so the
+lineage graph in the UI is the exchange the config describes. (No ``from __future__ import
+annotations``: Dagster reads the annotations.)
+"""
+
+from typing import Any
+
+import dagster as dg
+
+from hub import marts
+from hub.config import HubConfig, Source
+from hub.marts.stage import build_mart
+from hub.normalize.stage import apply_pending
+from hub.orchestration import metadata as asset_metadata
+from hub.orchestration.keys import delivery_key, extract_key, landing_key
+from hub.orchestration.resources import WAREHOUSE_POOL, HubResource, translate
+from hub.publish.delivery import deliver
+from hub.publish.stage import publish_offices
+from hub.pull.stage import pull
+from schemas.tables import RECORD_TYPES
+
+NORMALIZED_KEYS = [*RECORD_TYPES, "quarantine"]
+
+
+def _landing_asset(src: Source, institution: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=f"landing_{src.name}",
+        group_name="landing",
+        kinds={"sftp" if src.kind == "sftp" else "sql", "parquet"},
+        description=f"{src.record_type} records pulled from {institution} ({src.kind}), landed as immutable Parquet.",
+        tags={"record_type": src.record_type, "institution": src.institution},
+    )
+    def _land(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
+        result = translate(lambda: pull(hub.run(context), src.name), src.name, context)
+        return dg.MaterializeResult(metadata={
+            "rows": result.rows,
+            "batches": len(result.batches),
+            "origins": dg.MetadataValue.json(sorted({b.origin for b in result.batches})),
+            **asset_metadata.landing(hub.paths, src.name, [b.batch_id for b in result.batches]),
+        })
+
+    return _land
+
+
+def _normalized_asset(config: HubConfig) -> dg.AssetsDefinition:
+    specs = [
+        dg.AssetSpec(
+            rt, group_name="normalized", kinds={"duckdb"},
+            deps=[landing_key(s.name) for s in config.sources_of(rt)],
+            description=f"Shared {rt} table: one current row per record key, history in {rt}_history.",
+        )
+        for rt in RECORD_TYPES
+    ] + [
+        dg.AssetSpec(
+            "quarantine", group_name="normalized", kinds={"duckdb"},
+            deps=[landing_key(s.name) for s in config.sources],
+            description="Rows that failed a rule, with source, batch, row number, rule, reason and original values.",
+        )
+    ]
+
+    @dg.multi_asset(name="normalize", specs=specs, pool=WAREHOUSE_POOL, can_subset=False)
+    def _normalize(context: dg.AssetExecutionContext, hub: HubResource) -> Any:
+        totals = translate(lambda: apply_pending(hub.run(context)), "normalize", context)
+        run_id = context.run.run_id
+        with hub.warehouse() as wh:
+            counts = wh.table_counts()
+            reasons = wh.query("SELECT rule, count(*) FROM quarantine GROUP BY rule ORDER BY 2 DESC").fetchall()
+            metadata = {rt: asset_metadata.normalized(hub.config, wh, rt, counts[rt], run_id) for rt in RECORD_TYPES}
+            metadata["quarantine"] = asset_metadata.quarantine(wh, counts["quarantine"], run_id)
+        for rt in RECORD_TYPES:
+            applied = totals.get(rt, {})
+            yield dg.MaterializeResult(asset_key=rt, metadata={
+                "rows": counts[rt], **{f"this_run_{k}": v for k, v in applied.items()}, **metadata[rt],
+            })
+        yield dg.MaterializeResult(asset_key="quarantine", metadata={
+            "rows": counts["quarantine"], "by_rule": dg.MetadataValue.json(dict(reasons)), **metadata["quarantine"],
+        })
+
+    return _normalize
+
+
+def _extracts_asset(config: HubConfig) -> dg.AssetsDefinition:
+    """Every office's signed extract, one asset each, built by one step (``publish_offices``:
+    the offices at once, on one warehouse opening); a schedule or a user may select any of them."""
+    specs = []
+    for office in config.offices:
+        agreement = config.agreement_for(office.id)
+        shared = sorted({s.record_type for s in agreement.shares}) if agreement else []
+        specs.append(dg.AssetSpec(
+            extract_key(office.id), group_name="extracts", kinds={"parquet"},
+            deps=[dg.AssetKey(marts.asset_of(rt)) for rt in shared],
+            description=f"Signed extract bundle for {office.name} under agreement "
+            f"{agreement.id if agreement else '(none)'}: {', '.join(shared) or 'nothing'}.",
+        ))
+
+    @dg.multi_asset(name="extracts", specs=specs, pool=WAREHOUSE_POOL, can_subset=True)
+    def _extracts(context: dg.AssetExecutionContext, hub: HubResource) -> Any:
+        offices = [o.id for o in hub.config.offices if extract_key(o.id) in context.selected_asset_keys]
+        outcomes = translate(lambda: publish_offices(hub.run(context), offices), "extracts", context)
+        published = [o for o in outcomes if o.bundle is not None]
+        traced = {}
+        if published:
+            with hub.warehouse() as wh:
+                traced = {o.office: asset_metadata.extract(hub.config.agreement_for(o.office), wh, o.bundle)
+                          for o in published}
+        for outcome in outcomes:
+            if outcome.error is not None:
+                continue
+            bundle = outcome.bundle
+            if bundle is None:
+                metadata = {"bundle": "none: no agreement for this office"}
+            else:
+                metadata = {
+                    "bundle": dg.MetadataValue.path(str(bundle.path)),
+                    "sequence": bundle.sequence,
+                    "manifest_sha256": bundle.manifest_sha256,
+                    "rows": dg.MetadataValue.json(bundle.rows),
+                    **traced[outcome.office],
+                }
+            yield dg.MaterializeResult(asset_key=extract_key(outcome.office), metadata=metadata)
+        failed = [o for o in outcomes if o.error is not None]
+        if failed:  # the others are published and materialized; these fail the step, with what to fix
+            raise dg.Failure(description="; ".join(f"{o.office}: {o.error}" for o in failed))
+
+    return _extracts
+
+
+def _delivery_asset(config: HubConfig, office_id: str) -> dg.AssetsDefinition:
+    """Separate from the extract so a delivery retry never publishes a bundle twice."""
+    office = config.office(office_id)
+    sftp = office.delivery.sftp
+    if sftp is None:
+        raise ValueError(f"office {office_id} has no SFTP inbox")  # build_assets makes deliveries only for those
+
+    @dg.asset(
+        key=delivery_key(office_id),
+        group_name="deliveries",
+        deps=[extract_key(office_id)],
+        kinds={"sftp"},
+        description=f"Every bundle {office.name} has not received yet, uploaded in sequence to "
+        f"{sftp.host}:{sftp.port}/{sftp.remote_dir}/{office_id}/ (temporary name, then rename).",
+    )
+    def _deliver(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
+        written = translate(lambda: deliver(hub.run(context), office_id), office_id, context)
+        return dg.MaterializeResult(metadata={"delivered": dg.MetadataValue.json(written), "bundles": len(written)})
+
+    return _deliver
+
+
+def _mart_asset(spec: marts.Mart) -> dg.AssetsDefinition:
+    """A mart rebuilt from the shared tables; its breakdown (label, count) goes to the UI."""
+    @dg.asset(name=spec.name, group_name="marts", kinds={"duckdb"}, deps=[dg.AssetKey(d) for d in spec.deps],
+              pool=WAREHOUSE_POOL, description=spec.description)
+    def _mart(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
+        built = translate(lambda: build_mart(hub.run(context), spec.name, as_of=hub.as_of_date),
+                          spec.name.replace("_", " "), context)
+        with hub.warehouse() as wh:
+            shares = dict(wh.query(spec.breakdown).fetchall())
+        files = {f.name: dg.MetadataValue.path(str(f)) for f in built.files}
+        return dg.MaterializeResult(metadata={**{f"rows_{t}": n for t, n in built.tables.items()},
+                                              "breakdown": dg.MetadataValue.json(shares), **files})
+
+    return _mart
+
+
+def build_assets(config: HubConfig) -> list[dg.AssetsDefinition]:
+    names = {i.id: i.name for i in config.institutions}
+    return (
+        [_landing_asset(s, names[s.institution]) for s in config.sources]
+        + [_normalized_asset(config)] + [_mart_asset(m) for m in marts.MARTS]
+        + ([_extracts_asset(config)] if config.offices else [])
+        + [_delivery_asset(config, o.id) for o in config.offices if o.delivery.sftp is not None]
+    )

@@ -1,0 +1,83 @@
+"""Asset checks beside the normalized tables; blocking ones stop extracts from publishing."""
+
+import dagster as dg
+
+from hub.normalize.views import LINK_RATE_SQL
+from hub.orchestration.resources import WAREHOUSE_POOL, HubResource
+from schemas.sql import q
+from schemas.tables import RECORD_TYPES, TABLES
+
+
+def _table_check(record_type: str) -> dg.AssetChecksDefinition:
+    required = [f.name for f in TABLES[record_type] if f.required]
+
+    @dg.asset_check(
+        asset=record_type, name="keys_unique_and_required_present", blocking=True, pool=WAREHOUSE_POOL,
+        description="One current row per record key, and no required field empty.",
+    )
+    def _check(hub: HubResource) -> dg.AssetCheckResult:
+        nulls = " + ".join(f"count(*) FILTER (WHERE {q(c)} IS NULL)" for c in required)
+        with hub.warehouse() as wh:
+            rows, keys, missing = wh.query(
+                f"SELECT count(*), count(DISTINCT record_key), {nulls} FROM {q(record_type)}"
+            ).fetchone()  # type: ignore[misc]
+        return dg.AssetCheckResult(
+            passed=rows == keys and missing == 0,
+            metadata={"rows": rows, "duplicate_keys": rows - keys, "required_missing": missing},
+        )
+
+    return _check
+
+
+@dg.asset_check(
+    asset="quarantine", name="every_batch_balances", blocking=True, pool=WAREHOUSE_POOL,
+    description="Per landing batch of rows: rows in = applied + quarantined + exact duplicates, "
+    "and quarantine holds exactly the rows the ledger says.",
+)
+def batches_balance(hub: HubResource) -> dg.AssetCheckResult:
+    with hub.warehouse() as wh:
+        bad = wh.query(
+            """SELECT b.batch_id, b.source_name FROM hub_batches b
+               LEFT JOIN (SELECT batch_id, count(*) n FROM quarantine GROUP BY batch_id) qn USING (batch_id)
+               WHERE b.kind = 'rows' AND (b.rows_in <> b.rows_applied + b.rows_quarantined + b.rows_duplicate
+                                          OR b.rows_quarantined <> coalesce(qn.n, 0))"""
+        ).fetchall()
+        batches = wh.query("SELECT count(*) FROM hub_batches").fetchone()[0]  # type: ignore[index]
+    return dg.AssetCheckResult(
+        passed=not bad,
+        metadata={"batches": batches, "unbalanced": dg.MetadataValue.json([list(r) for r in bad])},
+    )
+
+
+def _link_check(record_type: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=record_type, name="links_resolved", blocking=True, pool=WAREHOUSE_POOL,
+        description="Share of links to court cases that resolve, at least hub.min_link_rate; "
+        "the view 'links' lists each unresolved one with why.",
+    )
+    def _check(hub: HubResource) -> dg.AssetCheckResult:
+        with hub.warehouse() as wh:
+            rows = wh.query(LINK_RATE_SQL, [record_type]).fetchall()
+            why = wh.query(
+                "SELECT why, count(*) FROM links WHERE record_type = ? AND NOT resolved GROUP BY 1 ORDER BY 2 DESC",
+                [record_type],
+            ).fetchall()
+        threshold = hub.config.hub.min_link_rate
+        return dg.AssetCheckResult(
+            passed=all(rate >= threshold for _, _, _, rate in rows),
+            metadata={
+                "threshold": threshold,
+                "rates": dg.MetadataValue.json({link: {"links": n, "resolved": ok, "rate": float(rate)} for link, n, ok, rate in rows}),
+                "unresolved_why": dg.MetadataValue.json(dict(why)),
+            },
+        )
+
+    return _check
+
+
+def build_checks() -> list[dg.AssetChecksDefinition]:
+    return (
+        [_table_check(rt) for rt in RECORD_TYPES]
+        + [_link_check(rt) for rt in ("supervision", "enforcement")]
+        + [batches_balance]
+    )

@@ -1,0 +1,148 @@
+"""The publish stage: each office's bundle built from its agreement, signed and written to its
+outbox, with receipts of which row version went to which bundle row."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from hub.config import Agreement
+from hub.errors import PublishError
+from hub.normalize.warehouse import Warehouse
+from hub.observe import audit, lineage
+from hub.observe.run import RunContext
+from hub.publish import extracts, keys, receipts
+from hub.publish.bundle import PublishedBundle, publish_bundle
+from hub.pull.landing import StateFile
+from hub.signing.crypto import SigningKey
+
+CORES = len(os.sched_getaffinity(0))
+"""Cores this process may run on: offices published at once, at most."""
+
+
+@dataclass(frozen=True)
+class OfficePublished:
+    """One office's outcome in ``publish_offices``: its bundle (None: it has no agreement), or
+    the error that stopped it."""
+
+    office: str
+    bundle: PublishedBundle | None = None
+    error: Exception | None = None
+
+
+def publish(run: RunContext, office_id: str, *, now: dt.datetime | None = None) -> PublishedBundle | None:
+    """Build, sign and write one bundle for an office from its agreement (None: no agreement)."""
+    (outcome,) = publish_offices(run, [office_id], now=now)
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome.bundle
+
+
+def publish_offices(run: RunContext, office_ids: list[str], *, now: dt.datetime | None = None) -> list[OfficePublished]:
+    """Build, sign and write a bundle for each office, in the order given.
+
+    The offices are built at once, each in a thread on its own connection to one warehouse
+    opened for them all: a small bundle costs little more than opening the warehouse, and one
+    build waits on its Parquet writer while the other works. The shared tables are written
+    (each bundle's receipts, then what the office holds) one office at a time. An office that
+    fails does not stop the others; its error is in its outcome. The audit log's head is
+    checkpointed once every office has ended. An office without an agreement gets no bundle,
+    and costs nothing."""
+    outcomes = {o: OfficePublished(o) for o in office_ids if run.config.agreement_for(o) is None}
+    todo = [o for o in office_ids if o not in outcomes]
+    if not todo:
+        return [outcomes[o] for o in office_ids]
+    now = now or dt.datetime.now(dt.UTC)
+    key = keys.signing_key(run.home)
+    writes = threading.Lock()
+    with Warehouse.open(run.config, run.home) as wh:  # read-write: receipts and holdings are recorded here
+        def one(office_id: str) -> OfficePublished:
+            try:
+                with wh.cursor() as cur:
+                    bundle = _publish_office(run, cur, key, office_id, now, writes)
+                return OfficePublished(office_id, bundle)
+            except Exception as exc:
+                return OfficePublished(office_id, error=exc)
+
+        try:
+            with ThreadPoolExecutor(min(len(todo), CORES), thread_name_prefix="publish") as pool:
+                outcomes |= {outcome.office: outcome for outcome in pool.map(one, todo)}
+        finally:
+            audit.checkpoint(run.home.audit, run.home.audit_checkpoints, key, run_id=run.run_id)
+    return [outcomes[o] for o in office_ids]
+
+
+def _publish_office(
+    run: RunContext, wh: Warehouse, key: SigningKey, office_id: str, now: dt.datetime, writes: threading.Lock,
+) -> PublishedBundle:
+    """One office's bundle on ``wh`` (its own connection); the bundle's receipts (which row
+    version went to which bundle row) are recorded in the same step, under ``writes``."""
+    office = run.config.office(office_id)
+    agreement = run.config.agreement_for(office_id)
+    if agreement is None:
+        raise PublishError(f"office {office_id} has no sharing agreement in hub.yaml; nothing may be sent to it")
+    folder = office.outbox(run.home)
+    sequence = 1 + max((int(p.name) for p in folder.glob("[0-9]" * 8)), default=0)
+    full = agreement.mode == "full" or (sequence - 1) % agreement.full_every == 0
+    shared = sorted({share.record_type for share in agreement.shares})
+    tables = [lineage.dataset("file", lineage.table_name(run.home, rt)) for rt in shared]
+    with run.stage(f"publish.{office_id}", tables, audit_as=("publish", office_id)) as stage:
+        work = _work_folder(folder)
+        try:
+            datasets, holdings, rows = extracts.build(wh.con, agreement, run.home.state, work, full=full)
+            shapes = {rt: (pq.read_schema(path), pq.read_metadata(path).num_rows) for rt, path in datasets.items()}
+            predicate = _predicate(run, office_id, agreement, full, shared)
+            bundle = publish_bundle(
+                folder.parent, office_id, datasets, predicate, key,
+                now=now, ttl=dt.timedelta(days=run.config.hub.bundle_ttl_days), recipients=office.recipients,
+            )
+            with writes:
+                receipts.record(wh.con, bundle, office=office_id, agreement=agreement.id, version=agreement.version,
+                                extract=predicate["extract"], published_at=now, run_id=run.run_id, receipts=rows)
+                extracts.remember(wh.con, holdings)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        stage.details.update(
+            bundle=str(bundle.path), sequence=bundle.sequence, manifest_sha256=bundle.manifest_sha256,
+            agreement=agreement.id, agreement_version=agreement.version, extract=predicate["extract"], rows=bundle.rows,
+        )
+        stage.outputs = lineage.extract_outputs(run.home, agreement, str(folder), shapes)
+    return bundle
+
+
+def _work_folder(folder: Path) -> Path:
+    """A scratch folder beside the office's bundles (same disk: finished files move in)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".extract-", dir=folder))
+    except OSError as exc:
+        raise PublishError(f"cannot write the outbox {folder} ({exc.strerror}); make it a folder the "
+                           "hub may write (offices[].delivery.outbox in hub.yaml)") from None
+
+
+def _predicate(run: RunContext, office_id: str, agreement: Agreement, full: bool, shared: list[str]) -> dict[str, Any]:
+    """What only the hub knows of a bundle: for whom, under which agreement, from how far each source was pulled."""
+    return {
+        "office": office_id,
+        "agreement": {"id": agreement.id, "version": agreement.version},
+        "extract": "full" if full else "incremental",
+        "run_id": run.run_id,
+        "source_watermarks": {
+            s.name: _position(StateFile(run.home.state, s.name).data)
+            for s in run.config.sources if s.record_type in shared
+        },
+    }
+
+
+def _position(state: dict[str, Any]) -> Any:
+    """How far a source has been pulled: a database's watermark, or the SFTP files landed."""
+    return state.get("watermark") or sorted(state.get("seen", {}))

@@ -1,0 +1,259 @@
+"""The office's own verifier: is this bundle from the hub, whole, unaltered, current and next?
+
+Checks, in order, each failing with its own ``VerificationError.reason``:
+
+    malformed       the manifest is not a DSSE envelope of in-toto JSON, or the signed
+                    statement is not an extract statement of our predicate type
+    retired-key     signed by a key the hub retired (in the keyring's retired/ folder)
+    bad-signature   no signature verifies with a key in the trusted folder (unknown key,
+                    altered manifest, missing or unreadable trusted keys)
+    missing-file    a file named in the manifest is absent (or the manifest itself)
+    extra-file      anything not named in the manifest: under data/ or beside it
+    digest-mismatch a data file's sha256 differs from the signed one
+    expired         ``now`` is after the manifest's ``expires`` (a frozen feed)
+    rollback        (state file) the sequence is not after the last accepted one
+    chain           (state file) the next bundle does not name the accepted one as previous
+    state           (state file) the verifier's own record is unreadable: fail closed
+
+Nothing in the statement is read before its signature verifies, and base64 must be in its
+one canonical form, so no changed byte of a bundle can pass.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hub.errors import SigningKeyError, VerificationError
+from hub.publish.bundle import (
+    DATA,
+    MANIFEST,
+    PAYLOAD_TYPE,
+    PREDICATE_TYPE,
+    RFC3339,
+    STATEMENT_TYPE,
+    is_plain_name,
+)
+from hub.signing.crypto import load_public_keys
+from hub.signing.primitives import pae, sha256_file
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_RESEND = "do not use this bundle; ask the hub to resend it"
+
+
+@dataclass(frozen=True)
+class VerifiedBundle:
+    office: str
+    sequence: int
+    keyid: str
+    datasets: dict[str, int]
+    created: dt.datetime
+    expires: dt.datetime
+    manifest_sha256: str
+
+
+@dataclass(frozen=True)
+class _Statement:
+    office: str
+    sequence: int
+    previous: str | None
+    created: dt.datetime
+    expires: dt.datetime
+    subjects: dict[str, str]
+    rows: dict[str, int]
+
+
+def verify_bundle(bundle: Path, keys_dir: Path, *, now: dt.datetime, state_file: Path | None = None) -> VerifiedBundle:
+    """Verify ``bundle`` against the public keys in ``keys_dir``; raise ``VerificationError``.
+
+    With ``state_file``, a bundle that passes is also recorded as the office's last accepted
+    one, so the next call can refuse replays and forks.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    manifest = bundle / MANIFEST
+    if not manifest.is_file():
+        raise _fail("missing-file", f"{manifest} is missing: {bundle} is not a complete bundle; {_RESEND}")
+    raw = manifest.read_bytes()
+    body, signatures = _envelope(raw, manifest)
+    keyid = _signer(body, signatures, keys_dir, manifest)
+    st = _statement(body, manifest)
+    _check_files(bundle, st.subjects)
+    if now > st.expires:
+        raise _fail("expired", f"bundle {bundle} expired at {st.expires:{RFC3339}} (now "
+                               f"{now.astimezone(dt.UTC):{RFC3339}}): the hub's feed may have stopped; "
+                               "ask it for a current extract")
+    manifest_sha = hashlib.sha256(raw).hexdigest()
+    if state_file is not None:
+        _accept(state_file, st, manifest_sha)
+    return VerifiedBundle(st.office, st.sequence, keyid, st.rows, st.created, st.expires, manifest_sha)
+
+
+def _fail(reason: str, message: str) -> VerificationError:
+    return VerificationError(message, reason=reason)
+
+
+def _b64(value: Any) -> bytes:
+    """Decode base64 accepting only its canonical form (no stray padding bits, no whitespace)."""
+    if not isinstance(value, str):
+        raise TypeError("base64 field is not a string")
+    decoded = base64.b64decode(value, validate=True)
+    if base64.b64encode(decoded).decode() != value:
+        raise ValueError("base64 is not in canonical form")
+    return decoded
+
+
+def _envelope(raw: bytes, manifest: Path) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """The DSSE envelope's payload and (keyid, signature) pairs; nothing here is trusted yet."""
+    try:
+        env = json.loads(raw)
+        if not isinstance(env, dict) or env.keys() != {"payloadType", "payload", "signatures"}:
+            raise ValueError("not a DSSE envelope")
+        if env["payloadType"] != PAYLOAD_TYPE:
+            raise ValueError(f"payloadType is {env['payloadType']!r}, not {PAYLOAD_TYPE}")
+        signatures = []
+        for sig in env["signatures"]:
+            if sig.keys() != {"keyid", "sig"} or not isinstance(sig["keyid"], str):
+                raise ValueError("a signature entry is not {keyid, sig}")
+            signatures.append((sig["keyid"], _b64(sig["sig"])))
+        if not signatures:
+            raise ValueError("it carries no signature")
+        return _b64(env["payload"]), signatures
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+        raise _fail("malformed", f"{manifest} is not a signed manifest this verifier understands ({exc}); "
+                                 f"{_RESEND}") from None
+
+
+def _signer(body: bytes, signatures: list[tuple[str, bytes]], keys_dir: Path, manifest: Path) -> str:
+    """The key id of the first trusted key whose signature over the PAE verifies."""
+    try:
+        trusted = load_public_keys(keys_dir)
+    except SigningKeyError as exc:
+        raise _fail("bad-signature", f"cannot check {manifest}: {exc}") from None
+    if not trusted:
+        raise _fail("bad-signature", f"cannot check {manifest}: no trusted public keys (*.pem) in {keys_dir}; "
+                                     "copy the hub's published key there")
+    signed = pae(PAYLOAD_TYPE, body)
+    retired_dir = keys_dir / "retired"
+    try:
+        retired = load_public_keys(retired_dir) if retired_dir.is_dir() else {}
+    except SigningKeyError as exc:
+        raise _fail("bad-signature", f"cannot check {manifest}: {exc}") from None
+    for keyid, sig in signatures:
+        if keyid in retired and retired[keyid].verify(sig, signed):
+            raise _fail("retired-key", f"{manifest} is signed by key {keyid}, which the hub retired; "
+                                       f"a retired key may be compromised: {_RESEND}")
+    for keyid, sig in signatures:
+        if keyid in trusted and trusted[keyid].verify(sig, signed):
+            return keyid
+    if any(keyid in trusted for keyid, _ in signatures):
+        raise _fail("bad-signature", f"{manifest} does not match its signature: it was altered or damaged; {_RESEND}")
+    unknown = ", ".join(keyid for keyid, _ in signatures)
+    raise _fail("bad-signature", f"{manifest} is signed by key {unknown}, which is not among the trusted keys in "
+                                 f"{keys_dir}; if the hub announced this key, add its .pem there, otherwise {_RESEND}")
+
+
+def _statement(body: bytes, manifest: Path) -> _Statement:
+    """Parse the (now authenticated) in-toto statement, checking every field we rely on."""
+    try:
+        st = json.loads(body)
+        if st["_type"] != STATEMENT_TYPE or st["predicateType"] != PREDICATE_TYPE:
+            raise ValueError(f"statement type {st['_type']!r} / predicate type {st['predicateType']!r}, "
+                             f"expected {STATEMENT_TYPE} / {PREDICATE_TYPE}")
+        subjects: dict[str, str] = {}
+        for s in st["subject"]:
+            name, digest = s["name"], s["digest"]["sha256"]
+            folder, _, file = name.partition("/")
+            if folder != DATA or not is_plain_name(file) or name in subjects or not _SHA256.fullmatch(digest):
+                raise ValueError(f"subject {name!r} is not a data file with a sha256 digest")
+            subjects[name] = digest
+        pred = st["predicate"]
+        office, sequence, previous = pred["office"], pred["sequence"], pred["previous_manifest_sha256"]
+        if not isinstance(office, str) or type(sequence) is not int or sequence < 1:
+            raise ValueError("office or sequence has the wrong type")
+        if previous is not None and not _SHA256.fullmatch(previous):
+            raise ValueError("previous_manifest_sha256 is not a sha256")
+        created, expires = (dt.datetime.strptime(pred[k], RFC3339).replace(tzinfo=dt.UTC)
+                            for k in ("created", "expires"))
+        rows = {name: d["rows"] for name, d in pred["datasets"].items()}
+        files = {d["file"] for d in pred["datasets"].values()}
+        if files != subjects.keys() or any(type(n) is not int for n in rows.values()):
+            raise ValueError("datasets do not describe exactly the subject files")
+    except KeyError as exc:
+        raise _fail("malformed", f"{manifest} is signed but its statement lacks field {exc}; {_RESEND}") from None
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise _fail("malformed", f"{manifest} is signed but is not an extract statement this verifier understands "
+                                 f"({exc}); ask the hub which verifier version to use") from None
+    return _Statement(office, sequence, previous, created, expires, subjects, rows)
+
+
+def _check_files(bundle: Path, subjects: dict[str, str]) -> None:
+    """Exactly the signed files, each with its signed digest; nothing more, nothing less."""
+    beside = sorted(p.name for p in bundle.iterdir() if p.name not in (MANIFEST, DATA))
+    data = bundle / DATA
+    if data.is_symlink() or (data.exists() and not data.is_dir()):
+        beside.append(DATA)
+    if beside:
+        raise _fail("extra-file", f"{bundle} holds {', '.join(beside)}, which a bundle never contains (only {DATA}/ "
+                                  f"and {MANIFEST}); someone added it: {_RESEND}")
+    entries = {f"{DATA}/{p.name}": p for p in data.iterdir()} if data.is_dir() else {}
+    for name in sorted(subjects):
+        if name not in entries:
+            raise _fail("missing-file", f"{bundle / name} is listed in the signed manifest but missing; {_RESEND}")
+    extra = sorted(n for n, p in entries.items() if n not in subjects or p.is_symlink() or not p.is_file())
+    if extra:
+        raise _fail("extra-file", f"{', '.join(extra)} in {bundle} is not a file listed in the signed manifest; "
+                                  f"someone added or replaced it: {_RESEND}")
+    for name, digest in sorted(subjects.items()):
+        if sha256_file(bundle / name) != digest:
+            raise _fail("digest-mismatch", f"{bundle / name} was altered or damaged: its sha256 differs from the "
+                                           f"signed manifest; {_RESEND}")
+
+
+def _accept(state_file: Path, st: _Statement, manifest_sha: str) -> None:
+    """Refuse a replayed or forked bundle, then record this one atomically as the last accepted."""
+    state = _load_state(state_file)
+    last = state.get(st.office)
+    if last is not None:
+        if st.sequence <= last["sequence"]:
+            raise _fail("rollback", f"bundle {st.sequence} for {st.office} is not newer than bundle {last['sequence']} "
+                                    f"already accepted (see {state_file}): an old or replayed bundle; do not use it")
+        if st.sequence == last["sequence"] + 1 and st.previous != last["manifest_sha256"]:
+            raise _fail("chain", f"bundle {st.sequence} for {st.office} does not follow the accepted bundle "
+                                 f"{last['sequence']}: its previous-manifest digest differs, so a bundle was replaced "
+                                 "or the feed was forked; do not use it and tell the hub")
+    state[st.office] = {"sequence": st.sequence, "manifest_sha256": manifest_sha}
+    try:
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=state_file.parent, prefix=f".{state_file.name}-")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(state, fh, indent=1, ensure_ascii=False, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, state_file)
+    except OSError as exc:
+        raise _fail("state", f"the bundle verified but {state_file} could not be updated ({exc}); "
+                             "fix the folder's permissions and verify again") from None
+
+
+def _load_state(state_file: Path) -> dict[str, dict[str, Any]]:
+    """The last accepted bundle per office; a damaged record fails closed, never resets."""
+    if not state_file.exists():
+        return {}
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        for entry in state.values():
+            if type(entry["sequence"]) is not int or not _SHA256.fullmatch(entry["manifest_sha256"]):
+                raise ValueError("an entry is not {sequence, manifest_sha256}")
+        return state
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise _fail("state", f"the record of accepted bundles {state_file} is unreadable ({exc}); restore it from "
+                             "a backup: without it, old bundles cannot be told from new ones") from None

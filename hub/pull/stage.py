@@ -1,0 +1,110 @@
+"""Pull: everything new from one source, landed batch by batch, the source's position saved
+after each landing so a crash re-pulls rather than skips."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from connectors.base import Batch
+from hub.config import DatabaseSource, HubConfig, SftpDropSource
+from hub.home import Home
+from hub.observe import lineage
+from hub.observe.run import RunContext
+from hub.pull.landing import LandedBatch, StateFile, land
+from hub.pull.sources import connector_errors, sftp_source, sql_source
+
+
+@dataclass
+class PullResult:
+    source: str
+    batches: list[LandedBatch] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(b.rows + b.rejects for b in self.batches if b.kind == "rows")
+
+
+def pending_files(config: HubConfig, home: Home, source_name: str) -> list[dict[str, Any]]:
+    """Stable files in an SFTP drop that have not been landed yet (what a pull would fetch)."""
+    src = config.source(source_name)
+    if not isinstance(src, SftpDropSource):
+        return []
+    with connector_errors():
+        return sftp_source(home, src).pending(StateFile(home.state, src.name).data.get("seen", {}))
+
+
+def pull(run: RunContext, source_name: str) -> PullResult:
+    """Pull everything new from one source and land it; the watermark moves after each landing.
+
+    Every pull is audited, an empty one too, and a failed one with its error."""
+    src = run.config.source(source_name)
+    state = StateFile(run.home.state, src.name)
+    result = PullResult(src.name)
+    inputs = [lineage.source_dataset(run.home, src)]
+    with run.stage(f"pull.{src.name}", inputs, audit_as=("pull", src.name)) as stage, connector_errors():
+        stage.details.update(batches=0, rows=0, batch_ids=[])
+        for batch in _batches(run.home, src, state):
+            landed = land(batch, run.home.landing, record_type=src.record_type, institution=src.institution,
+                          run_id=run.run_id)
+            if isinstance(src, DatabaseSource):
+                state.data["watermark"] = batch.watermark
+            elif batch.watermark is not None:  # a file's last piece: the whole file has landed
+                state.data.setdefault("seen", {})[batch.watermark["file"]] = batch.watermark
+            state.save()
+            run.record("land", subject=src.name, batch_id=landed.batch_id, origin=landed.origin,
+                       rows=landed.rows, rejects=landed.rejects, watermark=batch.watermark)
+            _landed(stage.details, result, landed)
+        hours = src.database.reconcile_every_hours if isinstance(src, DatabaseSource) else None
+        if isinstance(src, DatabaseSource) and hours is not None:
+            snapshot = _reconcile_if_due(run, src, state, hours)
+            if snapshot is not None:
+                _landed(stage.details, result, snapshot)
+        rows_batches = [b for b in result.batches if b.kind == "rows"]
+        schema = pq.read_schema(rows_batches[0].path) if rows_batches else None
+        stage.outputs = [lineage.landing_output(run.home, src.name, result.rows, schema)]
+    return result
+
+
+def _landed(details: dict[str, Any], result: PullResult, landed: LandedBatch) -> None:
+    result.batches.append(landed)
+    details.update(batches=len(result.batches), rows=result.rows, batch_ids=[b.batch_id for b in result.batches])
+
+
+def _batches(home: Home, src: DatabaseSource | SftpDropSource, state: StateFile) -> Iterator[Batch]:
+    if isinstance(src, SftpDropSource):
+        yield from sftp_source(home, src).pull(state.data.get("seen", {}))
+        return
+    source = sql_source(home, src)
+    try:
+        yield from source.pull(state.data.get("watermark"))
+    finally:
+        source.close()
+
+
+def _reconcile_if_due(run: RunContext, src: DatabaseSource, state: StateFile, hours: float) -> LandedBatch | None:
+    """Land a snapshot of every source key when the last one is more than ``hours`` old;
+    applying it tombstones the records whose key has gone (hard deletes)."""
+    now = dt.datetime.now(dt.UTC)
+    last = state.data.get("reconciled_at")
+    if last and now - dt.datetime.fromisoformat(last) < dt.timedelta(hours=hours):
+        return None
+    source = sql_source(run.home, src)
+    try:
+        keys = source.keys(src.key)
+    finally:
+        source.close()
+    # the snapshot time makes each snapshot's content, hence its batch id, unique
+    keys = keys.append_column("_hub_snapshot_at", pa.array([now.isoformat()] * keys.num_rows, pa.string()))
+    batch = Batch(src.name, keys, origin=f"{src.name}: key snapshot", details={"taken_at": now.isoformat()})
+    landed = land(batch, run.home.landing, record_type=src.record_type, institution=src.institution,
+                  run_id=run.run_id, kind="keys")
+    state.data["reconciled_at"] = now.isoformat()
+    state.save()
+    run.record("land", subject=src.name, batch_id=landed.batch_id, origin=landed.origin, kind="keys", rows=landed.rows)
+    return landed

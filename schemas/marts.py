@@ -1,0 +1,194 @@
+"""The marts' tables as shapes: every column with its Chinese and English meaning, and each
+table's natural key (the ``record_key`` of a mart row an office receives).
+
+Declared here, beside the shared tables, so that config validation can check an agreement's
+share of a mart table without loading the marts' SQL (``hub.marts`` builds them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.codes import AGENCY_LOSS_OUTCOMES, SETTLED_OUTCOMES
+from schemas.tables import TABLES, stored_fields
+
+Columns = dict[str, dict[str, tuple[str, str]]]
+"""table -> column -> (Chinese, English), for COMMENT ON and the analyst's reference."""
+
+
+@dataclass(frozen=True)
+class MartTables:
+    """The tables one mart builds: their documented columns and natural keys."""
+
+    columns: Columns
+    keys: dict[str, tuple[str, ...]]
+
+
+NONLIT_MEASURES = {"protests": "抗诉", "retrial_recommendations": "再审检察建议", "recommendations": "检察建议",
+                   "correction_notices": "纠正违法"}
+"""Column -> the procuratorate measure it counts (司法建议 is a court's, not reported here)."""
+
+
+REPLY_TRACKING = MartTables(
+    columns={
+        "mart_replies": {
+            "record_key": ("记录键", "the measure's record key in supervision"),
+            "doc_no": ("文书编号", "procuratorate document number"),
+            "measure": ("监督方式", "抗诉/再审检察建议/检察建议/纠正违法/司法建议"),
+            "domain": ("监督领域", "民事/行政/刑事/执行"),
+            "issuer": ("发出机关", "institution that issued the measure"),
+            "source_institution": ("来源机构", "institution whose records carried it"),
+            "target_court_code": ("监督对象法院代字", "court code of the target institution"),
+            "target_court_name": ("监督对象法院", "name of the target court, from code_court"),
+            "target_case_no": ("被监督案号", "canonical case number of the target case"),
+            "issued_date": ("发出日期", "date issued"),
+            "due_date": ("回复期限", "reply deadline: the document's own, else issued_date + the default period"),
+            "due_date_from": ("期限来源", "document (stated on it) or default (marts.reply_deadline_days)"),
+            "replied_date": ("回复日期", "date the written reply was received"),
+            "reply_result": ("回复结果", "采纳/部分采纳/不采纳"),
+            "status": ("回复状态", "pending / replied_on_time / replied_late / overdue, as of as_of"),
+            "days_overdue": ("逾期天数", "overdue: as_of - due_date; replied_late: replied_date - due_date; else 0"),
+            "as_of": ("统计日", "the day the statuses refer to"),
+        },
+        "mart_reply_escalation": {
+            "target_court_code": ("监督对象法院代字", "court code of the target institution"),
+            "target_court_name": ("监督对象法院", "name of the target court"),
+            "overdue": ("逾期未回复数", "measures overdue as of as_of"),
+            "max_days_overdue": ("最长逾期天数", "longest overdue, in days"),
+            "oldest_overdue_doc_no": ("最久逾期文书", "document number of the longest overdue measure"),
+            "replied_late": ("逾期回复数", "measures answered after their deadline"),
+            "pending": ("未到期数", "measures not yet due"),
+            "as_of": ("统计日", "the day the figures refer to"),
+        },
+    },
+    keys={"mart_replies": ("record_key",), "mart_reply_escalation": ("target_court_code",)},
+)
+
+NONLIT_STATISTICS = MartTables(
+    columns={
+        "mart_nonlit_quarterly": {
+            "kind": ("类别", "民事 (civil) or 行政 (administrative) non-litigation enforcement"),
+            "quarter": ("统计季度", "quarter of issue, e.g. 2024Q3"),
+            "quarter_start": ("季度起始日", "first day of the quarter"),
+            "quarter_end": ("季度截止日", "last day of the quarter"),
+            "counted_to": ("统计截止日", "replies and deadlines counted as of this day: quarter_end, or as_of while the quarter runs"),
+            "due_by": ("报送期限", "the 5th of the month after the quarter, when the table is due"),
+            "procuratorate": ("检察院", "procuratorate that issued the measures"),
+            "measures": ("监督案件数", "non-litigation enforcement supervision measures issued in the quarter"),
+            **{col: (zh, f"{zh} measures issued") for col, zh in NONLIT_MEASURES.items()},
+            "replied": ("已回复", "answered in writing by the quarter's end"),
+            "adopted": ("采纳", "replies that adopted the measure"),
+            "partly_adopted": ("部分采纳", "replies that partly adopted it"),
+            "not_adopted": ("不采纳", "replies that rejected it"),
+            "awaiting_reply": ("未回复(未到期)", "unanswered at the quarter's end, not yet due"),
+            "overdue": ("逾期未回复", "unanswered at the quarter's end and past the due date"),
+            "adoption_rate": ("采纳率", "(adopted + partly adopted) / replied; NULL when nothing was replied"),
+        },
+    },
+    keys={"mart_nonlit_quarterly": ("kind", "quarter", "procuratorate")},
+)
+
+SUPERVISION_WINDOW = MartTables(
+    columns={
+        "mart_supervision_window": {
+            "kind": ("类别", "issued_after_window / window_closing"),
+            "record_key": ("记录键", "the measure's record key (issued_after_window) or the judgment's (window_closing)"),
+            "doc_no": ("文书编号", "the measure's document number, if one was issued"),
+            "measure": ("监督方式", "the measure, if one was issued"),
+            "case_no": ("案号", "the ruling's case number"),
+            "court_code": ("法院代字", "court of the ruling"),
+            "effective_date": ("生效日期", "date the ruling took effect"),
+            "window_ends": ("监督期限届满日", "effective_date + the window (3 years)"),
+            "issued_date": ("发出日期", "date the measure was issued, if one was"),
+            "days": ("天数", "issued_after_window: days past the window; window_closing: days left"),
+            "as_of": ("统计日", "the day window_closing counts from"),
+        },
+    },
+    keys={"mart_supervision_window": ("kind", "record_key")},
+)
+
+ENFORCEMENT_WATCH = MartTables(
+    columns={
+        "mart_enforcement_watch": {
+            "record_key": ("记录键", "the case's record key in enforcement"),
+            "case_no": ("案号", "canonical case number"),
+            "court_code": ("法院代字", "court code"),
+            "court_name": ("法院", "court name, from code_court"),
+            "filing_date": ("立案日期", "date the enforcement case was filed"),
+            "basis_type": ("执行依据类型", "type of the document enforced"),
+            "closure_type": ("结案方式", "how the case was closed, if it was"),
+            "closure_date": ("结案日期", "date closed"),
+            "amount_due": ("申请执行标的", "amount to enforce, yuan"),
+            "amount_executed": ("实际执行到位", "amount executed, yuan"),
+            "rule": ("规则", "the rule that flagged the case"),
+            "why": ("原因", "what about the case breaks the rule"),
+            "as_of": ("统计日", "the day the open-case rules measure to"),
+        },
+    },
+    keys={"mart_enforcement_watch": ("record_key", "rule")},
+)
+
+_FIGURES: dict[str, tuple[str, str]] = {
+    "cases_filed": ("收案数", "administrative cases filed in the year"),
+    "decided": ("结案数", "administrative cases decided in the year"),
+    "lost": ("败诉数", f"decisions the agency lost ({'/'.join(AGENCY_LOSS_OUTCOMES)})"),
+    "loss_rate": ("败诉率", "lost / decided"),
+    "head_recorded": ("出庭情况有记录数", "decisions recording whether the agency head appeared"),
+    "head_appeared": ("负责人出庭数", "decisions where the agency head appeared in court"),
+    "head_appearance_rate": ("负责人出庭应诉率", "head_appeared / head_recorded (target 100 %)"),
+    "settled": ("调撤数", f"decisions ending the case by mediation or withdrawal ({'/'.join(SETTLED_OUTCOMES)}, or a 调解书)"),
+    "settlement_rate": ("调撤率", "settled / decided"),
+}
+
+
+ADMIN_LITIGATION = MartTables(
+    columns={
+        "mart_admin_litigation": {
+            "year": ("年度", "calendar year"),
+            "agency": ("被诉行政机关", "defendant agency"),
+            **_FIGURES,
+        },
+        "mart_admin_litigation_year": {
+            "year": ("年度", "calendar year"),
+            "agencies": ("被诉行政机关数", "agencies with a case filed or decided in the year"),
+            **_FIGURES,
+            "population": ("常住人口", "residents of the area (marts.population)"),
+            "cases_per_10k": ("万人成讼率", "cases_filed per 10,000 residents; NULL without a population"),
+        },
+    },
+    keys={"mart_admin_litigation": ("year", "agency"), "mart_admin_litigation_year": ("year",)},
+)
+
+CLASS_DIVERGENCE = MartTables(
+    columns={
+        "mart_class_divergence": {
+            "cause": ("案由", "cause of action shared by the group"),
+            "case_category": ("案件类别", "民事/行政/刑事…"),
+            "court_level": ("法院层级", "level of the deciding courts (基层/中级/高级/…)"),
+            "cases": ("案件数", "decisions in the group (mediations and withdrawals left out)"),
+            "courts": ("法院数", "courts that decided them"),
+            "outcomes": ("裁判结果分布", "each outcome with its count, most common first"),
+            "dominant_outcome": ("主要裁判结果", "the most common outcome"),
+            "dominant_share": ("主要结果占比", "share of the group with the most common outcome"),
+            "divergence": ("差异度", "1 - dominant_share"),
+            "threshold": ("阈值", "marts.class_case_divergence_threshold when the mart was built"),
+            "why": ("原因", "why the group was flagged"),
+        },
+    },
+    keys={"mart_class_divergence": ("cause", "case_category", "court_level")},
+)
+
+MARTS: tuple[MartTables, ...] = (
+    REPLY_TRACKING, NONLIT_STATISTICS, SUPERVISION_WINDOW, ENFORCEMENT_WATCH, ADMIN_LITIGATION, CLASS_DIVERGENCE,
+)
+
+MART_TABLES: dict[str, MartTables] = {table: m for m in MARTS for table in m.columns}
+"""Mart table -> the shapes of the mart that builds it."""
+
+
+def shareable_columns(table: str) -> dict[str, tuple[str, str]]:
+    """Column -> (Chinese, English) of a table an agreement may share: a shared table's
+    stored columns, or a mart table's; empty for any other name."""
+    if table in TABLES:
+        return {f.name: (f.zh, f.en) for f in stored_fields(table)}
+    return MART_TABLES[table].columns[table] if table in MART_TABLES else {}

@@ -1,0 +1,424 @@
+"""The spine: `hub demo` runs a whole exchange end to end, and its bundles verify."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from hub.cli import main
+from hub.config import SftpDropSource, load_config
+from hub.errors import PublishError
+from hub.home import Home
+from hub.observe.run import RunContext
+from hub.publish import publish, publish_offices
+from hub.pull import pull
+from schemas.case_number import parse_case_number
+from schemas.tables import RECORD_TYPES, stored_fields
+
+AS_OF = "2024-11-22"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--home", str(home), "--as-of", AS_OF]) == 0
+    return home
+
+
+def bundles(home: Path) -> list[Path]:
+    return sorted(p for p in (home / "outbox").glob("*/*") if p.is_dir() and not p.name.startswith("."))
+
+
+def test_warehouse_has_shared_tables_and_quarantine(demo: Path) -> None:
+    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    for rt in RECORD_TYPES:
+        cols = [r[0] for r in con.execute(f"DESCRIBE {rt}").fetchall()]
+        assert cols == [f.name for f in stored_fields(rt)]
+        assert con.execute(f"SELECT count(*) FROM {rt}").fetchone()[0] > 50
+    rules = dict(con.execute("SELECT rule, count(*) FROM quarantine GROUP BY rule").fetchall())
+    for rule in ("bad_case_no", "bad_filing_date", "court_mismatch", "bad_defendant_id", "unknown_measure",
+                 "reply_before_issue", "bad_target_case_no", "unparseable_row", "missing_case_no"):
+        assert rule in rules, (rule, rules)
+    # every source row is accounted for: in a table, in quarantine, or counted as a duplicate
+    unbalanced = con.execute(
+        "SELECT count(*) FROM hub_batches WHERE kind = 'rows' AND rows_in <> rows_applied + rows_quarantined + rows_duplicate"
+    ).fetchone()[0]
+    assert unbalanced == 0
+    # canonical case numbers only
+    odd = con.execute(
+        "SELECT count(*) FROM filing WHERE case_no NOT LIKE '（%）%号' OR regexp_matches(case_no, '[０-９ ()]')"
+    ).fetchone()[0]
+    assert odd == 0
+    # supervision measures target real court cases
+    linked = con.execute(
+        "SELECT count(*) FILTER (WHERE j.case_no IS NOT NULL OR e.case_no IS NOT NULL), count(*) FROM supervision s "
+        "LEFT JOIN judgment j ON j.case_no = s.target_case_no LEFT JOIN enforcement e ON e.case_no = s.target_case_no"
+    ).fetchone()
+    assert linked[0] == linked[1] > 100
+    overdue = con.execute(
+        "SELECT count(*) FROM supervision WHERE replied_date IS NULL AND due_date < DATE '2024-11-22'"
+    ).fetchone()[0]
+    assert overdue > 0
+    # the reply-tracking marts cover every measure, and what is overdue is escalated
+    assert con.execute("SELECT count(*) FROM mart_replies").fetchone() == con.execute(
+        "SELECT count(*) FROM supervision").fetchone()
+    statuses = dict(con.execute("SELECT status, count(*) FROM mart_replies GROUP BY 1").fetchall())
+    assert set(statuses) <= {"pending", "replied_on_time", "replied_late", "overdue"} and statuses["overdue"] > 0
+    assert con.execute("SELECT sum(overdue) FROM mart_reply_escalation").fetchone() == (statuses["overdue"],)
+    assert con.execute("SELECT count(*) FROM mart_supervision_window WHERE kind NOT IN "
+                       "('issued_after_window', 'window_closing')").fetchone() == (0,)
+    flagged = dict(con.execute("SELECT rule, count(*) FROM mart_enforcement_watch GROUP BY 1").fetchall())
+    assert flagged and set(flagged) <= {"zhongben_within_3_months", "zhongben_nothing_executed_no_search",
+                                        "zhongben_without_orders", "open_past_time_limit", "non_litigation_undecided"}
+    # the filings 海勃湾区法院 flags as deleted are versions in history, not rows of the shared table
+    flagged = con.execute("SELECT source_key FROM filing_history WHERE deleted AND is_current "
+                          "AND source_name = 'hbw_court_filing'").fetchall()
+    assert len(flagged) == 2
+    assert con.execute("SELECT count(*) FROM filing WHERE source_name = 'hbw_court_filing' AND source_key IN "
+                       "(SELECT source_key FROM filing_history WHERE deleted)").fetchone() == (0,)
+
+
+def test_every_source_row_is_somewhere(demo: Path) -> None:
+    """Rows in the institutions' own stores = rows the hub accounted for, per source."""
+    import sqlite3
+
+    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    got = dict(con.execute("SELECT source_name, sum(rows_in) FROM hub_batches WHERE kind = 'rows' GROUP BY 1").fetchall())
+    config = load_config(demo / "hub.yaml")
+    for src in config.sources:
+        if src.kind == "database":
+            db = sqlite3.connect(demo / src.database.url.removeprefix("sqlite:///"))  # type: ignore[union-attr]
+            expected = db.execute(f"SELECT count(*) FROM {src.database.table}").fetchone()[0]  # type: ignore[union-attr]
+        else:
+            drop = demo / "sources" / "sftp" / "outgoing"
+            expected = sum(len(p.read_bytes().splitlines()) - 1 for p in drop.glob("*.csv"))
+        assert got[src.name] == expected, src.name
+
+
+def test_outbox_keys_and_audit(demo: Path) -> None:
+    offices = {o.id for o in load_config(demo / "hub.yaml").offices}
+    assert {p.parent.name for p in bundles(demo)} == offices
+    assert list((demo / "keys").glob("*.pem"))
+    assert main(["audit", "verify", "--home", str(demo)]) == 0
+
+
+def test_every_bundle_verifies(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for bundle in bundles(demo):
+        assert main(["verify", str(bundle), "--keys", str(demo / "keys")]) == 0, bundle
+    assert "OK" in capsys.readouterr().out
+
+
+def read_delivered(path: Path, demo: Path, office: str, tmp_path: Path) -> pa.Table:
+    """A delivered data file as the office reads it: decrypted with the real `age` tool if encrypted."""
+    if path.suffix != ".age":
+        return pq.read_table(path)
+    identity = demo / "sources" / "offices" / f"{office}.agekey"
+    plain = tmp_path / path.name.removesuffix(".age")
+    subprocess.run(["age", "-d", "-i", str(identity), "-o", str(plain), str(path)], check=True)
+    return pq.read_table(plain)
+
+
+def test_offices_receive_only_what_their_agreement_allows(demo: Path, tmp_path: Path) -> None:
+    config = load_config(demo / "hub.yaml")
+    for office in config.offices:
+        agreement = config.agreement_for(office.id)
+        assert agreement is not None
+        allowed = {s.record_type: s for s in agreement.shares}
+        suffix = ".parquet.age" if office.recipients else ".parquet"
+        for bundle in sorted((demo / "outbox" / office.id).glob("0*")):
+            files = {p.name.removesuffix(suffix) for p in (bundle / "data").iterdir()}
+            assert files == set(allowed), office.id
+            for name in files:
+                table = read_delivered(bundle / "data" / f"{name}{suffix}", demo, office.id, tmp_path)
+                share = allowed[name]
+                sent = [c for c, t in share.columns.items() if t != "drop"]
+                incremental = table.column_names[:1] == ["_change"]
+                assert table.column_names == (["_change", "record_key"] + sent if incremental else sent)
+                if incremental:
+                    continue
+                # rows: exactly those the filter selects, counted independently
+                con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+                total = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+                expected = con.execute(
+                    f"SELECT count(*) FROM {name} WHERE " + (" AND ".join(
+                        f"{c.column} IN ({', '.join(repr(v) for v in c.value)})" if c.op == "in" else f"{c.column} = {c.value!r}"
+                        for c in share.where) or "true")
+                ).fetchone()[0]
+                con.close()
+                assert table.num_rows == expected and (expected < total or not share.where)
+                for col, treatment in share.columns.items():
+                    if treatment == "mask":
+                        values = [v for v in table.column(col).to_pylist() if v]
+                        assert values and all(v[1:] == "*" * (len(v) - 1) for v in values)
+    # the justice bureau's files are ciphertext on disk: nothing readable without its identity
+    justice = sorted((demo / "outbox" / "wh-justice-office").glob("0*"))[0]
+    assert all(p.read_bytes().startswith(b"age-encryption.org/v1\n") for p in (justice / "data").iterdir())
+    # the intermediate court's office gets only measures aimed at itself
+    spo = pq.read_table(demo / "outbox" / "wh-court-spo" / "00000001" / "data" / "supervision.parquet")
+    assert {parse_case_number(c).court_code for c in spo.column("target_case_no").to_pylist()} == {"内03"}
+
+
+@pytest.mark.parametrize("target", ["data", "manifest"])
+def test_tampering_with_any_byte_fails_verification(demo: Path, tmp_path: Path, target: str) -> None:
+    original = bundles(demo)[0]
+    files = sorted((original / "data").iterdir()) if target == "data" else [original / "manifest.dsse.json"]
+    size = files[0].stat().st_size
+    for offset in sorted({0, size // 3, size // 2, size - 1}):
+        copy = tmp_path / f"b{offset}"
+        shutil.copytree(original, copy)
+        victim = copy / files[0].relative_to(original)
+        data = bytearray(victim.read_bytes())
+        data[offset] ^= 0x01
+        victim.write_bytes(bytes(data))
+        assert main(["verify", str(copy), "--keys", str(demo / "keys")]) == 1, (target, offset)
+
+
+def test_second_run_lands_nothing_twice(demo: Path) -> None:
+    """Rerunning on the same data (the SFTP drop served again) applies no batch twice."""
+    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    before = con.execute("SELECT count(*) FROM hub_batches").fetchone()[0]
+    counts_before = {rt: con.execute(f"SELECT count(*) FROM {rt}").fetchone()[0] for rt in RECORD_TYPES}
+    con.close()
+    assert main(["demo", "--home", str(demo), "--as-of", AS_OF]) == 0
+    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM hub_batches").fetchone()[0] == before
+    assert {rt: con.execute(f"SELECT count(*) FROM {rt}").fetchone()[0] for rt in RECORD_TYPES} == counts_before
+    sequences = [json.loads((b / "manifest.dsse.json").read_text())["signatures"][0]["keyid"] for b in bundles(demo)]
+    assert len(set(sequences)) == 1  # one signing key, reused
+    # the procuratorate's agreement is incremental: nothing changed, so its second bundle is empty
+    import base64
+
+    second = demo / "outbox" / "wh-proc-zhyw" / "00000002"
+    predicate = json.loads(base64.b64decode(json.loads((second / "manifest.dsse.json").read_text())["payload"]))["predicate"]
+    assert predicate["extract"] == "incremental"
+    assert {name: d["rows"] for name, d in predicate["datasets"].items()} == {"filing": 0, "judgment": 0, "enforcement": 0}
+
+
+def test_demo_builds_every_mart_and_its_reports(demo: Path) -> None:
+    import datetime as dt
+
+    from openpyxl import load_workbook
+
+    from hub.marts import MART_TABLES, nonlit_stats
+
+    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'mart_%'").fetchall()}
+    assert tables == set(MART_TABLES)
+    # the demo's procuratorate files a row for each quarter, kind and itself; its 行审 and arbitration targets count
+    assert con.execute("SELECT DISTINCT procuratorate FROM mart_nonlit_quarterly").fetchall() == [("乌海市人民检察院",)]
+    assert con.execute("SELECT count(DISTINCT kind), sum(measures) > 0 FROM mart_nonlit_quarterly").fetchone() == (2, True)
+    assert con.execute("SELECT count(*) FROM mart_admin_litigation_year WHERE cases_per_10k IS NULL").fetchone() == (0,)
+    assert con.execute("SELECT cause FROM mart_class_divergence").fetchall()  # the demo's split cause
+    quarter = nonlit_stats.last_complete_quarter(dt.date.fromisoformat(AS_OF))  # the demo's today
+    assert con.execute("SELECT DISTINCT as_of FROM mart_replies").fetchall() == [(dt.date.fromisoformat(AS_OF),)]
+    book = load_workbook(demo / "reports" / "quarterly" / quarter / f"统计表_{quarter}.xlsx")
+    for sheet, name in zip(book.worksheets, ("civil", "administrative")):
+        rows = list(sheet.iter_rows(values_only=True))
+        header, total = rows[2], rows[-1]
+        table = pq.read_table(demo / "reports" / "quarterly" / quarter / f"{name}.parquet")
+        assert total[0] == "合计"
+        assert total[header.index("监督案件数")] == sum(table.column("measures").to_pylist())
+    assert [p.suffix for p in sorted((demo / "reports" / "admin_litigation").iterdir())] == [".parquet", ".png"]
+    reports = [json.loads(line) for line in (demo / "audit" / "audit.jsonl").read_text().splitlines()
+               if json.loads(line)["event"] == "report"]
+    assert {r["subject"] for r in reports} == {"nonlit_statistics", "admin_litigation"}
+
+
+def test_reports_command_writes_any_quarter_again(demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from openpyxl import load_workbook
+
+    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    quarter, measures = con.execute("SELECT quarter, sum(measures) FROM mart_nonlit_quarterly GROUP BY 1 "
+                                    "HAVING sum(measures) > 0 ORDER BY 1 LIMIT 1").fetchone()
+    year = con.execute("SELECT min(year) FROM mart_admin_litigation").fetchone()[0]
+    con.close()
+    assert main(["reports", "--quarter", quarter, "--year", str(year), "--out", str(tmp_path), "--home", str(demo)]) == 0
+    book = load_workbook(tmp_path / "quarterly" / quarter / f"统计表_{quarter}.xlsx")
+    totals = [dict(zip(rows[2], rows[-1])) for rows in (list(ws.iter_rows(values_only=True)) for ws in book.worksheets)]
+    assert sum(t["监督案件数"] for t in totals) == measures
+    assert (tmp_path / "admin_litigation" / f"{year}.png").read_bytes()[:4] == b"\x89PNG"
+    audited = json.loads((demo / "audit" / "audit.jsonl").read_text().splitlines()[-1])
+    assert audited["event"] == "report" and str(tmp_path / "admin_litigation" / f"{year}.png") in audited["details"]["files"]
+    assert main(["reports", "--quarter", "1999Q1", "--home", str(demo)]) == 1
+    assert "no statistics for 1999Q1: mart_nonlit_quarterly holds" in capsys.readouterr().err
+    assert main(["reports", "--quarter", "1999-1", "--home", str(demo)]) == 2
+
+
+def test_analyst_guide_covers_every_table_and_its_queries_run(demo: Path) -> None:
+    from hub.inspect.analyst_guide import EXAMPLES
+    from hub.inspect.catalog import tables
+
+    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    found: dict[str, list[str]] = {}
+    for table, column in con.execute("SELECT table_name, column_name FROM duckdb_columns() "
+                                     "WHERE NOT internal AND schema_name = 'main'").fetchall():
+        found.setdefault(table, []).append(column)
+    documented = {table: list(doc) for table, (_, doc) in tables().items()}
+    assert {t: sorted(c) for t, c in found.items()} == {t: sorted(c) for t, c in documented.items()}
+    answered = [bool(con.execute(sql).fetchall()) for _, sql in EXAMPLES]
+    assert sum(answered) >= len(EXAMPLES) - 3  # a few ask about things the demo may not have today
+
+
+def test_definitions_load_with_lineage_schedules_and_checks(demo: Path) -> None:
+    import dagster as dg
+
+    from hub.home import Home
+    from hub.orchestration.definitions import build_definitions
+
+    defs = build_definitions(Home(demo))
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert {"landing_wh_proc_supervision", "filing", "quarantine", "extract_wh_court_spo"} <= keys
+    assert dg.AssetKey("landing_wh_proc_supervision") in graph.get(dg.AssetKey("supervision")).parent_keys
+    assert dg.AssetKey("supervision") in graph.get(dg.AssetKey("extract_wh_court_spo")).parent_keys
+    assert {s.name for s in defs.schedules} >= {"pull_wh_proc_supervision", "pull_wh_court_filing", "publish_wh_proc_zhyw",
+                                                "marts_daily", "quarterly_statistics"}
+    quarterly = next(s for s in defs.schedules if s.name == "quarterly_statistics")
+    assert quarterly.cron_schedule == "0 6 1 1,4,7,10 *"  # the 1st after each quarter: due by the 5th
+    assert dg.AssetKey("reply_tracking") in graph.get(dg.AssetKey("nonlit_statistics")).parent_keys
+    for job in ("exchange", "sync_wh_court_filing"):
+        assert defs.resolve_job_def(job) is not None
+    assert len(list(graph.asset_check_keys)) == 7
+
+
+def test_drop_sensor_requests_a_run_for_new_stable_files(demo: Path) -> None:
+    import os
+
+    import dagster as dg
+
+    from hub.demo import exchange
+    from hub.demo.generator import SUPERVISION_HEADER
+    from hub.demo.sftp_server import DemoSftpServer
+    from hub.home import Home
+    from hub.orchestration.definitions import build_definitions
+    from hub.orchestration.resources import HubResource
+
+    home = Home(demo)
+    config = load_config(home.config)
+    sensor = next(s for s in build_definitions(home, config).sensors if s.name == "drop_wh_proc_supervision")
+    port = next(s.sftp.port for s in config.sources if isinstance(s, SftpDropSource))
+
+    def evaluate(cursor: str | None = None) -> object:
+        return sensor(dg.build_sensor_context(cursor=cursor, resources={"hub": HubResource(home=str(demo))}))
+
+    assert isinstance(evaluate(), dg.SkipReason)  # server down: transient, skipped, no crash
+    with DemoSftpServer(exchange.sftp_root(home), exchange.host_key_path(home), exchange.client_public_line(home), port=port):
+        assert "no new stable files" in evaluate().skip_message  # type: ignore[attr-defined]
+        new = exchange.sftp_root(home) / exchange.DROP_DIR / "jdcs_99.csv"
+        new.write_bytes((",".join(SUPERVISION_HEADER) + "\r\n" + "乌检民监〔2024〕999号,抗诉,民事,乌海市人民检察院,"
+                         "（2023）内03民终5号,2024-10-01,,,,,2024-10-01 11:00:00\r\n").encode("gbk"))
+        os.utime(new, (new.stat().st_mtime - 120,) * 2)
+        result = evaluate()
+        assert isinstance(result, dg.SensorResult) and len(result.run_requests) == 1
+        assert "already requested" in evaluate(result.cursor).skip_message  # type: ignore[attr-defined]
+        pulled = pull(RunContext(config, home, "test-run"), "wh_proc_supervision")
+        assert [b.rows for b in pulled.batches] == [1]
+        assert "no new stable files" in evaluate(result.cursor).skip_message  # type: ignore[attr-defined]
+
+
+def test_unreachable_source_fails_its_step_but_others_publish(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = len(bundles(demo))
+    assert main(["run", "--home", str(demo)]) == 1  # the demo SFTP server is not running now
+    err = capsys.readouterr().err
+    assert "landing_wh_proc_supervision failed" in err and "TransientSourceError" in err
+    assert len(bundles(demo)) == before + 3, err  # every office still got one fresh signed bundle (none twice)
+    assert "delivery_wh_court_spo failed" in err  # its SFTP inbox is down too: delivery waits for the next run
+
+
+def test_sftp_delivery_reaches_the_office_inbox(demo: Path) -> None:
+    from hub.demo import exchange
+
+    inbox = exchange.sftp_root(Home(demo)) / "inbox" / "wh-court-spo"
+    delivered = sorted(p.name for p in inbox.iterdir())
+    assert delivered and all(not name.startswith(".") for name in delivered)
+    for name in delivered:
+        assert main(["verify", str(inbox / name), "--keys", str(demo / "keys")]) == 0
+    entries = [json.loads(line) for line in (demo / "audit" / "audit.jsonl").read_text().splitlines()]
+    assert any(e["event"] == "deliver" and e["subject"] == "wh-court-spo" for e in entries)
+
+
+def _receipts_and_holdings(home: Path, sequence: int) -> tuple[list[tuple], list[tuple]]:
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        receipts = con.execute("SELECT office, dataset, bundle_row, change, record_key, row_hash FROM hub_receipts "
+                               "WHERE bundle_sequence = ? ORDER BY ALL", [sequence]).fetchall()
+        holdings = con.execute("SELECT * FROM hub_holdings ORDER BY ALL").fetchall()
+    finally:
+        con.close()
+    return receipts, holdings
+
+
+def test_offices_published_at_once_get_what_they_would_one_by_one(demo: Path, tmp_path: Path) -> None:
+    """``publish_offices`` builds every office on one warehouse, in threads: the bundles, their
+    receipts and the holdings are those of publishing the offices one after another."""
+
+    config = load_config(demo / "hub.yaml")
+    offices = [o.id for o in config.offices]
+    homes = {way: tmp_path / way for way in ("serial", "together")}
+    for home in homes.values():
+        shutil.copytree(demo, home, ignore=shutil.ignore_patterns(".dagster"))
+        con = duckdb.connect(str(home / "warehouse.duckdb"))
+        con.execute("DELETE FROM hub_holdings_state")  # every office holds nothing: each gets a whole snapshot
+        con.close()
+    sequence = len(list((demo / "outbox" / offices[0]).glob("[0-9]" * 8))) + 1
+    serial = {o: publish(RunContext(config, Home(homes["serial"]), "r"), o) for o in offices}
+    together = publish_offices(RunContext(config, Home(homes["together"]), "r"), offices)
+    assert [t.office for t in together] == offices and all(t.error is None for t in together)
+    for t in together:
+        assert t.bundle is not None and serial[t.office] is not None
+        assert t.bundle.sequence == serial[t.office].sequence == sequence
+        assert t.bundle.rows == serial[t.office].rows and sum(t.bundle.rows.values()) > 0
+    receipts, holdings = _receipts_and_holdings(homes["together"], sequence)
+    assert receipts and (receipts, holdings) == _receipts_and_holdings(homes["serial"], sequence)
+    assert {r[0] for r in receipts} == set(offices)
+    for t in together:
+        assert main(["verify", str(t.bundle.path), "--keys", str(homes["together"] / "keys")]) == 0
+
+
+def test_an_office_that_cannot_be_published_does_not_stop_the_others(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import dagster as dg
+
+    from hub.orchestration.execute import dagster_instance, run_exchange
+
+    home = tmp_path / "home"
+    shutil.copytree(demo, home, ignore=shutil.ignore_patterns(".dagster"))
+    config = load_config(home / "hub.yaml")
+    blocked = home / "outbox" / "wh-proc-zhyw"
+    shutil.rmtree(blocked)
+    blocked.write_text("not a folder")  # the office's outbox cannot be written
+    log = home / "audit" / "audit.jsonl"
+    before = len(log.read_text().splitlines())
+    outcomes = {o.office: o for o in publish_offices(RunContext(config, Home(home), "r"), [o.id for o in config.offices])}
+    assert outcomes["wh-proc-zhyw"].bundle is None and isinstance(outcomes["wh-proc-zhyw"].error, PublishError)
+    assert str(outcomes["wh-proc-zhyw"].error) == (
+        f"cannot write the outbox {blocked} (File exists); make it a folder the hub may write "
+        "(offices[].delivery.outbox in hub.yaml)")
+    assert all(outcomes[o].bundle is not None for o in ("wh-court-spo", "wh-justice-office"))
+    new = [json.loads(line) for line in log.read_text().splitlines()[before:]]
+    published = sorted((e["subject"], e["details"]["status"]) for e in new if e["event"] == "publish")
+    assert published == [("wh-court-spo", "ok"), ("wh-justice-office", "ok"), ("wh-proc-zhyw", "failed")]
+    failed = next(e for e in new if e["event"] == "publish" and e["details"]["status"] == "failed")
+    assert failed["details"]["error"] == str(outcomes["wh-proc-zhyw"].error)  # the auditor sees why
+    assert [e["event"] for e in new][-1] == "checkpoint"  # the head is still signed after what was written
+    with pytest.raises(PublishError, match="cannot write the outbox"):
+        publish(RunContext(config, Home(home), "r"), "wh-proc-zhyw")
+
+    # in Dagster the extracts step fails naming the office, while the other offices' extracts materialize
+    capsys.readouterr()
+    assert not run_exchange(Home(home))
+    assert ("step extracts failed: dagster._core.definitions.events.Failure: wh-proc-zhyw: cannot write the outbox "
+            f"{blocked}") in capsys.readouterr().err
+    instance = dagster_instance(Home(home))
+    for office in ("wh-court-spo", "wh-justice-office", "wh-proc-zhyw"):
+        event = instance.get_latest_materialization_event(dg.AssetKey(f"extract_{office.replace('-', '_')}"))
+        assert (event is not None) == (office != "wh-proc-zhyw"), office

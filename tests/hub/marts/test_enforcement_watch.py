@@ -1,0 +1,84 @@
+"""Enforcement watch from hand-made enforcement cases; each flag worked out by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from connectors.base import SOURCE_ROW, Batch
+from hub.marts import enforcement_watch
+from hub.normalize.apply import apply
+from hub.normalize.warehouse import Warehouse
+from hub.pull.landing import land
+
+ENF_MAP = {"case_no": "ah", "filing_date": "larq", "basis_type": "yjlx", "amount_due": "bd", "amount_executed": "dw",
+           "closure_type": "jafs", "closure_date": "jarq", "asset_report_order": "bgl", "consumption_restriction": "xf",
+           "asset_search_done": "cc"}
+AS_OF = dt.date(2024, 12, 31)
+ZB = "终结本次执行程序"
+
+
+def case(ah: str, larq: str, jafs: str | None = None, jarq: str | None = None, dw: str = "0",
+         bgl: str = "是", xf: str = "是", cc: str = "是") -> dict[str, Any]:
+    return {"ah": ah, "larq": larq, "yjlx": "民事判决书", "bd": "10000", "dw": dw, "jafs": jafs, "jarq": jarq,
+            "bgl": bgl, "xf": xf, "cc": cc}
+
+
+ROWS = [
+    # 1 终本 after 40 days (2024-01-01 -> 2024-02-10), everything else in order: zhongben_within_3_months
+    case("（2024）内03执1号", "2024-01-01", ZB, "2024-02-10", dw="500"),
+    # 2 终本 after 5 months, nothing executed, no asset search, no consumption order: two 终本 rules
+    case("（2024）内03执2号", "2024-01-01", ZB, "2024-06-01", cc="否", xf="否"),
+    # 3 终本 done right (4 months, 800 executed, orders issued, search exhausted): not flagged
+    case("（2024）内03执3号", "2024-01-01", ZB, "2024-05-01", dw="800"),
+    # 4 open since 2024-05-01: 244 days on 2024-12-31, past the 180-day limit
+    case("（2024）内03执4号", "2024-05-01"),
+    # 5 open since 2024-08-01: 152 days, within the limit: not flagged
+    case("（2024）内03执5号", "2024-08-01"),
+    # 6 non-litigation application (行审) filed 2024-11-01, undecided: 60 days > 30-day review period
+    case("（2024）内03行审6号", "2024-11-01"),
+    # 7 行审 filed 2024-12-15: 16 days, within the review period; and not subject to the 180-day rule
+    case("（2024）内03行审7号", "2024-12-15"),
+    # 8 executed in full: not flagged
+    case("（2024）内03执8号", "2024-01-01", "执行完毕", "2024-03-01", dw="10000"),
+]
+
+
+@pytest.fixture
+def wh(tmp_path: Path) -> Warehouse:
+    w = Warehouse(tmp_path / "w.duckdb", hash_key=b"k")
+    table = pa.Table.from_pylist([r | {"id": str(i), SOURCE_ROW: i} for i, r in enumerate(ROWS, 1)])
+    batch = land(Batch("c1_enf", table, origin="test"), tmp_path / "landing", record_type="enforcement",
+                 institution="c1", run_id="r")
+    counts = apply(w, batch, mapping=ENF_MAP, key_column="id", court_code="内03", run_id="r")
+    assert counts["rows_applied"] == len(ROWS), counts
+    yield w
+    w.con.close()
+
+
+def test_each_flag_names_its_rule_and_why(wh: Warehouse) -> None:
+    assert enforcement_watch.build(wh.con, limit_days=180, review_days=30, as_of=AS_OF) == {"mart_enforcement_watch": 5}
+    got = sorted((r[0].split("内03")[1], r[1], r[2]) for r in wh.query(
+        "SELECT case_no, rule, why FROM mart_enforcement_watch").fetchall())
+    assert got == [
+        ("执1号", "zhongben_within_3_months", "终本 40 days after filing; allowed only after 3 months"),
+        ("执2号", "zhongben_nothing_executed_no_search", "终本 with nothing executed and no exhausted asset search recorded"),
+        ("执2号", "zhongben_without_orders", "终本 without both an asset-report order and a consumption-restriction order"),
+        ("执4号", "open_past_time_limit", "open 244 days since filing; the limit is 180 days"),
+        ("行审6号", "non_litigation_undecided",
+         "non-litigation enforcement application undecided 60 days after filing; the review period is 30 days"),
+    ]
+    assert wh.query("SELECT DISTINCT court_name, as_of FROM mart_enforcement_watch").fetchall() == [
+        ("乌海市中级人民法院", AS_OF)]
+
+
+def test_limits_come_from_config(wh: Warehouse) -> None:
+    # a 150-day limit also catches case 5 (152 days); a 90-day review period clears case 6 (60 days)
+    enforcement_watch.build(wh.con, limit_days=150, review_days=90, as_of=AS_OF)
+    rules = sorted(wh.query("SELECT rule, count(*) FROM mart_enforcement_watch GROUP BY 1").fetchall())
+    assert rules == [("open_past_time_limit", 2), ("zhongben_nothing_executed_no_search", 1),
+                     ("zhongben_within_3_months", 1), ("zhongben_without_orders", 1)]

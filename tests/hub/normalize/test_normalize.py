@@ -1,0 +1,350 @@
+"""Normalization in DuckDB: every quarantine reason, upsert order, accounting, replay."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from connectors.base import SOURCE_ROW, Batch
+from hub.errors import WarehouseError
+from hub.normalize.apply import apply, apply_group
+from hub.normalize.staging import StagingRules
+from hub.normalize.warehouse import Warehouse
+from hub.pull.landing import LandedBatch, land
+
+KEY = b"test-hash-key"
+FILING_MAP = {"case_no": "ah", "filing_date": "larq", "defendant_id": "zjhm", "claim_amount": "bdje",
+              "source_updated_at": "gxsj"}
+SUP_MAP = {"doc_no": "wsbh", "measure": "fs", "target_case_no": "ah", "issued_date": "fcrq",
+           "replied_date": "hfrq", "reply_result": "hfjg"}
+GOOD_ID = "11010519491231002X"  # GB 11643 example; check digit X
+
+
+def batch(tmp_path: Path, source: str, rows: list[dict[str, Any]], record_type: str = "filing",
+          rejects: pa.Table | None = None, institution: str = "c1") -> LandedBatch:
+    table = pa.Table.from_pylist([r | {SOURCE_ROW: i} for i, r in enumerate(rows, 1)])
+    return land(Batch(source, table, origin="test", rejects=rejects), tmp_path / "landing",
+                record_type=record_type, institution=institution, run_id="r1")
+
+
+def filing(ah: str, larq: str = "2024-03-05", zjhm: str | None = None, bdje: str | None = "1,000.50",
+           gxsj: str = "2024-03-05 10:00:00", key: str = "1") -> dict[str, Any]:
+    return {"id": key, "ah": ah, "larq": larq, "zjhm": zjhm, "bdje": bdje, "gxsj": gxsj}
+
+
+@pytest.fixture
+def wh(tmp_path: Path) -> Warehouse:
+    w = Warehouse(tmp_path / "w.duckdb", hash_key=KEY)
+    yield w
+    w.con.close()
+
+
+def apply_filing(wh: Warehouse, b: LandedBatch) -> dict[str, int]:
+    return apply(wh, b, mapping=FILING_MAP, key_column="id", court_code="内03", run_id="r1")
+
+
+def quarantined(wh: Warehouse) -> dict[int, tuple[str, str]]:
+    return {r[0]: (r[1], r[2]) for r in wh.query("SELECT source_row, rule, reason FROM quarantine").fetchall()}
+
+
+def test_filing_rules_each_quarantine_with_reason(wh: Warehouse, tmp_path: Path) -> None:
+    rows = [
+        filing("(2024)内03民终１２号", zjhm=GOOD_ID),            # 1 good: half-width brackets, full-width digits
+        filing("（2024）内03民X12号"),                            # 2 bad case number
+        filing("（2024）内03民终13号", larq="2024-13-45"),         # 3 impossible date
+        filing("（2024）内03民终14号", zjhm="110105194912310021"),  # 4 wrong check digit
+        filing("（2024）内06民终15号"),                            # 5 another court's case
+        filing("（2024）内03民终16号", bdje="lots"),               # 6 bad amount
+        filing("（2024）内03民终17号", larq=""),                   # 7 missing required date
+        filing(""),                                               # 8 missing case number
+        filing("（2024）内03民终18号", gxsj="yesterday"),          # 9 unusable update time
+    ]
+    b = batch(tmp_path, "c1_filing", rows)
+    counts = apply_filing(wh, b)
+    assert counts == {"rows_in": 9, "rows_applied": 1, "rows_quarantined": 8, "rows_duplicate": 0, "rows_deleted": 0}
+    q = quarantined(wh)
+    assert q[2][0] == "bad_case_no" and "民X12号" in q[2][1]
+    assert q[3] == ("bad_filing_date", "filing_date 2024-13-45 is not a valid date")
+    assert q[4][0] == "bad_defendant_id" and "check digit" in q[4][1]
+    assert q[5][0] == "court_mismatch" and "内06" in q[5][1]
+    assert q[6][0] == "bad_claim_amount"
+    assert q[7][0] == "missing_filing_date"
+    assert q[8][0] == "missing_case_no"
+    assert q[9] == ("bad_source_updated_at", "source_updated_at yesterday is not a valid timestamp")
+    row = wh.query(
+        "SELECT case_no, case_year, court_code, case_type_code, case_category, claim_amount, "
+        "defendant_id_masked, defendant_id_hash, batch_id, source_row, source_key FROM filing"
+    ).fetchone()
+    assert row[:6] == ("（2024）内03民终12号", 2024, "内03", "民终", "民事", pytest.approx(1000.50))
+    assert row[6] == "110105********002X"
+    assert len(row[7]) == 64 and GOOD_ID not in row[7]
+    assert row[8:] == (b.batch_id, 1, "1")
+    original = json.loads(wh.query("SELECT original FROM quarantine WHERE source_row = 3").fetchone()[0])
+    assert original["larq"] == "2024-13-45" and original["ah"] == "（2024）内03民终13号"
+
+
+def test_supervision_rules(wh: Warehouse, tmp_path: Path) -> None:
+    base = {"wsbh": "乌检民监〔2024〕1号", "fs": "再审检察建议", "ah": "（2023）内03民终5号", "fcrq": "2024-03-01",
+            "hfrq": None, "hfjg": None, "key": "k"}
+    rows = [
+        base,
+        base | {"wsbh": "乌检民监〔2024〕2号", "fs": "口头建议"},
+        base | {"wsbh": "乌检民监〔2024〕3号", "hfrq": "2024-02-01", "hfjg": "采纳"},
+        base | {"wsbh": "乌检民监〔2024〕4号", "hfjg": "同意"},
+        base | {"wsbh": "乌检民监〔2024〕5号", "ah": "无案号"},
+    ]
+    b = batch(tmp_path, "p1_sup", rows, "supervision")
+    counts = apply(wh, b, mapping=SUP_MAP, key_column="key", court_code=None, run_id="r1")
+    assert counts["rows_applied"] == 1 and counts["rows_quarantined"] == 4
+    q = quarantined(wh)
+    assert q[2][0] == "unknown_measure" and "口头建议" in q[2][1]
+    assert q[3][0] == "reply_before_issue"
+    assert q[4][0] == "unknown_reply_result"
+    assert q[5][0] == "bad_target_case_no"
+    assert wh.query("SELECT record_key, target_court_code FROM supervision").fetchone() == (
+        "c1/乌检民监〔2024〕1号", "内03")
+
+
+def test_reader_rejects_land_in_quarantine_and_balance(wh: Warehouse, tmp_path: Path) -> None:
+    rejects = pa.table({SOURCE_ROW: pa.array([7], pa.int64()), "reason": ["expected 5 fields, got 6"],
+                        "raw": ["a,b,c,d,e,f"]})
+    b = batch(tmp_path, "c1_filing", [filing("（2024）内03民终1号")], rejects=rejects)
+    counts = apply_filing(wh, b)
+    assert counts == {"rows_in": 2, "rows_applied": 1, "rows_quarantined": 1, "rows_duplicate": 0, "rows_deleted": 0}
+    assert quarantined(wh)[7] == ("unparseable_row", "expected 5 fields, got 6")
+
+
+def test_latest_version_wins_and_history_keeps_all(wh: Warehouse, tmp_path: Path) -> None:
+    old = filing("（2024）内03民终1号", bdje="10", gxsj="2024-03-05 10:00:00")
+    new = filing("(2024)内03民终1号", bdje="20", gxsj="2024-04-01 10:00:00")
+    b_new = batch(tmp_path, "c1_filing", [new])
+    b_old = batch(tmp_path, "c1_filing", [old])
+    apply_filing(wh, b_new)
+    apply_filing(wh, b_old)  # an older version arriving late must not overwrite
+    assert wh.query("SELECT claim_amount FROM filing").fetchall() == [(20,)]
+    assert wh.query("SELECT count(*) FROM filing_history").fetchone() == (2,)
+
+
+def test_quarantine_keeps_originals_when_source_columns_share_shared_names(wh: Warehouse, tmp_path: Path) -> None:
+    rows = [{"id": "1", "case_no": "（2024）内03民终1号", "filing_date": "2024-03-05"},
+            {"id": "2", "case_no": "not a case number", "filing_date": "2024-03-05"}]
+    counts = apply(wh, batch(tmp_path, "c1_filing", rows), mapping={"case_no": "case_no", "filing_date": "filing_date"},
+                      key_column="id", court_code="内03", run_id="r1")
+    assert counts["rows_applied"] == 1 and counts["rows_quarantined"] == 1
+    original = wh.query("SELECT original FROM quarantine").fetchone()[0]
+    assert json.loads(original) == rows[1]
+
+
+def test_history_keeps_one_current_version_per_key(wh: Warehouse, tmp_path: Path) -> None:
+    versions = [filing("（2024）内03民终1号", bdje=str(n), gxsj=f"2024-03-0{n} 10:00:00") for n in (2, 1, 3)]
+    apply_filing(wh, batch(tmp_path, "c1_filing", versions[:2]))  # one batch, two versions of one key
+    apply_filing(wh, batch(tmp_path, "c1_filing", versions[2:]))
+    rows = wh.query("SELECT claim_amount, is_current FROM filing_history ORDER BY claim_amount").fetchall()
+    assert [(int(a), c) for a, c in rows] == [(1, False), (2, False), (3, True)]
+    assert wh.query("SELECT table_type FROM information_schema.tables WHERE table_name = 'filing'").fetchone() == ("VIEW",)
+
+
+def test_warehouse_of_another_schema_version_is_refused_with_the_fix(tmp_path: Path) -> None:
+    import duckdb
+
+    from hub.errors import WarehouseError
+
+    old = duckdb.connect(str(tmp_path / "old.duckdb"))
+    old.execute("CREATE TABLE hub_batches (batch_id VARCHAR)")  # version 1 had no hub_meta
+    old.close()
+    with pytest.raises(WarehouseError, match="schema version 1.*move the file aside and run `hub run`"):
+        Warehouse(tmp_path / "old.duckdb", hash_key=KEY)
+
+
+def test_exact_duplicates_are_counted_not_applied(wh: Warehouse, tmp_path: Path) -> None:
+    row = filing("（2024）内03民终1号")
+    first = apply_filing(wh, batch(tmp_path, "c1_filing", [row, row]))
+    assert first == {"rows_in": 2, "rows_applied": 1, "rows_quarantined": 0, "rows_duplicate": 1, "rows_deleted": 0}
+    again = apply_filing(wh, batch(tmp_path, "c1_filing", [row, filing("（2024）内03民终2号")]))
+    assert again == {"rows_in": 2, "rows_applied": 1, "rows_quarantined": 0, "rows_duplicate": 1, "rows_deleted": 0}
+    assert wh.query("SELECT count(*) FROM filing").fetchone() == (2,)
+
+
+def test_upsert_paths_agree(tmp_path: Path) -> None:
+    """One batch holding every version (dedup and ranking), or one version per batch (new keys
+    only, then keys already stored): the same current rows, versions and flags."""
+    a = [filing("（2024）内03民终1号", bdje=str(n), gxsj=f"2024-03-0{n} 10:00:00") for n in (2, 1, 3)]
+    b = filing("（2024）内03民终2号", bdje="9")
+    splits = {"together": [[a[0], b, a[0], a[1], a[2]]], "apart": [[a[0], b], [a[1]], [a[2], a[0]]]}
+    seen = []
+    for name, parts in splits.items():
+        with Warehouse(tmp_path / f"{name}.duckdb", hash_key=KEY) as w:
+            counts = [apply_filing(w, batch(tmp_path / name, "c1_filing", rows)) for rows in parts]
+            assert sum(c["rows_applied"] for c in counts) == 4 and sum(c["rows_duplicate"] for c in counts) == 1
+            seen.append((
+                w.query("SELECT * EXCLUDE (batch_id, source_row, landed_at, run_id) FROM filing ORDER BY ALL").fetchall(),
+                w.query("SELECT record_key, claim_amount, is_current FROM filing_history ORDER BY ALL").fetchall(),
+            ))
+    assert seen[0] == seen[1]
+    assert [(float(x), c) for k, x, c in seen[0][1] if k.endswith("1号")] == [(1.0, False), (2.0, False), (3.0, True)]
+
+
+def test_replay_in_other_order_gives_same_tables(tmp_path: Path) -> None:
+    batches = [
+        batch(tmp_path, "c1_filing", [filing("（2024）内03民终1号", bdje="1", gxsj="2024-01-01 00:00:00"),
+                                      filing("（2024）内03民终2号", bdje="2")]),
+        batch(tmp_path, "c1_filing", [filing("（2024）内03民终1号", bdje="3", gxsj="2024-02-01 00:00:00"),
+                                      filing("（2024）内03民X号")]),
+        batch(tmp_path, "c1_filing", [filing("（2024）内03民终2号", bdje="4", gxsj="2023-01-01 00:00:00")]),
+    ]
+    snapshots = []
+    for order, name in ((batches, "a"), (batches[::-1], "b")):
+        with Warehouse(tmp_path / f"{name}.duckdb", hash_key=KEY) as w:
+            for b in order:
+                apply_filing(w, b)
+            snapshots.append((
+                w.query("SELECT * EXCLUDE (run_id) FROM filing ORDER BY record_key").fetchall(),
+                w.query("SELECT batch_id, source_row, rule FROM quarantine ORDER BY ALL").fetchall(),
+                w.query("SELECT count(*) FROM filing_history").fetchall(),
+                w.query("SELECT case_no, claim_amount FROM filing ORDER BY case_no").fetchall(),
+            ))
+    assert snapshots[0] == snapshots[1]
+    # newest source update wins whichever batch came first
+    assert [(c, float(a)) for c, a in snapshots[0][3]] == [("（2024）内03民终1号", 3.0), ("（2024）内03民终2号", 2.0)]
+
+
+def test_failed_apply_leaves_nothing(wh: Warehouse, tmp_path: Path) -> None:
+    b = batch(tmp_path, "c1_filing", [filing("（2024）内03民终1号")])
+    with pytest.raises(WarehouseError, match="applying batch .* from c1_filing failed: .*no_such_column"):
+        apply(wh, b, mapping=FILING_MAP | {"cause": "no_such_column"}, key_column="id", court_code="内03", run_id="r1")
+    assert wh.query("SELECT current_setting('enable_optimizer')").fetchone() == (True,)  # as before the batch
+    assert wh.table_counts() == {"filing": 0, "judgment": 0, "enforcement": 0, "supervision": 0, "quarantine": 0}
+    assert wh.applied() == set()
+
+
+def test_links_and_code_flags_say_why(wh: Warehouse, tmp_path: Path) -> None:
+    apply_filing(wh, batch(tmp_path, "c1_filing", [filing("（2023）内03民终5号")]))
+    judg = {"case_no": "ah", "decided_date": "cprq", "outcome": "cpjg", "agency_head_appeared": "cz"}
+    b = batch(tmp_path, "c1_judgment", [
+        {"id": "1", "ah": "（2023）内03民终5号", "cprq": "2023-05-01", "cpjg": "驳回起诉", "cz": "是"},
+        {"id": "2", "ah": "（2023）内03民终6号", "cprq": "2023-05-01", "cpjg": "支持", "cz": "maybe"},
+    ], "judgment")
+    counts = apply(wh, b, mapping=judg, key_column="id", court_code="内03", run_id="r1")
+    assert counts["rows_quarantined"] == 1
+    assert quarantined(wh)[2] == ("bad_agency_head_appeared", "agency_head_appeared maybe is not a valid boolean")
+    assert wh.query("SELECT agency_head_appeared FROM judgment").fetchall() == [(True,)]
+    enf = {"case_no": "ah", "filing_date": "larq", "basis_doc_no": "yj", "basis_type": "lx", "asset_search_done": "cc"}
+    apply(wh, batch(tmp_path, "c1_enf", [
+        {"id": "1", "ah": "（2024）内03执1号", "larq": "2024-01-02", "yj": "(2023)内03民终5号", "lx": "民事判决书", "cc": "1"},
+        {"id": "2", "ah": "（2024）内03执2号", "larq": "2024-01-02", "yj": "乌仲裁字〔2023〕15号", "lx": "仲裁裁决书", "cc": "0"},
+        {"id": "3", "ah": "（2024）内03执3号", "larq": "2024-01-02", "yj": "（2023）内03民终9号", "lx": "民事判决书", "cc": None},
+    ], "enforcement"), mapping=enf, key_column="id", court_code="内03", run_id="r1")
+    apply(wh, batch(tmp_path, "p1_sup", [
+        {"wsbh": "乌检民监〔2024〕1号", "fs": "抗诉", "ah": "（2023）内03民终5号", "fcrq": "2024-03-01", "hfrq": None, "hfjg": None, "key": "1"},
+        {"wsbh": "乌检民监〔2024〕2号", "fs": "抗诉", "ah": "（2023）内03民终99号", "fcrq": "2024-03-01", "hfrq": None, "hfjg": None, "key": "2"},
+        {"wsbh": "乌检民监〔2024〕3号", "fs": "抗诉", "ah": "（2023）内06民终1号", "fcrq": "2024-03-01", "hfrq": None, "hfjg": None, "key": "3"},
+    ], "supervision"), mapping=SUP_MAP, key_column="key", court_code=None, run_id="r1")
+    links = {(r[0], r[1]): (r[2], r[3]) for r in wh.query("SELECT record_type, target, resolved, why FROM links").fetchall()}
+    assert links[("enforcement", "（2023）内03民终5号")] == (True, None)
+    assert "not a court case number" in links[("enforcement", "乌仲裁字〔2023〕15号")][1]
+    assert links[("enforcement", "（2023）内03民终9号")][1] == "basis case （2023）内03民终9号 is not among the cases shared with the hub"
+    assert links[("supervision", "（2023）内03民终5号")] == (True, None)
+    assert links[("supervision", "（2023）内03民终99号")][1] == "court 内03 has shared no case （2023）内03民终99号"
+    assert links[("supervision", "（2023）内06民终1号")][1] == "court 内06 shares no cases with the hub"
+    assert wh.query("SELECT column_name, value FROM code_flags").fetchall() == [("outcome", "驳回起诉")]
+    assert wh.query("SELECT asset_search_done FROM enforcement ORDER BY case_no").fetchall() == [(True,), (False,), (None,)]
+
+
+@pytest.mark.parametrize("record_type", ["filing", "judgment", "enforcement", "supervision"])
+def test_warehouse_tables_have_the_arrow_schema(wh: Warehouse, record_type: str) -> None:
+    from schemas.tables import arrow_schema
+
+    got = wh.con.sql(f"FROM {record_type}").to_arrow_table().schema
+    assert [(f.name, f.type) for f in got] == [(f.name, f.type) for f in arrow_schema(record_type)]
+
+
+def alone_and_together(tmp: Path, batches: list[LandedBatch], rules: dict[str, StagingRules]) -> list[tuple[Any, ...]]:
+    """(accounting, history, quarantine, ledger) with each batch applied alone, then with all
+    of them given to one ``apply_group``."""
+    seen = []
+    for name in ("alone", "together"):
+        with Warehouse(tmp / f"{name}.duckdb", hash_key=KEY) as w:
+            if name == "alone":
+                counts = [next(apply_group(w, [b], rules, run_id="r1"))[1] for b in batches]
+            else:
+                counts = [c for _, c in apply_group(w, batches, rules, run_id="r1")]
+            seen.append((
+                counts,
+                w.query("SELECT * EXCLUDE (run_id) FROM filing_history ORDER BY ALL").fetchall(),
+                w.query("SELECT * EXCLUDE (quarantined_at) FROM quarantine ORDER BY ALL").fetchall(),
+                w.query("SELECT * EXCLUDE (applied_at) FROM hub_batches ORDER BY ALL").fetchall(),
+            ))
+    return seen
+
+
+def test_batches_staged_together_apply_as_one_by_one(tmp_path: Path) -> None:
+    """Consecutive batches staged by one statement, whatever their source or columns: the same
+    rows, versions, quarantine (each row checked against its own source's court) and per-batch
+    accounting as applying each alone; a key snapshot is applied between the groups."""
+    one = [filing("（2024）内03民终1号", bdje="1", gxsj="2024-01-01 00:00:00", key="1"),
+           filing("（2024）内03民终2号", key="2"), filing("（2024）内03民X号", key="3")]
+    two = [filing("（2024）内03民终1号", bdje="2", gxsj="2024-02-01 00:00:00", key="1"), one[1], one[1]]
+    three = [filing("（2024）内03民终3号", key="4") | {"extra": "x"}]
+    four = [filing("（2024）内03民终1号", bdje="3", gxsj="2023-01-01 00:00:00", key="1")]
+    other = [{"no": n, "case": case, "filed": "2024/03/05", "sc": flag}  # another court's vendor
+             for n, case, flag in ((7, "（2024）内06民初7号", "0"), (8, "（2024）内03民初8号", "0"), (9, "（2024）内06民初9号", "1"))]
+    batches = [batch(tmp_path, "c1_filing", rows) for rows in (one, two, three)]
+    batches.append(batch(tmp_path, "c2_filing", other, institution="c2"))
+    batches.append(batch(tmp_path, "c1_filing", four))
+    keys = land(Batch("c1_filing", pa.table({"id": ["1", "4"]}), origin="keys"), tmp_path / "landing",
+                record_type="filing", institution="c1", run_id="r1", kind="keys")
+    batches.insert(2, keys)
+    rules = {"c1_filing": StagingRules(FILING_MAP, "id", "内03"),
+             "c2_filing": StagingRules({"case_no": "case", "filing_date": "filed"}, "no", "内06", ("sc", ["1"]))}
+    seen = alone_and_together(tmp_path, batches, rules)
+    assert seen[0] == seen[1]
+    assert [c["rows_duplicate"] for c in seen[0][0]] == [0, 2, 0, 0, 0, 0]
+    assert [c["rows_deleted"] for c in seen[0][0]] == [0, 0, 1, 0, 1, 0]  # the snapshot lacks key 2; c2 flags 9
+    mismatch = [(r[1], r[6], r[7]) for r in seen[1][2] if r[6] == "court_mismatch"]
+    assert mismatch == [("c2_filing", "court_mismatch",
+                         "case number court code 内03 does not belong to source court 内06")]
+    originals = {json.loads(r[9])["case"] for r in seen[1][2] if r[1] == "c2_filing"}
+    assert originals == {"（2024）内03民初8号"}  # quarantine keeps each source's own columns
+
+
+VERSION = st.fixed_dictionaries({
+    "key": st.sampled_from("123"), "bdje": st.sampled_from(["1", "2", "x"]),  # "x" is quarantined
+    "gxsj": st.sampled_from(["2024-01-01 00:00:00", "2024-02-01 00:00:00"]), "sc": st.sampled_from("01"),
+})
+
+
+@given(st.lists(st.tuples(st.sampled_from(["c1_filing", "c2_filing"]), st.lists(VERSION, max_size=4)),
+                min_size=1, max_size=5))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_batches_applied_as_one_chunk_end_as_applied_one_by_one(tmp_path_factory: pytest.TempPathFactory,
+                                                                    sent: list[tuple[str, list[dict[str, str]]]]) -> None:
+    """Two sources sending versions of the same records (repeats, updates, soft deletes and
+    restores, bad values) in any order: one chunk, or each batch alone, leaves the same history,
+    quarantine and per-batch accounting."""
+    tmp = tmp_path_factory.mktemp("chunk")
+    batches = []
+    for source, versions in sent:  # a source's batches are distinct files: a batch id is its content
+        rows = [filing(f"（2024）内03民初{v['key']}号", bdje=v["bdje"], gxsj=v["gxsj"], key=v["key"]) | {"sc": v["sc"]}
+                for v in versions]
+        batches.append(batch(tmp, source, rows + [filing(f"bad {len(batches)}", key="0") | {"sc": "0"}]))
+    rules = {s: StagingRules(FILING_MAP, "id", "内03", ("sc", ["1"])) for s in ("c1_filing", "c2_filing")}
+    seen = alone_and_together(tmp, batches, rules)
+    assert seen[0] == seen[1]
+
+
+def test_supervision_keys_keep_their_issuer_when_staged_together(wh: Warehouse, tmp_path: Path) -> None:
+    """Two procuratorates' batches in one staging statement: the same document number names two
+    records, each keyed by its own issuer."""
+    row = {"wsbh": "民监〔2024〕1号", "fs": "检察建议", "ah": "（2023）内03民终5号", "fcrq": "2024-03-01",
+           "hfrq": None, "hfjg": None, "key": "k"}
+    batches = [batch(tmp_path, f"{p}_sup", [row], "supervision", institution=p) for p in ("p1", "p2")]
+    rules = {f"{p}_sup": StagingRules(SUP_MAP, "key") for p in ("p1", "p2")}
+    assert [c["rows_applied"] for _, c in apply_group(wh, batches, rules, run_id="r1")] == [1, 1]
+    assert wh.query("SELECT record_key, source_institution FROM supervision ORDER BY 1").fetchall() == [
+        ("p1/民监〔2024〕1号", "p1"), ("p2/民监〔2024〕1号", "p2")]

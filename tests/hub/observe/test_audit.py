@@ -1,0 +1,191 @@
+"""The hash-chained audit log detects edited, deleted, reordered and truncated entries."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from hub.errors import HubError
+from hub.observe import audit
+from hub.signing.crypto import (
+    PublicKey,
+    SigningKey,
+    generate_signing_key,
+    load_public_keys,
+    load_signing_key,
+)
+
+
+def make_log(tmp_path: Path, n: int = 5) -> Path:
+    log = tmp_path / "audit.jsonl"
+    for i in range(n):
+        audit.append(log, "land", run_id="r1", subject=f"src{i}", rows=i)
+    return log
+
+
+def test_intact_log_verifies(tmp_path: Path) -> None:
+    log = make_log(tmp_path)
+    assert audit.verify(log) == 5
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["seq"] for e in entries] == [1, 2, 3, 4, 5]
+    assert entries[2]["details"] == {"rows": 2}
+
+
+@pytest.mark.parametrize("tamper", ["edit", "delete", "reorder", "garble"])
+def test_tampering_names_the_first_broken_entry(tmp_path: Path, tamper: str) -> None:
+    log = make_log(tmp_path)
+    lines = log.read_text().splitlines()
+    if tamper == "edit":
+        lines[1] = lines[1].replace('"rows": 1', '"rows": 100')
+        assert '100' in lines[1]
+    elif tamper == "delete":
+        del lines[1]
+    elif tamper == "reorder":
+        lines[1], lines[2] = lines[2], lines[1]
+    else:
+        lines[1] = lines[1][:-3]
+    log.write_text("\n".join(lines) + "\n")
+    with pytest.raises(HubError, match=r"audit.jsonl:(2|3):"):
+        audit.verify(log)
+
+
+# --- signed checkpoints: truncation and wholesale rewriting --------------------------------
+
+@pytest.fixture
+def keyring(tmp_path: Path) -> tuple[SigningKey, dict[str, PublicKey]]:
+    keyid = generate_signing_key(tmp_path / "private", tmp_path / "keys")
+    return load_signing_key(tmp_path / "private" / f"{keyid}.key"), load_public_keys(tmp_path / "keys")
+
+
+def checkpointed_log(tmp_path: Path, key: SigningKey) -> tuple[Path, Path]:
+    """Entries 1-5, checkpoint over 5 (entry 6 records it), entries 7-8, checkpoint over 8 (entry 9)."""
+    log, cps = make_log(tmp_path), tmp_path / "checkpoints.jsonl"
+    assert audit.checkpoint(log, cps, key)["seq"] == 5  # type: ignore[index]
+    audit.append(log, "pull", run_id="r2", subject="src5", rows=0)
+    audit.append(log, "pull", run_id="r2", subject="src6", rows=0)
+    assert audit.checkpoint(log, cps, key)["seq"] == 8  # type: ignore[index]
+    assert audit.checkpoint(log, cps, key) is None  # nothing new since: no empty checkpoint
+    return log, cps
+
+
+def rewrite(log: Path, entries: list[dict[str, object]]) -> None:
+    """What a careful forger does: recompute every hash so the chain itself verifies."""
+    prev, lines = audit.GENESIS, []
+    for seq, entry in enumerate(entries, 1):
+        entry = entry | {"seq": seq, "prev": prev}
+        line = json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str)
+        prev = hashlib.sha256(line.encode()).hexdigest()
+        lines.append(line)
+    log.write_text("\n".join(lines) + "\n")
+
+
+def test_checkpointed_log_verifies(tmp_path: Path, keyring: tuple[SigningKey, dict[str, PublicKey]]) -> None:
+    key, trusted = keyring
+    log, cps = checkpointed_log(tmp_path, key)
+    assert audit.verify(log, cps, trusted=trusted) == 9
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(e["event"], e["details"].get("covers")) for e in entries if e["event"] == "checkpoint"] == [
+        ("checkpoint", 5), ("checkpoint", 8)]
+    # and the checkpoint's head really is the hash of that line
+    line5 = log.read_text().splitlines()[4].encode()
+    assert json.loads(cps.read_text().splitlines()[0])["head"] == hashlib.sha256(line5).hexdigest()
+
+
+@pytest.mark.parametrize("keep", [4, 7])
+def test_truncation_below_a_checkpoint_is_detected(
+    tmp_path: Path, keyring: tuple[SigningKey, dict[str, PublicKey]], keep: int
+) -> None:
+    key, trusted = keyring
+    log, cps = checkpointed_log(tmp_path, key)
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join(lines[:keep]) + "\n")
+    assert audit.verify(log) == keep  # the chain of what is left is intact...
+    with pytest.raises(HubError, match=rf"has {keep} entries but checkpoint \d \(signed .*\) covers (5|8): "
+                                       rf"entries {keep + 1}–(5|8) were removed"):
+        audit.verify(log, cps, trusted=trusted)  # ...but a signed checkpoint says there was more
+
+
+def test_rewritten_chain_is_caught_by_the_checkpoint(
+    tmp_path: Path, keyring: tuple[SigningKey, dict[str, PublicKey]]
+) -> None:
+    key, trusted = keyring
+    log, cps = checkpointed_log(tmp_path, key)
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    entries[6]["details"]["rows"] = 999  # entry 7, after the first checkpoint
+    rewrite(log, entries)
+    assert audit.verify(log) == 9  # the forged chain is self-consistent
+    with pytest.raises(HubError, match=r"audit.jsonl:8: differs from what checkpoint 2 .* entries 6–8 were rewritten "
+                                       r"after the last matching checkpoint \(seq 5\)"):
+        audit.verify(log, cps, trusted=trusted)
+
+
+def test_removed_or_forged_checkpoints_are_detected(
+    tmp_path: Path, keyring: tuple[SigningKey, dict[str, PublicKey]]
+) -> None:
+    key, trusted = keyring
+    log, cps = checkpointed_log(tmp_path, key)
+    good = cps.read_text()
+    first, second = good.splitlines()
+
+    cps.write_text(first + "\n")  # the newest checkpoint dropped: the log recorded it
+    with pytest.raises(HubError, match=r"audit.jsonl:9: records checkpoint 2, but .* has only 1: checkpoints were removed"):
+        audit.verify(log, cps, trusted=trusted)
+    cps.unlink()
+    with pytest.raises(HubError, match="checkpoints were removed"):
+        audit.verify(log, cps, trusted=trusted)
+
+    cps.write_text(second + "\n")  # the first one dropped: the checkpoint chain breaks
+    with pytest.raises(HubError, match=r"checkpoints.jsonl:1: checkpoint chain broken"):
+        audit.verify(log, cps, trusted=trusted)
+
+    forged = json.loads(first) | {"seq": 4}  # re-pointed at an earlier entry without re-signing
+    cps.write_text(json.dumps(forged) + "\n" + second + "\n")
+    with pytest.raises(HubError, match=r"checkpoints.jsonl:1: checkpoint signature does not verify"):
+        audit.verify(log, cps, trusted=trusted)
+
+    cps.write_text(good)
+    other = generate_signing_key(tmp_path / "other", tmp_path / "other-keys")
+    with pytest.raises(HubError, match="checkpoint signature does not verify"):  # only the hub's keys count
+        audit.verify(log, cps, trusted=load_public_keys(tmp_path / "other-keys"))
+    assert other not in trusted
+    assert audit.verify(log, cps, trusted={}, retired=trusted) == 9  # a retired key's past checkpoints stand
+
+
+def test_config_changes_are_entries(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    for digest in ("a" * 64, "a" * 64, "b" * 64, "b" * 64, "a" * 64):
+        audit.append(log, "pull", run_id="r", subject="s", config=digest)
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    changes = [(e["seq"], e["details"]["digest"][0], (e["details"]["previous"] or "-")[0])
+               for e in entries if e["event"] == "config"]
+    assert changes == [(1, "a", "-"), (4, "b", "a"), (7, "a", "b")]
+    assert all(e["details"]["config"] in ("a" * 64, "b" * 64) for e in entries if e["event"] == "pull")
+    assert audit.verify(log) == 8
+
+
+def test_an_append_finds_the_config_in_force_however_far_back_it_was_named(tmp_path: Path) -> None:
+    """The config in force is the one the newest entry naming a config names, even behind more
+    than a read block of entries that name none; after a crash cut the last line, appends count
+    every line."""
+    log = tmp_path / "audit.jsonl"
+    for digest in ("a" * 64, "b" * 64):
+        for i in range(30):
+            audit.append(log, "pull", run_id="r", subject=f"s{i}", config=digest, note="长" * (i % 7))
+    for i in range(20):  # entries that name no config, 100 kB of them
+        audit.append(log, "key", run_id="-", subject=f"k{i}", action="rotate", note="x" * 5000)
+    assert audit.verify(log) == 82
+    audit.append(log, "pull", run_id="r", subject="same", config="b" * 64)
+    audit.append(log, "pull", run_id="r", subject="changed", config="a" * 64)
+    entries = list(audit.entries(log))
+    assert [(e["seq"], e["event"]) for e in entries[-4:]] == [(82, "key"), (83, "pull"), (84, "config"), (85, "pull")]
+    assert entries[-2]["details"]["previous"] == "b" * 64
+    with open(log, "ab") as fh:
+        fh.write(b'{"seq": 86, "event": "pu')  # the power went out mid-line
+    audit.append(log, "pull", run_id="r", subject="after", config="a" * 64)
+    lines = log.read_bytes().splitlines()
+    assert json.loads(lines[-1])["seq"] == 87 and json.loads(lines[-1])["prev"] == hashlib.sha256(lines[-2]).hexdigest()
+    with pytest.raises(HubError):
+        audit.verify(log)  # the cut line is named, not hidden
