@@ -253,14 +253,14 @@ def test_reports_command_writes_any_quarter_again(demo: Path, tmp_path: Path, ca
 
 def test_analyst_guide_covers_every_table_and_its_queries_run(demo: Path) -> None:
     from hub.inspect.analyst_guide import EXAMPLES
-    from hub.inspect.catalog import tables
+    from hub.inspect.catalog import every_table
 
     con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
     found: dict[str, list[str]] = {}
     for table, column in con.execute("SELECT table_name, column_name FROM duckdb_columns() "
                                      "WHERE NOT internal AND schema_name = 'main'").fetchall():
         found.setdefault(table, []).append(column)
-    documented = {table: list(doc) for table, (_, doc) in tables().items()}
+    documented = {table: list(doc) for table, (_, doc) in every_table().items()}
     assert {t: sorted(c) for t, c in found.items()} == {t: sorted(c) for t, c in documented.items()}
     answered = [bool(con.execute(sql).fetchall()) for _, sql in EXAMPLES]
     assert sum(answered) >= len(EXAMPLES) - 3  # a few ask about things the demo may not have today
