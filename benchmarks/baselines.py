@@ -36,11 +36,11 @@ import sqlalchemy as sa
 from connectors.sftp import SftpSettings, sftp_session
 from hub.config import DatabaseSource, HubConfig, SftpDropSource, load_config
 from hub.home import Home
-from hub.normalize.staging import lit, q
 from hub.normalize.warehouse import Warehouse
 from hub.publish.agreements import select_sql
 from hub.pull.landing import landed_batches
 from hub.pull.sources import sftp_settings
+from schemas.sql import lit, q
 
 
 def _pg_copy(config: HubConfig, work: Path) -> tuple[float, int]:

@@ -39,8 +39,8 @@ from benchmarks.measure import Phase, phase
 from benchmarks.sshd import running_sshd
 from connectors.sftp import SftpSettings, SftpSource, sftp_session
 from connectors.sql import SqlSettings, SqlSource
-from hub.normalize.staging import lit
 from hub.pull.landing import land
+from schemas.sql import lit
 
 PG_URL = os.environ.get("HUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 COLUMNS = ("ajbs", "ah", "fymc", "ay", "larq", "yg", "bg", "bgzjhm", "bdje", "gxsj")

@@ -58,8 +58,8 @@ from hub.demo.generator import (
     DemoData,
 )
 from hub.home import Home
-from hub.normalize.staging import lit
 from schemas.codes import CASE_TYPES
+from schemas.sql import lit
 
 PG_URL = os.environ.get("HUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SHARES = {"filing": 45, "judgment": 30, "enforcement": 15, "supervision": 10}

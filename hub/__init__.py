@@ -34,7 +34,13 @@ _EXPORTS = {
 __all__ = ["Home", "HubConfig", "HubError", "RunContext", "load_config", "run_exchange", "verify_bundle"]
 
 
+STAGES = ("pull", "normalize", "marts", "publish")
+"""The stage packages, each exporting its stage function, importable as ``hub.<stage>``."""
+
+
 def __getattr__(name: str) -> Any:
+    if name in STAGES:
+        return import_module(f"hub.{name}")
     if name not in _EXPORTS:
         raise AttributeError(f"module 'hub' has no attribute {name!r}")
     return getattr(import_module(_EXPORTS[name]), name)

@@ -1,7 +1,7 @@
 """Code tables with Chinese labels, loaded into the warehouse as ``code_*`` tables.
 
 Sources: 法〔2015〕137号 / 法〔2018〕335号 (case type codes), GB/T 2260 (court codes of
-Inner Mongolia), the coordination agreements in ``shared/seeds`` (measures, closures).
+Inner Mongolia), the coordination agreements (measures, closures; docs/domain-rules.md).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from schemas.sql import lit
+from schemas.sql import lit, q
 
 SCHEMA_VERSION = 2
 """2: ``<type>`` is a view of the current versions in ``<type>_history`` (SCD2 flags)."""
@@ -159,15 +159,15 @@ def history_table(record_type: str) -> str:
 
 def ddl(record_type: str) -> str:
     """CREATE TABLE for a type's version table (every version, with its SCD2 flags)."""
-    cols = ",\n  ".join(f'"{f.name}" {f.type}' for f in stored_fields(record_type) + VERSIONING)
-    return f'CREATE TABLE IF NOT EXISTS "{history_table(record_type)}" (\n  {cols}\n)'
+    cols = ",\n  ".join(f"{q(f.name)} {f.type}" for f in stored_fields(record_type) + VERSIONING)
+    return f"CREATE TABLE IF NOT EXISTS {q(history_table(record_type))} (\n  {cols}\n)"
 
 
 def view_ddl(record_type: str) -> str:
     """The shared table analysts and agreements read: the current, undeleted version per key."""
-    cols = ", ".join(f'"{f.name}"' for f in stored_fields(record_type))
+    cols = ", ".join(q(f.name) for f in stored_fields(record_type))
     return (
-        f'CREATE OR REPLACE VIEW "{record_type}" AS SELECT {cols} FROM "{history_table(record_type)}" '
+        f"CREATE OR REPLACE VIEW {q(record_type)} AS SELECT {cols} FROM {q(history_table(record_type))} "
         "WHERE is_current AND NOT deleted"
     )
 
@@ -180,4 +180,4 @@ def comments(record_type: str) -> list[str]:
 
     targets = [(record_type, stored_fields(record_type)),
                (history_table(record_type), stored_fields(record_type) + VERSIONING)]
-    return [f"COMMENT ON COLUMN \"{t}\".\"{f.name}\" IS {text(f)}" for t, fields in targets for f in fields]
+    return [f"COMMENT ON COLUMN {q(t)}.{q(f.name)} IS {text(f)}" for t, fields in targets for f in fields]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from connectors.errors import ConnectorError
 from hub.cli import commands
 from hub.errors import ConfigError, HubError
 
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    except HubError as exc:
+    except (HubError, ConnectorError) as exc:  # a connector's own, where a command calls one directly
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

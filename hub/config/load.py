@@ -10,8 +10,8 @@ at run time.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,6 +29,8 @@ from hub.config.settings import (
 from hub.config.sources import Institution, Source
 from hub.errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 
 class HubConfig(Model):
     version: Literal[1] = 1
@@ -42,18 +44,21 @@ class HubConfig(Model):
 
     @model_validator(mode="before")
     @classmethod
-    def _marts_settings_under_hub(cls, data: Any) -> Any:
-        """Read the marts' thresholds where configs written before the ``marts:`` section keep them."""
-        if not isinstance(data, dict) or not isinstance(data.get("hub"), dict):
+    def _written_before(cls, data: Any) -> Any:
+        """Read a config written before the ``marts:`` section and before a source had only its
+        kind's block: the marts' thresholds under ``hub:``, ``database: null`` or ``sftp: null``
+        beside the other block, a ``format:`` on a database source (it never had an effect)."""
+        if not isinstance(data, dict):
+            return data
+        data = data | {"sources": [_source_as_now(i, s) for i, s in enumerate(data["sources"])]} \
+            if isinstance(data.get("sources"), list) else data
+        if not isinstance(data.get("hub"), dict):
             return data
         moved = {k: v for k, v in data["hub"].items() if k in MOVED_TO_MARTS}
-        if not moved:
-            return data
         marts = data.get("marts") or {}
-        if not isinstance(marts, dict) or set(moved) & set(marts):
-            return data  # let validation name the key that is both, or the malformed section
-        warnings.warn(f"hub.yaml: {', '.join(f'hub.{k}' for k in moved)} moved to the marts: section; "
-                      "move them there", DeprecationWarning, stacklevel=2)
+        if not moved or not isinstance(marts, dict) or set(moved) & set(marts):
+            return data  # nothing to move, or let validation name the key that is both, or the bad section
+        _outdated(f"{', '.join(f'hub.{k}' for k in moved)} moved to the marts: section; move them there")
         hub = {k: v for k, v in data["hub"].items() if k not in MOVED_TO_MARTS}
         return data | {"hub": hub, "marts": marts | moved}
 
@@ -79,9 +84,27 @@ class HubConfig(Model):
 
 MISSING_BLOCK = {
     "database": "a database source needs a 'database:' block (url, table, cursor)",
-    "sftp": "an sftp source or delivery needs an 'sftp:' block (host, username, key_path, host_key)",
+    "sftp": "an sftp source needs an 'sftp:' block (host, username, key_path, host_key)",
 }
 """What to write when a source's block for its kind is missing."""
+
+
+def _source_as_now(index: int, source: Any) -> Any:
+    if not isinstance(source, dict):
+        return source
+    other = {"database": "sftp", "sftp": "database"}.get(source.get("kind"))
+    if other is None:
+        return source
+    source = {k: v for k, v in source.items() if not (k == other and v is None)}
+    if other == "sftp" and "format" in source:
+        _outdated(f"sources[{index}].format has no effect on a database source; remove it")
+        source = {k: v for k, v in source.items() if k != "format"}
+    return source
+
+
+def _outdated(message: str) -> None:
+    """Warn, where a person running the hub sees it (stderr, Dagster's log), that hub.yaml should be updated."""
+    log.warning("hub.yaml: %s", message)
 
 
 def _one(items: list[Any], attr: str, value: str, section: str) -> Any:
@@ -137,6 +160,8 @@ def load_config(path: Path) -> HubConfig:
         key = _dotted(err["loc"])
         msg = MISSING_BLOCK.get(err["loc"][-1], err["msg"]) if err["type"] == "missing" else err["msg"]
         msg = msg.removeprefix("Value error, ")
+        if err["type"] in ("union_tag_not_found", "union_tag_invalid"):  # a source's kind
+            key, msg = f"{key}.kind", "a source's kind is database or sftp"
         more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
         raise ConfigError(f"{path}: {key or '(top level)'}: {msg}{more}", path=str(path), key=key) from None
     errors = _reference_errors(config)

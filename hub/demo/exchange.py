@@ -18,6 +18,7 @@ from hub.demo.generator import (
     write_supervision_drops,
 )
 from hub.home import Home
+from hub.pull.sources import connector_errors
 from hub.signing.crypto import generate_age_identity, generate_ssh_key
 
 SFTP_USER = "wh-proc"
@@ -221,7 +222,8 @@ def client_key_path(home: Home) -> Path:
 
 def client_public_line(home: Home) -> str:
     """The hub's SFTP client key as an authorized_keys line for the demo server."""
-    return host_key_line(client_key_path(home))
+    with connector_errors():
+        return host_key_line(client_key_path(home))
 
 
 def ensure_keys(home: Home) -> None:
@@ -239,7 +241,8 @@ def create(home: Home, *, port: int, seed: int = 20241122, as_of: dt.date | None
     write_court_a(data, sources / "wh-court.sqlite")
     write_court_b(data, sources / "hbw-court.sqlite")
     write_supervision_drops(data, sftp_root(home) / DROP_DIR)
-    host_key = host_key_line(host_key_path(home))
+    with connector_errors():
+        host_key = host_key_line(host_key_path(home))
     identity = office_identity_path(home, "wh-justice-office")
     recipient = identity.read_text().split("public key: ")[1].split()[0] if identity.exists() else generate_age_identity(identity)
     home.config.write_text(

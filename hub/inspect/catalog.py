@@ -1,9 +1,10 @@
 """What every table in the warehouse is, column by column, in Chinese and English.
 
-The shared tables document themselves (``schemas.tables``) and so do the marts
-(``hub.marts``); this module adds the hub's own tables and views (quarantine, accounting,
-receipts, links, code tables), so that ``docs/analyst-guide.md`` covers every table an analyst
-can open, and a test can check that no table or column goes undocumented.
+Each table documents itself where it is declared: the shared tables in ``schemas.tables``, the
+marts' in ``schemas.marts``, the hub's own tables in ``hub.normalize.tables`` and its views in
+``hub.normalize.views``; this module gathers them, with the code tables, so that
+``docs/analyst-guide.md`` covers every table an analyst can open, and a test can check that no
+table or column goes undocumented.
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ def _by_bundle_row(con: duckdb.DuckDBPyConnection, bundle: Path, dataset: str, r
         raise HubError(f"{bundle}: no row {row} in dataset {dataset!r} ({sizes}; rows count from 1)")
     r = found[0]
     if dataset not in RECORD_TYPES:  # a mart row: derived whole from the shared tables when the mart was rebuilt
-        mart = marts.MART_TABLES[dataset]
+        mart = marts.MART_OF_TABLE[dataset]
         raise HubError(f"{bundle}: row {row} of {dataset} is a row of the {mart.name} mart (key "
                        f"{' | '.join(mart.keys[dataset])} = {r['record_key']}), rebuilt from {', '.join(mart.deps)}; "
                        "it has no source row of its own: trace the records it counts with hub trace --record or a case number")

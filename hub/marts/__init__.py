@@ -18,7 +18,7 @@ Mart tables can be shared with offices like the shared tables (an agreement's ``
 naming the table); each table's natural key is its rows' ``record_key``.
 """
 
-from hub.marts.registry import MART_TABLES, MARTS, Mart, asset_of, mart
+from hub.marts.registry import MART_OF_TABLE, MARTS, Mart, asset_of, mart
 from hub.marts.stage import BuiltMart, build_mart, write_report_files
 
-__all__ = ["MARTS", "MART_TABLES", "BuiltMart", "Mart", "asset_of", "build_mart", "mart", "write_report_files"]
+__all__ = ["MARTS", "MART_OF_TABLE", "BuiltMart", "Mart", "asset_of", "build_mart", "mart", "write_report_files"]

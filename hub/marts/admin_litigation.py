@@ -26,7 +26,6 @@ from schemas.marts import ADMIN_LITIGATION
 UNNAMED_AGENCY = "(未载明被诉行政机关)"
 
 COLUMNS = ADMIN_LITIGATION.columns
-KEYS = ADMIN_LITIGATION.keys
 
 
 def build(con: duckdb.DuckDBPyConnection, population: int | dict[int, int] | None) -> dict[str, int]:

@@ -19,7 +19,6 @@ from schemas.codes import SETTLED_OUTCOMES
 from schemas.marts import CLASS_DIVERGENCE
 
 COLUMNS = CLASS_DIVERGENCE.columns
-KEYS = CLASS_DIVERGENCE.keys
 
 
 def build(con: duckdb.DuckDBPyConnection, *, threshold: float, min_cases: int) -> dict[str, int]:

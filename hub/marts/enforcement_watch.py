@@ -46,7 +46,6 @@ RULES: dict[str, tuple[str, str]] = {
 """rule -> (SQL condition over an enforcement row, SQL text saying why)."""
 
 COLUMNS = ENFORCEMENT_WATCH.columns
-KEYS = ENFORCEMENT_WATCH.keys
 
 
 def build(con: duckdb.DuckDBPyConnection, *, limit_days: int, review_days: int, as_of: dt.date) -> dict[str, int]:

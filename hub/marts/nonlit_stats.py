@@ -34,7 +34,6 @@ CIVIL_BASES = ("仲裁裁决书", "公证债权文书")
 ADMIN_BASES = ("行政决定书",)
 
 COLUMNS = NONLIT_STATISTICS.columns
-KEYS = NONLIT_STATISTICS.keys
 COUNTS = [c for c in COLUMNS["mart_nonlit_quarterly"] if c not in
           ("kind", "quarter", "quarter_start", "quarter_end", "counted_to", "due_by", "procuratorate", "adoption_rate")]
 """The additive columns: the workbook's 合计 row sums exactly these."""

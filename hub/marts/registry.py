@@ -116,7 +116,7 @@ MARTS: tuple[Mart, ...] = (
     ),
 )
 
-MART_TABLES: dict[str, Mart] = {table: m for m in MARTS for table in m.columns}
+MART_OF_TABLE: dict[str, Mart] = {table: m for m in MARTS for table in m.columns}
 """Mart table -> the mart that builds it."""
 
 
@@ -126,4 +126,4 @@ def mart(name: str) -> Mart:
 
 def asset_of(table: str) -> str:
     """The Dagster asset that materializes a shareable table."""
-    return MART_TABLES[table].name if table in MART_TABLES else table
+    return MART_OF_TABLE[table].name if table in MART_OF_TABLE else table

@@ -21,7 +21,6 @@ from schemas.marts import REPLY_TRACKING
 STATUSES = ("pending", "replied_on_time", "replied_late", "overdue")
 
 COLUMNS = REPLY_TRACKING.columns
-KEYS = REPLY_TRACKING.keys
 
 
 def build(con: duckdb.DuckDBPyConnection, deadline_days: dict[str, int], as_of: dt.date) -> dict[str, int]:

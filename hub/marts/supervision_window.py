@@ -17,7 +17,6 @@ from hub.marts.tables import rebuild
 from schemas.marts import SUPERVISION_WINDOW
 
 COLUMNS = SUPERVISION_WINDOW.columns
-KEYS = SUPERVISION_WINDOW.keys
 
 
 def build(con: duckdb.DuckDBPyConnection, *, years: int, warn_days: int, as_of: dt.date) -> dict[str, int]:

@@ -8,6 +8,20 @@
     stage       the stage: every pending batch, record types in parallel, audited (``apply_pending``)
 """
 
-from hub.normalize.stage import apply_pending
+from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hub.normalize.stage import apply_pending
+
+_STAGE = {"apply_pending": "hub.normalize.stage"}
 __all__ = ["apply_pending"]
+
+
+def __getattr__(name: str) -> Any:
+    """The stage, imported on first use, so the package's other modules load without it."""
+    if name not in _STAGE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_STAGE[name]), name)

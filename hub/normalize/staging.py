@@ -252,7 +252,7 @@ def staging_sql(record_type: str, branches: list[Branch]) -> str:
 def row_hash_sql(columns: list[str]) -> str:
     """md5 of the row's source values, each length-prefixed so no two rows share an input
     (NULL is ``-``, distinct from empty). For change detection and exact-duplicate skipping,
-    not security: md5 costs half of sha256 and the row JSON is built only for quarantine.
+    not security: md5 is cheaper than sha256, and the row JSON is built only for quarantine.
     One flat ``concat`` (it skips NULLs: ``length:value`` or ``-``) builds no string per column."""
     parts = []
     for c in columns:

@@ -34,7 +34,7 @@ from hub.signing.crypto import PublicKey, SigningKey
 from hub.signing.primitives import canonical_json, pae
 
 GENESIS = "0" * 64
-CHECKPOINT_TYPE = "application/vnd.case-exchange-hub.observe.audit-checkpoint+json"
+CHECKPOINT_TYPE = "application/vnd.case-exchange-hub.audit-checkpoint+json"
 _CONFIG_MARK = b'"event": "config"'
 _CHECKPOINT_MARK = b'"event": "checkpoint"'
 

@@ -1,4 +1,5 @@
-"""The one place that builds the Dagster ``Definitions`` (``dagster dev -m hub.orchestration.definitions``).
+"""The one place that builds the Dagster ``Definitions`` (``dagster dev -m hub.definitions``
+loads it through ``hub/definitions.py``).
 
 The home comes from ``HUB_HOME`` (or the current directory); its ``hub.yaml`` decides which
 assets exist, so the UI's lineage graph is the exchange the config describes.

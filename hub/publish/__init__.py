@@ -10,7 +10,24 @@
     verify       what an office runs on a bundle it received
 """
 
-from hub.publish.delivery import deliver
-from hub.publish.stage import OfficePublished, publish, publish_offices
+from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hub.publish.delivery import deliver
+    from hub.publish.stage import OfficePublished, publish, publish_offices
+
+_STAGE = {
+    "OfficePublished": "hub.publish.stage", "deliver": "hub.publish.delivery", "publish": "hub.publish.stage",
+    "publish_offices": "hub.publish.stage",
+}
 __all__ = ["OfficePublished", "deliver", "publish", "publish_offices"]
+
+
+def __getattr__(name: str) -> Any:
+    """The stage, imported on first use, so the package's other modules load without it."""
+    if name not in _STAGE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_STAGE[name]), name)

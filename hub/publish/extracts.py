@@ -132,7 +132,7 @@ def build(
     for n, share in enumerate(agreement.shares):
         rt = share.record_type
         cols = [c for c, t in share.columns.items() if t != "drop"]
-        row_hash = "hash(" + ", ".join(f"c.{q(c)}" for c in cols) + ")"  # 8x cheaper than md5 of the row's JSON
+        row_hash = "hash(" + ", ".join(f"c.{q(c)}" for c in cols) + ")"  # far cheaper than md5 of the row's JSON
         fingerprint = _fingerprint(con, share)
         legacy = _legacy_path(state_dir, office, rt)
         held_under = _held_fingerprint(con, office, rt, legacy)

@@ -100,6 +100,7 @@ def _publish_office(
         try:
             datasets, holdings, rows = extracts.build(wh.con, agreement, run.home.state, work, full=full)
             shapes = {rt: (pq.read_schema(path), pq.read_metadata(path).num_rows) for rt, path in datasets.items()}
+            stage.outputs = lineage.extract_outputs(run.home, agreement, str(folder), shapes)
             predicate = _predicate(run, office_id, agreement, full, shared)
             bundle = publish_bundle(
                 folder.parent, office_id, datasets, predicate, key,
@@ -115,7 +116,6 @@ def _publish_office(
             bundle=str(bundle.path), sequence=bundle.sequence, manifest_sha256=bundle.manifest_sha256,
             agreement=agreement.id, agreement_version=agreement.version, extract=predicate["extract"], rows=bundle.rows,
         )
-        stage.outputs = lineage.extract_outputs(run.home, agreement, str(folder), shapes)
     return bundle
 
 

@@ -5,6 +5,20 @@
     stage     the stage: everything new from one source, landed batch by batch (``pull``)
 """
 
-from hub.pull.stage import PullResult, pending_files, pull
+from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hub.pull.stage import PullResult, pending_files, pull
+
+_STAGE = {"PullResult": "hub.pull.stage", "pending_files": "hub.pull.stage", "pull": "hub.pull.stage"}
 __all__ = ["PullResult", "pending_files", "pull"]
+
+
+def __getattr__(name: str) -> Any:
+    """The stage, imported on first use, so the package's other modules load without it."""
+    if name not in _STAGE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_STAGE[name]), name)

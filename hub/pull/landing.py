@@ -122,7 +122,7 @@ ROW_GROUPS = 4
 MIN_GROUP_ROWS, MAX_GROUP_ROWS = 8_192, 100_000
 """A landed batch is cut into ``ROW_GROUPS`` row groups of ``MIN_GROUP_ROWS`` to
 ``MAX_GROUP_ROWS`` rows: DuckDB reads a Parquet file one row group per thread, so a batch
-of one row group (100k rows used to be the size) normalizes on one core."""
+of one row group normalizes on one core."""
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:
@@ -132,8 +132,8 @@ def _parquet_bytes(table: pa.Table) -> bytes:
         table, sink, compression="zstd",
         row_group_size=min(MAX_GROUP_ROWS, max(MIN_GROUP_ROWS, -(-table.num_rows // ROW_GROUPS))),
         # a column's dictionary stops at 64 KiB (Arrow's default: 1 MiB), the rest of its row
-        # group written plain: hashing near-unique keys, case numbers and names into one was a
-        # third of the encode; courts, causes and dates still fit, read fastest by DuckDB
+        # group written plain: hashing near-unique keys, case numbers and names into one cost much
+        # of the encode; courts, causes and dates still fit, read fastest by DuckDB
         dictionary_pagesize_limit=64 << 10,
         write_statistics=False,  # landing files are only read whole: min/max would prune nothing
     )

@@ -60,9 +60,8 @@ def pull(run: RunContext, source_name: str) -> PullResult:
             run.record("land", subject=src.name, batch_id=landed.batch_id, origin=landed.origin,
                        rows=landed.rows, rejects=landed.rejects, watermark=batch.watermark)
             _landed(stage.details, result, landed)
-        hours = src.database.reconcile_every_hours if isinstance(src, DatabaseSource) else None
-        if isinstance(src, DatabaseSource) and hours is not None:
-            snapshot = _reconcile_if_due(run, src, state, hours)
+        if isinstance(src, DatabaseSource) and src.database.reconcile_every_hours is not None:
+            snapshot = _reconcile_if_due(run, src, state, src.database.reconcile_every_hours)
             if snapshot is not None:
                 _landed(stage.details, result, snapshot)
         rows_batches = [b for b in result.batches if b.kind == "rows"]
@@ -72,8 +71,10 @@ def pull(run: RunContext, source_name: str) -> PullResult:
 
 
 def _landed(details: dict[str, Any], result: PullResult, landed: LandedBatch) -> None:
+    """``landed`` counted in the result and in the pull's audited progress."""
     result.batches.append(landed)
-    details.update(batches=len(result.batches), rows=result.rows, batch_ids=[b.batch_id for b in result.batches])
+    details["batch_ids"].append(landed.batch_id)
+    details.update(batches=len(result.batches), rows=result.rows)
 
 
 def _batches(home: Home, src: DatabaseSource | SftpDropSource, state: StateFile) -> Iterator[Batch]:

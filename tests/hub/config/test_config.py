@@ -150,7 +150,20 @@ def test_a_source_is_a_database_or_an_sftp_drop_and_says_which(tmp_path: Path) -
     err = broken(tmp_path, lambda d: d["sources"][0].update(sftp=d["sources"][1]["sftp"]))
     assert err.key == "sources[0].sftp" and "Extra inputs are not permitted" in str(err)
     err = broken(tmp_path, lambda d: d["sources"][0].update(kind="ftp"))
-    assert err.key == "sources[0]" and "'database', 'sftp'" in str(err)
+    assert err.key == "sources[0].kind" and "a source's kind is database or sftp" in str(err)
+    err = broken(tmp_path, lambda d: d["sources"][1].pop("kind"))
+    assert err.key == "sources[1].kind"
+
+
+def test_a_config_written_before_sources_had_one_block_each_still_loads(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    old = copy.deepcopy(VALID)
+    old["sources"][0] |= {"sftp": None, "format": {"type": "csv"}}
+    old["sources"][1] |= {"database": None}
+    config = load_config(write(tmp_path, old))
+    assert config.sources == load_config(write(tmp_path, VALID)).sources
+    assert caplog.messages == ["hub.yaml: sources[0].format has no effect on a database source; remove it"]
 
 
 def test_lookups_by_id_name_what_is_declared(tmp_path: Path) -> None:
@@ -169,16 +182,18 @@ def test_lookups_by_id_name_what_is_declared(tmp_path: Path) -> None:
     assert load_config(write(tmp_path, moved)).office("spo").outbox(home) == Path("/srv/exchange/out/spo")
 
 
-def test_mart_thresholds_have_their_own_section_and_are_still_read_under_hub(tmp_path: Path) -> None:
+def test_mart_thresholds_have_their_own_section_and_are_still_read_under_hub(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """``marts:`` holds the marts' thresholds; a config written before it, with them under
     ``hub:``, still loads the same (with a warning to move them), and naming one in both
     places is an error."""
     config = load_config(write(tmp_path, VALID | {"marts": {"population": 556621, "reply_deadline_days": {"抗诉": 45}}}))
     assert config.marts.population == 556621 and config.marts.reply_deadline_days["抗诉"] == 45
     assert config.marts.reply_deadline_days["检察建议"] == 90  # the others keep their default
-    with pytest.warns(DeprecationWarning, match="hub.population moved to the marts: section"):
-        legacy = load_config(write(tmp_path, VALID | {"hub": {"name": "x", "population": 556621}}))
+    legacy = load_config(write(tmp_path, VALID | {"hub": {"name": "x", "population": 556621}}))
     assert legacy.marts.population == 556621 and legacy.hub.name == "x"
+    assert caplog.messages == ["hub.yaml: hub.population moved to the marts: section; move them there"]
     err = broken(tmp_path, lambda d: d.update(hub={"population": 1}, marts={"population": 2}))
     assert err.key == "hub.population"
     err = broken(tmp_path, lambda d: d.update(marts={"class_case_min_cases": 1}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from pathlib import Path
@@ -17,6 +18,7 @@ from hub.signing.crypto import (
     load_public_keys,
     load_signing_key,
 )
+from tests.hub.signing.test_crypto import raw_public_key
 
 
 def make_log(tmp_path: Path, n: int = 5) -> Path:
@@ -92,6 +94,24 @@ def test_checkpointed_log_verifies(tmp_path: Path, keyring: tuple[SigningKey, di
     # and the checkpoint's head really is the hash of that line
     line5 = log.read_text().splitlines()[4].encode()
     assert json.loads(cps.read_text().splitlines()[0])["head"] == hashlib.sha256(line5).hexdigest()
+
+
+
+def test_a_checkpoint_is_signed_as_docs_bundle_format_says(tmp_path: Path,
+                                                           keyring: tuple[SigningKey, dict[str, PublicKey]]) -> None:
+    """An auditor checks a checkpoint line without the hub's code: an Ed25519 signature over DSSE's
+    PAE of the documented payload type and the canonical JSON of seq, head, at and prev."""
+    from securesystemslib.signer import Signature, SSlibKey
+
+    key, _ = keyring
+    log, cps = checkpointed_log(tmp_path, key)
+    cp = json.loads(cps.read_text().splitlines()[-1])
+    body = json.dumps({k: cp[k] for k in ("seq", "head", "at", "prev")}, sort_keys=True, separators=(",", ":")).encode()
+    kind = b"application/vnd.case-exchange-hub.audit-checkpoint+json"
+    signed = b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(body), body)
+    raw = raw_public_key((tmp_path / "keys" / f"{cp['keyid']}.pem").read_bytes())
+    key = SSlibKey(cp["keyid"], "ed25519", "ed25519", {"public": raw.hex()})
+    key.verify_signature(Signature(cp["keyid"], base64.b64decode(cp["sig"]).hex()), signed)  # raises if not
 
 
 @pytest.mark.parametrize("keep", [4, 7])

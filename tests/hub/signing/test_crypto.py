@@ -97,7 +97,7 @@ def test_public_key_folder_problems_are_named(tmp_path: Path, pair: tuple[str, P
 
 
 def test_only_hub_crypto_imports_hazmat() -> None:
-    """DESIGN.md section 2: dangerous primitives stay behind one module's safe recipes."""
+    """Dangerous primitives stay behind one module's safe recipes (hub/signing/crypto.py)."""
     imports = re.compile(r"^\s*(from|import)\s+cryptography\.hazmat", re.MULTILINE)
     sources = (p for p in ROOT.rglob("*.py") if not any(part.startswith(".") for part in p.relative_to(ROOT).parts))
     offenders = [p.relative_to(ROOT).as_posix() for p in sources if imports.search(p.read_text(encoding="utf-8"))]
