@@ -50,8 +50,8 @@ class HubConfig(Model):
         beside the other block, a ``format:`` on a database source (it never had an effect)."""
         if not isinstance(data, dict):
             return data
-        data = data | {"sources": [_source_as_now(i, s) for i, s in enumerate(data["sources"])]} \
-            if isinstance(data.get("sources"), list) else data
+        if isinstance(data.get("sources"), list):
+            data = data | {"sources": [_source_as_now(i, s) for i, s in enumerate(data["sources"])]}
         if not isinstance(data.get("hub"), dict):
             return data
         moved = {k: v for k, v in data["hub"].items() if k in MOVED_TO_MARTS}
