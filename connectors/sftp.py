@@ -209,7 +209,7 @@ def sftp_session(s: SftpSettings) -> Iterator[paramiko.SFTPClient]:
         ) from None
     except (paramiko.SSHException, OSError, EOFError) as exc:
         raise TransientSourceError(f"{s.name}: SSH/SFTP with {entry} failed ({type(exc).__name__}: {exc}); "
-                                   "will retry", source=s.name) from None
+                                   "a temporary failure: the next attempt may succeed", source=s.name) from None
     finally:
         client.close()
 

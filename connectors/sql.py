@@ -121,12 +121,20 @@ class SqlSource:
                 source=s.name,
             ) from None
         except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError) as exc:
+            url, cause = self._engine.url, _cause(exc, self._engine.url)
+            where = _where(url)
+            if _LOGIN_REFUSED.search(cause):  # retrying would only lock the account
+                raise TerminalSourceError(
+                    f"{s.name}: login refused for user {url.username} at {where} ({cause}); check the user in "
+                    "database.url and the password in the variable its password_env names", source=s.name,
+                ) from None
             raise TransientSourceError(
-                f"{s.name}: database connection failed ({type(exc.orig or exc).__name__}); will retry",
-                source=s.name,
+                f"{s.name}: cannot use the database at {where} ({cause}); a temporary failure: the next "
+                "attempt may succeed", source=s.name,
             ) from None
         except sa_exc.SQLAlchemyError as exc:
-            raise TerminalSourceError(f"{s.name}: query failed: {type(exc).__name__}", source=s.name) from None
+            raise TerminalSourceError(f"{s.name}: query failed ({_cause(exc, self._engine.url)}); check the "
+                                      "user's grants on the table", source=s.name) from None
 
     def _reflect(self, conn: sa.Connection) -> sa.Table:
         """The source table's columns as the database declares them (names and types only: a
@@ -155,6 +163,27 @@ class SqlSource:
 _PG_COLUMNS = sa.text(
     "SELECT attname, format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute "
     "WHERE attrelid = to_regclass(:table) AND attnum > 0 AND NOT attisdropped ORDER BY attnum")
+
+
+_LOGIN_REFUSED = re.compile(
+    r"password authentication failed|authentication failed|no password supplied|role .* does not exist"
+    r"|Access denied for user|\(1045,|\(1698,", re.IGNORECASE)
+"""What PostgreSQL and MySQL/MariaDB say when a login is refused (not a network failure)."""
+
+
+def _where(url: sa.URL) -> str:
+    """host:port of a server database, the file of a SQLite one."""
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return url.database or "(memory)"
+    return f"{url.host or 'localhost'}:{url.port or {'postgresql': 5432, 'mysql': 3306}.get(backend, '?')}"
+
+
+def _cause(exc: sa_exc.SQLAlchemyError, url: sa.URL) -> str:
+    """The driver's own first line (``exc.orig``), without the password should it quote it."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    line = (text[0] if text else type(exc).__name__)[:300]
+    return line.replace(url.password, "***") if url.password else line
 
 
 def pg_columns(conn: sa.Connection, table: str, typed: tuple[str, ...]) -> list[tuple[str, Any]] | None:

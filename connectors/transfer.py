@@ -76,7 +76,7 @@ class Download:
             got = self.part.stat().st_size
             if got != self.size:
                 raise TransientSourceError(f"{self.source}: {self.remote} changed during transfer ({got} bytes, "
-                                           f"listed as {self.size}); will retry", source=self.source)
+                                           f"listed as {self.size}); it is fetched again next time", source=self.source)
             self.part.replace(final)
             self._digest = self._hash.hexdigest()
         return self._digest
@@ -91,7 +91,7 @@ class Download:
                 size = remote.stat().st_size
                 if size != self.size:  # refused before a byte of the new content is read
                     raise TransientSourceError(f"{self.source}: {self.remote} changed since it was listed "
-                                               f"({size} bytes, listed as {self.size}); will retry",
+                                               f"({size} bytes, listed as {self.size}); it is fetched again next time",
                                                source=self.source)
                 remote.MAX_REQUEST_SIZE = step = self._sftp.read_size()  # what prefetch asks per request
                 remote.prefetch(size)

@@ -200,6 +200,35 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_batches(args: argparse.Namespace) -> int:
+    """Batches set aside: list them, release one to be applied again, or drop one for good; audited."""
+    from hub.config import load_config
+    from hub.normalize import set_aside
+    from hub.normalize.warehouse import Warehouse
+    from hub.observe.run import RunContext
+
+    home = Home.find(args.home)
+    config = load_config(home.require_config())
+    run = RunContext(config, home, "-")
+    if args.batches_command == "list":
+        with Warehouse.open(config, home, read_only=True) as wh:
+            found = set_aside.listed(wh, dropped=args.all)
+        for b in found:
+            print(f"{b.batch_id[:12]}  {b.source:<24} {b.rows:>7} rows{'  (dropped)' if b.dropped else ''}\n  {b.reason}")
+        print(f"{len(found)} batch(es) set aside" if found else "no batch is set aside")
+        return 0
+    with Warehouse.open(config, home) as wh:
+        if args.batches_command == "release":
+            found = set_aside.release(wh, args.batch_id)
+            run.record("release", subject=found.source, **set_aside.audit_details(found))
+            print(f"released {found.batch_id[:12]} ({found.rows} rows from {found.source}): the next run applies it")
+        else:
+            found = set_aside.drop(wh, args.batch_id, args.reason)
+            run.record("drop", subject=found.source, **set_aside.audit_details(found), drop_reason=args.reason)
+            print(f"dropped {found.batch_id[:12]} ({found.rows} rows from {found.source}) for good")
+    return 0
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     """Open the Dagster UI on this home's definitions."""
     from hub.orchestration.execute import dagster_instance

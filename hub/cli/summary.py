@@ -6,6 +6,7 @@ from pathlib import Path
 
 from hub.config import load_config
 from hub.home import Home
+from hub.normalize import set_aside
 from hub.normalize.warehouse import Warehouse
 from schemas.tables import RECORD_TYPES
 
@@ -20,6 +21,7 @@ def print_summary(home: Home, config_path: Path | None = None, *, demo: bool = F
             "SELECT source_name, sum(rows_in) FILTER (WHERE kind = 'rows'), sum(rows_deleted) FROM hub_batches GROUP BY 1"
         ).fetchall()}
         counts = wh.table_counts()
+        waiting = set_aside.listed(wh)
         rules = wh.query(
             "SELECT rule, count(*), any_value(reason) FROM quarantine GROUP BY rule ORDER BY 2 DESC, 1"
         ).fetchall()
@@ -52,6 +54,11 @@ def print_summary(home: Home, config_path: Path | None = None, *, demo: bool = F
     print(f"\nrows quarantined: {counts['quarantine']}")
     for rule, n, reason in rules:
         print(f"  {rule:<24} {n:>7}  e.g. {reason}")
+    if waiting:
+        print(f"\nbatches set aside (nothing of them applied; extracts of their tables held back): {len(waiting)}")
+        for b in waiting[:5]:
+            print(f"  {b.batch_id[:12]}  {b.rows:>7} rows  {b.reason}")
+        print(f"  hub batches list --home {home.root}   (then release or drop each)")
     if replies:
         print(f"\nreplies to supervision measures as of {replies[0][0]} (mart_replies)")
         for _, status, n in replies:

@@ -1,14 +1,16 @@
 """The normalize stage: apply every landed batch not applied yet, one lane per record type,
-lanes taken by a few threads, each batch audited as it commits."""
+lanes taken by a few threads, each batch audited as it commits; a batch that cannot be staged
+is set aside with why (``hub.normalize.set_aside``) and the others go on."""
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hub.config import HubConfig, Source
+from hub.normalize import set_aside
 from hub.normalize.apply import apply_group
 from hub.normalize.staging import StagingRules
 from hub.normalize.warehouse import Warehouse
@@ -38,19 +40,19 @@ def apply_pending(run: RunContext) -> dict[str, dict[str, int]]:
     """Apply every landed batch the warehouse has not applied yet, each record type's oldest
     first; returns this run's row accounting per record type."""
     sources = [s.name for s in run.config.sources]
+    rules = {s.name: staging_rules(run.config, s) for s in run.config.sources}
     totals: dict[str, dict[str, int]] = {}
     landing = [lineage.dataset("file", lineage.landing_name(run.home, s)) for s in sources]
     with run.stage("normalize", landing) as stage, Warehouse.open(run.config, run.home) as wh:
         _audit_unaudited(run, wh)
         pending = landed_batches(run.home.landing, sources, skip=wh.applied())
+        pending = _set_aside_unstageable(run, wh, pending, rules, totals)
         audited: list[str] = []
         try:
-            for batch, counts in _apply_lanes(run, wh, pending):
+            for batch, counts in _apply_lanes(run, wh, pending, rules):
                 _audit_applied(run, wh, batch.source, batch.batch_id, counts)
                 audited.append(batch.batch_id)
-                agg = totals.setdefault(batch.record_type, dict.fromkeys(counts, 0))
-                for k, v in counts.items():
-                    agg[k] += v
+                _add(totals, batch.record_type, counts)
         finally:
             wh.mark_audited(audited)
         rows = wh.table_counts()
@@ -63,6 +65,31 @@ def staging_rules(config: HubConfig, src: Source) -> StagingRules:
     """How ``src``'s rows are normalized: its mapping and key, its court, its delete flag."""
     soft = (src.soft_delete.column, src.soft_delete.values) if src.soft_delete else None
     return StagingRules(src.mapping, src.key, config.institution(src.institution).court_code, soft)
+
+
+def _set_aside_unstageable(
+    run: RunContext, wh: Warehouse, pending: list[LandedBatch], rules: Mapping[str, StagingRules],
+    totals: dict[str, dict[str, int]],
+) -> list[LandedBatch]:
+    """Set aside (and audit) each pending batch that cannot be staged; the others, to apply."""
+    stageable = []
+    for batch in pending:
+        reason = set_aside.unstageable(batch, rules[batch.source])
+        if reason is None:
+            stageable.append(batch)
+            continue
+        counts = set_aside.set_aside(wh, batch, reason, run.run_id)
+        run.record("set_aside", subject=batch.source, batch_id=batch.batch_id, origin=batch.origin,
+                   rows=counts["rows_in"], reason=reason)
+        wh.mark_audited([batch.batch_id])
+        _add(totals, batch.record_type, counts | {"rows_set_aside": counts["rows_in"]})
+    return stageable
+
+
+def _add(totals: dict[str, dict[str, int]], record_type: str, counts: dict[str, int]) -> None:
+    agg = totals.setdefault(record_type, {})
+    for k, v in counts.items():
+        agg[k] = agg.get(k, 0) + v
 
 
 def _audit_applied(run: RunContext, wh: Warehouse, source: str, batch_id: str, counts: dict[str, int],
@@ -80,19 +107,24 @@ def _audit_unaudited(run: RunContext, wh: Warehouse) -> None:
     """Audit the batches an earlier run committed but stopped before auditing, under that run's
     id, each entry naming the run that found it (``recovered_by``)."""
     missing = wh.unaudited()
+    aside = {b.batch_id: b for b in set_aside.listed(wh, dropped=True)} if missing else {}
     for batch_id, source, applied_by, counts in missing:
         earlier = RunContext(run.config, run.home, applied_by)
-        _audit_applied(earlier, wh, source, batch_id, counts, recovered_by=run.run_id)
+        if batch_id in aside:
+            earlier.record("set_aside", subject=source, **set_aside.audit_details(aside[batch_id]), recovered_by=run.run_id)
+        else:
+            _audit_applied(earlier, wh, source, batch_id, counts, recovered_by=run.run_id)
     wh.mark_audited([batch_id for batch_id, *_ in missing])
 
 
-def _apply_lanes(run: RunContext, wh: Warehouse, pending: list[LandedBatch]) -> Iterator[Applied]:
+def _apply_lanes(
+    run: RunContext, wh: Warehouse, pending: list[LandedBatch], rules: Mapping[str, StagingRules],
+) -> Iterator[Applied]:
     """Apply ``pending`` one lane per record type, yielding each batch with its accounting
     once committed. ``APPLY_LANES`` threads (a thread a lane for small work) take the lanes in
     turn, each on its own connection (made once, before the threads start). A failing lane
     stops the others after their current transaction; what they committed is still yielded
     (and audited), then the error is raised."""
-    rules = {s.name: staging_rules(run.config, s) for s in run.config.sources}
     lanes = [[b for b in pending if b.record_type == rt] for rt in RECORD_TYPES]
     todo: queue.SimpleQueue[list[LandedBatch]] = queue.SimpleQueue()
     for lane in sorted((lane for lane in lanes if lane), key=lambda lane: -sum(b.rows for b in lane)):

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from hub.normalize import set_aside
 from hub.normalize.views import LINK_RATE_SQL
 from hub.orchestration.resources import WAREHOUSE_POOL, HubResource
 from schemas.sql import q
@@ -75,9 +76,29 @@ def _link_check(record_type: str) -> dg.AssetChecksDefinition:
     return _check
 
 
+def _set_aside_check(record_type: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=record_type, name="no_batch_set_aside", blocking=True, pool=WAREHOUSE_POOL,
+        description="No landed batch of this table waits set aside (unreadable, or lacking a mapped column): "
+        "its rows would be missing from what offices receive. 'hub batches list' says why; fix the mapping "
+        "or the source and 'hub batches release', or 'hub batches drop' to give it up.",
+    )
+    def _check(hub: HubResource) -> dg.AssetCheckResult:
+        with hub.warehouse() as wh:
+            waiting = [b for b in set_aside.listed(wh) if b.record_type == record_type]
+        return dg.AssetCheckResult(
+            passed=not waiting,
+            metadata={"set_aside": len(waiting), "rows": sum(b.rows for b in waiting),
+                      "why": dg.MetadataValue.json({b.batch_id[:12]: b.reason for b in waiting})},
+        )
+
+    return _check
+
+
 def build_checks() -> list[dg.AssetChecksDefinition]:
     return (
         [_table_check(rt) for rt in RECORD_TYPES]
+        + [_set_aside_check(rt) for rt in RECORD_TYPES]
         + [_link_check(rt) for rt in ("supervision", "enforcement")]
         + [batches_balance]
     )

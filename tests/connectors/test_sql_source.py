@@ -282,3 +282,22 @@ def test_postgresql_columns_read_in_one_query_match_sqlalchemys_reflection() -> 
             conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table}"'))
             conn.execute(sa.text(f'DROP TYPE IF EXISTS "{table}_mood"'))
         engine.dispose()
+
+
+def test_a_refused_login_is_terminal_and_names_user_and_host() -> None:
+    """Retrying a wrong password only locks the account: it is a person's to fix, and says where."""
+    url = MARIADB_URL.replace("root@", "root:wrong-secret@", 1)
+    with pytest.raises(TerminalSourceError) as info:
+        list(SqlSource(SqlSettings("court_db", url, "t", ("a",), "a", "a")).pull(None))
+    message = str(info.value)
+    assert message.startswith("court_db: login refused for user root at 127.0.0.1:3306 (")
+    assert "Access denied" in message and "password_env" in message and "wrong-secret" not in message
+
+
+def test_an_unreachable_server_is_temporary_and_says_where_and_why() -> None:
+    url = "postgresql+psycopg://hub@127.0.0.1:1/test?connect_timeout=2"
+    with pytest.raises(TransientSourceError) as info:
+        list(SqlSource(SqlSettings("court_db", url, "t", ("a",), "a", "a")).pull(None))
+    message = str(info.value)
+    assert message.startswith("court_db: cannot use the database at 127.0.0.1:1 (") and "refused" in message
+    assert "will retry" not in message

@@ -287,7 +287,7 @@ def test_definitions_load_with_lineage_schedules_and_checks(demo: Path) -> None:
     assert dg.AssetKey("reply_tracking") in graph.get(dg.AssetKey("nonlit_statistics")).parent_keys
     for job in ("exchange", "sync_wh_court_filing"):
         assert defs.resolve_job_def(job) is not None
-    assert len(list(graph.asset_check_keys)) == 7
+    assert len(list(graph.asset_check_keys)) == 11  # per table: keys, set-aside batches; two link checks; the ledger
 
 
 def test_drop_sensor_requests_a_run_for_new_stable_files(demo: Path) -> None:

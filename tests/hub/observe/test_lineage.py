@@ -329,12 +329,12 @@ def test_failures_are_audited_reported_and_emitted(demo: Path, capsys: pytest.Ca
     assert publish(RunContext(config, home, "run-down"), "wh-court-spo") is not None  # bundle 3, not delivered yet
     for stage in (lambda: pull(RunContext(config, home, "run-down"), "wh_proc_supervision"),
                   lambda: deliver(RunContext(config, home, "run-down"), "wh-court-spo")):
-        with pytest.raises(HubError, match="will retry"):
+        with pytest.raises(HubError, match="a temporary failure"):
             stage()
     entries = [json.loads(line) for line in (demo / "audit" / "audit.jsonl").read_text().splitlines()]
     [pulled, delivered] = [e for e in entries if e["run_id"] == "run-down" and e["event"] in ("pull", "deliver")]
     assert (pulled["subject"], pulled["details"]["status"], pulled["details"]["rows"]) == ("wh_proc_supervision", "failed", 0)
-    assert "will retry" in pulled["details"]["error"]  # the hub's own message, for the auditor
+    assert "a temporary failure" in pulled["details"]["error"]  # the hub's own message, for the auditor
     assert (delivered["subject"], delivered["details"]["status"], delivered["details"]["sequences"]) == (
         "wh-court-spo", "failed", [3])
 
@@ -351,5 +351,5 @@ def test_failures_are_audited_reported_and_emitted(demo: Path, capsys: pytest.Ca
     assert set(fails) == {"pull.wh_proc_supervision", "deliver.wh-court-spo"}
     for event in fails.values():
         validate_event(event)
-        assert "will retry" in event["run"]["facets"]["errorMessage"]["message"]
+        assert "a temporary failure" in event["run"]["facets"]["errorMessage"]["message"]
     assert main(["audit", "verify", "--home", str(demo)]) == 0
