@@ -55,7 +55,7 @@ def print_summary(home: Home, config_path: Path | None = None, *, demo: bool = F
     for rule, n, reason in rules:
         print(f"  {rule:<24} {n:>7}  e.g. {reason}")
     if waiting:
-        print(f"\nbatches set aside (nothing of them applied; extracts of their tables held back): {len(waiting)}")
+        print(f"\nbatches set aside (nothing of them applied; offices receiving their tables held back): {len(waiting)}")
         for b in waiting[:5]:
             print(f"  {b.batch_id[:12]}  {b.rows:>7} rows  {b.reason}")
         print(f"  hub batches list --home {home.root}   (then release or drop each)")

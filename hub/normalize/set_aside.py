@@ -90,7 +90,7 @@ def release(wh: Warehouse, batch_id: str) -> SetAside:
 
 def drop(wh: Warehouse, batch_id: str, reason: str) -> SetAside:
     """Give a set-aside batch up for good: it stays in the ledger, never applied, and no
-    longer holds back the extracts of its table."""
+    longer holds back the offices that receive its table."""
     found = _one(wh, batch_id)
     wh.con.execute("UPDATE hub_set_aside SET dropped_at = now(), drop_reason = ? WHERE batch_id = ?",
                    [reason, found.batch_id])

@@ -78,10 +78,10 @@ def _link_check(record_type: str) -> dg.AssetChecksDefinition:
 
 def _set_aside_check(record_type: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=record_type, name="no_batch_set_aside", blocking=True, pool=WAREHOUSE_POOL,
-        description="No landed batch of this table waits set aside (unreadable, or lacking a mapped column): "
-        "its rows would be missing from what offices receive. 'hub batches list' says why; fix the mapping "
-        "or the source and 'hub batches release', or 'hub batches drop' to give it up.",
+        asset=record_type, name="no_batch_set_aside", pool=WAREHOUSE_POOL,
+        description="No landed batch of this table waits set aside (unreadable, or lacking a mapped column); "
+        "while one does, the offices that receive this table are held back (the others publish). 'hub batches "
+        "list' says why; fix the mapping or the source and 'hub batches release', or 'hub batches drop'.",
     )
     def _check(hub: HubResource) -> dg.AssetCheckResult:
         with hub.warehouse() as wh:

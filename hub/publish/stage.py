@@ -17,6 +17,8 @@ import pyarrow.parquet as pq
 
 from hub.config import Agreement
 from hub.errors import PublishError
+from hub.marts import MART_OF_TABLE, MARTS
+from hub.normalize import set_aside
 from hub.normalize.warehouse import Warehouse
 from hub.observe import audit, lineage
 from hub.observe.run import RunContext
@@ -24,6 +26,7 @@ from hub.publish import extracts, keys, receipts
 from hub.publish.bundle import PublishedBundle, publish_bundle
 from hub.pull.landing import StateFile
 from hub.signing.crypto import SigningKey
+from schemas.tables import RECORD_TYPES
 
 CORES = len(os.sched_getaffinity(0))
 """Cores this process may run on: offices published at once, at most."""
@@ -96,6 +99,9 @@ def _publish_office(
     shared = sorted({share.record_type for share in agreement.shares})
     tables = [lineage.dataset("file", lineage.table_name(run.home, rt)) for rt in shared]
     with run.stage(f"publish.{office_id}", tables, audit_as=("publish", office_id)) as stage:
+        if held := _held_back(wh, agreement):
+            raise PublishError(f"{office_id} is held back while landed batches of what it receives wait set aside "
+                               f"({held}): see 'hub batches list', then release or drop them")
         work = _work_folder(folder)
         try:
             datasets, holdings, rows = extracts.build(wh.con, agreement, run.home.state, work, full=full)
@@ -117,6 +123,22 @@ def _publish_office(
             agreement=agreement.id, agreement_version=agreement.version, extract=predicate["extract"], rows=bundle.rows,
         )
     return bundle
+
+
+def _held_back(wh: Warehouse, agreement: Agreement) -> str:
+    """The set-aside batches that feed a table ``agreement`` shares (a mart through the tables it
+    is built from), described; empty when none: an office must not receive a table with rows
+    silently missing."""
+    feeds = {rt for share in agreement.shares for rt in _record_types(share.record_type)}
+    waiting = [b for b in set_aside.listed(wh) if b.record_type in feeds]
+    return ", ".join(f"{b.record_type} {b.batch_id[:12]} from {b.source}" for b in waiting)
+
+
+def _record_types(table: str) -> set[str]:
+    if table in RECORD_TYPES:
+        return {table}
+    mart = MART_OF_TABLE.get(table) or next((m for m in MARTS if m.name == table), None)
+    return set().union(*(_record_types(dep) for dep in mart.deps)) if mart else set()
 
 
 def _work_folder(folder: Path) -> Path:

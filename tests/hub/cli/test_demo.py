@@ -16,6 +16,7 @@ from hub.cli import main
 from hub.config import SftpDropSource, load_config
 from hub.errors import PublishError
 from hub.home import Home
+from hub.observe import audit
 from hub.observe.run import RunContext
 from hub.publish import publish, publish_offices
 from hub.pull import pull
@@ -423,3 +424,37 @@ def test_an_office_that_cannot_be_published_does_not_stop_the_others(
     for office in ("wh-court-spo", "wh-justice-office", "wh-proc-zhyw"):
         event = instance.get_latest_materialization_event(dg.AssetKey(f"extract_{office.replace('-', '_')}"))
         assert (event is not None) == (office != "wh-proc-zhyw"), office
+
+
+def test_a_zero_byte_drop_is_set_aside_and_only_the_extracts_of_its_table_wait(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A procuratorate drops an empty CSV: normalize still applies everything else, the batch is
+    set aside with why, and only the offices that receive supervision measures wait for it."""
+    import dagster as dg
+
+    from hub.demo import exchange
+    from hub.demo.sftp_server import DemoSftpServer
+    from hub.normalize import set_aside
+    from hub.normalize.warehouse import Warehouse
+    from hub.orchestration.execute import dagster_instance, run_exchange
+
+    home = Home(tmp_path / "home")
+    shutil.copytree(demo, home.root, ignore=shutil.ignore_patterns(".dagster"))
+    (exchange.sftp_root(home) / exchange.DROP_DIR / "zero.csv").write_bytes(b"")
+    config = load_config(home.config)
+    port = next(s.sftp.port for s in config.sources if isinstance(s, SftpDropSource))
+    with DemoSftpServer(exchange.sftp_root(home), exchange.host_key_path(home), exchange.client_public_line(home),
+                        port=port):
+        assert not run_exchange(home)  # the extracts step fails, naming the office held back
+    assert "wh-court-spo is held back while landed batches of what it receives wait set aside" in capsys.readouterr().err
+    with Warehouse.open(config, home, read_only=True) as wh:
+        (waiting,) = set_aside.listed(wh)
+    assert waiting.source == "wh_proc_supervision" and waiting.rows == 0
+    assert "zero.csv" in waiting.origin and "has no columns" in waiting.reason
+    instance = dagster_instance(home)
+    published = {o.id: instance.get_latest_materialization_event(dg.AssetKey(f"extract_{o.id.replace('-', '_')}"))
+                 is not None for o in config.offices}
+    assert published == {"wh-court-spo": False, "wh-proc-zhyw": True, "wh-justice-office": True}
+    held = [e for e in audit.entries(home.audit) if e["event"] == "publish" and e["details"]["status"] == "failed"]
+    assert [e["subject"] for e in held] == ["wh-court-spo"] and waiting.batch_id[:12] in held[0]["details"]["error"]
