@@ -37,17 +37,17 @@ def build_definitions(
         description="Apply what has landed, check it, publish and deliver every extract.",
     )
     schedules = [
-        dg.ScheduleDefinition(
-            name=f"pull_{src.name}",
-            cron_schedule=src.cadence,
-            job=dg.define_asset_job(
+        _schedule(
+            f"pull_{src.name}", src.cadence,
+            dg.define_asset_job(
                 f"sync_{src.name}",
                 # normalization is one step over every table, so a sync runs all of it
                 selection=dg.AssetSelection.assets(landing_key(src.name))
                 | dg.AssetSelection.assets(*NORMALIZED_KEYS).downstream(),
                 description=f"Pull {src.name}, then refresh the tables and extracts it feeds.",
             ),
-            execution_timezone="Asia/Shanghai",
+            f"Pulls {src.name} ({src.kind}, {src.record_type}) at its cadence ({src.cadence}, Asia/Shanghai), "
+            "then applies it and publishes what changed for the offices it feeds.",
         )
         for src in config.sources
     ]
@@ -58,28 +58,30 @@ def build_definitions(
         selection = dg.AssetSelection.assets(extract_key(agreement.office))
         if config.office(agreement.office).delivery.sftp is not None:
             selection = selection | dg.AssetSelection.assets(delivery_key(agreement.office))
-        schedules.append(dg.ScheduleDefinition(
-            name=f"publish_{office_key}",
-            cron_schedule=agreement.cadence,
-            job=dg.define_asset_job(f"publish_{office_key}", selection=selection,
-                                    description=f"Publish (and deliver) {agreement.office}'s extract under {agreement.id}."),
-            execution_timezone="Asia/Shanghai",
+        schedules.append(_schedule(
+            f"publish_{office_key}", agreement.cadence,
+            dg.define_asset_job(f"publish_{office_key}", selection=selection,
+                                description=f"Publish (and deliver) {agreement.office}'s extract under {agreement.id}."),
+            f"Publishes (and delivers) {agreement.office}'s extract under {agreement.id} at the agreement's cadence "
+            f"({agreement.cadence}), besides every sync of a source it receives.",
         ))
     # a measure turns overdue, a case runs past its limit, with the calendar, not only with new data: statuses are redone daily
-    schedules.append(dg.ScheduleDefinition(
-        name="marts_daily", cron_schedule="0 6 * * *",
-        job=dg.define_asset_job("marts", selection=dg.AssetSelection.groups("marts"),
-                                description="Rebuild every mart (and its reports) as of today."),
-        execution_timezone="Asia/Shanghai",
+    schedules.append(_schedule(
+        "marts_daily", "0 6 * * *",
+        dg.define_asset_job("marts", selection=dg.AssetSelection.groups("marts"),
+                            description="Rebuild every mart (and its reports) as of today."),
+        "Rebuilds every mart at 06:00 each day: replies turn overdue and cases run past their limits with the "
+        "calendar, not only with new data.",
     ))
     # the quarterly statistics tables are due by the 5th of the month after each quarter: made on the 1st
-    schedules.append(dg.ScheduleDefinition(
-        name="quarterly_statistics", cron_schedule="0 6 1 1,4,7,10 *",
-        job=dg.define_asset_job("quarterly_statistics",
-                                selection=dg.AssetSelection.assets("reply_tracking", "nonlit_statistics"),
-                                description="Rebuild the non-litigation enforcement supervision statistics and "
-                                "write the last quarter's tables (Parquet, .xlsx) under reports/quarterly/."),
-        execution_timezone="Asia/Shanghai",
+    schedules.append(_schedule(
+        "quarterly_statistics", "0 6 1 1,4,7,10 *",
+        dg.define_asset_job("quarterly_statistics",
+                            selection=dg.AssetSelection.assets("reply_tracking", "nonlit_statistics"),
+                            description="Rebuild the non-litigation enforcement supervision statistics and "
+                            "write the last quarter's tables (Parquet, .xlsx) under reports/quarterly/."),
+        "Writes the last quarter's non-litigation supervision statistics on the 1st of January, April, July and "
+        "October at 06:00 (due by the 5th).",
     ))
     return dg.Definitions(
         assets=assets,
@@ -90,6 +92,12 @@ def build_definitions(
         resources={"hub": HubResource(home=str(home.root), config_path=str(config_path) if config_path else None,
                                       as_of=as_of.isoformat() if as_of else None)},
     )
+
+
+def _schedule(name: str, cron: str, job: dg.UnresolvedAssetJobDefinition, description: str) -> dg.ScheduleDefinition:
+    """A schedule that runs as soon as the hub is served (``hub dev``), in China's time zone."""
+    return dg.ScheduleDefinition(name=name, cron_schedule=cron, job=job, description=description,
+                                 execution_timezone="Asia/Shanghai", default_status=dg.DefaultScheduleStatus.RUNNING)
 
 
 @dg.definitions

@@ -20,7 +20,7 @@ def _drop_sensor(src: SftpDropSource) -> dg.SensorDefinition:
         name=f"drop_{src.name}",
         job_name=f"sync_{src.name}",
         minimum_interval_seconds=60,
-        default_status=dg.DefaultSensorStatus.STOPPED,
+        default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Requests sync_{src.name} when new stable files appear in the SFTP drop folder.",
     )
     def _sensor(context: dg.SensorEvaluationContext, hub: HubResource) -> dg.SensorResult | dg.SkipReason:
