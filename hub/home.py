@@ -113,7 +113,8 @@ class Home:
 
 
 def check_private(path: Path) -> None:
-    """Refuse a secret file that group or others can read."""
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise SigningKeyError(f"{path} is readable by others (mode {oct(mode & 0o777)}); run: chmod 600 {path}")
+    """Refuse a secret file that group or others can read, or one in a folder they can enter."""
+    for target, fix in ((path, "600"), (path.parent, "700")):
+        mode = target.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise SigningKeyError(f"{target} is open to others (mode {oct(mode & 0o777)}); run: chmod {fix} {target}")

@@ -20,6 +20,7 @@ from pydantic import ValidationError, model_validator
 
 from hub.config.base import Model
 from hub.config.offices import Agreement, Office
+from hub.config.problems import problems
 from hub.config.settings import (
     MOVED_TO_MARTS,
     HubSettings,
@@ -82,11 +83,15 @@ class HubConfig(Model):
         return [s for s in self.sources if s.record_type == record_type]
 
 
-MISSING_BLOCK = {
-    "database": "a database source needs a 'database:' block (url, table, cursor)",
-    "sftp": "an sftp source needs an 'sftp:' block (host, username, key_path, host_key)",
-}
-"""What to write when a source's block for its kind is missing."""
+def _refuse(path: Path, found: list[tuple[str, str]]) -> None:
+    """Raise every problem found at once, one per line; ``ConfigError.key`` names the first."""
+    if not found:
+        return
+    if len(found) == 1:
+        key, msg = found[0]
+        raise ConfigError(f"{path}: {key}: {msg}", path=str(path), key=key)
+    lines = "\n".join(f"  {key}: {msg}" for key, msg in found)
+    raise ConfigError(f"{path}: {len(found)} problems:\n{lines}", path=str(path), key=found[0][0])
 
 
 def _source_as_now(index: int, source: Any) -> Any:
@@ -156,31 +161,9 @@ def load_config(path: Path) -> HubConfig:
     try:
         config = HubConfig.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = _dotted(err["loc"])
-        msg = MISSING_BLOCK.get(err["loc"][-1], err["msg"]) if err["type"] == "missing" else err["msg"]
-        msg = msg.removeprefix("Value error, ")
-        if err["type"] in ("union_tag_not_found", "union_tag_invalid"):  # a source's kind
-            key, msg = f"{key}.kind", "a source's kind is database or sftp"
-        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{path}: {key or '(top level)'}: {msg}{more}", path=str(path), key=key) from None
-    errors = _reference_errors(config)
-    if errors:
-        key, msg = errors[0]
-        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        raise ConfigError(f"{path}: {key}: {msg}{more}", path=str(path), key=key)
+        _refuse(path, problems(exc))
+    _refuse(path, _reference_errors(config))
     return config
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    """``sources[1].mapping.case_no`` from pydantic's location, without the ``kind`` tag a
-    source's errors carry (``sources, 1, database, database, table``)."""
-    if len(loc) > 2 and loc[0] == "sources" and loc[2] in ("database", "sftp"):
-        loc = (*loc[:2], *loc[3:])
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def secret(env_name: str | None, what: str) -> str | None:

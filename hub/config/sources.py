@@ -4,6 +4,7 @@ table or an SFTP drop folder) with how its columns map onto a shared table."""
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -43,6 +44,14 @@ class DatabaseSettings(Model):
     @classmethod
     def _ids(cls, v: str | None) -> str | None:
         return v if v is None else identifier(v)
+
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, v: str) -> str:
+        if urlsplit(v).password is not None:
+            raise ValueError("the URL holds a password, which would be kept in the audit log's config snapshots; "
+                             "remove it and name the environment variable that holds it in password_env")
+        return v
 
     _env = field_validator("password_env")(env_name)
 

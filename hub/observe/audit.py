@@ -150,10 +150,11 @@ def record(log: Path, config: HubConfig, event: str, *, run_id: str, subject: st
     under ``configs/<digest>.json`` so an auditor can see what a change changed."""
     digest = config.digest()
     snapshot = log.parent / "configs" / f"{digest}.json"
-    if not snapshot.exists():
-        snapshot.parent.mkdir(parents=True, exist_ok=True)
+    if not snapshot.exists():  # owner-only: a config may name hosts and users an outsider should not read
+        snapshot.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = snapshot.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")  # pulls run in threads too
-        tmp.write_text(config.model_dump_json(indent=1), encoding="utf-8")
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as fh:
+            fh.write(config.model_dump_json(indent=1))
         os.replace(tmp, snapshot)
     return append(log, event, run_id=run_id, subject=subject, config=digest, **details)
 

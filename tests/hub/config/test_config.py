@@ -94,7 +94,7 @@ def test_valid_config_loads(tmp_path: Path) -> None:
         (lambda d: d["offices"][0].update(delivery={"kind": "sftp"}), "offices[0].delivery", "needs an 'sftp:' block"),
         (lambda d: d["offices"][0].update(recipients=["ssh-ed25519 AAAA"]), "offices[0].recipients", "not an age X25519 recipient"),
         (lambda d: d["sources"].append(copy.deepcopy(d["sources"][0])), "sources[2]", "'c1_filing' appears more than once"),
-        (lambda d: d.update(extra_section=1), "extra_section", "Extra inputs are not permitted"),
+        (lambda d: d.update(extra_section=1), "extra_section", "unknown key 'extra_section'; remove it"),
     ],
 )
 def test_errors_name_file_key_and_fix(tmp_path: Path, edit: Any, key: str, needle: str) -> None:
@@ -148,7 +148,7 @@ def test_a_source_is_a_database_or_an_sftp_drop_and_says_which(tmp_path: Path) -
     assert isinstance(config.source("c1_filing"), DatabaseSource) and config.source("c1_filing").database.table == "t_la"
     assert isinstance(config.source("p1_sup"), SftpDropSource) and config.source("p1_sup").format.type == "csv"
     err = broken(tmp_path, lambda d: d["sources"][0].update(sftp=d["sources"][1]["sftp"]))
-    assert err.key == "sources[0].sftp" and "Extra inputs are not permitted" in str(err)
+    assert err.key == "sources[0].sftp" and "unknown key 'sftp'" in str(err)
     err = broken(tmp_path, lambda d: d["sources"][0].update(kind="ftp"))
     assert err.key == "sources[0].kind" and "a source's kind is database or sftp" in str(err)
     err = broken(tmp_path, lambda d: d["sources"][1].pop("kind"))
@@ -198,3 +198,27 @@ def test_mart_thresholds_have_their_own_section_and_are_still_read_under_hub(
     assert err.key == "hub.population"
     err = broken(tmp_path, lambda d: d.update(marts={"class_case_min_cases": 1}))
     assert err.key == "marts.class_case_min_cases"
+
+
+def test_every_problem_is_listed_at_once_and_a_typo_names_the_key_it_meant(tmp_path: Path) -> None:
+    def typos(d: dict[str, Any]) -> None:
+        db = d["sources"][0]["database"]
+        db["cusor"] = db.pop("cursor")  # the key the person typed, not a missing "cursor"
+        d["sources"][1]["sftp"]["hots"] = d["sources"][1]["sftp"].pop("host")
+        d["offices"][0]["delivery"] = {"kind": "sftp"}
+        d["hub"] = {"bundle_ttl_day": 30}
+
+    err = broken(tmp_path, typos)
+    lines = str(err).splitlines()
+    assert lines[0].endswith("hub.yaml: 4 problems:") and err.key == "hub.bundle_ttl_day"
+    assert lines[1:] == [
+        "  hub.bundle_ttl_day: unknown key 'bundle_ttl_day'; did you mean 'bundle_ttl_days'?",
+        "  sources[0].database.cusor: unknown key 'cusor'; did you mean 'cursor'?",
+        "  sources[1].sftp.hots: unknown key 'hots'; did you mean 'host'?",
+        "  offices[0].delivery: delivery kind sftp needs an 'sftp:' block (host, username, key_path, host_key, remote_dir)",
+    ]
+
+
+def test_a_password_in_a_database_url_is_refused(tmp_path: Path) -> None:
+    err = broken(tmp_path, lambda d: d["sources"][0]["database"].update(url="postgresql+psycopg://hub:s3cret@db/cms"))
+    assert err.key == "sources[0].database.url" and "password_env" in str(err) and "s3cret" not in str(err)

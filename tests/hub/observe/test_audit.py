@@ -209,3 +209,15 @@ def test_an_append_finds_the_config_in_force_however_far_back_it_was_named(tmp_p
     assert json.loads(lines[-1])["seq"] == 87 and json.loads(lines[-1])["prev"] == hashlib.sha256(lines[-2]).hexdigest()
     with pytest.raises(HubError):
         audit.verify(log)  # the cut line is named, not hidden
+
+
+def test_config_snapshots_are_readable_by_the_hub_only(tmp_path: Path) -> None:
+    from hub.config import load_config
+    from tests.hub.config.test_config import VALID, write
+
+    config = load_config(write(tmp_path, VALID))
+    log = tmp_path / "audit" / "audit.jsonl"
+    audit.record(log, config, "pull", run_id="r", subject="s")
+    snapshot = log.parent / "configs" / f"{config.digest()}.json"
+    assert json.loads(snapshot.read_text())["sources"][0]["name"] == "c1_filing"
+    assert oct(snapshot.stat().st_mode & 0o777) == "0o600" and oct(snapshot.parent.stat().st_mode & 0o777) == "0o700"

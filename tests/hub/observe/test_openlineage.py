@@ -118,9 +118,9 @@ def test_no_lineage_section_emits_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_database_sources_are_named_without_their_credentials(tmp_path: Path) -> None:
+def test_database_sources_are_named_without_their_user(tmp_path: Path) -> None:
     data = copy.deepcopy(VALID)
-    data["sources"][0]["database"]["url"] = "postgresql+psycopg://hub:pw@db.court.example:5433/cms"
+    data["sources"][0]["database"]["url"] = "postgresql+psycopg://hub@db.court.example:5433/cms"  # no user in the name
     src = HubConfig.model_validate(data).sources[0]
     ds = lineage.source_dataset(Home(tmp_path), src)
     assert (ds.namespace, ds.name) == ("postgres://db.court.example:5433", "cms.public.t_la")
