@@ -4,8 +4,8 @@ table or an SFTP drop folder) with how its columns map onto a shared table."""
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
