@@ -21,9 +21,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hub.orchestration.execute import run_exchange
 
     home = Home.find(args.home)
-    ok = run_exchange(home, Path(args.config).resolve() if args.config else None)
-    print_summary(home, Path(args.config).resolve() if args.config else None)
-    return 0 if ok else 1
+    exchange = run_exchange(home, Path(args.config).resolve() if args.config else None)
+    print_summary(home, Path(args.config).resolve() if args.config else None, exchange=exchange)
+    return 0 if exchange else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -42,9 +42,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         exchange.create(home, port=server.port, seed=args.seed, as_of=as_of)
         print(f"procuratorate SFTP drop serving on 127.0.0.1:{server.port} (host key pinned in hub.yaml)")
         print("running the exchange: pull -> land -> normalize -> publish ...")
-        ok = run_exchange(home, as_of=as_of)
-    print_summary(home, demo=True)
-    return 0 if ok else 1
+        exchange = run_exchange(home, as_of=as_of)
+    print_summary(home, demo=True, exchange=exchange)
+    return 0 if exchange else 1
 
 
 def cmd_demo_server(args: argparse.Namespace) -> int:

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from hub.config import load_config
 from hub.home import Home
 from hub.normalize import set_aside
 from hub.normalize.warehouse import Warehouse
+from hub.observe import audit
+from hub.orchestration.execute import Exchange
 from schemas.tables import RECORD_TYPES
 
 
-def print_summary(home: Home, config_path: Path | None = None, *, demo: bool = False) -> None:
+def print_summary(
+    home: Home, config_path: Path | None = None, *, demo: bool = False, exchange: Exchange | None = None,
+) -> None:
+    """What ``exchange`` (the runs just made) did, then what the warehouse, marts and outboxes hold."""
     config = load_config(config_path or home.require_config())
+    if exchange is not None:
+        _this_run(home, exchange)
     if not home.warehouse.exists():
         print("no warehouse yet: nothing was applied")
         return
@@ -43,7 +51,7 @@ def print_summary(home: Home, config_path: Path | None = None, *, demo: bool = F
                          ).fetchall() if "mart_admin_litigation_year" in marts else []
         divergent = wh.query("SELECT cause, court_level, cases, outcomes FROM mart_class_divergence ORDER BY divergence DESC"
                              ).fetchall() if "mart_class_divergence" in marts else []
-    print("\nrows pulled per source")
+    print("\nrows pulled per source, all runs")
     for src in config.sources:
         rows, deleted = pulled.get(src.name, (0, 0))
         gone = f", {deleted} deleted at the source" if deleted else ""
@@ -110,6 +118,51 @@ def print_summary(home: Home, config_path: Path | None = None, *, demo: bool = F
         print(f"  hub demo-server{h} &  then  hub run{h}   (pull again: nothing new lands twice)")
     print(f"  hub dev{h}   (Dagster UI on http://127.0.0.1:3000)")
     print("  docs/analyst-guide.md   (every table and column, queries to paste)")
+
+
+def _this_run(home: Home, exchange: Exchange) -> None:
+    """This run's own work, from its audit entries: pulls, applies, set-aside batches, bundles, deliveries."""
+    entries = [e for e in audit.entries(home.audit) if e["run_id"] in exchange.run_ids]
+    outcome = "succeeded" if exchange else f"FAILED: {len(exchange.failures)} step(s) failed"
+    print(f"\nthis run {outcome}")
+    for step, message in exchange.failures:
+        print(f"  failed {step}: {message}")
+    applied: dict[str, dict[str, int]] = {}
+    for e in entries:
+        if e["event"] == "apply":
+            agg = applied.setdefault(e["subject"], {})
+            for k in ("rows_applied", "rows_quarantined", "rows_duplicate", "rows_deleted"):
+                agg[k] = agg.get(k, 0) + e["details"].get(k, 0)
+    for e, attempts in _last_attempts(entries, "pull"):
+        d = e["details"]
+        if d["status"] == "failed":
+            print(f"  pull {e['subject']:<24} FAILED ({attempts} attempt(s), {d['rows']} rows landed): {d['error']}")
+            continue
+        a = applied.get(e["subject"], {})
+        print(f"  pull {e['subject']:<24} {d['rows']:>7} rows in {d['batches']} batch(es); applied "
+              f"{a.get('rows_applied', 0)}, quarantined {a.get('rows_quarantined', 0)}, duplicate "
+              f"{a.get('rows_duplicate', 0)}, deleted {a.get('rows_deleted', 0)}")
+    for e in (e for e in entries if e["event"] == "set_aside"):
+        print(f"  set aside {e['details']['batch_id'][:12]} from {e['subject']}: {e['details']['reason']}")
+    for e in (e for e in entries if e["event"] == "publish"):
+        d = e["details"]
+        made = f"bundle {d['sequence']} ({d['extract']}, {sum(d['rows'].values())} rows)" if d["status"] == "ok" else (
+            f"FAILED: {d['error']}")
+        print(f"  publish {e['subject']:<21} {made}")
+    for e in (e for e in entries if e["event"] == "deliver" and "sequence" in e["details"]):
+        print(f"  deliver {e['subject']:<21} bundle {e['details']['sequence']} {e['details']['status']}")
+    for e, attempts in _last_attempts([e for e in entries if "sequence" not in e["details"]], "deliver"):
+        print(f"  deliver {e['subject']:<21} FAILED ({attempts} attempt(s)), waiting: "
+              f"{', '.join(map(str, e['details']['sequences']))}: {e['details']['error']}")
+
+
+def _last_attempts(entries: list[dict[str, Any]], event: str) -> list[tuple[dict[str, Any], int]]:
+    """Per subject, the last of ``event``'s entries (a retried step writes one per attempt) and how many there were."""
+    last: dict[str, tuple[dict[str, Any], int]] = {}
+    for e in entries:
+        if e["event"] == event:
+            last[e["subject"]] = (e, last.get(e["subject"], (e, 0))[1] + 1)
+    return list(last.values())
 
 
 def _pct(rate: float | None) -> str:

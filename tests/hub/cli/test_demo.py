@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -332,7 +333,8 @@ def test_unreachable_source_fails_its_step_but_others_publish(demo: Path, capsys
     before = len(bundles(demo))
     assert main(["run", "--home", str(demo)]) == 1  # the demo SFTP server is not running now
     err = capsys.readouterr().err
-    assert "landing_wh_proc_supervision failed" in err and "TransientSourceError" in err
+    assert "step landing_wh_proc_supervision failed: wh_proc_supervision: SSH/SFTP with" in err
+    assert "a temporary failure" in err and "Error:" not in err.split("failed: ", 1)[1][:30]  # the hub's words first
     assert len(bundles(demo)) == before + 3, err  # every office still got one fresh signed bundle (none twice)
     assert "delivery_wh_court_spo failed" in err  # its SFTP inbox is down too: delivery waits for the next run
 
@@ -420,7 +422,7 @@ def test_an_office_that_cannot_be_published_does_not_stop_the_others(
     # in Dagster the extracts step fails naming the office, while the other offices' extracts materialize
     capsys.readouterr()
     assert not run_exchange(Home(home))
-    assert ("step extracts failed: dagster._core.definitions.events.Failure: wh-proc-zhyw: cannot write the outbox "
+    assert ("step extracts failed: wh-proc-zhyw: cannot write the outbox "
             f"{blocked}") in capsys.readouterr().err
     instance = dagster_instance(Home(home))
     for office in ("wh-court-spo", "wh-justice-office", "wh-proc-zhyw"):
@@ -460,3 +462,36 @@ def test_a_zero_byte_drop_is_set_aside_and_only_the_extracts_of_its_table_wait(
     assert published == {"wh-court-spo": False, "wh-proc-zhyw": True, "wh-justice-office": True}
     held = [e for e in audit.entries(home.audit) if e["event"] == "publish" and e["details"]["status"] == "failed"]
     assert [e["subject"] for e in held] == ["wh-court-spo"] and waiting.batch_id[:12] in held[0]["details"]["error"]
+
+
+def test_hub_run_reports_what_this_run_did_and_which_steps_failed(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing new at the sources: this run pulled nothing and says so, apart from the warehouse's
+    totals; then the SFTP server's key no longer matches the pin: the run exits 1 naming the steps."""
+    from hub.demo import exchange
+    from hub.demo.sftp_server import DemoSftpServer
+    from hub.signing.crypto import generate_ssh_key
+
+    home = Home(tmp_path / "home")
+    shutil.copytree(demo, home.root, ignore=shutil.ignore_patterns(".dagster"))
+    port = next(s.sftp.port for s in load_config(home.config).sources if isinstance(s, SftpDropSource))
+    capsys.readouterr()
+    with DemoSftpServer(exchange.sftp_root(home), exchange.host_key_path(home), exchange.client_public_line(home),
+                        port=port):
+        assert main(["run", "--home", str(home.root)]) == 0
+    out = capsys.readouterr().out
+    assert "this run succeeded" in out and "rows pulled per source, all runs" in out
+    this_run = out[out.index("this run"):out.index("rows pulled per source, all runs")]
+    assert "pull wh_court_filing                0 rows in 0 batch(es); applied 0" in this_run
+    assert re.search(r"publish wh-court-spo +bundle [0-9]+ \((full|incremental), [0-9]+ rows\)", this_run)
+
+    other = tmp_path / "other.key"
+    generate_ssh_key(other)
+    with DemoSftpServer(exchange.sftp_root(home), other, exchange.client_public_line(home), port=port):
+        assert main(["run", "--home", str(home.root)]) == 1
+    out = capsys.readouterr().out
+    assert "this run FAILED: 2 step(s) failed" in out
+    assert "failed landing_wh_proc_supervision: wh_proc_supervision: host key of" in out
+    assert "pull wh_proc_supervision      FAILED (1 attempt(s), 0 rows landed)" in out  # a changed key is not retried
+    assert re.search(r"deliver wh-court-spo +FAILED \(1 attempt\(s\)\), waiting: [0-9]+: delivery to wh-court-spo: host key", out)
