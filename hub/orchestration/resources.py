@@ -49,12 +49,21 @@ class HubResource(dg.ConfigurableResource):  # type: ignore[misc]
         return Warehouse.open(self.config, self.paths, read_only=True)
 
 
+RETRIES = 3
+"""Times a step that failed in a way that may pass (``Transient``) is tried again, after 2, 4, 8 s."""
+
+
 def translate(fn: Callable[[], Any], what: str, context: dg.AssetExecutionContext) -> Any:
-    """Run a stage; transient errors are retried with backoff (2, 4, 8 s), terminal ones fail
-    at once with the message that says what to fix."""
+    """Run a stage; transient errors are retried with backoff, each retry logged with its
+    attempt and delay, and the last failure says how many attempts were made; terminal ones
+    fail at once with the message that says what to fix."""
     try:
         return fn()
     except HubError as exc:
-        if isinstance(exc, Transient):
-            raise dg.RetryRequested(max_retries=3, seconds_to_wait=2 ** (context.retry_number + 1)) from exc
-        raise dg.Failure(description=f"{what}: {exc}") from exc
+        attempt = context.retry_number + 1
+        if isinstance(exc, Transient) and attempt <= RETRIES:
+            wait = 2 ** attempt
+            context.log.warning(f"{what}: attempt {attempt} of {RETRIES + 1} failed ({exc}); trying again in {wait} s")
+            raise dg.RetryRequested(max_retries=RETRIES, seconds_to_wait=wait) from exc
+        tries = f" (gave up after {attempt} attempts)" if isinstance(exc, Transient) else ""
+        raise dg.Failure(description=f"{what}: {exc}{tries}") from exc
