@@ -146,8 +146,9 @@ def _this_run(home: Home, exchange: Exchange) -> None:
         print(f"  set aside {e['details']['batch_id'][:12]} from {e['subject']}: {e['details']['reason']}")
     for e in (e for e in entries if e["event"] == "publish"):
         d = e["details"]
-        made = f"bundle {d['sequence']} ({d['extract']}, {sum(d['rows'].values())} rows)" if d["status"] == "ok" else (
-            f"FAILED: {d['error']}")
+        made = (f"bundle {d['sequence']} ({d['extract']}, {sum(d['rows'].values())} rows)" if d["status"] == "ok"
+                else "nothing new since its last bundle: none made" if d["status"] == "nothing_new"
+                else f"FAILED: {d['error']}")
         print(f"  publish {e['subject']:<21} {made}")
     for e in (e for e in entries if e["event"] == "deliver" and "sequence" in e["details"]):
         print(f"  deliver {e['subject']:<21} bundle {e['details']['sequence']} {e['details']['status']}")

@@ -52,8 +52,9 @@ class RunContext:
     ) -> Iterator[Stage]:
         """Run a stage as OpenLineage job ``job`` reading ``inputs``. With ``audit_as``
         (event, subject), a failure is audited as that event with ``status: failed``, the error
-        and the stage's ``details``; so is a success (``status: ok``) unless ``audit_success``
-        is off, for stages that audit each thing they finish themselves."""
+        and the stage's ``details``; so is a success (``status: ok``, unless the details name
+        another) unless ``audit_success`` is off, for stages that audit each thing they finish
+        themselves."""
         with lineage.stage(self.config, self.home, job, self.run_id, inputs) as events:
             stage = Stage(events)
             try:
@@ -64,4 +65,4 @@ class RunContext:
                                 error=str(exc) or type(exc).__name__, **stage.details)
                 raise
             if audit_as is not None and audit_success:
-                self.record(audit_as[0], subject=audit_as[1], status="ok", **stage.details)
+                self.record(audit_as[0], subject=audit_as[1], **({"status": "ok"} | stage.details))

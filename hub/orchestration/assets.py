@@ -110,7 +110,9 @@ def _extracts_asset(config: HubConfig) -> dg.AssetsDefinition:
                 continue
             bundle = outcome.bundle
             if bundle is None:
-                metadata = {"bundle": "none: no agreement for this office"}
+                reason = "nothing new since its last bundle" if hub.config.agreement_for(outcome.office) else (
+                    "no agreement for this office")
+                metadata = {"bundle": f"none: {reason}"}
             else:
                 metadata = {
                     "bundle": dg.MetadataValue.path(str(bundle.path)),

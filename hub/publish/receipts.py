@@ -88,7 +88,7 @@ def deliveries(config: HubConfig, home: Home) -> pa.Table:
     """
     latest: dict[tuple[str, int], dict[str, Any]] = {}
     for entry in audit.entries(home.audit):
-        if entry["event"] == "publish" and entry["details"].get("status") != "failed":
+        if entry["event"] == "publish" and entry["details"].get("status", "ok") == "ok":
             office = next((o for o in config.offices if o.id == entry["subject"]), None)
             if office is not None and office.delivery.sftp is None:
                 latest[(office.id, entry["details"]["sequence"])] = {

@@ -34,8 +34,8 @@ CORES = len(os.sched_getaffinity(0))
 
 @dataclass(frozen=True)
 class OfficePublished:
-    """One office's outcome in ``publish_offices``: its bundle (None: it has no agreement), or
-    the error that stopped it."""
+    """One office's outcome in ``publish_offices``: its bundle (None: it has no agreement, or
+    nothing new since its last bundle), or the error that stopped it."""
 
     office: str
     bundle: PublishedBundle | None = None
@@ -43,7 +43,8 @@ class OfficePublished:
 
 
 def publish(run: RunContext, office_id: str, *, now: dt.datetime | None = None) -> PublishedBundle | None:
-    """Build, sign and write one bundle for an office from its agreement (None: no agreement)."""
+    """Build, sign and write one bundle for an office from its agreement (None: no agreement, or
+    nothing new for an incremental one)."""
     (outcome,) = publish_offices(run, [office_id], now=now)
     if outcome.error is not None:
         raise outcome.error
@@ -86,9 +87,10 @@ def publish_offices(run: RunContext, office_ids: list[str], *, now: dt.datetime 
 
 def _publish_office(
     run: RunContext, wh: Warehouse, key: SigningKey, office_id: str, now: dt.datetime, writes: threading.Lock,
-) -> PublishedBundle:
+) -> PublishedBundle | None:
     """One office's bundle on ``wh`` (its own connection); the bundle's receipts (which row
-    version went to which bundle row) are recorded in the same step, under ``writes``."""
+    version went to which bundle row) are recorded in the same step, under ``writes``. None
+    when an incremental extract would carry nothing new: the office gets no empty bundle."""
     office = run.config.office(office_id)
     agreement = run.config.agreement_for(office_id)
     if agreement is None:
@@ -106,6 +108,12 @@ def _publish_office(
         try:
             datasets, holdings, rows = extracts.build(wh.con, agreement, run.home.state, work, full=full)
             shapes = {rt: (pq.read_schema(path), pq.read_metadata(path).num_rows) for rt, path in datasets.items()}
+            if not full and not any(n for _, n in shapes.values()):  # nothing new for this office: no bundle
+                with writes:
+                    extracts.remember(wh.con, holdings)  # the batches read are accounted for all the same
+                stage.details.update(status="nothing_new", agreement=agreement.id, agreement_version=agreement.version,
+                                     last_sequence=sequence - 1)
+                return None
             stage.outputs = lineage.extract_outputs(run.home, agreement, str(folder), shapes)
             predicate = _predicate(run, office_id, agreement, full, shared)
             bundle = publish_bundle(

@@ -17,6 +17,7 @@ import pytest
 
 from benchmarks.generate import COURTS, PROCURATORATES, source_name
 from benchmarks.measure import Phase
+from hub.observe import audit
 from tests import REPO
 
 LAST_LINE = re.compile(r"e2e_ratio=\d+\.\d\d incremental_ratio=\d+\.\d\d peak_rss_mb=\d+")
@@ -57,7 +58,12 @@ def test_benchmark_runs_and_every_record_reaches_warehouse_or_quarantine(tmp_pat
     con.close()
     delivered = sorted(p.relative_to(home / "sources" / "sftp" / "inbox").as_posix()
                        for p in (home / "sources" / "sftp" / "inbox").glob("*/*"))
-    assert delivered == [f"{o}/{n:08d}" for o in ("wh-court-spo", "wh-justice-office", "wh-proc-zhyw") for n in (1, 2)]
+    # every bundle made was delivered; an incremental office the 0.1 % change did not touch got no empty one
+    made = [e for e in audit.entries(home / "audit" / "audit.jsonl") if e["event"] == "publish"]
+    assert len(made) == 6 and {e["details"]["status"] for e in made} <= {"ok", "nothing_new"}
+    assert delivered == sorted(f"{e['subject']}/{e['details']['sequence']:08d}" for e in made
+                               if e["details"]["status"] == "ok")
+    assert [e["details"]["sequence"] for e in made if e["subject"] == "wh-court-spo"] == [1, 2]
 
 
 @pytest.mark.slow

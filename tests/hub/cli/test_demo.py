@@ -194,13 +194,11 @@ def test_second_run_lands_nothing_twice(demo: Path) -> None:
     assert {rt: con.execute(f"SELECT count(*) FROM {rt}").fetchone()[0] for rt in RECORD_TYPES} == counts_before
     sequences = [json.loads((b / "manifest.dsse.json").read_text())["signatures"][0]["keyid"] for b in bundles(demo)]
     assert len(set(sequences)) == 1  # one signing key, reused
-    # the procuratorate's agreement is incremental: nothing changed, so its second bundle is empty
-    import base64
-
-    second = demo / "outbox" / "wh-proc-zhyw" / "00000002"
-    predicate = json.loads(base64.b64decode(json.loads((second / "manifest.dsse.json").read_text())["payload"]))["predicate"]
-    assert predicate["extract"] == "incremental"
-    assert {name: d["rows"] for name, d in predicate["datasets"].items()} == {"filing": 0, "judgment": 0, "enforcement": 0}
+    # the procuratorate's agreement is incremental: nothing changed, so it gets no (empty) bundle
+    assert not (demo / "outbox" / "wh-proc-zhyw" / "00000002").exists()
+    (entry,) = [e for e in audit.entries(Home(demo).audit)
+                if e["event"] == "publish" and e["subject"] == "wh-proc-zhyw" and e["details"]["status"] != "ok"]
+    assert entry["details"]["status"] == "nothing_new" and entry["details"]["last_sequence"] == 1
 
 
 def test_demo_builds_every_mart_and_its_reports(demo: Path) -> None:
@@ -335,7 +333,8 @@ def test_unreachable_source_fails_its_step_but_others_publish(demo: Path, capsys
     err = capsys.readouterr().err
     assert "step landing_wh_proc_supervision failed: wh_proc_supervision: SSH/SFTP with" in err
     assert "a temporary failure" in err and "Error:" not in err.split("failed: ", 1)[1][:30]  # the hub's words first
-    assert len(bundles(demo)) == before + 3, err  # every office still got one fresh signed bundle (none twice)
+    # the full offices still get one fresh signed bundle each (none twice); the incremental one has nothing new
+    assert len(bundles(demo)) == before + 2, err
     assert "delivery_wh_court_spo failed" in err  # its SFTP inbox is down too: delivery waits for the next run
 
 
@@ -351,11 +350,12 @@ def test_sftp_delivery_reaches_the_office_inbox(demo: Path) -> None:
     assert any(e["event"] == "deliver" and e["subject"] == "wh-court-spo" for e in entries)
 
 
-def _receipts_and_holdings(home: Path, sequence: int) -> tuple[list[tuple], list[tuple]]:
+def _receipts_and_holdings(home: Path, sequences: dict[str, int]) -> tuple[list[tuple], list[tuple]]:
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     try:
-        receipts = con.execute("SELECT office, dataset, bundle_row, change, record_key, row_hash FROM hub_receipts "
-                               "WHERE bundle_sequence = ? ORDER BY ALL", [sequence]).fetchall()
+        receipts = [r[1:] for r in con.execute(
+            "SELECT bundle_sequence, office, dataset, bundle_row, change, record_key, row_hash FROM hub_receipts "
+            "ORDER BY ALL").fetchall() if r[0] == sequences[r[1]]]
         holdings = con.execute("SELECT * FROM hub_holdings ORDER BY ALL").fetchall()
     finally:
         con.close()
@@ -374,16 +374,16 @@ def test_offices_published_at_once_get_what_they_would_one_by_one(demo: Path, tm
         con = duckdb.connect(str(home / "warehouse.duckdb"))
         con.execute("DELETE FROM hub_holdings_state")  # every office holds nothing: each gets a whole snapshot
         con.close()
-    sequence = len(list((demo / "outbox" / offices[0]).glob("[0-9]" * 8))) + 1
+    sequences = {o: len(list((demo / "outbox" / o).glob("[0-9]" * 8))) + 1 for o in offices}
     serial = {o: publish(RunContext(config, Home(homes["serial"]), "r"), o) for o in offices}
     together = publish_offices(RunContext(config, Home(homes["together"]), "r"), offices)
     assert [t.office for t in together] == offices and all(t.error is None for t in together)
     for t in together:
         assert t.bundle is not None and serial[t.office] is not None
-        assert t.bundle.sequence == serial[t.office].sequence == sequence
+        assert t.bundle.sequence == serial[t.office].sequence == sequences[t.office]
         assert t.bundle.rows == serial[t.office].rows and sum(t.bundle.rows.values()) > 0
-    receipts, holdings = _receipts_and_holdings(homes["together"], sequence)
-    assert receipts and (receipts, holdings) == _receipts_and_holdings(homes["serial"], sequence)
+    receipts, holdings = _receipts_and_holdings(homes["together"], sequences)
+    assert receipts and (receipts, holdings) == _receipts_and_holdings(homes["serial"], sequences)
     assert {r[0] for r in receipts} == set(offices)
     for t in together:
         assert main(["verify", str(t.bundle.path), "--keys", str(homes["together"] / "keys")]) == 0
