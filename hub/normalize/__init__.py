@@ -5,6 +5,7 @@
     views       views over the shared tables (links, code flags)
     warehouse   the connection: macros, schema, transactions, the ledger's reads
     apply       the engine: history upserts, quarantine, row accounting
+    set_aside   batches that cannot be staged, recorded whole with why; release and drop
     stage       the stage: every pending batch, record types in parallel, audited (``apply_pending``)
 """
 
