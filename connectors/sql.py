@@ -123,7 +123,9 @@ class SqlSource:
         except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError) as exc:
             url, cause = self._engine.url, _cause(exc, self._engine.url)
             where = _where(url)
-            if _LOGIN_REFUSED.search(cause):  # retrying would only lock the account
+            refused = _LOGIN_REFUSED.search(str(getattr(exc, "orig", None) or exc))  # any of several attempts' lines
+            if refused:  # retrying would only lock the account
+                cause = _cause_line(exc, url, refused.start())
                 raise TerminalSourceError(
                     f"{s.name}: login refused for user {url.username} at {where} ({cause}); check the user in "
                     "database.url and the password in the variable its password_env names", source=s.name,
@@ -181,9 +183,15 @@ def _where(url: sa.URL) -> str:
 
 def _cause(exc: sa_exc.SQLAlchemyError, url: sa.URL) -> str:
     """The driver's own first line (``exc.orig``), without the password should it quote it."""
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    line = (text[0] if text else type(exc).__name__)[:300]
-    return line.replace(url.password, "***") if url.password else line
+    return _cause_line(exc, url, 0)
+
+
+def _cause_line(exc: sa_exc.SQLAlchemyError, url: sa.URL, at: int) -> str:
+    """The line of the driver's message holding character ``at``, without the password."""
+    text = str(getattr(exc, "orig", None) or exc)
+    start = text.rfind("\n", 0, at) + 1
+    line = (text[start:].splitlines() or [type(exc).__name__])[0].strip()[:300]
+    return line.replace(url.password, "***") if url.password and len(url.password) > 3 else line
 
 
 def pg_columns(conn: sa.Connection, table: str, typed: tuple[str, ...]) -> list[tuple[str, Any]] | None:

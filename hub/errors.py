@@ -16,6 +16,7 @@ into the classes below, which are also the connectors' classes of the same name.
     ├── WarehouseError           DuckDB apply / query failed
     ├── ReportError              a mart report (workbook, chart) could not be made
     ├── PublishError             an extract could not be built or delivered
+    │   └── HeldBack             an office waits for set-aside batches of what it receives
     ├── SigningKeyError          signing key missing, unsafe permissions, retired
     └── VerificationError        a bundle failed verification (one opaque type, reason in text)
 
@@ -29,7 +30,7 @@ from connectors import errors as connector
 from connectors.errors import Terminal, Transient
 
 __all__ = [
-    "ConfigError", "HostKeyError", "HubError", "LandingError", "PublishError", "ReportError", "SigningKeyError",
+    "ConfigError", "HeldBack", "HostKeyError", "HubError", "LandingError", "PublishError", "ReportError", "SigningKeyError",
     "SourceError", "Terminal", "TerminalSourceError", "Transient", "TransientSourceError", "VerificationError",
     "WarehouseError", "from_connector",
 ]
@@ -90,6 +91,11 @@ class ReportError(HubError, Terminal):
 
 class PublishError(HubError):
     """An extract bundle could not be built or delivered."""
+
+
+class HeldBack(PublishError):
+    """An office receives nothing until the set-aside batches of its tables are released or
+    dropped; the other offices' bundles and deliveries go on."""
 
 
 class SigningKeyError(HubError, Terminal):

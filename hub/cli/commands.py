@@ -22,8 +22,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     home = Home.find(args.home)
     exchange = run_exchange(home, Path(args.config).resolve() if args.config else None)
-    print_summary(home, Path(args.config).resolve() if args.config else None, exchange=exchange)
-    return 0 if exchange else 1
+    undone = print_summary(home, Path(args.config).resolve() if args.config else None, exchange=exchange)
+    return 1 if undone else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -43,8 +43,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"procuratorate SFTP drop serving on 127.0.0.1:{server.port} (host key pinned in hub.yaml)")
         print("running the exchange: pull -> land -> normalize -> publish ...")
         exchange = run_exchange(home, as_of=as_of)
-    print_summary(home, demo=True, exchange=exchange)
-    return 0 if exchange else 1
+    undone = print_summary(home, demo=True, exchange=exchange)
+    return 1 if undone else 0
 
 
 def cmd_demo_server(args: argparse.Namespace) -> int:

@@ -16,14 +16,15 @@ from schemas.tables import RECORD_TYPES
 
 def print_summary(
     home: Home, config_path: Path | None = None, *, demo: bool = False, exchange: Exchange | None = None,
-) -> None:
-    """What ``exchange`` (the runs just made) did, then what the warehouse, marts and outboxes hold."""
+) -> bool:
+    """What ``exchange`` (the runs just made) did, then what the warehouse, marts and outboxes
+    hold; true when the run left something undone (a failed step, a batch set aside, an office
+    held back)."""
     config = load_config(config_path or home.require_config())
-    if exchange is not None:
-        _this_run(home, exchange)
+    undone = _this_run(home, exchange) if exchange is not None else False
     if not home.warehouse.exists():
         print("no warehouse yet: nothing was applied")
-        return
+        return True
     with Warehouse.open(config, home, read_only=True) as wh:
         pulled = {r[0]: r[1:] for r in wh.query(
             "SELECT source_name, sum(rows_in) FILTER (WHERE kind = 'rows'), sum(rows_deleted) FROM hub_batches GROUP BY 1"
@@ -118,12 +119,17 @@ def print_summary(
         print(f"  hub demo-server{h} &  then  hub run{h}   (pull again: nothing new lands twice)")
     print(f"  hub dev{h}   (Dagster UI on http://127.0.0.1:3000)")
     print("  docs/analyst-guide.md   (every table and column, queries to paste)")
+    return undone
 
 
-def _this_run(home: Home, exchange: Exchange) -> None:
-    """This run's own work, from its audit entries: pulls, applies, set-aside batches, bundles, deliveries."""
-    entries = [e for e in audit.entries(home.audit) if e["run_id"] in exchange.run_ids]
-    outcome = "succeeded" if exchange else f"FAILED: {len(exchange.failures)} step(s) failed"
+def _this_run(home: Home, exchange: Exchange) -> bool:
+    """This run's own work, from its audit entries: pulls, applies, set-aside batches, bundles,
+    deliveries; true when something was left undone."""
+    entries = [e for e in audit.entries(home.audit, skip_unreadable=True) if e["run_id"] in exchange.run_ids]
+    undone = [e for e in entries if e["event"] == "set_aside" or (
+        e["event"] == "publish" and e["details"].get("status") == "failed")]
+    outcome = ("succeeded" if not undone else "succeeded, but left work undone (below)") if exchange else (
+        f"FAILED: {len(exchange.failures)} step(s) failed")
     print(f"\nthis run {outcome}")
     for step, message in exchange.failures:
         print(f"  failed {step}: {message}")
@@ -152,17 +158,22 @@ def _this_run(home: Home, exchange: Exchange) -> None:
         print(f"  publish {e['subject']:<21} {made}")
     for e in (e for e in entries if e["event"] == "deliver" and "sequence" in e["details"]):
         print(f"  deliver {e['subject']:<21} bundle {e['details']['sequence']} {e['details']['status']}")
-    for e, attempts in _last_attempts([e for e in entries if "sequence" not in e["details"]], "deliver"):
+    for e, attempts in _last_attempts(entries, "deliver"):
+        if "sequence" in e["details"]:  # the last attempt delivered: the earlier failures were recovered
+            continue
         print(f"  deliver {e['subject']:<21} FAILED ({attempts} attempt(s)), waiting: "
               f"{', '.join(map(str, e['details']['sequences']))}: {e['details']['error']}")
+    return bool(undone) or not exchange
 
 
 def _last_attempts(entries: list[dict[str, Any]], event: str) -> list[tuple[dict[str, Any], int]]:
-    """Per subject, the last of ``event``'s entries (a retried step writes one per attempt) and how many there were."""
+    """Per subject, the last of ``event``'s entries and how many attempts failed (a retried step
+    writes one entry per failed attempt)."""
     last: dict[str, tuple[dict[str, Any], int]] = {}
     for e in entries:
         if e["event"] == event:
-            last[e["subject"]] = (e, last.get(e["subject"], (e, 0))[1] + 1)
+            failed = last.get(e["subject"], (e, 0))[1] + (e["details"].get("status") == "failed")
+            last[e["subject"]] = (e, failed)
     return list(last.values())
 
 

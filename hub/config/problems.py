@@ -40,7 +40,9 @@ def problems(exc: ValidationError) -> list[tuple[str, str]]:
 def _meant(name: str, parent: tuple[Any, ...], errors: list[Any]) -> str:
     """'; did you mean …?' from the keys missing beside it, else from every key hub.yaml has."""
     missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing" and e["loc"][:-1] == parent]
-    match = _close(name, missing) or _close(name, sorted(_every_key()))
+    if name in _every_key() and not missing:  # a real key, in the wrong place
+        return "; it does not belong here: remove it, or move it where it belongs (docs/configuration.md)"
+    match = _close(name, missing) or _close(name, sorted(_every_key() - {name}))
     return f"; did you mean {match!r}?" if match else "; remove it (hub.yaml accepts no other keys there)"
 
 

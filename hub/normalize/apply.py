@@ -118,7 +118,7 @@ def _stage_chunk(con: duckdb.DuckDBPyConnection, chunk: list[LandedBatch], rules
 
 
 def _tombstone_missing(con: duckdb.DuckDBPyConnection, batch: LandedBatch, key_column: str, run_id: str) -> dict[str, int]:
-    """A key snapshot: every current record of this source whose source key is missing
+    """A key snapshot: every current record of this source, landed before it, whose source key is missing
     gets a tombstone version (a copy marked deleted, landed now, so it wins over the
     version it buries by landing order but loses to a later re-creation at the source)."""
     rt = batch.record_type
@@ -129,8 +129,9 @@ def _tombstone_missing(con: duckdb.DuckDBPyConnection, batch: LandedBatch, key_c
         f"""CREATE OR REPLACE TEMP TABLE gone AS
             SELECT * FROM {hist} h
             WHERE h.is_current AND NOT h.deleted AND h.source_name = $source
+              AND h.landed_at <= CAST($landed_at AS TIMESTAMP)  -- what landed after the snapshot was taken lives on
               AND NOT EXISTS (SELECT 1 FROM landed k WHERE CAST(k.{q(key_column)} AS VARCHAR) = h.source_key)""",
-        {"source": batch.source},
+        {"source": batch.source, "landed_at": batch.landed_at},
     )
     keys, current, gone = con.execute(
         f"""SELECT (SELECT count(*) FROM landed), (SELECT count(*) FROM {hist}

@@ -37,15 +37,15 @@ def unstageable(batch: LandedBatch, rules: StagingRules) -> str | None:
     """Why ``batch`` cannot be staged under ``rules``, naming the source, its origin and what
     to fix; None when it can."""
     try:
-        names = set(pq.read_schema(batch.path).names)
+        names = {n.lower(): n for n in pq.read_schema(batch.path).names}  # DuckDB binds names case-insensitively
     except (OSError, pa.ArrowException) as exc:
         return f"{batch.source}: landed file {batch.path} cannot be read ({exc}); land it again or drop it"
     needed = {rules.key_column} if batch.kind == "keys" else {
         *rules.mapping.values(), rules.key_column, *([rules.soft_delete[0]] if rules.soft_delete else [])}
-    missing = sorted(needed - names)
+    missing = sorted(n for n in needed if n.lower() not in names)
     if not missing:
         return None
-    has = ", ".join(sorted(n for n in names if not n.startswith("_"))) or "no columns"
+    has = ", ".join(sorted(n for n in names.values() if not n.startswith("_"))) or "no columns"
     return (f"{batch.source}: {batch.origin} has no column {', '.join(missing)} that hub.yaml maps "
             f"(sources: {batch.source}: mapping, key, soft_delete); it has {has}. Fix the mapping or the "
             "source, then run: hub batches release " + batch.batch_id)
@@ -73,6 +73,8 @@ def set_aside(wh: Warehouse, batch: LandedBatch, reason: str, run_id: str) -> di
 
 def listed(wh: Warehouse, *, dropped: bool = False) -> list[SetAside]:
     """Batches waiting to be released (and, with ``dropped``, those given up), oldest first."""
+    if not wh.has_tables("hub_set_aside"):  # a warehouse from before set-aside batches, opened read-only
+        return []
     rows = wh.query(
         "SELECT batch_id, source_name, record_type, origin, rows, reason, dropped_at IS NOT NULL FROM hub_set_aside "
         "WHERE $dropped OR dropped_at IS NULL ORDER BY set_aside_at, batch_id", {"dropped": dropped}).fetchall()
@@ -80,8 +82,11 @@ def listed(wh: Warehouse, *, dropped: bool = False) -> list[SetAside]:
 
 
 def release(wh: Warehouse, batch_id: str) -> SetAside:
-    """Take a set-aside batch out of the ledger, so the next normalize applies it."""
+    """Take a set-aside batch out of the ledger, so the next normalize applies it. A dropped one
+    stays given up: the offices' holdings already count it as read."""
     found = _one(wh, batch_id)
+    if found.dropped:
+        raise WarehouseError(f"batch {found.batch_id[:12]} was dropped for good; it cannot be released")
     with wh.transaction():
         for table in ("hub_set_aside", "hub_batches_audited", "hub_batches"):
             wh.con.execute(f"DELETE FROM {table} WHERE batch_id = ?", [found.batch_id])

@@ -150,6 +150,9 @@ def record(log: Path, config: HubConfig, event: str, *, run_id: str, subject: st
     under ``configs/<digest>.json`` so an auditor can see what a change changed."""
     digest = config.digest()
     snapshot = log.parent / "configs" / f"{digest}.json"
+    if snapshot.exists() and snapshot.stat().st_mode & 0o077:  # written before snapshots were owner-only
+        os.chmod(snapshot.parent, 0o700)
+        os.chmod(snapshot, 0o600)
     if not snapshot.exists():  # owner-only: a config may name hosts and users an outsider should not read
         snapshot.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = snapshot.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")  # pulls run in threads too
@@ -276,9 +279,14 @@ def _log_lines(log: Path) -> Iterator[bytes]:
             yield line.rstrip(b"\n")
 
 
-def entries(log: Path) -> Iterator[dict[str, Any]]:
-    """Every entry, oldest first (readers such as trace and report; ``verify`` checks them)."""
+def entries(log: Path, *, skip_unreadable: bool = False) -> Iterator[dict[str, Any]]:
+    """Every entry, oldest first (readers such as trace and report; ``verify`` checks them).
+    With ``skip_unreadable``, a line a crash cut short is passed over instead of raising."""
     if log.exists():
         for line in _log_lines(log):
             if line.strip():
-                yield json.loads(line)
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    if not skip_unreadable:
+                        raise

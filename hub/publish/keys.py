@@ -47,6 +47,7 @@ def signing_key(home: Home) -> SigningKey:
 
 def rotate(home: Home) -> str:
     """Create a key and make it the signer; the previous public key stays trusted."""
+    home.private.mkdir(mode=0o700, parents=True, exist_ok=True)  # before signing/ inside it: owner-only too
     keyid = generate_signing_key(home.signing_keys, home.keys)
     previous = current_keyid(home)
     _current_file(home).write_text(keyid + "\n")

@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from hub.config import Agreement
-from hub.errors import PublishError
+from hub.errors import HeldBack, PublishError
 from hub.marts import MART_OF_TABLE, MARTS
 from hub.normalize import set_aside
 from hub.normalize.warehouse import Warehouse
@@ -102,13 +102,14 @@ def _publish_office(
     tables = [lineage.dataset("file", lineage.table_name(run.home, rt)) for rt in shared]
     with run.stage(f"publish.{office_id}", tables, audit_as=("publish", office_id)) as stage:
         if held := _held_back(wh, agreement):
-            raise PublishError(f"{office_id} is held back while landed batches of what it receives wait set aside "
+            raise HeldBack(f"{office_id} is held back while landed batches of what it receives wait set aside "
                                f"({held}): see 'hub batches list', then release or drop them")
         work = _work_folder(folder)
         try:
             datasets, holdings, rows = extracts.build(wh.con, agreement, run.home.state, work, full=full)
             shapes = {rt: (pq.read_schema(path), pq.read_metadata(path).num_rows) for rt, path in datasets.items()}
-            if not full and not any(n for _, n in shapes.values()):  # nothing new for this office: no bundle
+            if not full and not any(n for _, n in shapes.values()) and _recent(folder, sequence - 1, now, run):
+                # nothing new for this office, and its last bundle is recent: no (empty) bundle
                 with writes:
                     extracts.remember(wh.con, holdings)  # the batches read are accounted for all the same
                 stage.details.update(status="nothing_new", agreement=agreement.id, agreement_version=agreement.version,
@@ -131,6 +132,15 @@ def _publish_office(
             agreement=agreement.id, agreement_version=agreement.version, extract=predicate["extract"], rows=bundle.rows,
         )
     return bundle
+
+
+def _recent(folder: Path, sequence: int, now: dt.datetime, run: RunContext) -> bool:
+    """The office's last bundle was placed within half the bundle lifetime: a quiet feed still
+    gets an (empty, signed) bundle before its last one expires, so an office can tell a quiet
+    day from a frozen feed."""
+    last = folder / f"{sequence:08d}"
+    half_life = dt.timedelta(days=run.config.hub.bundle_ttl_days) / 2
+    return last.is_dir() and now.timestamp() - last.stat().st_mtime < half_life.total_seconds()
 
 
 def _held_back(wh: Warehouse, agreement: Agreement) -> str:

@@ -25,3 +25,12 @@ def test_the_hash_key_is_made_private_and_refused_once_others_can_reach_it(tmp_p
     os.chmod(path, 0o644)
     with pytest.raises(SigningKeyError, match=f"run: chmod 600 {path}"):
         home.hash_key("HUB_TEST_NO_SUCH_VARIABLE")
+
+
+def test_a_keyring_made_before_the_hash_key_leaves_private_owner_only(tmp_path: Path) -> None:
+    from hub.publish import keys
+
+    home = Home(tmp_path)
+    keys.rotate(home)  # as 'hub keys rotate' on a new home does
+    assert oct(home.private.stat().st_mode & 0o777) == "0o700"
+    assert len(home.hash_key("HUB_TEST_NO_SUCH_VARIABLE")) == 64  # not refused

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -441,17 +442,20 @@ def test_a_zero_byte_drop_is_set_aside_and_only_the_extracts_of_its_table_wait(
     from hub.demo.sftp_server import DemoSftpServer
     from hub.normalize import set_aside
     from hub.normalize.warehouse import Warehouse
-    from hub.orchestration.execute import dagster_instance, run_exchange
+    from hub.orchestration.execute import dagster_instance
 
     home = Home(tmp_path / "home")
     shutil.copytree(demo, home.root, ignore=shutil.ignore_patterns(".dagster"))
     (exchange.sftp_root(home) / exchange.DROP_DIR / "zero.csv").write_bytes(b"")
     config = load_config(home.config)
     port = next(s.sftp.port for s in config.sources if isinstance(s, SftpDropSource))
+    capsys.readouterr()
     with DemoSftpServer(exchange.sftp_root(home), exchange.host_key_path(home), exchange.client_public_line(home),
                         port=port):
-        assert not run_exchange(home)  # the extracts step fails, naming the office held back
-    assert "wh-court-spo is held back while landed batches of what it receives wait set aside" in capsys.readouterr().err
+        assert main(["run", "--home", str(home.root)]) == 1  # work was left undone: the command says so
+    out = capsys.readouterr().out
+    assert "this run succeeded, but left work undone" in out and "set aside" in out
+    assert "publish wh-court-spo          FAILED: wh-court-spo is held back while landed batches" in out
     with Warehouse.open(config, home, read_only=True) as wh:
         (waiting,) = set_aside.listed(wh)
     assert waiting.source == "wh_proc_supervision" and waiting.rows == 0
@@ -495,3 +499,16 @@ def test_hub_run_reports_what_this_run_did_and_which_steps_failed(
     assert "failed landing_wh_proc_supervision: wh_proc_supervision: host key of" in out
     assert "pull wh_proc_supervision      FAILED (1 attempt(s), 0 rows landed)" in out  # a changed key is not retried
     assert re.search(r"deliver wh-court-spo +FAILED \(1 attempt\(s\)\), waiting: [0-9]+: delivery to wh-court-spo: host key", out)
+
+
+def test_a_quiet_incremental_feed_still_gets_a_bundle_before_its_last_expires(demo: Path, tmp_path: Path) -> None:
+    home = Home(tmp_path / "home")
+    shutil.copytree(demo, home.root, ignore=shutil.ignore_patterns(".dagster"))
+    config = load_config(home.config)
+    outbox = config.office("wh-proc-zhyw").outbox(home)
+    last = max(outbox.glob("[0-9]" * 8))
+    assert publish(RunContext(config, home, "quiet"), "wh-proc-zhyw") is None  # nothing new, last bundle recent
+    aged = last.stat().st_mtime - 16 * 86400  # past half of the 30-day lifetime
+    os.utime(last, (aged, aged))
+    bundle = publish(RunContext(config, home, "quiet"), "wh-proc-zhyw")
+    assert bundle is not None and bundle.sequence == int(last.name) + 1 and sum(bundle.rows.values()) == 0
