@@ -348,3 +348,16 @@ def test_supervision_keys_keep_their_issuer_when_staged_together(wh: Warehouse, 
     assert [c["rows_applied"] for _, c in apply_group(wh, batches, rules, run_id="r1")] == [1, 1]
     assert wh.query("SELECT record_key, source_institution FROM supervision ORDER BY 1").fetchall() == [
         ("p1/民监〔2024〕1号", "p1"), ("p2/民监〔2024〕1号", "p2")]
+
+def test_a_key_snapshot_tombstones_only_what_landed_before_it(wh: Warehouse, tmp_path: Path) -> None:
+    """A snapshot applied after later batches (as a released, set-aside one is) deletes only the
+    records it could have seen: one created after it was taken lives on."""
+    rules = {"c1_filing": StagingRules(FILING_MAP, "id", "内03")}
+    first = batch(tmp_path, "c1_filing", [filing("（2024）内03民初1号", key="1"), filing("（2024）内03民初2号", key="2")])
+    keys = land(Batch("c1_filing", pa.table({"id": ["1"]}), origin="keys"), tmp_path / "landing",
+                record_type="filing", institution="c1", run_id="r1", kind="keys")
+    later = batch(tmp_path, "c1_filing", [filing("（2024）内03民初3号", key="3")])
+    for b in (first, later, keys):
+        list(apply_group(wh, [b], rules, run_id="r1"))
+    current = wh.query("SELECT source_key, deleted FROM filing_history WHERE is_current ORDER BY 1").fetchall()
+    assert current == [("1", False), ("2", True), ("3", False)]

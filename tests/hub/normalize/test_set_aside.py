@@ -115,3 +115,19 @@ def test_the_supervision_mapping_is_checked_like_any_other(home: Home) -> None:
     with Warehouse.open(cfg, home, read_only=True) as wh:
         (waiting,) = set_aside.listed(wh)
     assert "has no column ly" in waiting.reason
+
+
+def test_columns_match_as_duckdb_binds_them_and_a_dropped_batch_stays_dropped(
+    home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    upper = [{k.upper() if k != "id" else k: v for k, v in r.items()} for r in filings("1")]  # AH, LARQ, …
+    land_rows(home, "c1_filing", "filing", "c1", upper)
+    bad = land_rows(home, "p1_sup", "supervision", "p1", [])
+    apply_pending(RunContext(config(), home, "r"))
+    with Warehouse.open(config(), home, read_only=True) as wh:
+        assert wh.query("SELECT count(*) FROM filing").fetchone() == (1,)  # applied, not set aside
+        assert [b.batch_id for b in set_aside.listed(wh)] == [bad.batch_id]
+    h = ["--home", str(home.root)]
+    assert main(["batches", "drop", bad.batch_id[:12], "--reason", "resent", *h]) == 0
+    assert main(["batches", "release", bad.batch_id[:12], *h]) == 1
+    assert "was dropped for good; it cannot be released" in capsys.readouterr().err
