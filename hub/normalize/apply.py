@@ -81,7 +81,7 @@ def _apply_chunk(wh: Warehouse, chunk: list[LandedBatch], rules: Mapping[str, St
                 _quarantine(con, unit, rel, run_id)
                 _upsert(con, unit, rel, run_id)
                 counts |= _account(con, unit, rel)
-            _ledger(con, [(b, counts[n]) for n, b in parts], "rows", run_id)
+            ledger(con, [(b, counts[n]) for n, b in parts], "rows", run_id)
             con.execute("DROP TABLE staged")  # a failure's goes with its rollback
     except duckdb.Error as exc:
         raise WarehouseError(f"applying {what} failed: {exc}") from None
@@ -153,7 +153,7 @@ def _tombstone_missing(con: duckdb.DuckDBPyConnection, batch: LandedBatch, key_c
         {k: v for k, v in params.items() if k != "source"},
     )
     counts = {"rows_in": keys, "rows_applied": 0, "rows_quarantined": 0, "rows_duplicate": 0, "rows_deleted": gone}
-    _ledger(con, [(batch, counts)], "keys", run_id)
+    ledger(con, [(batch, counts)], "keys", run_id)
     return counts
 
 
@@ -262,8 +262,8 @@ def _account(con: duckdb.DuckDBPyConnection, parts: list[tuple[int, LandedBatch]
     return out
 
 
-def _ledger(con: duckdb.DuckDBPyConnection, applied: list[tuple[LandedBatch, dict[str, int]]], kind: str, run_id: str) -> None:
-    """The batches' rows in ``hub_batches``, in one statement."""
+def ledger(con: duckdb.DuckDBPyConnection, applied: list[tuple[LandedBatch, dict[str, int]]], kind: str, run_id: str) -> None:
+    """The batches' rows in ``hub_batches`` (kind ``rows``, ``keys`` or ``set_aside``), in one statement."""
     con.execute(
         """INSERT INTO hub_batches SELECT unnest($batch_id), unnest($source), $record_type, unnest($origin),
            unnest($rows_in), unnest($rows_applied), unnest($rows_quarantined), unnest($rows_duplicate),

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hub.errors import WarehouseError
+from hub.normalize.apply import ledger
 from hub.normalize.staging import StagingRules
 from hub.normalize.tables import COUNTS
 from hub.normalize.warehouse import Warehouse
@@ -56,12 +57,7 @@ def set_aside(wh: Warehouse, batch: LandedBatch, reason: str, run_id: str) -> di
     counts = dict.fromkeys(COUNTS, 0) | {"rows_in": batch.rows + batch.rejects}
     try:
         with wh.transaction():
-            wh.con.execute(
-                f"INSERT INTO hub_batches ({', '.join(COUNTS)}, batch_id, source_name, record_type, origin, landed_at, "
-                "applied_at, run_id, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TIMESTAMP), now(), ?, 'set_aside')",
-                [*counts.values(), batch.batch_id, batch.source, batch.record_type, batch.origin,
-                 batch.landed_at.isoformat(), run_id],
-            )
+            ledger(wh.con, [(batch, counts)], "set_aside", run_id)
             wh.con.execute(
                 "INSERT INTO hub_set_aside VALUES (?, ?, ?, ?, ?, ?, now(), ?, NULL, NULL)",
                 [batch.batch_id, batch.source, batch.record_type, batch.origin, counts["rows_in"], reason, run_id],
