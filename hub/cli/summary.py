@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,13 @@ def print_summary(
 def _this_run(home: Home, exchange: Exchange) -> bool:
     """This run's own work, from its audit entries: pulls, applies, set-aside batches, bundles,
     deliveries; true when something was left undone."""
-    entries = [e for e in audit.entries(home.audit, skip_unreadable=True) if e["run_id"] in exchange.run_ids]
+    entries = []
+    for e in audit.newest_first(home.audit):
+        if dt.datetime.fromisoformat(e["at"]) < exchange.started:
+            break
+        if e["run_id"] in exchange.run_ids:
+            entries.append(e)
+    entries.reverse()
     undone = [e for e in entries if e["event"] == "set_aside" or (
         e["event"] == "publish" and e["details"].get("status") == "failed")]
     outcome = ("succeeded" if not undone else "succeeded, but left work undone (below)") if exchange else (

@@ -279,14 +279,22 @@ def _log_lines(log: Path) -> Iterator[bytes]:
             yield line.rstrip(b"\n")
 
 
-def entries(log: Path, *, skip_unreadable: bool = False) -> Iterator[dict[str, Any]]:
-    """Every entry, oldest first (readers such as trace and report; ``verify`` checks them).
-    With ``skip_unreadable``, a line a crash cut short is passed over instead of raising."""
+def entries(log: Path) -> Iterator[dict[str, Any]]:
+    """Every entry, oldest first (readers such as trace and report; ``verify`` checks them)."""
     if log.exists():
         for line in _log_lines(log):
             if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError:
-                    if not skip_unreadable:
-                        raise
+                yield json.loads(line)
+
+
+def newest_first(log: Path) -> Iterator[dict[str, Any]]:
+    """The entries from the end back, a block at a time, so reading what a run just wrote does
+    not cost the whole log; a line a crash cut short is passed over."""
+    if not log.exists():
+        return
+    with open(log, "rb") as fh:
+        for line in _newest_first(fh):
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue

@@ -40,6 +40,7 @@ class Exchange:
 
     run_ids: list[str]
     failures: list[tuple[str, str]]  # (step, the hub's own message)
+    started: dt.datetime  # UTC, before its first run: its audit entries come after
 
     def __bool__(self) -> bool:
         return not self.failures
@@ -55,6 +56,7 @@ def run_exchange(home: Home, config_path: Path | None = None, *, as_of: dt.date 
     defs = build_definitions(home, config, config_path, as_of=as_of)
     instance = dagster_instance(home)
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are printed below
+    started = dt.datetime.now(dt.UTC)
     run_ids: list[str] = []
     failures: list[tuple[str, str]] = []
     for name, what in (("pull_all", "pull"), ("refresh", "normalize, check, publish")):
@@ -72,4 +74,4 @@ def run_exchange(home: Home, config_path: Path | None = None, *, as_of: dt.date 
                 failures.append((str(event.step_key), message))
         if not result.success and len(failures) == before:
             failures.append((name, f"the run failed without a failed step; see Dagster run {result.run_id} in hub dev"))
-    return Exchange(run_ids, failures)
+    return Exchange(run_ids, failures, started)
