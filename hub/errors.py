@@ -18,7 +18,8 @@ into the classes below, which are also the connectors' classes of the same name.
     ├── PublishError             an extract could not be built or delivered
     │   └── HeldBack             an office waits for set-aside batches of what it receives
     ├── SigningKeyError          signing key missing, unsafe permissions, retired
-    └── VerificationError        a bundle failed verification (one opaque type, reason in text)
+    ├── VerificationError        a bundle failed verification (one opaque type, reason in text)
+    └── RunError                 a run could not start (a pool held too long) or was stopped
 
 ``Terminal`` and ``Transient`` are mix-ins (as in dlt), owned by ``connectors.errors``, so a
 retry loop can ask ``isinstance(exc, Transient)`` without knowing the stage.
@@ -31,7 +32,7 @@ from connectors.errors import Terminal, Transient
 
 __all__ = [
     "ConfigError", "HeldBack", "HostKeyError", "HubError", "LandingError", "PublishError", "ReportError", "SigningKeyError",
-    "SourceError", "Terminal", "TerminalSourceError", "Transient", "TransientSourceError", "VerificationError",
+    "RunError", "SourceError", "Terminal", "TerminalSourceError", "Transient", "TransientSourceError", "VerificationError",
     "WarehouseError", "from_connector",
 ]
 
@@ -108,3 +109,7 @@ class VerificationError(HubError, Terminal):
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class RunError(HubError):
+    """A run could not start (a pool it needs stayed held past the bound) or was stopped by a signal."""

@@ -111,6 +111,12 @@ class Agreement(Model):
     shares: list[Share]
     mode: Literal["full", "incremental"] = "full"
     full_every: Annotated[int, Field(ge=1)] = 7  # incremental: every Nth bundle is a full snapshot
-    cadence: str | None = None  # cron: a schedule publishing (and delivering) this office's extract
+    # cron (Asia/Shanghai): a schedule publishing (and delivering) this office's extract, besides
+    # each sync of a source it receives; the marts it shares move with the calendar too
+    cadence: str = "0 7 * * *"
+    # an office with nothing new gets no bundle, except a signed empty one once its last is this
+    # many hours old, so it can tell a quiet feed from a frozen one; default: half the bundle
+    # lifetime (hub.bundle_ttl_days); 0: never
+    heartbeat_hours: Annotated[int, Field(ge=0, le=87_600)] | None = None
 
     _cadence = field_validator("cadence")(cron)

@@ -9,6 +9,7 @@ from typing import Any
 
 import duckdb
 
+from hub.faults import crash_point
 from schemas.marts import Columns
 from schemas.sql import lit, q
 
@@ -24,6 +25,7 @@ def rebuild(con: duckdb.DuckDBPyConnection, statements: list[tuple[str, dict[str
             for column, (zh, en) in cols.items():
                 con.execute(f"COMMENT ON COLUMN {q(table)}.{q(column)} IS {lit(f'{zh} / {en}')}")
         counts = {t: con.execute(f"SELECT count(*) FROM {q(t)}").fetchone()[0] for t in columns}  # type: ignore[index]
+        crash_point("marts.building")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hub.config import HubConfig, Source
+from hub.faults import crash_point
 from hub.normalize import set_aside
 from hub.normalize.apply import apply_group
 from hub.normalize.staging import StagingRules
@@ -47,16 +48,22 @@ def apply_pending(run: RunContext) -> dict[str, dict[str, int]]:
         _audit_unaudited(run, wh)
         pending = landed_batches(run.home.landing, sources, skip=wh.applied())
         pending = _set_aside_unstageable(run, wh, pending, rules, totals)
+        if pending:
+            run.progress(f"normalize: {len(pending)} batch(es) to apply, {sum(b.rows for b in pending):,} rows")
         audited: list[str] = []
+        rows = 0
         try:
             for batch, counts in _apply_lanes(run, wh, pending, rules):
                 _audit_applied(run, wh, batch.source, batch.batch_id, counts)
                 audited.append(batch.batch_id)
                 _add(totals, batch.record_type, counts)
+                rows += batch.rows
+                run.progress(f"normalize: {len(audited)} of {len(pending)} batch(es) applied, {rows:,} rows "
+                             f"({batch.source}: {counts['rows_applied']:,} applied, {counts['rows_quarantined']:,} quarantined)")
         finally:
             wh.mark_audited(audited)
-        rows = wh.table_counts()
-        stage.outputs = [lineage.table_output(run.config, run.home, rt, rows[rt]) for rt in RECORD_TYPES]
+        counted = wh.table_counts()
+        stage.outputs = [lineage.table_output(run.config, run.home, rt, counted[rt]) for rt in RECORD_TYPES]
         stage.outputs.append(lineage.output("file", lineage.table_name(run.home, "quarantine")))
     return totals
 
@@ -141,6 +148,8 @@ def _apply_lanes(
                             return
                         with cur.transaction():  # the batches of all sources, staged together
                             applied = list(apply_group(cur, batches, rules, run_id=run.run_id))
+                            crash_point("normalize.applying")
+                        crash_point("normalize.committed")
                         for item in applied:
                             results.put(item)
         except BaseException as exc:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from hub import faults
 from hub.config import HubConfig
 from hub.errors import HubError
 from hub.signing.crypto import PublicKey, SigningKey
@@ -61,18 +62,49 @@ def _locked(log: Path) -> Iterator[_Head]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a+b") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
+        torn = _set_aside_torn(log, fh)
         try:
             head = _head_from_end(fh)
-        except (ValueError, KeyError, TypeError):  # a last line cut short by a crash: count them all
+        except (ValueError, KeyError, TypeError):  # a line edited into something else: count them all
             head = _head_by_scan(fh)
-        size = fh.seek(0, os.SEEK_END)
-        if size:
-            fh.seek(size - 1)
-            if fh.read(1) != b"\n":
-                fh.write(b"\n")  # after a crash mid-line the next entry starts its own; verify names the cut one
+        if torn is not None:
+            _write(head, "recovered", "-", "audit", {"torn_line": torn})
         yield head
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def _set_aside_torn(log: Path, fh: IO[bytes]) -> dict[str, Any] | None:
+    """Move a last line a crash cut short (every entry ends with a newline, written and synced
+    with it) out of the chain: its bytes to ``<log>.torn``, their digest into the next entry.
+    Nothing is hidden, and the chain stays whole."""
+    size = fh.seek(0, os.SEEK_END)
+    if not size:
+        return None
+    fh.seek(size - 1)
+    if fh.read(1) == b"\n":
+        return None
+    start = size
+    while start > 0:  # back to the end of the last whole line
+        block = max(0, start - (1 << 16))
+        if (newline := _read_at(fh, block, start).rfind(b"\n")) >= 0:
+            start = block + newline + 1
+            break
+        start = block
+    cut = _read_at(fh, start, size)
+    kept = log.with_name(log.name + ".torn")
+    with open(kept, "ab") as out:
+        out.write(cut + b"\n")
+        out.flush()
+        os.fsync(out.fileno())
+    fh.truncate(start)
+    os.fsync(fh.fileno())
+    return {"at_byte": start, "bytes": len(cut), "sha256": _digest(cut), "kept_in": kept.name}
+
+
+def _read_at(fh: IO[bytes], start: int, end: int) -> bytes:
+    fh.seek(start)
+    return fh.read(end - start)
 
 
 def _head_from_end(fh: IO[bytes], block: int = 1 << 16) -> _Head:
@@ -125,6 +157,11 @@ def _write(head: _Head, event: str, run_id: str, subject: str, details: dict[str
         "prev": _digest(head.last) if head.last else GENESIS,
     }
     line = json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str).encode()
+    if faults.armed("audit.writing"):  # the power goes out mid-line
+        head.fh.write(line[: len(line) // 2])
+        head.fh.flush()
+        os.fsync(head.fh.fileno())
+        faults.die()
     head.fh.write(line + b"\n")
     head.seq, head.last = head.seq + 1, line
     return entry

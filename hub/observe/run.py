@@ -1,9 +1,10 @@
 """One run of the exchange as every stage sees it: the config, the home and the run id, and
 the one way a stage records itself (its audit entry and its OpenLineage START, COMPLETE or
-FAIL), so a stage's body shows only its data flow."""
+FAIL) and tells how far it is (``progress``), so a stage's body shows only its data flow."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,6 +15,10 @@ from openlineage.client.event_v2 import InputDataset, OutputDataset
 from hub.config import HubConfig
 from hub.home import Home
 from hub.observe import audit, lineage
+
+PROGRESS = logging.getLogger("hub.progress")
+"""Where long work says how far it is: Dagster shows it in the run's logs (``dagster.yaml``
+manages this logger), and ``hub run`` prints it on the terminal."""
 
 
 @dataclass
@@ -40,6 +45,10 @@ class RunContext:
     config: HubConfig
     home: Home
     run_id: str
+
+    def progress(self, message: str) -> None:
+        """How far a long stage is (rows pulled, chunks applied, offices published)."""
+        PROGRESS.info(message)
 
     def record(self, event: str, *, subject: str, **details: Any) -> dict[str, Any]:
         """Append an audit entry under this run and the config in force."""

@@ -4,18 +4,27 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
-import shutil
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.errors import DagsterExecutionInterruptedError
+from dagster._core.utils import make_new_run_id
 
 from hub.config import load_config
+from hub.errors import RunError
 from hub.home import Home
+from hub.observe.run import PROGRESS
+from hub.orchestration import runs
 from hub.orchestration.definitions import build_definitions
 
 
@@ -23,11 +32,16 @@ def dagster_instance(home: Home) -> dg.DagsterInstance:
     """The home's persistent Dagster instance (runs show up in ``hub dev``)."""
     home.dagster.mkdir(parents=True, exist_ok=True)
     target = home.dagster / "dagster.yaml"
-    if not target.exists():
-        with resources.as_file(resources.files("hub.orchestration") / "dagster.yaml") as src:
-            shutil.copyfile(src, target)
+    ours = (resources.files("hub.orchestration") / "dagster.yaml").read_text(encoding="utf-8")
+    if not target.exists() or (target.read_text(encoding="utf-8") != ours and _written_by_hub(target)):
+        target.write_text(ours, encoding="utf-8")  # the settings this version of the hub relies on
     os.environ["DAGSTER_HOME"] = str(home.dagster)
     return dg.DagsterInstance.get()
+
+
+def _written_by_hub(path: Path) -> bool:
+    """The file still starts as the hub writes it (an older version's, or this one's)."""
+    return path.read_text(encoding="utf-8").startswith("# Dagster instance for a hub home")
 
 
 _EXCEPTION_NAME = re.compile(r"^(?:[\w]+\.)+\w+: ")
@@ -50,28 +64,85 @@ def run_exchange(home: Home, config_path: Path | None = None, *, as_of: dt.date 
     """Pull every source, then apply and publish what landed (two Dagster runs, in-process).
 
     Two runs, so that a source that cannot be reached fails its own step while the other
-    institutions' data is still applied and published.
+    institutions' data is still applied and published. Runs a dead ``hub run`` left behind are
+    failed first and their pool slots freed; SIGTERM stops like Ctrl-C (``RunError``), the run
+    marked failed and its slots freed, what it finished kept.
     """
     config = load_config(config_path or home.require_config())
     defs = build_definitions(home, config, config_path, as_of=as_of)
     instance = dagster_instance(home)
+    for run_id in runs.sweep_dead(instance):
+        print(f"Dagster run {run_id} was left running by a process that is gone: marked failed, its pool slots freed",
+              file=sys.stderr)
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are printed below
     started = dt.datetime.now(dt.UTC)
     run_ids: list[str] = []
     failures: list[tuple[str, str]] = []
-    for name, what in (("pull_all", "pull"), ("refresh", "normalize, check, publish")):
-        result = defs.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False, run_config=quiet)
-        print(f"{what}: Dagster run {result.run_id} {'succeeded' if result.success else 'FAILED'}")
-        run_ids.append(result.run_id)
-        before = len(failures)
-        for event in result.all_events:
-            if event.is_step_failure:
-                error = event.step_failure_data.error  # type: ignore[union-attr]
-                while error.cause is not None:  # the hub's own message is the innermost one
-                    error = error.cause
-                message = _EXCEPTION_NAME.sub("", error.message.strip())  # the hub's words, not its class
-                print(f"  step {event.step_key} failed: {message}", file=sys.stderr)
-                failures.append((str(event.step_key), message))
-        if not result.success and len(failures) == before:
-            failures.append((name, f"the run failed without a failed step; see Dagster run {result.run_id} in hub dev"))
+    with _sigterm_as_interrupt(), _progress_on_terminal():
+        for name, what in (("pull_all", "pull"), ("refresh", "normalize, check, publish")):
+            job = defs.resolve_job_def(name)
+            pools = sorted({p for node in job.graph.node_dict.values() if (p := node.definition.pool)})
+            runs.wait_for_pools(instance, pools, bound=config.hub.pool_wait_seconds, what=what)
+            run_id = make_new_run_id()
+            try:
+                result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet,
+                                                run_id=run_id, tags=runs.process_tags())
+            except (KeyboardInterrupt, DagsterExecutionInterruptedError):  # between steps
+                runs.stopped(instance, run_id)
+                raise RunError(f"stopped by a signal during {what} (Dagster run {run_id}); what it finished is kept: "
+                               "run 'hub run' again to go on") from None
+            if _interrupted(result):
+                runs.stopped(instance, run_id)
+                raise RunError(f"stopped by a signal during {what} (Dagster run {run_id}); what it finished is kept: "
+                               "run 'hub run' again to go on")
+            print(f"{what}: Dagster run {result.run_id} {'succeeded' if result.success else 'FAILED'}")
+            run_ids.append(result.run_id)
+            before = len(failures)
+            for event in result.all_events:
+                if event.is_step_failure:
+                    error = event.step_failure_data.error  # type: ignore[union-attr]
+                    while error.cause is not None:  # the hub's own message is the innermost one
+                        error = error.cause
+                    message = _EXCEPTION_NAME.sub("", error.message.strip())  # the hub's words, not its class
+                    print(f"  step {event.step_key} failed: {message}", file=sys.stderr)
+                    failures.append((str(event.step_key), message))
+            if not result.success and len(failures) == before:
+                failures.append((name, f"the run failed without a failed step; see Dagster run {result.run_id} in hub dev"))
     return Exchange(run_ids, failures, started)
+
+
+def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
+    """A step stopped by SIGINT or SIGTERM (Dagster ends the run; the exchange stops too)."""
+    return any(e.is_step_failure and e.step_failure_data.error  # type: ignore[union-attr]
+               and e.step_failure_data.error.cls_name == "DagsterExecutionInterruptedError"  # type: ignore[union-attr]
+               for e in result.all_events)
+
+
+@contextmanager
+def _progress_on_terminal() -> Iterator[None]:
+    """The stages' progress lines on stderr while the runs go (Dagster's own console logger is
+    quiet: its lines are the engine's, not the exchange's)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("  %(message)s"))
+    level = PROGRESS.level
+    PROGRESS.addHandler(handler)
+    PROGRESS.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        PROGRESS.removeHandler(handler)
+        PROGRESS.setLevel(level)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a service manager stopping the hub) handled as Ctrl-C: Dagster stops the step
+    at its next safe point and the run ends failed, instead of the process vanishing mid-run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

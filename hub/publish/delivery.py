@@ -19,8 +19,10 @@ import paramiko
 
 from connectors.sftp import SftpSettings, sftp_session
 from hub.errors import ConfigError
+from hub.faults import crash_point
 from hub.observe import lineage
 from hub.observe.run import RunContext
+from hub.publish import inflight
 from hub.publish.bundle import MANIFEST
 from hub.pull.landing import StateFile
 from hub.pull.sources import connector_errors, sftp_settings
@@ -110,7 +112,8 @@ def deliver(run: RunContext, office_id: str) -> list[str]:
     outbox = office.outbox(run.home)
     state = StateFile(run.home.state, f"delivery-{office_id}")
     done = state.data.get("delivered_sequence", 0)
-    pending = sorted(p for p in outbox.glob("[0-9]" * 8) if int(p.name) > done)
+    stopped = inflight.in_flight(outbox)  # a publish not ended: its bundle may yet be undone
+    pending = sorted(p for p in outbox.glob("[0-9]" * 8) if done < int(p.name) < (stopped or 1 << 31))
     settings = sftp_settings(run.home, f"delivery to {office_id}", office.delivery.sftp)
     server = f"sftp://{settings.host}:{settings.port}"
     inputs = [lineage.dataset("file", str(outbox))]
@@ -118,10 +121,13 @@ def deliver(run: RunContext, office_id: str) -> list[str]:
         stage.details.update(sequences=[int(p.name) for p in pending], remote=server)
 
         def delivered(bundle: Path, remote: str, uploaded: bool) -> None:
+            crash_point("deliver.uploaded")
             stage.details["sequences"].remove(int(bundle.name))
             run.record("deliver", subject=office_id, sequence=int(bundle.name),
                        manifest_sha256=sha256_file(bundle / MANIFEST), status="delivered" if uploaded else "already_there",
                        remote=f"{server}{remote if remote.startswith('/') else '/' + remote}")
+            crash_point("deliver.audited")
+            run.progress(f"deliver {office_id}: bundle {int(bundle.name)} {'uploaded' if uploaded else 'was already there'}")
 
         with connector_errors():
             written = deliver_pending(pending, office_id, settings, on_delivered=delivered)

@@ -65,6 +65,7 @@ class Holdings:
     batches: str  # batch ids the holdings then account for, besides those they already did
     legacy: Path | None  # a pre-warehouse holdings file (imported, or unreadable), removed once remembered
     temps: tuple[str, ...]  # every temp table of this dataset's extract
+    changed: bool  # the office would get something it does not hold (a row new, changed or withdrawn)
 
 
 def _legacy_path(state_dir: Path, office: str, dataset: str) -> Path:
@@ -114,6 +115,13 @@ def _first_landed(con: duckdb.DuckDBPyConnection, batches: str) -> dt.datetime:
     return first or dt.datetime(9999, 1, 1)
 
 
+def _differs(con: duckdb.DuckDBPyConnection, cur: str, held: str) -> bool:
+    """A snapshot ``cur`` holds a row, or a version of one, that ``held`` does not, or lacks one it holds."""
+    return con.execute(f"""SELECT EXISTS (SELECT record_key, _row_hash FROM {cur} EXCEPT SELECT record_key, row_hash FROM {held})
+                           OR EXISTS (SELECT record_key, row_hash FROM {held} EXCEPT SELECT record_key, _row_hash FROM {cur})
+                        """).fetchone()[0]  # type: ignore[index]
+
+
 def build(
     con: duckdb.DuckDBPyConnection, agreement: Agreement, state_dir: Path, work_dir: Path, *, full: bool
 ) -> tuple[dict[str, Path], list[Holdings], dict[str, str]]:
@@ -155,6 +163,7 @@ def build(
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {cur} AS SELECT c.*, {row_hash} AS _row_hash "
                             f"FROM ({sql}) c ORDER BY c.record_key", params)
                 out, shown, change = cur, cols, "'snapshot'"
+                changed = held_under != fingerprint or _differs(con, cur, held)
             else:
                 since = None
                 if cdc:  # only what batches the holdings do not account for yet made current
@@ -176,11 +185,12 @@ def build(
                                 SELECT 'withdrawn', h.record_key, NULL, {nulls} FROM _held h ANTI JOIN {cur} c USING (record_key)
                                 ORDER BY record_key""")
                 out, shown, change = changes, ["_change", "record_key", *cols], "_change"
+                changed = con.execute(f"SELECT EXISTS (FROM {changes})").fetchone()[0]  # type: ignore[index]
         finally:
             for temp in ("_legacy", "_held"):
                 con.execute(f"DROP TABLE IF EXISTS {temp}")
         holdings.append(Holdings(office, rt, fingerprint, cur, touched if cdc else None, batches,
-                                 legacy if legacy.exists() else None, (cur, changes, touched, batches)))
+                                 legacy if legacy.exists() else None, (cur, changes, touched, batches), changed))
         datasets[rt] = work_dir / f"{rt}.parquet"
         write_parquet(con.sql(f"SELECT {', '.join(q(c) for c in shown)} FROM {out}").to_arrow_reader(BATCH_ROWS),
                       datasets[rt])
@@ -190,28 +200,22 @@ def build(
 
 
 def remember(con: duckdb.DuckDBPyConnection, holdings: list[Holdings]) -> None:
-    """Record what the office now holds, in one transaction (called once its bundle is written)."""
-    try:
-        con.execute("BEGIN TRANSACTION")
-        for h in holdings:
-            which = {"office": h.office, "dataset": h.dataset}
-            mine = "office = $office AND dataset = $dataset"
-            if h.touched is None:
-                con.execute(f"DELETE FROM hub_holdings WHERE {mine}", which)
-            else:
-                con.execute(f"DELETE FROM hub_holdings WHERE {mine} AND record_key IN (SELECT record_key FROM {h.touched})",
-                            which)
-            con.execute(f"INSERT INTO hub_holdings SELECT $office, $dataset, record_key, _row_hash FROM {h.rows}", which)
-            con.execute(f"INSERT INTO hub_holdings_batches SELECT $office, $dataset, batch_id FROM {h.batches}", which)
-            con.execute("INSERT OR REPLACE INTO hub_holdings_state VALUES ($office, $dataset, $fingerprint, now())",
-                        which | {"fingerprint": h.fingerprint})
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        for temp in (t for h in holdings for t in h.temps):
-            con.execute(f"DROP TABLE IF EXISTS {temp}")
+    """Record what the office now holds (called once its bundle is written, inside the
+    transaction that records the bundle's receipts)."""
+    for h in holdings:
+        which = {"office": h.office, "dataset": h.dataset}
+        mine = "office = $office AND dataset = $dataset"
+        if h.touched is None:
+            con.execute(f"DELETE FROM hub_holdings WHERE {mine}", which)
+        else:
+            con.execute(f"DELETE FROM hub_holdings WHERE {mine} AND record_key IN (SELECT record_key FROM {h.touched})",
+                        which)
+        con.execute(f"INSERT INTO hub_holdings SELECT $office, $dataset, record_key, _row_hash FROM {h.rows}", which)
+        con.execute(f"INSERT INTO hub_holdings_batches SELECT $office, $dataset, batch_id FROM {h.batches}", which)
+        con.execute("INSERT OR REPLACE INTO hub_holdings_state VALUES ($office, $dataset, $fingerprint, now())",
+                    which | {"fingerprint": h.fingerprint})
+    for temp in (t for h in holdings for t in h.temps):  # a failed remember leaves them to the connection's end
+        con.execute(f"DROP TABLE IF EXISTS {temp}")
     for h in holdings:
         if h.legacy is not None:
             h.legacy.unlink(missing_ok=True)

@@ -35,14 +35,14 @@ def record(
     con: duckdb.DuckDBPyConnection, bundle: PublishedBundle, *, office: str, agreement: str, version: int,
     extract: str, published_at: dt.datetime, run_id: str, receipts: dict[str, str],
 ) -> None:
-    """Write the bundle's receipts in one transaction (called once the bundle is in place);
-    ``receipts``: per dataset, the query giving its rows (``hub.publish.extracts.build``)."""
+    """Write the bundle's receipts (called once the bundle is in place, inside the transaction
+    that records what the office now holds); ``receipts``: per dataset, the query giving its
+    rows (``hub.publish.extracts.build``)."""
     files = _files(bundle.path)
     facts = {"office": office, "agreement": agreement, "version": version, "sequence": bundle.sequence,
              "sha": bundle.manifest_sha256, "path": str(bundle.path), "extract": extract,
              "at": published_at.astimezone(dt.UTC).replace(tzinfo=None), "run_id": run_id}
     try:
-        con.execute("BEGIN TRANSACTION")
         for dataset, receipt in receipts.items():
             file, digest = files[dataset]
             con.execute(
@@ -55,11 +55,9 @@ def record(
                            bundle_row, change, record_key, row_hash FROM ({receipt})""",
                 {k: facts[k] for k in ("office", "agreement", "sequence", "sha")} | {"dataset": dataset},
             )
-        con.execute("COMMIT")
     except duckdb.Error as exc:
-        con.execute("ROLLBACK")
         raise PublishError(f"bundle {bundle.path} was written but its receipts could not be recorded "
-                           f"({exc}); trace cannot follow its rows until it is republished") from None
+                           f"({exc}); the next publish for {office} removes it and publishes again") from None
 
 
 def _files(bundle: Path) -> dict[str, tuple[str, str]]:

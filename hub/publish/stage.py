@@ -17,12 +17,13 @@ import pyarrow.parquet as pq
 
 from hub.config import Agreement
 from hub.errors import HeldBack, PublishError
+from hub.faults import crash_point
 from hub.marts import MART_OF_TABLE, MARTS
 from hub.normalize import set_aside
 from hub.normalize.warehouse import Warehouse
 from hub.observe import audit, lineage
 from hub.observe.run import RunContext
-from hub.publish import extracts, keys, receipts
+from hub.publish import extracts, inflight, keys, receipts
 from hub.publish.bundle import PublishedBundle, publish_bundle
 from hub.pull.landing import StateFile
 from hub.signing.crypto import SigningKey
@@ -96,6 +97,8 @@ def _publish_office(
     if agreement is None:
         raise PublishError(f"office {office_id} has no sharing agreement in hub.yaml; nothing may be sent to it")
     folder = office.outbox(run.home)
+    with writes:
+        inflight.recover(run, wh, office_id, folder)
     sequence = 1 + max((int(p.name) for p in folder.glob("[0-9]" * 8)), default=0)
     full = agreement.mode == "full" or (sequence - 1) % agreement.full_every == 0
     shared = sorted({share.record_type for share in agreement.shares})
@@ -108,39 +111,50 @@ def _publish_office(
         try:
             datasets, holdings, rows = extracts.build(wh.con, agreement, run.home.state, work, full=full)
             shapes = {rt: (pq.read_schema(path), pq.read_metadata(path).num_rows) for rt, path in datasets.items()}
-            if not full and not any(n for _, n in shapes.values()) and _recent(folder, sequence - 1, now, run):
-                # nothing new for this office, and its last bundle is recent: no (empty) bundle
-                with writes:
+            if not any(h.changed for h in holdings) and not _heartbeat_due(folder, sequence - 1, now, run, agreement):
+                # nothing new for this office, and its last bundle is recent: no bundle
+                with writes, wh.transaction():
                     extracts.remember(wh.con, holdings)  # the batches read are accounted for all the same
                 stage.details.update(status="nothing_new", agreement=agreement.id, agreement_version=agreement.version,
                                      last_sequence=sequence - 1)
+                run.progress(f"publish {office_id}: nothing new since bundle {sequence - 1}; none made")
                 return None
             stage.outputs = lineage.extract_outputs(run.home, agreement, str(folder), shapes)
             predicate = _predicate(run, office_id, agreement, full, shared)
+            inflight.begin(folder, sequence, run.run_id)
             bundle = publish_bundle(
                 folder.parent, office_id, datasets, predicate, key,
                 now=now, ttl=dt.timedelta(days=run.config.hub.bundle_ttl_days), recipients=office.recipients,
             )
-            with writes:
+            crash_point("publish.written")
+            with writes, wh.transaction():  # the bundle's receipts and what the office now holds: together
                 receipts.record(wh.con, bundle, office=office_id, agreement=agreement.id, version=agreement.version,
                                 extract=predicate["extract"], published_at=now, run_id=run.run_id, receipts=rows)
                 extracts.remember(wh.con, holdings)
+                crash_point("publish.recording")
+            crash_point("publish.recorded")
         finally:
             shutil.rmtree(work, ignore_errors=True)
         stage.details.update(
             bundle=str(bundle.path), sequence=bundle.sequence, manifest_sha256=bundle.manifest_sha256,
             agreement=agreement.id, agreement_version=agreement.version, extract=predicate["extract"], rows=bundle.rows,
         )
+    inflight.end(folder)  # audited
+    run.progress(f"publish {office_id}: bundle {bundle.sequence} ({'full' if full else 'incremental'}, "
+                 f"{sum(bundle.rows.values()):,} rows)")
     return bundle
 
 
-def _recent(folder: Path, sequence: int, now: dt.datetime, run: RunContext) -> bool:
-    """The office's last bundle was placed within half the bundle lifetime: a quiet feed still
-    gets an (empty, signed) bundle before its last one expires, so an office can tell a quiet
-    day from a frozen feed."""
+def _heartbeat_due(folder: Path, sequence: int, now: dt.datetime, run: RunContext, agreement: Agreement) -> bool:
+    """The office's last bundle was placed ``heartbeat_hours`` ago or more (default: half the
+    bundle lifetime): a quiet feed then still gets a signed bundle, empty or repeating what the
+    office holds, before its last one expires, so an office can tell a quiet day from a frozen feed."""
+    hours = agreement.heartbeat_hours
+    every = dt.timedelta(hours=hours) if hours is not None else dt.timedelta(days=run.config.hub.bundle_ttl_days) / 2
     last = folder / f"{sequence:08d}"
-    half_life = dt.timedelta(days=run.config.hub.bundle_ttl_days) / 2
-    return last.is_dir() and now.timestamp() - last.stat().st_mtime < half_life.total_seconds()
+    if not last.is_dir():
+        return True
+    return hours != 0 and now.timestamp() - last.stat().st_mtime >= every.total_seconds()
 
 
 def _held_back(wh: Warehouse, agreement: Agreement) -> str:

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from connectors.base import Batch
 from hub.config import DatabaseSource, HubConfig, SftpDropSource
+from hub.faults import crash_point
 from hub.home import Home
 from hub.observe import lineage
 from hub.observe.run import RunContext
@@ -52,14 +53,17 @@ def pull(run: RunContext, source_name: str) -> PullResult:
         for batch in _batches(run.home, src, state):
             landed = land(batch, run.home.landing, record_type=src.record_type, institution=src.institution,
                           run_id=run.run_id)
+            crash_point("pull.landed")
             if isinstance(src, DatabaseSource):
                 state.data["watermark"] = batch.watermark
             elif batch.watermark is not None:  # a file's last piece: the whole file has landed
                 state.data.setdefault("seen", {})[batch.watermark["file"]] = batch.watermark
             state.save()
+            crash_point("pull.saved")
             run.record("land", subject=src.name, batch_id=landed.batch_id, origin=landed.origin,
                        rows=landed.rows, rejects=landed.rejects, watermark=batch.watermark)
             _landed(stage.details, result, landed)
+            run.progress(f"pull {src.name}: {result.rows:,} rows in {len(result.batches)} batch(es) so far")
         if isinstance(src, DatabaseSource) and src.database.reconcile_every_hours is not None:
             snapshot = _reconcile_if_due(run, src, state, src.database.reconcile_every_hours)
             if snapshot is not None:

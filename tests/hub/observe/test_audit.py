@@ -207,8 +207,33 @@ def test_an_append_finds_the_config_in_force_however_far_back_it_was_named(tmp_p
     audit.append(log, "pull", run_id="r", subject="after", config="a" * 64)
     lines = log.read_bytes().splitlines()
     assert json.loads(lines[-1])["seq"] == 87 and json.loads(lines[-1])["prev"] == hashlib.sha256(lines[-2]).hexdigest()
-    with pytest.raises(HubError):
-        audit.verify(log)  # the cut line is named, not hidden
+    assert audit.verify(log) == 87  # the cut line left the chain, which stays whole
+
+
+def test_a_line_a_crash_cut_short_is_set_aside_and_named_not_hidden(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    for i in range(3):
+        audit.append(log, "pull", run_id="r", subject=f"s{i}")
+    cut = b'{"seq": 4, "event": "apply", "details": {"rows": 1' + "长".encode() * 40_000  # longer than a read block
+    with open(log, "ab") as fh:
+        fh.write(cut)
+    size_before = log.stat().st_size - len(cut)
+    audit.append(log, "pull", run_id="r", subject="after")
+    entries = list(audit.entries(log))
+    assert [(e["seq"], e["event"]) for e in entries] == [(1, "pull"), (2, "pull"), (3, "pull"), (4, "recovered"), (5, "pull")]
+    torn = entries[3]["details"]["torn_line"]
+    assert torn == {"at_byte": size_before, "bytes": len(cut), "sha256": hashlib.sha256(cut).hexdigest(),
+                    "kept_in": "audit.jsonl.torn"}
+    assert (tmp_path / "audit.jsonl.torn").read_bytes() == cut + b"\n"
+    assert audit.verify(log) == 5
+
+
+def test_a_log_that_is_one_cut_line_starts_over_with_its_recovery(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    log.write_bytes(b'{"seq": 1, "ev')
+    audit.append(log, "pull", run_id="r", subject="s")
+    assert [e["event"] for e in audit.entries(log)] == ["recovered", "pull"]
+    assert audit.verify(log) == 2
 
 
 def test_config_snapshots_are_readable_by_the_hub_only(tmp_path: Path) -> None:

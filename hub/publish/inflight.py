@@ -1,0 +1,79 @@
+"""A publish in flight: the marker that lets the next run finish or undo what a crash stopped.
+
+A bundle lands in the outbox before its receipts and holdings are committed to the warehouse,
+and its ``publish`` entry is audited after that. ``.publishing`` in the office's outbox names
+the sequence being published from before the bundle is written until its entry is audited. The
+next publish for the office then finds one of two things: the bundle was recorded (only its
+entry is missing: it is audited now, under the run that made it), or it was not (it is removed
+and audited as ``discarded``, and its sequence is published again). Delivery never sends a
+sequence that is still in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from hub.normalize.warehouse import Warehouse
+from hub.observe.run import RunContext
+from hub.publish.bundle import MANIFEST
+from hub.signing.primitives import sha256_file
+
+MARKER = ".publishing"
+_LEFTOVERS = (".tmp-*", ".extract-*")  # folders a stopped publish was writing
+
+
+def begin(folder: Path, sequence: int, run_id: str) -> None:
+    """Mark ``sequence`` in flight (durably, before its bundle is written)."""
+    tmp = folder / f"{MARKER}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump({"sequence": sequence, "run_id": run_id}, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, folder / MARKER)
+
+
+def end(folder: Path) -> None:
+    """The publish is recorded and audited: nothing is left for the next run to finish."""
+    (folder / MARKER).unlink(missing_ok=True)
+
+
+def in_flight(folder: Path) -> int | None:
+    """The sequence a publish that has not ended is writing, if any."""
+    marker = folder / MARKER
+    return int(json.loads(marker.read_text(encoding="utf-8"))["sequence"]) if marker.exists() else None
+
+
+def recover(run: RunContext, wh: Warehouse, office_id: str, folder: Path) -> None:
+    """Finish or undo the office's publish a crash stopped, and clear what it was writing."""
+    for pattern in _LEFTOVERS:
+        for leftover in folder.glob(pattern):
+            shutil.rmtree(leftover, ignore_errors=True)
+    marker = folder / MARKER
+    if not marker.exists():
+        return
+    stopped: dict[str, Any] = json.loads(marker.read_text(encoding="utf-8"))
+    sequence = stopped["sequence"]
+    rows = wh.query(
+        """SELECT bundle_path, bundle_sha256, agreement, agreement_version, extract, dataset, rows FROM hub_bundles
+           WHERE office = ? AND bundle_sequence = ? ORDER BY dataset""", [office_id, sequence]).fetchall()
+    earlier = RunContext(run.config, run.home, stopped["run_id"])
+    if rows:  # recorded: only its entry is missing
+        path, sha, agreement, version, extract = rows[0][:5]
+        earlier.record("publish", subject=office_id, status="ok", bundle=path, sequence=sequence,
+                       manifest_sha256=sha, agreement=agreement, agreement_version=version, extract=extract,
+                       rows={r[5]: r[6] for r in rows}, recovered_by=run.run_id)
+    else:
+        bundle = folder / f"{sequence:08d}"
+        if bundle.is_dir():
+            manifest = bundle / MANIFEST
+            sha = sha256_file(manifest) if manifest.is_file() else None
+            shutil.rmtree(bundle)
+            earlier.record("publish", subject=office_id, status="discarded", bundle=str(bundle), sequence=sequence,
+                           manifest_sha256=sha, recovered_by=run.run_id,
+                           reason="the publish stopped before the bundle's receipts were recorded; "
+                                  "it was never delivered and its sequence is published again")
+    end(folder)
