@@ -13,20 +13,17 @@ the row in the file they were sent:
   rejected and the rest still loads, through a slower per-line path.
 - Parquet: the row's 1-based position.
 
-Encodings (CSV): ``auto`` picks UTF-8 with BOM, else UTF-8 if every byte up to the first
-stretch of non-ASCII text decodes strictly, else GB18030. GBK and GB2312 are read as GB18030,
-their superset. A file with bytes its encoding cannot decode is refused as a whole, with the
-line of the first bad byte and the setting to change: guessing per line would mix encodings.
+Encodings (CSV): detected or as configured, by ``connectors.encodings``; a UTF-16 file is
+parsed from a UTF-8 copy, with the same pieces, quoting and line numbers as any other.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -37,80 +34,21 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from connectors.base import REJECT_SCHEMA, SOURCE_ROW
+from connectors.encodings import (
+    Opener,
+    file_opener,
+    resolve_encoding,
+    undecodable,
+    utf8_copy,
+)
 from connectors.errors import TerminalSourceError
 
-SNIFF_BYTES = 1 << 20
-_SUPERSETS = {"gbk": "gb18030", "gb2312": "gb18030"}  # codecs.lookup names; cp936 is "gbk"
 _BLANK_LINE = re.compile(rb"^[ \t\r]*\n", re.MULTILINE)
-
-
-Opener = Callable[[], BinaryIO]
-"""Opens a fresh binary stream over a file's bytes: the file itself, or a download still
-arriving (its reads wait for bytes not yet written)."""
-
-
-def detect_encoding(path: Path) -> str:
-    """``utf-8-sig``, ``utf-8`` or ``gb18030``, judged on the first 1 MiB that holds non-ASCII.
-
-    A strict UTF-8 decode of a large slice almost never succeeds on GBK text, while an ASCII
-    prefix (codes, dates) says nothing, so the sniff skips it instead of stopping there.
-    """
-    with open(path, "rb") as fh:
-        return _sniff(fh)
-
-
-def _sniff(fh: BinaryIO) -> str:
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    chunk = fh.read(SNIFF_BYTES)
-    if chunk.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    while chunk:
-        try:
-            text = decoder.decode(chunk)  # keeps a character cut at the chunk end for the next
-        except UnicodeDecodeError:
-            return "gb18030"
-        if not text.isascii():
-            return "utf-8"
-        chunk = fh.read(SNIFF_BYTES)
-    return "utf-8"
-
-
-def resolve_encoding(encoding: str, path: Path, opener: Opener | None = None) -> str:
-    """The Python codec to read ``path`` with: detected for ``auto``, widened for GBK."""
-    if encoding == "auto":
-        with (opener or _opener(path))() as fh:
-            return _sniff(fh)
-    try:
-        name = codecs.lookup(encoding).name
-    except LookupError:
-        raise TerminalSourceError(
-            f"{path}: unknown encoding {encoding!r}; use auto, utf-8, utf-8-sig or gb18030"
-        ) from None
-    return _SUPERSETS.get(name, name)
-
-
-def _opener(path: Path) -> Opener:
-    return lambda: open(path, "rb")
-
-
-def _undecodable(data: bytes, codec: str, path: Path, lines_before: int = 0, bytes_before: int = 0) -> str | None:
-    """Where the first undecodable byte of ``data`` (the file, or the piece of it that starts
-    after ``lines_before`` lines and ``bytes_before`` bytes) is, for the error message."""
-    try:
-        data.decode(codec)
-    except UnicodeDecodeError as exc:
-        line = lines_before + data.count(b"\n", 0, exc.start) + 1
-        hint = "gb18030 (GBK files too)" if codec.startswith("utf") else "utf-8"
-        return (
-            f"{path}: line {line} (byte {bytes_before + exc.start}) is not valid {codec}; the file was refused whole. "
-            f"Set the source's format.encoding (e.g. {hint}) or ask the sender to re-export it"
-        )
-    return None
 
 
 def _refuse(data: bytes, codec: str, path: Path, exc: Exception, lines_before: int = 0,
             bytes_before: int = 0) -> TerminalSourceError:
-    message = _undecodable(data, codec, path, lines_before, bytes_before)
+    message = undecodable(data, codec, path, lines_before, bytes_before)
     return TerminalSourceError(message or f"{path}: cannot be read as {codec} CSV ({exc})")
 
 
@@ -125,13 +63,13 @@ def read_csv(
 ) -> tuple[pa.Table, pa.Table]:
     """(rows, rejects) from a CSV file, parsed in bulk by Arrow; see the module doc for numbering."""
     path = Path(path)
-    codec = resolve_encoding(encoding, path)
-    with open(path, "rb") as fh:
-        first = _first_line(fh)
-    names = _names(first, path, codec, delimiter, quote_char, header)
-    if not names:
-        return _empty([]), REJECT_SCHEMA.empty_table()
-    rows, rejects, _ = _read_csv(path, path, codec, names, delimiter, quote_char, header, 0, 0)
+    with utf8_copy(path, resolve_encoding(encoding, path)) as (source, codec):
+        with open(source, "rb") as fh:
+            first = _first_line(fh)
+        names = _names(first, path, codec, delimiter, quote_char, header)
+        if not names:
+            return _empty([]), REJECT_SCHEMA.empty_table()
+        rows, rejects, _ = _read_csv(source, path, codec, names, delimiter, quote_char, header, 0, 0)
     return rows, rejects
 
 
@@ -144,16 +82,25 @@ def read_csv_chunks(
 
     The header is read once; each piece ends after a line break outside quotes (an even number
     of quote bytes before it; neither byte occurs inside a UTF-8 or GB18030 multi-byte
-    character) and is parsed on its own, with the line numbers of the whole file: a piece
-    moves them on by the lines Arrow saw in it, lone CRs included. Yields ``(rows, rejects,
-    last)``: ``last`` is known as the final piece is read (one byte past ``chunk_bytes`` tells
-    whether the file ends there), so a caller need not parse the next one to learn it. A file
-    no larger than ``chunk_bytes`` is one piece; an empty or header-only one, or only blank
-    lines after the piece before, an empty piece."""
+    character, and UTF-16 is read from its UTF-8 copy) and is parsed on its own, with the line
+    numbers of the whole file: a piece moves them on by the lines Arrow saw in it, lone CRs
+    included. Yields ``(rows, rejects, last)``: ``last`` is known as the final piece is read
+    (one byte past ``chunk_bytes`` tells whether the file ends there), so a caller need not
+    parse the next one to learn it. A file no larger than ``chunk_bytes`` is one piece; an
+    empty or header-only one, or only blank lines after the piece before, an empty piece."""
     chunk_bytes = chunk_bytes or CHUNK_BYTES
     path = Path(path)
-    opener = opener or _opener(path)
+    opener = opener or file_opener(path)
     codec = resolve_encoding(encoding, path, opener)  # the whole file's: pieces never guess alone
+    with utf8_copy(path, codec, opener) as (source, codec):
+        yield from _csv_pieces(opener if source == path else file_opener(source), path, codec, delimiter, quote_char,
+                               header, chunk_bytes)
+
+
+def _csv_pieces(
+    opener: Opener, path: Path, codec: str, delimiter: str, quote_char: str | None, header: bool, chunk_bytes: int,
+) -> Iterator[tuple[pa.Table, pa.Table, bool]]:
+    """``read_csv_chunks`` once the file is one the pieces can be cut from (not UTF-16)."""
     quote = quote_char.encode() if quote_char else None
     with opener() as fh:
         first = _first_line(fh)
@@ -272,7 +219,7 @@ def _read_csv(
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        data = path.read_bytes() if isinstance(source, Path) else bytes(source)
+        data = source.read_bytes() if isinstance(source, Path) else bytes(source)
         raise _refuse(data, codec, path, exc, lines_before, bytes_before) from None
     return _number_csv(table, odd, header, multiline and bool(quote_char), lines_before)
 
@@ -359,7 +306,7 @@ def _jsonl_by_line(path: Path) -> tuple[pa.Table, pa.Table]:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
         data = path.read_bytes()
-        raise TerminalSourceError(_undecodable(data, "utf-8-sig", path) or f"{path}: not UTF-8") from None
+        raise TerminalSourceError(undecodable(data, "utf-8-sig", path) or f"{path}: not UTF-8") from None
     rows: list[dict[str, Any]] = []
     numbers: list[int] = []
     rejects: list[dict[str, Any]] = []

@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from connectors.base import REJECT_SCHEMA, SOURCE_ROW
+from connectors.encodings import detect_encoding
 from connectors.errors import TerminalSourceError
 from connectors.files import (
-    detect_encoding,
     read_csv,
     read_csv_chunks,
     read_file,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import logging
@@ -444,3 +445,33 @@ def test_a_file_that_grew_after_the_listing_is_refused_before_any_piece(
     with pytest.raises(TransientSourceError, match="changed since it was listed"):
         next(batches)
     assert list(drop.staging.iterdir()) == []  # nothing staged, no piece parsed
+
+
+def test_a_utf16_export_pulls_in_pieces_as_its_utf8_twin_and_leaves_no_copy(
+    drop: Drop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors import encodings, files
+
+    monkeypatch.setattr(files, "CHUNK_BYTES", 200)
+    monkeypatch.setattr(encodings, "TRANSCODE_BYTES", 33)  # an odd step: code units cut between steps
+    text = "文书编号\t措施\t说明\r\n" + "".join(
+        f"乌检民监〔2024〕{n}号\t检察建议\t\"第一行\r\n第{n}行\"\r\n" for n in range(1, 41)
+    )
+    drop.put("utf16.txt", codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
+    drop.put("utf8.txt", text.encode())
+    utf16, utf8 = ([b for b in drop.pull(pattern=name, delimiter="\t")] for name in ("utf16.txt", "utf8.txt"))
+    assert len(utf16) > 2 and utf16[-1].watermark is not None
+    rows = [r for b in utf16 for r in b.table.to_pylist()]
+    assert rows == [r for b in utf8 for r in b.table.to_pylist()]
+    assert [r[SOURCE_ROW] for r in rows] == list(range(2, 82, 2))  # the file's own lines
+    assert rows[-1]["说明"] == "第一行\r\n第40行"
+    staged = Path(utf16[-1].details["local_path"])
+    assert utf16[-1].watermark["sha256"] == hashlib.sha256(staged.read_bytes()).hexdigest()
+    assert staged.read_bytes()[:2] == codecs.BOM_UTF16_LE  # the file as sent is kept; only it
+    assert sorted(p.name for p in drop.staging.iterdir()) == sorted(
+        Path(b[-1].details["local_path"]).name for b in (utf16, utf8))
+
+    drop.put("bad.txt", codecs.BOM_UTF16_LE + "a\tb\r\n1\t".encode("utf-16-le") + b"\x00\xdc" + b"\r\x00\n\x00")
+    with pytest.raises(TerminalSourceError, match=r"sftp://127\.0\.0\.1:\d+/outgoing/bad\.txt: .*line 2 .*utf-16-le"):
+        drop.pull(pattern="bad.txt", delimiter="\t")
+    assert not [p for p in drop.staging.iterdir() if "bad" in p.name]  # neither the download nor its copy
