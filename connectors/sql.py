@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +21,8 @@ from sqlalchemy import exc as sa_exc
 
 from connectors.ahead import ahead
 from connectors.base import SOURCE_ROW, Batch
-from connectors.errors import TerminalSourceError, TransientSourceError
+from connectors.errors import TerminalSourceError
+from connectors.sql_errors import translated
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class SqlSource:
 
     def _pages(self, watermark: dict[str, Any] | None) -> Iterator[Batch]:
         s = self.settings
-        with self._translated_errors(), self._engine.connect() as conn:
+        with translated(s.name, s.table, self._engine.url), self._engine.connect() as conn:
             table = self._reflect(conn)
             cur, tie = table.c[s.cursor], table.c[s.tiebreak]
             if conn.dialect.name == "sqlite":
@@ -100,56 +100,61 @@ class SqlSource:
                     return
 
     def keys(self, column: str) -> pa.Table:
-        """Every value of the key ``column`` in the source table now, for hard-delete
-        reconciliation: records whose key is missing were deleted at the source."""
-        with self._translated_errors(), self._engine.connect() as conn:
-            table = self._reflect(conn)
+        """Every value of the key ``column`` in the source table now, for reconciliation:
+        records whose key is missing were deleted at the source, keys never pulled were missed."""
+        s = self.settings
+        with translated(s.name, s.table, self._engine.url), self._engine.connect() as conn:
+            table = self._reflect(conn, (column,))
             query = sa.select(table.c[column]).order_by(table.c[column])
             if conn.dialect.name == "postgresql":
                 return _copy(conn, query, (column,))
             return _stream(conn, query, (column,), _CHUNK)
 
-    @contextmanager
-    def _translated_errors(self) -> Iterator[None]:
-        """SQLAlchemy's errors as a connector's: transient (retry) or terminal (fix something)."""
+    def rows_by_keys(self, keys: pa.Table) -> Iterator[Batch]:
+        """The rows whose key is in ``keys`` (its columns: the key's, several for a composite
+        key), read ``KEYS_PER_QUERY`` keys at a time by ``WHERE key IN (...)`` and typed as
+        ``pull``'s pages are: rows a cursor never reached (committed behind its lookback). No
+        watermark: the cursor stays where it was. A key gone from the table is left out."""
         s = self.settings
-        try:
-            yield
-        except sa_exc.NoSuchTableError:
-            raise TerminalSourceError(
-                f"{s.name}: table {s.table!r} does not exist in the source database; fix database.table",
-                source=s.name,
-            ) from None
-        except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError) as exc:
-            url, cause = self._engine.url, _cause(exc, self._engine.url)
-            where = _where(url)
-            refused = _LOGIN_REFUSED.search(str(getattr(exc, "orig", None) or exc))  # any of several attempts' lines
-            if refused:  # retrying would only lock the account
-                cause = _cause_line(exc, url, refused.start())
-                raise TerminalSourceError(
-                    f"{s.name}: login refused for user {url.username} at {where} ({cause}); check the user in "
-                    "database.url and the password in the variable its password_env names", source=s.name,
-                ) from None
-            raise TransientSourceError(
-                f"{s.name}: cannot use the database at {where} ({cause}); a temporary failure: the next "
-                "attempt may succeed", source=s.name,
-            ) from None
-        except sa_exc.SQLAlchemyError as exc:
-            raise TerminalSourceError(f"{s.name}: query failed ({_cause(exc, self._engine.url)}); check the "
-                                      "user's grants on the table", source=s.name) from None
+        names = tuple(keys.column_names)
+        with translated(s.name, s.table, self._engine.url), self._engine.connect() as conn:
+            table = self._reflect(conn, names)
+            columns = [table.c[n] for n in names]
+            select = sa.select(*[table.c[c] for c in s.columns]).order_by(*columns)
+            for start in range(0, keys.num_rows, KEYS_PER_QUERY):
+                chunk = keys.slice(start, KEYS_PER_QUERY)
+                values = [[_as(v, col.type) for v in chunk.column(col.name).to_pylist()] for col in columns]
+                where = (columns[0].in_(values[0]) if len(columns) == 1
+                         else sa.tuple_(*columns).in_(list(zip(*values, strict=True))))
+                query = select.where(where)
+                page = (_copy(conn, query, s.columns) if conn.dialect.name == "postgresql"
+                        else _stream(conn, query, s.columns, _CHUNK))
+                if not page.num_rows:
+                    continue
+                # each key its own placeholder, so the query and its parameters recorded run as written
+                compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+                yield Batch(
+                    source=s.name,
+                    table=page.append_column(SOURCE_ROW, pa.array(range(1, page.num_rows + 1), pa.int64())),
+                    origin=f"{s.name}: {page.num_rows} key(s) missed behind the cursor",
+                    details={"keys": chunk.num_rows, "rows": page.num_rows, "query": str(compiled),
+                             "params": _params(compiled)},
+                )
 
-    def _reflect(self, conn: sa.Connection) -> sa.Table:
+    def _reflect(self, conn: sa.Connection, keys: tuple[str, ...] = ()) -> sa.Table:
         """The source table's columns as the database declares them (names and types only: a
         full reflection also reads keys, indexes and constraints, several catalog queries that
-        cost an incremental pull more than its rows)."""
+        cost an incremental pull more than its rows); ``keys``, columns read or bound besides
+        the settings' own."""
         s = self.settings
-        declared = pg_columns(conn, s.table, (s.cursor, s.tiebreak)) if conn.dialect.name == "postgresql" else None
+        typed = (s.cursor, s.tiebreak, *keys)
+        declared = pg_columns(conn, s.table, typed) if conn.dialect.name == "postgresql" else None
         if declared is None:
             declared = [(c["name"], c["type"]) for c in sa.inspect(conn).get_columns(s.table)]
         if not declared:
             raise sa_exc.NoSuchTableError(s.table)
         table = sa.Table(s.table, sa.MetaData(), *(sa.Column(name, type_) for name, type_ in declared))
-        missing = sorted(set(s.columns) - set(table.c.keys()))
+        missing = sorted({*s.columns, *keys} - set(table.c.keys()))
         if missing:
             raise TerminalSourceError(
                 f"{s.name}: table {s.table!r} has no column(s) {', '.join(missing)}; "
@@ -162,36 +167,14 @@ class SqlSource:
         self._engine.dispose()
 
 
+KEYS_PER_QUERY = 1_000
+"""Keys bound by one ``rows_by_keys`` query: far within the drivers' limits on bound values
+(SQLite's is 32,766), while the few keys a cursor misses take one query or a few."""
+
+
 _PG_COLUMNS = sa.text(
     "SELECT attname, format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute "
     "WHERE attrelid = to_regclass(:table) AND attnum > 0 AND NOT attisdropped ORDER BY attnum")
-
-
-_LOGIN_REFUSED = re.compile(
-    r"password authentication failed|authentication failed|no password supplied|role .* does not exist"
-    r"|Access denied for user|\(1045,|\(1698,", re.IGNORECASE)
-"""What PostgreSQL and MySQL/MariaDB say when a login is refused (not a network failure)."""
-
-
-def _where(url: sa.URL) -> str:
-    """host:port of a server database, the file of a SQLite one."""
-    backend = url.get_backend_name()
-    if backend == "sqlite":
-        return url.database or "(memory)"
-    return f"{url.host or 'localhost'}:{url.port or {'postgresql': 5432, 'mysql': 3306}.get(backend, '?')}"
-
-
-def _cause(exc: sa_exc.SQLAlchemyError, url: sa.URL) -> str:
-    """The driver's own first line (``exc.orig``), without the password should it quote it."""
-    return _cause_line(exc, url, 0)
-
-
-def _cause_line(exc: sa_exc.SQLAlchemyError, url: sa.URL, at: int) -> str:
-    """The line of the driver's message holding character ``at``, without the password."""
-    text = str(getattr(exc, "orig", None) or exc)
-    start = text.rfind("\n", 0, at) + 1
-    line = (text[start:].splitlines() or [type(exc).__name__])[0].strip()[:300]
-    return line.replace(url.password, "***") if url.password and len(url.password) > 3 else line
 
 
 def pg_columns(conn: sa.Connection, table: str, typed: tuple[str, ...]) -> list[tuple[str, Any]] | None:

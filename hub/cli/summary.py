@@ -9,6 +9,7 @@ from typing import Any
 from hub.config import load_config
 from hub.home import Home
 from hub.normalize import set_aside
+from hub.normalize.missing_keys import describe, missing_keys
 from hub.normalize.warehouse import Warehouse
 from hub.observe import audit
 from hub.orchestration.execute import Exchange
@@ -32,6 +33,7 @@ def print_summary(
         ).fetchall()}
         counts = wh.table_counts()
         waiting = set_aside.listed(wh)
+        lacking = missing_keys(wh, home.landing, config.sources)
         rules = wh.query(
             "SELECT rule, count(*), any_value(reason) FROM quarantine GROUP BY rule ORDER BY 2 DESC, 1"
         ).fetchall()
@@ -69,6 +71,10 @@ def print_summary(
         for b in waiting[:5]:
             print(f"  {b.batch_id[:12]}  {b.rows:>7} rows  {b.reason}")
         print(f"  hub batches list --home {home.root}   (then release or drop each)")
+    if lacking:
+        print(f"\nkeys at the source the warehouse lacks (check no_source_key_missing): {sum(m.keys for m in lacking)}")
+        for m in lacking:
+            print(f"  {describe(m, config.institution(config.source(m.source).institution).name)}")
     if replies:
         print(f"\nreplies to supervision measures as of {replies[0][0]} (mart_replies)")
         for _, status, n in replies:
@@ -152,9 +158,11 @@ def _this_run(home: Home, exchange: Exchange) -> bool:
             print(f"  pull {e['subject']:<24} FAILED ({attempts} attempt(s), {d['rows']} rows landed): {d['error']}")
             continue
         a = applied.get(e["subject"], {})
+        missed = (f"; reconcile found {d['missed_keys']} key(s) missed behind the cursor, fetched {d['missed_fetched']} "
+                  "row(s)") if d.get("missed_keys") else ""
         print(f"  pull {e['subject']:<24} {d['rows']:>7} rows in {d['batches']} batch(es); applied "
               f"{a.get('rows_applied', 0)}, quarantined {a.get('rows_quarantined', 0)}, duplicate "
-              f"{a.get('rows_duplicate', 0)}, deleted {a.get('rows_deleted', 0)}")
+              f"{a.get('rows_duplicate', 0)}, deleted {a.get('rows_deleted', 0)}{missed}")
     for e in (e for e in entries if e["event"] == "set_aside"):
         print(f"  set aside {e['details']['batch_id'][:12]} from {e['subject']}: {e['details']['reason']}")
     for e in (e for e in entries if e["event"] == "publish"):

@@ -37,7 +37,7 @@ class DatabaseSettings(Model):
     batch_size: Annotated[int, Field(gt=0, le=1_000_000)] = 50_000
     lookback_seconds: Annotated[float, Field(ge=0)] = 0  # re-read behind the watermark for late commits
     full_refresh: bool = False  # re-read the whole table every pull (small code tables)
-    # hard deletes: this often, read every key and tombstone the records whose key is gone
+    # this often, read every key: fetch the rows the cursor missed, tombstone the records whose key is gone
     reconcile_every_hours: Annotated[float, Field(gt=0)] | None = None
 
     @field_validator("table", "cursor", "tiebreak")

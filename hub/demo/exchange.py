@@ -55,7 +55,8 @@ sources:
     institution: wh-court
     record_type: filing
     kind: database
-    # hard deletes: once a day every key is read and records gone from the court are tombstoned
+    # once a day every key is read: rows the cursor missed (committed behind it) are fetched by key,
+    # records gone from the court are tombstoned (hard deletes)
     database: {{url: "sqlite:///sources/wh-court.sqlite", table: t_ajxx_la, cursor: gxsj, reconcile_every_hours: 24}}
     key: ajbs
     mapping: {{case_no: ah, court_name: fymc, cause: ay, filing_date: larq, plaintiff: yg, defendant: bg,

@@ -1,12 +1,13 @@
 """Normalize: landed batches into the shared tables, in DuckDB.
 
-    staging     the SQL that maps, parses and checks a batch's rows (no Python per row)
-    tables      the hub's own tables, DDL and docs declared once
-    views       views over the shared tables (links, code flags)
-    warehouse   the connection: macros, schema, transactions, the ledger's reads
-    apply       the engine: history upserts, quarantine, row accounting
-    set_aside   batches that cannot be staged, recorded whole with why; release and drop
-    stage       the stage: every pending batch, record types in parallel, audited (``apply_pending``)
+    staging       the SQL that maps, parses and checks a batch's rows (no Python per row)
+    tables        the hub's own tables, DDL and docs declared once
+    views         views over the shared tables (links, code flags)
+    warehouse     the connection: macros, schema, transactions, the ledger's reads
+    apply         the engine: history upserts, quarantine, row accounting
+    set_aside     batches that cannot be staged, recorded whole with why; release and drop
+    missing_keys  keys of a source's latest key snapshot the warehouse accounts for nowhere
+    stage         the stage: every pending batch, record types in parallel, audited (``apply_pending``)
 """
 
 from __future__ import annotations

@@ -35,9 +35,13 @@ def _landing_asset(src: Source, institution: str) -> dg.AssetsDefinition:
     )
     def _land(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
         result = translate(lambda: pull(hub.run(context), src.name), src.name, context)
+        if result.missed:
+            context.log.warning(f"{src.name}: reconcile found {result.missed} key(s) at the source that had never "
+                                f"landed (committed behind the cursor); fetched by key and landed: {result.fetched} row(s)")
         return dg.MaterializeResult(metadata={
             "rows": result.rows,
             "batches": len(result.batches),
+            "missed_keys": result.missed,
             "origins": dg.MetadataValue.json(sorted({b.origin for b in result.batches})),
             **asset_metadata.landing(hub.paths, src.name, [b.batch_id for b in result.batches]),
         })

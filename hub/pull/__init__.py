@@ -1,8 +1,9 @@
 """Pull: from each institution's database or SFTP drop into landing.
 
-    sources   config → connector settings, and connector errors as the hub's
-    landing   immutable Parquet batches named by content hash; progress state files
-    stage     the stage: everything new from one source, landed batch by batch (``pull``)
+    sources    config → connector settings, and connector errors as the hub's
+    landing    immutable Parquet batches named by content hash; progress state files
+    reconcile  every key, now and then: the rows the cursor missed fetched by key, then a key snapshot
+    stage      the stage: everything new from one source, landed batch by batch (``pull``)
 """
 
 from __future__ import annotations

@@ -3,12 +3,10 @@ after each landing so a crash re-pulls rather than skips."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from connectors.base import Batch
@@ -18,6 +16,7 @@ from hub.home import Home
 from hub.observe import lineage
 from hub.observe.run import RunContext
 from hub.pull.landing import LandedBatch, StateFile, land
+from hub.pull.reconcile import reconcile_if_due
 from hub.pull.sources import connector_errors, sftp_source, sql_source
 
 
@@ -25,6 +24,8 @@ from hub.pull.sources import connector_errors, sftp_source, sql_source
 class PullResult:
     source: str
     batches: list[LandedBatch] = field(default_factory=list)
+    missed: int = 0  # keys a reconcile found at the source that had never landed (``hub.pull.reconcile``)
+    fetched: int = 0  # rows of those it fetched by key and landed
 
     @property
     def rows(self) -> int:
@@ -64,10 +65,11 @@ def pull(run: RunContext, source_name: str) -> PullResult:
                        rows=landed.rows, rejects=landed.rejects, watermark=batch.watermark)
             _landed(stage.details, result, landed)
             run.progress(f"pull {src.name}: {result.rows:,} rows in {len(result.batches)} batch(es) so far")
-        if isinstance(src, DatabaseSource) and src.database.reconcile_every_hours is not None:
-            snapshot = _reconcile_if_due(run, src, state, src.database.reconcile_every_hours)
-            if snapshot is not None:
-                _landed(stage.details, result, snapshot)
+        if isinstance(src, DatabaseSource):
+            reconciled = reconcile_if_due(run, src, state, lambda b: _landed(stage.details, result, b))
+            if reconciled is not None:
+                result.missed, result.fetched = reconciled.missed, reconciled.fetched
+                stage.details.update(missed_keys=reconciled.missed, missed_fetched=reconciled.fetched)
         rows_batches = [b for b in result.batches if b.kind == "rows"]
         schema = pq.read_schema(rows_batches[0].path) if rows_batches else None
         stage.outputs = [lineage.landing_output(run.home, src.name, result.rows, schema)]
@@ -90,26 +92,3 @@ def _batches(home: Home, src: DatabaseSource | SftpDropSource, state: StateFile)
         yield from source.pull(state.data.get("watermark"))
     finally:
         source.close()
-
-
-def _reconcile_if_due(run: RunContext, src: DatabaseSource, state: StateFile, hours: float) -> LandedBatch | None:
-    """Land a snapshot of every source key when the last one is more than ``hours`` old;
-    applying it tombstones the records whose key has gone (hard deletes)."""
-    now = dt.datetime.now(dt.UTC)
-    last = state.data.get("reconciled_at")
-    if last and now - dt.datetime.fromisoformat(last) < dt.timedelta(hours=hours):
-        return None
-    source = sql_source(run.home, src)
-    try:
-        keys = source.keys(src.key)
-    finally:
-        source.close()
-    # the snapshot time makes each snapshot's content, hence its batch id, unique
-    keys = keys.append_column("_hub_snapshot_at", pa.array([now.isoformat()] * keys.num_rows, pa.string()))
-    batch = Batch(src.name, keys, origin=f"{src.name}: key snapshot", details={"taken_at": now.isoformat()})
-    landed = land(batch, run.home.landing, record_type=src.record_type, institution=src.institution,
-                  run_id=run.run_id, kind="keys")
-    state.data["reconciled_at"] = now.isoformat()
-    state.save()
-    run.record("land", subject=src.name, batch_id=landed.batch_id, origin=landed.origin, kind="keys", rows=landed.rows)
-    return landed

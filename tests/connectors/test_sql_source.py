@@ -301,3 +301,43 @@ def test_an_unreachable_server_is_temporary_and_says_where_and_why() -> None:
     message = str(info.value)
     assert message.startswith("court_db: cannot use the database at 127.0.0.1:1 (") and "refused" in message
     assert "will retry" not in message
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mariadb"])
+def test_rows_by_keys_come_typed_as_pages_by_one_or_several_key_columns(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rows fetched by key look like any page of the same table (columns, types, row numbers);
+    a composite key is matched as a tuple; a key no longer in the table is left out, no error."""
+    from connectors import sql as sql_module
+
+    url = {"sqlite": f"sqlite:///{tmp_path}/src.sqlite", "postgresql": PG_URL, "mariadb": MARIADB_URL}[backend]
+    table = f"t_bykey_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE {table} (fydm VARCHAR(10), xh INTEGER, ah VARCHAR(64), gxsj TIMESTAMP NOT NULL, "
+                             "PRIMARY KEY (fydm, xh))"))
+        conn.execute(sa.text(f"INSERT INTO {table} VALUES (:c, :n, :a, '2024-05-01 09:00:00')"),
+                     [{"c": c, "n": n, "a": f"（2024）{c}民初{n}号"} for c in ("内03", "内0302") for n in range(1, 5)])
+    source = SqlSource(SqlSettings("src", url, table, ("fydm", "xh", "ah", "gxsj"), "gxsj", "xh"))
+    try:
+        [page] = list(source.pull(None))
+        typed = source.keys("xh").schema  # as a reconcile reads keys: text through PostgreSQL's COPY, typed elsewhere
+        [by_one] = list(source.rows_by_keys(pa.table({"xh": pa.array(["2", "9"])}).cast(typed)))  # 9: not there
+        assert by_one.table.schema == page.table.schema and by_one.watermark is None
+        assert sorted(by_one.table.column("ah").to_pylist()) == ["（2024）内0302民初2号", "（2024）内03民初2号"]
+        assert by_one.table.column(SOURCE_ROW).to_pylist() == [1, 2]
+        assert by_one.origin == "src: 2 key(s) missed behind the cursor"
+
+        monkeypatch.setattr(sql_module, "KEYS_PER_QUERY", 2)
+        wanted = pa.table({"fydm": ["内03", "内9", "内0302", "内03"], "xh": [3, 1, 4, 1]})  # 内9 has none
+        batches = list(source.rows_by_keys(wanted))  # two queries of two keys each
+        assert [sorted(b.table.column("ah").to_pylist()) for b in batches] == [
+            ["（2024）内03民初3号"], sorted(["（2024）内03民初1号", "（2024）内0302民初4号"])]
+        assert [b.table.column(SOURCE_ROW).to_pylist() for b in batches] == [[1], [1, 2]]
+        assert batches[0].details["keys"] == 2 and all(b.table.schema == page.table.schema for b in batches)
+    finally:
+        source.close()
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE {table}"))
+        engine.dispose()

@@ -288,7 +288,7 @@ def test_definitions_load_with_lineage_schedules_and_checks(demo: Path) -> None:
     assert dg.AssetKey("reply_tracking") in graph.get(dg.AssetKey("nonlit_statistics")).parent_keys
     for job in ("exchange", "sync_wh_court_filing"):
         assert defs.resolve_job_def(job) is not None
-    assert len(list(graph.asset_check_keys)) == 11  # per table: keys, set-aside batches; two link checks; the ledger
+    assert len(list(graph.asset_check_keys)) == 15  # per table: keys, set-aside batches, source keys; two link checks; the ledger
     assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING and s.description for s in defs.schedules)
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in defs.sensors)  # served, they run
 
