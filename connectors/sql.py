@@ -9,7 +9,9 @@ reflected schema and every value is a bound parameter.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ class SqlSettings:
     password: str | None = None
     lookback_seconds: float = 0  # re-read this far behind the watermark: rows committed late
     full_refresh: bool = False  # ignore the watermark: small code tables, sources without a cursor
+    timeout: float = 30  # seconds to connect, and about as long to notice a server that stopped answering
 
 
 class SqlSource:
@@ -47,7 +50,9 @@ class SqlSource:
         url = sa.make_url(settings.url)
         if settings.password is not None:
             url = url.set(password=settings.password)
-        self._engine = sa.create_engine(url)
+        self._engine = sa.create_engine(url, connect_args=_timeouts(url, settings.timeout))
+        if url.get_driver_name() == "pymysql":  # PyMySQL takes no keepalive options: set on its socket
+            sa.event.listen(self._engine, "connect", lambda dbapi, _: _keepalive(dbapi._sock, settings.timeout))
 
     def pull(self, watermark: dict[str, Any] | None) -> Iterator[Batch]:
         """Pages after ``watermark``; each next page is read while the caller lands this one."""
@@ -173,6 +178,38 @@ _LOGIN_REFUSED = re.compile(
 """What PostgreSQL and MySQL/MariaDB say when a login is refused (not a network failure)."""
 
 
+def _timeouts(url: sa.URL, seconds: float) -> dict[str, Any]:
+    """Driver options that bound every wait on the network: a connect, and a server that
+    vanished mid-query (host down, flow dropped: no FIN, no reset), noticed by TCP keepalive
+    probes within about ``seconds``, so a slow query on a live server is never cut. Options
+    the URL's query sets itself are left to it."""
+    options: dict[str, Any] = {}
+    if url.get_driver_name() in ("psycopg", "psycopg2"):  # libpq's; its default probes after 2 hours
+        probe, count, user_timeout = _probes(seconds)
+        options = {"connect_timeout": max(2, math.ceil(seconds)), "keepalives": 1, "keepalives_idle": probe,
+                   "keepalives_interval": probe, "keepalives_count": count, "tcp_user_timeout": user_timeout}
+    elif url.get_driver_name() == "pymysql":  # its keepalive: ``_keepalive``, on each new connection
+        options = {"connect_timeout": seconds}
+    return {k: v for k, v in options.items() if k not in url.query}
+
+
+def _probes(seconds: float) -> tuple[int, int, int]:
+    """TCP keepalive giving up on a silent peer after about ``seconds``: (seconds idle before
+    the first probe and between probes, probes unanswered, ms data may go unacknowledged)."""
+    probe = max(1, math.ceil(seconds / 3))
+    return probe, 2, max(1, math.ceil(seconds)) * 1000
+
+
+def _keepalive(sock: socket.socket, seconds: float) -> None:
+    """On a driver's own socket, the keepalive libpq is given by ``_timeouts``."""
+    probe, count, user_timeout = _probes(seconds)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", probe), ("TCP_KEEPINTVL", probe), ("TCP_KEEPCNT", count),
+                        ("TCP_USER_TIMEOUT", user_timeout)):
+        if hasattr(socket, name):  # Linux names them all; other systems some
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+
+
 def _where(url: sa.URL) -> str:
     """host:port of a server database, the file of a SQLite one."""
     backend = url.get_backend_name()
@@ -274,8 +311,17 @@ def _copy(conn: sa.Connection, query: sa.Select[Any], names: tuple[str, ...]) ->
     """``query`` through ``COPY ... TO STDOUT`` as CSV, parsed by Arrow into text columns."""
     sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
-        data = b"".join(bytes(chunk) for chunk in copy)
+    try:
+        with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
+            data = b"".join(bytes(chunk) for chunk in copy)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        # the driver's own cursor: its errors as SQLAlchemy raises them for its statements, so
+        # ``_translated_errors`` knows them, and a lost connection dropped, not rolled back on close
+        lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
+        if lost:
+            conn.invalidate()
+        raise sa_exc.DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error,
+                                         connection_invalidated=lost) from exc
     if not data:
         return pa.table({n: pa.array([], pa.string()) for n in names})
     return pacsv.read_csv(
