@@ -208,7 +208,9 @@ def sftp_session(s: SftpSettings) -> Iterator[paramiko.SFTPClient]:
             f"key_path (the server must authorize the key {fingerprint(pkey)})", source=s.name,
         ) from None
     except (paramiko.SSHException, OSError, EOFError) as exc:
-        raise TransientSourceError(f"{s.name}: SSH/SFTP with {entry} failed ({type(exc).__name__}: {exc}); "
+        cause = (f"no answer within {s.timeout:g} s" if isinstance(exc, TimeoutError)  # a stall; paramiko says nothing
+                 else f"{type(exc).__name__}: {exc}")
+        raise TransientSourceError(f"{s.name}: SSH/SFTP with {entry} failed ({cause}); "
                                    "a temporary failure: the next attempt may succeed", source=s.name) from None
     finally:
         client.close()

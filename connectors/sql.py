@@ -23,6 +23,7 @@ from connectors.ahead import ahead
 from connectors.base import SOURCE_ROW, Batch
 from connectors.errors import TerminalSourceError
 from connectors.sql_errors import translated
+from connectors.sql_timeouts import driver_options, keepalive
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class SqlSettings:
     password: str | None = None
     lookback_seconds: float = 0  # re-read this far behind the watermark: rows committed late
     full_refresh: bool = False  # ignore the watermark: small code tables, sources without a cursor
+    timeout: float = 30  # seconds to connect, and about as long to notice a server that stopped answering
 
 
 class SqlSource:
@@ -47,7 +49,9 @@ class SqlSource:
         url = sa.make_url(settings.url)
         if settings.password is not None:
             url = url.set(password=settings.password)
-        self._engine = sa.create_engine(url)
+        self._engine = sa.create_engine(url, connect_args=driver_options(url, settings.timeout))
+        if url.get_driver_name() == "pymysql":  # PyMySQL takes no keepalive options: set on its socket
+            sa.event.listen(self._engine, "connect", lambda dbapi, _: keepalive(dbapi._sock, settings.timeout))
 
     def pull(self, watermark: dict[str, Any] | None) -> Iterator[Batch]:
         """Pages after ``watermark``; each next page is read while the caller lands this one."""
@@ -257,8 +261,17 @@ def _copy(conn: sa.Connection, query: sa.Select[Any], names: tuple[str, ...]) ->
     """``query`` through ``COPY ... TO STDOUT`` as CSV, parsed by Arrow into text columns."""
     sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
-        data = b"".join(bytes(chunk) for chunk in copy)
+    try:
+        with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
+            data = b"".join(bytes(chunk) for chunk in copy)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        # the driver's own cursor: its errors as SQLAlchemy raises them for its statements, so
+        # ``_translated_errors`` knows them, and a lost connection dropped, not rolled back on close
+        lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
+        if lost:
+            conn.invalidate()
+        raise sa_exc.DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error,
+                                         connection_invalidated=lost) from exc
     if not data:
         return pa.table({n: pa.array([], pa.string()) for n in names})
     return pacsv.read_csv(

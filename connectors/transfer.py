@@ -11,11 +11,13 @@ it early closes only that channel. Its exceptions are raised to the reader uncha
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -87,7 +89,7 @@ class Download:
         paramiko takes the file as fetched and reads the rest one request per round trip, many
         times slower (paramiko#2418; docs/performance.md has how often)."""
         try:
-            with self._sftp.open(self.remote, "rb") as remote, open(self.part, "wb") as out:
+            with _closed_quietly(self._sftp.open(self.remote, "rb")) as remote, open(self.part, "wb") as out:
                 size = remote.stat().st_size
                 if size != self.size:  # refused before a byte of the new content is read
                     raise TransientSourceError(f"{self.source}: {self.remote} changed since it was listed "
@@ -121,6 +123,18 @@ class Download:
                 self._cond.wait()
         if self._error is not None:
             raise self._error
+
+
+@contextlib.contextmanager
+def _closed_quietly(remote: paramiko.SFTPFile) -> Iterator[paramiko.SFTPFile]:
+    """``remote``, closed without raising: once a read failed (a timeout, a dropped link) its
+    close fails too ("Server connection dropped") and would hide why; a file only read loses
+    nothing by it."""
+    try:
+        yield remote
+    finally:
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+            remote.close()
 
 
 class _Arriving(io.RawIOBase):

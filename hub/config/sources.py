@@ -39,6 +39,8 @@ class DatabaseSettings(Model):
     full_refresh: bool = False  # re-read the whole table every pull (small code tables)
     # this often, read every key: fetch the rows the cursor missed, tombstone the records whose key is gone
     reconcile_every_hours: Annotated[float, Field(gt=0)] | None = None
+    # to connect, and about how long a server that vanished mid-pull goes unnoticed (TCP keepalive)
+    timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30
 
     @field_validator("table", "cursor", "tiebreak")
     @classmethod

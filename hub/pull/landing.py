@@ -63,7 +63,9 @@ def land(
 ) -> LandedBatch:
     """Write ``batch`` under ``landing_dir/<source>/`` unless identical content already landed."""
     folder = landing_dir / batch.source
-    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        _fsync_folder(landing_dir)  # the source's folder, as durable as the batches in it
     data = _parquet_bytes(batch.table)
     rejects = batch.rejects if batch.rejects is not None and batch.rejects.num_rows else None
     reject_bytes = _parquet_bytes(rejects.cast(REJECT_SCHEMA)) if rejects is not None else b""
@@ -141,6 +143,9 @@ def _parquet_bytes(table: pa.Table) -> bytes:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
+    """``data`` at ``path`` whole or not at all, and durably: a temporary file fsynced, renamed
+    over ``path``, then the folder fsynced, without which the rename itself may not survive a
+    crash while a state file renamed after it does (a watermark past a batch that is gone)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -151,6 +156,16 @@ def _write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the names in ``folder`` (new files, renames) durable."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class StateFile:

@@ -38,7 +38,7 @@ def sql_source(home: Home, src: DatabaseSource) -> SqlSource:
     return SqlSource(SqlSettings(
         name=src.name, url=url, table=db.table, columns=columns, cursor=db.cursor,
         tiebreak=tiebreak, batch_size=db.batch_size, lookback_seconds=db.lookback_seconds,
-        full_refresh=db.full_refresh,
+        full_refresh=db.full_refresh, timeout=db.timeout_seconds,
         password=secret(db.password_env, f"sources.{src.name}.database.password_env"),
     ))
 

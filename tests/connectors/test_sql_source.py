@@ -341,3 +341,24 @@ def test_rows_by_keys_come_typed_as_pages_by_one_or_several_key_columns(
         with engine.begin() as conn:
             conn.execute(sa.text(f"DROP TABLE {table}"))
         engine.dispose()
+
+
+def test_a_postgresql_user_without_select_gets_a_terminal_error_from_copy() -> None:
+    """Pages come through the driver's own COPY, whose errors SQLAlchemy never sees: they are
+    translated like its own, so a missing grant says what to fix instead of escaping raw."""
+    table, role = f"t_grant_{uuid.uuid4().hex[:8]}", f"r_grant_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE {table} (ajbs VARCHAR(20) PRIMARY KEY, gxsj TIMESTAMP NOT NULL)"))
+        conn.execute(sa.text(f"CREATE ROLE {role} LOGIN"))
+    try:
+        url = sa.make_url(PG_URL).set(username=role).render_as_string(hide_password=False)
+        source = SqlSource(SqlSettings("court_db", url, table, ("ajbs",), "gxsj", "ajbs"))
+        with pytest.raises(TerminalSourceError, match=f"permission denied for table {table}.*check the user's grants"):
+            list(source.pull(None))
+        source.close()
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE {table}"))
+            conn.execute(sa.text(f"DROP ROLE {role}"))
+        engine.dispose()
