@@ -266,7 +266,7 @@ def _copy(conn: sa.Connection, query: sa.Select[Any], names: tuple[str, ...]) ->
             data = b"".join(bytes(chunk) for chunk in copy)
     except conn.dialect.loaded_dbapi.Error as exc:
         # the driver's own cursor: its errors as SQLAlchemy raises them for its statements, so
-        # ``_translated_errors`` knows them, and a lost connection dropped, not rolled back on close
+        # ``sql_errors.translated`` knows them, and a lost connection dropped, not rolled back on close
         lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
         if lost:
             conn.invalidate()
