@@ -16,7 +16,12 @@ from hub.marts.stage import build_mart
 from hub.normalize.stage import apply_pending
 from hub.orchestration import metadata as asset_metadata
 from hub.orchestration.keys import delivery_key, extract_key, landing_key
-from hub.orchestration.resources import WAREHOUSE_POOL, HubResource, translate
+from hub.orchestration.resources import (
+    WAREHOUSE_POOL,
+    HubResource,
+    source_pool,
+    translate,
+)
 from hub.publish.delivery import deliver
 from hub.publish.stage import publish_offices
 from hub.pull.stage import pull
@@ -32,6 +37,7 @@ def _landing_asset(src: Source, institution: str) -> dg.AssetsDefinition:
         kinds={"sftp" if src.kind == "sftp" else "sql", "parquet"},
         description=f"{src.record_type} records pulled from {institution} ({src.kind}), landed as immutable Parquet.",
         tags={"record_type": src.record_type, "institution": src.institution},
+        pool=source_pool(src.name),  # a sensor's sync and a schedule's never pull one source at once
     )
     def _land(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
         result = translate(lambda: pull(hub.run(context), src.name), src.name, context)

@@ -20,6 +20,12 @@ WAREHOUSE_POOL = "warehouse"
 """The concurrency pool of every step that writes or reads the warehouse (limit 1: one writer)."""
 
 
+def source_pool(source: str) -> str:
+    """The pool of a source's pull (limit 1): two runs never pull, land and move one source's
+    position at once (landing would keep the result right, at twice the cost)."""
+    return f"source_{source}"
+
+
 class HubResource(dg.ConfigurableResource):  # type: ignore[misc]
     """Where the hub lives; config is read from ``<home>/hub.yaml`` at run time."""
 

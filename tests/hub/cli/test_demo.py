@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import json
 import os
 import re
@@ -195,16 +197,15 @@ def test_second_run_lands_nothing_twice(demo: Path) -> None:
     assert {rt: con.execute(f"SELECT count(*) FROM {rt}").fetchone()[0] for rt in RECORD_TYPES} == counts_before
     sequences = [json.loads((b / "manifest.dsse.json").read_text())["signatures"][0]["keyid"] for b in bundles(demo)]
     assert len(set(sequences)) == 1  # one signing key, reused
-    # the procuratorate's agreement is incremental: nothing changed, so it gets no (empty) bundle
-    assert not (demo / "outbox" / "wh-proc-zhyw" / "00000002").exists()
-    (entry,) = [e for e in audit.entries(Home(demo).audit)
-                if e["event"] == "publish" and e["subject"] == "wh-proc-zhyw" and e["details"]["status"] != "ok"]
-    assert entry["details"]["status"] == "nothing_new" and entry["details"]["last_sequence"] == 1
+    # nothing changed: no office gets a bundle (incremental, or full: the snapshot is what it holds)
+    for office in ("wh-court-spo", "wh-proc-zhyw", "wh-justice-office"):
+        assert not (demo / "outbox" / office / "00000002").exists(), office
+        (entry,) = [e for e in audit.entries(Home(demo).audit)
+                    if e["event"] == "publish" and e["subject"] == office and e["details"]["status"] != "ok"]
+        assert entry["details"]["status"] == "nothing_new" and entry["details"]["last_sequence"] == 1
 
 
 def test_demo_builds_every_mart_and_its_reports(demo: Path) -> None:
-    import datetime as dt
-
     from openpyxl import load_workbook
 
     from hub.marts import MART_OF_TABLE, nonlit_stats
@@ -501,14 +502,41 @@ def test_hub_run_reports_what_this_run_did_and_which_steps_failed(
     assert re.search(r"deliver wh-court-spo +FAILED \(1 attempt\(s\)\), waiting: [0-9]+: delivery to wh-court-spo: host key", out)
 
 
-def test_a_quiet_incremental_feed_still_gets_a_bundle_before_its_last_expires(demo: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("office", ["wh-proc-zhyw", "wh-justice-office"])  # incremental, full
+def test_a_quiet_feed_still_gets_a_bundle_before_its_last_expires(demo: Path, tmp_path: Path, office: str) -> None:
     home = Home(tmp_path / "home")
     shutil.copytree(demo, home.root, ignore=shutil.ignore_patterns(".dagster"))
     config = load_config(home.config)
-    outbox = config.office("wh-proc-zhyw").outbox(home)
+    outbox = config.office(office).outbox(home)
     last = max(outbox.glob("[0-9]" * 8))
-    assert publish(RunContext(config, home, "quiet"), "wh-proc-zhyw") is None  # nothing new, last bundle recent
+    assert publish(RunContext(config, home, "quiet"), office) is None  # nothing new, last bundle recent
     aged = last.stat().st_mtime - 16 * 86400  # past half of the 30-day lifetime
     os.utime(last, (aged, aged))
-    bundle = publish(RunContext(config, home, "quiet"), "wh-proc-zhyw")
-    assert bundle is not None and bundle.sequence == int(last.name) + 1 and sum(bundle.rows.values()) == 0
+    bundle = publish(RunContext(config, home, "quiet"), office)
+    assert bundle is not None and bundle.sequence == int(last.name) + 1
+    if config.agreement_for(office).mode == "incremental":
+        assert sum(bundle.rows.values()) == 0  # "nothing new", signed
+    else:  # the snapshot again: what the office holds
+        assert bundle.rows == _bundle_rows(last)
+
+
+def _bundle_rows(bundle: Path) -> dict[str, int]:
+    statement = json.loads(base64.b64decode(json.loads((bundle / "manifest.dsse.json").read_text())["payload"]))
+    return {name: d["rows"] for name, d in statement["predicate"]["datasets"].items()}
+
+
+def test_heartbeat_hours_sets_when_a_quiet_feed_hears_from_the_hub(demo: Path, tmp_path: Path) -> None:
+    home = Home(tmp_path / "home")
+    shutil.copytree(demo, home.root, ignore=shutil.ignore_patterns(".dagster"))
+    text = home.config.read_text(encoding="utf-8")
+    home.config.write_text(text.replace("  - id: FYLD-2024-01\n", "  - id: FYLD-2024-01\n    heartbeat_hours: 0\n")
+                               .replace("  - id: FJXZ-2024-02\n", "  - id: FJXZ-2024-02\n    heartbeat_hours: 2\n"),
+                           encoding="utf-8")
+    config = load_config(home.config)
+    for office, hours_old, expected in (("wh-justice-office", 24 * 365, None), ("wh-proc-zhyw", 1, None),
+                                        ("wh-proc-zhyw", 3, 2)):
+        last = max(config.office(office).outbox(home).glob("[0-9]" * 8))
+        aged = dt.datetime.now().timestamp() - hours_old * 3600
+        os.utime(last, (aged, aged))
+        bundle = publish(RunContext(config, home, "quiet"), office)
+        assert (bundle.sequence if bundle else None) == expected, (office, hours_old)

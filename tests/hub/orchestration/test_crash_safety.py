@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -173,6 +174,25 @@ def test_the_killed_run_is_marked_failed_and_holds_no_pool(runs: dict[str, dict[
         instance.dispose()
         del os.environ["DAGSTER_HOME"]
     assert "left running by a process that is gone" in runs[DAGSTER_CASES[0]]["last"].stderr
+
+
+def test_hub_run_tells_its_progress_on_the_terminal_and_in_dagster_logs(runs: dict[str, dict[str, Any]]) -> None:
+    run = runs[DAGSTER_CASES[1]]  # stopped in normalize, then run to the end
+    told = run["crashed"][0].stderr
+    assert re.search(r"^  pull hbw_court_filing: [0-9,]+ rows in 1 batch\(es\) so far$", told, re.M)
+    assert re.search(r"^  normalize: [0-9]+ batch\(es\) to apply, [0-9,]+ rows$", told, re.M)
+    assert re.search(r"^  normalize: 1 of [0-9]+ batch\(es\) applied", run["last"].stderr, re.M)
+    assert re.search(r"^  publish wh-court-spo: bundle 1 \(full, [0-9,]+ rows\)$", run["last"].stderr, re.M)
+    assert re.search(r"^  deliver wh-court-spo: bundle 1 uploaded$", run["last"].stderr, re.M)
+    os.environ["DAGSTER_HOME"] = str(run["home"] / ".dagster")
+    instance = dg.DagsterInstance.get()
+    try:
+        logged = [e.user_message for r in instance.get_runs() for e in instance.all_logs(r.run_id)]
+    finally:
+        instance.dispose()
+        del os.environ["DAGSTER_HOME"]
+    assert any(m.startswith("pull wh_court_filing: ") for m in logged)
+    assert any(m.startswith("publish wh-justice-office: bundle 1") for m in logged)
 
 
 def _failure_message(instance: dg.DagsterInstance, run_id: str) -> str:

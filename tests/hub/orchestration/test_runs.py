@@ -1,0 +1,62 @@
+"""Dead runs are failed and free their pools; a pool held by a live run is waited for, with
+the holder named, up to a bound: the waiting never spins, and never lasts for ever."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from hub.errors import RunError
+from hub.orchestration import runs
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test(temp_dir=str(tmp_path), overrides={"concurrency": {"pools": {"default_limit": 1}}}) as inst:
+        yield inst
+
+
+def _holding(instance: dg.DagsterInstance, pid: int, run_id: str) -> dg.DagsterRun:
+    """A run started by process ``pid`` on this host, holding the warehouse's one slot."""
+    tags = runs.process_tags() | {runs.PID: str(pid), runs.PROCESS_START: runs._process_start(pid) or "gone"}
+    run = instance.add_run(dg.DagsterRun(job_name="refresh", run_id=run_id, status=dg.DagsterRunStatus.STARTED,
+                                         tags=tags))
+    instance.event_log_storage.initialize_concurrency_limit_to_default("warehouse")
+    assert instance.event_log_storage.claim_concurrency_slot("warehouse", run_id, "normalize").is_claimed
+    return run
+
+
+def test_a_pool_held_by_a_live_run_is_waited_for_then_given_up_naming_the_holder(
+    instance: dg.DagsterInstance, capsys: pytest.CaptureFixture[str],
+) -> None:
+    _holding(instance, os.getpid(), "a1b2c3d4-live")
+    assert runs.sweep_dead(instance) == []  # alive: left alone
+    with pytest.raises(RunError, match=r"normalize: gave up after 0 s waiting for pool 'warehouse', held by "
+                                       r"Dagster run a1b2c3d4 \(refresh, STARTED\).*Terminate.*pool_wait_seconds"):
+        runs.wait_for_pools(instance, ["warehouse"], bound=0.2, what="normalize")
+    assert "normalize: waiting for pool 'warehouse', held by Dagster run a1b2c3d4 (refresh, STARTED)" in (
+        capsys.readouterr().err)
+
+
+def test_a_run_whose_process_is_gone_is_failed_and_its_slot_freed(instance: dg.DagsterInstance) -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    _holding(instance, gone.pid, "deadbeef-gone")
+    assert runs.sweep_dead(instance) == ["deadbeef-gone"]
+    run = instance.get_run_by_id("deadbeef-gone")
+    assert run is not None and run.status == dg.DagsterRunStatus.FAILURE
+    assert instance.event_log_storage.get_concurrency_info("warehouse").active_slot_count == 0
+    runs.wait_for_pools(instance, ["warehouse"], bound=0, what="normalize")  # free: no wait
+    assert runs.sweep_dead(instance) == []  # once
+
+
+def test_a_reused_pid_is_not_taken_for_the_run_it_once_ran(instance: dg.DagsterInstance) -> None:
+    """This process's pid, but another start time: the process that ran the run is gone."""
+    run = _holding(instance, os.getpid(), "0badc0de-reused")
+    instance.add_run_tags(run.run_id, {runs.PROCESS_START: "1"})
+    assert runs.sweep_dead(instance) == ["0badc0de-reused"]
