@@ -7,10 +7,12 @@ published and when a batch landed):
   rows (from ``hub_bundles``, the same rows ``hub_receipts`` names one by one) and delivery;
 - pulled: per source — pull attempts and failures (audit log), batches and rows in, applied,
   quarantined and duplicate (``hub_batches``);
-- quarantined: per source and rule, the rows in ``quarantine``.
+- quarantined: per source and rule, the rows in ``quarantine``;
+- set aside: each landed batch that could not be staged (``hub_set_aside``), whether it still
+  waits or was dropped, and why: rows an office did not receive, named.
 
 With ``--office`` only that office's bundles, and only the sources of the record types its
-agreement shares. Printed as tables; ``--out`` writes all three as one CSV or Parquet file
+agreement shares. Printed as tables; ``--out`` writes all four as one CSV or Parquet file
 (a ``section`` column tells them apart).
 """
 
@@ -41,6 +43,7 @@ class AuditReport:
     received: pa.Table
     pulled: pa.Table
     quarantined: pa.Table
+    set_aside: pa.Table
 
 
 def build(
@@ -91,10 +94,18 @@ def build(
                GROUP BY ALL ORDER BY source, rows DESC, rule""",
             params={"sources": sources, "lo": lo, "hi": hi},
         ).to_arrow_table()
+        set_aside = con.sql(
+            """SELECT source_name AS source, batch_id, origin, rows, set_aside_at,
+                      CASE WHEN dropped_at IS NULL THEN 'waiting' ELSE 'dropped' END AS status, reason, drop_reason
+               FROM hub_set_aside
+               WHERE list_contains($sources, source_name) AND set_aside_at >= $lo AND set_aside_at < $hi
+               ORDER BY source, set_aside_at, batch_id""",
+            params={"sources": sources, "lo": lo, "hi": hi},
+        ).to_arrow_table()
     finally:
         con.unregister("_deliveries")
         con.unregister("_pulls")
-    return AuditReport(office, start, end, received, pulled, quarantined)
+    return AuditReport(office, start, end, received, pulled, quarantined, set_aside)
 
 
 def _pulls(home: Home, lo: dt.datetime, hi: dt.datetime) -> pa.Table:
@@ -114,10 +125,10 @@ def _pulls(home: Home, lo: dt.datetime, hi: dt.datetime) -> pa.Table:
 
 
 def write(report: AuditReport, out: Path) -> None:
-    """All three sections as one table (``section`` column) in CSV or Parquet, by extension."""
+    """All four sections as one table (``section`` column) in CSV or Parquet, by extension."""
     parts = [t.add_column(0, "section", pa.array([name] * t.num_rows, pa.string()))
              for name, t in (("received", report.received), ("pulled", report.pulled),
-                             ("quarantined", report.quarantined))]
+                             ("quarantined", report.quarantined), ("set_aside", report.set_aside))]
     table = pa.concat_tables(parts, promote_options="permissive")
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".csv":
@@ -141,13 +152,16 @@ def render(report: AuditReport) -> str:
         ("duplicate", "rows_duplicate")])
     lines += _table("quarantined (per source and rule)", report.quarantined, [
         ("source", "source"), ("rule", "rule"), ("rows", "rows"), ("example reason", "example_reason")])
+    lines += _table("set aside (landed batches not applied: could not be staged)", report.set_aside, [
+        ("source", "source"), ("batch", "batch_id"), ("rows", "rows"), ("set aside", "set_aside_at"),
+        ("status", "status"), ("origin", "origin"), ("reason", "reason")])
     return "\n".join(lines)
 
 
 def _cell(value: Any, column: str) -> str:
     if value is None:
         return "-"
-    if column.endswith("sha256"):
+    if column.endswith("sha256") or column == "batch_id":
         return f"{value[:12]}…"
     if isinstance(value, dt.datetime):
         return value.strftime("%Y-%m-%d %H:%M")

@@ -41,6 +41,14 @@ def bundles(home: Path) -> list[Path]:
     return sorted(p for p in (home / "outbox").glob("*/*") if p.is_dir() and not p.name.startswith("."))
 
 
+def age_bundles(home: Path, days: int = 16) -> None:
+    """Make every bundle ``days`` old (16: past half the demo's 30-day lifetime): each office is
+    then due a heartbeat, so it gets a bundle even with nothing new."""
+    for bundle in bundles(home):
+        aged = bundle.stat().st_mtime - days * 86400
+        os.utime(bundle, (aged, aged))
+
+
 def test_warehouse_has_shared_tables_and_quarantine(demo: Path) -> None:
     con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
     for rt in RECORD_TYPES:
@@ -330,13 +338,14 @@ def test_drop_sensor_requests_a_run_for_new_stable_files(demo: Path) -> None:
 
 
 def test_unreachable_source_fails_its_step_but_others_publish(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    age_bundles(demo)  # every office is due a bundle, new data or not
     before = len(bundles(demo))
     assert main(["run", "--home", str(demo)]) == 1  # the demo SFTP server is not running now
     err = capsys.readouterr().err
     assert "step landing_wh_proc_supervision failed: wh_proc_supervision: SSH/SFTP with" in err
     assert "a temporary failure" in err and "Error:" not in err.split("failed: ", 1)[1][:30]  # the hub's words first
-    # the full offices still get one fresh signed bundle each (none twice); the incremental one has nothing new
-    assert len(bundles(demo)) == before + 2, err
+    # every office still gets one fresh signed bundle (none twice)
+    assert len(bundles(demo)) == before + 3, err
     assert "delivery_wh_court_spo failed" in err  # its SFTP inbox is down too: delivery waits for the next run
 
 
@@ -405,6 +414,7 @@ def test_an_office_that_cannot_be_published_does_not_stop_the_others(
     shutil.rmtree(blocked)
     blocked.write_text("not a folder")  # the office's outbox cannot be written
     log = home / "audit" / "audit.jsonl"
+    age_bundles(home)
     before = len(log.read_text().splitlines())
     outcomes = {o.office: o for o in publish_offices(RunContext(config, Home(home), "r"), [o.id for o in config.offices])}
     assert outcomes["wh-proc-zhyw"].bundle is None and isinstance(outcomes["wh-proc-zhyw"].error, PublishError)
@@ -467,6 +477,13 @@ def test_a_zero_byte_drop_is_set_aside_and_only_the_extracts_of_its_table_wait(
     assert published == {"wh-court-spo": False, "wh-proc-zhyw": True, "wh-justice-office": True}
     held = [e for e in audit.entries(home.audit) if e["event"] == "publish" and e["details"]["status"] == "failed"]
     assert [e["subject"] for e in held] == ["wh-court-spo"] and waiting.batch_id[:12] in held[0]["details"]["error"]
+    # the auditor's report names the batch no office received, and why
+    assert main(["audit", "report", "--home", str(home.root), "--office", "wh-court-spo"]) == 0
+    report = capsys.readouterr().out
+    section = report[report.index("set aside (landed batches not applied"):]
+    assert waiting.batch_id[:12] in section and "waiting" in section and "has no columns" in section
+    assert main(["audit", "report", "--home", str(home.root), "--office", "wh-justice-office"]) == 0
+    assert "set aside (landed batches not applied: could not be staged): none" in capsys.readouterr().out
 
 
 def test_hub_run_reports_what_this_run_did_and_which_steps_failed(
@@ -480,6 +497,7 @@ def test_hub_run_reports_what_this_run_did_and_which_steps_failed(
 
     home = Home(tmp_path / "home")
     shutil.copytree(demo, home.root, ignore=shutil.ignore_patterns(".dagster"))
+    age_bundles(home.root)
     port = next(s.sftp.port for s in load_config(home.config).sources if isinstance(s, SftpDropSource))
     capsys.readouterr()
     with DemoSftpServer(exchange.sftp_root(home), exchange.host_key_path(home), exchange.client_public_line(home),
@@ -493,6 +511,7 @@ def test_hub_run_reports_what_this_run_did_and_which_steps_failed(
 
     other = tmp_path / "other.key"
     generate_ssh_key(other)
+    age_bundles(home.root)  # a bundle is due, to deliver
     with DemoSftpServer(exchange.sftp_root(home), other, exchange.client_public_line(home), port=port):
         assert main(["run", "--home", str(home.root)]) == 1
     out = capsys.readouterr().out

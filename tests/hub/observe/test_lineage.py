@@ -324,8 +324,10 @@ def test_materializations_carry_schema_lineage_and_batches(demo: Path) -> None:
 def test_failures_are_audited_reported_and_emitted(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Last (it changes the home): the procuratorate's SFTP server is down for a pull and a delivery."""
     from hub.errors import HubError
+    from tests.hub.cli.test_demo import age_bundles
 
     home, config = Home(demo), load_config(demo / "hub.yaml")
+    age_bundles(demo)  # a heartbeat is due: a bundle even with nothing new
     assert publish(RunContext(config, home, "run-down"), "wh-court-spo") is not None  # bundle 3, not delivered yet
     for stage in (lambda: pull(RunContext(config, home, "run-down"), "wh_proc_supervision"),
                   lambda: deliver(RunContext(config, home, "run-down"), "wh-court-spo")):
