@@ -88,34 +88,32 @@ def run_exchange(home: Home, config_path: Path | None = None, *, as_of: dt.date 
                 result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet,
                                                 run_id=run_id, tags=runs.process_tags())
             except (KeyboardInterrupt, DagsterExecutionInterruptedError):  # between steps
-                runs.stopped(instance, run_id)
-                raise RunError(f"stopped by a signal during {what} (Dagster run {run_id}); what it finished is kept: "
-                               "run 'hub run' again to go on") from None
-            if _interrupted(result):
-                runs.stopped(instance, run_id)
+                result = None
+            failed = _failed_steps(result) if result is not None else None
+            if failed is None or any(cls == "DagsterExecutionInterruptedError" for _, cls, _ in failed):
+                runs.stopped(instance, run_id)  # a signal: the exchange stops here
                 raise RunError(f"stopped by a signal during {what} (Dagster run {run_id}); what it finished is kept: "
                                "run 'hub run' again to go on")
-            print(f"{what}: Dagster run {result.run_id} {'succeeded' if result.success else 'FAILED'}")
-            run_ids.append(result.run_id)
-            before = len(failures)
-            for event in result.all_events:
-                if event.is_step_failure:
-                    error = event.step_failure_data.error  # type: ignore[union-attr]
-                    while error.cause is not None:  # the hub's own message is the innermost one
-                        error = error.cause
-                    message = _EXCEPTION_NAME.sub("", error.message.strip())  # the hub's words, not its class
-                    print(f"  step {event.step_key} failed: {message}", file=sys.stderr)
-                    failures.append((str(event.step_key), message))
-            if not result.success and len(failures) == before:
-                failures.append((name, f"the run failed without a failed step; see Dagster run {result.run_id} in hub dev"))
+            print(f"{what}: Dagster run {run_id} {'succeeded' if result.success else 'FAILED'}")
+            run_ids.append(run_id)
+            for step, _, message in failed:
+                print(f"  step {step} failed: {message}", file=sys.stderr)
+                failures.append((step, message))
+            if not result.success and not failed:
+                failures.append((name, f"the run failed without a failed step; see Dagster run {run_id} in hub dev"))
     return Exchange(run_ids, failures, started)
 
 
-def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
-    """A step stopped by SIGINT or SIGTERM (Dagster ends the run; the exchange stops too)."""
-    return any(e.is_step_failure and e.step_failure_data.error  # type: ignore[union-attr]
-               and e.step_failure_data.error.cls_name == "DagsterExecutionInterruptedError"  # type: ignore[union-attr]
-               for e in result.all_events)
+def _failed_steps(result: dg.ExecuteInProcessResult) -> list[tuple[str, str, str]]:
+    """(step, the error's class, the hub's own message: the innermost cause's, without its class)."""
+    failed = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = cause = event.step_failure_data.error  # type: ignore[union-attr]
+            while cause.cause is not None:
+                cause = cause.cause
+            failed.append((str(event.step_key), error.cls_name, _EXCEPTION_NAME.sub("", cause.message.strip())))
+    return failed
 
 
 @contextmanager
