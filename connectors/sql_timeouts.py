@@ -34,7 +34,10 @@ def _probes(seconds: float) -> tuple[int, int, int]:
 
 
 def keepalive(sock: socket.socket, seconds: float) -> None:
-    """On a driver's own socket, the keepalive libpq is given by ``driver_options``."""
+    """On a driver's own socket, the keepalive libpq is given by ``driver_options`` (a local
+    server's unix socket has no peer to lose: left as it is)."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
     probe, count, user_timeout = _probes(seconds)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     for name, value in (("TCP_KEEPIDLE", probe), ("TCP_KEEPINTVL", probe), ("TCP_KEEPCNT", count),

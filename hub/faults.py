@@ -26,6 +26,7 @@ POINTS: dict[str, str] = {
     "publish.written": "a bundle is in the outbox, its receipts and holdings not yet recorded",
     "publish.recording": "inside the transaction recording a bundle's receipts and holdings, before it commits",
     "publish.recorded": "a bundle's receipts and holdings are committed, its publish not yet audited",
+    "publish.audited": "a bundle's publish is audited, its in-flight marker not yet removed",
     "deliver.uploaded": "a bundle is in place on the office's server, its delivery not yet audited",
     "deliver.audited": "a delivery is audited, the office's delivered sequence not yet saved",
     "audit.writing": "half of an audit entry's line is written and synced, the rest not",

@@ -8,8 +8,8 @@ published and when a batch landed):
 - pulled: per source — pull attempts and failures (audit log), batches and rows in, applied,
   quarantined and duplicate (``hub_batches``);
 - quarantined: per source and rule, the rows in ``quarantine``;
-- set aside: each landed batch that could not be staged (``hub_set_aside``), whether it still
-  waits or was dropped, and why: rows an office did not receive, named.
+- set aside: each landed batch that could not be staged (``hub_set_aside``) in the period, and
+  every one still waiting whenever it came, and why: rows an office did not receive, named.
 
 With ``--office`` only that office's bundles, and only the sources of the record types its
 agreement shares. Printed as tables; ``--out`` writes all four as one CSV or Parquet file
@@ -98,7 +98,8 @@ def build(
             """SELECT source_name AS source, batch_id, origin, rows, set_aside_at,
                       CASE WHEN dropped_at IS NULL THEN 'waiting' ELSE 'dropped' END AS status, reason, drop_reason
                FROM hub_set_aside
-               WHERE list_contains($sources, source_name) AND set_aside_at >= $lo AND set_aside_at < $hi
+               WHERE list_contains($sources, source_name)
+                 AND (set_aside_at >= $lo AND set_aside_at < $hi OR dropped_at IS NULL)  -- one still waiting, always
                ORDER BY source, set_aside_at, batch_id""",
             params={"sources": sources, "lo": lo, "hi": hi},
         ).to_arrow_table()

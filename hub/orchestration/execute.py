@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
 import re
@@ -32,16 +33,22 @@ def dagster_instance(home: Home) -> dg.DagsterInstance:
     """The home's persistent Dagster instance (runs show up in ``hub dev``)."""
     home.dagster.mkdir(parents=True, exist_ok=True)
     target = home.dagster / "dagster.yaml"
-    ours = (resources.files("hub.orchestration") / "dagster.yaml").read_text(encoding="utf-8")
-    if not target.exists() or (target.read_text(encoding="utf-8") != ours and _written_by_hub(target)):
-        target.write_text(ours, encoding="utf-8")  # the settings this version of the hub relies on
+    ours = (resources.files("hub.orchestration") / "dagster.yaml").read_bytes()
+    if not target.exists() or (target.read_bytes() != ours and _shipped(target.read_bytes())):
+        tmp = target.with_suffix(".yaml.tmp")  # the settings this version of the hub relies on
+        tmp.write_bytes(ours)
+        os.replace(tmp, target)
     os.environ["DAGSTER_HOME"] = str(home.dagster)
     return dg.DagsterInstance.get()
 
 
-def _written_by_hub(path: Path) -> bool:
-    """The file still starts as the hub writes it (an older version's, or this one's)."""
-    return path.read_text(encoding="utf-8").startswith("# Dagster instance for a hub home")
+_SHIPPED = {"39e41f4a20c255dab7ad5ba3d5c5984f1e865ec70f173b11cf3faefd3a35441c"}
+"""sha256 of every ``dagster.yaml`` an earlier hub wrote: one still as written is replaced by
+this version's; one an operator edited is left alone."""
+
+
+def _shipped(content: bytes) -> bool:
+    return hashlib.sha256(content).hexdigest() in _SHIPPED
 
 
 _EXCEPTION_NAME = re.compile(r"^(?:[\w]+\.)+\w+: ")
@@ -86,7 +93,7 @@ def run_exchange(home: Home, config_path: Path | None = None, *, as_of: dt.date 
             run_id = make_new_run_id()
             try:
                 result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet,
-                                                run_id=run_id, tags=runs.process_tags())
+                                                run_id=run_id, tags=runs.process_tags(run_id))
             except (KeyboardInterrupt, DagsterExecutionInterruptedError):  # between steps
                 result = None
             failed = _failed_steps(result) if result is not None else None

@@ -17,14 +17,17 @@ import dagster as dg
 
 from hub.errors import RunError
 
-PID, HOST, PROCESS_START = "hub/pid", "hub/host", "hub/process_start"
+PID, HOST, PROCESS_START, RUN = "hub/pid", "hub/host", "hub/process_start", "hub/run_id"
 ACTIVE = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
           dg.DagsterRunStatus.CANCELING]
 
 
-def process_tags() -> dict[str, str]:
-    """What tells this process apart, now and after its pid is reused."""
-    return {PID: str(os.getpid()), HOST: socket.gethostname(), PROCESS_START: _process_start(os.getpid()) or "?"}
+def process_tags(run_id: str) -> dict[str, str]:
+    """What tells the process running ``run_id`` apart, now and after its pid is reused. The run's
+    own id is among them: a re-execution launched from the UI copies its parent's tags, and
+    must not be taken for the parent's process."""
+    return {PID: str(os.getpid()), HOST: socket.gethostname(), PROCESS_START: _process_start(os.getpid()) or "?",
+            RUN: run_id}
 
 
 def _process_start(pid: int) -> str | None:
@@ -57,7 +60,7 @@ def sweep_dead(instance: dg.DagsterInstance) -> list[str]:
     host = socket.gethostname()
     dead = []
     for run in instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE, tags={HOST: host})):
-        if PID not in run.tags or _alive(dict(run.tags)):
+        if run.tags.get(RUN) != run.run_id or _alive(dict(run.tags)):
             continue
         instance.report_run_failed(run, f"the process running it (pid {run.tags[PID]} on {host}) is gone: killed or "
                                         "crashed; its work is resumed by the next run")
@@ -90,10 +93,10 @@ def wait_for_pools(instance: dg.DagsterInstance, pools: list[str], *, bound: flo
             holders = _describe(instance, info.active_run_ids)
             if time.monotonic() >= deadline:
                 raise RunError(
-                    f"{what}: gave up after {bound:.0f} s waiting for pool {pool!r}, held by {holders}; if that run "
+                    f"{what}: gave up after {bound:g} s waiting for pool {pool!r}, held by {holders}; if that run "
                     "is stuck, stop it in 'hub dev' (Runs → Terminate), or raise hub.pool_wait_seconds")
             if holders not in told:
-                print(f"{what}: waiting for pool {pool!r}, held by {holders} (up to {bound:.0f} s)", file=sys.stderr)
+                print(f"{what}: waiting for pool {pool!r}, held by {holders} (up to {bound:g} s)", file=sys.stderr)
                 told.add(holders)
             time.sleep(POLL_SECONDS)
 

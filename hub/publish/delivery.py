@@ -112,8 +112,10 @@ def deliver(run: RunContext, office_id: str) -> list[str]:
     outbox = office.outbox(run.home)
     state = StateFile(run.home.state, f"delivery-{office_id}")
     done = state.data.get("delivered_sequence", 0)
-    stopped = inflight.in_flight(outbox)  # a publish not ended: its bundle may yet be undone
-    pending = sorted(p for p in outbox.glob("[0-9]" * 8) if done < int(p.name) < (stopped or 1 << 31))
+    listed = sorted(p for p in outbox.glob("[0-9]" * 8) if int(p.name) > done)
+    # read after listing: a bundle listed whose publish has not ended has its marker still there
+    stopped = inflight.in_flight(outbox)  # (its bundle may yet be undone)
+    pending = [p for p in listed if stopped is None or int(p.name) < stopped]
     settings = sftp_settings(run.home, f"delivery to {office_id}", office.delivery.sftp)
     server = f"sftp://{settings.host}:{settings.port}"
     inputs = [lineage.dataset("file", str(outbox))]

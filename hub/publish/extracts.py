@@ -199,6 +199,13 @@ def build(
     return datasets, holdings, receipts
 
 
+def forget_unshared(con: duckdb.DuckDBPyConnection, office: str, shared: list[str]) -> None:
+    """Drop what the office held of datasets its agreement no longer shares (its new bundle
+    went out without them)."""
+    for table in ("hub_holdings", "hub_holdings_state", "hub_holdings_batches"):
+        con.execute(f"DELETE FROM {table} WHERE office = ? AND NOT list_contains(?, dataset)", [office, shared])
+
+
 def remember(con: duckdb.DuckDBPyConnection, holdings: list[Holdings]) -> None:
     """Record what the office now holds (called once its bundle is written, inside the
     transaction that records the bundle's receipts)."""

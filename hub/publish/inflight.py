@@ -11,6 +11,7 @@ sequence that is still in flight.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.normalize.warehouse import Warehouse
+from hub.observe import audit
 from hub.observe.run import RunContext
 from hub.publish.bundle import MANIFEST
 from hub.signing.primitives import sha256_file
@@ -39,6 +41,11 @@ def begin(folder: Path, sequence: int, run_id: str) -> None:
 def end(folder: Path) -> None:
     """The publish is recorded and audited: nothing is left for the next run to finish."""
     (folder / MARKER).unlink(missing_ok=True)
+    fd = os.open(folder, os.O_RDONLY)  # the removal survives a power cut too
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def in_flight(folder: Path) -> int | None:
@@ -57,17 +64,19 @@ def recover(run: RunContext, wh: Warehouse, office_id: str, folder: Path) -> Non
         return
     stopped: dict[str, Any] = json.loads(marker.read_text(encoding="utf-8"))
     sequence = stopped["sequence"]
+    bundle = folder / f"{sequence:08d}"
     rows = wh.query(
-        """SELECT bundle_path, bundle_sha256, agreement, agreement_version, extract, dataset, rows FROM hub_bundles
-           WHERE office = ? AND bundle_sequence = ? ORDER BY dataset""", [office_id, sequence]).fetchall()
+        """SELECT bundle_sha256, agreement, agreement_version, extract, published_at, dataset, rows FROM hub_bundles
+           WHERE office = ? AND bundle_sequence = ? AND bundle_path = ? ORDER BY dataset""",
+        [office_id, sequence, str(bundle)]).fetchall()
     earlier = RunContext(run.config, run.home, stopped["run_id"])
-    if rows:  # recorded: only its entry is missing
-        path, sha, agreement, version, extract = rows[0][:5]
-        earlier.record("publish", subject=office_id, status="ok", bundle=path, sequence=sequence,
-                       manifest_sha256=sha, agreement=agreement, agreement_version=version, extract=extract,
-                       rows={r[5]: r[6] for r in rows}, recovered_by=run.run_id)
+    if rows:  # recorded: its entry may be missing
+        sha, agreement, version, extract, published_at = rows[0][:5]
+        if not _audited(run, office_id, sha, published_at):
+            earlier.record("publish", subject=office_id, status="ok", bundle=str(bundle), sequence=sequence,
+                           manifest_sha256=sha, agreement=agreement, agreement_version=version, extract=extract,
+                           rows={r[5]: r[6] for r in rows}, recovered_by=run.run_id)
     else:
-        bundle = folder / f"{sequence:08d}"
         if bundle.is_dir():
             manifest = bundle / MANIFEST
             sha = sha256_file(manifest) if manifest.is_file() else None
@@ -77,3 +86,17 @@ def recover(run: RunContext, wh: Warehouse, office_id: str, folder: Path) -> Non
                            reason="the publish stopped before the bundle's receipts were recorded; "
                                   "it was never delivered and its sequence is published again")
     end(folder)
+
+
+def _audited(run: RunContext, office_id: str, sha: str, published_at: dt.datetime) -> bool:
+    """The bundle's ``publish`` entry is in the log (a run stopped after writing it, before
+    ending its marker): read back from the end as far as the bundle's publishing."""
+    since = published_at.replace(tzinfo=dt.UTC)
+    for entry in audit.newest_first(run.home.audit):
+        if dt.datetime.fromisoformat(entry["at"]) < since:
+            return False
+        details = entry["details"]
+        if entry["event"] == "publish" and entry["subject"] == office_id and details.get("manifest_sha256") == sha \
+                and details.get("status") == "ok":
+            return True
+    return False

@@ -111,7 +111,8 @@ def _publish_office(
         try:
             datasets, holdings, rows = extracts.build(wh.con, agreement, run.home.state, work, full=full)
             shapes = {rt: (pq.read_schema(path), pq.read_metadata(path).num_rows) for rt, path in datasets.items()}
-            if not any(h.changed for h in holdings) and not _heartbeat_due(folder, sequence - 1, now, run, agreement):
+            if (not any(h.changed for h in holdings) and not _terms_changed(wh, agreement)
+                    and not _heartbeat_due(folder, sequence - 1, now, run, agreement)):
                 # nothing new for this office, and its last bundle is recent: no bundle
                 with writes, wh.transaction():
                     extracts.remember(wh.con, holdings)  # the batches read are accounted for all the same
@@ -131,6 +132,7 @@ def _publish_office(
                 receipts.record(wh.con, bundle, office=office_id, agreement=agreement.id, version=agreement.version,
                                 extract=predicate["extract"], published_at=now, run_id=run.run_id, receipts=rows)
                 extracts.remember(wh.con, holdings)
+                extracts.forget_unshared(wh.con, office_id, shared)
                 crash_point("publish.recording")
             crash_point("publish.recorded")
         finally:
@@ -139,10 +141,22 @@ def _publish_office(
             bundle=str(bundle.path), sequence=bundle.sequence, manifest_sha256=bundle.manifest_sha256,
             agreement=agreement.id, agreement_version=agreement.version, extract=predicate["extract"], rows=bundle.rows,
         )
+    crash_point("publish.audited")
     inflight.end(folder)  # audited
     run.progress(f"publish {office_id}: bundle {bundle.sequence} ({'full' if full else 'incremental'}, "
                  f"{sum(bundle.rows.values()):,} rows)")
     return bundle
+
+
+def _terms_changed(wh: Warehouse, agreement: Agreement) -> bool:
+    """The office's last bundle went out under another agreement or version, or it holds a
+    dataset the agreement no longer shares: a bundle goes out whatever the rows did."""
+    last = wh.query("""SELECT agreement, agreement_version FROM hub_bundles WHERE office = ?
+                       ORDER BY bundle_sequence DESC LIMIT 1""", [agreement.office]).fetchall()
+    held = {r[0] for r in wh.query("SELECT dataset FROM hub_holdings_state WHERE office = ?",
+                                   [agreement.office]).fetchall()}
+    return bool(last) and last[0] != (agreement.id, agreement.version) or bool(
+        held - {share.record_type for share in agreement.shares})
 
 
 def _heartbeat_due(folder: Path, sequence: int, now: dt.datetime, run: RunContext, agreement: Agreement) -> bool:

@@ -9,11 +9,13 @@ two sources sending the same bytes (two drops of one header-only CSV) are two ba
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,9 +61,11 @@ class LandedBatch:
 
 
 def land(
-    batch: Batch, landing_dir: Path, *, record_type: str, institution: str, run_id: str, kind: str = "rows"
+    batch: Batch, landing_dir: Path, *, record_type: str, institution: str, run_id: str, kind: str = "rows",
+    salt: str = "",
 ) -> LandedBatch:
-    """Write ``batch`` under ``landing_dir/<source>/`` unless identical content already landed."""
+    """Write ``batch`` under ``landing_dir/<source>/`` unless identical content already landed
+    (with the same ``salt``: one that differs lands the same rows again, as a new batch)."""
     folder = landing_dir / batch.source
     if not folder.is_dir():
         folder.mkdir(parents=True, exist_ok=True)
@@ -69,7 +73,8 @@ def land(
     data = _parquet_bytes(batch.table)
     rejects = batch.rejects if batch.rejects is not None and batch.rejects.num_rows else None
     reject_bytes = _parquet_bytes(rejects.cast(REJECT_SCHEMA)) if rejects is not None else b""
-    batch_id = hashlib.sha256(batch.source.encode() + b"\0" + data + reject_bytes).hexdigest()
+    salted = salt.encode() + b"\0" if salt else b""
+    batch_id = hashlib.sha256(batch.source.encode() + b"\0" + salted + data + reject_bytes).hexdigest()
     sidecar = folder / f"{batch_id}.json"
     if sidecar.exists():
         return LandedBatch.from_sidecar(sidecar)
@@ -140,6 +145,21 @@ def _parquet_bytes(table: pa.Table) -> bytes:
         write_statistics=False,  # landing files are only read whole: min/max would prune nothing
     )
     return sink.getvalue().to_pybytes()
+
+
+PARTIAL_AGE_SECONDS = 3600
+"""A ``.part`` file this old is what a killed process was writing, not what a live one is."""
+
+
+def sweep_partial(folder: Path) -> None:
+    """Remove the half-written files a process killed mid-landing left (never landed: no sidecar names them)."""
+    if not folder.is_dir():
+        return
+    old = time.time() - PARTIAL_AGE_SECONDS
+    for part in folder.glob(".*.part"):
+        with contextlib.suppress(FileNotFoundError):
+            if part.stat().st_mtime < old:
+                part.unlink()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

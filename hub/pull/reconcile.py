@@ -57,7 +57,8 @@ def reconcile_if_due(
         missed = missed_keys(run.home.landing, src.name, keys)
         done.missed = missed.num_rows
         for batch in source.rows_by_keys(missed) if missed.num_rows else ():
-            landed(_land(run, src, batch, watermark=None))
+            # salted with the reconcile's time: rows fetched before (then buried by a snapshot) land anew
+            landed(_land(run, src, batch, salt=now.isoformat(), watermark=None))
             done.fetched += batch.table.num_rows
     finally:
         source.close()
@@ -73,10 +74,11 @@ def reconcile_if_due(
     return done
 
 
-def _land(run: RunContext, src: DatabaseSource, batch: Batch, *, kind: str = "rows", **audited: object) -> LandedBatch:
+def _land(run: RunContext, src: DatabaseSource, batch: Batch, *, kind: str = "rows", salt: str = "",
+          **audited: object) -> LandedBatch:
     """``batch`` landed and its ``land`` entry audited, as every landing is."""
     landed = land(batch, run.home.landing, record_type=src.record_type, institution=src.institution,
-                  run_id=run.run_id, kind=kind)
+                  run_id=run.run_id, kind=kind, salt=salt)
     run.record("land", subject=src.name, batch_id=landed.batch_id, origin=landed.origin, kind=kind,
                rows=landed.rows, rejects=landed.rejects, **audited)
     return landed
@@ -110,7 +112,9 @@ def missed_keys(landing_dir: Path, source: str, keys: pa.Table) -> pa.Table:
             return con.sql(
                 f"""WITH now AS (SELECT *, CAST({key} AS VARCHAR) AS _k FROM source_keys),
                          accounted AS ({landed(since)} UNION ALL ({landed(before)} INTERSECT {kept}))
-                    SELECT * EXCLUDE (_k) FROM now WHERE NOT EXISTS (SELECT 1 FROM accounted a WHERE a.k = now._k)
+                    SELECT * EXCLUDE (_k) FROM now
+                    WHERE _k IS NOT NULL  -- a row without a key cannot be fetched by it
+                      AND NOT EXISTS (SELECT 1 FROM accounted a WHERE a.k = now._k)
                     ORDER BY _k"""
             ).to_arrow_table()
     except duckdb.Error as exc:

@@ -15,7 +15,7 @@ from hub.faults import crash_point
 from hub.home import Home
 from hub.observe import lineage
 from hub.observe.run import RunContext
-from hub.pull.landing import LandedBatch, StateFile, land
+from hub.pull.landing import LandedBatch, StateFile, land, sweep_partial
 from hub.pull.reconcile import reconcile_if_due
 from hub.pull.sources import connector_errors, sftp_source, sql_source
 
@@ -46,6 +46,7 @@ def pull(run: RunContext, source_name: str) -> PullResult:
 
     Every pull is audited, an empty one too, and a failed one with its error."""
     src = run.config.source(source_name)
+    sweep_partial(run.home.landing / src.name)
     state = StateFile(run.home.state, src.name)
     result = PullResult(src.name)
     inputs = [lineage.source_dataset(run.home, src)]

@@ -559,3 +559,28 @@ def test_heartbeat_hours_sets_when_a_quiet_feed_hears_from_the_hub(demo: Path, t
         os.utime(last, (aged, aged))
         bundle = publish(RunContext(config, home, "quiet"), office)
         assert (bundle.sequence if bundle else None) == (int(last.name) + 1 if due else None), (office, hours_old)
+
+
+def test_new_terms_send_a_bundle_though_no_row_changed(demo: Path, tmp_path: Path) -> None:
+    """A share withdrawn from an agreement (its version raised): the office gets a bundle without
+    it at once, and holds nothing of it any more; then, nothing new, nothing more."""
+    from hub.normalize.warehouse import Warehouse
+
+    home = Home(tmp_path / "home")
+    shutil.copytree(demo, home.root, ignore=shutil.ignore_patterns(".dagster"))
+    text = home.config.read_text(encoding="utf-8")
+    start = text.index("      - record_type: mart_admin_litigation_year")
+    end = text.index("\n\n", start)
+    home.config.write_text(text[:start] + text[end + 1:], encoding="utf-8")  # the year's figures no longer shared
+    config = load_config(home.config)
+    bundle = publish(RunContext(config, home, "terms"), "wh-justice-office")
+    assert bundle is not None and "mart_admin_litigation_year" not in bundle.rows
+    with Warehouse.open(config, home, read_only=True) as wh:
+        held = {r[0] for r in wh.query("SELECT DISTINCT dataset FROM hub_holdings WHERE office = 'wh-justice-office'"
+                                       ).fetchall()}
+    assert held == {"filing", "judgment", "mart_admin_litigation"}
+    assert publish(RunContext(config, home, "terms"), "wh-justice-office") is None
+    version_2 = home.config.read_text(encoding="utf-8").replace("  - id: FYLD-2024-01\n    version: 1",
+                                                                 "  - id: FYLD-2024-01\n    version: 2")
+    home.config.write_text(version_2, encoding="utf-8")
+    assert publish(RunContext(load_config(home.config), home, "terms"), "wh-justice-office") is not None

@@ -21,9 +21,10 @@ def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
         yield inst
 
 
-def _holding(instance: dg.DagsterInstance, pid: int, run_id: str) -> dg.DagsterRun:
-    """A run started by process ``pid`` on this host, holding the warehouse's one slot."""
-    tags = runs.process_tags() | {runs.PID: str(pid), runs.PROCESS_START: runs._process_start(pid) or "gone"}
+def _holding(instance: dg.DagsterInstance, pid: int, run_id: str, **tags: str) -> dg.DagsterRun:
+    """A run started by process ``pid`` on this host (this process's start time), holding the
+    warehouse's one slot."""
+    tags = runs.process_tags(run_id) | {runs.PID: str(pid)} | tags
     run = instance.add_run(dg.DagsterRun(job_name="refresh", run_id=run_id, status=dg.DagsterRunStatus.STARTED,
                                          tags=tags))
     instance.event_log_storage.initialize_concurrency_limit_to_default("warehouse")
@@ -36,7 +37,7 @@ def test_a_pool_held_by_a_live_run_is_waited_for_then_given_up_naming_the_holder
 ) -> None:
     _holding(instance, os.getpid(), "a1b2c3d4-live")
     assert runs.sweep_dead(instance) == []  # alive: left alone
-    with pytest.raises(RunError, match=r"normalize: gave up after 0 s waiting for pool 'warehouse', held by "
+    with pytest.raises(RunError, match=r"normalize: gave up after 0.2 s waiting for pool 'warehouse', held by "
                                        r"Dagster run a1b2c3d4 \(refresh, STARTED\).*Terminate.*pool_wait_seconds"):
         runs.wait_for_pools(instance, ["warehouse"], bound=0.2, what="normalize")
     assert "normalize: waiting for pool 'warehouse', held by Dagster run a1b2c3d4 (refresh, STARTED)" in (
@@ -57,6 +58,43 @@ def test_a_run_whose_process_is_gone_is_failed_and_its_slot_freed(instance: dg.D
 
 def test_a_reused_pid_is_not_taken_for_the_run_it_once_ran(instance: dg.DagsterInstance) -> None:
     """This process's pid, but another start time: the process that ran the run is gone."""
-    run = _holding(instance, os.getpid(), "0badc0de-reused")
-    instance.add_run_tags(run.run_id, {runs.PROCESS_START: "1"})
+    _holding(instance, os.getpid(), "0badc0de-reused", **{runs.PROCESS_START: "1"})
     assert runs.sweep_dead(instance) == ["0badc0de-reused"]
+
+
+def test_a_re_execution_carrying_its_parents_tags_is_not_swept(instance: dg.DagsterInstance) -> None:
+    """The UI's re-execution copies the parent run's tags: the process they name is not its own."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    _holding(instance, gone.pid, "5ca1ab1e-child", **{runs.RUN: "parent-run-id"})
+    assert runs.sweep_dead(instance) == []
+
+
+def test_the_instance_settings_are_upgraded_unless_an_operator_edited_them(tmp_path: Path) -> None:
+    from importlib import resources
+
+    from hub.home import Home
+    from hub.orchestration.execute import dagster_instance
+
+    shipped_before = b"""# Dagster instance for a hub home (copied to <home>/.dagster/dagster.yaml on first use).
+# Storage defaults to SQLite files beside this file.
+concurrency:
+  pools:
+    # DuckDB allows one read-write process per file: every step that opens the warehouse
+    # is in pool "warehouse", and each pool admits one step at a time.
+    default_limit: 1
+  runs:
+    max_concurrent_runs: 4
+telemetry:
+  enabled: false
+"""
+    ours = (resources.files("hub.orchestration") / "dagster.yaml").read_bytes()
+    for name, before, after in (("as shipped", shipped_before, ours),
+                                ("edited", shipped_before.replace(b"max_concurrent_runs: 4", b"max_concurrent_runs: 9"),
+                                 None)):
+        home = Home(tmp_path / name)
+        home.dagster.mkdir(parents=True)
+        (home.dagster / "dagster.yaml").write_bytes(before)
+        dagster_instance(home).dispose()
+        assert (home.dagster / "dagster.yaml").read_bytes() == (after or before), name
+    os.environ.pop("DAGSTER_HOME", None)
