@@ -52,8 +52,6 @@ def build_definitions(
         for src in config.sources
     ]
     for agreement in config.agreements:
-        if agreement.cadence is None:
-            continue
         office_key = agreement.office.replace("-", "_")
         selection = dg.AssetSelection.assets(extract_key(agreement.office))
         if config.office(agreement.office).delivery.sftp is not None:
@@ -63,7 +61,7 @@ def build_definitions(
             dg.define_asset_job(f"publish_{office_key}", selection=selection,
                                 description=f"Publish (and deliver) {agreement.office}'s extract under {agreement.id}."),
             f"Publishes (and delivers) {agreement.office}'s extract under {agreement.id} at the agreement's cadence "
-            f"({agreement.cadence}), besides every sync of a source it receives.",
+            f"({agreement.cadence}, Asia/Shanghai; default daily at 07:00), besides every sync of a source it receives.",
         ))
     # a measure turns overdue, a case runs past its limit, with the calendar, not only with new data: statuses are redone daily
     schedules.append(_schedule(

@@ -290,8 +290,16 @@ def test_definitions_load_with_lineage_schedules_and_checks(demo: Path) -> None:
     assert {"landing_wh_proc_supervision", "filing", "quarantine", "extract_wh_court_spo"} <= keys
     assert dg.AssetKey("landing_wh_proc_supervision") in graph.get(dg.AssetKey("supervision")).parent_keys
     assert dg.AssetKey("supervision") in graph.get(dg.AssetKey("extract_wh_court_spo")).parent_keys
-    assert {s.name for s in defs.schedules} >= {"pull_wh_proc_supervision", "pull_wh_court_filing", "publish_wh_proc_zhyw",
-                                                "marts_daily", "quarterly_statistics"}
+    config = load_config(demo / "hub.yaml")
+    # every source and every office has a schedule (an agreement without a cadence: daily at 07:00), each described,
+    # each running as soon as the hub is served
+    assert {s.name for s in defs.schedules} == {f"pull_{s.name}" for s in config.sources} | {
+        f"publish_{o.id.replace('-', '_')}" for o in config.offices} | {"marts_daily", "quarterly_statistics"}
+    assert next(s for s in defs.schedules if s.name == "publish_wh_justice_office").cron_schedule == "0 7 * * *"
+    assert all(s.description and s.default_status == dg.DefaultScheduleStatus.RUNNING for s in defs.schedules)
+    assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in defs.sensors)
+    landing = graph.get(dg.AssetKey("landing_wh_court_filing"))
+    assert landing.pools == {"source_wh_court_filing"}  # one pull of a source at a time
     quarterly = next(s for s in defs.schedules if s.name == "quarterly_statistics")
     assert quarterly.cron_schedule == "0 6 1 1,4,7,10 *"  # the 1st after each quarter: due by the 5th
     assert dg.AssetKey("reply_tracking") in graph.get(dg.AssetKey("nonlit_statistics")).parent_keys
