@@ -139,9 +139,15 @@ def _reference_errors(c: HubConfig) -> list[tuple[str, str]]:
             if item.institution not in inst:
                 errors.append((f"{section}[{i}].institution",
                                f"{item.institution!r} is not declared under institutions; add it or fix the id"))
+    lifetime = c.hub.bundle_ttl_days * 24
     for i, a in enumerate(c.agreements):
         if a.office not in offices:
             errors.append((f"agreements[{i}].office", f"{a.office!r} is not declared under offices; add it or fix the id"))
+        if a.heartbeat_hours is not None and a.heartbeat_hours > lifetime:
+            errors.append((f"agreements[{i}].heartbeat_hours",
+                           f"{a.heartbeat_hours} is longer than a bundle lives (hub.bundle_ttl_days: {lifetime} hours): "
+                           "a quiet office's last bundle would expire first, and its feed look frozen; lower it, "
+                           "or raise hub.bundle_ttl_days"))
     return errors
 
 

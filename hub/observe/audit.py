@@ -75,9 +75,9 @@ def _locked(log: Path) -> Iterator[_Head]:
 
 
 def _set_aside_torn(log: Path, fh: IO[bytes]) -> dict[str, Any] | None:
-    """Move a last line a crash cut short (every entry ends with a newline, written and synced
-    with it) out of the chain: its bytes to ``<log>.torn``, their digest into the next entry.
-    Nothing is hidden, and the chain stays whole."""
+    """Move a last line a crash cut short (every entry and checkpoint ends with a newline,
+    written and synced with it) out of ``log``: its bytes to ``<log>.torn``, their digest into
+    the next entry. Nothing is hidden, and the chain stays whole."""
     size = fh.seek(0, os.SEEK_END)
     if not size:
         return None
@@ -212,14 +212,16 @@ def checkpoint(log: Path, checkpoints: Path, key: SigningKey, *, run_id: str = "
     with _locked(log) as head:
         if head.seq == 0 or _CHECKPOINT_MARK in head.last:  # nothing logged since the last one
             return None
-        previous = _read_lines(checkpoints)
-        cp: dict[str, Any] = {
-            "seq": head.seq, "head": _digest(head.last), "at": _now(),
-            "prev": _digest(previous[-1]) if previous else GENESIS,
-        }
-        cp |= {"keyid": key.keyid, "sig": base64.b64encode(key.sign(_signed_part(cp))).decode()}
         checkpoints.parent.mkdir(parents=True, exist_ok=True)
-        with open(checkpoints, "ab") as out:
+        with open(checkpoints, "a+b") as out:
+            if (torn := _set_aside_torn(checkpoints, out)) is not None:  # a checkpoint a crash cut short
+                _write(head, "recovered", run_id, "audit", {"torn_checkpoint": torn})
+            previous = _read_lines(checkpoints)
+            cp: dict[str, Any] = {
+                "seq": head.seq, "head": _digest(head.last), "at": _now(),
+                "prev": _digest(previous[-1]) if previous else GENESIS,
+            }
+            cp |= {"keyid": key.keyid, "sig": base64.b64encode(key.sign(_signed_part(cp))).decode()}
             out.write(json.dumps(cp, sort_keys=True).encode() + b"\n")
             out.flush()
             os.fsync(out.fileno())

@@ -89,12 +89,12 @@ def run_exchange(home: Home, config_path: Path | None = None, *, as_of: dt.date 
         for name, what in (("pull_all", "pull"), ("refresh", "normalize, check, publish")):
             job = defs.resolve_job_def(name)
             pools = sorted({p for node in job.graph.node_dict.values() if (p := node.definition.pool)})
-            runs.wait_for_pools(instance, pools, bound=config.hub.pool_wait_seconds, what=what)
             run_id = make_new_run_id()
             try:
+                runs.wait_for_pools(instance, pools, bound=config.hub.pool_wait_seconds, what=what)
                 result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet,
                                                 run_id=run_id, tags=runs.process_tags(run_id))
-            except (KeyboardInterrupt, DagsterExecutionInterruptedError):  # between steps
+            except (KeyboardInterrupt, DagsterExecutionInterruptedError):  # waiting for a pool, or between steps
                 result = None
             failed = _failed_steps(result) if result is not None else None
             if failed is None or any(cls == "DagsterExecutionInterruptedError" for _, cls, _ in failed):

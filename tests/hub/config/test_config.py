@@ -85,6 +85,8 @@ def test_valid_config_loads(tmp_path: Path) -> None:
         (lambda d: d["sources"][0]["database"].update(password_env="lower-case"), "sources[0].database.password_env", "not an environment variable name"),
         (lambda d: d["institutions"][0].pop("court_code"), "institutions[0]", "needs court_code"),
         (lambda d: d["agreements"][0].update(office="ghost"), "agreements[0].office", "'ghost' is not declared under offices"),
+        (lambda d: d["agreements"][0].update(heartbeat_hours=24 * 31), "agreements[0].heartbeat_hours",
+         "longer than a bundle lives (hub.bundle_ttl_days: 720 hours)"),
         (lambda d: d["agreements"][0]["shares"][0]["columns"].update(salary="clear"), "agreements[0].shares[0]", "'salary' is not a column of supervision"),
         (lambda d: d["agreements"][0]["shares"][0]["columns"].update(doc_no="encrypt"), "agreements[0].shares[0].columns.doc_no", "Input should be"),
         (lambda d: d["agreements"][0]["shares"][0]["where"][0].update(op="in", value="内03"), "agreements[0].shares[0].where[0]", "needs a list value"),

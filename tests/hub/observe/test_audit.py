@@ -97,6 +97,26 @@ def test_checkpointed_log_verifies(tmp_path: Path, keyring: tuple[SigningKey, di
 
 
 
+def test_a_checkpoint_a_crash_cut_short_is_set_aside_and_named(
+    tmp_path: Path, keyring: tuple[SigningKey, dict[str, PublicKey]],
+) -> None:
+    key, trusted = keyring
+    log, cps = checkpointed_log(tmp_path, key)
+    cut = cps.read_bytes().splitlines()[-1][:40]
+    whole = cps.stat().st_size
+    with open(cps, "ab") as fh:
+        fh.write(cut)  # the power went out while the next checkpoint was being written
+    audit.append(log, "pull", run_id="r", subject="s")
+    assert audit.checkpoint(log, cps, key) is not None
+    entries = list(audit.entries(log))
+    (recovered,) = [e for e in entries if e["event"] == "recovered"]
+    assert recovered["details"]["torn_checkpoint"] == {
+        "at_byte": whole, "bytes": len(cut), "sha256": hashlib.sha256(cut).hexdigest(),
+        "kept_in": "checkpoints.jsonl.torn"}
+    assert (tmp_path / "checkpoints.jsonl.torn").read_bytes() == cut + b"\n"
+    assert audit.verify(log, cps, trusted=trusted) == len(entries)
+
+
 def test_a_checkpoint_is_signed_as_docs_bundle_format_says(tmp_path: Path,
                                                            keyring: tuple[SigningKey, dict[str, PublicKey]]) -> None:
     """An auditor checks a checkpoint line without the hub's code: an Ed25519 signature over DSSE's
