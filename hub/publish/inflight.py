@@ -76,15 +76,14 @@ def recover(run: RunContext, wh: Warehouse, office_id: str, folder: Path) -> Non
             earlier.record("publish", subject=office_id, status="ok", bundle=str(bundle), sequence=sequence,
                            manifest_sha256=sha, agreement=agreement, agreement_version=version, extract=extract,
                            rows={r[5]: r[6] for r in rows}, recovered_by=run.run_id)
-    else:
-        if bundle.is_dir():
-            manifest = bundle / MANIFEST
-            sha = sha256_file(manifest) if manifest.is_file() else None
-            shutil.rmtree(bundle)
-            earlier.record("publish", subject=office_id, status="discarded", bundle=str(bundle), sequence=sequence,
-                           manifest_sha256=sha, recovered_by=run.run_id,
-                           reason="the publish stopped before the bundle's receipts were recorded; "
-                                  "it was never delivered and its sequence is published again")
+    elif bundle.is_dir():  # written, never recorded (so never delivered): undone
+        manifest = bundle / MANIFEST
+        sha = sha256_file(manifest) if manifest.is_file() else None
+        shutil.rmtree(bundle)
+        earlier.record("publish", subject=office_id, status="discarded", bundle=str(bundle), sequence=sequence,
+                       manifest_sha256=sha, recovered_by=run.run_id,
+                       reason="the publish stopped before the bundle's receipts were recorded; "
+                              "it was never delivered and its sequence is published again")
     end(folder)
 
 
