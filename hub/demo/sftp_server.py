@@ -9,6 +9,7 @@ the point: host-key pinning, auth failures and prefetching downloads behave as i
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import socket
 import threading
@@ -21,6 +22,11 @@ from paramiko.sftp import SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_PERMISSION_DENIED
 
 from connectors.sftp import parse_key_line
 from hub.signing.crypto import generate_ssh_key
+
+LOG = "hub.demo.sftp_server"
+logging.getLogger(LOG).addHandler(logging.NullHandler())
+"""The server side's own messages (a client that hung up, say) reach a log the caller set up,
+never the demo's terminal through Python's last-resort handler."""
 
 
 def generate_host_key(path: Path) -> None:
@@ -179,6 +185,7 @@ class DemoSftpServer:
             except OSError:
                 return
             transport = paramiko.Transport(conn)
+            transport.set_log_channel(LOG)
             transport.add_server_key(self.host_key)
             transport.set_subsystem_handler("sftp", paramiko.SFTPServer, _Files, root=self.root)
             # with an event, start_server returns at once: a slow client never blocks accept()
