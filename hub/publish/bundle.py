@@ -29,6 +29,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hub.durable import fsync
 from hub.errors import PublishError
 from hub.signing.crypto import SigningKey, encrypt_for
 from hub.signing.primitives import canonical_json, pae, sha256_file
@@ -115,7 +116,7 @@ def publish_bundle(
                 encrypt_for(tmp / file, tmp / f"{file}.age", recipients)
                 (tmp / file).unlink()
                 file = f"{file}.age"
-            _fsync(tmp / file)
+            fsync(tmp / file)
             subjects.append({"name": file, "digest": {"sha256": sha256_file(tmp / file)}})
             described[name] = {"rows": rows, "schema_fingerprint": schema_fingerprint(schema), "file": file}
         statement = {
@@ -139,7 +140,7 @@ def publish_bundle(
         manifest = json.dumps(envelope, indent=2).encode() + b"\n"
         (tmp / MANIFEST).write_bytes(manifest)
         for path in (tmp / MANIFEST, tmp / DATA, tmp):
-            _fsync(path)
+            fsync(path)
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; the office's reader must see it
         os.rename(tmp, final)
     except (OSError, pa.ArrowException) as exc:
@@ -152,7 +153,7 @@ def publish_bundle(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     try:
-        _fsync(office_dir)
+        fsync(office_dir)
     except OSError as exc:
         raise PublishError(f"bundle {final} was written but could not be made durable: {exc}") from None
     rows = {name: d["rows"] for name, d in described.items()}
@@ -183,15 +184,6 @@ def _previous(office_dir: Path) -> tuple[int, str | None]:
         raise PublishError(f"{last} has no {MANIFEST}, so the next bundle cannot chain to it; the hub never "
                            "leaves such a folder, so move it out of the outbox and publish again")
     return int(last.name), sha256_file(last / MANIFEST)
-
-
-def _fsync(path: Path) -> None:
-    """Make a file's bytes, or a folder's entries (new files, a rename), survive a power cut."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _rfc3339(t: dt.datetime) -> str:

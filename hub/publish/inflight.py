@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
+from hub.durable import fsync, write_atomic
 from hub.normalize.warehouse import Warehouse
 from hub.observe import audit
 from hub.observe.run import RunContext
@@ -30,28 +30,25 @@ _LEFTOVERS = (".tmp-*", ".extract-*")  # folders a stopped publish was writing
 
 def begin(folder: Path, sequence: int, run_id: str) -> None:
     """Mark ``sequence`` in flight (durably, before its bundle is written)."""
-    tmp = folder / f"{MARKER}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump({"sequence": sequence, "run_id": run_id}, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, folder / MARKER)
+    write_atomic(folder / MARKER, json.dumps({"sequence": sequence, "run_id": run_id}).encode())
 
 
 def end(folder: Path) -> None:
     """The publish is recorded and audited: nothing is left for the next run to finish."""
     (folder / MARKER).unlink(missing_ok=True)
-    fd = os.open(folder, os.O_RDONLY)  # the removal survives a power cut too
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync(folder)  # the removal survives a power cut too
 
 
 def in_flight(folder: Path) -> int | None:
     """The sequence a publish that has not ended is writing, if any."""
+    stopped = _stopped(folder)
+    return stopped["sequence"] if stopped else None
+
+
+def _stopped(folder: Path) -> dict[str, Any] | None:
+    """What the marker names (sequence, run id), if a publish has not ended."""
     marker = folder / MARKER
-    return int(json.loads(marker.read_text(encoding="utf-8"))["sequence"]) if marker.exists() else None
+    return json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else None
 
 
 def recover(run: RunContext, wh: Warehouse, office_id: str, folder: Path) -> None:
@@ -59,10 +56,9 @@ def recover(run: RunContext, wh: Warehouse, office_id: str, folder: Path) -> Non
     for pattern in _LEFTOVERS:
         for leftover in folder.glob(pattern):
             shutil.rmtree(leftover, ignore_errors=True)
-    marker = folder / MARKER
-    if not marker.exists():
+    stopped = _stopped(folder)
+    if stopped is None:
         return
-    stopped: dict[str, Any] = json.loads(marker.read_text(encoding="utf-8"))
     sequence = stopped["sequence"]
     bundle = folder / f"{sequence:08d}"
     rows = wh.query(

@@ -14,7 +14,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from connectors.base import REJECT_SCHEMA, Batch
+from hub.durable import fsync, write_atomic
 from hub.errors import LandingError
 
 
@@ -69,7 +69,7 @@ def land(
     folder = landing_dir / batch.source
     if not folder.is_dir():
         folder.mkdir(parents=True, exist_ok=True)
-        _fsync_folder(landing_dir)  # the source's folder, as durable as the batches in it
+        fsync(landing_dir)  # the source's folder, as durable as the batches in it
     data = _parquet_bytes(batch.table)
     rejects = batch.rejects if batch.rejects is not None and batch.rejects.num_rows else None
     reject_bytes = _parquet_bytes(rejects.cast(REJECT_SCHEMA)) if rejects is not None else b""
@@ -79,9 +79,9 @@ def land(
     if sidecar.exists():
         return LandedBatch.from_sidecar(sidecar)
     try:
-        _write_atomic(folder / f"{batch_id}.parquet", data)
+        write_atomic(folder / f"{batch_id}.parquet", data)
         if rejects is not None:
-            _write_atomic(folder / f"{batch_id}.rejects.parquet", reject_bytes)
+            write_atomic(folder / f"{batch_id}.rejects.parquet", reject_bytes)
         meta: dict[str, Any] = {
             "batch_id": batch_id,
             "source": batch.source,
@@ -99,7 +99,7 @@ def land(
             "landed_at": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(),
             "run_id": run_id,
         }
-        _write_atomic(sidecar, json.dumps(meta, ensure_ascii=False, indent=1, default=str).encode())
+        write_atomic(sidecar, json.dumps(meta, ensure_ascii=False, indent=1, default=str).encode())
     except OSError as exc:
         raise LandingError(f"could not land batch from {batch.source} in {folder}: {exc}") from None
     return LandedBatch.from_sidecar(sidecar)
@@ -162,32 +162,6 @@ def sweep_partial(folder: Path) -> None:
                 part.unlink()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """``data`` at ``path`` whole or not at all, and durably: a temporary file fsynced, renamed
-    over ``path``, then the folder fsynced, without which the rename itself may not survive a
-    crash while a state file renamed after it does (a watermark past a batch that is gone)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the names in ``folder`` (new files, renames) durable."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class StateFile:
     """A small JSON progress record, saved atomically: a source's watermark or files seen
     (after each landing), an office's last delivered sequence (after each delivery)."""
@@ -200,4 +174,4 @@ class StateFile:
         )
 
     def save(self) -> None:
-        _write_atomic(self.path, json.dumps(self.data, ensure_ascii=False, indent=1).encode())
+        write_atomic(self.path, json.dumps(self.data, ensure_ascii=False, indent=1).encode())
