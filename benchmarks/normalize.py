@@ -92,7 +92,7 @@ def main() -> None:
         plain, plain_cpu = time.perf_counter() - t0, time.process_time() - c0
 
         t0, c0 = time.perf_counter(), time.process_time()
-        with Warehouse(folder / "w.duckdb", hash_key=b"bench") as wh:
+        with Warehouse(folder / "lake", hash_key=b"bench") as wh:
             counts = [
                 apply(wh, batches[0], mapping=FILING_MAP, key_column="ajbs", court_code="内03", run_id="bench"),
                 apply(wh, batches[1], mapping=SUP_MAP, key_column="wsbh", court_code=None, run_id="bench"),

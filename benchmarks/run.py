@@ -37,6 +37,7 @@ from typing import Any
 
 import duckdb
 
+import hub
 from benchmarks import generate
 from benchmarks.measure import ChildResult, phase, run_child, timed_calls
 from benchmarks.sshd import running_sshd
@@ -117,7 +118,7 @@ def exchange(config: HubConfig, home: Home, run_id: str, pull_workers: int) -> R
 
 def accounting(home: Home, manifest: dict[str, Any]) -> dict[str, dict[str, int]]:
     """Per source: records generated, current rows in the warehouse, rows in quarantine."""
-    con = duckdb.connect(str(home.warehouse), read_only=True)
+    con = hub.connect(home)
     try:
         held = dict(con.execute(
             "SELECT source_name, count(*) FROM (SELECT source_name FROM filing UNION ALL SELECT source_name FROM judgment "

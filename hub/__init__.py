@@ -12,6 +12,7 @@ importing ``hub`` (or ``hub.config``) does not load DuckDB or Dagster::
     hub.pull.pull(run, "wh_proc_supervision")                # or one stage at a time:
     hub.normalize.apply_pending(run)                         # each stage package exports its stage
     hub.publish.publish_offices(run, ["wh-court-spo"])
+    hub.connect(home).sql("FROM filing LIMIT 5").show()      # the warehouse, read-only, for analysts
 """
 
 from __future__ import annotations
@@ -23,16 +24,19 @@ if TYPE_CHECKING:
     from hub.config import HubConfig, load_config
     from hub.errors import HubError
     from hub.home import Home
+    from hub.lake.location import connect_read_only as connect
     from hub.observe.run import RunContext
     from hub.orchestration.execute import run_exchange
     from hub.publish.verify import verify_bundle
 
 _EXPORTS = {
     "Home": "hub.home", "HubConfig": "hub.config", "load_config": "hub.config", "HubError": "hub.errors",
-    "RunContext": "hub.observe.run", "run_exchange": "hub.orchestration.execute", "verify_bundle": "hub.publish.verify",
+    "connect": "hub.lake.location", "RunContext": "hub.observe.run", "run_exchange": "hub.orchestration.execute", "verify_bundle": "hub.publish.verify",
 }
-__all__ = ["Home", "HubConfig", "HubError", "RunContext", "load_config", "run_exchange", "verify_bundle"]
+__all__ = ["Home", "HubConfig", "HubError", "RunContext", "connect", "load_config", "run_exchange", "verify_bundle"]
 
+
+_RENAMED = {"connect": "connect_read_only"}
 
 STAGES = ("pull", "normalize", "marts", "publish")
 """The stage packages, each exporting its stage function, importable as ``hub.<stage>``."""
@@ -43,4 +47,4 @@ def __getattr__(name: str) -> Any:
         return import_module(f"hub.{name}")
     if name not in _EXPORTS:
         raise AttributeError(f"module 'hub' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+    return getattr(import_module(_EXPORTS[name]), _RENAMED.get(name, name))

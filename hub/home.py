@@ -28,7 +28,13 @@ class Home:
         return self.root / "hub.yaml"
 
     @property
-    def warehouse(self) -> Path:
+    def lake(self) -> Path:
+        """The lakehouse when hub.yaml keeps it under the home: ``catalog.sqlite`` and ``data/``."""
+        return self.root / "lake"
+
+    @property
+    def single_file_warehouse(self) -> Path:
+        """The warehouse of hubs before the lakehouse: one DuckDB file (``hub migrate`` moves it)."""
         return self.root / "warehouse.duckdb"
 
     @property

@@ -130,5 +130,25 @@ def code_tables() -> dict[str, pa.Table]:
     }
 
 
+CODE_COLUMNS: dict[str, tuple[str, str]] = {
+    "type_code": ("类型代字", "case type code (法〔2015〕137号)"),
+    "category": ("案件类别", "case category"),
+    "procedure": ("审级或程序", "instance or procedure"),
+    "court_code": ("法院代字", "court code"),
+    "name": ("名称", "name"),
+    "level": ("法院层级", "最高 / 高级 / 中级 / 基层 / 专门"),
+    "tribunal_code": ("专门审判代字", "special tribunal code"),
+    "label_en": ("英文含义", "English meaning of the code"),
+}
+"""The code tables' columns (Chinese, English); a label table's coded column is documented by ``code_docs``."""
+
+
+def code_docs(name: str, table: pa.Table) -> tuple[str, dict[str, tuple[str, str]]]:
+    """A code table's description and its columns (Chinese, English)."""
+    coded = table.column_names[0]
+    docs = CODE_COLUMNS | ({} if coded in CODE_COLUMNS else {coded: ("代码", f"the {coded.replace('_', ' ')} as written")})
+    return f"Code table: {name.removeprefix('code_').replace('_', ' ')}", {c: docs[c] for c in table.column_names}
+
+
 def _labels(column: str, table: dict[str, str]) -> pa.Table:
     return pa.table({column: list(table), "label_en": list(table.values())})

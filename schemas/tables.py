@@ -173,11 +173,14 @@ def view_ddl(record_type: str) -> str:
 
 
 def comments(record_type: str) -> list[str]:
-    """COMMENT ON statements (Chinese / English) for the view and its history table, so
-    analysts see the docs in DuckDB itself."""
+    """COMMENT ON statements (Chinese / English) for the view and its history table's columns, so
+    analysts see the docs in DuckDB itself (a lakehouse keeps no comments on a view's columns:
+    the view's are its history table's)."""
     def text(f: Field) -> str:
         return lit(f"{f.zh} / {f.en}")
 
-    targets = [(record_type, stored_fields(record_type)),
-               (history_table(record_type), stored_fields(record_type) + VERSIONING)]
-    return [f"COMMENT ON COLUMN {q(t)}.{q(f.name)} IS {text(f)}" for t, fields in targets for f in fields]
+    hist = history_table(record_type)
+    return [f"COMMENT ON VIEW {q(record_type)} IS "
+            f"{lit(f'{record_type}: the current version of each record; columns as in {hist}')}",
+            f"COMMENT ON TABLE {q(hist)} IS {lit(f'{record_type}: every version of each record (SCD2)')}"] + [
+        f"COMMENT ON COLUMN {q(hist)}.{q(f.name)} IS {text(f)}" for f in stored_fields(record_type) + VERSIONING]

@@ -11,6 +11,7 @@ import sys
 
 from connectors.errors import ConnectorError
 from hub.cli import commands
+from hub.cli.sql import FORMATS, cmd_sql
 from hub.errors import ConfigError, HubError
 
 
@@ -52,6 +53,10 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", help="also write the report to FILE.csv or FILE.parquet")
     rep.set_defaults(fn=commands.cmd_audit_report)
 
+    rpr = with_home(aud_sub.add_parser("reproduce", help="rebuild a bundle's files from the warehouse snapshot it names"))
+    rpr.add_argument("bundle", help="bundle folder (in the outbox, or a copy)")
+    rpr.set_defaults(fn=commands.cmd_audit_reproduce)
+
     reps = with_home(sub.add_parser("reports", help="write a quarter's statistics tables (.xlsx, Parquet) or a year's chart"))
     reps.add_argument("--quarter", help="e.g. 2024Q3: mart_nonlit_quarterly's tables for that quarter")
     reps.add_argument("--year", type=int, help="e.g. 2024: the administrative-litigation chart for that year")
@@ -90,6 +95,15 @@ def parser() -> argparse.ArgumentParser:
     give_up.add_argument("batch_id")
     give_up.add_argument("--reason", required=True, help="why, for the audit log")
     give_up.set_defaults(fn=commands.cmd_batches)
+
+    with_home(sub.add_parser("migrate", help="move a single-file warehouse (before the lakehouse) into the lakehouse")
+              ).set_defaults(fn=commands.cmd_migrate)
+
+    sql = with_home(sub.add_parser("sql", help="query the warehouse read-only: one query, or a SQL shell"))
+    sql.add_argument("query", nargs="?", help="SQL to run (default: statements from stdin, or a shell)")
+    sql.add_argument("--snapshot", type=int, help="read the warehouse as it was at this snapshot id")
+    sql.add_argument("--format", choices=FORMATS, default="table", help="how to print results (default: %(default)s)")
+    sql.set_defaults(fn=cmd_sql)
 
     dev = with_home(sub.add_parser("dev", help="open the Dagster UI (dagster dev) on this home"))
     dev.add_argument("--port", type=int, default=3000)

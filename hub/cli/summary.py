@@ -6,8 +6,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from hub.config import load_config
+from hub.config import HubConfig, load_config
 from hub.home import Home
+from hub.lake.location import Lake
 from hub.normalize import set_aside
 from hub.normalize.missing_keys import describe, missing_keys
 from hub.normalize.warehouse import Warehouse
@@ -24,7 +25,7 @@ def print_summary(
     held back)."""
     config = load_config(config_path or home.require_config())
     undone = _this_run(home, exchange) if exchange is not None else False
-    if not home.warehouse.exists():
+    if not _has_warehouse(config, home):
         print("no warehouse yet: nothing was applied")
         return True
     with Warehouse.open(config, home, read_only=True) as wh:
@@ -118,7 +119,7 @@ def print_summary(
     )
     print("\nnext")
     print(f"  hub verify {example} --keys {home.keys}")
-    print(f"  python -c \"import duckdb; duckdb.connect('{home.warehouse}', read_only=True).sql('FROM quarantine').show()\"")
+    print(f"  hub sql{h} \"FROM quarantine\"   (the warehouse, read-only; no query: a SQL shell)")
     print(f"  hub audit verify{h}")
     print(f"  hub trace --bundle {example} --dataset <dataset> --row 1{h}   (that row back to its source)")
     print(f"  hub audit report{h} --out report.csv   (what each office received; what each source sent)")
@@ -127,6 +128,14 @@ def print_summary(
     print(f"  hub dev{h}   (Dagster UI on http://127.0.0.1:3000)")
     print("  docs/analyst-guide.md   (every table and column, queries to paste)")
     return undone
+
+
+def _has_warehouse(config: HubConfig, home: Home) -> bool:
+    """Whether a normalize run has created the warehouse's tables (a failed first one may not have)."""
+    if not Lake.of(config, home).exists():
+        return False
+    with Warehouse.open(config, home, read_only=True) as wh:
+        return bool(wh.has_tables("hub_batches"))
 
 
 def _this_run(home: Home, exchange: Exchange) -> bool:

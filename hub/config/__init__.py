@@ -14,6 +14,8 @@ from hub.config.settings import (
     HubSettings,
     LineageSettings,
     MartSettings,
+    S3Settings,
+    WarehouseSettings,
 )
 from hub.config.sources import (
     DatabaseSettings,
@@ -29,5 +31,6 @@ from hub.config.sources import (
 __all__ = [
     "DEFAULT_REPLY_DAYS", "Agreement", "Condition", "DatabaseSettings", "DatabaseSource", "Delivery", "FileFormat",
     "HubConfig", "HubSettings", "Institution", "LineageSettings", "MartSettings", "Office", "SftpDropSource",
-    "SftpEndpoint", "Share", "SoftDelete", "Source", "Treatment", "load_config", "secret",
+    "S3Settings", "SftpEndpoint", "Share", "SoftDelete", "Source", "Treatment", "WarehouseSettings", "load_config",
+    "secret",
 ]

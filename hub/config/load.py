@@ -26,6 +26,7 @@ from hub.config.settings import (
     HubSettings,
     LineageSettings,
     MartSettings,
+    WarehouseSettings,
 )
 from hub.config.sources import Institution, Source
 from hub.errors import ConfigError
@@ -42,6 +43,7 @@ class HubConfig(Model):
     offices: list[Office]
     agreements: list[Agreement]
     lineage: LineageSettings | None = None  # no section: no OpenLineage events
+    warehouse: WarehouseSettings = WarehouseSettings()  # no section: the lakehouse under the home
 
     @model_validator(mode="before")
     @classmethod
@@ -148,6 +150,11 @@ def _reference_errors(c: HubConfig) -> list[tuple[str, str]]:
                            f"{a.heartbeat_hours} is longer than a bundle lives (hub.bundle_ttl_days: {lifetime} hours): "
                            "a quiet office's last bundle would expire first, and its feed look frozen; lower it, "
                            "or raise hub.bundle_ttl_days"))
+    if c.warehouse.snapshot_retention_days < c.hub.bundle_ttl_days:
+        errors.append(("warehouse.snapshot_retention_days",
+                       f"{c.warehouse.snapshot_retention_days} days is shorter than a bundle lives "
+                       f"(hub.bundle_ttl_days: {c.hub.bundle_ttl_days}): a live bundle's snapshot would be gone and "
+                       "'hub audit reproduce' could not rebuild it; raise it"))
     return errors
 
 

@@ -4,11 +4,11 @@ events go (``lineage:``). Where a default comes from an agreement, docs/domain-r
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from hub.config.base import Model, env_name
+from hub.config.base import Model, cron, env_name, identifier
 from schemas.codes import SUPERVISION_MEASURES
 
 MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)? ?([KMGT]i?B)$", re.IGNORECASE)
@@ -95,3 +95,67 @@ class LineageSettings(Model):
         if self.file is None and self.url is None:
             raise ValueError("lineage needs a target: file (a JSON Lines path) and/or url (an HTTP endpoint)")
         return self
+
+
+class S3Settings(Model):
+    """An S3-compatible object store for the lakehouse's data files; keys from the environment."""
+
+    endpoint: str  # host:port, e.g. 127.0.0.1:8333 or s3.cn-north-1.amazonaws.com.cn
+    region: str = "us-east-1"
+    url_style: Literal["path", "vhost"] = "path"
+    use_ssl: bool = True
+    key_id_env: str = "HUB_S3_KEY_ID"
+    secret_env: str = "HUB_S3_SECRET"
+
+    _env = field_validator("key_id_env", "secret_env")(env_name)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$", v):
+            raise ValueError(f"{v!r} is not host[:port]; write the endpoint without a scheme, e.g. 127.0.0.1:8333")
+        return v
+
+
+class WarehouseSettings(Model):
+    """Where the lakehouse lives: by default its catalog (SQLite) and data files under the home;
+    at scale, the catalog in PostgreSQL and the data files on S3-compatible storage."""
+
+    # postgresql://user@host:port/database; the password from catalog_password_env. None: SQLite under the home
+    catalog: str | None = None
+    catalog_password_env: str | None = None
+    catalog_schema: str | None = None  # PostgreSQL schema holding the catalog's tables (default: public)
+    data_path: str | None = None  # a folder (relative to the home) or s3://bucket/prefix/; default lake/data/
+    s3: S3Settings | None = None
+    # days every snapshot is kept (time travel, `hub audit reproduce`); at least the bundles' lifetime
+    snapshot_retention_days: Annotated[int, Field(ge=1, le=36_500)] = 90
+    upkeep_cron: str = "30 3 * * *"  # compaction and snapshot expiry (Asia/Shanghai), in the warehouse pool
+
+    _env = field_validator("catalog_password_env")(env_name)
+    _cron = field_validator("upkeep_cron")(cron)
+    _schema = field_validator("catalog_schema")(lambda v: v if v is None else identifier(v))
+
+    @field_validator("catalog")
+    @classmethod
+    def _catalog(cls, v: str | None) -> str | None:
+        if v is not None and not POSTGRES_URL.match(v):
+            raise ValueError(f"{v!r} is not a PostgreSQL URL; write it like postgresql://hub@127.0.0.1:5432/hub_lake "
+                             "(the password comes from catalog_password_env, never the URL)")
+        return v
+
+    @model_validator(mode="after")
+    def _storage(self) -> WarehouseSettings:
+        remote = self.data_path is not None and self.data_path.startswith("s3://")
+        if remote and self.s3 is None:
+            raise ValueError(f"data_path {self.data_path} is on S3: add an s3: block (endpoint, key_id_env, secret_env)")
+        if self.s3 is not None and not remote:
+            raise ValueError("an s3: block needs data_path: s3://bucket/prefix/")
+        if remote and self.catalog is None:
+            raise ValueError("data files on S3 need a catalog other processes and machines reach: set catalog "
+                             "to a PostgreSQL URL")
+        return self
+
+
+POSTGRES_URL = re.compile(r"^postgres(ql)?://(?P<user>[A-Za-z0-9_.-]+)@(?P<host>[A-Za-z0-9_.-]+)(:(?P<port>[0-9]{1,5}))?"
+                          r"/(?P<dbname>[A-Za-z0-9_.-]+)$")
+"""A catalog URL: user, host, optional port and database; no password (it comes from the environment)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from hub.marts import MARTS
 from hub.normalize import tables
 from hub.normalize.views import VIEWS
-from schemas.codes import code_tables
+from schemas.codes import code_docs, code_tables
 from schemas.marts import shareable_columns
 from schemas.tables import RECORD_TYPES, VERSIONING, history_table
 
@@ -23,18 +23,6 @@ HUB_TABLES: dict[str, tuple[str, Doc]] = {
     **{name: (table.description, table.docs()) for name, table in tables.HUB_TABLES.items()}, **VIEWS,
 }
 """The hub's own tables and views: name -> (what it is, its columns)."""
-
-CODE_COLUMNS: Doc = {
-    "type_code": ("类型代字", "case type code (法〔2015〕137号)"),
-    "category": ("案件类别", "case category"),
-    "procedure": ("审级或程序", "instance or procedure"),
-    "court_code": ("法院代字", "court code"),
-    "name": ("名称", "name"),
-    "level": ("法院层级", "最高 / 高级 / 中级 / 基层 / 专门"),
-    "tribunal_code": ("专门审判代字", "special tribunal code"),
-    "label_en": ("英文含义", "English meaning of the code"),
-}
-
 
 def every_table() -> dict[str, tuple[str, Doc]]:
     """Every table and view of the warehouse: name -> (what it is, its columns)."""
@@ -48,7 +36,5 @@ def every_table() -> dict[str, tuple[str, Doc]]:
             out[table] = (f"Mart {mart.name}, built from {', '.join(mart.deps)}", columns)
     out.update(HUB_TABLES)
     for name, table in code_tables().items():
-        coded = table.column_names[0]
-        docs = CODE_COLUMNS | ({} if coded in CODE_COLUMNS else {coded: ("代码", f"the {coded.replace('_', ' ')} as written")})
-        out[name] = (f"Code table: {name.removeprefix('code_').replace('_', ' ')}", {c: docs[c] for c in table.column_names})
+        out[name] = code_docs(name, table)
     return out

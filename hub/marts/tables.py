@@ -22,6 +22,7 @@ def rebuild(con: duckdb.DuckDBPyConnection, statements: list[tuple[str, dict[str
         for sql, params in statements:
             con.execute(sql, params)
         for table, cols in columns.items():
+            con.execute(f"COMMENT ON TABLE {q(table)} IS {lit(f'Mart table {table}, rebuilt whole at each marts run')}")
             for column, (zh, en) in cols.items():
                 con.execute(f"COMMENT ON COLUMN {q(table)}.{q(column)} IS {lit(f'{zh} / {en}')}")
         counts = {t: con.execute(f"SELECT count(*) FROM {q(t)}").fetchone()[0] for t in columns}  # type: ignore[index]

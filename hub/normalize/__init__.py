@@ -8,6 +8,7 @@
     set_aside     batches that cannot be staged, recorded whole with why; release and drop
     missing_keys  keys of a source's latest key snapshot the warehouse accounts for nowhere
     stage         the stage: every pending batch, record types in parallel, audited (``apply_pending``)
+    upkeep        the lakehouse's files compacted, old snapshots expired, on a schedule (``upkeep_warehouse``)
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hub.normalize.stage import apply_pending
+    from hub.normalize.upkeep import upkeep_warehouse
 
-_STAGE = {"apply_pending": "hub.normalize.stage"}
-__all__ = ["apply_pending"]
+_STAGE = {"apply_pending": "hub.normalize.stage", "upkeep_warehouse": "hub.normalize.upkeep"}
+__all__ = ["apply_pending", "upkeep_warehouse"]
 
 
 def __getattr__(name: str) -> Any:

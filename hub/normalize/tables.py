@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas.sql import q
+from schemas.sql import lit, q
 
 
 @dataclass(frozen=True)
 class Column:
     name: str
-    type: str  # DuckDB type, with PRIMARY KEY when the column alone is the key
+    type: str  # DuckDB type
     zh: str
     en: str
 
@@ -24,13 +24,17 @@ class Column:
 class HubTable:
     description: str
     columns: tuple[Column, ...]
-    primary_key: tuple[str, ...] = ()
+    key: tuple[str, ...] = ()  # one row per key: kept by the hub's writes (a lakehouse enforces no keys)
 
     def ddl(self, name: str) -> str:
         cols = [f"{q(c.name)} {c.type}" for c in self.columns]
-        if self.primary_key:
-            cols.append(f"PRIMARY KEY ({', '.join(map(q, self.primary_key))})")
         return f"CREATE TABLE IF NOT EXISTS {q(name)} (\n  " + ",\n  ".join(cols) + "\n)"
+
+    def comments(self, name: str) -> list[str]:
+        """COMMENT ON the table and each column (Chinese / English), so DuckDB itself shows the docs."""
+        key = f" (one row per {', '.join(self.key)})" if self.key else ""
+        return [f"COMMENT ON TABLE {q(name)} IS {lit(self.description + key)}"] + [
+            f"COMMENT ON COLUMN {q(name)}.{q(c.name)} IS {lit(f'{c.zh} / {c.en}')}" for c in self.columns]
 
     def docs(self) -> dict[str, tuple[str, str]]:
         """column -> (Chinese, English)."""
@@ -58,7 +62,7 @@ HUB_TABLES: dict[str, HubTable] = {
     "hub_batches": HubTable(
         "Row accounting per landing batch: rows_in = applied + quarantined + duplicate",
         (
-            Column("batch_id", "VARCHAR PRIMARY KEY", "落地批次", 'landing batch (content hash of its source and Parquet file)'),
+            Column("batch_id", "VARCHAR", "落地批次", 'landing batch (content hash of its source and Parquet file)'),
             Column("source_name", "VARCHAR", "来源", 'source name in hub.yaml'),
             Column("record_type", "VARCHAR", "记录类型", 'shared table the batch feeds'),
             Column("origin", "VARCHAR", "出处", 'file and line range, or query and parameters, the batch was read from'),
@@ -72,12 +76,14 @@ HUB_TABLES: dict[str, HubTable] = {
             Column("kind", "VARCHAR", "批次类型", 'rows (source rows), keys (a key snapshot for hard-delete reconciliation) or set_aside (could not be staged: nothing applied, hub_set_aside says why)'),
             Column("rows_deleted", "BIGINT", "删除行数", 'rows: applied rows carrying the delete flag; keys: records tombstoned'),
         ),
+        key=('batch_id',),
     ),
     "hub_batches_audited": HubTable(
         "Applied batches whose apply entry is in the audit log",
         (
-            Column("batch_id", "VARCHAR PRIMARY KEY", "落地批次", 'a batch in hub_batches; one missing here is audited by the next normalize run'),
+            Column("batch_id", "VARCHAR", "落地批次", 'a batch in hub_batches; one missing here is audited by the next normalize run'),
         ),
+        key=('batch_id',),
     ),
     "hub_bundles": HubTable(
         "One row per published bundle and dataset: who received which file, when",
@@ -95,8 +101,10 @@ HUB_TABLES: dict[str, HubTable] = {
             Column("file", "VARCHAR", "文件", 'file under data/'),
             Column("file_sha256", "VARCHAR", "文件摘要", 'sha256 of the file as delivered (ciphertext when encrypted)'),
             Column("rows", "BIGINT", "行数", 'rows in the file'),
+            Column("plain_sha256", "VARCHAR", "明文摘要", 'sha256 of the Parquet file before encryption (file_sha256 when not encrypted): what hub audit reproduce compares'),
+            Column("lakehouse_snapshot", "BIGINT", "湖仓快照", 'warehouse snapshot the bundle was built from (hub sql --snapshot)'),
         ),
-        primary_key=('bundle_sha256', 'dataset'),
+        key=('bundle_sha256', 'dataset'),
     ),
     "hub_receipts": HubTable(
         "One row per row of a published file: which record version an office holds",
@@ -129,7 +137,7 @@ HUB_TABLES: dict[str, HubTable] = {
             Column("fingerprint", "VARCHAR", "共享指纹", "sha256 of the share's definition, hash key and DuckDB version; a change re-compares every row"),
             Column("remembered_at", "TIMESTAMP", "记录时间", 'when the holdings were last updated (UTC)'),
         ),
-        primary_key=('office', 'dataset'),
+        key=('office', 'dataset'),
     ),
     "hub_holdings_batches": HubTable(
         "Per office and dataset: landed batches its holdings already account for",
@@ -142,7 +150,7 @@ HUB_TABLES: dict[str, HubTable] = {
     "hub_set_aside": HubTable(
         "Landed batches that could not be staged (unreadable, or lacking columns hub.yaml maps): set aside whole, with why",
         (
-            Column("batch_id", "VARCHAR PRIMARY KEY", "落地批次", "the batch, in hub_batches with kind set_aside"),
+            Column("batch_id", "VARCHAR", "落地批次", "the batch, in hub_batches with kind set_aside"),
             Column("source_name", "VARCHAR", "来源", "source name in hub.yaml"),
             Column("record_type", "VARCHAR", "记录类型", "shared table the batch feeds"),
             Column("origin", "VARCHAR", "出处", "file or query the batch was read from"),
@@ -153,13 +161,15 @@ HUB_TABLES: dict[str, HubTable] = {
             Column("dropped_at", "TIMESTAMP", "放弃时间", "when an operator gave it up for good (hub batches drop); NULL while it waits"),
             Column("drop_reason", "VARCHAR", "放弃原因", "why the operator gave it up"),
         ),
+        key=('batch_id',),
     ),
     "hub_meta": HubTable(
         "The warehouse's own settings",
         (
-            Column("key", "VARCHAR PRIMARY KEY", "键", 'setting name, e.g. schema_version'),
+            Column("key", "VARCHAR", "键", 'setting name, e.g. schema_version'),
             Column("value", "VARCHAR", "值", 'setting value'),
         ),
+        key=('key',),
     ),
 }
 """Every table the hub keeps besides the shared tables and marts, created with the warehouse."""
@@ -173,3 +183,7 @@ tombstoned because their key was gone."""
 
 def ddl() -> list[str]:
     return [table.ddl(name) for name, table in HUB_TABLES.items()]
+
+
+def comments() -> list[str]:
+    return [stmt for name, table in HUB_TABLES.items() for stmt in table.comments(name)]

@@ -1,15 +1,19 @@
-"""The DuckDB warehouse: one connection with the hub's macros, its schema created or checked on
-open, transactions, and what its apply ledger (``hub_batches``) says was applied and audited.
+"""The warehouse: a connection to the lakehouse (``hub.lake``) with the hub's macros, its schema
+created or checked on open, transactions, and what its apply ledger (``hub_batches``) says was
+applied and audited.
 
-One process writes the warehouse at a time (Dagster pool ``warehouse``). Each landing batch
-is applied in the transaction that records it in ``hub_batches`` (``hub.normalize.apply``), so
-re-running after a crash applies nothing twice and a half-applied batch never exists.
+One process writes the warehouse at a time (Dagster pool ``warehouse``); analysts and checks
+read it meanwhile. Each landing batch is applied in the transaction that records it in
+``hub_batches`` (``hub.normalize.apply``), so re-running after a crash applies nothing twice and
+a half-applied batch never exists. Every commit is a lakehouse snapshot.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,16 +25,14 @@ import duckdb
 from hub.config import HubConfig
 from hub.errors import WarehouseError
 from hub.home import Home
+from hub.lake.location import NAME as LAKE
+from hub.lake.location import Lake
 from hub.normalize import tables
-from hub.normalize.views import all_views
+from hub.normalize.views import VIEWS, all_views
 from schemas import case_number, identifiers
-from schemas.codes import code_tables
+from schemas.codes import code_docs, code_tables
 from schemas.sql import lit, q
 from schemas.tables import RECORD_TYPES, SCHEMA_VERSION, comments, ddl, view_ddl
-
-CHECKPOINT_THRESHOLD = "256MB"
-"""WAL size that triggers a checkpoint: DuckDB's default meant one per applied batch; more
-costs peak memory (docs/performance.md)."""
 
 MACROS = case_number.duckdb_macros() + identifiers.duckdb_macros()
 """The hub's SQL macros (case numbers, identifiers), stored in the warehouse."""
@@ -38,41 +40,45 @@ MACROS = case_number.duckdb_macros() + identifiers.duckdb_macros()
 
 class Warehouse:
     """An open warehouse connection with the hub's macros registered. ``con`` is the DuckDB
-    connection the stages' SQL runs on (marts, extracts, receipts)."""
+    connection the stages' SQL runs on (marts, extracts, receipts); ``lake`` says where it lives."""
 
-    def __init__(self, path: Path, *, hash_key: bytes, read_only: bool = False) -> None:
-        try:
-            self.con = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.Error as exc:
-            raise WarehouseError(
-                f"cannot open warehouse {path}: {exc}. Is another hub process writing it?"
-            ) from None
-        if not read_only:
-            # each batch commits to the WAL; checkpointing only past this size (and at close)
-            # compresses a table's row groups about once per run instead of once per batch
-            self.con.execute(f"SET checkpoint_threshold = {lit(CHECKPOINT_THRESHOLD)}")
-            self._create_schema()
+    def __init__(self, lake: Lake | Path, *, hash_key: bytes, read_only: bool = False, snapshot: int | None = None,
+                 settings: dict[str, str] | None = None) -> None:
+        self.lake = lake if isinstance(lake, Lake) else Lake.embedded(lake)
+        self.read_only = read_only or snapshot is not None
+        self.con = self.lake.connect(read_only=read_only, snapshot=snapshot, config=settings)
         self._hash_key = hash_key
-        self.read_only = read_only
         self._in_transaction = False
+        # a SQLite catalog takes one writing transaction at a time: the connections of one
+        # process (lanes, offices) take turns; those of other processes wait on SQLite's lock
+        self._writes = threading.Lock() if self.lake.sqlite_file is not None else None
         self._create_macros()
+        if not self.read_only:
+            try:
+                self._create_schema()
+            except duckdb.Error as exc:
+                self.con.close()
+                raise WarehouseError(f"cannot write the {self.lake.describe()}: {str(exc).strip().splitlines()[0]}; "
+                                     "check its settings under warehouse: in hub.yaml and the secrets they name"
+                                     ) from None
 
     @classmethod
-    def open(cls, config: HubConfig, home: Home, *, read_only: bool = False) -> Warehouse:
+    def open(cls, config: HubConfig, home: Home, *, read_only: bool = False, snapshot: int | None = None) -> Warehouse:
         """The home's warehouse, with the identifier hash key and memory limit the config names."""
-        wh = cls(home.warehouse, hash_key=home.hash_key(config.hub.hash_key_env), read_only=read_only)
+        lake = Lake.of(config, home)
+        if not read_only and snapshot is None and home.single_file_warehouse.exists() and not lake.exists():
+            raise WarehouseError(
+                f"{home.single_file_warehouse} is the warehouse of an earlier hub: run `hub migrate --home "
+                f"{home.root}` to move it, with its history, holdings and ledgers, into the lakehouse")
+        settings = {"temp_directory": str(home.staging / "duckdb-spill")}
         if config.hub.duckdb_memory_limit:  # DuckDB's default is 80% of RAM: a shared host needs less
-            wh.con.execute(f"SET memory_limit = {lit(config.hub.duckdb_memory_limit)}")
-        return wh
+            settings["memory_limit"] = config.hub.duckdb_memory_limit
+        return cls(lake, hash_key=home.hash_key(config.hub.hash_key_env), read_only=read_only, snapshot=snapshot,
+                   settings=settings)
 
     def _create_macros(self) -> None:
-        """The keyed hash, TEMP: its key must never be persisted into the file. The other
-        macros are the warehouse's own (``_create_schema``), created once instead of on every
-        connection; a read-only connection, which cannot create them there, gets TEMP copies,
-        so it works on a warehouse written before they were stored."""
-        if self.read_only:
-            for stmt in MACROS:
-                self.con.execute(stmt.replace("CREATE OR REPLACE MACRO", "CREATE OR REPLACE TEMP MACRO"))
+        """The keyed hash, TEMP: its key must never be persisted into the lakehouse. The other
+        macros are the warehouse's own (``_create_schema``), so an analyst's session has them too."""
         self.con.execute(identifiers.keyed_hash_macro(self._hash_key))
 
     def cursor(self) -> Warehouse:
@@ -80,6 +86,8 @@ class Warehouse:
         keyed hash: a second thread applies one record type while this connection applies another."""
         other = copy.copy(self)
         other.con = self.con.cursor()
+        other.con.execute(f"USE {LAKE}")
+        other._in_transaction = False
         other._create_macros()
         return other
 
@@ -95,7 +103,7 @@ class Warehouse:
         the warehouse, and some forty catalog writes per open would cost more than its data."""
         meta = self._meta()
         self._check_version(meta)
-        statements = [*tables.ddl(), *MACROS]
+        statements = [*tables.ddl(), *tables.comments(), *MACROS]
         for rt in RECORD_TYPES:
             statements += [ddl(rt), view_ddl(rt), *comments(rt)]
         codes, views = code_tables(), all_views()  # the views read the code tables
@@ -106,8 +114,7 @@ class Warehouse:
         audited_before = self.con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
             "AND table_name = 'hub_batches_audited'").fetchone()[0]  # type: ignore[index]
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with self.transaction():
             for stmt in statements:
                 self.con.execute(stmt)
             if not audited_before:  # a warehouse from before the table: its batches were audited as applied
@@ -116,14 +123,17 @@ class Warehouse:
                 self.con.register("_code", table)
                 self.con.execute(f"CREATE OR REPLACE TABLE {q(name)} AS SELECT * FROM _code")
                 self.con.unregister("_code")
+                description, columns = code_docs(name, table)
+                self.con.execute(f"COMMENT ON TABLE {q(name)} IS {lit(description)}")
+                for column, (zh, en) in columns.items():
+                    self.con.execute(f"COMMENT ON COLUMN {q(name)}.{q(column)} IS {lit(f'{zh} / {en}')}")
             for view in views:
                 self.con.execute(view)
-            self.con.execute("INSERT OR REPLACE INTO hub_meta VALUES ('schema_version', ?), ('schema_digest', ?)",
+            for name, (description, _) in VIEWS.items():
+                self.con.execute(f"COMMENT ON VIEW {q(name)} IS {lit(description + ' (columns: docs/analyst-guide.md)')}")
+            self.con.execute("DELETE FROM hub_meta WHERE key IN ('schema_version', 'schema_digest')")
+            self.con.execute("INSERT INTO hub_meta VALUES ('schema_version', ?), ('schema_digest', ?)",
                              [str(SCHEMA_VERSION), digest])
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
 
     def _meta(self) -> dict[str, str] | None:
         """``hub_meta`` as a dict; None when the warehouse has none (new, or schema version 1).
@@ -142,10 +152,9 @@ class Warehouse:
                 "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
             found = 1 if "hub_batches" in names else SCHEMA_VERSION
         if found != SCHEMA_VERSION:
-            path = self.con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
             raise WarehouseError(
-                f"warehouse {path[0] if path else ''} has schema version {found}, this hub writes version "
-                f"{SCHEMA_VERSION}: move the file aside and run `hub run` again; every landed batch is "
+                f"the {self.lake.describe()} has schema version {found}, this hub writes version "
+                f"{SCHEMA_VERSION}: move it aside and run `hub run` again; every landed batch is "
                 "re-applied from landing/ (nothing is pulled twice)"
             )
 
@@ -157,17 +166,22 @@ class Warehouse:
         if self._in_transaction:  # a batch inside the caller's
             yield
             return
-        self.con.execute("BEGIN TRANSACTION")
-        self._in_transaction = True
-        try:
-            yield
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            self.con.execute("PRAGMA enable_optimizer")  # a failed small staging may have left it off
-            raise
-        finally:
-            self._in_transaction = False
+        with self._writes or contextlib.nullcontext():
+            self.con.execute("BEGIN TRANSACTION")
+            self._in_transaction = True
+            try:
+                yield
+                self.con.execute("COMMIT")
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                self.con.execute("PRAGMA enable_optimizer")  # a failed small staging may have left it off
+                raise
+            finally:
+                self._in_transaction = False
+
+    def snapshot(self) -> int:
+        """The lakehouse snapshot this connection reads: the last commit, or the one it was opened at."""
+        return self.con.execute(f"SELECT id FROM {LAKE}.current_snapshot()").fetchone()[0]  # type: ignore[index]
 
     def applied(self) -> set[str]:
         return {r[0] for r in self.con.execute("SELECT batch_id FROM hub_batches").fetchall()}
@@ -183,7 +197,8 @@ class Warehouse:
 
     def mark_audited(self, batch_ids: list[str]) -> None:
         if batch_ids:
-            self.con.execute("INSERT OR IGNORE INTO hub_batches_audited SELECT unnest($ids)", {"ids": batch_ids})
+            self.con.execute("INSERT INTO hub_batches_audited SELECT DISTINCT unnest($ids) AS batch_id "
+                             "EXCEPT SELECT batch_id FROM hub_batches_audited", {"ids": batch_ids})
 
     def table_counts(self) -> dict[str, int]:
         names = list(RECORD_TYPES) + ["quarantine"]

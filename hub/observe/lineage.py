@@ -156,7 +156,9 @@ def landing_name(home: Home, source: str) -> str:
 
 
 def table_name(home: Home, table: str) -> str:
-    return f"{home.warehouse}/{table}"
+    """A warehouse table's dataset name: the lakehouse's folder under the home, then the table
+    (the same name wherever hub.yaml keeps the catalog and files, so lineage graphs stay joined)."""
+    return f"{home.lake}/{table}"
 
 
 def _schema(schema: pa.Schema | list[tuple[str, str, str | None]]) -> schema_dataset.SchemaDatasetFacet:

@@ -14,6 +14,7 @@ from hub.config import HubConfig, Source
 from hub.errors import HeldBack
 from hub.marts.stage import build_mart
 from hub.normalize.stage import apply_pending
+from hub.normalize.upkeep import upkeep_warehouse
 from hub.orchestration import metadata as asset_metadata
 from hub.orchestration.keys import delivery_key, extract_key, landing_key
 from hub.orchestration.resources import (
@@ -180,6 +181,14 @@ def _mart_asset(spec: marts.Mart) -> dg.AssetsDefinition:
     return _mart
 
 
+@dg.asset(name="warehouse_upkeep", group_name="upkeep", kinds={"ducklake"}, pool=WAREHOUSE_POOL,
+          description="The lakehouse's small files compacted, snapshots older than "
+          "warehouse.snapshot_retention_days expired, files no kept snapshot needs deleted.")
+def _upkeep(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
+    done = translate(lambda: upkeep_warehouse(hub.run(context)), "warehouse upkeep", context)
+    return dg.MaterializeResult(metadata=done.details())
+
+
 def build_assets(config: HubConfig) -> list[dg.AssetsDefinition]:
     names = {i.id: i.name for i in config.institutions}
     return (
@@ -187,4 +196,5 @@ def build_assets(config: HubConfig) -> list[dg.AssetsDefinition]:
         + [_normalized_asset(config)] + [_mart_asset(m) for m in marts.MARTS]
         + ([_extracts_asset(config)] if config.offices else [])
         + [_delivery_asset(config, o.id) for o in config.offices if o.delivery.sftp is not None]
+        + [_upkeep]
     )

@@ -27,7 +27,7 @@ def build_definitions(
     """``as_of`` pins the day the marts count from (the demo's ``--as-of``); default: each run's day."""
     config = config or load_config(config_path or home.require_config())
     assets = build_assets(config)
-    everything = dg.define_asset_job("exchange", selection=dg.AssetSelection.all(),
+    everything = dg.define_asset_job("exchange", selection=dg.AssetSelection.all() - dg.AssetSelection.groups("upkeep"),
                                      description="Pull every source, normalize, publish every extract.")
     # 'hub run' runs these two in turn, so one unreachable source cannot hold back the others
     pull_all = dg.define_asset_job("pull_all", selection=dg.AssetSelection.groups("landing"),
@@ -80,6 +80,13 @@ def build_definitions(
                             "write the last quarter's tables (Parquet, .xlsx) under reports/quarterly/."),
         "Writes the last quarter's non-litigation supervision statistics on the 1st of January, April, July and "
         "October at 06:00 (due by the 5th).",
+    ))
+    schedules.append(_schedule(
+        "warehouse_upkeep", config.warehouse.upkeep_cron,
+        dg.define_asset_job("upkeep", selection=dg.AssetSelection.groups("upkeep"),
+                            description="Compact the lakehouse and expire snapshots past their retention."),
+        f"Compacts the lakehouse's files and expires snapshots older than {config.warehouse.snapshot_retention_days} "
+        f"days (warehouse.upkeep_cron: {config.warehouse.upkeep_cron}, Asia/Shanghai), in the warehouse pool.",
     ))
     return dg.Definitions(
         assets=assets,

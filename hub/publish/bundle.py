@@ -75,6 +75,7 @@ class PublishedBundle:
     sequence: int
     manifest_sha256: str
     rows: dict[str, int]
+    plain_sha256: dict[str, str]  # per dataset, the Parquet file's digest before encryption (the file's when plain)
 
 
 def publish_bundle(
@@ -103,7 +104,7 @@ def publish_bundle(
     final = office_dir / f"{sequence:08d}"
     try:
         (tmp / DATA).mkdir()
-        subjects, described = [], {}
+        subjects, described, plain = [], {}, {}
         for name, data in sorted(datasets.items()):
             file = f"{DATA}/{name}.parquet"
             if isinstance(data, pa.Table):
@@ -112,6 +113,7 @@ def publish_bundle(
             else:
                 shutil.move(data, tmp / file)
                 rows, schema = pq.read_metadata(tmp / file).num_rows, pq.read_schema(tmp / file)
+            plain[name] = sha256_file(tmp / file)
             if recipients:  # only ciphertext is delivered, and the digest covers it
                 encrypt_for(tmp / file, tmp / f"{file}.age", recipients)
                 (tmp / file).unlink()
@@ -157,7 +159,7 @@ def publish_bundle(
     except OSError as exc:
         raise PublishError(f"bundle {final} was written but could not be made durable: {exc}") from None
     rows = {name: d["rows"] for name, d in described.items()}
-    return PublishedBundle(final, sequence, hashlib.sha256(manifest).hexdigest(), rows)
+    return PublishedBundle(final, sequence, hashlib.sha256(manifest).hexdigest(), rows, plain)
 
 
 def _check_inputs(office: str, datasets: Mapping[str, pa.Table | Path], predicate: dict[str, Any]) -> None:

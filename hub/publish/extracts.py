@@ -219,7 +219,8 @@ def remember(con: duckdb.DuckDBPyConnection, holdings: list[Holdings]) -> None:
                         which)
         con.execute(f"INSERT INTO hub_holdings SELECT $office, $dataset, record_key, _row_hash FROM {h.rows}", which)
         con.execute(f"INSERT INTO hub_holdings_batches SELECT $office, $dataset, batch_id FROM {h.batches}", which)
-        con.execute("INSERT OR REPLACE INTO hub_holdings_state VALUES ($office, $dataset, $fingerprint, now())",
+        con.execute(f"DELETE FROM hub_holdings_state WHERE {mine}", which)
+        con.execute("INSERT INTO hub_holdings_state VALUES ($office, $dataset, $fingerprint, now())",
                     which | {"fingerprint": h.fingerprint})
     for temp in (t for h in holdings for t in h.temps):  # a failed remember leaves them to the connection's end
         con.execute(f"DROP TABLE IF EXISTS {temp}")

@@ -33,7 +33,7 @@ DELIVERY_SCHEMA = pa.schema([
 
 def record(
     con: duckdb.DuckDBPyConnection, bundle: PublishedBundle, *, office: str, agreement: str, version: int,
-    extract: str, published_at: dt.datetime, run_id: str, receipts: dict[str, str],
+    extract: str, published_at: dt.datetime, run_id: str, receipts: dict[str, str], snapshot: int | None,
 ) -> None:
     """Write the bundle's receipts (called once the bundle is in place, inside the transaction
     that records what the office now holds); ``receipts``: per dataset, the query giving its
@@ -41,14 +41,15 @@ def record(
     files = _files(bundle.path)
     facts = {"office": office, "agreement": agreement, "version": version, "sequence": bundle.sequence,
              "sha": bundle.manifest_sha256, "path": str(bundle.path), "extract": extract,
-             "at": published_at.astimezone(dt.UTC).replace(tzinfo=None), "run_id": run_id}
+             "at": published_at.astimezone(dt.UTC).replace(tzinfo=None), "run_id": run_id, "snapshot": snapshot}
     try:
         for dataset, receipt in receipts.items():
             file, digest = files[dataset]
             con.execute(
                 """INSERT INTO hub_bundles VALUES ($office, $agreement, $version, $sequence, $sha, $path, $extract,
-                   $at, $run_id, $dataset, $file, $digest, $rows)""",
-                facts | {"dataset": dataset, "file": file, "digest": digest, "rows": bundle.rows[dataset]},
+                   $at, $run_id, $dataset, $file, $digest, $rows, $plain, $snapshot)""",
+                facts | {"dataset": dataset, "file": file, "digest": digest, "rows": bundle.rows[dataset],
+                         "plain": bundle.plain_sha256[dataset]},
             )
             con.execute(
                 f"""INSERT INTO hub_receipts SELECT $office, $agreement, $sequence, $sha, $dataset,

@@ -108,6 +108,7 @@ def _publish_office(
             raise HeldBack(f"{office_id} is held back while landed batches of what it receives wait set aside "
                                f"({held}): see 'hub batches list', then release or drop them")
         work = _work_folder(folder)
+        snapshot = wh.snapshot()  # what the extract reads: the last commit (this office's writes wait for it)
         try:
             datasets, holdings, rows = extracts.build(wh.con, agreement, run.home.state, work, full=full)
             shapes = {rt: (pq.read_schema(path), pq.read_metadata(path).num_rows) for rt, path in datasets.items()}
@@ -121,7 +122,7 @@ def _publish_office(
                 run.progress(f"publish {office_id}: nothing new since bundle {sequence - 1}; none made")
                 return None
             stage.outputs = lineage.extract_outputs(run.home, agreement, str(folder), shapes)
-            predicate = _predicate(run, office_id, agreement, full, shared)
+            predicate = _predicate(run, office_id, agreement, full, shared) | {"lakehouse_snapshot": snapshot}
             inflight.begin(folder, sequence, run.run_id)
             bundle = publish_bundle(
                 folder.parent, office_id, datasets, predicate, key,
@@ -130,7 +131,8 @@ def _publish_office(
             crash_point("publish.written")
             with writes, wh.transaction():  # the bundle's receipts and what the office now holds: together
                 receipts.record(wh.con, bundle, office=office_id, agreement=agreement.id, version=agreement.version,
-                                extract=predicate["extract"], published_at=now, run_id=run.run_id, receipts=rows)
+                                extract=predicate["extract"], published_at=now, run_id=run.run_id, receipts=rows,
+                                snapshot=snapshot)
                 extracts.remember(wh.con, holdings)
                 extracts.forget_unshared(wh.con, office_id, shared)
                 crash_point("publish.recording")

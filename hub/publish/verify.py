@@ -97,6 +97,20 @@ def verify_bundle(bundle: Path, keys_dir: Path, *, now: dt.datetime, state_file:
     return VerifiedBundle(st.office, st.sequence, keyid, st.rows, st.created, st.expires, manifest_sha)
 
 
+def signed_statement(bundle: Path, keys_dir: Path) -> tuple[dict[str, Any], str]:
+    """A bundle's in-toto statement once its signature and files check out, and its manifest's
+    sha256, whatever its age: for an auditor asking what a bundle said (``hub audit reproduce``),
+    not for an office deciding whether to accept it (``verify_bundle``)."""
+    manifest = bundle / MANIFEST
+    if not manifest.is_file():
+        raise _fail("missing-file", f"{manifest} is missing: {bundle} is not a complete bundle")
+    raw = manifest.read_bytes()
+    body, signatures = _envelope(raw, manifest)
+    _signer(body, signatures, keys_dir, manifest)
+    _check_files(bundle, _statement(body, manifest).subjects)
+    return json.loads(body), hashlib.sha256(raw).hexdigest()
+
+
 def _fail(reason: str, message: str) -> VerificationError:
     return VerificationError(message, reason=reason)
 

@@ -12,9 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
+import hub
 from benchmarks.generate import COURTS, PROCURATORATES, source_name
 from benchmarks.measure import Phase
 from hub.observe import audit
@@ -40,7 +40,7 @@ def test_benchmark_runs_and_every_record_reaches_warehouse_or_quarantine(tmp_pat
         source_name(p.id, "supervision") for p in PROCURATORATES}
     assert sum(s["rows"] for s in sources.values()) == 2000
     assert all(s["defects"] >= 1 for s in sources.values())
-    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    con = hub.connect(home)
     held = dict(con.execute(
         "SELECT source_name, count(*) FROM (SELECT source_name FROM filing UNION ALL SELECT source_name FROM judgment "
         "UNION ALL SELECT source_name FROM enforcement UNION ALL SELECT source_name FROM supervision) GROUP BY 1"

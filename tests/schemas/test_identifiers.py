@@ -140,7 +140,7 @@ def test_identifier_macros_agree_with_python(con: duckdb.DuckDBPyConnection, val
                                              near: list[str], junk: list[str]) -> None:
     values = [pad + (v.lower() if low else v) + pad for pad, v, low in valid] + near + junk + [None]
     rows = con.execute(
-        "SELECT v, hub_resident_id_ok(v), hub_credit_code_ok(v), hub_party_id_ok(v), hub_mask_id(v) FROM unnest(?) t(v)",
+        "SELECT v, hub_resident_id_ok(v), hub_credit_code_ok(v), hub_party_id_ok(v), hub_mask_id(v) FROM unnest(CAST(? AS VARCHAR[])) t(v)",
         [values],
     ).fetchall()
     assert len(rows) == len(values)

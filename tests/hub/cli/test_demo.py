@@ -11,15 +11,16 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import hub
 from hub.cli import main
 from hub.config import SftpDropSource, load_config
 from hub.errors import PublishError
 from hub.home import Home
+from hub.normalize.warehouse import Warehouse
 from hub.observe import audit
 from hub.observe.run import RunContext
 from hub.publish import publish, publish_offices
@@ -50,7 +51,7 @@ def age_bundles(home: Path, days: int = 16) -> None:
 
 
 def test_warehouse_has_shared_tables_and_quarantine(demo: Path) -> None:
-    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    con = hub.connect(demo)
     for rt in RECORD_TYPES:
         cols = [r[0] for r in con.execute(f"DESCRIBE {rt}").fetchall()]
         assert cols == [f.name for f in stored_fields(rt)]
@@ -102,7 +103,7 @@ def test_every_source_row_is_somewhere(demo: Path) -> None:
     """Rows in the institutions' own stores = rows the hub accounted for, per source."""
     import sqlite3
 
-    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    con = hub.connect(demo)
     got = dict(con.execute("SELECT source_name, sum(rows_in) FROM hub_batches WHERE kind = 'rows' GROUP BY 1").fetchall())
     config = load_config(demo / "hub.yaml")
     for src in config.sources:
@@ -157,7 +158,7 @@ def test_offices_receive_only_what_their_agreement_allows(demo: Path, tmp_path: 
                 if incremental:
                     continue
                 # rows: exactly those the filter selects, counted independently
-                con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+                con = hub.connect(demo)
                 total = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
                 expected = con.execute(
                     f"SELECT count(*) FROM {name} WHERE " + (" AND ".join(
@@ -195,12 +196,12 @@ def test_tampering_with_any_byte_fails_verification(demo: Path, tmp_path: Path, 
 
 def test_second_run_lands_nothing_twice(demo: Path) -> None:
     """Rerunning on the same data (the SFTP drop served again) applies no batch twice."""
-    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    con = hub.connect(demo)
     before = con.execute("SELECT count(*) FROM hub_batches").fetchone()[0]
     counts_before = {rt: con.execute(f"SELECT count(*) FROM {rt}").fetchone()[0] for rt in RECORD_TYPES}
     con.close()
     assert main(["demo", "--home", str(demo), "--as-of", AS_OF]) == 0
-    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    con = hub.connect(demo)
     assert con.execute("SELECT count(*) FROM hub_batches").fetchone()[0] == before
     assert {rt: con.execute(f"SELECT count(*) FROM {rt}").fetchone()[0] for rt in RECORD_TYPES} == counts_before
     sequences = [json.loads((b / "manifest.dsse.json").read_text())["signatures"][0]["keyid"] for b in bundles(demo)]
@@ -219,7 +220,7 @@ def test_demo_builds_every_mart_and_its_reports(demo: Path) -> None:
     from hub.marts import MART_OF_TABLE, nonlit_stats
     from schemas.marts import MART_TABLES
 
-    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    con = hub.connect(demo)
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'mart_%'").fetchall()}
     assert tables == set(MART_OF_TABLE) == set(MART_TABLES)  # built by the registry, as declared in schemas
     # the demo's procuratorate files a row for each quarter, kind and itself; its 行审 and arbitration targets count
@@ -245,7 +246,7 @@ def test_demo_builds_every_mart_and_its_reports(demo: Path) -> None:
 def test_reports_command_writes_any_quarter_again(demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from openpyxl import load_workbook
 
-    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    con = hub.connect(demo)
     quarter, measures = con.execute("SELECT quarter, sum(measures) FROM mart_nonlit_quarterly GROUP BY 1 "
                                     "HAVING sum(measures) > 0 ORDER BY 1 LIMIT 1").fetchone()
     year = con.execute("SELECT min(year) FROM mart_admin_litigation").fetchone()[0]
@@ -266,7 +267,7 @@ def test_analyst_guide_covers_every_table_and_its_queries_run(demo: Path) -> Non
     from hub.inspect.analyst_guide import EXAMPLES
     from hub.inspect.catalog import every_table
 
-    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    con = hub.connect(demo)
     found: dict[str, list[str]] = {}
     for table, column in con.execute("SELECT table_name, column_name FROM duckdb_columns() "
                                      "WHERE NOT internal AND schema_name = 'main'").fetchall():
@@ -370,7 +371,7 @@ def test_sftp_delivery_reaches_the_office_inbox(demo: Path) -> None:
 
 
 def _receipts_and_holdings(home: Path, sequences: dict[str, int]) -> tuple[list[tuple], list[tuple]]:
-    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    con = hub.connect(home)
     try:
         receipts = [r[1:] for r in con.execute(
             "SELECT bundle_sequence, office, dataset, bundle_row, change, record_key, row_hash FROM hub_receipts "
@@ -390,9 +391,8 @@ def test_offices_published_at_once_get_what_they_would_one_by_one(demo: Path, tm
     homes = {way: tmp_path / way for way in ("serial", "together")}
     for home in homes.values():
         shutil.copytree(demo, home, ignore=shutil.ignore_patterns(".dagster"))
-        con = duckdb.connect(str(home / "warehouse.duckdb"))
-        con.execute("DELETE FROM hub_holdings_state")  # every office holds nothing: each gets a whole snapshot
-        con.close()
+        with Warehouse.open(config, Home(home)) as wh:  # every office holds nothing: each gets a whole snapshot
+            wh.con.execute("DELETE FROM hub_holdings_state")
     sequences = {o: len(list((demo / "outbox" / o).glob("[0-9]" * 8))) + 1 for o in offices}
     serial = {o: publish(RunContext(config, Home(homes["serial"]), "r"), o) for o in offices}
     together = publish_offices(RunContext(config, Home(homes["together"]), "r"), offices)

@@ -48,7 +48,7 @@ FIGURES = ["cases_filed", "decided", "lost", "loss_rate", "head_recorded", "head
 
 @pytest.fixture
 def wh(tmp_path: Path) -> Iterator[Warehouse]:
-    w = Warehouse(tmp_path / "w.duckdb", hash_key=b"k")
+    w = Warehouse(tmp_path / "lake", hash_key=b"k")
     load(w, tmp_path, "filing", FILINGS, FIL_MAP, court_code="内03", source="fil")
     load(w, tmp_path, "judgment", JUDGMENTS, JUD_MAP, court_code="内03", source="jud")
     yield w

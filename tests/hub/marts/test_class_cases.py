@@ -23,7 +23,7 @@ def cases(court: str, cause: str, outcomes: list[str], start: int) -> tuple[list
 
 @pytest.fixture
 def wh(tmp_path: Path) -> Iterator[Warehouse]:
-    w = Warehouse(tmp_path / "w.duckdb", hash_key=b"k")
+    w = Warehouse(tmp_path / "lake", hash_key=b"k")
     groups = {
         # 民间借贷纠纷 at two basic courts: 支持 2, 驳回 2, 部分支持 2 (a mediation and a withdrawal left out)
         "内0302": [("民间借贷纠纷", ["支持", "驳回", "部分支持", "调解"], 1),

@@ -50,7 +50,7 @@ ROWS = [
 
 @pytest.fixture
 def wh(tmp_path: Path) -> Warehouse:
-    w = Warehouse(tmp_path / "w.duckdb", hash_key=b"k")
+    w = Warehouse(tmp_path / "lake", hash_key=b"k")
     table = pa.Table.from_pylist([r | {"id": str(i), SOURCE_ROW: i} for i, r in enumerate(ROWS, 1)])
     batch = land(Batch("c1_enf", table, origin="test"), tmp_path / "landing", record_type="enforcement",
                  institution="c1", run_id="r")

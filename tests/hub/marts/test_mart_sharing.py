@@ -27,7 +27,7 @@ OVERDUE = Agreement.model_validate({
 
 @pytest.fixture
 def wh(tmp_path: Path) -> Iterator[Warehouse]:
-    w = Warehouse(tmp_path / "w.duckdb", hash_key=b"k")
+    w = Warehouse(tmp_path / "lake", hash_key=b"k")
     load(w, tmp_path, "enforcement", ENFORCEMENT, ENF_MAP, court_code="内0302", source="court")
     load(w, tmp_path, "supervision", SUPERVISION, SUP_MAP, source="proc")
     yield w

@@ -42,7 +42,7 @@ def test_late_measures_and_closing_windows(tmp_path: Path) -> None:
         {"wsbh": "乌检民监〔2022〕9号", "fs": "再审检察建议", "ah": "（2018）内03民终9号", "fcrq": "2022-03-02",
          "sxrq": "2019-03-01"},
     ]
-    with Warehouse(tmp_path / "w.duckdb", hash_key=b"k") as wh:
+    with Warehouse(tmp_path / "lake", hash_key=b"k") as wh:
         apply(wh, tmp_path, "c1_judg", "judgment", judgments, JUDG_MAP, "ah", "内03")
         apply(wh, tmp_path, "p1_sup", "supervision", measures, SUP_MAP, "wsbh", None)
         as_of = dt.date(2024, 12, 31)

@@ -122,7 +122,7 @@ def test_replaying_deletes_in_another_order_gives_the_same_tables(tmp_path: Path
     mapping = {"case_no": "ah", "filing_date": "larq", "source_updated_at": "gxsj"}
     results = []
     for name, order in (("a", [live, gone]), ("b", [gone, live])):
-        with Warehouse(tmp_path / f"{name}.duckdb", hash_key=b"k") as wh:
+        with Warehouse(tmp_path / f"{name}-lake", hash_key=b"k") as wh:
             for b in order:
                 apply(wh, b, mapping=mapping, key_column="id", court_code="内03", run_id="r", soft_delete=("sc", ["1"]))
             results.append((

@@ -40,7 +40,7 @@ def filing(ah: str, larq: str = "2024-03-05", zjhm: str | None = None, bdje: str
 
 @pytest.fixture
 def wh(tmp_path: Path) -> Warehouse:
-    w = Warehouse(tmp_path / "w.duckdb", hash_key=KEY)
+    w = Warehouse(tmp_path / "lake", hash_key=KEY)
     yield w
     w.con.close()
 
@@ -151,15 +151,14 @@ def test_history_keeps_one_current_version_per_key(wh: Warehouse, tmp_path: Path
 
 
 def test_warehouse_of_another_schema_version_is_refused_with_the_fix(tmp_path: Path) -> None:
-    import duckdb
-
     from hub.errors import WarehouseError
+    from hub.lake.location import Lake
 
-    old = duckdb.connect(str(tmp_path / "old.duckdb"))
+    old = Lake.embedded(tmp_path / "old").connect()
     old.execute("CREATE TABLE hub_batches (batch_id VARCHAR)")  # version 1 had no hub_meta
     old.close()
-    with pytest.raises(WarehouseError, match="schema version 1.*move the file aside and run `hub run`"):
-        Warehouse(tmp_path / "old.duckdb", hash_key=KEY)
+    with pytest.raises(WarehouseError, match="schema version 1.*move it aside and run `hub run`"):
+        Warehouse(tmp_path / "old", hash_key=KEY)
 
 
 def test_exact_duplicates_are_counted_not_applied(wh: Warehouse, tmp_path: Path) -> None:
@@ -179,7 +178,7 @@ def test_upsert_paths_agree(tmp_path: Path) -> None:
     splits = {"together": [[a[0], b, a[0], a[1], a[2]]], "apart": [[a[0], b], [a[1]], [a[2], a[0]]]}
     seen = []
     for name, parts in splits.items():
-        with Warehouse(tmp_path / f"{name}.duckdb", hash_key=KEY) as w:
+        with Warehouse(tmp_path / f"{name}-lake", hash_key=KEY) as w:
             counts = [apply_filing(w, batch(tmp_path / name, "c1_filing", rows)) for rows in parts]
             assert sum(c["rows_applied"] for c in counts) == 4 and sum(c["rows_duplicate"] for c in counts) == 1
             seen.append((
@@ -200,7 +199,7 @@ def test_replay_in_other_order_gives_same_tables(tmp_path: Path) -> None:
     ]
     snapshots = []
     for order, name in ((batches, "a"), (batches[::-1], "b")):
-        with Warehouse(tmp_path / f"{name}.duckdb", hash_key=KEY) as w:
+        with Warehouse(tmp_path / f"{name}-lake", hash_key=KEY) as w:
             for b in order:
                 apply_filing(w, b)
             snapshots.append((
@@ -218,7 +217,8 @@ def test_failed_apply_leaves_nothing(wh: Warehouse, tmp_path: Path) -> None:
     b = batch(tmp_path, "c1_filing", [filing("（2024）内03民终1号")])
     with pytest.raises(WarehouseError, match="applying batch .* from c1_filing failed: .*no_such_column"):
         apply(wh, b, mapping=FILING_MAP | {"cause": "no_such_column"}, key_column="id", court_code="内03", run_id="r1")
-    assert wh.query("SELECT current_setting('enable_optimizer')").fetchone() == (True,)  # as before the batch
+    plan = wh.query("EXPLAIN SELECT * FROM filing_history WHERE 1 + 1 = 2").fetchall()[0][1]
+    assert "(1 + 1)" not in plan  # the optimizer folds constants again, as before the batch
     assert wh.table_counts() == {"filing": 0, "judgment": 0, "enforcement": 0, "supervision": 0, "quarantine": 0}
     assert wh.applied() == set()
 
@@ -269,7 +269,7 @@ def alone_and_together(tmp: Path, batches: list[LandedBatch], rules: dict[str, S
     of them given to one ``apply_group``."""
     seen = []
     for name in ("alone", "together"):
-        with Warehouse(tmp / f"{name}.duckdb", hash_key=KEY) as w:
+        with Warehouse(tmp / f"{name}-lake", hash_key=KEY) as w:
             if name == "alone":
                 counts = [next(apply_group(w, [b], rules, run_id="r1"))[1] for b in batches]
             else:

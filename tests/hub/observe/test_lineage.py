@@ -17,10 +17,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+import hub
 from hub.cli import main
 from hub.config import SftpDropSource, load_config
 from hub.demo import exchange
@@ -41,7 +41,7 @@ CORRECTED_CAUSE = "民间借贷纠纷（更正）"
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("lineage")
     assert main(["demo", "--home", str(root), "--as-of", AS_OF]) == 0
-    con = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
+    con = hub.connect(root)
     key = con.execute("SELECT source_key FROM filing WHERE source_name = 'wh_court_filing' ORDER BY record_key LIMIT 1"
                       ).fetchone()[0]
     con.close()
@@ -143,7 +143,7 @@ def test_supervision_row_traces_to_its_csv_line_and_its_sftp_deliveries(
 
 
 def test_trace_by_case_number_in_any_spelling(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    con = hub.connect(demo)
     case_no = con.execute("SELECT target_case_no FROM supervision s JOIN judgment j ON j.case_no = s.target_case_no "
                           "ORDER BY 1 LIMIT 1").fetchone()[0]
     con.close()
@@ -159,7 +159,7 @@ def test_trace_by_case_number_in_any_spelling(demo: Path, capsys: pytest.Capture
     assert tree.startswith(f"trace: case_no {case_no}") and "├─ " in tree and "received by" in tree
 
     # a row quarantined for its case number's court still traces by that number
-    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    con = hub.connect(demo)
     raw = con.execute("SELECT original->>'ah' FROM quarantine WHERE rule = 'court_mismatch'").fetchone()[0]
     con.close()
     stray = trace_json(demo, capsys, raw)["quarantined_unmatched"]
@@ -177,7 +177,7 @@ def test_report_reconciles_with_the_warehouse_and_the_bundles(demo: Path, capsys
     assert main(["audit", "report", "--home", str(demo), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "received (bundles per office and dataset)" in printed and "wh_proc_supervision" in printed
-    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    con = hub.connect(demo)
     con.execute(f"CREATE TEMP TABLE r AS SELECT * FROM read_csv('{out}', header = true, all_varchar = true)")
 
     # received: every published bundle and dataset, rows and digests as its signed manifest says
@@ -241,7 +241,7 @@ def test_audit_log_records_every_stage_and_shows_truncation(
     pulls = [e for e in entries if e["event"] == "pull"]
     assert sorted(e["subject"] for e in pulls) == sorted([s.name for s in config.sources] * 2)
     assert any(e["details"]["rows"] == 0 for e in pulls)  # empty pulls are entries too
-    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    con = hub.connect(demo)
     by_batch = {b: dict(rules) for b, rules in con.execute(
         "SELECT batch_id, map_from_entries(list((rule, n))) FROM (SELECT batch_id, rule, count(*) n FROM quarantine "
         "GROUP BY ALL) GROUP BY 1").fetchall()}
@@ -291,7 +291,7 @@ def test_openlineage_events_of_the_exchange_conform_and_carry_lineage(demo: Path
     filing = next(o for o in normalize["outputs"] if o["name"].endswith("/filing"))
     inputs = {(f["name"].rsplit("/", 1)[-1], f["field"]) for f in filing["facets"]["columnLineage"]["fields"]["case_no"]["inputFields"]}
     assert inputs == {("wh_court_filing", "ah"), ("hbw_court_filing", "case_number")}
-    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    con = hub.connect(demo)
     rows = con.execute("SELECT count(*) FROM filing").fetchone()[0]
     assert filing["outputFacets"]["outputStatistics"]["rowCount"] == rows
     dagster_runs = {r[0] for r in con.execute("SELECT DISTINCT run_id FROM hub_batches").fetchall()}
@@ -306,7 +306,7 @@ def test_materializations_carry_schema_lineage_and_batches(demo: Path) -> None:
 
     os.environ["DAGSTER_HOME"] = str(demo / ".dagster")
     instance = dg.DagsterInstance.get()
-    con = duckdb.connect(str(demo / "warehouse.duckdb"), read_only=True)
+    con = hub.connect(demo)
     batches = {r[0] for r in con.execute("SELECT batch_id FROM hub_batches").fetchall()}
     meta = instance.get_latest_materialization_event(dg.AssetKey("filing")).asset_materialization.metadata  # type: ignore[union-attr]
     assert meta["dagster/row_count"].value == con.execute("SELECT count(*) FROM filing").fetchone()[0]

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+import hub
 from hub.cli import main
 from hub.demo import exchange
 from hub.demo.sftp_server import DemoSftpServer
@@ -71,7 +71,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
 
 
 def _warehouse(home: Path) -> dict[str, Any]:
-    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    con = hub.connect(home)
     try:
         out: dict[str, Any] = {
             rt: sorted(con.execute(f"SELECT * EXCLUDE (landed_at, run_id) FROM {rt}").fetchall(), key=repr)
@@ -117,7 +117,7 @@ def _delivered(home: Path) -> list[str]:
 def _audit(home: Path) -> dict[str, Any]:
     """What the audit log says was applied (each batch of rows once; key snapshots, named by
     their time, are counted), published and delivered."""
-    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    con = hub.connect(home)
     snapshots = {r[0] for r in con.execute("SELECT batch_id FROM hub_batches WHERE kind = 'keys'").fetchall()}
     con.close()
     entries = list(audit.entries(home / "audit" / "audit.jsonl"))

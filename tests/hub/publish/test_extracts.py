@@ -36,7 +36,7 @@ def case(n: int, claim: int, at: str = "2024-01-01 00:00:00") -> dict[str, Any]:
 
 @pytest.fixture
 def wh(tmp_path: Path) -> Warehouse:
-    w = Warehouse(tmp_path / "w.duckdb", hash_key=b"k")
+    w = Warehouse(tmp_path / "lake", hash_key=b"k")
     yield w
     w.con.close()
 
@@ -103,12 +103,12 @@ def test_a_new_hash_key_resends_hashed_columns(tmp_path: Path) -> None:
         "shares": [{"record_type": "filing", "columns": {"case_no": "clear", "plaintiff": "hash"}}],
     })
     state = tmp_path / "state"
-    with Warehouse(tmp_path / "w.duckdb", hash_key=b"old") as wh:
+    with Warehouse(tmp_path / "lake", hash_key=b"old") as wh:
         apply(wh, tmp_path, [case(1, 10)])
         _, held, _ = build(wh, state, tmp_path, agreement=agreement)
         extracts.remember(wh.con, held)
         assert build(wh, state, tmp_path, agreement=agreement)[0]["filing"].num_rows == 0
-    with Warehouse(tmp_path / "w.duckdb", hash_key=b"new") as wh:
+    with Warehouse(tmp_path / "lake", hash_key=b"new") as wh:
         delta, _, _ = build(wh, state, tmp_path, agreement=agreement)
     assert delta["filing"].column("_change").to_pylist() == ["changed"]
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
@@ -32,6 +31,7 @@ from connectors import files
 from hub.config import HubConfig
 from hub.errors import TransientSourceError
 from hub.home import Home
+from hub.lake.location import Lake
 from hub.normalize import apply_pending
 from hub.observe import audit
 from hub.observe.run import RunContext
@@ -106,8 +106,8 @@ def failed_pull(home: Home, source: str) -> dict[str, Any]:
     return entry["details"]
 
 
-def shared_keys(home: Home, table: str) -> list[str]:
-    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+def shared_keys(config: HubConfig, home: Home, table: str) -> list[str]:
+    with Lake.of(config, home).connect(read_only=True) as con:
         assert con.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
         return [k for (k,) in con.execute(f"SELECT source_key FROM {table} ORDER BY source_key").fetchall()]
 
@@ -188,7 +188,7 @@ def test_a_database_gone_mid_pull_leaves_whole_batches_and_the_next_run_complete
         Call(pull, RunContext(config, home, "run-2"), "court_filing").result()
     apply_pending(RunContext(config, home, "refresh-2"))
     assert sum(m["rows"] for m in whole_landing(home, "court_filing")) == ROWS  # nothing landed twice
-    assert shared_keys(home, "filing") == KEYS
+    assert shared_keys(config, home, "filing") == KEYS
 
 
 # --- an SFTP drop ------------------------------------------------------------------------------
@@ -279,5 +279,5 @@ def test_an_sftp_server_gone_mid_download_lands_the_file_once_on_the_next_run(
     again = whole_landing(home, "proc_supervision")
     assert len(again) == pieces and sum(m["rows"] for m in again) == MEASURES  # the first two not twice
     apply_pending(RunContext(config, home, "refresh-2"))
-    assert shared_keys(home, "supervision") == sorted(keys)
+    assert shared_keys(config, home, "supervision") == sorted(keys)
     remote.unlink()

@@ -1,0 +1,67 @@
+"""DuckDB connections that load extensions from their PyPI packages (``duckdb-extension-*``),
+never from DuckDB's extension site: machines running the hub often have no route to it.
+
+DuckDB finds an extension by name in ``<extension_directory>/v<version>/<platform>/``; the
+packages install each file under its package's name, so a private folder of links gives each
+the name DuckDB loads it by (the SQLite and PostgreSQL scanners are ``sqlite_scanner`` and
+``postgres_scanner``). Autoloading then finds them when an ``ATTACH`` needs them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from hub.errors import WarehouseError
+
+PACKAGED = {"ducklake": "ducklake", "sqlite_scanner": "sqlite", "postgres_scanner": "postgres", "httpfs": "httpfs"}
+"""Extension name as DuckDB loads it -> the ``duckdb-extension-<package>`` that ships it."""
+
+
+def connect(database: str = ":memory:", *, read_only: bool = False, config: dict[str, Any] | None = None,
+            ) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection whose extensions come from the installed packages only."""
+    settings = {"extension_directory": str(_extension_directory()), "autoinstall_known_extensions": False,
+                "autoload_known_extensions": True} | (config or {})
+    return duckdb.connect(database, read_only=read_only, config=settings)
+
+
+@cache
+def _extension_directory() -> Path:
+    """``<tmp>/hub-duckdb-<uid>/``, holding a link per packaged extension under DuckDB's version
+    and platform; links are made atomically, so processes starting at once agree."""
+    version = duckdb.__version__
+    platform = duckdb.connect().execute("PRAGMA platform").fetchone()[0]  # type: ignore[index]
+    root = Path(tempfile.gettempdir()) / f"hub-duckdb-{os.getuid()}"
+    folder = root / f"v{version}" / platform
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if root.stat().st_uid != os.getuid() or root.stat().st_mode & 0o022:
+        raise WarehouseError(f"{root} belongs to another user or is writable by others; remove it, it is rebuilt")
+    for name, package in PACKAGED.items():
+        link = folder / f"{name}.duckdb_extension"
+        target = _packaged_file(package, version)
+        if link.is_symlink() and Path(os.readlink(link)) == target:
+            continue
+        tmp = folder / f".{name}.{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(target)
+        os.replace(tmp, link)
+    return root
+
+
+def _packaged_file(package: str, version: str) -> Path:
+    spec = importlib.util.find_spec(f"duckdb_extension_{package}")
+    if spec is None or spec.origin is None:
+        raise WarehouseError(f"the DuckDB extension package duckdb-extension-{package}=={version} is not installed; "
+                             "run `make install` (it installs every pinned package)")
+    found = Path(spec.origin).parent / "extensions" / f"v{version}" / f"{package}.duckdb_extension"
+    if not found.exists():
+        raise WarehouseError(f"duckdb-extension-{package} does not match DuckDB {version} (no {found}); "
+                             f"install duckdb-extension-{package}=={version}, as constraints.txt pins it")
+    return found

@@ -1,0 +1,142 @@
+"""Where the lakehouse lives and how a DuckDB connection reaches it.
+
+The lakehouse is a DuckLake: a catalog database (what tables, files and snapshots exist) and
+Parquet data files. By default both are under the home (a SQLite catalog, so several processes
+read and write at once); at scale the catalog is in PostgreSQL and the files on S3-compatible
+storage (``warehouse:`` in hub.yaml). Every connection attaches it as ``lake`` and uses it, so
+the hub's SQL names its tables unqualified.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from hub.config import S3Settings, secret
+from hub.errors import WarehouseError
+from hub.lake.extensions import connect
+from schemas.sql import lit
+
+if TYPE_CHECKING:
+    from hub.config import HubConfig
+    from hub.home import Home
+
+NAME = "lake"
+"""The name every connection attaches the lakehouse under (``lake.<table>``; ``USE lake``)."""
+
+
+@dataclass(frozen=True)
+class Lake:
+    """A lakehouse's catalog and data path, and the environment variables holding its secrets."""
+
+    catalog: str  # DuckLake's metadata: sqlite:<path> or postgres:<libpq conninfo, no password>
+    data_path: str  # a folder, or s3://bucket/prefix/
+    catalog_schema: str | None = None
+    catalog_password_env: str | None = None
+    s3: S3Settings | None = None
+
+    @classmethod
+    def embedded(cls, folder: Path) -> Lake:
+        """A lakehouse in ``folder``: ``catalog.sqlite`` and ``data/``."""
+        return cls(f"sqlite:{folder / 'catalog.sqlite'}", f"{folder / 'data'}/")
+
+    @classmethod
+    def of(cls, config: HubConfig, home: Home) -> Lake:
+        wh = config.warehouse
+        data = wh.data_path or "lake/data/"
+        data = data if data.startswith("s3://") else f"{home.resolve(data)}/"
+        if wh.catalog is None:
+            return cls(f"sqlite:{home.lake / 'catalog.sqlite'}", data)
+        from hub.config.settings import POSTGRES_URL
+        url = POSTGRES_URL.match(wh.catalog)
+        assert url is not None  # validated on load
+        conninfo = " ".join(f"{k}={url[k]}" for k in ("dbname", "host", "port", "user") if url[k])
+        return cls(f"postgres:{conninfo}", data, wh.catalog_schema, wh.catalog_password_env, wh.s3)
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        return Path(self.catalog.removeprefix("sqlite:")) if self.catalog.startswith("sqlite:") else None
+
+    def describe(self) -> str:
+        """The lakehouse for messages: where its catalog and data are (never a secret)."""
+        kind = "SQLite" if self.sqlite_file else "PostgreSQL"
+        return f"lakehouse ({kind} catalog {self.catalog.split(':', 1)[1]}, data {self.data_path})"
+
+    def exists(self) -> bool:
+        """Whether the catalog has been created (only knowable without connecting for SQLite)."""
+        return self.sqlite_file is None or self.sqlite_file.exists()
+
+    def connect(self, *, read_only: bool = False, snapshot: int | None = None,
+                config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+        """A connection with the lakehouse attached as ``lake`` and in use: read-only, or as of
+        ``snapshot`` (read-only too), when asked."""
+        if self.sqlite_file is not None:
+            if read_only or snapshot is not None:
+                if not self.sqlite_file.exists():
+                    raise WarehouseError(f"no warehouse yet at {self.sqlite_file}: run `hub run` (or `hub demo`) first")
+            else:
+                _create_sqlite_catalog(self.sqlite_file)
+        con = connect(config=config)
+        try:
+            self._secrets(con)
+            options = [f"DATA_PATH {lit(self.data_path)}"]
+            if self.sqlite_file is not None:  # files beside their catalog: a home moved or copied keeps working
+                options.append("OVERRIDE_DATA_PATH true")
+            if self.catalog_schema:
+                options.append(f"METADATA_SCHEMA {lit(self.catalog_schema)}")
+            if read_only or snapshot is not None:
+                options.append("READ_ONLY")
+            if snapshot is not None:
+                options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+            con.execute(f"ATTACH {lit('ducklake:' + self.catalog)} AS {NAME} ({', '.join(options)})")
+            con.execute(f"USE {NAME}")
+        except duckdb.Error as exc:
+            con.close()
+            raise WarehouseError(f"cannot open the {self.describe()}: {_first_line(exc)}") from None
+        return con
+
+    def _secrets(self, con: duckdb.DuckDBPyConnection) -> None:
+        """The catalog's password and the object store's keys, from the environment, as TEMP
+        secrets: held by this connection only, never written anywhere."""
+        if self.catalog_password_env:
+            password = secret(self.catalog_password_env, "warehouse.catalog_password_env")
+            params = dict(p.split("=", 1) for p in self.catalog.removeprefix("postgres:").split())
+            con.execute(f"CREATE TEMPORARY SECRET hub_catalog (TYPE postgres, HOST {lit(params['host'])}, "
+                        f"PORT {int(params.get('port', 5432))}, DATABASE {lit(params['dbname'])}, "
+                        f"USER {lit(params['user'])}, PASSWORD {lit(password or '')})")
+        if self.s3 is not None:
+            key_id = secret(self.s3.key_id_env, "warehouse.s3.key_id_env")
+            key = secret(self.s3.secret_env, "warehouse.s3.secret_env")
+            bucket = "/".join(self.data_path.split("/", 3)[:3])
+            con.execute(f"CREATE TEMPORARY SECRET hub_s3 (TYPE s3, KEY_ID {lit(key_id or '')}, SECRET {lit(key or '')}, "
+                        f"ENDPOINT {lit(self.s3.endpoint)}, REGION {lit(self.s3.region)}, "
+                        f"URL_STYLE {lit(self.s3.url_style)}, USE_SSL {str(self.s3.use_ssl).lower()}, SCOPE {lit(bucket)})")
+
+
+def _create_sqlite_catalog(path: Path) -> None:
+    """The SQLite catalog file, in write-ahead-log mode (kept by the file): readers then never
+    block the writer's commit, nor it them."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+    db.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def connect_read_only(home: Home | str | Path | None = None, *, snapshot: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to a hub's lakehouse, for analysts (``hub.connect``): the home from
+    the argument, else ``HUB_HOME``, else the current folder; as of ``snapshot`` when given.
+    The hub goes on writing meanwhile; this connection sees each commit from its next query."""
+    from hub.config import load_config
+    from hub.home import Home
+    found = home if isinstance(home, Home) else Home.find(home)
+    return Lake.of(load_config(found.require_config()), found).connect(read_only=True, snapshot=snapshot)

@@ -1,0 +1,173 @@
+"""The warehouse as a lakehouse: analysts read while the hub writes, every table documents
+itself, and every bundle can be rebuilt from the snapshot its statement names."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+import hub
+from hub.cli import main
+from hub.config import load_config
+from hub.home import Home
+from hub.inspect.reproduce import reproduce
+from hub.normalize.warehouse import Warehouse
+
+AS_OF = "2024-11-22"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("lakedemo")
+    assert main(["demo", "--home", str(home), "--as-of", AS_OF]) == 0
+    return home
+
+
+def copy_of(demo: Path, tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    shutil.copytree(demo, home, ignore=shutil.ignore_patterns(".dagster"))
+    return home
+
+
+def bundles(home: Path) -> list[Path]:
+    return sorted(p for p in (home / "outbox").glob("*/0*") if p.is_dir())
+
+
+def statement(bundle: Path) -> dict:
+    import base64
+    envelope = json.loads((bundle / "manifest.dsse.json").read_text())
+    return json.loads(base64.b64decode(envelope["payload"]))
+
+
+def test_every_table_view_and_column_carries_its_comment(demo: Path) -> None:
+    with hub.connect(demo) as con:
+        tables = con.execute("SELECT table_name, comment FROM duckdb_tables() WHERE database_name = 'lake'").fetchall()
+        columns = con.execute(
+            """SELECT c.table_name, c.column_name FROM duckdb_columns() c JOIN duckdb_tables() t
+               USING (database_name, schema_name, table_name) WHERE c.database_name = 'lake' AND c.comment IS NULL"""
+        ).fetchall()
+        views = con.execute("SELECT view_name FROM duckdb_views() WHERE database_name = 'lake' AND comment IS NULL"
+                            ).fetchall()
+    names = {t for t, _ in tables}
+    assert {"quarantine", "hub_batches", "hub_receipts", "code_court", "filing_history", "mart_replies"} <= names
+    assert [t for t, comment in tables if not comment] == []
+    assert columns == [] and views == []
+
+
+def test_analysts_read_while_the_hub_runs(demo: Path, tmp_path: Path) -> None:
+    """An analyst's open transaction neither stops a run nor sees it half done; its next one sees it all."""
+    home = copy_of(demo, tmp_path)
+    for bundle in bundles(home):  # every office due a heartbeat: the run writes bundles and receipts
+        aged = bundle.stat().st_mtime - 16 * 86400
+        os.utime(bundle, (aged, aged))
+    analyst = hub.connect(home)
+    analyst.execute("BEGIN TRANSACTION")
+    before = analyst.execute("SELECT count(*) FROM hub_bundles").fetchone()
+    reader = hub.connect(home)  # a second reader, between statements
+    assert main(["demo", "--home", str(home), "--as-of", AS_OF]) == 0
+    assert analyst.execute("SELECT count(*) FROM hub_bundles").fetchone() == before  # one snapshot throughout
+    analyst.execute("COMMIT")
+    after = analyst.execute("SELECT count(*) FROM hub_bundles").fetchone()
+    assert after[0] > before[0]
+    assert reader.execute("SELECT count(*) FROM hub_bundles").fetchone() == after
+    analyst.close()
+    reader.close()
+
+
+def test_hub_sql_answers_a_query_refuses_writes_and_reads_the_past(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with hub.connect(demo) as con:
+        filings = con.execute("SELECT count(*) FROM filing").fetchone()[0]
+        first = con.execute("SELECT min(snapshot_id) FROM lake.snapshots() WHERE changes['tables_created'] IS NOT NULL"
+                            ).fetchone()[0]
+    assert filings > 0
+    assert main(["sql", "--home", str(demo), "--format", "csv", "SELECT count(*) AS n FROM filing"]) == 0
+    assert list(csv.DictReader(io.StringIO(capsys.readouterr().out))) == [{"n": str(filings)}]
+    assert main(["sql", "--home", str(demo), "--format", "json", "--snapshot", str(first),
+                 "SELECT count(*) AS n FROM filing"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"n": 0}  # the warehouse as its schema was first created
+    assert main(["sql", "--home", str(demo), "DELETE FROM quarantine"]) == 1
+    assert "read-only" in capsys.readouterr().err
+    assert main(["sql", "--home", str(demo), "FROM no_such_table"]) == 1
+    assert "no_such_table" in capsys.readouterr().err
+
+
+def test_every_bundle_rebuilds_from_its_snapshot_after_the_warehouse_moved_on(demo: Path, tmp_path: Path) -> None:
+    home = copy_of(demo, tmp_path)
+    config = load_config(home / "hub.yaml")
+    sent = bundles(home)
+    assert {statement(b)["predicate"]["office"] for b in sent} == {o.id for o in config.offices}
+    with Warehouse.open(config, Home(home)) as wh:  # the warehouse moves on: a record changes, holdings go
+        wh.con.execute("UPDATE filing_history SET cause = cause || '（更正）' WHERE is_current")
+        wh.con.execute("DELETE FROM hub_holdings")
+    compared = set()
+    for bundle in sent:
+        result = reproduce(config, Home(home), bundle)
+        assert result.ok, [(c.dataset, c.why()) for c in result.checks if not c.matches]
+        assert result.snapshot == statement(bundle)["predicate"]["lakehouse_snapshot"]
+        assert [c.rows_rebuilt for c in result.checks] == [c.rows_sent for c in result.checks]
+        compared |= {c.compared_with for c in result.checks}
+    assert compared == {"signed digest", "plaintext digest recorded at publish"}  # plain and encrypted offices
+
+
+def test_a_changed_agreement_shows_which_files_differ_and_why(demo: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    home = copy_of(demo, tmp_path)
+    raw = yaml.safe_load((home / "hub.yaml").read_text(encoding="utf-8"))
+    agreement = next(a for a in raw["agreements"] if a["office"] == "wh-proc-zhyw")
+    agreement["version"] = 2
+    filing = next(s for s in agreement["shares"] if s["record_type"] == "filing")
+    filing["columns"]["plaintiff"] = "drop"
+    (home / "hub.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    [bundle] = [b for b in bundles(home) if b.parent.name == "wh-proc-zhyw"]
+    assert main(["audit", "reproduce", str(bundle), "--home", str(home)]) == 1
+    out = capsys.readouterr().out
+    assert "made under agreement FJXZ-2024-02 version 1; rebuilt under today's FJXZ-2024-02 version 2" in out
+    differ = [line.split()[0] for line in out.splitlines() if " DIFFER " in line]
+    assert differ == ["filing"]  # the other datasets rebuild exactly
+    assert "the rebuild differs from what was sent" in out
+
+
+def test_a_bundle_altered_since_it_was_sent_is_not_reproduced(demo: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Only what the hub signed is rebuilt: a copy someone altered is refused, naming the file."""
+    home = copy_of(demo, tmp_path)
+    bundle = bundles(home)[0]
+    data = sorted((bundle / "data").iterdir())[0]
+    data.write_bytes(data.read_bytes()[:-1] + bytes([data.read_bytes()[-1] ^ 1]))
+    assert main(["audit", "reproduce", str(bundle), "--home", str(home)]) == 1
+    captured = capsys.readouterr()
+    assert f"{data} was altered or damaged" in captured.err and "match" not in captured.out
+
+
+def test_upkeep_compacts_keeps_what_retention_promises_and_then_lets_go(demo: Path, tmp_path: Path) -> None:
+    from hub.errors import WarehouseError
+    from hub.normalize import upkeep_warehouse
+    from hub.observe import audit
+    from hub.observe.run import RunContext
+
+    home = copy_of(demo, tmp_path)
+    config = load_config(home / "hub.yaml")
+    run = RunContext(config, Home(home), "upkeep-test")
+    files_before = sum(1 for _ in (home / "lake" / "data").rglob("*.parquet"))
+    done = upkeep_warehouse(run)
+    assert done.files_compacted > 0 and done.snapshots_expired == 0
+    assert sum(1 for _ in (home / "lake" / "data").rglob("*.parquet")) < files_before
+    for bundle in bundles(home):  # within retention every bundle still rebuilds exactly
+        assert reproduce(config, Home(home), bundle).ok
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=config.warehouse.snapshot_retention_days + 1)
+    expired = upkeep_warehouse(run, now=later)
+    assert expired.snapshots_expired > 0 and expired.snapshots_kept == 1
+    with pytest.raises(WarehouseError, match="snapshots are kept 90 days"):
+        reproduce(config, Home(home), bundles(home)[0])
+    with hub.connect(home) as con:  # the present is untouched
+        assert con.execute("SELECT count(*) FROM filing").fetchone()[0] > 0
+    entries = [e for e in audit.entries(Home(home).audit) if e["event"] == "upkeep"]
+    assert [e["details"]["snapshots_expired"] for e in entries] == [0, expired.snapshots_expired]
