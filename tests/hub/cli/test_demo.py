@@ -295,7 +295,8 @@ def test_definitions_load_with_lineage_schedules_and_checks(demo: Path) -> None:
     # every source and every office has a schedule (an agreement without a cadence: daily at 07:00), each described,
     # each running as soon as the hub is served
     assert {s.name for s in defs.schedules} == {f"pull_{s.name}" for s in config.sources} | {
-        f"publish_{o.id.replace('-', '_')}" for o in config.offices} | {"marts_daily", "quarterly_statistics"}
+        f"publish_{o.id.replace('-', '_')}" for o in config.offices} | {"marts_daily", "quarterly_statistics",
+                                                                           "warehouse_upkeep"}
     assert next(s for s in defs.schedules if s.name == "publish_wh_justice_office").cron_schedule == "0 7 * * *"
     assert all(s.description and s.default_status == dg.DefaultScheduleStatus.RUNNING for s in defs.schedules)
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in defs.sensors)
@@ -304,8 +305,12 @@ def test_definitions_load_with_lineage_schedules_and_checks(demo: Path) -> None:
     quarterly = next(s for s in defs.schedules if s.name == "quarterly_statistics")
     assert quarterly.cron_schedule == "0 6 1 1,4,7,10 *"  # the 1st after each quarter: due by the 5th
     assert dg.AssetKey("reply_tracking") in graph.get(dg.AssetKey("nonlit_statistics")).parent_keys
-    for job in ("exchange", "sync_wh_court_filing"):
+    for job in ("exchange", "sync_wh_court_filing", "upkeep"):
         assert defs.resolve_job_def(job) is not None
+    upkeep = graph.get(dg.AssetKey("warehouse_upkeep"))  # the lakehouse's upkeep: a writer, never in an exchange
+    assert upkeep.pools == {"warehouse"}
+    assert dg.AssetKey("warehouse_upkeep") not in defs.resolve_job_def("exchange").asset_layer.selected_asset_keys
+    assert next(s for s in defs.schedules if s.name == "warehouse_upkeep").cron_schedule == "30 3 * * *"
     assert len(list(graph.asset_check_keys)) == 15  # per table: keys, set-aside batches, source keys; two link checks; the ledger
     assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING and s.description for s in defs.schedules)
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in defs.sensors)  # served, they run
