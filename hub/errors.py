@@ -13,7 +13,8 @@ into the classes below, which are also the connectors' classes of the same name.
     │   └── TerminalSourceError      auth, host key, missing table: fix first
     │       └── HostKeyError         unknown or changed SFTP host key
     ├── LandingError             a batch could not be landed durably
-    ├── WarehouseError           DuckDB apply / query failed
+    ├── WarehouseError           the lakehouse could not be reached, written or queried
+    │   └── WarehouseBusy            another process committed first: undone, try again   (transient)
     ├── ReportError              a mart report (workbook, chart) could not be made
     ├── PublishError             an extract could not be built or delivered
     │   └── HeldBack             an office waits for set-aside batches of what it receives
@@ -33,7 +34,7 @@ from connectors.errors import Terminal, Transient
 __all__ = [
     "ConfigError", "HeldBack", "HostKeyError", "HubError", "LandingError", "PublishError", "ReportError", "SigningKeyError",
     "RunError", "SourceError", "Terminal", "TerminalSourceError", "Transient", "TransientSourceError", "VerificationError",
-    "WarehouseError", "from_connector",
+    "WarehouseBusy", "WarehouseError", "from_connector",
 ]
 
 
@@ -83,7 +84,12 @@ class LandingError(HubError, Terminal):
 
 
 class WarehouseError(HubError):
-    """Applying batches to, or querying, the DuckDB warehouse failed."""
+    """The lakehouse could not be reached, or applying batches to it or querying it failed."""
+
+
+class WarehouseBusy(WarehouseError, Transient):
+    """Another process committed to the warehouse while this transaction was open; it was
+    undone whole, and can be run again against what is there now."""
 
 
 class ReportError(HubError, Terminal):

@@ -44,7 +44,7 @@ def seaweedfs(folder: Path, bucket: str = "hub-lake") -> Iterator[S3Server]:
         "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
     ports = {name: free_port() for name in PORTS}
     log = folder / "weed.log"
-    args = [str(WEED), "mini", f"-dir={folder / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false",
+    args = [str(WEED), "mini", f"-dir={folder / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false", "-s3.autoCreateBucket=false",
             f"-s3.config={folder / 's3.json'}", f"-bucket={bucket}", *(f"-{k}={v}" for k, v in ports.items())]
     (folder / "data").mkdir(exist_ok=True)
     with log.open("w") as out:

@@ -10,20 +10,22 @@ the hub's SQL names its tables unqualified.
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 
-from hub.config import S3Settings, secret
+from hub.config import HubConfig, S3Settings, load_config, secret
+from hub.config.settings import POSTGRES_URL
 from hub.errors import WarehouseError
+from hub.home import Home
 from hub.lake.extensions import connect
 from schemas.sql import lit
 
-if TYPE_CHECKING:
-    from hub.config import HubConfig
-    from hub.home import Home
+LOCKED_ATTEMPTS = 6
+"""Times attaching is tried while a SQLite catalog is locked by another process (about 6 s in all)."""
 
 NAME = "lake"
 """The name every connection attaches the lakehouse under (``lake.<table>``; ``USE lake``)."""
@@ -51,7 +53,6 @@ class Lake:
         data = data if data.startswith("s3://") else f"{home.resolve(data)}/"
         if wh.catalog is None:
             return cls(f"sqlite:{home.lake / 'catalog.sqlite'}", data)
-        from hub.config.settings import POSTGRES_URL
         url = POSTGRES_URL.match(wh.catalog)
         assert url is not None  # validated on load
         conninfo = " ".join(f"{k}={url[k]}" for k in ("dbname", "host", "port", "user") if url[k])
@@ -65,6 +66,20 @@ class Lake:
         """The lakehouse for messages: where its catalog and data are (never a secret)."""
         kind = "SQLite" if self.sqlite_file else "PostgreSQL"
         return f"lakehouse ({kind} catalog {self.catalog.split(':', 1)[1]}, data {self.data_path})"
+
+    def catalog_hint(self) -> str:
+        """What to check when the catalog cannot be reached: the settings that name it."""
+        if self.sqlite_file is not None:
+            return f"that {self.sqlite_file.parent} exists and this user may write it"
+        password = f" and the password in ${self.catalog_password_env}" if self.catalog_password_env else ""
+        return f"warehouse.catalog in hub.yaml{password}, and that the PostgreSQL server is up"
+
+    def storage_hint(self) -> str:
+        """What to check when the data files cannot be written or read."""
+        if self.s3 is None:
+            return f"that {self.data_path} exists and this user may write it (warehouse.data_path)"
+        return (f"warehouse.data_path (the bucket must exist) and warehouse.s3 in hub.yaml: endpoint {self.s3.endpoint}, "
+                f"keys in ${self.s3.key_id_env} and ${self.s3.secret_env}")
 
     def exists(self) -> bool:
         """Whether the catalog has been created (only knowable without connecting for SQLite)."""
@@ -80,6 +95,20 @@ class Lake:
                     raise WarehouseError(f"no warehouse yet at {self.sqlite_file}: run `hub run` (or `hub demo`) first")
             else:
                 _create_sqlite_catalog(self.sqlite_file)
+        attempt = 1
+        while True:
+            try:
+                return self._attach(read_only=read_only, snapshot=snapshot, config=config)
+            except duckdb.Error as exc:
+                if "database is locked" not in str(exc) or attempt == LOCKED_ATTEMPTS:
+                    hint = ("warehouse.data_path: a catalog keeps its files where it was created" if "data path" in
+                            str(exc) else self.catalog_hint())
+                    raise WarehouseError(f"cannot open the {self.describe()}: {_first_line(exc)}; check {hint}") from None
+            time.sleep(0.1 * 2 ** attempt)  # another process is creating or committing to the SQLite catalog
+            attempt += 1
+
+    def _attach(self, *, read_only: bool, snapshot: int | None, config: dict[str, Any] | None,
+                ) -> duckdb.DuckDBPyConnection:
         con = connect(config=config)
         try:
             self._secrets(con)
@@ -94,9 +123,9 @@ class Lake:
                 options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
             con.execute(f"ATTACH {lit('ducklake:' + self.catalog)} AS {NAME} ({', '.join(options)})")
             con.execute(f"USE {NAME}")
-        except duckdb.Error as exc:
+        except BaseException:
             con.close()
-            raise WarehouseError(f"cannot open the {self.describe()}: {_first_line(exc)}") from None
+            raise
         return con
 
     def _secrets(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -136,7 +165,5 @@ def connect_read_only(home: Home | str | Path | None = None, *, snapshot: int | 
     """A read-only connection to a hub's lakehouse, for analysts (``hub.connect``): the home from
     the argument, else ``HUB_HOME``, else the current folder; as of ``snapshot`` when given.
     The hub goes on writing meanwhile; this connection sees each commit from its next query."""
-    from hub.config import load_config
-    from hub.home import Home
     found = home if isinstance(home, Home) else Home.find(home)
     return Lake.of(load_config(found.require_config()), found).connect(read_only=True, snapshot=snapshot)

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from hub.errors import WarehouseError
 from hub.normalize.staging import Branch, StagingRules, staging_sql
 from hub.normalize.tables import COUNTS
-from hub.normalize.warehouse import Warehouse
+from hub.normalize.warehouse import Warehouse, claim_ledger
 from hub.pull.landing import LandedBatch
 from schemas.sql import lit, q
 from schemas.tables import history_table, stored_fields
@@ -84,7 +84,8 @@ def _apply_chunk(wh: Warehouse, chunk: list[LandedBatch], rules: Mapping[str, St
             ledger(con, [(b, counts[n]) for n, b in parts], "rows", run_id)
             con.execute("DROP TABLE staged")  # a failure's goes with its rollback
     except duckdb.Error as exc:
-        raise WarehouseError(f"applying {what} failed: {exc}") from None
+        where = f"; check {wh.lake.storage_hint()}" if isinstance(exc, (duckdb.HTTPException, duckdb.IOException)) else ""
+        raise WarehouseError(f"applying {what} failed: {exc}{where}") from None
     return [counts[n] for n in range(len(chunk))]
 
 
@@ -263,7 +264,9 @@ def _account(con: duckdb.DuckDBPyConnection, parts: list[tuple[int, LandedBatch]
 
 
 def ledger(con: duckdb.DuckDBPyConnection, applied: list[tuple[LandedBatch, dict[str, int]]], kind: str, run_id: str) -> None:
-    """The batches' rows in ``hub_batches`` (kind ``rows``, ``keys`` or ``set_aside``), in one statement."""
+    """The batches' rows in ``hub_batches`` (kind ``rows``, ``keys`` or ``set_aside``), in one
+    statement, and the ledger claimed: another process applying at once conflicts at commit."""
+    claim_ledger(con, run_id)
     con.execute(
         """INSERT INTO hub_batches SELECT unnest($batch_id), unnest($source), $record_type, unnest($origin),
            unnest($rows_in), unnest($rows_applied), unnest($rows_quarantined), unnest($rows_duplicate),

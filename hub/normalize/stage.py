@@ -5,11 +5,14 @@ is set aside with why (``hub.normalize.set_aside``) and the others go on."""
 from __future__ import annotations
 
 import queue
+import random
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hub.config import HubConfig, Source
+from hub.errors import WarehouseBusy
 from hub.faults import crash_point
 from hub.normalize import set_aside
 from hub.normalize.apply import apply_group
@@ -21,9 +24,12 @@ from hub.pull.landing import LandedBatch, landed_batches
 from schemas.tables import RECORD_TYPES
 
 APPLY_LANES = 2
-"""Record types applied at once, each by one thread on its own connection. Their history
-tables are disjoint and hub_batches and quarantine only get appends, which DuckDB commits
-without conflict; a second thread keeps both cores busy while the other commits or plans."""
+"""Record types applied at once, each by one thread on its own connection; their transactions
+take turns (``Warehouse.transaction``), so a second thread prepares its next chunk (reads its
+Parquet schema, plans) while the other holds the warehouse."""
+
+BUSY_ATTEMPTS = 5
+"""Times a transaction undone because another process committed first is tried again."""
 
 SMALL_APPLY_ROWS = 100_000
 """At most this many pending rows, every record type gets its thread: small batches spend
@@ -146,11 +152,7 @@ def _apply_lanes(
                     for batches in _transactions(lane):
                         if stop.is_set():
                             return
-                        with cur.transaction():  # the batches of all sources, staged together
-                            applied = list(apply_group(cur, batches, rules, run_id=run.run_id))
-                            crash_point("normalize.applying")
-                        crash_point("normalize.committed")
-                        for item in applied:
+                        for item in _commit(cur, batches, rules, run.run_id):
                             results.put(item)
         except BaseException as exc:
             results.put(exc)
@@ -177,6 +179,30 @@ def _apply_lanes(
             worker.join()
     if error is not None:
         raise error
+
+
+def _commit(wh: Warehouse, batches: list[LandedBatch], rules: Mapping[str, StagingRules], run_id: str) -> list[Applied]:
+    """Apply ``batches`` in one transaction. Where another process committed to the warehouse
+    meanwhile, the transaction is undone and tried again without the batches that process
+    applied, ``BUSY_ATTEMPTS`` times in all, so two normalize steps started at once each apply
+    what the other has not, and no batch twice."""
+    attempt = 1
+    while True:
+        try:
+            with wh.transaction():  # the batches of all sources, staged together
+                applied = list(apply_group(wh, batches, rules, run_id=run_id))
+                crash_point("normalize.applying")
+            crash_point("normalize.committed")
+            return applied
+        except WarehouseBusy:
+            if attempt == BUSY_ATTEMPTS:
+                raise
+        time.sleep(random.uniform(0.1, 0.5) * attempt)
+        attempt += 1
+        done = wh.applied()
+        batches = [b for b in batches if b.batch_id not in done]
+        if not batches:
+            return []
 
 
 def _next(todo: queue.SimpleQueue[list[LandedBatch]]) -> list[LandedBatch] | None:

@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 
 from hub.config import HubConfig
-from hub.errors import WarehouseError
+from hub.errors import WarehouseBusy, WarehouseError
 from hub.home import Home
 from hub.lake.location import NAME as LAKE
 from hub.lake.location import Lake
@@ -34,8 +34,18 @@ from schemas.codes import code_docs, code_tables
 from schemas.sql import lit, q
 from schemas.tables import RECORD_TYPES, SCHEMA_VERSION, comments, ddl, view_ddl
 
+CONFLICTS = ("Transaction conflict", "database is locked")
+"""How a lakehouse commit says another transaction committed first (PostgreSQL and SQLite catalogs)."""
+
 MACROS = case_number.duckdb_macros() + identifiers.duckdb_macros()
 """The hub's SQL macros (case numbers, identifiers), stored in the warehouse."""
+
+
+def claim_ledger(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """Inside a transaction that writes the apply ledger: rewrite its one ``hub_meta`` row, so
+    that two processes applying at once conflict at commit (a lakehouse lets two transactions
+    append to one table, so each could apply the same batch) and the later is undone."""
+    con.execute("UPDATE hub_meta SET value = ? WHERE key = 'ledger_writer'", [run_id])
 
 
 class Warehouse:
@@ -49,9 +59,10 @@ class Warehouse:
         self.con = self.lake.connect(read_only=read_only, snapshot=snapshot, config=settings)
         self._hash_key = hash_key
         self._in_transaction = False
-        # a SQLite catalog takes one writing transaction at a time: the connections of one
-        # process (lanes, offices) take turns; those of other processes wait on SQLite's lock
-        self._writes = threading.Lock() if self.lake.sqlite_file is not None else None
+        # one writing transaction at a time in a process (its lanes, its offices take turns): a
+        # SQLite catalog takes no more, and two of ours at once would conflict on the ledger
+        # (``claim_ledger``), there to make two processes' applies conflict
+        self._writes = threading.Lock()
         self._create_macros()
         if not self.read_only:
             try:
@@ -59,8 +70,7 @@ class Warehouse:
             except duckdb.Error as exc:
                 self.con.close()
                 raise WarehouseError(f"cannot write the {self.lake.describe()}: {str(exc).strip().splitlines()[0]}; "
-                                     "check its settings under warehouse: in hub.yaml and the secrets they name"
-                                     ) from None
+                                     f"check {self.lake.storage_hint()}") from None
 
     @classmethod
     def open(cls, config: HubConfig, home: Home, *, read_only: bool = False, snapshot: int | None = None) -> Warehouse:
@@ -107,8 +117,9 @@ class Warehouse:
         for rt in RECORD_TYPES:
             statements += [ddl(rt), view_ddl(rt), *comments(rt)]
         codes, views = code_tables(), all_views()  # the views read the code tables
-        digest = hashlib.sha256(repr((SCHEMA_VERSION, statements, {n: t.to_pydict() for n, t in codes.items()}, views))
-                                .encode()).hexdigest()
+        docs = ({n: code_docs(n, t) for n, t in codes.items()}, VIEWS)
+        digest = hashlib.sha256(repr((SCHEMA_VERSION, statements, {n: t.to_pydict() for n, t in codes.items()}, views,
+                                      docs)).encode()).hexdigest()
         if meta is not None and meta.get("schema_digest") == digest:
             return
         audited_before = self.con.execute(
@@ -134,6 +145,8 @@ class Warehouse:
             self.con.execute("DELETE FROM hub_meta WHERE key IN ('schema_version', 'schema_digest')")
             self.con.execute("INSERT INTO hub_meta VALUES ('schema_version', ?), ('schema_digest', ?)",
                              [str(SCHEMA_VERSION), digest])
+            if not self.con.execute("SELECT count(*) FROM hub_meta WHERE key = 'ledger_writer'").fetchone()[0]:  # type: ignore[index]
+                self.con.execute("INSERT INTO hub_meta VALUES ('ledger_writer', '')")
 
     def _meta(self) -> dict[str, str] | None:
         """``hub_meta`` as a dict; None when the warehouse has none (new, or schema version 1).
@@ -166,18 +179,38 @@ class Warehouse:
         if self._in_transaction:  # a batch inside the caller's
             yield
             return
-        with self._writes or contextlib.nullcontext():
+        with self._writes:
             self.con.execute("BEGIN TRANSACTION")
             self._in_transaction = True
             try:
                 yield
-                self.con.execute("COMMIT")
+                try:
+                    self.con.execute("COMMIT")
+                except duckdb.TransactionException as exc:
+                    if not any(sign in str(exc) for sign in CONFLICTS):
+                        raise
+                    raise WarehouseBusy(f"another process wrote the {self.lake.describe()} while this transaction "
+                                        f"was open ({str(exc).strip().splitlines()[-1]}); it was undone whole") from None
             except BaseException:
-                self.con.execute("ROLLBACK")
+                with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended the transaction already
+                    self.con.execute("ROLLBACK")
                 self.con.execute("PRAGMA enable_optimizer")  # a failed small staging may have left it off
                 raise
             finally:
                 self._in_transaction = False
+
+    @contextmanager
+    def reading(self) -> Iterator[int]:
+        """One read transaction, yielding its snapshot: every statement inside reads that same
+        snapshot (and the lakehouse's catalog once, not per statement). Temp tables made inside
+        outlive it."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.snapshot()
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
 
     def snapshot(self) -> int:
         """The lakehouse snapshot this connection reads: the last commit, or the one it was opened at."""

@@ -108,12 +108,12 @@ def _publish_office(
             raise HeldBack(f"{office_id} is held back while landed batches of what it receives wait set aside "
                                f"({held}): see 'hub batches list', then release or drop them")
         work = _work_folder(folder)
-        snapshot = wh.snapshot()  # what the extract reads: the last commit (this office's writes wait for it)
         try:
-            datasets, holdings, rows = extracts.build(wh.con, agreement, run.home.state, work, full=full)
+            with wh.reading() as snapshot:  # every read of the extract at one snapshot, the one it names
+                datasets, holdings, rows = extracts.build(wh.con, agreement, run.home.state, work, full=full)
+                new = any(h.changed for h in holdings) or _terms_changed(wh, agreement)
             shapes = {rt: (pq.read_schema(path), pq.read_metadata(path).num_rows) for rt, path in datasets.items()}
-            if (not any(h.changed for h in holdings) and not _terms_changed(wh, agreement)
-                    and not _heartbeat_due(folder, sequence - 1, now, run, agreement)):
+            if not new and not _heartbeat_due(folder, sequence - 1, now, run, agreement):
                 # nothing new for this office, and its last bundle is recent: no bundle
                 with writes, wh.transaction():
                     extracts.remember(wh.con, holdings)  # the batches read are accounted for all the same

@@ -9,6 +9,12 @@ import io
 import json
 import os
 import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,12 +22,16 @@ import yaml
 
 import hub
 from hub.cli import main
-from hub.config import load_config
+from hub.config import SftpDropSource, load_config
+from hub.demo import exchange
+from hub.demo.sftp_server import DemoSftpServer
 from hub.home import Home
 from hub.inspect.reproduce import reproduce
 from hub.normalize.warehouse import Warehouse
+from hub.orchestration.execute import run_exchange
 
 AS_OF = "2024-11-22"
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -62,24 +72,71 @@ def test_every_table_view_and_column_carries_its_comment(demo: Path) -> None:
     assert columns == [] and views == []
 
 
-def test_analysts_read_while_the_hub_runs(demo: Path, tmp_path: Path) -> None:
-    """An analyst's open transaction neither stops a run nor sees it half done; its next one sees it all."""
+def change_court_filings(home: Path, n: int = 5) -> None:
+    """Correct ``n`` filings at the court (a later update time): the next pull lands them, and
+    an incremental bundle carries them as changed."""
+    with sqlite3.connect(home / "sources" / "wh-court.sqlite") as db:
+        db.execute("UPDATE t_ajxx_la SET ay = ay || '（更正）', gxsj = '2099-01-01 00:00:00' "
+                   "WHERE ajbs IN (SELECT ajbs FROM t_ajxx_la ORDER BY ajbs LIMIT ?)", [n])
+    db.close()
+
+
+@contextmanager
+def sftp_drop_served(home: Path) -> Iterator[None]:
+    """The demo's SFTP drop on the port its hub.yaml names, as `hub demo-server` serves it."""
+    config = load_config(home / "hub.yaml")
+    port = next(s.sftp.port for s in config.sources if isinstance(s, SftpDropSource))
+    h = Home(home)
+    with DemoSftpServer(exchange.sftp_root(h), exchange.host_key_path(h), exchange.client_public_line(h), port=port):
+        yield
+
+
+def test_an_analyst_reads_through_a_whole_hub_run(demo: Path, tmp_path: Path) -> None:
+    """An analyst's open transaction neither stops a `hub run` in another process nor sees it
+    half done: it reads the state before the run throughout, and its next transaction the state
+    after it."""
     home = copy_of(demo, tmp_path)
-    for bundle in bundles(home):  # every office due a heartbeat: the run writes bundles and receipts
+    change_court_filings(home)
+    for bundle in bundles(home):  # every office due a heartbeat: the run writes bundles and receipts too
         aged = bundle.stat().st_mtime - 16 * 86400
         os.utime(bundle, (aged, aged))
+    state = ("SELECT (SELECT count(*) FROM hub_batches), (SELECT count(*) FROM hub_bundles), "
+             "(SELECT count(*) FROM filing WHERE cause LIKE '%（更正）'), (SELECT max(snapshot_id) FROM lake.snapshots())")
     analyst = hub.connect(home)
     analyst.execute("BEGIN TRANSACTION")
-    before = analyst.execute("SELECT count(*) FROM hub_bundles").fetchone()
-    reader = hub.connect(home)  # a second reader, between statements
-    assert main(["demo", "--home", str(home), "--as-of", AS_OF]) == 0
-    assert analyst.execute("SELECT count(*) FROM hub_bundles").fetchone() == before  # one snapshot throughout
+    before = analyst.execute(state).fetchone()
+    with sftp_drop_served(home):
+        done = subprocess.run([sys.executable, "-m", "hub.cli.main", "run", "--home", str(home)],
+                              capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert analyst.execute(state).fetchone() == before  # one snapshot throughout
     analyst.execute("COMMIT")
-    after = analyst.execute("SELECT count(*) FROM hub_bundles").fetchone()
-    assert after[0] > before[0]
-    assert reader.execute("SELECT count(*) FROM hub_bundles").fetchone() == after
+    after = analyst.execute(state).fetchone()
+    assert after[0] > before[0] and after[1] > before[1] and before[2] == 0 and after[2] == 5
     analyst.close()
-    reader.close()
+
+
+def test_two_normalize_steps_at_once_apply_every_batch_once(demo: Path, tmp_path: Path) -> None:
+    home = copy_of(demo, tmp_path)
+    shutil.rmtree(home / "lake")  # every landed batch pending again
+    go = tmp_path / "go"
+    racers = [subprocess.Popen([sys.executable, "-m", "tests.hub.lake.normalize_driver", str(home), str(go)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO) for _ in range(2)]
+    time.sleep(3)  # both import and open the warehouse, then wait for the signal
+    go.touch()
+    applied = []
+    for racer in racers:
+        out, err = racer.communicate(timeout=300)
+        assert racer.returncode == 0, err[-2000:]
+        applied.append(json.loads(out.splitlines()[-1]))
+    with hub.connect(home) as con, hub.connect(demo) as original:
+        ledger = sorted(r[0] for r in con.execute("SELECT batch_id FROM hub_batches").fetchall())
+        assert ledger == sorted(r[0] for r in original.execute("SELECT batch_id FROM hub_batches").fetchall())
+        for rt in ("filing", "judgment", "enforcement", "supervision", "quarantine"):
+            assert con.execute(f"SELECT count(*) FROM {rt}").fetchone() == original.execute(
+                f"SELECT count(*) FROM {rt}").fetchone(), rt
+        assert con.execute("SELECT count(*) - count(DISTINCT record_key) FROM filing").fetchone() == (0,)
+    assert sorted(applied[0] + applied[1]) == ledger  # each batch applied, and audited, by one of them
 
 
 def test_hub_sql_answers_a_query_refuses_writes_and_reads_the_past(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -115,6 +172,18 @@ def test_every_bundle_rebuilds_from_its_snapshot_after_the_warehouse_moved_on(de
         assert [c.rows_rebuilt for c in result.checks] == [c.rows_sent for c in result.checks]
         compared |= {c.compared_with for c in result.checks}
     assert compared == {"signed digest", "plaintext digest recorded at publish"}  # plain and encrypted offices
+
+
+def test_an_incremental_bundle_rebuilds_from_its_snapshot(demo: Path, tmp_path: Path) -> None:
+    home = copy_of(demo, tmp_path)
+    change_court_filings(home)
+    with sftp_drop_served(home):
+        assert run_exchange(Home(home), as_of=dt.date.fromisoformat(AS_OF))
+    second = home / "outbox" / "wh-proc-zhyw" / "00000002"
+    pred = statement(second)["predicate"]
+    assert pred["extract"] == "incremental" and pred["datasets"]["filing"]["rows"] == 5
+    result = reproduce(load_config(home / "hub.yaml"), Home(home), second)
+    assert result.ok and [c.rows_rebuilt for c in result.checks] == [c.rows_sent for c in result.checks]
 
 
 def test_a_changed_agreement_shows_which_files_differ_and_why(demo: Path, tmp_path: Path,

@@ -27,6 +27,7 @@ from hub.normalize import upkeep_warehouse
 from hub.normalize.warehouse import Warehouse
 from hub.observe.run import RunContext
 from hub.orchestration.execute import run_exchange
+from hub.pull.landing import landed_batches
 from schemas.tables import RECORD_TYPES
 from tests.s3 import S3Server, seaweedfs
 
@@ -71,6 +72,11 @@ def demo_home(root: Path, warehouse: dict | None) -> tuple[Home, object]:
                                    encoding="utf-8")
         done = run_exchange(home, as_of=AS_OF)
     return home, done
+
+
+def sftp_port(home: Home) -> int:
+    from hub.config import SftpDropSource
+    return next(s.sftp.port for s in load_config(home.config).sources if isinstance(s, SftpDropSource))
 
 
 def contents(home: Home) -> dict[str, object]:
@@ -153,17 +159,50 @@ def test_each_bad_setting_fails_with_one_error_naming_it(s3: S3Server, catalog_d
         Warehouse.open(config, home)
     monkeypatch.setenv("HUB_TEST_S3_SECRET", "wrong")
     with pytest.raises(WarehouseError, match=r"cannot write the lakehouse \(PostgreSQL catalog .*data s3://hub-lake/bad/\)"
-                       r".*Forbidden.*check its settings under warehouse:"):
+                       r".*Forbidden.*check warehouse.data_path .*keys in \$HUB_TEST_S3_KEY and \$HUB_TEST_S3_SECRET"):
         Warehouse.open(config, home)
     monkeypatch.setenv("HUB_TEST_S3_SECRET", s3.secret)
     missing = config.model_copy(update={"warehouse": config.warehouse.model_copy(
         update={"catalog": "postgresql://postgres@127.0.0.1:5432/no_such_database"})})
-    with pytest.raises(WarehouseError, match="cannot open the lakehouse .*no_such_database"):
+    with pytest.raises(WarehouseError, match="cannot open the lakehouse .*no_such_database.*check warehouse.catalog "
+                       r"in hub.yaml and the password in \$HUB_TEST_LAKE_PASSWORD"):
         Warehouse.open(missing, home)
     stopped = config.model_copy(update={"warehouse": config.warehouse.model_copy(
         update={"catalog": "postgresql://postgres@127.0.0.1:1/hub"})})
-    with pytest.raises(WarehouseError, match="cannot open the lakehouse .*port=1"):
+    with pytest.raises(WarehouseError, match="cannot open the lakehouse .*port=1.*PostgreSQL server is up"):
         Warehouse.open(stopped, home)
+    moved = config.model_copy(update={"warehouse": config.warehouse.model_copy(update={"data_path": "s3://hub-lake/w/"})})
+    with pytest.raises(WarehouseError, match="does not match existing data path.*check warehouse.data_path"):
+        Warehouse.open(moved, home)
+    no_bucket = config.model_copy(update={"warehouse": config.warehouse.model_copy(
+        update={"data_path": "s3://no-such-bucket/w/", "catalog_schema": "fresh"})})
+    with pytest.raises(WarehouseError, match="cannot write the lakehouse .*s3://no-such-bucket/w/.*the bucket must exist"):
+        Warehouse.open(no_bucket, home)
+
+
+def test_a_run_the_lakehouse_refused_leaves_nothing_half_written_and_the_rerun_applies_all(
+    s3: S3Server, catalog_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HUB_TEST_LAKE_PASSWORD", "x")
+    monkeypatch.setenv("HUB_TEST_S3_KEY", s3.key_id)
+    monkeypatch.setenv("HUB_TEST_S3_SECRET", "wrong-secret")
+    home, done = demo_home(tmp_path / "home", scale_section(s3, catalog_db, "refused"))
+    failed = dict(done.failures)
+    assert "normalize" in failed and "check warehouse.data_path" in failed["normalize"], done.failures
+    with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={catalog_db}") as pg:
+        tables = pg.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'ducklake_table'"
+                            ).fetchone()[0]
+        held = pg.execute("SELECT count(*) FROM ducklake_table WHERE end_snapshot IS NULL").fetchone()[0] if tables else 0
+    assert held == 0  # not even the schema: the transaction that would have written it was undone
+    monkeypatch.setenv("HUB_TEST_S3_SECRET", s3.secret)
+    with DemoSftpServer(exchange.sftp_root(home), exchange.host_key_path(home), exchange.client_public_line(home),
+                        port=sftp_port(home)):
+        assert run_exchange(home, as_of=AS_OF)
+    config = load_config(home.config)
+    landed = {b.batch_id for b in landed_batches(home.landing, [s.name for s in config.sources])}
+    with Lake.of(config, home).connect(read_only=True) as con:
+        applied = [r[0] for r in con.execute("SELECT batch_id FROM hub_batches").fetchall()]
+    assert landed and sorted(applied) == sorted(landed)  # every landed batch, each once
 
 
 @pytest.mark.parametrize(("section", "fix"), [
