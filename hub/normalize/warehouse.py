@@ -48,6 +48,11 @@ def claim_ledger(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
     con.execute("UPDATE hub_meta SET value = ? WHERE key = 'ledger_writer'", [run_id])
 
 
+LEDGER_ROW = ("INSERT INTO hub_meta SELECT 'ledger_writer', '' "
+              "WHERE NOT EXISTS (SELECT 1 FROM hub_meta WHERE key = 'ledger_writer')")
+"""The row ``claim_ledger`` rewrites: it must exist before two writers race, or neither deletes anything."""
+
+
 class Warehouse:
     """An open warehouse connection with the hub's macros registered. ``con`` is the DuckDB
     connection the stages' SQL runs on (marts, extracts, receipts); ``lake`` says where it lives."""
@@ -113,7 +118,7 @@ class Warehouse:
         the warehouse, and some forty catalog writes per open would cost more than its data."""
         meta = self._meta()
         self._check_version(meta)
-        statements = [*tables.ddl(), *tables.comments(), *MACROS]
+        statements = [*tables.ddl(), *tables.comments(), *MACROS, LEDGER_ROW]
         for rt in RECORD_TYPES:
             statements += [ddl(rt), view_ddl(rt), *comments(rt)]
         codes, views = code_tables(), all_views()  # the views read the code tables
@@ -145,8 +150,6 @@ class Warehouse:
             self.con.execute("DELETE FROM hub_meta WHERE key IN ('schema_version', 'schema_digest')")
             self.con.execute("INSERT INTO hub_meta VALUES ('schema_version', ?), ('schema_digest', ?)",
                              [str(SCHEMA_VERSION), digest])
-            if not self.con.execute("SELECT count(*) FROM hub_meta WHERE key = 'ledger_writer'").fetchone()[0]:  # type: ignore[index]
-                self.con.execute("INSERT INTO hub_meta VALUES ('ledger_writer', '')")
 
     def _meta(self) -> dict[str, str] | None:
         """``hub_meta`` as a dict; None when the warehouse has none (new, or schema version 1).
