@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hub.config import HubConfig, Source
-from hub.errors import WarehouseBusy
+from hub.errors import WarehouseBusy, WarehouseError
 from hub.faults import crash_point
 from hub.normalize import set_aside
 from hub.normalize.apply import apply_group
@@ -32,9 +32,9 @@ BUSY_ATTEMPTS = 5
 """Times a transaction undone because another process committed first is tried again."""
 
 SMALL_APPLY_ROWS = 100_000
-"""At most this many pending rows, every record type gets its thread: small batches spend
-their time binding statements and committing, which more threads overlap; past it DuckDB's
-parallel scans fill the cores and more threads only contend (docs/performance.md)."""
+"""At most this many pending rows, every record type is applied in one transaction: a few
+changes spend their time in the lakehouse's fixed cost per statement and per commit, which
+one transaction pays once (docs/performance.md, "The lakehouse")."""
 
 TRANSACTION_ROWS = 250_000
 """Rows a lane applies per transaction, at least (the last of its batches may pass it): a few
@@ -134,11 +134,21 @@ def _apply_lanes(
     run: RunContext, wh: Warehouse, pending: list[LandedBatch], rules: Mapping[str, StagingRules],
 ) -> Iterator[Applied]:
     """Apply ``pending`` one lane per record type, yielding each batch with its accounting
-    once committed. ``APPLY_LANES`` threads (a thread a lane for small work) take the lanes in
-    turn, each on its own connection (made once, before the threads start). A failing lane
-    stops the others after their current transaction; what they committed is still yielded
-    (and audited), then the error is raised."""
+    once committed. Few rows in all are applied in one transaction; more (or a few that failed
+    together), by ``APPLY_LANES`` threads taking the lanes in turn, each on its own connection
+    (made once, before the threads start). A failing lane stops the others after their current
+    transaction; what they committed is still yielded (and audited), then the error is raised."""
     lanes = [[b for b in pending if b.record_type == rt] for rt in RECORD_TYPES]
+    if sum(b.rows for b in pending) <= SMALL_APPLY_ROWS:  # one transaction, one commit, for a few changes
+        try:
+            applied = _commit(wh, [b for lane in lanes for b in lane], rules, run.run_id)
+        except WarehouseBusy:
+            raise
+        except WarehouseError:
+            applied = None  # undone whole: lane by lane below, so that what can be applied is
+        if applied is not None:
+            yield from applied
+            return
     todo: queue.SimpleQueue[list[LandedBatch]] = queue.SimpleQueue()
     for lane in sorted((lane for lane in lanes if lane), key=lambda lane: -sum(b.rows for b in lane)):
         todo.put(lane)  # the most rows first, so that the threads end about together
@@ -159,9 +169,8 @@ def _apply_lanes(
         finally:
             results.put(None)
 
-    threads = APPLY_LANES if sum(b.rows for b in pending) > SMALL_APPLY_ROWS else len(RECORD_TYPES)
     workers = [threading.Thread(target=work, args=(wh.cursor(),), name=f"apply-{n}")
-               for n in range(min(threads, todo.qsize()))]
+               for n in range(min(APPLY_LANES, todo.qsize()))]
     for worker in workers:
         worker.start()
     error: BaseException | None = None
