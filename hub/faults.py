@@ -30,6 +30,7 @@ POINTS: dict[str, str] = {
     "deliver.uploaded": "a bundle is in place on the office's server, its delivery not yet audited",
     "deliver.audited": "a delivery is audited, the office's delivered sequence not yet saved",
     "audit.writing": "half of an audit entry's line is written and synced, the rest not",
+    "migrate.moved": "a single-file warehouse is moved into the lakehouse and committed, the file not yet renamed",
 }
 """Every crash point, with what has happened and what has not when it fires."""
 

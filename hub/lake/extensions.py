@@ -9,8 +9,10 @@ the name DuckDB loads it by (the SQLite and PostgreSQL scanners are ``sqlite_sca
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import stat
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -39,10 +41,15 @@ def _extension_directory() -> Path:
     version = duckdb.__version__
     platform = duckdb.connect().execute("PRAGMA platform").fetchone()[0]  # type: ignore[index]
     root = Path(tempfile.gettempdir()) / f"hub-duckdb-{os.getuid()}"
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(root, 0o700)
+    found = os.lstat(root)
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid():
+        raise WarehouseError(f"{root} is not a folder of this user's (another user's, or a link); remove it, "
+                             "the hub makes it again")
+    os.chmod(root, 0o700)  # whatever the umask: the links inside decide which files DuckDB loads
     folder = root / f"v{version}" / platform
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if root.stat().st_uid != os.getuid() or root.stat().st_mode & 0o022:
-        raise WarehouseError(f"{root} belongs to another user or is writable by others; remove it, it is rebuilt")
+    folder.mkdir(parents=True, exist_ok=True)
     for name, package in PACKAGED.items():
         link = folder / f"{name}.duckdb_extension"
         target = _packaged_file(package, version)

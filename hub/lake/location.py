@@ -27,6 +27,9 @@ from schemas.sql import lit
 LOCKED_ATTEMPTS = 6
 """Times attaching is tried while a SQLite catalog is locked by another process (about 6 s in all)."""
 
+CATALOG_SECRET = "hub_catalog"
+"""The TEMPORARY secret holding the PostgreSQL catalog's connection and password."""
+
 NAME = "lake"
 """The name every connection attaches the lakehouse under (``lake.<table>``; ``USE lake``)."""
 
@@ -101,11 +104,19 @@ class Lake:
                 return self._attach(read_only=read_only, snapshot=snapshot, config=config)
             except duckdb.Error as exc:
                 if "database is locked" not in str(exc) or attempt == LOCKED_ATTEMPTS:
-                    hint = ("warehouse.data_path: a catalog keeps its files where it was created" if "data path" in
-                            str(exc) else self.catalog_hint())
-                    raise WarehouseError(f"cannot open the {self.describe()}: {_first_line(exc)}; check {hint}") from None
+                    raise WarehouseError(f"cannot open the {self.describe()}: {first_line(exc)}; "
+                                         f"{self._attach_hint(str(exc), snapshot)}") from None
             time.sleep(0.1 * 2 ** attempt)  # another process is creating or committing to the SQLite catalog
             attempt += 1
+
+    def _attach_hint(self, message: str, snapshot: int | None) -> str:
+        if snapshot is not None and "snapshot" in message.lower():
+            return f"snapshot {snapshot} is not kept: `hub sql \"FROM lake.snapshots()\"` lists those that are"
+        if "data path" in message:
+            return "check warehouse.data_path: a catalog keeps its files where it was created"
+        if "database is locked" in message:
+            return "another process kept the SQLite catalog locked throughout; try again"
+        return f"check {self.catalog_hint()}"
 
     def _attach(self, *, read_only: bool, snapshot: int | None, config: dict[str, Any] | None,
                 ) -> duckdb.DuckDBPyConnection:
@@ -117,24 +128,36 @@ class Lake:
                 options.append("OVERRIDE_DATA_PATH true")
             if self.catalog_schema:
                 options.append(f"METADATA_SCHEMA {lit(self.catalog_schema)}")
+            if self.catalog_password_env:  # the catalog's connection takes host, user and password from it
+                options.append(f"META_SECRET {lit(CATALOG_SECRET)}")
             if read_only or snapshot is not None:
                 options.append("READ_ONLY")
             if snapshot is not None:
                 options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
-            con.execute(f"ATTACH {lit('ducklake:' + self.catalog)} AS {NAME} ({', '.join(options)})")
+            con.execute(f"ATTACH {lit('ducklake:' + self._metadata())} AS {NAME} ({', '.join(options)})")
             con.execute(f"USE {NAME}")
         except BaseException:
             con.close()
             raise
         return con
 
+    def _params(self) -> dict[str, str]:
+        return dict(p.split("=", 1) for p in self.catalog.removeprefix("postgres:").split())
+
+    def _metadata(self) -> str:
+        """DuckLake's metadata connection: with a password, only the database; the rest (host,
+        port, user, password) is in the catalog secret, which the connection then takes whole."""
+        if self.catalog_password_env:
+            return f"postgres:dbname={self._params()['dbname']}"
+        return self.catalog
+
     def _secrets(self, con: duckdb.DuckDBPyConnection) -> None:
         """The catalog's password and the object store's keys, from the environment, as TEMP
         secrets: held by this connection only, never written anywhere."""
         if self.catalog_password_env:
             password = secret(self.catalog_password_env, "warehouse.catalog_password_env")
-            params = dict(p.split("=", 1) for p in self.catalog.removeprefix("postgres:").split())
-            con.execute(f"CREATE TEMPORARY SECRET hub_catalog (TYPE postgres, HOST {lit(params['host'])}, "
+            params = self._params()
+            con.execute(f"CREATE TEMPORARY SECRET {CATALOG_SECRET} (TYPE postgres, HOST {lit(params['host'])}, "
                         f"PORT {int(params.get('port', 5432))}, DATABASE {lit(params['dbname'])}, "
                         f"USER {lit(params['user'])}, PASSWORD {lit(password or '')})")
         if self.s3 is not None:
@@ -157,7 +180,8 @@ def _create_sqlite_catalog(path: Path) -> None:
     db.close()
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """An error's first line, for messages that add what to do about it."""
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 

@@ -16,7 +16,7 @@ import duckdb
 
 from hub.errors import WarehouseError
 from hub.lake.location import NAME
-from schemas.sql import lit
+from schemas.sql import lit, q
 
 ORPHAN_GRACE = dt.timedelta(days=1)
 """A data file the catalog does not know is deleted only once this old: a writer in another
@@ -40,7 +40,7 @@ class Upkept:
         return asdict(self)
 
 
-def upkeep(con: duckdb.DuckDBPyConnection, *, retention: dt.timedelta, now: dt.datetime,
+def upkeep(con: duckdb.DuckDBPyConnection, *, retention: dt.timedelta, now: dt.datetime, catalog_schema: str | None = None,
            deleted_grace: dt.timedelta = DELETED_GRACE, orphan_grace: dt.timedelta = ORPHAN_GRACE) -> Upkept:
     """Compact, expire snapshots older than ``retention`` (the latest is always kept), delete
     what nothing needs; on the writer's connection (the warehouse pool)."""
@@ -59,7 +59,8 @@ def upkeep(con: duckdb.DuckDBPyConnection, *, retention: dt.timedelta, now: dt.d
     deleted = call(f"CALL ducklake_cleanup_old_files({lit(NAME)}, older_than => {ts(now - deleted_grace)})")
     orphans = call(f"CALL ducklake_delete_orphaned_files({lit(NAME)}, older_than => {ts(now - orphan_grace)})")
     kept = call(f"SELECT count(*) FROM {NAME}.snapshots()")[0][0]
-    # the catalog's own table of data files: those of the current snapshot have no end
-    files = call(f"SELECT count(*) FROM __ducklake_metadata_{NAME}.ducklake_data_file WHERE end_snapshot IS NULL")[0][0]
+    # the catalog's own table of data files (in its schema, if hub.yaml names one): the current snapshot's have no end
+    where = f"__ducklake_metadata_{NAME}" + (f".{q(catalog_schema)}" if catalog_schema else "")
+    files = call(f"SELECT count(*) FROM {where}.ducklake_data_file WHERE end_snapshot IS NULL")[0][0]
     return Upkept(sum(r[2] for r in merged), sum(r[2] for r in rewritten), len(expired), len(deleted), len(orphans),
                   kept, files)

@@ -40,8 +40,8 @@ def apply(
 def apply_group(
     wh: Warehouse, batches: list[LandedBatch], rules: Mapping[str, StagingRules], *, run_id: str,
 ) -> Iterator[tuple[LandedBatch, dict[str, int]]]:
-    """Apply batches of one record type, from any of its sources (``rules`` by source
-    name), in order, yielding each with its accounting once applied.
+    """Apply batches, from any of their sources (``rules`` by source name), in order, yielding
+    each with its accounting once applied; each record type's batches together.
 
     Consecutive row batches are applied as one chunk (``_stageable``), in one transaction
     (unless inside ``Warehouse.transaction``): staged by one statement, then upserted,

@@ -23,17 +23,22 @@ import duckdb
 
 from hub.config import HubConfig
 from hub.errors import WarehouseError
+from hub.faults import crash_point
 from hub.home import Home
 from hub.lake.export_file import digest, export
 from hub.lake.location import Lake
 from hub.normalize.warehouse import Warehouse
 from hub.observe.run import RunContext
+from hub.signing.primitives import sha256_file
 from schemas.sql import lit, q
 
 READER_ENV = "HUB_DUCKDB_READER"
 """A folder holding the DuckDB that wrote the file (``pip install --target``); default ``.duckdb-reader``
 in the repository, where ``make duckdb-reader`` puts it."""
 KEPT_SUFFIX = ".before-lakehouse"
+MARKER = "migrated_from"
+"""``hub_meta`` key naming the file a committed migration came from, so a rerun after a stop
+before the rename finishes the rename instead of refusing."""
 
 
 @dataclass(frozen=True)
@@ -63,25 +68,19 @@ def migrate(config: HubConfig, home: Home, *, run_id: str) -> Migration:
     if not old.exists():
         raise WarehouseError(f"no single-file warehouse at {old}: nothing to migrate")
     lake = Lake.of(config, home)
-    work = home.staging / f"migrate-{uuid.uuid4().hex[:8]}"
-    work.mkdir(parents=True)
-    try:
-        version, tables = _export(old, work)
-        with Warehouse(lake, hash_key=home.hash_key(config.hub.hash_key_env),
-                       settings={"temp_directory": str(home.staging / "duckdb-spill")}) as wh:
-            held = wh.query("SELECT count(*) FROM hub_batches").fetchone()[0]  # type: ignore[index]
-            if held:
-                raise WarehouseError(f"the {lake.describe()} already holds {held} applied batch(es): `hub migrate` "
-                                     "moves a warehouse into an empty lakehouse only")
-            existing = {r[0] for r in wh.query("SELECT table_name FROM duckdb_tables() WHERE database_name = "
-                                               "current_database()").fetchall()}
-            with wh.transaction():
-                moved = [_move(wh.con, name, info, name in existing) for name, info in tables.items()]
-                if bad := [m.table for m in moved if not m.matches]:
-                    raise WarehouseError(f"{', '.join(bad)} would not arrive whole (rows or content differ); "
-                                         f"nothing was moved and {old} is untouched")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    identity = f"{old.name} sha256:{sha256_file(old)}"
+    with Warehouse(lake, hash_key=home.hash_key(config.hub.hash_key_env),
+                   settings={"temp_directory": str(home.staging / "duckdb-spill")}) as wh:
+        held = wh.query("SELECT count(*) FROM hub_batches").fetchone()[0]  # type: ignore[index]
+        moved_from = dict(wh.query("SELECT key, value FROM hub_meta").fetchall()).get(MARKER)
+        if held and moved_from == identity:  # moved by a run stopped before it could rename the file
+            version, moved = "(an earlier hub migrate)", _figures(wh)
+        elif held:
+            raise WarehouseError(f"the {lake.describe()} already holds {held} applied batch(es): `hub migrate` "
+                                 "moves a warehouse into an empty lakehouse only")
+        else:
+            version, moved = _move_all(wh, old, home.staging, identity)
+            crash_point("migrate.moved")
     kept = old.with_name(old.name + KEPT_SUFFIX)
     for path in (old, old.with_name(old.name + ".wal")):
         if path.exists():
@@ -90,6 +89,38 @@ def migrate(config: HubConfig, home: Home, *, run_id: str) -> Migration:
         "migrate", subject="warehouse", source=str(old), kept_as=str(kept), lakehouse=lake.describe(),
         read_with=f"duckdb {version}", tables={m.table: {"rows": m.rows_after, "digest": m.digest_after} for m in moved})
     return Migration(old, kept, lake.describe(), version, moved)
+
+
+def _move_all(wh: Warehouse, old: Path, staging: Path, identity: str) -> tuple[str, list[Moved]]:
+    """Every table of ``old`` into the lakehouse in one transaction, committed only if each
+    arrived whole; the lakehouse then names the file it came from (``MARKER``)."""
+    work = staging / f"migrate-{uuid.uuid4().hex[:8]}"
+    work.mkdir(parents=True)
+    try:
+        version, tables = _export(old, work)
+        existing = {r[0] for r in wh.query("SELECT table_name FROM duckdb_tables() WHERE database_name = "
+                                           "current_database()").fetchall()}
+        with wh.transaction():
+            moved = [_move(wh.con, name, info, name in existing) for name, info in tables.items()]
+            if bad := [m.table for m in moved if not m.matches]:
+                raise WarehouseError(f"{', '.join(bad)} would not arrive whole (rows or content differ); "
+                                     f"nothing was moved and {old} is untouched")
+            wh.con.execute("DELETE FROM hub_meta WHERE key = ?", [MARKER])
+            wh.con.execute("INSERT INTO hub_meta VALUES (?, ?)", [MARKER, identity])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return version, moved
+
+
+def _figures(wh: Warehouse) -> list[Moved]:
+    """Each table's rows and digest as the lakehouse holds them (a move already committed)."""
+    names = [r[0] for r in wh.query("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                                    "ORDER BY 1").fetchall()]
+    out = []
+    for name in names:
+        rows, text = digest(wh.con, name, [r[0] for r in wh.query(f"DESCRIBE {q(name)}").fetchall()])
+        out.append(Moved(name, rows, text, rows, text))
+    return out
 
 
 def _export(path: Path, folder: Path) -> tuple[str, dict[str, dict[str, Any]]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -52,17 +53,20 @@ def unstageable(batch: LandedBatch, rules: StagingRules) -> str | None:
             "source, then run: hub batches release " + batch.batch_id)
 
 
-def set_aside(wh: Warehouse, batch: LandedBatch, reason: str, run_id: str) -> dict[str, int]:
-    """Record ``batch`` as set aside (ledger and reason, one transaction); its row accounting."""
+def set_aside(wh: Warehouse, batch: LandedBatch, reason: str, run_id: str) -> dict[str, int] | None:
+    """Record ``batch`` as set aside (ledger and reason, one transaction); its row accounting,
+    or None when another process put it in the ledger first."""
     counts = dict.fromkeys(COUNTS, 0) | {"rows_in": batch.rows + batch.rejects}
     try:
         with wh.transaction():
+            if batch.batch_id in wh.applied():  # another process set it aside, or applied it, first
+                return None
             ledger(wh.con, [(batch, counts)], "set_aside", run_id)
             wh.con.execute(
                 "INSERT INTO hub_set_aside VALUES (?, ?, ?, ?, ?, ?, now(), ?, NULL, NULL)",
                 [batch.batch_id, batch.source, batch.record_type, batch.origin, counts["rows_in"], reason, run_id],
             )
-    except Exception as exc:  # duckdb.Error, or a batch already in the ledger
+    except duckdb.Error as exc:
         raise WarehouseError(f"setting aside batch {batch.batch_id[:12]} from {batch.source} failed: {exc}") from None
     return counts
 

@@ -92,6 +92,8 @@ def _set_aside_unstageable(
             stageable.append(batch)
             continue
         counts = set_aside.set_aside(wh, batch, reason, run.run_id)
+        if counts is None:
+            continue
         run.record("set_aside", subject=batch.source, batch_id=batch.batch_id, origin=batch.origin,
                    rows=counts["rows_in"], reason=reason)
         wh.mark_audited([batch.batch_id])
@@ -191,15 +193,17 @@ def _apply_lanes(
 
 
 def _commit(wh: Warehouse, batches: list[LandedBatch], rules: Mapping[str, StagingRules], run_id: str) -> list[Applied]:
-    """Apply ``batches`` in one transaction. Where another process committed to the warehouse
-    meanwhile, the transaction is undone and tried again without the batches that process
-    applied, ``BUSY_ATTEMPTS`` times in all, so two normalize steps started at once each apply
-    what the other has not, and no batch twice."""
+    """Apply ``batches`` in one transaction, less those the ledger shows applied as it begins.
+    Another process applying at once conflicts at commit (``claim_ledger``): the transaction is
+    undone and tried again, ``BUSY_ATTEMPTS`` times in all, each time re-reading the ledger, so
+    two normalize steps started at once each apply what the other has not, and no batch twice."""
     attempt = 1
     while True:
         try:
             with wh.transaction():  # the batches of all sources, staged together
-                applied = list(apply_group(wh, batches, rules, run_id=run_id))
+                done = wh.applied()  # inside: what committed before this transaction began
+                todo = [b for b in batches if b.batch_id not in done]
+                applied = list(apply_group(wh, todo, rules, run_id=run_id)) if todo else []
                 crash_point("normalize.applying")
             crash_point("normalize.committed")
             return applied
@@ -208,10 +212,6 @@ def _commit(wh: Warehouse, batches: list[LandedBatch], rules: Mapping[str, Stagi
                 raise
         time.sleep(random.uniform(0.1, 0.5) * attempt)
         attempt += 1
-        done = wh.applied()
-        batches = [b for b in batches if b.batch_id not in done]
-        if not batches:
-            return []
 
 
 def _next(todo: queue.SimpleQueue[list[LandedBatch]]) -> list[LandedBatch] | None:

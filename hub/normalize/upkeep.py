@@ -15,7 +15,8 @@ def upkeep_warehouse(run: RunContext, *, now: dt.datetime | None = None) -> Upke
     retention = dt.timedelta(days=run.config.warehouse.snapshot_retention_days)
     with run.stage("upkeep", [], audit_as=("upkeep", "warehouse")) as stage, \
             Warehouse.open(run.config, run.home) as wh:
-        done = upkeep(wh.con, retention=retention, now=now or dt.datetime.now(dt.UTC))
+        done = upkeep(wh.con, retention=retention, now=now or dt.datetime.now(dt.UTC),
+                      catalog_schema=wh.lake.catalog_schema)
         stage.details.update(done.details() | {"retention_days": retention.days})
     run.progress(f"upkeep: {done.files_compacted} file(s) compacted, {done.snapshots_expired} snapshot(s) expired, "
                  f"{done.files_deleted + done.orphans_deleted} file(s) deleted; {done.data_files} data file(s), "

@@ -14,6 +14,7 @@ import contextlib
 import copy
 import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +27,7 @@ from hub.config import HubConfig
 from hub.errors import WarehouseBusy, WarehouseError
 from hub.home import Home
 from hub.lake.location import NAME as LAKE
-from hub.lake.location import Lake
+from hub.lake.location import Lake, first_line
 from hub.normalize import tables
 from hub.normalize.views import VIEWS, all_views
 from schemas import case_number, identifiers
@@ -71,17 +72,20 @@ class Warehouse:
         self._create_macros()
         if not self.read_only:
             try:
-                self._create_schema()
+                self._schema_once_made()
             except duckdb.Error as exc:
                 self.con.close()
-                raise WarehouseError(f"cannot write the {self.lake.describe()}: {str(exc).strip().splitlines()[0]}; "
-                                     f"check {self.lake.storage_hint()}") from None
+                raise WarehouseError(f"cannot write the {self.lake.describe()}: {first_line(exc)}; check "
+                                     f"{self.lake.storage_hint()}, and {self.lake.catalog_hint()}") from None
+            except BaseException:  # another process made the schema at the same time (WarehouseBusy)
+                self.con.close()
+                raise
 
     @classmethod
     def open(cls, config: HubConfig, home: Home, *, read_only: bool = False, snapshot: int | None = None) -> Warehouse:
         """The home's warehouse, with the identifier hash key and memory limit the config names."""
         lake = Lake.of(config, home)
-        if not read_only and snapshot is None and home.single_file_warehouse.exists() and not lake.exists():
+        if not read_only and snapshot is None and home.single_file_warehouse.exists():
             raise WarehouseError(
                 f"{home.single_file_warehouse} is the warehouse of an earlier hub: run `hub migrate --home "
                 f"{home.root}` to move it, with its history, holdings and ledgers, into the lakehouse")
@@ -111,6 +115,16 @@ class Warehouse:
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self.con.close()
+
+    def _schema_once_made(self) -> None:
+        """The schema, made here, or by another process that was making it at the same moment."""
+        for attempt in range(3):
+            try:
+                return self._create_schema()
+            except WarehouseBusy:  # its schema committed first: the digest now matches, or we try again
+                if attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     def _create_schema(self) -> None:
         """Create or update every table, view, comment and code table, in one transaction, unless
@@ -189,11 +203,14 @@ class Warehouse:
                 yield
                 try:
                     self.con.execute("COMMIT")
-                except duckdb.TransactionException as exc:
-                    if not any(sign in str(exc) for sign in CONFLICTS):
-                        raise
-                    raise WarehouseBusy(f"another process wrote the {self.lake.describe()} while this transaction "
-                                        f"was open ({str(exc).strip().splitlines()[-1]}); it was undone whole") from None
+                except duckdb.Error as exc:
+                    if any(sign in str(exc) for sign in CONFLICTS):
+                        raise WarehouseBusy(f"another process wrote the {self.lake.describe()} while this "
+                                            f"transaction was open ({str(exc).strip().splitlines()[-1]}); it was "
+                                            "undone whole") from None
+                    raise WarehouseError(f"committing to the {self.lake.describe()} failed, and nothing of the "
+                                         f"transaction was kept: {first_line(exc)}; check {self.lake.storage_hint()}, "
+                                         f"and {self.lake.catalog_hint()}") from None
             except BaseException:
                 with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended the transaction already
                     self.con.execute("ROLLBACK")

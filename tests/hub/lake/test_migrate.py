@@ -73,7 +73,8 @@ def test_a_single_file_warehouse_moves_whole_and_the_hub_goes_on(demo: Path, tmp
     out = capsys.readouterr().out
     assert "read with DuckDB 2.0.0" in out and "every table arrived whole" in out
     before = tables_of(demo)
-    assert tables_of(home) == before
+    after = tables_of(home)  # the same, but that hub_meta also names the file the lakehouse came from
+    assert after | {"hub_meta": before["hub_meta"]} == before and after["hub_meta"][0] == before["hub_meta"][0] + 1
     for table, (rows, text) in before.items():
         assert any(line.split()[:3] == [table, f"{rows:,}", f"{rows:,}"] and text[:12] in line for line in out.splitlines())
     assert not (home / "warehouse.duckdb").exists() and (home / "warehouse.duckdb.before-lakehouse").exists()
@@ -86,6 +87,23 @@ def test_a_single_file_warehouse_moves_whole_and_the_hub_goes_on(demo: Path, tmp
     assert "nothing to migrate" in capsys.readouterr().err
 
 
+def test_a_migration_stopped_after_its_commit_is_finished_by_the_next(demo: Path, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    home = tmp_path / "home"
+    as_single_file(demo, home)
+    killed = subprocess.run([sys.executable, "-m", "hub.cli.main", "migrate", "--home", str(home)],
+                            env=os.environ | {"HUB_CRASH_AT": "migrate.moved"}, capture_output=True, text=True)
+    assert killed.returncode == -9 and (home / "warehouse.duckdb").exists()
+    with pytest.raises(WarehouseError, match="run `hub migrate"):  # the file still there: no writer starts
+        Warehouse.open(load_config(home / "hub.yaml"), Home(home))
+    assert main(["migrate", "--home", str(home)]) == 0
+    assert "read with DuckDB (an earlier hub migrate)" in capsys.readouterr().out
+    before, after = tables_of(demo), tables_of(home)
+    assert after | {"hub_meta": before["hub_meta"]} == before
+    assert (home / "warehouse.duckdb.before-lakehouse").exists() and not (home / "warehouse.duckdb").exists()
+    assert len([e for e in audit.entries(Home(home).audit) if e["event"] == "migrate"]) == 1
+
+
 def test_a_table_that_cannot_arrive_whole_moves_nothing(demo: Path, tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     home = tmp_path / "home"
@@ -95,4 +113,6 @@ def test_a_table_that_cannot_arrive_whole_moves_nothing(demo: Path, tmp_path: Pa
     assert (home / "warehouse.duckdb").exists()
     with hub.connect(home) as con:  # the lakehouse was left as empty as it was found
         assert con.execute("SELECT count(*) FROM hub_batches").fetchone() == (0,)
+    with pytest.raises(WarehouseError, match="run `hub migrate"):  # and no writer starts on it meanwhile
+        Warehouse.open(load_config(home / "hub.yaml"), Home(home))
     assert not [e for e in audit.entries(Home(home).audit) if e["event"] == "migrate"]

@@ -29,6 +29,7 @@ from hub.observe.run import RunContext
 from hub.orchestration.execute import run_exchange
 from hub.pull.landing import landed_batches
 from schemas.tables import RECORD_TYPES
+from tests.proxy import TcpProxy
 from tests.s3 import S3Server, seaweedfs
 
 AS_OF = dt.date(2024, 11, 22)
@@ -220,3 +221,24 @@ def test_warehouse_settings_are_checked_on_load(tmp_path: Path, section: dict, f
     with pytest.raises(ConfigError, match="warehouse") as raised:
         load_config(path)
     assert fix in str(raised.value)
+
+
+def test_the_catalog_is_reached_with_the_host_user_and_password_of_its_secret(
+    catalog_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a password, the catalog's connection is made from the secret alone: through a proxy
+    on the port hub.yaml names, the bytes show it went there (the password itself cannot be
+    checked here: this PostgreSQL trusts local connections)."""
+    monkeypatch.setenv("HUB_TEST_LAKE_PASSWORD", "pw-" + uuid.uuid4().hex)
+    home = Home(tmp_path / "home")
+    home.root.mkdir()
+    with TcpProxy(("127.0.0.1", 5432)) as proxy:
+        (home.root / "hub.yaml").write_text(yaml.safe_dump({
+            "institutions": [], "sources": [], "offices": [], "agreements": [],
+            "warehouse": {"catalog": f"postgresql://postgres@127.0.0.1:{proxy.port}/{catalog_db}",
+                          "catalog_password_env": "HUB_TEST_LAKE_PASSWORD", "data_path": "lake-files"}}),
+            encoding="utf-8")
+        with Warehouse.open(load_config(home.config), home) as wh:
+            assert wh.applied() == set()
+        assert proxy.bytes_down > 0
+    assert (home.root / "lake-files").is_dir()
