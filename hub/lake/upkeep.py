@@ -40,10 +40,11 @@ class Upkept:
         return asdict(self)
 
 
-def upkeep(con: duckdb.DuckDBPyConnection, *, retention: dt.timedelta, now: dt.datetime, catalog_schema: str | None = None,
-           deleted_grace: dt.timedelta = DELETED_GRACE, orphan_grace: dt.timedelta = ORPHAN_GRACE) -> Upkept:
-    """Compact, expire snapshots older than ``retention`` (the latest is always kept), delete
-    what nothing needs; on the writer's connection (the warehouse pool)."""
+def upkeep(con: duckdb.DuckDBPyConnection, *, expire_before: dt.datetime, now: dt.datetime,
+           catalog_schema: str | None = None, deleted_grace: dt.timedelta = DELETED_GRACE,
+           orphan_grace: dt.timedelta = ORPHAN_GRACE) -> Upkept:
+    """Compact, expire snapshots made before ``expire_before`` (the latest is always kept),
+    delete what nothing needs; on the writer's connection (the warehouse pool)."""
     def call(sql: str) -> list[tuple[Any, ...]]:
         try:
             return con.execute(sql).fetchall()
@@ -55,7 +56,11 @@ def upkeep(con: duckdb.DuckDBPyConnection, *, retention: dt.timedelta, now: dt.d
 
     merged = call(f"CALL ducklake_merge_adjacent_files({lit(NAME)})")
     rewritten = call(f"CALL ducklake_rewrite_data_files({lit(NAME)})")
-    expired = call(f"CALL ducklake_expire_snapshots({lit(NAME)}, older_than => {ts(now - retention)})")
+    # by id, chosen here: given a time, DuckLake 1.5.5 on a SQLite catalog compares it as text in
+    # another format than it stores, and expires every snapshot of that day
+    ids = [r[0] for r in call(f"""SELECT snapshot_id FROM {NAME}.snapshots() WHERE snapshot_time < {ts(expire_before)}
+                                  AND snapshot_id < (SELECT max(snapshot_id) FROM {NAME}.snapshots()) ORDER BY 1""")]
+    expired = call(f"CALL ducklake_expire_snapshots({lit(NAME)}, versions => {ids})") if ids else []
     deleted = call(f"CALL ducklake_cleanup_old_files({lit(NAME)}, older_than => {ts(now - deleted_grace)})")
     orphans = call(f"CALL ducklake_delete_orphaned_files({lit(NAME)}, older_than => {ts(now - orphan_grace)})")
     kept = call(f"SELECT count(*) FROM {NAME}.snapshots()")[0][0]

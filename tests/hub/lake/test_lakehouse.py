@@ -240,3 +240,20 @@ def test_upkeep_compacts_keeps_what_retention_promises_and_then_lets_go(demo: Pa
         assert con.execute("SELECT count(*) FROM filing").fetchone()[0] > 0
     entries = [e for e in audit.entries(Home(home).audit) if e["event"] == "upkeep"]
     assert [e["details"]["snapshots_expired"] for e in entries] == [0, expired.snapshots_expired]
+
+
+def test_upkeep_never_expires_a_snapshot_a_live_bundle_names(demo: Path, tmp_path: Path) -> None:
+    """A hub that wrote nothing for longer than the retention still sends bundles built from its
+    last snapshot: while they live, that snapshot stays."""
+    from hub.normalize import upkeep_warehouse
+    from hub.observe.run import RunContext
+
+    home = copy_of(demo, tmp_path)
+    config = load_config(home / "hub.yaml")
+    with Warehouse.open(config, Home(home)) as wh:  # the bundles went out 100 days after the data last changed
+        wh.con.execute("UPDATE hub_bundles SET published_at = published_at + INTERVAL 100 DAY")
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=100)
+    done = upkeep_warehouse(RunContext(config, Home(home), "upkeep"), now=later)
+    assert done.snapshots_expired > 0  # those before the oldest live bundle's go
+    for bundle in bundles(home):
+        assert reproduce(config, Home(home), bundle).ok
