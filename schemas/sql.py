@@ -6,7 +6,7 @@ validated by config or declared in ``schemas`` and for constants the code owns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 
@@ -18,6 +18,12 @@ def q(name: str) -> str:
 def lit(text: str | Path) -> str:
     """A quoted string literal."""
     return "'" + str(text).replace("'", "''") + "'"
+
+
+def comment_on(table: str, description: str, columns: Mapping[str, tuple[str, str]]) -> list[str]:
+    """COMMENT ON a table and each of its columns (Chinese / English), so DuckDB itself shows the docs."""
+    return [f"COMMENT ON TABLE {q(table)} IS {lit(description)}"] + [
+        f"COMMENT ON COLUMN {q(table)}.{q(column)} IS {lit(f'{zh} / {en}')}" for column, (zh, en) in columns.items()]
 
 
 def lit_list(items: Iterable[str]) -> str:

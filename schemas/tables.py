@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from schemas.sql import lit, q
+from schemas.sql import comment_on, lit, q
 
 SCHEMA_VERSION = 2
 """2: ``<type>`` is a view of the current versions in ``<type>_history`` (SCD2 flags)."""
@@ -176,11 +176,8 @@ def comments(record_type: str) -> list[str]:
     """COMMENT ON statements (Chinese / English) for the view and its history table's columns, so
     analysts see the docs in DuckDB itself (a lakehouse keeps no comments on a view's columns:
     the view's are its history table's)."""
-    def text(f: Field) -> str:
-        return lit(f"{f.zh} / {f.en}")
-
     hist = history_table(record_type)
     return [f"COMMENT ON VIEW {q(record_type)} IS "
-            f"{lit(f'{record_type}: the current version of each record; columns as in {hist}')}",
-            f"COMMENT ON TABLE {q(hist)} IS {lit(f'{record_type}: every version of each record (SCD2)')}"] + [
-        f"COMMENT ON COLUMN {q(hist)}.{q(f.name)} IS {text(f)}" for f in stored_fields(record_type) + VERSIONING]
+            f"{lit(f'{record_type}: the current version of each record; columns as in {hist}')}"] + comment_on(
+        hist, f"{record_type}: every version of each record (SCD2)",
+        {f.name: (f.zh, f.en) for f in stored_fields(record_type) + VERSIONING})

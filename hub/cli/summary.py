@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from hub.config import HubConfig, load_config
+from hub.config import load_config
 from hub.home import Home
 from hub.lake.location import Lake
 from hub.normalize import set_aside
@@ -25,10 +25,13 @@ def print_summary(
     held back)."""
     config = load_config(config_path or home.require_config())
     undone = _this_run(home, exchange) if exchange is not None else False
-    if not _has_warehouse(config, home):
+    if not Lake.of(config, home).exists():
         print("no warehouse yet: nothing was applied")
         return True
     with Warehouse.open(config, home, read_only=True) as wh:
+        if not wh.has_tables("hub_batches"):  # a first normalize that failed before making its tables
+            print("no warehouse yet: nothing was applied")
+            return True
         pulled = {r[0]: r[1:] for r in wh.query(
             "SELECT source_name, sum(rows_in) FILTER (WHERE kind = 'rows'), sum(rows_deleted) FROM hub_batches GROUP BY 1"
         ).fetchall()}
@@ -128,14 +131,6 @@ def print_summary(
     print(f"  hub dev{h}   (Dagster UI on http://127.0.0.1:3000)")
     print("  docs/analyst-guide.md   (every table and column, queries to paste)")
     return undone
-
-
-def _has_warehouse(config: HubConfig, home: Home) -> bool:
-    """Whether a normalize run has created the warehouse's tables (a failed first one may not have)."""
-    if not Lake.of(config, home).exists():
-        return False
-    with Warehouse.open(config, home, read_only=True) as wh:
-        return bool(wh.has_tables("hub_batches"))
 
 
 def _this_run(home: Home, exchange: Exchange) -> bool:

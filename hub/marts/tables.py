@@ -11,7 +11,7 @@ import duckdb
 
 from hub.faults import crash_point
 from schemas.marts import Columns
-from schemas.sql import lit, q
+from schemas.sql import comment_on, q
 
 
 def rebuild(con: duckdb.DuckDBPyConnection, statements: list[tuple[str, dict[str, Any]]], columns: Columns) -> dict[str, int]:
@@ -22,9 +22,8 @@ def rebuild(con: duckdb.DuckDBPyConnection, statements: list[tuple[str, dict[str
         for sql, params in statements:
             con.execute(sql, params)
         for table, cols in columns.items():
-            con.execute(f"COMMENT ON TABLE {q(table)} IS {lit(f'Mart table {table}, rebuilt whole at each marts run')}")
-            for column, (zh, en) in cols.items():
-                con.execute(f"COMMENT ON COLUMN {q(table)}.{q(column)} IS {lit(f'{zh} / {en}')}")
+            for stmt in comment_on(table, f"Mart table {table}, rebuilt whole at each marts run", cols):
+                con.execute(stmt)
         counts = {t: con.execute(f"SELECT count(*) FROM {q(t)}").fetchone()[0] for t in columns}  # type: ignore[index]
         crash_point("marts.building")
         con.execute("COMMIT")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas.sql import lit, q
+from schemas.sql import comment_on, q
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,7 @@ class HubTable:
     def comments(self, name: str) -> list[str]:
         """COMMENT ON the table and each column (Chinese / English), so DuckDB itself shows the docs."""
         key = f" (one row per {', '.join(self.key)})" if self.key else ""
-        return [f"COMMENT ON TABLE {q(name)} IS {lit(self.description + key)}"] + [
-            f"COMMENT ON COLUMN {q(name)}.{q(c.name)} IS {lit(f'{c.zh} / {c.en}')}" for c in self.columns]
+        return comment_on(name, self.description + key, self.docs())
 
     def docs(self) -> dict[str, tuple[str, str]]:
         """column -> (Chinese, English)."""

@@ -32,7 +32,7 @@ from hub.normalize import tables
 from hub.normalize.views import VIEWS, all_views
 from schemas import case_number, identifiers
 from schemas.codes import code_docs, code_tables
-from schemas.sql import lit, q
+from schemas.sql import comment_on, lit, q
 from schemas.tables import RECORD_TYPES, SCHEMA_VERSION, comments, ddl, view_ddl
 
 CONFLICTS = ("Transaction conflict", "database is locked")
@@ -153,10 +153,8 @@ class Warehouse:
                 self.con.register("_code", table)
                 self.con.execute(f"CREATE OR REPLACE TABLE {q(name)} AS SELECT * FROM _code")
                 self.con.unregister("_code")
-                description, columns = code_docs(name, table)
-                self.con.execute(f"COMMENT ON TABLE {q(name)} IS {lit(description)}")
-                for column, (zh, en) in columns.items():
-                    self.con.execute(f"COMMENT ON COLUMN {q(name)}.{q(column)} IS {lit(f'{zh} / {en}')}")
+                for stmt in comment_on(name, *code_docs(name, table)):
+                    self.con.execute(stmt)
             for view in views:
                 self.con.execute(view)
             for name, (description, _) in VIEWS.items():

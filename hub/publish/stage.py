@@ -7,7 +7,6 @@ import datetime as dt
 import os
 import shutil
 import tempfile
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +57,8 @@ def publish_offices(run: RunContext, office_ids: list[str], *, now: dt.datetime 
     The offices are built at once, each in a thread on its own connection to one warehouse
     opened for them all: a small bundle costs little more than opening the warehouse, and one
     build waits on its Parquet writer while the other works. The shared tables are written
-    (each bundle's receipts, then what the office holds) one office at a time. An office that
+    (each bundle's receipts, then what the office holds) one office at a time
+    (``Warehouse.transaction``). An office that
     fails does not stop the others; its error is in its outcome. The audit log's head is
     checkpointed once every office has ended. An office without an agreement gets no bundle,
     and costs nothing."""
@@ -68,12 +68,11 @@ def publish_offices(run: RunContext, office_ids: list[str], *, now: dt.datetime 
         return [outcomes[o] for o in office_ids]
     now = now or dt.datetime.now(dt.UTC)
     key = keys.signing_key(run.home)
-    writes = threading.Lock()
     with Warehouse.open(run.config, run.home) as wh:  # read-write: receipts and holdings are recorded here
         def one(office_id: str) -> OfficePublished:
             try:
                 with wh.cursor() as cur:
-                    bundle = _publish_office(run, cur, key, office_id, now, writes)
+                    bundle = _publish_office(run, cur, key, office_id, now)
                 return OfficePublished(office_id, bundle)
             except Exception as exc:
                 return OfficePublished(office_id, error=exc)
@@ -87,18 +86,18 @@ def publish_offices(run: RunContext, office_ids: list[str], *, now: dt.datetime 
 
 
 def _publish_office(
-    run: RunContext, wh: Warehouse, key: SigningKey, office_id: str, now: dt.datetime, writes: threading.Lock,
+    run: RunContext, wh: Warehouse, key: SigningKey, office_id: str, now: dt.datetime,
 ) -> PublishedBundle | None:
     """One office's bundle on ``wh`` (its own connection); the bundle's receipts (which row
-    version went to which bundle row) are recorded in the same step, under ``writes``. None
+    version went to which bundle row) are recorded in the same step, in the warehouse's
+    transactions, which the offices' connections take in turn. None
     when an incremental extract would carry nothing new: the office gets no empty bundle."""
     office = run.config.office(office_id)
     agreement = run.config.agreement_for(office_id)
     if agreement is None:
         raise PublishError(f"office {office_id} has no sharing agreement in hub.yaml; nothing may be sent to it")
     folder = office.outbox(run.home)
-    with writes:
-        inflight.recover(run, wh, office_id, folder)
+    inflight.recover(run, wh, office_id, folder)
     sequence = 1 + max((int(p.name) for p in folder.glob("[0-9]" * 8)), default=0)
     full = agreement.mode == "full" or (sequence - 1) % agreement.full_every == 0
     shared = sorted({share.record_type for share in agreement.shares})
@@ -115,7 +114,7 @@ def _publish_office(
             shapes = {rt: (pq.read_schema(path), pq.read_metadata(path).num_rows) for rt, path in datasets.items()}
             if not new and not _heartbeat_due(folder, sequence - 1, now, run, agreement):
                 # nothing new for this office, and its last bundle is recent: no bundle
-                with writes, wh.transaction():
+                with wh.transaction():
                     extracts.remember(wh.con, holdings)  # the batches read are accounted for all the same
                 stage.details.update(status="nothing_new", agreement=agreement.id, agreement_version=agreement.version,
                                      last_sequence=sequence - 1)
@@ -129,7 +128,7 @@ def _publish_office(
                 now=now, ttl=dt.timedelta(days=run.config.hub.bundle_ttl_days), recipients=office.recipients,
             )
             crash_point("publish.written")
-            with writes, wh.transaction():  # the bundle's receipts and what the office now holds: together
+            with wh.transaction():  # the bundle's receipts and what the office now holds: together
                 receipts.record(wh.con, bundle, office=office_id, agreement=agreement.id, version=agreement.version,
                                 extract=predicate["extract"], published_at=now, run_id=run.run_id, receipts=rows,
                                 snapshot=snapshot)
