@@ -124,8 +124,10 @@ def inbox_dir(home: Home) -> Path:
     return home.root / "sources" / "sftp" / "inbox"
 
 
-def write_config(home: Home, tag: str, base_url: str, sftp_port: int, memory_limit: str | None = None) -> None:
-    """The exchange's ``hub.yaml`` (pattern: ``hub.demo.exchange``), SFTP host key pinned."""
+def write_config(home: Home, tag: str, base_url: str, sftp_port: int, memory_limit: str | None = None,
+                 warehouse: dict[str, Any] | None = None) -> None:
+    """The exchange's ``hub.yaml`` (pattern: ``hub.demo.exchange``), SFTP host key pinned;
+    ``warehouse``: its ``warehouse:`` section (None: none, the embedded lakehouse)."""
     sftp = {"host": "127.0.0.1", "port": sftp_port, "username": getpass.getuser(), "key_path": str(client_key_path(home)),
             "host_key": host_key_line(host_key_path(home))}
     institutions: list[dict[str, Any]] = [
@@ -186,8 +188,10 @@ def write_config(home: Home, tag: str, base_url: str, sftp_port: int, memory_lim
     hub: dict[str, Any] = {"name": f"乌海 benchmark exchange ({tag})"}
     if memory_limit:
         hub["duckdb_memory_limit"] = memory_limit
-    config = {"version": 1, "hub": hub, "institutions": institutions,
-              "sources": sources, "offices": offices, "agreements": agreements}
+    config: dict[str, Any] = {"version": 1, "hub": hub, "institutions": institutions,
+                              "sources": sources, "offices": offices, "agreements": agreements}
+    if warehouse is not None:
+        config["warehouse"] = warehouse
     header = "# hub.yaml written by benchmarks.generate: four courts (PostgreSQL), two procuratorates (SFTP CSV)\n"
     home.config.write_text(header + yaml.safe_dump(config, allow_unicode=True, sort_keys=False, width=120),
                            encoding="utf-8")

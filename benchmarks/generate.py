@@ -2,6 +2,7 @@
 
     python -m benchmarks.generate --home DIR --records N --sftp-port PORT [--seed S]
     python -m benchmarks.generate --home DIR --change      # the incremental run's 0.1 %
+    python -m benchmarks.generate --home DIR --change --round R    # round R's 0.1 % (R >= 1)
 
 Each court keeps filings, decisions and enforcement cases in its own PostgreSQL schema
 (``bench_<tag>_<court>``; two vendors' table layouts, as in the demo), loaded with ``COPY``;
@@ -13,13 +14,17 @@ demo's bracket styles (``hub.demo.generator.DemoData.messy``, same shares), and 
 breaks exactly one rule (of a kind drawn per row), so the warehouse's quarantine must
 hold exactly ``defects`` rows per source. ``--change`` updates every record whose row number
 ends in 007 (0.1 %, never a defective one): an UPDATE with a later cursor in PostgreSQL, a new
-CSV drop for the procuratorates. ``<home>/bench/manifest.json`` records what was generated;
-``benchmarks.exchange`` describes the institutions and writes ``hub.yaml``.
+CSV drop for the procuratorates. ``--change --round R`` changes another 0.1 % each round (row
+numbers ending in 007 + R, skipping the defective residues), stamped later than every earlier
+round (``benchmarks.lake_growth``). ``<home>/bench/manifest.json`` records what was generated;
+``benchmarks.exchange`` describes the institutions and writes ``hub.yaml`` (with ``--warehouse``,
+its ``warehouse:`` section).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import re
@@ -67,6 +72,24 @@ ROWS_PER_FILE = 50_000
 DEFECT_EVERY, DEFECT_AT = 500, 50  # row i is defective when i % 500 == 50
 CHANGE_EVERY, CHANGE_AT = 1000, 7  # row i changes in the incremental run when i % 1000 == 7
 CHANGED_AT = "2026-01-01 08:00:00"  # later than every generated update time
+ROUNDS = CHANGE_EVERY - CHANGE_EVERY // DEFECT_EVERY  # residues that hold no defective row: rounds 0 .. ROUNDS-1
+
+
+def change_residue(round_no: int) -> int:
+    """The row-number residue (mod ``CHANGE_EVERY``) that round ``round_no`` changes: 7 for round
+    0 (``--change``), then 8, 9, ... skipping the residues of defective rows, never one twice."""
+    if not 0 <= round_no < ROUNDS:
+        raise ValueError(f"round {round_no} is out of range: {ROUNDS} rounds change disjoint rows (0 .. {ROUNDS - 1})")
+    sound = [r for r in range(CHANGE_EVERY) if r % DEFECT_EVERY != DEFECT_AT]
+    return sound[(sound.index(CHANGE_AT) + round_no) % len(sound)]
+
+
+def changed_at(manifest: dict[str, Any], round_no: int) -> str:
+    """When round ``round_no``'s changes are stamped: ``CHANGED_AT`` for round 0, and each round
+    later by more seconds than any source has rows (a court row's cursor adds its row number in
+    seconds), so every cursor of a round is later than every earlier round's."""
+    span = max(s["rows"] for s in manifest["sources"].values())
+    return str(dt.datetime.fromisoformat(CHANGED_AT) + dt.timedelta(seconds=round_no * span))
 
 
 def plan(records: int) -> dict[str, int]:
@@ -336,8 +359,10 @@ def _write_drop(con: duckdb.DuckDBPyConnection, relation: str, proc: Procuratora
 
 
 def generate(home: Home, records: int, *, sftp_port: int, seed: int = 42, base_url: str = PG_URL,
-             tag: str | None = None, memory_limit: str | None = None) -> dict[str, Any]:
-    """Write the institutions' stores and ``hub.yaml``; return (and save) the manifest."""
+             tag: str | None = None, memory_limit: str | None = None,
+             warehouse: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the institutions' stores and ``hub.yaml`` (``warehouse``: its ``warehouse:`` section;
+    None, the embedded lakehouse); return (and save) the manifest."""
     tag = tag or uuid.uuid4().hex[:8]
     work = home.root / "bench"
     work.mkdir(parents=True, exist_ok=True)
@@ -367,7 +392,7 @@ def generate(home: Home, records: int, *, sftp_port: int, seed: int = 42, base_u
     manifest = {"records": records, "seed": seed, "tag": tag, "pg_url": base_url, "sources": {
         name: {"rows": rows, "defects": defects[name]} for name, rows in counts.items()}}
     (work / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    write_config(home, tag, base_url, sftp_port, memory_limit)
+    write_config(home, tag, base_url, sftp_port, memory_limit, warehouse)
     return manifest
 
 
@@ -375,12 +400,15 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(con.execute(sql).fetchall()[0][0])
 
 
-def change(home: Home) -> dict[str, int]:
-    """Change 0.1 % of the records (row number ending in 007) at their sources; rows per source."""
+def change(home: Home, round_no: int = 0) -> dict[str, int]:
+    """Change 0.1 % of the records at their sources; rows per source. Round 0 (``--change``)
+    changes row numbers ending in 007; round R another residue (``change_residue``), stamped
+    later than every earlier round (``changed_at``), so rounds change disjoint rows."""
     manifest = json.loads((home.root / "bench" / "manifest.json").read_text())
+    residue, stamped = change_residue(round_no), changed_at(manifest, round_no)
     engine = sa.create_engine(manifest["pg_url"])
     changed: dict[str, int] = {}
-    when = f"TIMESTAMP '{CHANGED_AT}'"
+    when = f"TIMESTAMP '{stamped}'"
     try:
         with engine.begin() as conn:
             for court in COURTS:
@@ -398,7 +426,7 @@ def change(home: Home) -> dict[str, int]:
                                         "closed_how = '执行完毕', closed_on = '2025/12/31', amount_paid = amount_due"),
                     }[rt]
                     result = conn.execute(sa.text(
-                        f"UPDATE {schema}.{table} SET {sets}, {cursor} = {cur} WHERE {i} % {CHANGE_EVERY} = {CHANGE_AT}"))
+                        f"UPDATE {schema}.{table} SET {sets}, {cursor} = {cur} WHERE {i} % {CHANGE_EVERY} = {residue}"))
                     changed[source_name(court.id, rt)] = result.rowcount
     finally:
         engine.dispose()
@@ -409,10 +437,10 @@ def change(home: Home) -> dict[str, int]:
             con.execute(f"""CREATE TABLE {name} AS SELECT * REPLACE (
                   strftime(CAST(issued_date AS DATE) + 30, '%Y-%m-%d') AS replied_date,
                   CASE WHEN reply_result = '采纳' THEN '部分采纳' ELSE '采纳' END AS reply_result,
-                  {lit(CHANGED_AT)} AS source_updated_at)
+                  {lit(stamped)} AS source_updated_at)
                 FROM read_parquet({lit(str(home.root / 'bench' / f'{name}.parquet'))})
-                WHERE i % {CHANGE_EVERY} = {CHANGE_AT}""")
-            _write_drop(con, name, proc, drop_dir(home, proc), "jdcs_changes")
+                WHERE i % {CHANGE_EVERY} = {residue}""")
+            _write_drop(con, name, proc, drop_dir(home, proc), "jdcs_changes" + (f"_r{round_no:03d}" if round_no else ""))
             changed[name] = _count(con, f"SELECT count(*) FROM {name}")
     finally:
         con.close()
@@ -440,16 +468,21 @@ def main() -> None:
     p.add_argument("--pg-url", default=PG_URL)
     p.add_argument("--tag", help="names this run's PostgreSQL schemas (default: random)")
     p.add_argument("--duckdb-memory-limit", help="hub.duckdb_memory_limit in the hub.yaml written, e.g. 1GB")
+    p.add_argument("--warehouse", type=json.loads, help="the hub.yaml's warehouse: section, as JSON (default: none, "
+                   "the embedded lakehouse)")
     p.add_argument("--change", action="store_true", help="change 0.1%% of the generated records")
+    p.add_argument("--round", type=int, default=0, help="with --change: which round's 0.1%% (default 0: the "
+                   "incremental run's; each round changes other rows, stamped later)")
     args = p.parse_args()
     home = Home.find(args.home)
     if args.change:
-        print(json.dumps(change(home)))
+        print(json.dumps(change(home, args.round)))
     else:
         if args.records is None or args.sftp_port is None:
             p.error("--records and --sftp-port are required unless --change")
         print(json.dumps(generate(home, args.records, sftp_port=args.sftp_port, seed=args.seed,
-                                  base_url=args.pg_url, tag=args.tag, memory_limit=args.duckdb_memory_limit)))
+                                  base_url=args.pg_url, tag=args.tag, memory_limit=args.duckdb_memory_limit,
+                                  warehouse=args.warehouse)))
 
 
 if __name__ == "__main__":

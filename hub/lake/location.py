@@ -9,8 +9,12 @@ the hub's SQL names its tables unqualified.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sqlite3
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +36,12 @@ CATALOG_SECRET = "hub_catalog"
 
 NAME = "lake"
 """The name every connection attaches the lakehouse under (``lake.<table>``; ``USE lake``)."""
+
+SHARED_INSTANCES = 4
+"""Writing DuckDB instances a process keeps open (the homes it used last)."""
+
+_shared: OrderedDict[tuple[Any, ...], duckdb.DuckDBPyConnection] = OrderedDict()
+_shared_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -91,13 +101,51 @@ class Lake:
     def connect(self, *, read_only: bool = False, snapshot: int | None = None,
                 config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
         """A connection with the lakehouse attached as ``lake`` and in use: read-only, or as of
-        ``snapshot`` (read-only too), when asked."""
+        ``snapshot`` (read-only too), when asked. A process's writing connections are cursors of
+        one DuckDB instance per lakehouse (``SHARED_INSTANCES``): its extensions are loaded, their
+        signatures checked and the catalog attached once, not at every stage."""
+        if read_only or snapshot is not None:
+            if self.sqlite_file is not None and not self.sqlite_file.exists():
+                raise WarehouseError(f"no warehouse yet at {self.sqlite_file}: run `hub run` (or `hub demo`) first")
+            return self._attached(read_only=read_only, snapshot=snapshot, config=config)
         if self.sqlite_file is not None:
-            if read_only or snapshot is not None:
-                if not self.sqlite_file.exists():
-                    raise WarehouseError(f"no warehouse yet at {self.sqlite_file}: run `hub run` (or `hub demo`) first")
-            else:
-                _create_sqlite_catalog(self.sqlite_file)
+            _create_sqlite_catalog(self.sqlite_file)
+        key = self._instance_key(config)
+        with _shared_lock:
+            instance = _shared.get(key)
+            if instance is None:
+                instance = _shared[key] = self._attached(read_only=False, snapshot=None, config=config)
+                while len(_shared) > SHARED_INSTANCES:  # its cursors in use keep it alive until closed
+                    _shared.popitem(last=False)
+            _shared.move_to_end(key)
+        con = instance.cursor()
+        try:
+            con.execute(f"USE {NAME}")
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    def forget_instance(self) -> None:
+        """Open the next writing connection on a new DuckDB instance (after an error that may
+        have left this one's catalog connection broken: a restarted server, say)."""
+        with _shared_lock:
+            for key in [k for k in _shared if k[1] == self]:
+                del _shared[key]
+
+    def _instance_key(self, config: dict[str, Any] | None) -> tuple[Any, ...]:
+        """What a shared instance is valid for: this process, this lakehouse, these settings and
+        secrets (digested, never kept), and for SQLite the catalog file itself (one made anew
+        at the same path is another lakehouse)."""
+        secrets = hashlib.sha256()
+        for name in (self.catalog_password_env, self.s3 and self.s3.key_id_env, self.s3 and self.s3.secret_env):
+            secrets.update(f"{name}={os.environ.get(name, '') if name else ''}\0".encode())
+        found = os.stat(self.sqlite_file) if self.sqlite_file is not None else None
+        return (os.getpid(), self, tuple(sorted((config or {}).items())), secrets.digest(),
+                found and (found.st_dev, found.st_ino))
+
+    def _attached(self, *, read_only: bool, snapshot: int | None, config: dict[str, Any] | None,
+                  ) -> duckdb.DuckDBPyConnection:
         attempt = 1
         while True:
             try:

@@ -41,8 +41,8 @@ class Upkept:
 
 
 def upkeep(con: duckdb.DuckDBPyConnection, *, expire_before: dt.datetime, now: dt.datetime,
-           catalog_schema: str | None = None, deleted_grace: dt.timedelta = DELETED_GRACE,
-           orphan_grace: dt.timedelta = ORPHAN_GRACE) -> Upkept:
+           catalog_schema: str | None = None, sqlite_catalog: bool = False,
+           deleted_grace: dt.timedelta = DELETED_GRACE, orphan_grace: dt.timedelta = ORPHAN_GRACE) -> Upkept:
     """Compact, expire snapshots made before ``expire_before`` (the latest is always kept),
     delete what nothing needs; on the writer's connection (the warehouse pool)."""
     def call(sql: str) -> list[tuple[Any, ...]]:
@@ -61,7 +61,8 @@ def upkeep(con: duckdb.DuckDBPyConnection, *, expire_before: dt.datetime, now: d
     ids = [r[0] for r in call(f"""SELECT snapshot_id FROM {NAME}.snapshots() WHERE snapshot_time < {ts(expire_before)}
                                   AND snapshot_id < (SELECT max(snapshot_id) FROM {NAME}.snapshots()) ORDER BY 1""")]
     expired = call(f"CALL ducklake_expire_snapshots({lit(NAME)}, versions => {ids})") if ids else []
-    deleted = call(f"CALL ducklake_cleanup_old_files({lit(NAME)}, older_than => {ts(now - deleted_grace)})")
+    deleted = call(f"CALL ducklake_cleanup_old_files({lit(NAME)}, "
+                   f"older_than => {ts(_unneeded_before(now - deleted_grace, sqlite_catalog))})")
     orphans = call(f"CALL ducklake_delete_orphaned_files({lit(NAME)}, older_than => {ts(now - orphan_grace)})")
     kept = call(f"SELECT count(*) FROM {NAME}.snapshots()")[0][0]
     # the catalog's own table of data files (in its schema, if hub.yaml names one): the current snapshot's have no end
@@ -69,3 +70,15 @@ def upkeep(con: duckdb.DuckDBPyConnection, *, expire_before: dt.datetime, now: d
     files = call(f"SELECT count(*) FROM {where}.ducklake_data_file WHERE end_snapshot IS NULL")[0][0]
     return Upkept(sum(r[2] for r in merged), sum(r[2] for r in rewritten), len(expired), len(deleted), len(orphans),
                   kept, files)
+
+
+def _unneeded_before(bound: dt.datetime, sqlite_catalog: bool) -> dt.datetime:
+    """The time before which files scheduled for deletion are deleted. A SQLite catalog stores
+    the schedule as text ``YYYY-MM-DD hh:mm:ss+00`` and DuckLake 1.5.5 compares it with the bound
+    rendered ``YYYY-MM-DDThh:mm:ss+00``, so every file of the bound's day would go at once;
+    there, the bound is the end of the previous day (UTC: the DuckDB the hub ships has no time
+    zones), which compares right as text and as time: files wait their grace and at most a day more."""
+    if not sqlite_catalog:
+        return bound
+    day = bound.astimezone(dt.UTC).date()
+    return dt.datetime.combine(day, dt.time.min, dt.UTC) - dt.timedelta(microseconds=1)

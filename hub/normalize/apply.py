@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from hub.errors import WarehouseError
 from hub.normalize.staging import Branch, StagingRules, staging_sql
 from hub.normalize.tables import COUNTS
-from hub.normalize.warehouse import Warehouse, claim_ledger
+from hub.normalize.warehouse import Warehouse
 from hub.pull.landing import LandedBatch
 from schemas.sql import lit, q
 from schemas.tables import history_table, stored_fields
@@ -54,7 +54,7 @@ def apply_group(
         if chunk[0].kind == "keys":
             try:
                 with wh.transaction():
-                    counts = _tombstone_missing(wh.con, chunk[0], rules[chunk[0].source].key_column, run_id)
+                    counts = _tombstone_missing(wh, chunk[0], rules[chunk[0].source].key_column, run_id)
             except duckdb.Error as exc:
                 raise WarehouseError(f"applying key snapshot {chunk[0].batch_id[:12]} from {chunk[0].source} "
                                      f"failed: {exc}") from None
@@ -81,7 +81,7 @@ def _apply_chunk(wh: Warehouse, chunk: list[LandedBatch], rules: Mapping[str, St
                 _quarantine(con, unit, rel, run_id)
                 _upsert(con, unit, rel, run_id)
                 counts |= _account(con, unit, rel)
-            ledger(con, [(b, counts[n]) for n, b in parts], "rows", run_id)
+            ledger(wh, [(b, counts[n]) for n, b in parts], "rows", run_id)
             con.execute("DROP TABLE staged")  # a failure's goes with its rollback
     except duckdb.Error as exc:
         where = f"; check {wh.lake.storage_hint()}" if isinstance(exc, (duckdb.HTTPException, duckdb.IOException)) else ""
@@ -118,10 +118,11 @@ def _stage_chunk(con: duckdb.DuckDBPyConnection, chunk: list[LandedBatch], rules
            sum(b.rows for b in chunk))
 
 
-def _tombstone_missing(con: duckdb.DuckDBPyConnection, batch: LandedBatch, key_column: str, run_id: str) -> dict[str, int]:
+def _tombstone_missing(wh: Warehouse, batch: LandedBatch, key_column: str, run_id: str) -> dict[str, int]:
     """A key snapshot: every current record of this source, landed before it, whose source key is missing
     gets a tombstone version (a copy marked deleted, landed now, so it wins over the
     version it buries by landing order but loses to a later re-creation at the source)."""
+    con = wh.con
     rt = batch.record_type
     hist = q(history_table(rt))
     con.execute(f"CREATE OR REPLACE TEMP VIEW landed AS SELECT * FROM read_parquet({lit(batch.path)})")
@@ -154,7 +155,7 @@ def _tombstone_missing(con: duckdb.DuckDBPyConnection, batch: LandedBatch, key_c
         {k: v for k, v in params.items() if k != "source"},
     )
     counts = {"rows_in": keys, "rows_applied": 0, "rows_quarantined": 0, "rows_duplicate": 0, "rows_deleted": gone}
-    ledger(con, [(batch, counts)], "keys", run_id)
+    ledger(wh, [(batch, counts)], "keys", run_id)
     return counts
 
 
@@ -263,11 +264,11 @@ def _account(con: duckdb.DuckDBPyConnection, parts: list[tuple[int, LandedBatch]
     return out
 
 
-def ledger(con: duckdb.DuckDBPyConnection, applied: list[tuple[LandedBatch, dict[str, int]]], kind: str, run_id: str) -> None:
+def ledger(wh: Warehouse, applied: list[tuple[LandedBatch, dict[str, int]]], kind: str, run_id: str) -> None:
     """The batches' rows in ``hub_batches`` (kind ``rows``, ``keys`` or ``set_aside``), in one
     statement, and the ledger claimed: another process applying at once conflicts at commit."""
-    claim_ledger(con, run_id)
-    con.execute(
+    wh.claim_ledger(run_id)
+    wh.con.execute(
         """INSERT INTO hub_batches SELECT unnest($batch_id), unnest($source), $record_type, unnest($origin),
            unnest($rows_in), unnest($rows_applied), unnest($rows_quarantined), unnest($rows_duplicate),
            CAST(unnest($landed_at) AS TIMESTAMP), now(), $run_id, $kind, unnest($rows_deleted)""",

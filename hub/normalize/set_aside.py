@@ -61,7 +61,7 @@ def set_aside(wh: Warehouse, batch: LandedBatch, reason: str, run_id: str) -> di
         with wh.transaction():
             if batch.batch_id in wh.applied():  # another process set it aside, or applied it, first
                 return None
-            ledger(wh.con, [(batch, counts)], "set_aside", run_id)
+            ledger(wh, [(batch, counts)], "set_aside", run_id)
             wh.con.execute(
                 "INSERT INTO hub_set_aside VALUES (?, ?, ?, ?, ?, ?, now(), ?, NULL, NULL)",
                 [batch.batch_id, batch.source, batch.record_type, batch.origin, counts["rows_in"], reason, run_id],
@@ -73,7 +73,7 @@ def set_aside(wh: Warehouse, batch: LandedBatch, reason: str, run_id: str) -> di
 
 def listed(wh: Warehouse, *, dropped: bool = False) -> list[SetAside]:
     """Batches waiting to be released (and, with ``dropped``, those given up), oldest first."""
-    if not wh.has_tables("hub_set_aside"):  # a warehouse from before set-aside batches, opened read-only
+    if wh.read_only and not wh.has_tables("hub_set_aside"):  # one from before set-aside batches
         return []
     rows = wh.query(
         "SELECT batch_id, source_name, record_type, origin, rows, reason, dropped_at IS NOT NULL FROM hub_set_aside "

@@ -42,16 +42,9 @@ MACROS = case_number.duckdb_macros() + identifiers.duckdb_macros()
 """The hub's SQL macros (case numbers, identifiers), stored in the warehouse."""
 
 
-def claim_ledger(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """Inside a transaction that writes the apply ledger: rewrite its one ``hub_meta`` row, so
-    that two processes applying at once conflict at commit (a lakehouse lets two transactions
-    append to one table, so each could apply the same batch) and the later is undone."""
-    con.execute("UPDATE hub_meta SET value = ? WHERE key = 'ledger_writer'", [run_id])
-
-
 LEDGER_ROW = ("INSERT INTO hub_meta SELECT 'ledger_writer', '' "
               "WHERE NOT EXISTS (SELECT 1 FROM hub_meta WHERE key = 'ledger_writer')")
-"""The row ``claim_ledger`` rewrites: it must exist before two writers race, or neither deletes anything."""
+"""The row ``Warehouse.claim_ledger`` rewrites: it must exist before two writers race, or neither deletes anything."""
 
 
 class Warehouse:
@@ -65,9 +58,10 @@ class Warehouse:
         self.con = self.lake.connect(read_only=read_only, snapshot=snapshot, config=settings)
         self._hash_key = hash_key
         self._in_transaction = False
+        self._claimed = False
         # one writing transaction at a time in a process (its lanes, its offices take turns): a
         # SQLite catalog takes no more, and two of ours at once would conflict on the ledger
-        # (``claim_ledger``), there to make two processes' applies conflict
+        # (``Warehouse.claim_ledger``), there to make two processes' applies conflict
         self._writes = threading.Lock()
         self._create_macros()
         if not self.read_only:
@@ -75,6 +69,7 @@ class Warehouse:
                 self._schema_once_made()
             except duckdb.Error as exc:
                 self.con.close()
+                self.lake.forget_instance()
                 raise WarehouseError(f"cannot write the {self.lake.describe()}: {first_line(exc)}; check "
                                      f"{self.lake.storage_hint()}, and {self.lake.catalog_hint()}") from None
             except BaseException:  # another process made the schema at the same time (WarehouseBusy)
@@ -107,6 +102,7 @@ class Warehouse:
         other.con = self.con.cursor()
         other.con.execute(f"USE {LAKE}")
         other._in_transaction = False
+        other._claimed = False
         other._create_macros()
         return other
 
@@ -196,7 +192,7 @@ class Warehouse:
             return
         with self._writes:
             self.con.execute("BEGIN TRANSACTION")
-            self._in_transaction = True
+            self._in_transaction, self._claimed = True, False
             try:
                 yield
                 try:
@@ -206,6 +202,7 @@ class Warehouse:
                         raise WarehouseBusy(f"another process wrote the {self.lake.describe()} while this "
                                             f"transaction was open ({str(exc).strip().splitlines()[-1]}); it was "
                                             "undone whole") from None
+                    self.lake.forget_instance()
                     raise WarehouseError(f"committing to the {self.lake.describe()} failed, and nothing of the "
                                          f"transaction was kept: {first_line(exc)}; check {self.lake.storage_hint()}, "
                                          f"and {self.lake.catalog_hint()}") from None
@@ -216,6 +213,15 @@ class Warehouse:
                 raise
             finally:
                 self._in_transaction = False
+
+    def claim_ledger(self, run_id: str) -> None:
+        """In a transaction that writes the apply ledger: rewrite its one ``hub_meta`` row (once
+        per transaction), so that two processes applying at once conflict at commit (a lakehouse
+        lets two transactions append to one table, so each could apply the same batch) and the
+        later is undone."""
+        if not self._claimed:
+            self.con.execute("UPDATE hub_meta SET value = ? WHERE key = 'ledger_writer'", [run_id])
+            self._claimed = self._in_transaction
 
     @contextmanager
     def reading(self) -> Iterator[int]:
@@ -252,8 +258,10 @@ class Warehouse:
                              "EXCEPT SELECT batch_id FROM hub_batches_audited", {"ids": batch_ids})
 
     def table_counts(self) -> dict[str, int]:
+        """Current rows per shared table, and quarantined rows: one statement, one snapshot."""
         names = list(RECORD_TYPES) + ["quarantine"]
-        return {n: self.con.execute(f"SELECT count(*) FROM {q(n)}").fetchone()[0] for n in names}  # type: ignore[index]
+        row = self.con.execute("SELECT " + ", ".join(f"(SELECT count(*) FROM {q(n)})" for n in names)).fetchone()
+        return dict(zip(names, row))  # type: ignore[arg-type]
 
     def has_tables(self, *names: str) -> set[str]:
         """Which of ``names`` exist in the warehouse (a mart not built yet does not)."""

@@ -83,16 +83,20 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, share: Share) -> str:
     return hashlib.sha256(canonical_json(spec)).hexdigest()
 
 
-def _held_fingerprint(con: duckdb.DuckDBPyConnection, office: str, dataset: str, legacy: Path) -> str | None | bool:
+def held_state(con: duckdb.DuckDBPyConnection, office: str) -> dict[str, str]:
+    """Per dataset the office holds, the share fingerprint its holdings were remembered under."""
+    return dict(con.execute("SELECT dataset, fingerprint FROM hub_holdings_state WHERE office = ?", [office]).fetchall())
+
+
+def _held_fingerprint(con: duckdb.DuckDBPyConnection, state: dict[str, str], office: str, dataset: str,
+                      legacy: Path) -> str | None | bool:
     """The fingerprint the office's holdings were remembered under; False when it holds
     nothing. Holdings from before the warehouse kept them (``legacy``, a Parquet file) are
     imported into ``_legacy`` under no fingerprint, so every row is compared once; those from
     before hashes were 64-bit carry a hash no longer computed, and their rows go out once more
     as changed. A file that cannot be read counts as nothing held: the office gets a snapshot."""
-    row = con.execute("SELECT fingerprint FROM hub_holdings_state WHERE office = ? AND dataset = ?",
-                      [office, dataset]).fetchall()
-    if row:
-        return row[0][0]
+    if dataset in state:
+        return state[dataset]
     if not legacy.exists():
         return False
     try:
@@ -108,10 +112,21 @@ def _held_fingerprint(con: duckdb.DuckDBPyConnection, office: str, dataset: str,
     return None
 
 
-def _first_landed(con: duckdb.DuckDBPyConnection, batches: str) -> dt.datetime:
-    """The earliest landing time among ``batches`` (the far future when there are none)."""
-    first = con.execute(f"SELECT min(landed_at) FROM hub_batches WHERE batch_id IN (SELECT batch_id FROM {batches})"
-                        ).fetchall()[0][0]
+def _pending(con: duckdb.DuckDBPyConnection, agreement: Agreement) -> None:
+    """``_pending``: per shared table, the applied batches its holdings do not account for yet,
+    with when each landed: one read of the ledger for all the office's datasets."""
+    versioned = [share.record_type for share in agreement.shares if share.record_type not in MART_TABLES]
+    con.execute("""CREATE OR REPLACE TEMP TABLE _pending AS
+                   SELECT b.record_type AS dataset, b.batch_id, b.landed_at FROM hub_batches b
+                   ANTI JOIN (SELECT dataset, batch_id FROM hub_holdings_batches WHERE office = $office) h
+                          ON h.dataset = b.record_type AND h.batch_id = b.batch_id
+                   WHERE list_contains($datasets, b.record_type)""",
+                {"office": agreement.office, "datasets": versioned or [""]})
+
+
+def _first_landed(con: duckdb.DuckDBPyConnection, dataset: str) -> dt.datetime:
+    """The earliest landing time among the dataset's pending batches (the far future when none)."""
+    first = con.execute("SELECT min(landed_at) FROM _pending WHERE dataset = ?", [dataset]).fetchall()[0][0]
     return first or dt.datetime(9999, 1, 1)
 
 
@@ -123,7 +138,8 @@ def _differs(con: duckdb.DuckDBPyConnection, cur: str, held: str) -> bool:
 
 
 def build(
-    con: duckdb.DuckDBPyConnection, agreement: Agreement, state_dir: Path, work_dir: Path, *, full: bool
+    con: duckdb.DuckDBPyConnection, agreement: Agreement, state_dir: Path, work_dir: Path, *, full: bool,
+    state: dict[str, str] | None = None,
 ) -> tuple[dict[str, Path], list[Holdings], dict[str, str]]:
     """(a Parquet file per dataset for the bundle, in ``work_dir``; what the office will hold
     once it has them, for ``remember``; a receipt query per dataset, valid until then).
@@ -131,27 +147,27 @@ def build(
     A receipt has one row per bundle row: ``bundle_row`` (1-based position in its Parquet
     file), ``change`` (snapshot / new / changed / withdrawn), ``record_key`` and ``row_hash``
     (the warehouse version sent; NULL for a withdrawal). ``state_dir`` is read only for
-    holdings files older than ``hub_holdings``."""
+    holdings files older than ``hub_holdings``; ``state`` is the office's ``held_state`` (read
+    here when not given)."""
     # each dataset's rows are stored sorted by record key and read back in that order, so a
     # row's rowid numbers it in the file and the receipt alike (DuckDB's default, required here)
     con.execute("SET preserve_insertion_order = true")
     office = agreement.office
     datasets, holdings, receipts = {}, [], {}
+    # the batches accounted for are fixed first: one applied while the share is read is left
+    # for the next bundle, which then reads its records again
+    _pending(con, agreement)
+    state = held_state(con, office) if state is None else state
     for n, share in enumerate(agreement.shares):
         rt = share.record_type
         cols = [c for c, t in share.columns.items() if t != "drop"]
         row_hash = "hash(" + ", ".join(f"c.{q(c)}" for c in cols) + ")"  # far cheaper than md5 of the row's JSON
         fingerprint = _fingerprint(con, share)
         legacy = _legacy_path(state_dir, office, rt)
-        held_under = _held_fingerprint(con, office, rt, legacy)
+        held_under = _held_fingerprint(con, state, office, rt, legacy)
         cur, changes, touched, batches = (f"_{k}_{n}" for k in ("cur", "changes", "touched", "batches"))
-        # the batches accounted for are fixed first: one applied while the share is read is
-        # left for the next bundle, which then reads its records again
         versioned = rt not in MART_TABLES
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE {batches} AS
-                        SELECT batch_id FROM hub_batches WHERE {'record_type = $rt' if versioned else 'false'}
-                        EXCEPT SELECT batch_id FROM hub_holdings_batches WHERE office = $office AND dataset = $rt""",
-                    {"rt": rt, "office": office})
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {batches} AS SELECT batch_id FROM _pending WHERE dataset = ?", [rt])
         held = ("_legacy" if held_under is None else
                 f"(SELECT * EXCLUDE (office, dataset) FROM hub_holdings WHERE office = {lit(office)} AND dataset = {lit(rt)})")
         cdc = not full and versioned and held_under == fingerprint
@@ -167,7 +183,7 @@ def build(
             else:
                 since = None
                 if cdc:  # only what batches the holdings do not account for yet made current
-                    since = (batches, _first_landed(con, batches))
+                    since = (batches, _first_landed(con, rt))
                     con.execute(f"CREATE OR REPLACE TEMP TABLE {touched} AS SELECT DISTINCT record_key "
                                 f"FROM {q(history_table(rt))} WHERE is_current AND {stored_by(*since)}")
                     held = f"(SELECT * FROM {held} WHERE record_key IN (SELECT record_key FROM {touched}))"
@@ -196,32 +212,39 @@ def build(
                       datasets[rt])
         receipts[rt] = (f"SELECT rowid + 1 AS bundle_row, {change} AS change, record_key, _version AS row_hash "
                         f"FROM {out}")
+    con.execute("DROP TABLE _pending")
     return datasets, holdings, receipts
 
 
-def forget_unshared(con: duckdb.DuckDBPyConnection, office: str, shared: list[str]) -> None:
+def forget_unshared(con: duckdb.DuckDBPyConnection, office: str, shared: list[str], state: dict[str, str]) -> None:
     """Drop what the office held of datasets its agreement no longer shares (its new bundle
-    went out without them)."""
+    went out without them); ``state`` is its ``held_state`` when the bundle was built."""
+    if not set(state) - set(shared):
+        return
     for table in ("hub_holdings", "hub_holdings_state", "hub_holdings_batches"):
         con.execute(f"DELETE FROM {table} WHERE office = ? AND NOT list_contains(?, dataset)", [office, shared])
 
 
 def remember(con: duckdb.DuckDBPyConnection, holdings: list[Holdings]) -> None:
     """Record what the office now holds (called once its bundle is written, inside the
-    transaction that records the bundle's receipts)."""
-    for h in holdings:
-        which = {"office": h.office, "dataset": h.dataset}
-        mine = "office = $office AND dataset = $dataset"
-        if h.touched is None:
-            con.execute(f"DELETE FROM hub_holdings WHERE {mine}", which)
-        else:
-            con.execute(f"DELETE FROM hub_holdings WHERE {mine} AND record_key IN (SELECT record_key FROM {h.touched})",
-                        which)
-        con.execute(f"INSERT INTO hub_holdings SELECT $office, $dataset, record_key, _row_hash FROM {h.rows}", which)
-        con.execute(f"INSERT INTO hub_holdings_batches SELECT $office, $dataset, batch_id FROM {h.batches}", which)
-        con.execute(f"DELETE FROM hub_holdings_state WHERE {mine}", which)
-        con.execute("INSERT INTO hub_holdings_state VALUES ($office, $dataset, $fingerprint, now())",
-                    which | {"fingerprint": h.fingerprint})
+    transaction that records the bundle's receipts): each table written once for all the
+    office's datasets, since every lakehouse statement costs a read of its catalog."""
+    if not holdings:
+        return
+    office = {"office": holdings[0].office}
+    whole = [h.dataset for h in holdings if h.touched is None]
+    replaced = [f"SELECT {lit(h.dataset)} AS dataset, record_key FROM {h.touched}" for h in holdings if h.touched]
+    where = " OR ".join(([f"dataset IN ({', '.join(lit(d) for d in whole)})"] if whole else [])
+                        + ([f"(dataset, record_key) IN ({' UNION ALL '.join(replaced)})"] if replaced else []))
+    con.execute(f"DELETE FROM hub_holdings WHERE office = $office AND ({where})", office)
+    con.execute("INSERT INTO hub_holdings " + " UNION ALL ".join(
+        f"SELECT $office, {lit(h.dataset)}, record_key, _row_hash FROM {h.rows}" for h in holdings), office)
+    con.execute("INSERT INTO hub_holdings_batches " + " UNION ALL ".join(
+        f"SELECT $office, {lit(h.dataset)}, batch_id FROM {h.batches}" for h in holdings), office)
+    con.execute("DELETE FROM hub_holdings_state WHERE office = $office AND list_contains($datasets, dataset)",
+                office | {"datasets": [h.dataset for h in holdings]})
+    con.execute("INSERT INTO hub_holdings_state SELECT $office, unnest($datasets), unnest($fingerprints), now()",
+                office | {"datasets": [h.dataset for h in holdings], "fingerprints": [h.fingerprint for h in holdings]})
     for temp in (t for h in holdings for t in h.temps):  # a failed remember leaves them to the connection's end
         con.execute(f"DROP TABLE IF EXISTS {temp}")
     for h in holdings:

@@ -24,6 +24,7 @@ from hub.home import Home
 from hub.observe import audit
 from hub.publish.bundle import MANIFEST, PublishedBundle
 from hub.signing.primitives import sha256_file
+from schemas.sql import lit
 
 DELIVERY_SCHEMA = pa.schema([
     ("office", pa.string()), ("bundle_sequence", pa.int32()), ("status", pa.string()),
@@ -42,20 +43,22 @@ def record(
     facts = {"office": office, "agreement": agreement, "version": version, "sequence": bundle.sequence,
              "sha": bundle.manifest_sha256, "path": str(bundle.path), "extract": extract,
              "at": published_at.astimezone(dt.UTC).replace(tzinfo=None), "run_id": run_id, "snapshot": snapshot}
-    try:
-        for dataset, receipt in receipts.items():
-            file, digest = files[dataset]
-            con.execute(
-                """INSERT INTO hub_bundles VALUES ($office, $agreement, $version, $sequence, $sha, $path, $extract,
-                   $at, $run_id, $dataset, $file, $digest, $rows, $plain, $snapshot)""",
-                facts | {"dataset": dataset, "file": file, "digest": digest, "rows": bundle.rows[dataset],
-                         "plain": bundle.plain_sha256[dataset]},
-            )
-            con.execute(
-                f"""INSERT INTO hub_receipts SELECT $office, $agreement, $sequence, $sha, $dataset,
-                           bundle_row, change, record_key, row_hash FROM ({receipt})""",
-                {k: facts[k] for k in ("office", "agreement", "sequence", "sha")} | {"dataset": dataset},
-            )
+    names = list(receipts)
+    if not names:
+        return
+    try:  # one statement per table for all datasets: every lakehouse statement reads its catalog
+        con.execute(
+            """INSERT INTO hub_bundles SELECT $office, $agreement, $version, $sequence, $sha, $path, $extract, $at,
+               $run_id, unnest($dataset), unnest($file), unnest($digest), unnest($rows), unnest($plain), $snapshot""",
+            facts | {"dataset": names, "file": [files[d][0] for d in names], "digest": [files[d][1] for d in names],
+                     "rows": [bundle.rows[d] for d in names], "plain": [bundle.plain_sha256[d] for d in names]},
+        )
+        con.execute(
+            "INSERT INTO hub_receipts " + " UNION ALL ".join(
+                f"SELECT $office, $agreement, $sequence, $sha, {lit(d)}, bundle_row, change, record_key, row_hash "
+                f"FROM ({receipts[d]})" for d in names),
+            {k: facts[k] for k in ("office", "agreement", "sequence", "sha")},
+        )
     except duckdb.Error as exc:
         raise PublishError(f"bundle {bundle.path} was written but its receipts could not be recorded "
                            f"({exc}); the next publish for {office} removes it and publishes again") from None

@@ -19,6 +19,7 @@ from hub.errors import HeldBack, PublishError
 from hub.faults import crash_point
 from hub.marts import MART_OF_TABLE, MARTS
 from hub.normalize import set_aside
+from hub.normalize.set_aside import SetAside
 from hub.normalize.warehouse import Warehouse
 from hub.observe import audit, lineage
 from hub.observe.run import RunContext
@@ -69,10 +70,12 @@ def publish_offices(run: RunContext, office_ids: list[str], *, now: dt.datetime 
     now = now or dt.datetime.now(dt.UTC)
     key = keys.signing_key(run.home)
     with Warehouse.open(run.config, run.home) as wh:  # read-write: receipts and holdings are recorded here
+        waiting = set_aside.listed(wh)
+
         def one(office_id: str) -> OfficePublished:
             try:
                 with wh.cursor() as cur:
-                    bundle = _publish_office(run, cur, key, office_id, now)
+                    bundle = _publish_office(run, cur, key, office_id, now, waiting)
                 return OfficePublished(office_id, bundle)
             except Exception as exc:
                 return OfficePublished(office_id, error=exc)
@@ -86,7 +89,7 @@ def publish_offices(run: RunContext, office_ids: list[str], *, now: dt.datetime 
 
 
 def _publish_office(
-    run: RunContext, wh: Warehouse, key: SigningKey, office_id: str, now: dt.datetime,
+    run: RunContext, wh: Warehouse, key: SigningKey, office_id: str, now: dt.datetime, waiting: list[SetAside],
 ) -> PublishedBundle | None:
     """One office's bundle on ``wh`` (its own connection); the bundle's receipts (which row
     version went to which bundle row) are recorded in the same step, in the warehouse's
@@ -103,14 +106,16 @@ def _publish_office(
     shared = sorted({share.record_type for share in agreement.shares})
     tables = [lineage.dataset("file", lineage.table_name(run.home, rt)) for rt in shared]
     with run.stage(f"publish.{office_id}", tables, audit_as=("publish", office_id)) as stage:
-        if held := _held_back(wh, agreement):
+        if held := _held_back(waiting, agreement):
             raise HeldBack(f"{office_id} is held back while landed batches of what it receives wait set aside "
                                f"({held}): see 'hub batches list', then release or drop them")
         work = _work_folder(folder)
         try:
             with wh.reading() as snapshot:  # every read of the extract at one snapshot, the one it names
-                datasets, holdings, rows = extracts.build(wh.con, agreement, run.home.state, work, full=full)
-                new = any(h.changed for h in holdings) or _terms_changed(wh, agreement)
+                state = extracts.held_state(wh.con, office_id)
+                datasets, holdings, rows = extracts.build(wh.con, agreement, run.home.state, work, full=full,
+                                                          state=state)
+                new = any(h.changed for h in holdings) or _terms_changed(wh, agreement, state)
             shapes = {rt: (pq.read_schema(path), pq.read_metadata(path).num_rows) for rt, path in datasets.items()}
             if not new and not _heartbeat_due(folder, sequence - 1, now, run, agreement):
                 # nothing new for this office, and its last bundle is recent: no bundle
@@ -133,7 +138,7 @@ def _publish_office(
                                 extract=predicate["extract"], published_at=now, run_id=run.run_id, receipts=rows,
                                 snapshot=snapshot)
                 extracts.remember(wh.con, holdings)
-                extracts.forget_unshared(wh.con, office_id, shared)
+                extracts.forget_unshared(wh.con, office_id, shared, state)
                 crash_point("publish.recording")
             crash_point("publish.recorded")
         finally:
@@ -149,15 +154,14 @@ def _publish_office(
     return bundle
 
 
-def _terms_changed(wh: Warehouse, agreement: Agreement) -> bool:
+def _terms_changed(wh: Warehouse, agreement: Agreement, held: dict[str, str]) -> bool:
     """The office's last bundle went out under another agreement or version, or it holds a
-    dataset the agreement no longer shares: a bundle goes out whatever the rows did."""
+    dataset the agreement no longer shares (``held``: its ``held_state``): a bundle goes out
+    whatever the rows did."""
     last = wh.query("""SELECT agreement, agreement_version FROM hub_bundles WHERE office = ?
                        ORDER BY bundle_sequence DESC LIMIT 1""", [agreement.office]).fetchall()
-    held = {r[0] for r in wh.query("SELECT dataset FROM hub_holdings_state WHERE office = ?",
-                                   [agreement.office]).fetchall()}
     return bool(last) and last[0] != (agreement.id, agreement.version) or bool(
-        held - {share.record_type for share in agreement.shares})
+        set(held) - {share.record_type for share in agreement.shares})
 
 
 def _heartbeat_due(folder: Path, sequence: int, now: dt.datetime, run: RunContext, agreement: Agreement) -> bool:
@@ -172,13 +176,12 @@ def _heartbeat_due(folder: Path, sequence: int, now: dt.datetime, run: RunContex
     return hours != 0 and now.timestamp() - last.stat().st_mtime >= every.total_seconds()
 
 
-def _held_back(wh: Warehouse, agreement: Agreement) -> str:
-    """The set-aside batches that feed a table ``agreement`` shares (a mart through the tables it
-    is built from), described; empty when none: an office must not receive a table with rows
-    silently missing."""
+def _held_back(waiting: list[SetAside], agreement: Agreement) -> str:
+    """The set-aside batches (``waiting``) that feed a table ``agreement`` shares (a mart through
+    the tables it is built from), described; empty when none: an office must not receive a
+    table with rows silently missing."""
     feeds = {rt for share in agreement.shares for rt in _record_types(share.record_type)}
-    waiting = [b for b in set_aside.listed(wh) if b.record_type in feeds]
-    return ", ".join(f"{b.record_type} {b.batch_id[:12]} from {b.source}" for b in waiting)
+    return ", ".join(f"{b.record_type} {b.batch_id[:12]} from {b.source}" for b in waiting if b.record_type in feeds)
 
 
 def _record_types(table: str) -> set[str]:

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 import hub
+from benchmarks.s3 import S3Server, seaweedfs
 from hub.config import load_config
 from hub.demo import exchange
 from hub.demo.sftp_server import DemoSftpServer
@@ -30,7 +31,6 @@ from hub.orchestration.execute import run_exchange
 from hub.pull.landing import landed_batches
 from schemas.tables import RECORD_TYPES
 from tests.proxy import TcpProxy
-from tests.s3 import S3Server, seaweedfs
 
 AS_OF = dt.date(2024, 11, 22)
 PG = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"

