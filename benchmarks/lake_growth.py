@@ -6,12 +6,11 @@ as there), then R rounds. Each round changes another 0.1 % of the records at the
 (``benchmarks.generate.change`` with the round's number: rows no earlier round touched, stamped
 later than all of them), runs the exchange (``benchmarks.run.exchange``), and every K-th round
 then runs the warehouse upkeep (``hub.normalize.upkeep_warehouse``, what the ``warehouse_upkeep``
-Dagster asset calls, with hub.yaml's retention). The retention is in days
-(``warehouse.snapshot_retention_days``, 90 by default), so within one benchmark no snapshot is
-old enough to expire: upkeep here shows what compaction does. The files it frees are meant to
-be deleted an hour later (``hub.lake.upkeep.DELETED_GRACE``), not within the run; the files
-deleted and the stored files show whether they were (on a SQLite catalog, DuckLake 1.5.5
-compares that bound as text and deletes the same day's at once).
+Dagster asset calls, with hub.yaml's retention). Upkeep is a daily pass, so the n-th pass runs
+as of n days after the benchmark began (``--days-per-upkeep``, its ``now``): the files an earlier
+pass or a run freed are past their grace (``hub.lake.upkeep.DELETED_GRACE``, and on a SQLite
+catalog the day boundary) and deleted, as in service; snapshots expire only once the simulated
+time passes ``warehouse.snapshot_retention_days`` (90 by default).
 
 After the full run (round 0) and after every round it prints, read from the lakehouse:
 
@@ -201,13 +200,14 @@ def _summary(rounds: list[dict[str, Any]]) -> list[str]:
 
 
 def grow(ready: Prepared, records: int, rounds: int, upkeep_every: int, *, pull_workers: int,
-         memory_limit: str | None = None, emit: Any = print) -> list[dict[str, Any]]:
+         memory_limit: str | None = None, days_per_upkeep: float = 1.0, emit: Any = print) -> list[dict[str, Any]]:
     """The full run, then ``rounds`` rounds; each printed line goes to ``emit``; every round's figures returned."""
     config, home = ready.config, ready.home
+    began = dt.datetime.now(dt.UTC)
     retention = config.warehouse.snapshot_retention_days
     emit(ready.describe_warehouse())
-    emit(machine(records, memory_limit) + f"; {rounds} rounds of 0.1 %, upkeep every {upkeep_every or 'no'} round(s), "
-         f"snapshot retention {retention} days")
+    emit(machine(records, memory_limit) + f"; {rounds} rounds of 0.1 %, upkeep every {upkeep_every or 'no'} "
+         f"round(s), {days_per_upkeep:g} day(s) apart; snapshot retention {retention} days")
     emit("query: " + " ".join(QUERY.split()))
     emit(_header())
     full = exchange(config, home, "growth-full", pull_workers)
@@ -226,7 +226,9 @@ def grow(ready: Prepared, records: int, rounds: int, upkeep_every: int, *, pull_
         if upkeep_every and r % upkeep_every == 0:
             before = lake_figures(config, home)
             start = time.perf_counter()
-            done = upkeep_warehouse(RunContext(config, home, f"growth-upkeep-{r:04d}"))
+            passes = r // upkeep_every
+            done = upkeep_warehouse(RunContext(config, home, f"growth-upkeep-{r:04d}"),
+                                    now=began + dt.timedelta(days=days_per_upkeep * passes))
             seconds = time.perf_counter() - start
             after = lake_figures(config, home)
             now |= after | {"before_upkeep": before, "upkeep": done.details() | {"seconds": seconds}}
@@ -258,6 +260,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=20, help="incremental rounds after the full run (default 20)")
     p.add_argument("--upkeep-every", type=int, default=10,
                    help="run the warehouse upkeep after every K-th round (default 10; 0: never)")
+    p.add_argument("--days-per-upkeep", type=float, default=1.0,
+                   help="upkeep pass n runs as of n times this many days after the start (default 1: daily)")
     args = p.parse_args()
     if not 0 <= args.rounds < generate.ROUNDS or args.upkeep_every < 0:
         p.error(f"--rounds must be 0 .. {generate.ROUNDS - 1} (rounds change disjoint rows) and --upkeep-every not negative")
@@ -269,7 +273,7 @@ def main() -> None:
             args.records, home, seed=args.seed, pg_url=args.pg_url, memory_limit=args.duckdb_memory_limit,
             keep_sources=args.keep_sources, warehouse=args.warehouse) as ready:
         grow(ready, args.records, args.rounds, args.upkeep_every, pull_workers=args.pull_workers,
-             memory_limit=args.duckdb_memory_limit, emit=emit)
+             memory_limit=args.duckdb_memory_limit, days_per_upkeep=args.days_per_upkeep, emit=emit)
 
 
 if __name__ == "__main__":

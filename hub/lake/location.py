@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -42,6 +43,7 @@ SHARED_INSTANCES = 4
 
 _shared: OrderedDict[tuple[Any, ...], duckdb.DuckDBPyConnection] = OrderedDict()
 _shared_lock = threading.Lock()
+_KEY_SALT = secrets.token_bytes(32)  # the secrets in a shared instance's key are digested under it
 
 
 @dataclass(frozen=True)
@@ -137,11 +139,11 @@ class Lake:
         """What a shared instance is valid for: this process, this lakehouse, these settings and
         secrets (digested, never kept), and for SQLite the catalog file itself (one made anew
         at the same path is another lakehouse)."""
-        secrets = hashlib.sha256()
+        digest = hashlib.blake2b(key=_KEY_SALT)
         for name in (self.catalog_password_env, self.s3 and self.s3.key_id_env, self.s3 and self.s3.secret_env):
-            secrets.update(f"{name}={os.environ.get(name, '') if name else ''}\0".encode())
+            digest.update(f"{name}={os.environ.get(name, '') if name else ''}\0".encode())
         found = os.stat(self.sqlite_file) if self.sqlite_file is not None else None
-        return (os.getpid(), self, tuple(sorted((config or {}).items())), secrets.digest(),
+        return (os.getpid(), self, tuple(sorted((config or {}).items())), digest.digest(),
                 found and (found.st_dev, found.st_ino))
 
     def _attached(self, *, read_only: bool, snapshot: int | None, config: dict[str, Any] | None,

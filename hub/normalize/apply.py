@@ -187,17 +187,14 @@ def _upsert(con: duckdb.DuckDBPyConnection, parts: list[tuple[int, LandedBatch]]
     (``_newer``); whichever order batches arrive in, the same version ends current. No
     key is in two of ``parts`` (``_apply_chunk``), so each batch's rows meet only history.
     History is read once, for the batches' keys only (``known``, with rowids), so a small
-    batch costs one pass over the key column instead of a join against every version: the
-    rowids matched first, then their rows fetched by rowid (a filter on the key alone still
-    decodes every other column of every row).
+    batch costs one pass over the history's files instead of a join against every version.
     """
     rt = parts[0][1].record_type
     hist = q(history_table(rt))
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE known AS
             SELECT rowid AS _rowid, record_key, row_hash, is_current, deleted, source_updated_at, landed_at, source_row
-            FROM {hist} WHERE rowid IN (
-              SELECT rowid FROM {hist} WHERE record_key IN (SELECT record_key FROM {rel} WHERE _ok))"""
+            FROM {hist} WHERE record_key IN (SELECT record_key FROM {rel} WHERE _ok)"""
     )
     # narrow: which staged rows become versions, and which of those win their key. Batches
     # whose keys are all distinct (the usual pages of a table) have no exact duplicates and

@@ -72,6 +72,8 @@ def test_lake_growth_applies_every_round_and_upkeep_never_adds_data_files(tmp_pa
         assert r["data_files"] <= r["before_upkeep"]["data_files"]
         assert r["delete_files"] <= r["before_upkeep"]["delete_files"]
         assert r["upkeep"]["snapshots_expired"] == 0  # nothing is 90 days old within the run
+        # as a day later: the files the runs before it freed are past their grace and deleted
+        assert r["upkeep"]["files_deleted"] > 0 and r["stored_files"] < r["before_upkeep"]["stored_files"]
     line = re.search(r"upkeep after round 2: .* data_files (\d+) -> (\d+),", out)
     assert line and int(line[2]) <= int(line[1]), out
 

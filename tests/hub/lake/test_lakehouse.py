@@ -262,3 +262,19 @@ def test_upkeep_never_expires_a_snapshot_a_live_bundle_names(demo: Path, tmp_pat
     assert done.snapshots_expired > 0  # those before the oldest live bundle's go
     for bundle in bundles(home):
         assert reproduce(config, Home(home), bundle).ok
+
+
+def test_a_lakehouse_made_anew_at_the_same_place_is_opened_anew(demo: Path, tmp_path: Path) -> None:
+    """A process's writers share a DuckDB instance per lakehouse; one removed and made again
+    where it was (a home reset) must not be served by the instance of the old one."""
+    home = copy_of(demo, tmp_path)
+    config = load_config(home / "hub.yaml")
+    with Warehouse.open(config, Home(home)) as wh:
+        assert wh.table_counts()["filing"] > 0
+        wh.con.execute("INSERT INTO hub_meta VALUES ('probe', 'old')")
+    with Warehouse.open(config, Home(home)) as wh:  # the same instance: it sees its own commit
+        assert wh.query("SELECT value FROM hub_meta WHERE key = 'probe'").fetchall() == [("old",)]
+    shutil.rmtree(home / "lake")
+    with Warehouse.open(config, Home(home)) as wh:
+        assert wh.table_counts()["filing"] == 0
+        assert wh.query("SELECT value FROM hub_meta WHERE key = 'probe'").fetchall() == []
