@@ -121,7 +121,7 @@ def _pending(con: duckdb.DuckDBPyConnection, agreement: Agreement) -> None:
                    ANTI JOIN (SELECT dataset, batch_id FROM hub_holdings_batches WHERE office = $office) h
                           ON h.dataset = b.record_type AND h.batch_id = b.batch_id
                    WHERE list_contains($datasets, b.record_type)""",
-                {"office": agreement.office, "datasets": versioned or [""]})
+                {"office": agreement.office, "datasets": versioned or [""]})  # [] would have no type
 
 
 def _first_landed(con: duckdb.DuckDBPyConnection, dataset: str) -> dt.datetime:
@@ -227,18 +227,27 @@ def forget_unshared(con: duckdb.DuckDBPyConnection, office: str, shared: list[st
 
 def remember(con: duckdb.DuckDBPyConnection, holdings: list[Holdings]) -> None:
     """Record what the office now holds (called once its bundle is written, inside the
-    transaction that records the bundle's receipts): each table written once for all the
-    office's datasets, since every lakehouse statement costs a read of its catalog."""
+    transaction that records the bundle's receipts): each table written by one statement for
+    all the office's datasets where it can be, since every lakehouse statement costs a read of
+    its catalog."""
     if not holdings:
         return
     office = {"office": holdings[0].office}
-    whole = [h.dataset for h in holdings if h.touched is None]
-    replaced = [f"SELECT {lit(h.dataset)} AS dataset, record_key FROM {h.touched}" for h in holdings if h.touched]
-    where = " OR ".join(([f"dataset IN ({', '.join(lit(d) for d in whole)})"] if whole else [])
-                        + ([f"(dataset, record_key) IN ({' UNION ALL '.join(replaced)})"] if replaced else []))
-    con.execute(f"DELETE FROM hub_holdings WHERE office = $office AND ({where})", office)
+    # a snapshot replaces what the office holds of its dataset, but only the rows that differ are
+    # rewritten: the lakehouse keeps every version for the snapshot retention
+    for h in holdings:
+        if h.touched is None:
+            con.execute(f"""DELETE FROM hub_holdings WHERE office = $office AND dataset = {lit(h.dataset)}
+                            AND NOT EXISTS (SELECT 1 FROM {h.rows} c WHERE c.record_key = hub_holdings.record_key
+                                            AND c._row_hash = hub_holdings.row_hash)""", office)
+    if replaced := [f"SELECT {lit(h.dataset)}, record_key FROM {h.touched}" for h in holdings if h.touched]:
+        con.execute("DELETE FROM hub_holdings WHERE office = $office AND (dataset, record_key) IN ("
+                    + " UNION ALL ".join(replaced) + ")", office)
     con.execute("INSERT INTO hub_holdings " + " UNION ALL ".join(
-        f"SELECT $office, {lit(h.dataset)}, record_key, _row_hash FROM {h.rows}" for h in holdings), office)
+        f"SELECT $office, {lit(h.dataset)}, record_key, _row_hash FROM {h.rows}" if h.touched else
+        f"""SELECT $office, {lit(h.dataset)}, c.record_key, c._row_hash FROM {h.rows} c ANTI JOIN
+            (SELECT record_key, row_hash FROM hub_holdings WHERE office = $office AND dataset = {lit(h.dataset)}) k
+            ON k.record_key = c.record_key AND k.row_hash = c._row_hash""" for h in holdings), office)
     con.execute("INSERT INTO hub_holdings_batches " + " UNION ALL ".join(
         f"SELECT $office, {lit(h.dataset)}, batch_id FROM {h.batches}" for h in holdings), office)
     con.execute("DELETE FROM hub_holdings_state WHERE office = $office AND list_contains($datasets, dataset)",

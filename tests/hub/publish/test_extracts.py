@@ -273,3 +273,24 @@ def test_records_deleted_at_the_source_are_withdrawn(wh: Warehouse, tmp_path: Pa
         ("withdrawn", "（2024）内03民初1号"), ("withdrawn", "（2024）内03民初3号")]
     extracts.remember(wh.con, held)
     assert [key for key, _ in held_rows(wh)] == ["（2024）内03民初2号"]
+
+
+def test_a_snapshot_rewrites_only_the_holdings_that_differ(wh: Warehouse, tmp_path: Path) -> None:
+    """A full bundle replaces what the office holds, but the lakehouse keeps every version for
+    its retention: only the rows that changed are written again."""
+    state = tmp_path / "state"
+    apply(wh, tmp_path, [case(n, n) for n in range(1, 21)])
+    _, held, _ = build(wh, state, tmp_path, full=True)
+    extracts.remember(wh.con, held)
+    later = "2024-02-01 00:00:00"
+    apply(wh, tmp_path, [case(2, 99, later), case(3, 500, later), case(21, 21, later)])  # changed, withdrawn, new
+    before = wh.snapshot()
+    snapshot, held, _ = build(wh, state, tmp_path, full=True)
+    extracts.remember(wh.con, held)
+    changes = wh.con.execute("SELECT change_type, count(*) FROM lake.table_changes('hub_holdings', ?, ?) GROUP BY 1",
+                             [before + 1, wh.snapshot()]).fetchall()
+    assert dict(changes) == {"insert": 2, "delete": 2}  # case 2's new version and case 21; case 2's old and case 3
+    shared = {r[0] for r in wh.con.execute("SELECT record_key FROM filing WHERE claim_amount <= 100").fetchall()}
+    assert snapshot["filing"].num_rows == len(shared) == 20 and {k for k, _ in held_rows(wh)} == shared
+    nothing, _, _ = build(wh, state, tmp_path)
+    assert nothing["filing"].num_rows == 0
