@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from hub.errors import WarehouseError
-from hub.lake.location import NAME
+from hub.lake.location import NAME, Lake
 from schemas.sql import lit, q
 
 ORPHAN_GRACE = dt.timedelta(days=1)
@@ -40,11 +40,10 @@ class Upkept:
         return asdict(self)
 
 
-def upkeep(con: duckdb.DuckDBPyConnection, *, expire_before: dt.datetime, now: dt.datetime,
-           catalog_schema: str | None = None, sqlite_catalog: bool = False,
+def upkeep(con: duckdb.DuckDBPyConnection, lake: Lake, *, expire_before: dt.datetime, now: dt.datetime,
            deleted_grace: dt.timedelta = DELETED_GRACE, orphan_grace: dt.timedelta = ORPHAN_GRACE) -> Upkept:
-    """Compact, expire snapshots made before ``expire_before`` (the latest is always kept),
-    delete what nothing needs; on the writer's connection (the warehouse pool)."""
+    """Compact ``lake``, expire snapshots made before ``expire_before`` (the latest is always
+    kept), delete what nothing needs; on the writer's connection (the warehouse pool)."""
     def call(sql: str) -> list[tuple[Any, ...]]:
         try:
             return con.execute(sql).fetchall()
@@ -62,23 +61,23 @@ def upkeep(con: duckdb.DuckDBPyConnection, *, expire_before: dt.datetime, now: d
                                   AND snapshot_id < (SELECT max(snapshot_id) FROM {NAME}.snapshots()) ORDER BY 1""")]
     expired = call(f"CALL ducklake_expire_snapshots({lit(NAME)}, versions => {ids})") if ids else []
     deleted = call(f"CALL ducklake_cleanup_old_files({lit(NAME)}, "
-                   f"older_than => {ts(_unneeded_before(now - deleted_grace, sqlite_catalog))})")
+                   f"older_than => {ts(_unneeded_before(now - deleted_grace, lake))})")
     orphans = call(f"CALL ducklake_delete_orphaned_files({lit(NAME)}, older_than => {ts(now - orphan_grace)})")
     kept = call(f"SELECT count(*) FROM {NAME}.snapshots()")[0][0]
     # the catalog's own table of data files (in its schema, if hub.yaml names one): the current snapshot's have no end
-    where = f"__ducklake_metadata_{NAME}" + (f".{q(catalog_schema)}" if catalog_schema else "")
+    where = f"__ducklake_metadata_{NAME}" + (f".{q(lake.catalog_schema)}" if lake.catalog_schema else "")
     files = call(f"SELECT count(*) FROM {where}.ducklake_data_file WHERE end_snapshot IS NULL")[0][0]
     return Upkept(sum(r[2] for r in merged), sum(r[2] for r in rewritten), len(expired), len(deleted), len(orphans),
                   kept, files)
 
 
-def _unneeded_before(bound: dt.datetime, sqlite_catalog: bool) -> dt.datetime:
+def _unneeded_before(bound: dt.datetime, lake: Lake) -> dt.datetime:
     """The time before which files scheduled for deletion are deleted. A SQLite catalog stores
     the schedule as text ``YYYY-MM-DD hh:mm:ss+00`` and DuckLake 1.5.5 compares it with the bound
     rendered ``YYYY-MM-DDThh:mm:ss+00``, so every file of the bound's day would go at once;
     there, the bound is the end of the previous day (UTC: the DuckDB the hub ships has no time
     zones), which compares right as text and as time: files wait their grace and at most a day more."""
-    if not sqlite_catalog:
+    if lake.sqlite_file is None:
         return bound
     day = bound.astimezone(dt.UTC).date()
     return dt.datetime.combine(day, dt.time.min, dt.UTC) - dt.timedelta(microseconds=1)

@@ -20,8 +20,7 @@ def upkeep_warehouse(run: RunContext, *, now: dt.datetime | None = None) -> Upke
             Warehouse.open(run.config, run.home) as wh:
         before = min(now - retention, _oldest_live_snapshot(wh, now - dt.timedelta(days=run.config.hub.bundle_ttl_days))
                      or now)
-        done = upkeep(wh.con, expire_before=before, now=now, catalog_schema=wh.lake.catalog_schema,
-                      sqlite_catalog=wh.lake.sqlite_file is not None)
+        done = upkeep(wh.con, wh.lake, expire_before=before, now=now)
         stage.details.update(done.details() | {"retention_days": retention.days, "expired_before": before.isoformat()})
     run.progress(f"upkeep: {done.files_compacted} file(s) compacted, {done.snapshots_expired} snapshot(s) expired, "
                  f"{done.files_deleted + done.orphans_deleted} file(s) deleted; {done.data_files} data file(s), "
