@@ -221,13 +221,21 @@ class Lake:
 
 def _create_sqlite_catalog(path: Path) -> None:
     """The SQLite catalog file, in write-ahead-log mode (kept by the file): readers then never
-    block the writer's commit, nor it them."""
+    block the writer's commit, nor it them. Made aside and linked into place, so two processes
+    starting at once find one file, never one still being switched to WAL."""
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(path) as db:
-        db.execute("PRAGMA journal_mode=WAL")
-    db.close()
+    aside = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    try:
+        with sqlite3.connect(aside) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+        db.close()
+        os.link(aside, path)
+    except FileExistsError:  # another process linked its own first
+        pass
+    finally:
+        aside.unlink(missing_ok=True)
 
 
 def first_line(exc: BaseException) -> str:

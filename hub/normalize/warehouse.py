@@ -126,8 +126,7 @@ class Warehouse:
         """Create or update every table, view, comment and code table, in one transaction, unless
         the warehouse already has exactly these (``hub_meta.schema_digest``): every stage opens
         the warehouse, and some forty catalog writes per open would cost more than its data."""
-        meta = self._meta()
-        self._check_version(meta)
+        meta = self._checked_meta()
         statements = [*tables.ddl(), *tables.comments(), *MACROS, LEDGER_ROW]
         for rt in RECORD_TYPES:
             statements += [ddl(rt), view_ddl(rt), *comments(rt)]
@@ -167,20 +166,28 @@ class Warehouse:
         except duckdb.CatalogException:
             return None
 
-    def _check_version(self, meta: dict[str, str] | None) -> None:
-        """Refuse a warehouse written by another schema version: its tables would not match."""
-        if meta is not None:
-            found = int(meta.get("schema_version", 0))
-        else:
+    def _checked_meta(self) -> dict[str, str] | None:
+        """``hub_meta``, refusing a warehouse written by another schema version: its tables would
+        not match. Without ``hub_meta`` the tables are listed in one statement, which sees one
+        snapshot: another process may have committed the whole schema since ``hub_meta`` was read."""
+        meta = self._meta()
+        found = SCHEMA_VERSION
+        if meta is None:
             names = {r[0] for r in self.con.execute(
                 "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
-            found = 1 if "hub_batches" in names else SCHEMA_VERSION
+            if "hub_meta" in names:  # made by another process since
+                meta = self._meta()
+            elif "hub_batches" in names:  # version 1 had no hub_meta
+                found = 1
+        if meta is not None:
+            found = int(meta.get("schema_version", 0))
         if found != SCHEMA_VERSION:
             raise WarehouseError(
                 f"the {self.lake.describe()} has schema version {found}, this hub writes version "
                 f"{SCHEMA_VERSION}: move it aside and run `hub run` again; every landed batch is "
                 "re-applied from landing/ (nothing is pulled twice)"
             )
+        return meta
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -139,6 +139,36 @@ def test_two_normalize_steps_at_once_apply_every_batch_once(demo: Path, tmp_path
     assert sorted(applied[0] + applied[1]) == ledger  # each batch applied, and audited, by one of them
 
 
+OPEN_AT_SIGNAL = """
+import sys, time
+from pathlib import Path
+from hub.config import load_config
+from hub.home import Home
+from hub.normalize.warehouse import Warehouse
+home, go = Home(Path(sys.argv[1])), Path(sys.argv[2])
+config = load_config(home.config)
+while not go.exists():  # spin: start within microseconds of each other
+    pass
+with Warehouse.open(config, home) as wh:
+    print(wh.con.execute("SELECT count(*) FROM hub_batches").fetchone()[0])
+"""
+
+
+def test_processes_opening_a_new_lakehouse_at_once_all_find_one_schema(demo: Path, tmp_path: Path) -> None:
+    home = copy_of(demo, tmp_path)
+    shutil.rmtree(home / "lake")
+    go = tmp_path / "go"
+    openers = [subprocess.Popen([sys.executable, "-c", OPEN_AT_SIGNAL, str(home), str(go)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, cwd=REPO) for _ in range(6)]
+    time.sleep(3)  # every one imported, waiting for the signal
+    go.touch()
+    for opener in openers:
+        out, err = opener.communicate(timeout=120)
+        assert opener.returncode == 0, err[-2000:]
+        assert out.split() == ["0"]
+    assert sorted(p.name for p in (home / "lake").iterdir() if p.name.startswith(".")) == []
+
+
 def test_hub_sql_answers_a_query_refuses_writes_and_reads_the_past(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with hub.connect(demo) as con:
         filings = con.execute("SELECT count(*) FROM filing").fetchone()[0]
