@@ -315,13 +315,14 @@ def _supervision(con: duckdb.DuckDBPyConnection, p: int, proc: Procuratorate, n:
                  rnd(s, 'ti', 1073741824) AS th, {_defect('s', 4)} AS d FROM range({n}) r(s)
         ), t AS (
           SELECT b.*, {measure}[m] AS measure, {domain}[m] AS domain,
-                 CASE WHEN {domain}[m] = '执行' THEN th % en ELSE th % jn END AS idx
+                 CASE WHEN {domain}[m] <> '执行' THEN th % jn END AS j_idx,
+                 CASE WHEN {domain}[m] = '执行' THEN th % en END AS e_idx
           FROM b JOIN counts USING (court)
-        ), x AS (
+        ), x AS (  -- equality joins only: a condition on t alone in ON makes DuckDB 1.5 join without a hash
           SELECT t.*, coalesce(j.canonical, e.canonical) AS target, j.effective,
                  coalesce(j.effective, e.filed) + 20 + rnd(s, 'i', 200) AS issued
-          FROM t LEFT JOIN ({judgments}) j ON t.domain <> '执行' AND j.court = t.court AND j.i = t.idx
-                 LEFT JOIN ({enforcement}) e ON t.domain = '执行' AND e.court = t.court AND e.i = t.idx
+          FROM t LEFT JOIN ({judgments}) j ON j.court = t.court AND j.i = t.j_idx
+                 LEFT JOIN ({enforcement}) e ON e.court = t.court AND e.i = t.e_idx
         ), r AS (
           SELECT x.*, CASE WHEN d = 1 THEN issued - 30
                            WHEN rnd(s, 'r', 10) < 7 THEN issued + 10 + rnd(s, 'rd', 110) END AS replied
