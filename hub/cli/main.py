@@ -99,6 +99,12 @@ def parser() -> argparse.ArgumentParser:
     with_home(sub.add_parser("migrate", help="move a single-file warehouse (before the lakehouse) into the lakehouse")
               ).set_defaults(fn=commands.cmd_migrate)
 
+    cfg = sub.add_parser("config", help="hub.yaml: check it and the files it includes")
+    cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
+    check = with_home(cfg_sub.add_parser("check", help="validate as 'hub run' would, and count what it declares"))
+    check.add_argument("--config", help="the config file (default: <home>/hub.yaml)")
+    check.set_defaults(fn=commands.cmd_config_check)
+
     sql = with_home(sub.add_parser("sql", help="query the warehouse read-only: one query, or a SQL shell"))
     sql.add_argument("query", nargs="?", help="SQL to run (default: statements from stdin, or a shell)")
     sql.add_argument("--snapshot", type=int, help="read the warehouse as it was at this snapshot id")

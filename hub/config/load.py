@@ -15,10 +15,10 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import ValidationError, model_validator
 
 from hub.config.base import Model
+from hub.config.include import gather, read_mapping, shown
 from hub.config.offices import Agreement, Office
 from hub.config.problems import problems
 from hub.config.settings import (
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 class HubConfig(Model):
     version: Literal[1] = 1
+    include: list[str] = []  # files of institutions, sources, offices, agreements (hub.config.include)
     hub: HubSettings = HubSettings()
     marts: MartSettings = MartSettings()
     institutions: list[Institution]
@@ -85,15 +86,17 @@ class HubConfig(Model):
         return [s for s in self.sources if s.record_type == record_type]
 
 
-def _refuse(path: Path, found: list[tuple[str, str]]) -> None:
-    """Raise every problem found at once, one per line; ``ConfigError.key`` names the first."""
+def _refuse(path: Path, found: list[tuple[Path, str, str]]) -> None:
+    """Raise every problem found at once, one per line, each with the file it is in (when not
+    ``path`` itself); ``ConfigError.path`` and ``.key`` name the first."""
     if not found:
         return
     if len(found) == 1:
-        key, msg = found[0]
-        raise ConfigError(f"{path}: {key}: {msg}", path=str(path), key=key)
-    lines = "\n".join(f"  {key}: {msg}" for key, msg in found)
-    raise ConfigError(f"{path}: {len(found)} problems:\n{lines}", path=str(path), key=found[0][0])
+        file, key, msg = found[0]
+        raise ConfigError(f"{file}: {key}: {msg}", path=str(file), key=key)
+
+    lines = "\n".join(f"  {'' if file == path else shown(path, file) + ': '}{key}: {msg}" for file, key, msg in found)
+    raise ConfigError(f"{path}: {len(found)} problems:\n{lines}", path=str(found[0][0]), key=found[0][1])
 
 
 def _source_as_now(index: int, source: Any) -> Any:
@@ -132,8 +135,9 @@ def _reference_errors(c: HubConfig) -> list[tuple[str, str]]:
         ("agreements", [a.office for a in c.agreements]),
     ):
         for i, name in enumerate(names):
-            if names.index(name) != i:
-                errors.append((f"{section}[{i}]", f"{name!r} appears more than once; each must be unique"))
+            if (first := names.index(name)) != i:
+                errors.append((f"{section}[{i}]", f"{name!r} appears more than once (first at {section}[{first}]); "
+                               "each must be unique"))
     inst = {i.id for i in c.institutions}
     offices = {o.id for o in c.offices}
     for section, items in (("sources", c.sources), ("offices", c.offices)):
@@ -159,23 +163,17 @@ def _reference_errors(c: HubConfig) -> list[tuple[str, str]]:
 
 
 def load_config(path: Path) -> HubConfig:
-    """Read and validate ``hub.yaml``; raise ``ConfigError`` naming the file, key and fix."""
+    """Read and validate ``hub.yaml`` and the files its ``include:`` names, as one config;
+    raise ``ConfigError`` naming each problem's file, key and fix."""
+    gathered = gather(path, read_mapping(path))
+    found = list(gathered.problems)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: no such config file. Run 'hub demo' to create an example home, "
-            "or pass --config / --home.", path=str(path)
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}", path=str(path)) from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level", path=str(path))
-    try:
-        config = HubConfig.model_validate(raw)
+        config = HubConfig.model_validate(gathered.raw)
     except ValidationError as exc:
-        _refuse(path, problems(exc))
-    _refuse(path, _reference_errors(config))
+        _refuse(path, found + [(*gathered.locate(path, key), msg) for key, msg in problems(exc)])
+        raise  # unreachable: a validation error is always at least one problem
+    _refuse(path, found + [(*gathered.locate(path, key), gathered.name_places(path, msg))
+                           for key, msg in _reference_errors(config)])
     return config
 
 
