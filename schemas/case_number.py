@@ -34,8 +34,8 @@ TRIBUNAL_CODES = frozenset("知")
 """专门审判代字, between court and type code. Must not share characters with court codes."""
 MIN_YEAR, MAX_YEAR = 1949, 2100
 
-_MAP_FROM = "０１２３４５６７８９([【〔)]】〕"
-_MAP_TO = "0123456789（（（（））））"
+_MAP_FROM = "０１２３４５６７８９([【〔［﹝﹙)]】〕］﹞﹚"
+_MAP_TO = "0123456789" + "（" * 7 + "）" * 7
 _TABLE = str.maketrans(_MAP_FROM, _MAP_TO, WHITESPACE)
 """Digits to ASCII, brackets to （）, whitespace deleted (before matching), in Python and SQL."""
 

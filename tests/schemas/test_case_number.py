@@ -21,7 +21,8 @@ from schemas.case_number import (
 from schemas.identifiers import WHITESPACE
 
 FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
-BRACKETS = [("（", "）"), ("(", ")"), ("(", "）"), ("（", ")"), ("〔", "〕"), ("[", "]"), ("【", "】")]
+BRACKETS = [("（", "）"), ("(", ")"), ("(", "）"), ("（", ")"), ("〔", "〕"), ("[", "]"), ("【", "】"),
+            ("［", "］"), ("﹝", "﹞"), ("﹙", "﹚")]  # full-width square, small tortoise-shell, small round
 # characters that look like parts of a case number, to make old-style courts and junk tricky
 OLD_COURT_CHARS = "锦江民初终执恢破申行审复法赔知内京最高字第"
 TRICKY = OLD_COURT_CHARS + "号、（）()0123456789０１"
