@@ -107,11 +107,13 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
+    from hub.config import load_config
     from hub.observe import audit
     from hub.publish import keys
 
     home = Home.find(args.home)
-    cp = audit.checkpoint(home.audit, home.audit_checkpoints, keys.signing_key(home))
+    passphrase_env = load_config(home.require_config()).hub.signing_passphrase_env
+    cp = audit.checkpoint(home.audit, home.audit_checkpoints, keys.signing_key(home, passphrase_env))
     print(f"signed the head at entry {cp['seq']}" if cp else "nothing logged since the last checkpoint")
     return 0
 
@@ -234,13 +236,19 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
+    from hub.config import load_config
     from hub.publish import keys
 
     home = Home.find(args.home)
+    passphrase_env = (load_config(home.config).hub.signing_passphrase_env if home.config.exists() else None)
     if args.keys_command == "rotate":
-        keyid = keys.rotate(home)
+        keyid = keys.rotate(home, passphrase_env)
         print(f"new signing key {keyid}; publish {home.keys / (keyid + '.pem')} to the offices")
         print("the previous key still verifies until you run: hub keys retire <old keyid>")
+    elif args.keys_command == "protect":
+        done = keys.protect(home, passphrase_env)
+        print(f"encrypted {len(done)} signing key(s) under the passphrase in ${passphrase_env}"
+              + "".join(f"\n  {k}" for k in done) if done else "every signing key was already encrypted")
     elif args.keys_command == "retire":
         keys.retire(home, args.keyid)
         print(f"retired {args.keyid}: offices that take the exported keyring will reject what it signed")
@@ -249,7 +257,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
             print(path)
     else:
         for k in keys.list_keys(home):
-            print(f"{k.keyid}  {k.status:<11}  {k.created:%Y-%m-%d %H:%M}Z")
+            print(f"{k.keyid}  {k.status:<11}  {k.created:%Y-%m-%d %H:%M}Z  private key: {k.private}")
     return 0
 
 

@@ -76,6 +76,8 @@ def parser() -> argparse.ArgumentParser:
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     with_home(keys_sub.add_parser("list", help="key ids and their status")).set_defaults(fn=commands.cmd_keys)
     with_home(keys_sub.add_parser("rotate", help="new signer; old keys keep verifying")).set_defaults(fn=commands.cmd_keys)
+    with_home(keys_sub.add_parser("protect", help="encrypt the private keys under the passphrase hub.signing_passphrase_env names")
+              ).set_defaults(fn=commands.cmd_keys)
     retire = with_home(keys_sub.add_parser("retire", help="stop trusting a key (not the current signer)"))
     retire.add_argument("keyid")
     retire.set_defaults(fn=commands.cmd_keys)

@@ -18,13 +18,14 @@ DEFAULT_REPLY_DAYS = {"抗诉": 30, "再审检察建议": 90, "检察建议": 90
 class HubSettings(Model):
     name: str = "case-exchange hub"
     hash_key_env: str = "HUB_HASH_KEY"
+    signing_passphrase_env: str | None = None  # the variable holding the signing keys' passphrase; unset: unencrypted
     bundle_ttl_days: Annotated[int, Field(ge=1, le=3650)] = 30
     min_link_rate: Annotated[float, Field(ge=0, le=1)] = 0.9  # below it, extracts are held back
     duckdb_memory_limit: str | None = None  # e.g. "1GB": the warehouse's DuckDB spills to disk beyond it
     # how long 'hub run' waits for a pool another live run holds (the warehouse) before giving up
     pool_wait_seconds: Annotated[int, Field(ge=0, le=86_400)] = 900
 
-    _env = field_validator("hash_key_env")(env_name)
+    _env = field_validator("hash_key_env", "signing_passphrase_env")(env_name)
 
     @field_validator("duckdb_memory_limit")
     @classmethod

@@ -31,7 +31,7 @@ from typing import IO, Any
 from hub import faults
 from hub.config import HubConfig
 from hub.errors import HubError
-from hub.signing.crypto import PublicKey, SigningKey
+from hub.signing.crypto import PublicKey, Signer
 from hub.signing.primitives import canonical_json, pae
 
 GENESIS = "0" * 64
@@ -203,7 +203,7 @@ def _signed_part(cp: dict[str, Any]) -> bytes:
     return pae(CHECKPOINT_TYPE, canonical_json({k: cp[k] for k in ("seq", "head", "at", "prev")}))
 
 
-def checkpoint(log: Path, checkpoints: Path, key: SigningKey, *, run_id: str = "-") -> dict[str, Any] | None:
+def checkpoint(log: Path, checkpoints: Path, key: Signer, *, run_id: str = "-") -> dict[str, Any] | None:
     """Sign the log's current head into ``checkpoints`` and record that in the log.
 
     Runs under the log's lock, so the head signed is the head at that moment. None when the

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from hub.durable import fsync
 from hub.errors import PublishError
-from hub.signing.crypto import SigningKey, encrypt_for
+from hub.signing.crypto import Signer, encrypt_for
 from hub.signing.primitives import canonical_json, pae, sha256_file
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -80,7 +80,7 @@ class PublishedBundle:
 
 def publish_bundle(
     outbox: Path, office: str, datasets: Mapping[str, pa.Table | Path], predicate: dict[str, Any],
-    key: SigningKey, *, now: dt.datetime, ttl: dt.timedelta, recipients: list[str] | None = None,
+    key: Signer, *, now: dt.datetime, ttl: dt.timedelta, recipients: list[str] | None = None,
 ) -> PublishedBundle:
     """Write, sign and atomically place the office's next bundle.
 

@@ -5,7 +5,9 @@
     <home>/keys/retired/<keyid>.pem       retired keys: a verifier rejects what they signed
 
 Rotation overlaps: ``rotate`` makes a new signer while the old public key stays trusted, so
-bundles already delivered keep verifying until the old key is retired.
+bundles already delivered keep verifying until the old key is retired. With
+``hub.signing_passphrase_env`` set, private keys are stored encrypted under the passphrase that
+variable holds (``protect`` encrypts those written before).
 """
 
 from __future__ import annotations
@@ -15,10 +17,19 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub.config import secret
 from hub.errors import SigningKeyError
 from hub.home import Home
 from hub.observe import audit
-from hub.signing.crypto import SigningKey, generate_signing_key, load_signing_key
+from hub.signing.crypto import (
+    SigningKey,
+    encrypt_signing_key,
+    generate_signing_key,
+    is_encrypted,
+    load_signing_key,
+)
+
+PASSPHRASE_SETTING = "hub.signing_passphrase_env"
 
 
 @dataclass(frozen=True)
@@ -26,6 +37,7 @@ class KeyInfo:
     keyid: str
     status: str  # signing | verify-only | retired
     created: dt.datetime
+    private: str  # encrypted | unencrypted | none (no private key here: retired, or only its public key)
 
 
 def _current_file(home: Home) -> Path:
@@ -37,18 +49,32 @@ def current_keyid(home: Home) -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
-def signing_key(home: Home) -> SigningKey:
-    """The current signer; the first call creates the keyring."""
-    keyid = current_keyid(home)
-    if keyid is None:
-        return load_signing_key(home.signing_keys / f"{rotate(home)}.key")
-    return load_signing_key(home.signing_keys / f"{keyid}.key")
+def _passphrase(passphrase_env: str | None) -> bytes | None:
+    """The passphrase from the variable ``hub.signing_passphrase_env`` names (None: keys unencrypted)."""
+    value = secret(passphrase_env, PASSPHRASE_SETTING)
+    if value == "":
+        raise SigningKeyError(f"${passphrase_env} ({PASSPHRASE_SETTING}) is empty: export the signing keys' passphrase")
+    return value.encode() if value is not None else None
 
 
-def rotate(home: Home) -> str:
-    """Create a key and make it the signer; the previous public key stays trusted."""
+def signing_key(home: Home, passphrase_env: str | None = None) -> SigningKey:
+    """The current signer, opened with the passphrase in ``passphrase_env`` when keys are
+    encrypted; the first call creates the keyring."""
+    passphrase = _passphrase(passphrase_env)
+    keyid = current_keyid(home) or rotate(home, passphrase_env)
+    path = home.signing_keys / f"{keyid}.key"
+    if passphrase is None and path.exists() and is_encrypted(path):
+        raise SigningKeyError(f"signing key {path} is encrypted: set {PASSPHRASE_SETTING} in hub.yaml to the "
+                              "environment variable that holds its passphrase, and export it")
+    return load_signing_key(path, passphrase, passphrase_from=f"the passphrase in ${passphrase_env}")
+
+
+def rotate(home: Home, passphrase_env: str | None = None) -> str:
+    """Create a key and make it the signer (encrypted under the passphrase in
+    ``passphrase_env`` when set); the previous public key stays trusted."""
+    passphrase = _passphrase(passphrase_env)
     home.private.mkdir(mode=0o700, parents=True, exist_ok=True)  # before signing/ inside it: owner-only too
-    keyid = generate_signing_key(home.signing_keys, home.keys)
+    keyid = generate_signing_key(home.signing_keys, home.keys, passphrase)
     previous = current_keyid(home)
     _current_file(home).write_text(keyid + "\n")
     audit.append(home.audit, "key", run_id="-", subject=keyid, action="rotate", previous=previous,
@@ -70,6 +96,21 @@ def retire(home: Home, keyid: str) -> None:
     audit.append(home.audit, "key", run_id="-", subject=keyid, action="retire")
 
 
+def protect(home: Home, passphrase_env: str | None) -> list[str]:
+    """Encrypt every private key still stored unencrypted under the passphrase in
+    ``passphrase_env``; the key ids encrypted now (audited)."""
+    passphrase = _passphrase(passphrase_env)
+    if passphrase is None:
+        raise SigningKeyError(f"set {PASSPHRASE_SETTING} in hub.yaml to the environment variable that holds the "
+                              "passphrase, export it, then run 'hub keys protect' again")
+    done = []
+    for path in sorted(home.signing_keys.glob("*.key")) if home.signing_keys.exists() else []:
+        if encrypt_signing_key(path, passphrase):
+            done.append(path.stem)
+            audit.append(home.audit, "key", run_id="-", subject=path.stem, action="protect")
+    return done
+
+
 def list_keys(home: Home) -> list[KeyInfo]:
     current = current_keyid(home)
     out = []
@@ -77,7 +118,9 @@ def list_keys(home: Home) -> list[KeyInfo]:
         for pem in sorted(folder.glob("*.pem")) if folder.exists() else []:
             keyid = pem.stem
             state = status or ("signing" if keyid == current else "verify-only")
-            out.append(KeyInfo(keyid, state, dt.datetime.fromtimestamp(pem.stat().st_mtime, dt.UTC)))
+            private = home.signing_keys / f"{keyid}.key"
+            stored = ("encrypted" if is_encrypted(private) else "unencrypted") if private.exists() else "none"
+            out.append(KeyInfo(keyid, state, dt.datetime.fromtimestamp(pem.stat().st_mtime, dt.UTC), stored))
     return sorted(out, key=lambda k: k.created)
 
 

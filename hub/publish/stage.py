@@ -26,7 +26,7 @@ from hub.observe.run import RunContext
 from hub.publish import extracts, inflight, keys, receipts
 from hub.publish.bundle import PublishedBundle, publish_bundle
 from hub.pull.landing import StateFile
-from hub.signing.crypto import SigningKey
+from hub.signing.crypto import Signer
 from schemas.tables import RECORD_TYPES
 
 CORES = len(os.sched_getaffinity(0))
@@ -68,7 +68,7 @@ def publish_offices(run: RunContext, office_ids: list[str], *, now: dt.datetime 
     if not todo:
         return [outcomes[o] for o in office_ids]
     now = now or dt.datetime.now(dt.UTC)
-    key = keys.signing_key(run.home)
+    key = keys.signing_key(run.home, run.config.hub.signing_passphrase_env)
     with Warehouse.open(run.config, run.home) as wh:  # read-write: receipts and holdings are recorded here
         waiting = set_aside.listed(wh)
 
@@ -89,7 +89,7 @@ def publish_offices(run: RunContext, office_ids: list[str], *, now: dt.datetime 
 
 
 def _publish_office(
-    run: RunContext, wh: Warehouse, key: SigningKey, office_id: str, now: dt.datetime, waiting: list[SetAside],
+    run: RunContext, wh: Warehouse, key: Signer, office_id: str, now: dt.datetime, waiting: list[SetAside],
 ) -> PublishedBundle | None:
     """One office's bundle on ``wh`` (its own connection); the bundle's receipts (which row
     version went to which bundle row) are recorded in the same step, in the warehouse's

@@ -1,8 +1,9 @@
 """Signing keys: the only module that touches ``cryptography.hazmat``.
 
 Safe recipes only: Ed25519 keys stored as PEM (private 0600 in a 0700 folder, refused when
-others can read them), key ids as the hex SHA-256 of the raw public key, and verification
-that answers yes or no instead of raising on a bad signature.
+others can read them, and encrypted under a passphrase when one is given), key ids as the hex
+SHA-256 of the raw public key, and verification that answers yes or no instead of raising on a
+bad signature. What signs is a ``Signer``: a key file here, or a key that never leaves an HSM.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Protocol
 
 import pyrage
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -26,6 +28,19 @@ from hub.home import check_private
 def _keyid(public: Ed25519PublicKey) -> str:
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()
+
+
+ENCRYPTED_PEM = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
+
+
+class Signer(Protocol):
+    """What signs bundles and audit checkpoints: an Ed25519 key with its key id. ``SigningKey``
+    holds one loaded from a file; an HSM or KMS (PKCS#11, say) serves as well by signing with a
+    key it never releases (docs/operations.md, "Signing keys at rest")."""
+
+    keyid: str
+
+    def sign(self, data: bytes) -> bytes: ...
 
 
 class SigningKey:
@@ -56,37 +71,75 @@ class PublicKey:
             return False
 
 
-def generate_signing_key(private_dir: Path, public_dir: Path) -> str:
-    """Create a key pair: ``private_dir/<keyid>.key`` (0600) and ``public_dir/<keyid>.pem``."""
+def _private_pem(key: Ed25519PrivateKey, passphrase: bytes | None) -> bytes:
+    """PKCS#8 PEM, encrypted under ``passphrase`` (the library's best available scheme) when given."""
+    protection = serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, protection)
+
+
+def generate_signing_key(private_dir: Path, public_dir: Path, passphrase: bytes | None = None) -> str:
+    """Create a key pair: ``private_dir/<keyid>.key`` (0600; encrypted under ``passphrase`` when
+    given) and ``public_dir/<keyid>.pem``."""
     key = Ed25519PrivateKey.generate()
     keyid = _keyid(key.public_key())
     private_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(private_dir, 0o700)
     public_dir.mkdir(parents=True, exist_ok=True)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
     fd = os.open(private_dir / f"{keyid}.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
+        fh.write(_private_pem(key, passphrase))
     (public_dir / f"{keyid}.pem").write_bytes(
         key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     return keyid
 
 
-def load_signing_key(path: Path) -> SigningKey:
-    """Load a private key, refusing one that group or others may read."""
+def is_encrypted(path: Path) -> bool:
+    """Whether a private key file is stored encrypted (PKCS#8 ``ENCRYPTED PRIVATE KEY``)."""
+    return path.read_bytes().lstrip().startswith(ENCRYPTED_PEM)
+
+
+def load_signing_key(path: Path, passphrase: bytes | None = None, *,
+                     passphrase_from: str = "the passphrase given") -> SigningKey:
+    """Load a private key, refusing one that group or others may read; an encrypted one needs
+    ``passphrase`` (an unencrypted one loads either way: ``encrypt_signing_key`` protects it).
+    ``passphrase_from`` says where the passphrase came from, for the error when it is wrong."""
     if not path.exists():
         raise SigningKeyError(f"signing key {path} does not exist")
     check_private(path)
+    data = path.read_bytes()
+    encrypted = data.lstrip().startswith(ENCRYPTED_PEM)
+    if encrypted and passphrase is None:
+        raise SigningKeyError(f"signing key {path} is encrypted and no passphrase was given")
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise SigningKeyError(f"signing key {path} is not an unencrypted PEM private key: {exc}") from None
+        key = serialization.load_pem_private_key(data, password=passphrase if encrypted else None)
+    except ValueError as exc:
+        if encrypted:
+            raise SigningKeyError(f"{passphrase_from} does not open signing key {path}") from None
+        raise SigningKeyError(f"signing key {path} is not a PEM private key: {exc}") from None
+    except (TypeError, UnsupportedAlgorithm) as exc:
+        raise SigningKeyError(f"signing key {path} is not a PEM private key: {exc}") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise SigningKeyError(f"signing key {path} is not an Ed25519 key")
     return SigningKey(key)
+
+
+def encrypt_signing_key(path: Path, passphrase: bytes) -> bool:
+    """Rewrite an unencrypted private key file encrypted under ``passphrase`` (a new 0600 file
+    moved into place, so a crash leaves the old or the new, never half of one); False if it
+    already was encrypted."""
+    if is_encrypted(path):
+        return False
+    key = load_signing_key(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(_private_pem(key._private, passphrase))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return True
 
 
 def public_key_from_pem(pem: bytes) -> PublicKey:

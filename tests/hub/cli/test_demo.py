@@ -597,3 +597,29 @@ def test_new_terms_send_a_bundle_though_no_row_changed(demo: Path, tmp_path: Pat
                                                                  "  - id: FYLD-2024-01\n    version: 2")
     home.config.write_text(version_2, encoding="utf-8")
     assert publish(RunContext(load_config(home.config), home, "terms"), "wh-justice-office") is not None
+
+
+def test_a_hub_whose_signing_keys_are_encrypted_publishes_only_with_the_passphrase(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from hub.errors import ConfigError
+    from hub.publish import keys
+
+    home = Home(tmp_path / "home")
+    shutil.copytree(demo, home.root, ignore=shutil.ignore_patterns(".dagster"))
+    config = load_config(home.config)
+    config = config.model_copy(update={"hub": config.hub.model_copy(update={"signing_passphrase_env": "HUB_TEST_PASS"})})
+    monkeypatch.setenv("HUB_TEST_PASS", "a long passphrase")
+    assert keys.protect(home, "HUB_TEST_PASS") == [keys.current_keyid(home)]
+    office = "wh-justice-office"
+    last = max(config.office(office).outbox(home).glob("[0-9]" * 8))
+    aged = last.stat().st_mtime - 16 * 86400  # due a heartbeat: the run signs a bundle
+    os.utime(last, (aged, aged))
+    monkeypatch.delenv("HUB_TEST_PASS")
+    with pytest.raises(ConfigError, match="HUB_TEST_PASS is not set"):
+        publish(RunContext(config, home, "locked"), office)
+    monkeypatch.setenv("HUB_TEST_PASS", "a long passphrase")
+    bundle = publish(RunContext(config, home, "unlocked"), office)
+    assert bundle is not None and bundle.sequence == int(last.name) + 1
+    assert main(["verify", str(bundle.path), "--keys", str(home.keys)]) == 0
+    assert "OK" in capsys.readouterr().out
