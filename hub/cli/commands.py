@@ -74,7 +74,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     try:
         v = verify_bundle(
             Path(args.bundle), Path(args.keys), now=dt.datetime.now(dt.UTC),
-            state_file=Path(args.state) if args.state else None,
+            state_file=Path(args.state) if args.state else None, office=args.office,
         )
     except VerificationError as exc:
         print(f"REJECTED ({exc.reason}): {exc}", file=sys.stderr)

@@ -38,6 +38,7 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("bundle", help="bundle directory (holds manifest.dsse.json and data/)")
     verify.add_argument("--keys", required=True, help="folder of trusted public keys (*.pem)")
     verify.add_argument("--state", help="file remembering the last accepted sequence (rollback protection)")
+    verify.add_argument("--office", help="the office verifying: a bundle made for another office is refused")
     verify.set_defaults(fn=commands.cmd_verify)
 
     aud = sub.add_parser("audit", help="audit log commands")

@@ -11,6 +11,8 @@ Checks, in order, each failing with its own ``VerificationError.reason``:
     extra-file      anything not named in the manifest: under data/ or beside it
     digest-mismatch a data file's sha256 differs from the signed one
     expired         ``now`` is after the manifest's ``expires`` (a frozen feed)
+    wrong-office    made for another office than the one verifying (``office``), or than the
+                    one whose bundles the state file records
     rollback        (state file) the sequence is not after the last accepted one
     chain           (state file) the next bundle does not name the accepted one as previous
     state           (state file) the verifier's own record is unreadable: fail closed
@@ -71,11 +73,14 @@ class _Statement:
     rows: dict[str, int]
 
 
-def verify_bundle(bundle: Path, keys_dir: Path, *, now: dt.datetime, state_file: Path | None = None) -> VerifiedBundle:
+def verify_bundle(bundle: Path, keys_dir: Path, *, now: dt.datetime, state_file: Path | None = None,
+                  office: str | None = None) -> VerifiedBundle:
     """Verify ``bundle`` against the public keys in ``keys_dir``; raise ``VerificationError``.
 
-    With ``state_file``, a bundle that passes is also recorded as the office's last accepted
-    one, so the next call can refuse replays and forks.
+    With ``office``, a bundle made for any other office is refused: a signature proves the hub
+    made it, not for whom. With ``state_file``, a bundle that passes is also recorded as the
+    office's last accepted one, so the next call can refuse replays and forks; the file keeps
+    one office's record, and refuses another office's bundles.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -87,6 +92,9 @@ def verify_bundle(bundle: Path, keys_dir: Path, *, now: dt.datetime, state_file:
     keyid = _signer(body, signatures, keys_dir, manifest)
     st = _statement(body, manifest)
     _check_files(bundle, st.subjects)
+    if office is not None and st.office != office:
+        raise _fail("wrong-office", f"bundle {bundle} was made for office {st.office}, not for {office}: it is "
+                                    "another office's extract; do not use it, and tell the hub it reached you")
     if now > st.expires:
         raise _fail("expired", f"bundle {bundle} expired at {st.expires:{RFC3339}} (now "
                                f"{now.astimezone(dt.UTC):{RFC3339}}): the hub's feed may have stopped; "
@@ -235,6 +243,10 @@ def _check_files(bundle: Path, subjects: dict[str, str]) -> None:
 def _accept(state_file: Path, st: _Statement, manifest_sha: str) -> None:
     """Refuse a replayed or forked bundle, then record this one atomically as the last accepted."""
     state = _load_state(state_file)
+    if state and st.office not in state:
+        raise _fail("wrong-office", f"{state_file} records the bundles of office {', '.join(sorted(state))}, and this "
+                                    f"bundle was made for office {st.office}: it is another office's extract; do not "
+                                    "use it, and tell the hub it reached you")
     last = state.get(st.office)
     if last is not None:
         if st.sequence <= last["sequence"]:

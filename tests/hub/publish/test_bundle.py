@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from hub.cli import main
 from hub.errors import PublishError, VerificationError
 from hub.publish.bundle import (
     MANIFEST,
@@ -66,10 +67,10 @@ def publish(outbox: Path, keys: Keys, rows: int = 3, now: dt.datetime = NOW) -> 
 
 
 def rejection(
-    bundle: Path, keys_dir: Path, *, now: dt.datetime = NOW, state_file: Path | None = None
+    bundle: Path, keys_dir: Path, *, now: dt.datetime = NOW, state_file: Path | None = None, office: str | None = None,
 ) -> VerificationError:
     with pytest.raises(VerificationError) as info:
-        verify_bundle(bundle, keys_dir, now=now, state_file=state_file)
+        verify_bundle(bundle, keys_dir, now=now, state_file=state_file, office=office)
     return info.value
 
 
@@ -480,3 +481,21 @@ def test_a_streamed_file_is_described_like_the_table_it_holds(tmp_path: Path, ke
     for name, table in data.items():
         assert pq.read_table(from_files.path / "data" / f"{name}.parquet").equals(table)
     assert verify_bundle(from_files.path, keys.keys_dir, now=NOW).office == OFFICE
+
+
+def test_a_bundle_made_for_another_office_is_refused(tmp_path: Path, keys: Keys, capsys: pytest.CaptureFixture[str]) -> None:
+    mine = publish(tmp_path / "outbox", keys).path
+    theirs = publish_bundle(tmp_path / "outbox", "wh-justice-office", tables(),
+                            predicate() | {"office": "wh-justice-office"}, keys.signing, now=NOW, ttl=TTL).path
+    assert verify_bundle(mine, keys.keys_dir, now=NOW, office=OFFICE).office == OFFICE
+    err = rejection(theirs, keys.keys_dir, office=OFFICE)
+    assert err.reason == "wrong-office" and f"made for office wh-justice-office, not for {OFFICE}" in str(err)
+    assert main(["verify", str(theirs), "--keys", str(keys.keys_dir), "--office", OFFICE]) == 1
+    assert "REJECTED (wrong-office)" in capsys.readouterr().err
+    state = tmp_path / "state.json"  # without --office, the state file is one office's record
+    verify_bundle(mine, keys.keys_dir, now=NOW, state_file=state)
+    recorded = state.read_bytes()
+    err = rejection(theirs, keys.keys_dir, state_file=state)
+    assert err.reason == "wrong-office" and f"records the bundles of office {OFFICE}" in str(err)
+    assert state.read_bytes() == recorded
+
