@@ -15,6 +15,8 @@ Checks, in order, each failing with its own ``VerificationError.reason``:
                     one whose bundles the state file records
     rollback        (state file) the sequence is not after the last accepted one
     chain           (state file) the next bundle does not name the accepted one as previous
+    gap             (state file) bundles are missing before an incremental one, whose changes
+                    alone would leave the office's tables without theirs
     state           (state file) the verifier's own record is unreadable: fail closed
 
 Nothing in the statement is read before its signature verifies, and base64 must be in its
@@ -71,6 +73,7 @@ class _Statement:
     expires: dt.datetime
     subjects: dict[str, str]
     rows: dict[str, int]
+    full: bool  # a full snapshot (``extract: full``), which stands on its own
 
 
 def verify_bundle(bundle: Path, keys_dir: Path, *, now: dt.datetime, state_file: Path | None = None,
@@ -205,6 +208,8 @@ def _statement(body: bytes, manifest: Path) -> _Statement:
             raise ValueError("previous_manifest_sha256 is not a sha256")
         created, expires = (dt.datetime.strptime(pred[k], RFC3339).replace(tzinfo=dt.UTC)
                             for k in ("created", "expires"))
+        if pred.get("extract") not in ("full", "incremental", None):
+            raise ValueError(f"extract is {pred.get('extract')!r}, not full or incremental")
         rows = {name: d["rows"] for name, d in pred["datasets"].items()}
         files = {d["file"] for d in pred["datasets"].values()}
         if files != subjects.keys() or any(type(n) is not int for n in rows.values()):
@@ -214,7 +219,7 @@ def _statement(body: bytes, manifest: Path) -> _Statement:
     except (ValueError, TypeError, AttributeError) as exc:
         raise _fail("malformed", f"{manifest} is signed but is not an extract statement this verifier understands "
                                  f"({exc}); ask the hub which verifier version to use") from None
-    return _Statement(office, sequence, previous, created, expires, subjects, rows)
+    return _Statement(office, sequence, previous, created, expires, subjects, rows, pred.get("extract") == "full")
 
 
 def _check_files(bundle: Path, subjects: dict[str, str]) -> None:
@@ -256,6 +261,12 @@ def _accept(state_file: Path, st: _Statement, manifest_sha: str) -> None:
             raise _fail("chain", f"bundle {st.sequence} for {st.office} does not follow the accepted bundle "
                                  f"{last['sequence']}: its previous-manifest digest differs, so a bundle was replaced "
                                  "or the feed was forked; do not use it and tell the hub")
+        if st.sequence > last["sequence"] + 1 and not st.full:
+            missing = f"{last['sequence'] + 1}" + (f"–{st.sequence - 1}" if st.sequence - 1 > last["sequence"] + 1 else "")
+            raise _fail("gap", f"bundle {st.sequence} for {st.office} follows bundle {last['sequence']}: bundle(s) "
+                               f"{missing} are missing, and {st.sequence} carries only the changes since the one before "
+                               "it; verify the missing ones first (ask the hub to resend them), or wait for the next "
+                               "full snapshot")
     state[st.office] = {"sequence": st.sequence, "manifest_sha256": manifest_sha}
     try:
         state_file.parent.mkdir(parents=True, exist_ok=True)

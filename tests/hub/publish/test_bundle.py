@@ -422,9 +422,15 @@ def test_rollback_and_chain_via_the_state_file(tmp_path: Path, keys: Keys) -> No
     err = rejection(successor.path, keys.keys_dir, state_file=state)
     assert err.reason == "chain" and "bundle 2" in str(err)
     assert state.read_bytes() == recorded  # rejections never move the state
-    # a gap (bundle 3 after 1) cannot be chain-checked but still moves forward
-    third = publish(outbox, keys)
-    assert verify_bundle(third.path, keys.keys_dir, now=NOW, state_file=state).sequence == 3
+    # a gap (bundle 3 after 1): an incremental bundle cannot stand without the one skipped ...
+    third = publish_bundle(outbox, OFFICE, tables(), predicate() | {"extract": "incremental"}, keys.signing,
+                           now=NOW, ttl=TTL)
+    err = rejection(third.path, keys.keys_dir, state_file=state)
+    assert err.reason == "gap" and "bundle(s) 2 are missing" in str(err)
+    assert state.read_bytes() == recorded
+    # ... a full snapshot can: it is accepted, and the skipped ones are then old
+    fourth = publish_bundle(outbox, OFFICE, tables(), predicate() | {"extract": "full"}, keys.signing, now=NOW, ttl=TTL)
+    assert verify_bundle(fourth.path, keys.keys_dir, now=NOW, state_file=state).sequence == 4
     assert reason(successor.path, keys.keys_dir, state_file=state) == "rollback"
 
 
