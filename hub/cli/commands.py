@@ -75,6 +75,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         v = verify_bundle(
             Path(args.bundle), Path(args.keys), now=dt.datetime.now(dt.UTC),
             state_file=Path(args.state) if args.state else None, office=args.office,
+            witness=Path(args.witness) if args.witness else None,
         )
     except VerificationError as exc:
         print(f"REJECTED ({exc.reason}): {exc}", file=sys.stderr)
@@ -95,14 +96,17 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     retired = home.keys / "retired"
     try:
         trusted = load_public_keys(home.keys) if home.keys.is_dir() else {}
-        n = audit.verify(home.audit, home.audit_checkpoints, trusted=trusted,
-                         retired=load_public_keys(retired) if retired.is_dir() else {})
+        old = load_public_keys(retired) if retired.is_dir() else {}
+        n = audit.verify(home.audit, home.audit_checkpoints, trusted=trusted, retired=old)
+        witnessed = [(w, audit.verify_witnessed(home.audit, Path(w), trusted | old)) for w in args.witness]
     except HubError as exc:
         print(f"BROKEN: {exc}", file=sys.stderr)
         return 1
     checkpoints = len(home.audit_checkpoints.read_text().splitlines()) if home.audit_checkpoints.exists() else 0
     print(f"OK: {n} audit entries, hash chain intact ({home.audit})")
     print(f"  {checkpoints} signed checkpoint(s) verify and match the log ({home.audit_checkpoints})")
+    for path, count in witnessed:
+        print(f"  {count} checkpoint(s) an office witnessed match the log ({path})")
     return 0
 
 

@@ -39,12 +39,16 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("--keys", required=True, help="folder of trusted public keys (*.pem)")
     verify.add_argument("--state", help="file remembering the last accepted sequence (rollback protection)")
     verify.add_argument("--office", help="the office verifying: a bundle made for another office is refused")
+    verify.add_argument("--witness", help="file keeping the hub's audit checkpoints the bundles carried (a fork is refused)")
     verify.set_defaults(fn=commands.cmd_verify)
 
     aud = sub.add_parser("audit", help="audit log commands")
     aud_sub = aud.add_subparsers(dest="audit_command", required=True)
-    with_home(aud_sub.add_parser("verify", help="recompute the audit log's hash chain and check its signed checkpoints")
-              ).set_defaults(fn=commands.cmd_audit_verify)
+    audit_verify = with_home(aud_sub.add_parser("verify", help="recompute the audit log's hash chain and check its "
+                                                               "signed checkpoints"))
+    audit_verify.add_argument("--witness", action="append", default=[],
+                              help="an office's file of the checkpoints its bundles carried (repeatable)")
+    audit_verify.set_defaults(fn=commands.cmd_audit_verify)
     with_home(aud_sub.add_parser("checkpoint", help="sign the audit log's head now (publishing does it too)")
               ).set_defaults(fn=commands.cmd_audit_checkpoint)
     rep = with_home(aud_sub.add_parser("report", help="what offices received; what sources sent and what was quarantined"))

@@ -230,6 +230,60 @@ def checkpoint(log: Path, checkpoints: Path, key: Signer, *, run_id: str = "-") 
         return cp
 
 
+def latest_checkpoint(checkpoints: Path) -> dict[str, Any] | None:
+    """The last signed checkpoint, as every bundle carries it to its office (who then holds a
+    copy of the log's head outside the hub); None before the first. Read from the file's end."""
+    if not checkpoints.exists():
+        return None
+    with open(checkpoints, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        fh.seek(max(0, size - 8192))
+        tail = fh.read().split(b"\n")
+    complete = [line for line in (tail if size <= 8192 else tail[1:]) if line.strip()]
+    return json.loads(complete[-1]) if complete else None
+
+
+def checkpoint_signer(cp: dict[str, Any], keys: dict[str, PublicKey]) -> str | None:
+    """The key id among ``keys`` whose signature ``cp`` carries, or None (forged, edited, unknown key)."""
+    try:
+        signed, sig = _signed_part(cp), base64.b64decode(cp["sig"], validate=True)
+    except (KeyError, TypeError, ValueError):
+        return None
+    key = keys.get(str(cp.get("keyid", "")))
+    return key.keyid if key is not None and key.verify(sig, signed) else None
+
+
+def read_witness(path: Path) -> list[dict[str, Any]]:
+    """The checkpoints an office kept from the bundles it received (JSON Lines, as the hub's
+    own checkpoints file); a damaged file is named, never skipped."""
+    try:
+        return [json.loads(line) for line in _read_lines(path)]
+    except (OSError, json.JSONDecodeError) as exc:
+        raise HubError(f"{path}: not a file of witnessed checkpoints ({exc}); ask the office for its copy again") from None
+
+
+def verify_witnessed(log: Path, witness: Path, keys: dict[str, PublicKey]) -> int:
+    """Check the log against the checkpoints an office witnessed: each signed by a hub key, and
+    each matched by the log's entry at its position. A tail cut from the log and the hub's own
+    checkpoints together passes ``verify``, not this. Returns the number of checkpoints checked."""
+    digests = _verify_chain(log)
+    witnessed = read_witness(witness)
+    for n, cp in enumerate(witnessed, 1):
+        where = f"{witness}:{n}"
+        if checkpoint_signer(cp, keys) is None:
+            raise HubError(f"{where}: checkpoint signature does not verify with the hub's keys; the witness file "
+                           "was edited, or holds another hub's checkpoints")
+        if cp["seq"] > len(digests):
+            raise HubError(f"{log}: has {len(digests)} entries but the checkpoint {where} witnessed (signed "
+                           f"{cp['at']}) covers {cp['seq']}: entries {len(digests) + 1}–{cp['seq']} were removed "
+                           "after an office received that checkpoint")
+        if digests[cp["seq"] - 1] != cp["head"]:
+            raise HubError(f"{log}:{cp['seq']}: differs from the checkpoint {where} witnessed (signed {cp['at']}): "
+                           "the log was rewritten after an office received that checkpoint")
+    return len(witnessed)
+
+
 def _read_lines(path: Path) -> list[bytes]:
     if not path.exists():
         return []
@@ -282,13 +336,13 @@ def _verify_checkpoints(log: Path, digests: list[str], path: Path, keys: dict[st
         where = f"{path}:{n}"
         try:
             cp = json.loads(line)
-            signed, sig = _signed_part(cp), base64.b64decode(cp["sig"], validate=True)
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            raise HubError(f"{where}: checkpoint is not valid; the checkpoint file was edited") from None
+        except json.JSONDecodeError:
+            cp = None
+        if not isinstance(cp, dict) or not {"seq", "head", "at", "prev", "sig"} <= cp.keys():
+            raise HubError(f"{where}: checkpoint is not valid; the checkpoint file was edited")
         if cp["prev"] != prev:
             raise HubError(f"{where}: checkpoint chain broken; a checkpoint before it was edited, removed or reordered")
-        key = keys.get(cp.get("keyid", ""))
-        if key is None or not key.verify(sig, signed):
+        if checkpoint_signer(cp, keys) is None:
             raise HubError(f"{where}: checkpoint signature does not verify with the hub's keys "
                            f"(key {str(cp.get('keyid'))[:16]}…); it was forged or edited")
         if cp["seq"] > len(digests):

@@ -69,13 +69,14 @@ def publish_offices(run: RunContext, office_ids: list[str], *, now: dt.datetime 
         return [outcomes[o] for o in office_ids]
     now = now or dt.datetime.now(dt.UTC)
     key = keys.signing_key(run.home, run.config.hub.signing_passphrase_env)
+    witnessed = {"audit_checkpoint": cp} if (cp := audit.latest_checkpoint(run.home.audit_checkpoints)) else {}
     with Warehouse.open(run.config, run.home) as wh:  # read-write: receipts and holdings are recorded here
         waiting = set_aside.listed(wh)
 
         def one(office_id: str) -> OfficePublished:
             try:
                 with wh.cursor() as cur:
-                    bundle = _publish_office(run, cur, key, office_id, now, waiting)
+                    bundle = _publish_office(run, cur, key, office_id, now, waiting, witnessed)
                 return OfficePublished(office_id, bundle)
             except Exception as exc:
                 return OfficePublished(office_id, error=exc)
@@ -90,11 +91,14 @@ def publish_offices(run: RunContext, office_ids: list[str], *, now: dt.datetime 
 
 def _publish_office(
     run: RunContext, wh: Warehouse, key: Signer, office_id: str, now: dt.datetime, waiting: list[SetAside],
+    witnessed: dict[str, Any],
 ) -> PublishedBundle | None:
     """One office's bundle on ``wh`` (its own connection); the bundle's receipts (which row
     version went to which bundle row) are recorded in the same step, in the warehouse's
     transactions, which the offices' connections take in turn. None
-    when an incremental extract would carry nothing new: the office gets no empty bundle."""
+    when an incremental extract would carry nothing new: the office gets no empty bundle.
+    ``witnessed``: the audit log's latest signed checkpoint, which every bundle carries, so
+    each office holds a copy of the log's head that the hub cannot take back."""
     office = run.config.office(office_id)
     agreement = run.config.agreement_for(office_id)
     if agreement is None:
@@ -126,7 +130,7 @@ def _publish_office(
                 run.progress(f"publish {office_id}: nothing new since bundle {sequence - 1}; none made")
                 return None
             stage.outputs = lineage.extract_outputs(run.home, agreement, str(folder), shapes)
-            predicate = _predicate(run, office_id, agreement, full, shared) | {"lakehouse_snapshot": snapshot}
+            predicate = _predicate(run, office_id, agreement, full, shared) | {"lakehouse_snapshot": snapshot} | witnessed
             inflight.begin(folder, sequence, run.run_id)
             bundle = publish_bundle(
                 folder.parent, office_id, datasets, predicate, key,

@@ -18,6 +18,8 @@ Checks, in order, each failing with its own ``VerificationError.reason``:
     gap             (state file) bundles are missing before an incremental one, whose changes
                     alone would leave the office's tables without theirs
     state           (state file) the verifier's own record is unreadable: fail closed
+    fork            (witness file) the bundle's audit checkpoint is not signed by a hub key, or
+                    names another head for a position of the log than one witnessed before
 
 Nothing in the statement is read before its signature verifies, and base64 must be in its
 one canonical form, so no changed byte of a bundle can pass.
@@ -36,7 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hub.errors import SigningKeyError, VerificationError
+from hub.errors import HubError, SigningKeyError, VerificationError
+from hub.observe import audit
 from hub.publish.bundle import (
     DATA,
     MANIFEST,
@@ -74,16 +77,19 @@ class _Statement:
     subjects: dict[str, str]
     rows: dict[str, int]
     full: bool  # a full snapshot (``extract: full``), which stands on its own
+    checkpoint: dict[str, Any] | None  # the hub's audit checkpoint it carries (none before they did)
 
 
 def verify_bundle(bundle: Path, keys_dir: Path, *, now: dt.datetime, state_file: Path | None = None,
-                  office: str | None = None) -> VerifiedBundle:
+                  office: str | None = None, witness: Path | None = None) -> VerifiedBundle:
     """Verify ``bundle`` against the public keys in ``keys_dir``; raise ``VerificationError``.
 
     With ``office``, a bundle made for any other office is refused: a signature proves the hub
     made it, not for whom. With ``state_file``, a bundle that passes is also recorded as the
     office's last accepted one, so the next call can refuse replays and forks; the file keeps
-    one office's record, and refuses another office's bundles.
+    one office's record, and refuses another office's bundles. With ``witness``, the hub's audit
+    checkpoint the bundle carries is checked against those kept there before and added to them
+    (``hub audit verify --witness`` then checks the hub's log against the office's copy).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -103,6 +109,8 @@ def verify_bundle(bundle: Path, keys_dir: Path, *, now: dt.datetime, state_file:
                                f"{now.astimezone(dt.UTC):{RFC3339}}): the hub's feed may have stopped; "
                                "ask it for a current extract")
     manifest_sha = hashlib.sha256(raw).hexdigest()
+    if witness is not None and st.checkpoint is not None:
+        _witness(witness, st.checkpoint, keys_dir, manifest)
     if state_file is not None:
         _accept(state_file, st, manifest_sha)
     return VerifiedBundle(st.office, st.sequence, keyid, st.rows, st.created, st.expires, manifest_sha)
@@ -219,7 +227,11 @@ def _statement(body: bytes, manifest: Path) -> _Statement:
     except (ValueError, TypeError, AttributeError) as exc:
         raise _fail("malformed", f"{manifest} is signed but is not an extract statement this verifier understands "
                                  f"({exc}); ask the hub which verifier version to use") from None
-    return _Statement(office, sequence, previous, created, expires, subjects, rows, pred.get("extract") == "full")
+    checkpoint = pred.get("audit_checkpoint")
+    if checkpoint is not None and not isinstance(checkpoint, dict):
+        raise _fail("malformed", f"{manifest} is signed but its audit_checkpoint is not an object; {_RESEND}")
+    return _Statement(office, sequence, previous, created, expires, subjects, rows, pred.get("extract") == "full",
+                      checkpoint)
 
 
 def _check_files(bundle: Path, subjects: dict[str, str]) -> None:
@@ -268,16 +280,49 @@ def _accept(state_file: Path, st: _Statement, manifest_sha: str) -> None:
                                "it; verify the missing ones first (ask the hub to resend them), or wait for the next "
                                "full snapshot")
     state[st.office] = {"sequence": st.sequence, "manifest_sha256": manifest_sha}
+    _write_atomically(state_file, json.dumps(state, indent=1, ensure_ascii=False, sort_keys=True))
+
+
+def _witness(witness: Path, cp: dict[str, Any], keys_dir: Path, manifest: Path) -> None:
+    """Keep the hub's audit checkpoint a bundle carries: refused (``fork``) when no hub key
+    signed it, or when one witnessed before names another head for the same position of the
+    log (the hub showed two different logs); else added, the file rewritten atomically."""
+    retired_dir = keys_dir / "retired"
+    try:  # a checkpoint made before a retirement is still what the hub's key said then
+        keys = load_public_keys(keys_dir) | (load_public_keys(retired_dir) if retired_dir.is_dir() else {})
+    except SigningKeyError as exc:
+        raise _fail("bad-signature", f"cannot check {manifest}'s audit checkpoint: {exc}") from None
+    if audit.checkpoint_signer(cp, keys) is None:
+        raise _fail("fork", f"{manifest} carries an audit checkpoint no hub key signed: the bundle is signed, so the "
+                            "hub itself put it there; do not use it, and tell the hub's auditors")
     try:
-        state_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=state_file.parent, prefix=f".{state_file.name}-")
+        kept = audit.read_witness(witness)
+    except HubError as exc:
+        raise _fail("state", str(exc)) from None
+    for seen in kept:
+        if seen.get("seq") == cp["seq"] and seen.get("head") != cp["head"]:
+            raise _fail("fork", f"{manifest} carries the hub's audit checkpoint for entry {cp['seq']} with head "
+                                f"{str(cp['head'])[:16]}…, but {witness} holds one for the same entry with head "
+                                f"{str(seen.get('head'))[:16]}…: the hub showed two different audit logs; do not "
+                                "use this bundle, and give both to the hub's auditors")
+        if seen.get("seq") == cp["seq"]:
+            return
+    lines = [json.dumps(c, sort_keys=True) for c in sorted([*kept, cp], key=lambda c: c["seq"])]
+    _write_atomically(witness, "\n".join(lines) + "\n")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text``: a temporary file beside it, fsynced, renamed."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(state, fh, indent=1, ensure_ascii=False, sort_keys=True)
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, state_file)
+        os.replace(tmp, path)
     except OSError as exc:
-        raise _fail("state", f"the bundle verified but {state_file} could not be updated ({exc}); "
+        raise _fail("state", f"the bundle verified but {path} could not be updated ({exc}); "
                              "fix the folder's permissions and verify again") from None
 
 

@@ -623,3 +623,34 @@ def test_a_hub_whose_signing_keys_are_encrypted_publishes_only_with_the_passphra
     assert bundle is not None and bundle.sequence == int(last.name) + 1
     assert main(["verify", str(bundle.path), "--keys", str(home.keys)]) == 0
     assert "OK" in capsys.readouterr().out
+
+
+def test_an_office_holding_a_later_checkpoint_catches_a_cut_audit_tail(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    home = Home(tmp_path / "home")
+    shutil.copytree(demo, home.root, ignore=shutil.ignore_patterns(".dagster"))
+    config = load_config(home.config)
+    office = "wh-justice-office"
+    last = max(config.office(office).outbox(home).glob("[0-9]" * 8))
+    aged = last.stat().st_mtime - 16 * 86400  # due a heartbeat: a new bundle, carrying the latest checkpoint
+    os.utime(last, (aged, aged))
+    log_before, checkpoints_before = home.audit.read_bytes(), home.audit_checkpoints.read_bytes()
+    bundle = publish(RunContext(config, home, "witnessed"), office)
+    assert bundle is not None
+    witness = tmp_path / "office" / "witness.jsonl"
+    assert main(["verify", str(bundle.path), "--keys", str(home.keys), "--office", office,
+                 "--witness", str(witness)]) == 0
+    carried = audit.read_witness(witness)
+    assert carried == [json.loads(checkpoints_before.splitlines()[-1])]  # the latest before this publish
+    assert main(["audit", "verify", "--home", str(home.root), "--witness", str(witness)]) == 0
+    assert "1 checkpoint(s) an office witnessed match the log" in capsys.readouterr().out
+    # the hub cuts its log back to before that checkpoint, and its own checkpoints with it: consistent alone
+    kept = log_before.splitlines()[: carried[0]["seq"] - 1]
+    home.audit.write_bytes(b"".join(line + b"\n" for line in kept))
+    recorded = sum(json.loads(line)["event"] == "checkpoint" for line in kept)
+    home.audit_checkpoints.write_bytes(b"".join(line + b"\n" for line in checkpoints_before.splitlines()[:recorded]))
+    assert main(["audit", "verify", "--home", str(home.root)]) == 0
+    capsys.readouterr()
+    assert main(["audit", "verify", "--home", str(home.root), "--witness", str(witness)]) == 1
+    assert "were removed after an office received that checkpoint" in capsys.readouterr().err

@@ -266,3 +266,41 @@ def test_config_snapshots_are_readable_by_the_hub_only(tmp_path: Path) -> None:
     snapshot = log.parent / "configs" / f"{config.digest()}.json"
     assert json.loads(snapshot.read_text())["sources"][0]["name"] == "c1_filing"
     assert oct(snapshot.stat().st_mode & 0o777) == "0o600" and oct(snapshot.parent.stat().st_mode & 0o777) == "0o700"
+
+
+# --- offices as witnesses: a tail cut together with the hub's own checkpoints -----------------
+
+def test_a_tail_cut_with_its_checkpoints_passes_alone_but_not_against_a_witness(
+    tmp_path: Path, keyring: tuple[SigningKey, dict[str, PublicKey]]
+) -> None:
+    key, trusted = keyring
+    log, cps = checkpointed_log(tmp_path, key)
+    witness = tmp_path / "office-witness.jsonl"  # what an office kept from the bundles it received
+    witness.write_text(cps.read_text())
+    assert audit.latest_checkpoint(cps) == json.loads(cps.read_text().splitlines()[-1])
+    assert audit.verify_witnessed(log, witness, trusted) == 2
+    # the hub cuts entries 7-9 and its second checkpoint: consistent in itself
+    log.write_text("\n".join(log.read_text().splitlines()[:6]) + "\n")
+    cps.write_text(cps.read_text().splitlines()[0] + "\n")
+    assert audit.verify(log, cps, trusted=trusted) == 6
+    with pytest.raises(HubError, match=r"has 6 entries but the checkpoint .*office-witness.jsonl:2 witnessed \(signed "
+                                       r".*\) covers 8: entries 7–8 were removed after an office received"):
+        audit.verify_witnessed(log, witness, trusted)
+
+
+def test_a_rewritten_log_or_a_forged_witness_is_named(
+    tmp_path: Path, keyring: tuple[SigningKey, dict[str, PublicKey]]
+) -> None:
+    key, trusted = keyring
+    log, cps = checkpointed_log(tmp_path, key)
+    witness = tmp_path / "office-witness.jsonl"
+    witness.write_text(cps.read_text())
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    entries[1]["details"]["rows"] = 999
+    rewrite(log, entries)
+    with pytest.raises(HubError, match=r"audit.jsonl:5: differs from the checkpoint .*office-witness.jsonl:1 witnessed"):
+        audit.verify_witnessed(log, witness, trusted)
+    forged = json.loads(cps.read_text().splitlines()[0]) | {"head": "0" * 64}
+    witness.write_text(json.dumps(forged) + "\n")
+    with pytest.raises(HubError, match=r"office-witness.jsonl:1: checkpoint signature does not verify"):
+        audit.verify_witnessed(log, witness, trusted)

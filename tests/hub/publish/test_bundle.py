@@ -66,11 +66,9 @@ def publish(outbox: Path, keys: Keys, rows: int = 3, now: dt.datetime = NOW) -> 
     return publish_bundle(outbox, OFFICE, tables(rows), predicate(), keys.signing, now=now, ttl=TTL)
 
 
-def rejection(
-    bundle: Path, keys_dir: Path, *, now: dt.datetime = NOW, state_file: Path | None = None, office: str | None = None,
-) -> VerificationError:
+def rejection(bundle: Path, keys_dir: Path, *, now: dt.datetime = NOW, **kw: Any) -> VerificationError:
     with pytest.raises(VerificationError) as info:
-        verify_bundle(bundle, keys_dir, now=now, state_file=state_file, office=office)
+        verify_bundle(bundle, keys_dir, now=now, **kw)
     return info.value
 
 
@@ -505,3 +503,35 @@ def test_a_bundle_made_for_another_office_is_refused(tmp_path: Path, keys: Keys,
     assert err.reason == "wrong-office" and f"records the bundles of office {OFFICE}" in str(err)
     assert state.read_bytes() == recorded
 
+
+
+def test_an_office_witnesses_the_audit_checkpoints_its_bundles_carry(tmp_path: Path, keys: Keys) -> None:
+    from hub.observe import audit
+
+    def hub_log(folder: Path, subject: str) -> dict[str, Any]:
+        """An audit log of three entries and its checkpoint (over entry 3)."""
+        for i in range(3):
+            audit.append(folder / "audit.jsonl", "land", run_id="r", subject=f"{subject}{i}")
+        cp = audit.checkpoint(folder / "audit.jsonl", folder / "checkpoints.jsonl", keys.signing)
+        assert cp is not None and cp["seq"] == 3
+        return cp
+
+    cp = hub_log(tmp_path / "hub", "src")
+    fork = hub_log(tmp_path / "other", "elsewhere")  # the same position, another log, the same key
+    witness, outbox = tmp_path / "office" / "witness.jsonl", tmp_path / "outbox"
+    first = publish_bundle(outbox, OFFICE, tables(), predicate() | {"audit_checkpoint": cp}, keys.signing,
+                           now=NOW, ttl=TTL).path
+    verify_bundle(first, keys.keys_dir, now=NOW, witness=witness)
+    assert audit.read_witness(witness) == [cp]
+    second = publish_bundle(outbox, OFFICE, tables(), predicate() | {"audit_checkpoint": cp}, keys.signing,
+                            now=NOW, ttl=TTL).path
+    verify_bundle(second, keys.keys_dir, now=NOW, witness=witness)
+    assert audit.read_witness(witness) == [cp]  # kept once
+    forked = publish_bundle(outbox, OFFICE, tables(), predicate() | {"audit_checkpoint": fork}, keys.signing,
+                            now=NOW, ttl=TTL).path
+    err = rejection(forked, keys.keys_dir, witness=witness)
+    assert err.reason == "fork" and "the hub showed two different audit logs" in str(err)
+    unsigned = publish_bundle(outbox, OFFICE, tables(), predicate() | {"audit_checkpoint": cp | {"seq": 4}},
+                              keys.signing, now=NOW, ttl=TTL).path
+    assert reason(unsigned, keys.keys_dir, witness=witness) == "fork"
+    assert audit.read_witness(witness) == [cp]
