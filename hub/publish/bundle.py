@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,9 +80,10 @@ class PublishedBundle:
 
 def publish_bundle(
     outbox: Path, office: str, datasets: Mapping[str, pa.Table | Path], predicate: dict[str, Any],
-    key: Signer, *, now: dt.datetime, ttl: dt.timedelta, recipients: list[str] | None = None,
+    key: Signer | Sequence[Signer], *, now: dt.datetime, ttl: dt.timedelta, recipients: list[str] | None = None,
 ) -> PublishedBundle:
-    """Write, sign and atomically place the office's next bundle.
+    """Write, sign and atomically place the office's next bundle: signed by ``key``, or by each
+    of several keys (a rotation's overlap: an office that trusts either verifies it).
 
     ``predicate`` carries what only the caller knows (office, agreement, run id, source
     watermarks); sequence, chain, times and per-dataset facts are added here so they are
@@ -137,7 +138,8 @@ def publish_bundle(
         envelope = {
             "payloadType": PAYLOAD_TYPE,
             "payload": base64.b64encode(body).decode(),
-            "signatures": [{"keyid": key.keyid, "sig": base64.b64encode(key.sign(pae(PAYLOAD_TYPE, body))).decode()}],
+            "signatures": [{"keyid": k.keyid, "sig": base64.b64encode(k.sign(pae(PAYLOAD_TYPE, body))).decode()}
+                           for k in (key if isinstance(key, Sequence) else [key])],
         }
         manifest = json.dumps(envelope, indent=2).encode() + b"\n"
         (tmp / MANIFEST).write_bytes(manifest)

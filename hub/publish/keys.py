@@ -69,6 +69,17 @@ def signing_key(home: Home, passphrase_env: str | None = None) -> SigningKey:
     return load_signing_key(path, passphrase, passphrase_from=f"the passphrase in ${passphrase_env}")
 
 
+def overlap_signers(home: Home, passphrase_env: str | None = None) -> list[SigningKey]:
+    """Every key that signs a bundle: the current signer first, then each earlier key not yet
+    retired (its private key is deleted at retirement). During a rotation's overlap a bundle
+    so verifies for an office that has not imported the new key yet."""
+    current = signing_key(home, passphrase_env)
+    passphrase = _passphrase(passphrase_env)
+    earlier = [k.keyid for k in list_keys(home) if k.status == "verify-only" and k.private != "none"]
+    return [current, *(load_signing_key(home.signing_keys / f"{keyid}.key", passphrase,
+                                        passphrase_from=f"the passphrase in ${passphrase_env}") for keyid in earlier)]
+
+
 def rotate(home: Home, passphrase_env: str | None = None) -> str:
     """Create a key and make it the signer (encrypted under the passphrase in
     ``passphrase_env`` when set); the previous public key stays trusted."""

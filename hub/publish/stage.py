@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +69,7 @@ def publish_offices(run: RunContext, office_ids: list[str], *, now: dt.datetime 
     if not todo:
         return [outcomes[o] for o in office_ids]
     now = now or dt.datetime.now(dt.UTC)
-    key = keys.signing_key(run.home, run.config.hub.signing_passphrase_env)
+    signers = keys.overlap_signers(run.home, run.config.hub.signing_passphrase_env)
     witnessed = {"audit_checkpoint": cp} if (cp := audit.latest_checkpoint(run.home.audit_checkpoints)) else {}
     with Warehouse.open(run.config, run.home) as wh:  # read-write: receipts and holdings are recorded here
         waiting = set_aside.listed(wh)
@@ -76,7 +77,7 @@ def publish_offices(run: RunContext, office_ids: list[str], *, now: dt.datetime 
         def one(office_id: str) -> OfficePublished:
             try:
                 with wh.cursor() as cur:
-                    bundle = _publish_office(run, cur, key, office_id, now, waiting, witnessed)
+                    bundle = _publish_office(run, cur, signers, office_id, now, waiting, witnessed)
                 return OfficePublished(office_id, bundle)
             except Exception as exc:
                 return OfficePublished(office_id, error=exc)
@@ -85,12 +86,12 @@ def publish_offices(run: RunContext, office_ids: list[str], *, now: dt.datetime 
             with ThreadPoolExecutor(min(len(todo), CORES), thread_name_prefix="publish") as pool:
                 outcomes |= {outcome.office: outcome for outcome in pool.map(one, todo)}
         finally:
-            audit.checkpoint(run.home.audit, run.home.audit_checkpoints, key, run_id=run.run_id)
+            audit.checkpoint(run.home.audit, run.home.audit_checkpoints, signers[0], run_id=run.run_id)
     return [outcomes[o] for o in office_ids]
 
 
 def _publish_office(
-    run: RunContext, wh: Warehouse, key: Signer, office_id: str, now: dt.datetime, waiting: list[SetAside],
+    run: RunContext, wh: Warehouse, signers: Sequence[Signer], office_id: str, now: dt.datetime, waiting: list[SetAside],
     witnessed: dict[str, Any],
 ) -> PublishedBundle | None:
     """One office's bundle on ``wh`` (its own connection); the bundle's receipts (which row
@@ -133,7 +134,7 @@ def _publish_office(
             predicate = _predicate(run, office_id, agreement, full, shared) | {"lakehouse_snapshot": snapshot} | witnessed
             inflight.begin(folder, sequence, run.run_id)
             bundle = publish_bundle(
-                folder.parent, office_id, datasets, predicate, key,
+                folder.parent, office_id, datasets, predicate, signers,
                 now=now, ttl=dt.timedelta(days=run.config.hub.bundle_ttl_days), recipients=office.recipients,
             )
             crash_point("publish.written")

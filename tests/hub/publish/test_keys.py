@@ -106,3 +106,22 @@ def test_protect_encrypts_a_keyring_written_before_the_passphrase(
     actions = [e["details"]["action"] for e in map(json.loads, home.audit.read_text().splitlines())]
     assert actions == ["rotate", "rotate", "protect", "protect"]
     assert audit.verify(home.audit) == 4
+
+
+def test_during_a_rotation_bundles_verify_for_an_office_that_has_not_imported_the_new_key(tmp_path: Path) -> None:
+    home = Home(tmp_path)
+    old = keys.rotate(home)
+    stale = tmp_path / "office-keyring"  # the office imported the first key only
+    keys.export(home, stale)
+    new = keys.rotate(home)
+    signers = keys.overlap_signers(home)
+    assert [s.keyid for s in signers] == [new, old]  # the current signer first
+    bundle = publish_bundle(home.outbox, "spo", {"supervision": pa.table({"doc_no": ["乌检1号"]})}, {"office": "spo"},
+                            signers, now=NOW, ttl=dt.timedelta(days=30)).path
+    assert [s["keyid"] for s in json.loads((bundle / "manifest.dsse.json").read_text())["signatures"]] == [new, old]
+    assert verify_bundle(bundle, stale, now=NOW).keyid == old
+    current = tmp_path / "current-keyring"
+    keys.export(home, current)
+    assert verify_bundle(bundle, current, now=NOW).keyid == new
+    keys.retire(home, old)  # the overlap ends: its private key is gone, bundles carry one signature
+    assert [s.keyid for s in keys.overlap_signers(home)] == [new]
