@@ -54,7 +54,6 @@ class Gathered:
         origin = places[index]
         return origin.file, f"{section}[{origin.index}]{rest}"
 
-
     def name_places(self, main: Path, message: str) -> str:
         """``message`` with each merged key it mentions (``first at sources[3]``) written as the
         file and key a person would look for (``first at courts/a.yaml: sources[0]``)."""

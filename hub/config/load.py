@@ -94,7 +94,6 @@ def _refuse(path: Path, found: list[tuple[Path, str, str]]) -> None:
     if len(found) == 1:
         file, key, msg = found[0]
         raise ConfigError(f"{file}: {key}: {msg}", path=str(file), key=key)
-
     lines = "\n".join(f"  {'' if file == path else shown(path, file) + ': '}{key}: {msg}" for file, key, msg in found)
     raise ConfigError(f"{path}: {len(found)} problems:\n{lines}", path=str(found[0][0]), key=found[0][1])
 
