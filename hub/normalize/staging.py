@@ -266,3 +266,9 @@ def record_key_sql(record_type: str) -> str:
     if record_type == "supervision":
         return "_institution || '/' || replace(\"doc_no__raw\", ' ', '')"
     return "case_no"
+
+
+def key_fields(record_type: str) -> tuple[str, ...]:
+    """The stored columns a record's key is made of (``record_key_sql``): whoever receives them
+    in clear knows the key."""
+    return ("doc_no",) if record_type == "supervision" else ("case_no",)

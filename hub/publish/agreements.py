@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Any
 
 from hub.config import Condition, Share
+from hub.normalize.staging import key_fields
 from schemas.marts import MART_TABLES
 from schemas.sql import q
 
@@ -44,6 +45,24 @@ def stored_by(batches: str, landed: dt.datetime) -> str:
     ``landed`` (the bound lets DuckDB skip older row groups by their zone maps)."""
     return (f"landed_at >= TIMESTAMP '{landed.isoformat(sep=' ')}'"
             f" AND batch_id IN (SELECT batch_id FROM {q(batches)})")
+
+
+def key_in_clear(share: Share) -> bool:
+    """Whether an office may see its records' keys: its share sends ``record_key``, or every
+    column the key is made of (a case number, a document number, a mart row's natural key), in
+    clear. Otherwise an incremental file names records by ``office_key``."""
+    table = share.record_type
+    mart = MART_TABLES.get(table)
+    made_of = mart.keys[table] if mart is not None else key_fields(table)
+    return share.columns.get("record_key") == "clear" or all(share.columns.get(c) == "clear" for c in made_of)
+
+
+def office_key(share: Share) -> str:
+    """SQL for ``record_key`` as an office receives it: the key itself when the share sends it
+    in clear (``key_in_clear``), else its keyed hash, as the ``hash`` treatment would send it:
+    stable from bundle to bundle, so the office still matches a change to the row it holds,
+    without learning a case number its agreement hashes or leaves out."""
+    return "record_key" if key_in_clear(share) else "hub_keyed_hash(record_key) AS record_key"
 
 
 def select_sql(

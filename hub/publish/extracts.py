@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hub.config import Agreement, Share
-from hub.publish.agreements import select_sql, stored_by
+from hub.publish.agreements import office_key, select_sql, stored_by
 from hub.publish.bundle import write_parquet
 from hub.signing.primitives import canonical_json
 from schemas.marts import MART_TABLES
@@ -178,7 +178,7 @@ def build(
                 sql, params = select_sql(share, with_key=True, with_version=True, ordered=False)
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {cur} AS SELECT c.*, {row_hash} AS _row_hash "
                             f"FROM ({sql}) c ORDER BY c.record_key", params)
-                out, shown, change = cur, cols, "'snapshot'"
+                out, shown, change = cur, list(map(q, cols)), "'snapshot'"
                 changed = held_under != fingerprint or _differs(con, cur, held)
             else:
                 since = None
@@ -200,7 +200,7 @@ def build(
                                 UNION ALL
                                 SELECT 'withdrawn', h.record_key, NULL, {nulls} FROM _held h ANTI JOIN {cur} c USING (record_key)
                                 ORDER BY record_key""")
-                out, shown, change = changes, ["_change", "record_key", *cols], "_change"
+                out, shown, change = changes, ["_change", office_key(share), *map(q, cols)], "_change"
                 changed = con.execute(f"SELECT EXISTS (FROM {changes})").fetchone()[0]  # type: ignore[index]
         finally:
             for temp in ("_legacy", "_held"):
@@ -208,8 +208,7 @@ def build(
         holdings.append(Holdings(office, rt, fingerprint, cur, touched if cdc else None, batches,
                                  legacy if legacy.exists() else None, (cur, changes, touched, batches), changed))
         datasets[rt] = work_dir / f"{rt}.parquet"
-        write_parquet(con.sql(f"SELECT {', '.join(q(c) for c in shown)} FROM {out}").to_arrow_reader(BATCH_ROWS),
-                      datasets[rt])
+        write_parquet(con.sql(f"SELECT {', '.join(shown)} FROM {out}").to_arrow_reader(BATCH_ROWS), datasets[rt])
         receipts[rt] = (f"SELECT rowid + 1 AS bundle_row, {change} AS change, record_key, _version AS row_hash "
                         f"FROM {out}")
     con.execute("DROP TABLE _pending")

@@ -294,3 +294,27 @@ def test_a_snapshot_rewrites_only_the_holdings_that_differ(wh: Warehouse, tmp_pa
     assert snapshot["filing"].num_rows == len(shared) == 20 and {k for k, _ in held_rows(wh)} == shared
     nothing, _, _ = build(wh, state, tmp_path)
     assert nothing["filing"].num_rows == 0
+
+
+def test_an_office_whose_share_hashes_the_case_number_gets_keys_it_cannot_read(wh: Warehouse, tmp_path: Path) -> None:
+    """A changed, new or withdrawn record is named by the keyed hash of its key when the share
+    does not send the case number in clear: the office can match it, not read it."""
+    hashed = AGREEMENT.model_copy(update={"shares": [AGREEMENT.shares[0].model_copy(
+        update={"columns": {"case_no": "hash", "claim_amount": "clear"}})]})
+    state = tmp_path / "state"
+    apply(wh, tmp_path, [case(1, 10), case(2, 20), case(3, 30)])
+    first, held, _ = build(wh, state, tmp_path, agreement=hashed)
+    extracts.remember(wh.con, held)
+    later = "2024-02-01 00:00:00"
+    apply(wh, tmp_path, [case(2, 25, later), case(3, 500, later)])
+    delta, held, receipts = build(wh, state, tmp_path, agreement=hashed)
+    rows = delta["filing"].to_pylist()
+    assert sorted(r["_change"] for r in rows) == ["changed", "withdrawn"]
+    keyed = {r["_change"]: r["record_key"] for r in rows}
+    assert not any("内03" in key for key in keyed.values())  # no case number in the file
+    assert keyed["changed"] == next(r["case_no"] for r in rows if r["_change"] == "changed")  # the hash it holds
+    assert keyed["changed"] in first["filing"].column("case_no").to_pylist()
+    assert sorted(receipts["filing"].column("record_key").to_pylist()) == ["（2024）内03民初2号", "（2024）内03民初3号"]
+    # the case number in clear: the key in clear
+    clear, _, _ = build(wh, state, tmp_path)
+    assert all(r["record_key"].startswith("（2024）") for r in clear["filing"].to_pylist())
