@@ -251,8 +251,12 @@ def cmd_keys(args: argparse.Namespace) -> int:
         print("the previous key still verifies until you run: hub keys retire <old keyid>")
     elif args.keys_command == "protect":
         done = keys.protect(home, passphrase_env)
-        print(f"encrypted {len(done)} signing key(s) under the passphrase in ${passphrase_env}"
-              + "".join(f"\n  {k}" for k in done) if done else "every signing key was already encrypted")
+        if done:
+            print(f"encrypted {len(done)} signing key(s) under the passphrase in ${passphrase_env}"
+                  + "".join(f"\n  {k}" for k in done))
+        else:
+            print("every signing key was already encrypted" if keys.list_keys(home) else
+                  "no signing keys yet: the first publish (or 'hub keys rotate') makes one, encrypted")
     elif args.keys_command == "retire":
         keys.retire(home, args.keyid)
         print(f"retired {args.keyid}: offices that take the exported keyring will reject what it signed")
