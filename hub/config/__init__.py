@@ -4,6 +4,7 @@
     sources    institutions; a source is a database table or an SFTP drop (``Source``)
     offices    offices, their delivery and outbox, sharing agreements
     settings   the hub's settings, the marts' thresholds, lineage targets
+    include    ``include:``: institutions, sources, offices and agreements kept in other files
     load       ``HubConfig``, ``load_config`` and ``secret``
 """
 
