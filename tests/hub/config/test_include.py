@@ -44,7 +44,7 @@ def test_a_config_split_over_files_reads_as_the_one_file_it_replaces(tmp_path: P
 
 def test_a_problem_in_an_included_file_names_that_file_and_its_own_key(tmp_path: Path) -> None:
     path = split_home(tmp_path)
-    court = tmp_path / "courts" / "c1.yaml"
+    court = (tmp_path / "courts" / "c1.yaml").resolve()  # as the loader names it
     part = yaml.safe_load(court.read_text(encoding="utf-8"))
     part["sources"][0]["database"]["cusor"] = part["sources"][0]["database"].pop("cursor")
     dump(court, part)
@@ -62,7 +62,7 @@ def test_a_name_declared_in_two_files_names_both(tmp_path: Path) -> None:
     dump(tmp_path / "courts" / "c2.yaml", twin)
     with pytest.raises(ConfigError) as info:
         load_config(path)
-    assert str(info.value) == (f"{tmp_path / 'courts' / 'c2.yaml'}: sources[0]: 'c1_filing' appears more than once "
+    assert str(info.value) == (f"{(tmp_path / 'courts' / 'c2.yaml').resolve()}: sources[0]: 'c1_filing' appears more than once "
                                "(first at courts/c1.yaml: sources[0]); each must be unique")
 
 
