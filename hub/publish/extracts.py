@@ -178,7 +178,7 @@ def build(
                 sql, params = select_sql(share, with_key=True, with_version=True, ordered=False)
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {cur} AS SELECT c.*, {row_hash} AS _row_hash "
                             f"FROM ({sql}) c ORDER BY c.record_key", params)
-                out, shown, change = cur, list(map(q, cols)), "'snapshot'"
+                out, shown, change = cur, [office_key(share), *map(q, cols)], "'snapshot'"
                 changed = held_under != fingerprint or _differs(con, cur, held)
             else:
                 since = None

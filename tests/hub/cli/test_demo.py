@@ -154,7 +154,7 @@ def test_offices_receive_only_what_their_agreement_allows(demo: Path, tmp_path: 
                 share = allowed[name]
                 sent = [c for c, t in share.columns.items() if t != "drop"]
                 incremental = table.column_names[:1] == ["_change"]
-                assert table.column_names == (["_change", "record_key"] + sent if incremental else sent)
+                assert table.column_names == (["_change", "record_key"] + sent if incremental else ["record_key"] + sent)
                 if incremental:
                     continue
                 # rows: exactly those the filter selects, counted independently

@@ -55,7 +55,7 @@ def test_changes_since_last_bundle(wh: Warehouse, tmp_path: Path) -> None:
     state = tmp_path / "state"
     apply(wh, tmp_path, [case(1, 10), case(2, 20), case(3, 30)])
     first, held, _ = build(wh, state, tmp_path)
-    assert first["filing"].column_names == ["case_no", "claim_amount", "plaintiff"]  # nothing held yet: full
+    assert first["filing"].column_names == ["record_key", "case_no", "claim_amount", "plaintiff"]  # nothing held yet: full
     assert first["filing"].num_rows == 3 and set(first["filing"].column("plaintiff").to_pylist()) == {"张*"}
     extracts.remember(wh.con, held)
 
@@ -159,10 +159,7 @@ def test_receipts_name_each_bundle_row_and_the_version_sent(wh: Warehouse, tmp_p
         """Row i of the receipt describes row i of the file, and names the warehouse version sent."""
         assert receipt.column("bundle_row").to_pylist() == list(range(1, dataset.num_rows + 1))
         keys = receipt.column("record_key").to_pylist()
-        if "record_key" in dataset.column_names:
-            assert dataset.column("record_key").to_pylist() == keys
-        else:
-            assert dataset.column("case_no").to_pylist() == keys  # filing's record key is its case number
+        assert dataset.column("record_key").to_pylist() == keys  # snapshot and changes alike
         for key, change, row_hash in zip(keys, receipt.column("change").to_pylist(), receipt.column("row_hash").to_pylist()):
             assert row_hash == (None if change == "withdrawn" else versions[key])
         return list(zip(keys, receipt.column("change").to_pylist()))
@@ -314,6 +311,7 @@ def test_an_office_whose_share_hashes_the_case_number_gets_keys_it_cannot_read(w
     assert not any("内03" in key for key in keyed.values())  # no case number in the file
     assert keyed["changed"] == next(r["case_no"] for r in rows if r["_change"] == "changed")  # the hash it holds
     assert keyed["changed"] in first["filing"].column("case_no").to_pylist()
+    assert first["filing"].column("record_key").to_pylist() == first["filing"].column("case_no").to_pylist()
     assert sorted(receipts["filing"].column("record_key").to_pylist()) == ["（2024）内03民初2号", "（2024）内03民初3号"]
     # the case number in clear: the key in clear
     clear, _, _ = build(wh, state, tmp_path)
