@@ -49,7 +49,7 @@ from hub.publish.bundle import (
     STATEMENT_TYPE,
     is_plain_name,
 )
-from hub.signing.crypto import load_public_keys
+from hub.signing.crypto import PublicKey, load_public_keys
 from hub.signing.primitives import pae, sha256_file
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -98,7 +98,8 @@ def verify_bundle(bundle: Path, keys_dir: Path, *, now: dt.datetime, state_file:
         raise _fail("missing-file", f"{manifest} is missing: {bundle} is not a complete bundle; {_RESEND}")
     raw = manifest.read_bytes()
     body, signatures = _envelope(raw, manifest)
-    keyid = _signer(body, signatures, keys_dir, manifest)
+    trusted, retired = _keyring(keys_dir, manifest)
+    keyid = _signer(body, signatures, trusted, retired, keys_dir, manifest)
     st = _statement(body, manifest)
     _check_files(bundle, st.subjects)
     if office is not None and st.office != office:
@@ -110,7 +111,7 @@ def verify_bundle(bundle: Path, keys_dir: Path, *, now: dt.datetime, state_file:
                                "ask it for a current extract")
     manifest_sha = hashlib.sha256(raw).hexdigest()
     if witness is not None and st.checkpoint is not None:
-        _witness(witness, st.checkpoint, keys_dir, manifest)
+        _witness(witness, st.checkpoint, trusted | retired, manifest)
     if state_file is not None:
         _accept(state_file, st, manifest_sha)
     return VerifiedBundle(st.office, st.sequence, keyid, st.rows, st.created, st.expires, manifest_sha)
@@ -125,7 +126,7 @@ def signed_statement(bundle: Path, keys_dir: Path) -> tuple[dict[str, Any], str]
         raise _fail("missing-file", f"{manifest} is missing: {bundle} is not a complete bundle")
     raw = manifest.read_bytes()
     body, signatures = _envelope(raw, manifest)
-    _signer(body, signatures, keys_dir, manifest)
+    _signer(body, signatures, *_keyring(keys_dir, manifest), keys_dir, manifest)
     _check_files(bundle, _statement(body, manifest).subjects)
     return json.loads(body), hashlib.sha256(raw).hexdigest()
 
@@ -165,21 +166,25 @@ def _envelope(raw: bytes, manifest: Path) -> tuple[bytes, list[tuple[str, bytes]
                                  f"{_RESEND}") from None
 
 
-def _signer(body: bytes, signatures: list[tuple[str, bytes]], keys_dir: Path, manifest: Path) -> str:
-    """The key id of the first trusted key whose signature over the PAE verifies."""
+def _keyring(keys_dir: Path, manifest: Path) -> tuple[dict[str, PublicKey], dict[str, PublicKey]]:
+    """The trusted keys in ``keys_dir`` and the retired ones in its ``retired/``: at least one
+    trusted, and every file a key, else nothing can be checked."""
+    retired_dir = keys_dir / "retired"
     try:
         trusted = load_public_keys(keys_dir)
+        retired = load_public_keys(retired_dir) if retired_dir.is_dir() else {}
     except SigningKeyError as exc:
         raise _fail("bad-signature", f"cannot check {manifest}: {exc}") from None
     if not trusted:
         raise _fail("bad-signature", f"cannot check {manifest}: no trusted public keys (*.pem) in {keys_dir}; "
                                      "copy the hub's published key there")
+    return trusted, retired
+
+
+def _signer(body: bytes, signatures: list[tuple[str, bytes]], trusted: dict[str, PublicKey],
+            retired: dict[str, PublicKey], keys_dir: Path, manifest: Path) -> str:
+    """The key id of the first trusted key whose signature over the PAE verifies."""
     signed = pae(PAYLOAD_TYPE, body)
-    retired_dir = keys_dir / "retired"
-    try:
-        retired = load_public_keys(retired_dir) if retired_dir.is_dir() else {}
-    except SigningKeyError as exc:
-        raise _fail("bad-signature", f"cannot check {manifest}: {exc}") from None
     for keyid, sig in signatures:
         if keyid in retired and retired[keyid].verify(sig, signed):
             raise _fail("retired-key", f"{manifest} is signed by key {keyid}, which the hub retired; "
@@ -283,15 +288,11 @@ def _accept(state_file: Path, st: _Statement, manifest_sha: str) -> None:
     _write_atomically(state_file, json.dumps(state, indent=1, ensure_ascii=False, sort_keys=True))
 
 
-def _witness(witness: Path, cp: dict[str, Any], keys_dir: Path, manifest: Path) -> None:
+def _witness(witness: Path, cp: dict[str, Any], keys: dict[str, PublicKey], manifest: Path) -> None:
     """Keep the hub's audit checkpoint a bundle carries: refused (``fork``) when no hub key
-    signed it, or when one witnessed before names another head for the same position of the
-    log (the hub showed two different logs); else added, the file rewritten atomically."""
-    retired_dir = keys_dir / "retired"
-    try:  # a checkpoint made before a retirement is still what the hub's key said then
-        keys = load_public_keys(keys_dir) | (load_public_keys(retired_dir) if retired_dir.is_dir() else {})
-    except SigningKeyError as exc:
-        raise _fail("bad-signature", f"cannot check {manifest}'s audit checkpoint: {exc}") from None
+    (trusted or retired: a checkpoint made before a retirement is still what the hub's key said
+    then) signed it, or when one witnessed before names another head for the same position of
+    the log (the hub showed two different logs); else added, the file rewritten atomically."""
     if audit.checkpoint_signer(cp, keys) is None:
         raise _fail("fork", f"{manifest} carries an audit checkpoint no hub key signed: the bundle is signed, so the "
                             "hub itself put it there; do not use it, and tell the hub's auditors")
