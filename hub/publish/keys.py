@@ -57,11 +57,8 @@ def _passphrase(passphrase_env: str | None) -> bytes | None:
     return value.encode() if value is not None else None
 
 
-def signing_key(home: Home, passphrase_env: str | None = None) -> SigningKey:
-    """The current signer, opened with the passphrase in ``passphrase_env`` when keys are
-    encrypted; the first call creates the keyring."""
-    passphrase = _passphrase(passphrase_env)
-    keyid = current_keyid(home) or rotate(home, passphrase_env)
+def _open(home: Home, keyid: str, passphrase: bytes | None, passphrase_env: str | None) -> SigningKey:
+    """A private key of the keyring, an encrypted one without a passphrase naming the setting to add."""
     path = home.signing_keys / f"{keyid}.key"
     if passphrase is None and path.exists() and is_encrypted(path):
         raise SigningKeyError(f"signing key {path} is encrypted: set {PASSPHRASE_SETTING} in hub.yaml to the "
@@ -69,15 +66,19 @@ def signing_key(home: Home, passphrase_env: str | None = None) -> SigningKey:
     return load_signing_key(path, passphrase, passphrase_from=f"the passphrase in ${passphrase_env}")
 
 
+def signing_key(home: Home, passphrase_env: str | None = None) -> SigningKey:
+    """The current signer, opened with the passphrase in ``passphrase_env`` when keys are
+    encrypted; the first call creates the keyring."""
+    return _open(home, current_keyid(home) or rotate(home, passphrase_env), _passphrase(passphrase_env), passphrase_env)
+
+
 def overlap_signers(home: Home, passphrase_env: str | None = None) -> list[SigningKey]:
     """Every key that signs a bundle: the current signer first, then each earlier key not yet
     retired (its private key is deleted at retirement). During a rotation's overlap a bundle
     so verifies for an office that has not imported the new key yet."""
     current = signing_key(home, passphrase_env)
-    passphrase = _passphrase(passphrase_env)
     earlier = [k.keyid for k in list_keys(home) if k.status == "verify-only" and k.private != "none"]
-    return [current, *(load_signing_key(home.signing_keys / f"{keyid}.key", passphrase,
-                                        passphrase_from=f"the passphrase in ${passphrase_env}") for keyid in earlier)]
+    return [current, *(_open(home, keyid, _passphrase(passphrase_env), passphrase_env) for keyid in earlier)]
 
 
 def rotate(home: Home, passphrase_env: str | None = None) -> str:
