@@ -172,13 +172,12 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     """Validate hub.yaml and the files it includes, as ``hub run`` would, and say what they declare."""
     from collections import Counter
 
-    from hub.config import load_config
-    from hub.config.include import gather, read_mapping, shown
+    from hub.config.include import shown
+    from hub.config.load import load_config_files
 
     home = Home.find(args.home)
     path = Path(args.config).resolve() if args.config else home.require_config()
-    config = load_config(path)
-    files = gather(path, read_mapping(path)).files
+    config, files = load_config_files(path)
 
     def counted(items: Counter[str]) -> str:
         return ", ".join(f"{k} {n:,}" for k, n in sorted(items.items()))

@@ -164,6 +164,11 @@ def _reference_errors(c: HubConfig) -> list[tuple[str, str]]:
 def load_config(path: Path) -> HubConfig:
     """Read and validate ``hub.yaml`` and the files its ``include:`` names, as one config;
     raise ``ConfigError`` naming each problem's file, key and fix."""
+    return load_config_files(path)[0]
+
+
+def load_config_files(path: Path) -> tuple[HubConfig, list[Path]]:
+    """``load_config``, and the included files it read (``hub config check`` lists them)."""
     gathered = gather(path, read_mapping(path))
     found = list(gathered.problems)
     try:
@@ -173,7 +178,7 @@ def load_config(path: Path) -> HubConfig:
         raise  # unreachable: a validation error is always at least one problem
     _refuse(path, found + [(*gathered.locate(path, key), gathered.name_places(path, msg))
                            for key, msg in _reference_errors(config)])
-    return config
+    return config, gathered.files
 
 
 def secret(env_name: str | None, what: str) -> str | None:
