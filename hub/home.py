@@ -46,6 +46,11 @@ class Home:
         return self.root / "state"
 
     @property
+    def claims(self) -> Path:
+        """Claims on work in progress (``hub.claims``): which run is applying, which office publishing."""
+        return self.state / "claims"
+
+    @property
     def staging(self) -> Path:
         return self.root / "staging"
 

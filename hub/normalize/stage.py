@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from hub.claims import claimed
 from hub.config import HubConfig, Source
 from hub.errors import WarehouseBusy, WarehouseError
 from hub.faults import crash_point
@@ -52,26 +53,33 @@ def apply_pending(run: RunContext) -> dict[str, dict[str, int]]:
     landing = [lineage.dataset("file", lineage.landing_name(run.home, s)) for s in sources]
     with run.stage("normalize", landing) as stage, Warehouse.open(run.config, run.home) as wh:
         _audit_unaudited(run, wh)
-        pending = landed_batches(run.home.landing, sources, skip=wh.applied())
-        pending = _set_aside_unstageable(run, wh, pending, rules, totals)
-        if pending:
-            run.progress(f"normalize: {len(pending)} batch(es) to apply, {sum(b.rows for b in pending):,} rows")
-        audited: list[str] = []
-        rows = 0
-        try:
-            for batch, counts in _apply_lanes(run, wh, pending, rules):
-                _audit_applied(run, wh, batch.source, batch.batch_id, counts)
-                audited.append(batch.batch_id)
-                _add(totals, batch.record_type, counts)
-                rows += batch.rows
-                run.progress(f"normalize: {len(audited)} of {len(pending)} batch(es) applied, {rows:,} rows "
-                             f"({batch.source}: {counts['rows_applied']:,} applied, {counts['rows_quarantined']:,} quarantined)")
-        finally:
-            wh.mark_audited(audited)
+        with claimed(run.home.claims, "normalize", run.run_id):  # until audited: no other run audits ours
+            _apply_and_audit(run, wh, rules, totals)
         counted = wh.table_counts()
         stage.outputs = [lineage.table_output(run.config, run.home, rt, counted[rt]) for rt in RECORD_TYPES]
         stage.outputs.append(lineage.output("file", lineage.table_name(run.home, "quarantine")))
     return totals
+
+
+def _apply_and_audit(run: RunContext, wh: Warehouse, rules: Mapping[str, StagingRules],
+                     totals: dict[str, dict[str, int]]) -> None:
+    """Apply the pending batches, auditing each as it commits and marking it audited."""
+    pending = landed_batches(run.home.landing, list(rules), skip=wh.applied())
+    pending = _set_aside_unstageable(run, wh, pending, rules, totals)
+    if pending:
+        run.progress(f"normalize: {len(pending)} batch(es) to apply, {sum(b.rows for b in pending):,} rows")
+    audited: list[str] = []
+    rows = 0
+    try:
+        for batch, counts in _apply_lanes(run, wh, pending, rules):
+            _audit_applied(run, wh, batch.source, batch.batch_id, counts)
+            audited.append(batch.batch_id)
+            _add(totals, batch.record_type, counts)
+            rows += batch.rows
+            run.progress(f"normalize: {len(audited)} of {len(pending)} batch(es) applied, {rows:,} rows "
+                         f"({batch.source}: {counts['rows_applied']:,} applied, {counts['rows_quarantined']:,} quarantined)")
+    finally:
+        wh.mark_audited(audited)
 
 
 def staging_rules(config: HubConfig, src: Source) -> StagingRules:
@@ -120,16 +128,22 @@ def _audit_applied(run: RunContext, wh: Warehouse, source: str, batch_id: str, c
 
 def _audit_unaudited(run: RunContext, wh: Warehouse) -> None:
     """Audit the batches an earlier run committed but stopped before auditing, under that run's
-    id, each entry naming the run that found it (``recovered_by``)."""
-    missing = wh.unaudited()
-    aside = {b.batch_id: b for b in set_aside.listed(wh, dropped=True)} if missing else {}
-    for batch_id, source, applied_by, counts in missing:
-        earlier = RunContext(run.config, run.home, applied_by)
-        if batch_id in aside:
-            earlier.record("set_aside", subject=source, **set_aside.audit_details(aside[batch_id]), recovered_by=run.run_id)
-        else:
-            _audit_applied(earlier, wh, source, batch_id, counts, recovered_by=run.run_id)
-    wh.mark_audited([batch_id for batch_id, *_ in missing])
+    id, each entry naming the run that found it (``recovered_by``). A run still applying holds
+    its claim and audits its own batches: those are left to it."""
+    for applied_by in dict.fromkeys(applier for _, _, applier, _ in wh.unaudited()):
+        with claimed(run.home.claims, "normalize", applied_by, wait=False) as stopped:
+            if not stopped:
+                continue
+            missing = wh.unaudited(applied_by)  # again: it may have audited them before it stopped
+            aside = {b.batch_id: b for b in set_aside.listed(wh, dropped=True)} if missing else {}
+            earlier = RunContext(run.config, run.home, applied_by)
+            for batch_id, source, _, counts in missing:
+                if batch_id in aside:
+                    earlier.record("set_aside", subject=source, **set_aside.audit_details(aside[batch_id]),
+                                   recovered_by=run.run_id)
+                else:
+                    _audit_applied(earlier, wh, source, batch_id, counts, recovered_by=run.run_id)
+            wh.mark_audited([batch_id for batch_id, *_ in missing])
 
 
 def _apply_lanes(

@@ -250,13 +250,15 @@ class Warehouse:
     def applied(self) -> set[str]:
         return {r[0] for r in self.con.execute("SELECT batch_id FROM hub_batches").fetchall()}
 
-    def unaudited(self) -> list[tuple[str, str, str, dict[str, int]]]:
-        """Applied batches without their audit entry yet, oldest first, as (batch id, source,
-        applying run, counts). ``hub_batches_audited`` is written after a batch's entry, so a run
-        stopped between a batch's commit and its entry leaves the batch here, for the next run."""
+    def unaudited(self, run_id: str | None = None) -> list[tuple[str, str, str, dict[str, int]]]:
+        """Applied batches without their audit entry yet (of one applying run, if named), oldest
+        first, as (batch id, source, applying run, counts). ``hub_batches_audited`` is written after
+        a batch's entry, so a run stopped between a batch's commit and its entry leaves the batch
+        here, for the next run."""
         rows = self.con.execute(
             f"SELECT batch_id, source_name, run_id, {', '.join(tables.COUNTS)} FROM hub_batches "
-            "ANTI JOIN hub_batches_audited USING (batch_id) ORDER BY applied_at, batch_id").fetchall()
+            "ANTI JOIN hub_batches_audited USING (batch_id) WHERE $run IS NULL OR run_id = $run "
+            "ORDER BY applied_at, batch_id", {"run": run_id}).fetchall()
         return [(batch_id, source, run, dict(zip(tables.COUNTS, counts))) for batch_id, source, run, *counts in rows]
 
     def mark_audited(self, batch_ids: list[str]) -> None:

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from hub.demo.sftp_server import DemoSftpServer
 from hub.home import Home
 from hub.inspect.reproduce import reproduce
 from hub.normalize.warehouse import Warehouse
+from hub.observe import audit
 from hub.orchestration.execute import run_exchange
 
 AS_OF = "2024-11-22"
@@ -137,6 +139,36 @@ def test_two_normalize_steps_at_once_apply_every_batch_once(demo: Path, tmp_path
                 f"SELECT count(*) FROM {rt}").fetchone(), rt
         assert con.execute("SELECT count(*) - count(DISTINCT record_key) FROM filing").fetchone() == (0,)
     assert sorted(applied[0] + applied[1]) == ledger  # each batch applied, and audited, by one of them
+
+
+def test_a_run_finds_another_still_applying_and_leaves_it_to_audit_its_own_batches(demo: Path, tmp_path: Path) -> None:
+    home = copy_of(demo, tmp_path)
+    shutil.rmtree(home / "lake")  # every landed batch pending again
+    logged = len(list(audit.entries(Home(home).audit)))
+    go = tmp_path / "go"
+    go.touch()
+    driver = [sys.executable, "-m", "tests.hub.lake.normalize_driver", str(home), str(go)]
+    paused = subprocess.Popen(driver, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                              env=os.environ | {"HUB_CRASH_AT": "normalize.committed", "HUB_CRASH_SIGNAL": "STOP"})
+    try:
+        deadline = time.monotonic() + 120
+        while Path(f"/proc/{paused.pid}/stat").read_text().split(")")[-1].split()[0] != "T":
+            assert paused.poll() is None and time.monotonic() < deadline, "never reached its commit"
+            time.sleep(0.05)
+        # committed, not audited yet, and alive: another run sees its batches unaudited
+        other = subprocess.run(driver, capture_output=True, text=True, cwd=REPO, timeout=300)
+        assert other.returncode == 0, other.stderr[-2000:]
+    finally:
+        os.kill(paused.pid, signal.SIGCONT)
+    out, err = paused.communicate(timeout=300)
+    assert paused.returncode == 0, err[-2000:]
+    with hub.connect(home) as con:
+        ledger = sorted(r[0] for r in con.execute("SELECT batch_id FROM hub_batches").fetchall())
+    first, second = json.loads(out.splitlines()[-1]), json.loads(other.stdout.splitlines()[-1])
+    assert first and sorted(first + second) == ledger  # each batch audited once, by the run that applied it
+    entries = [e for e in list(audit.entries(Home(home).audit))[logged:] if e["event"] == "apply"]
+    assert sorted(e["details"]["batch_id"] for e in entries) == ledger
+    assert not any("recovered_by" in e["details"] for e in entries)
 
 
 OPEN_AT_SIGNAL = """
