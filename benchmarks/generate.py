@@ -12,7 +12,8 @@ supervision measures. Values are drawn from ``hash(row, salt, seed)`` in DuckDB,
 gives the same data on every run and no Python touches single rows. Case numbers come in the
 demo's bracket styles (``hub.demo.generator.DemoData.messy``, same shares), and one row in 500
 breaks exactly one rule (of a kind drawn per row), so the warehouse's quarantine must
-hold exactly ``defects`` rows per source. ``--change`` updates every record whose row number
+hold exactly ``defects`` rows per source; a bad party ID (``WITHHELD_DEFECT``) is no such rule:
+its ``withheld`` rows are kept, without the ID. ``--change`` updates every record whose row number
 ends in 007 (0.1 %, never a defective one): an UPDATE with a later cursor in PostgreSQL, a new
 CSV drop for the procuratorates. ``--change --round R`` changes another 0.1 % each round (row
 numbers ending in 007 + R, skipping the defective residues), stamped later than every earlier
@@ -73,6 +74,10 @@ DEFECT_EVERY, DEFECT_AT = 500, 50  # row i is defective when i % 500 == 50
 CHANGE_EVERY, CHANGE_AT = 1000, 7  # row i changes in the incremental run when i % 1000 == 7
 CHANGED_AT = "2026-01-01 08:00:00"  # later than every generated update time
 ROUNDS = CHANGE_EVERY - CHANGE_EVERY // DEFECT_EVERY  # residues that hold no defective row: rounds 0 .. ROUNDS-1
+
+
+WITHHELD_DEFECT = {"filing": 3, "enforcement": 1}
+"""The defect kind that is a bad party ID, per table: its row is applied, the ID withheld."""
 
 
 def change_residue(round_no: int) -> int:
@@ -371,6 +376,7 @@ def generate(home: Home, records: int, *, sftp_port: int, seed: int = 42, base_u
     con = _connect(seed, work)
     engine = sa.create_engine(base_url)
     defects: dict[str, int] = {}
+    withheld: dict[str, int] = {}
     try:
         for k, court in enumerate(COURTS):
             n = {rt: counts[source_name(court.id, rt)] for rt in COURT_TYPES}
@@ -379,7 +385,9 @@ def generate(home: Home, records: int, *, sftp_port: int, seed: int = 42, base_u
             _enforcement(con, k, court, n["enforcement"], n["judgment"])
             _load_pg(con, engine, schema_name(tag, court), court, k, work)
             for rt in COURT_TYPES:
-                defects[source_name(court.id, rt)] = _count(con, f"SELECT count(*) FROM {rt}_{k} WHERE d IS NOT NULL")
+                kind = WITHHELD_DEFECT.get(rt, -1)
+                defects[source_name(court.id, rt)] = _count(con, f"SELECT count(*) FROM {rt}_{k} WHERE d <> {kind}")
+                withheld[source_name(court.id, rt)] = _count(con, f"SELECT count(*) FROM {rt}_{k} WHERE d = {kind}")
         sizes = [(counts[source_name(c.id, "judgment")], counts[source_name(c.id, "enforcement")]) for c in COURTS]
         for p, proc in enumerate(PROCURATORATES):
             name = source_name(proc.id, "supervision")
@@ -391,7 +399,7 @@ def generate(home: Home, records: int, *, sftp_port: int, seed: int = 42, base_u
         con.close()
         engine.dispose()
     manifest = {"records": records, "seed": seed, "tag": tag, "pg_url": base_url, "sources": {
-        name: {"rows": rows, "defects": defects[name]} for name, rows in counts.items()}}
+        name: {"rows": rows, "defects": defects[name], "withheld": withheld.get(name, 0)} for name, rows in counts.items()}}
     (work / "manifest.json").write_text(json.dumps(manifest, indent=1))
     write_config(home, tag, base_url, sftp_port, memory_limit, warehouse)
     return manifest

@@ -2,9 +2,10 @@
 
 ``staging_sql`` turns landed batches (each in its source's own column names, one ``Branch``
 per source) into one row per source row with every shared-schema field parsed, plus
-``_rules``/``_reasons`` lists naming every rule the row breaks. Rows with an empty list are
-applied; the others go to quarantine with their original values. No Python touches
-individual rows.
+``_rules``/``_reasons`` lists naming every rule the row breaks. Rows that break none are
+applied; the others go to quarantine with their original values. A few rules withhold a value
+instead (an invalid party ID): the row is applied without it, and ``_withheld`` says what was
+withheld and why. No Python touches individual rows.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Rule:
     name: str
     violated: str  # SQL, TRUE when the row breaks the rule
     reason: str  # SQL string expression explaining why
+    withholds: str | None = None  # the field withheld when broken, the row kept; None: the row is quarantined
 
 
 def _raw(field: str) -> str:
@@ -101,10 +103,10 @@ def rules(record_type: str, mapped: set[str], courts: bool) -> list[Rule]:
                 f"bad_{f.name}", f"{present} AND {q(f.name)} IS NULL",
                 f"'{f.name} ' || {r} || ' is not a valid case number (（年度）法院代字类型代字编号号)'",
             ))
-        elif f.personal:
+        elif f.personal:  # a bad party ID does not make its case unidentifiable: the case is kept without it
             out.append(Rule(
                 f"bad_{f.name}", f"{present} AND NOT {q(f.name + '__ok')}",
-                lit(f"{f.name} is neither a valid resident ID nor a valid credit code (check digit)"),
+                lit(f"{f.name} is neither a valid resident ID nor a valid credit code (check digit)"), withholds=f.name,
             ))
         elif f.name in CODED_FIELDS:
             table, column = CODED_FIELDS[f.name]
@@ -170,7 +172,8 @@ def staging_sql(record_type: str, branches: list[Branch]) -> str:
     column parsed once, the record key, ``deleted`` (the source's soft-delete flag is set),
     ``_ok`` (the row may be applied) and, for the others, ``_rules``/``_reasons`` and
     ``_original`` (the source values as JSON, made here for the failing rows only, so
-    quarantine never reads the batch again).
+    quarantine never reads the batch again); ``_withheld``, the values a kept row goes without
+    (field, rule, reason), NULL when none.
 
     Each branch (``raw_sql``) maps its source's columns onto the fields; one pipeline of
     projections then parses and checks them all, nothing materialized: each layer computes
@@ -196,7 +199,7 @@ def staging_sql(record_type: str, branches: list[Branch]) -> str:
             cleaned = f"upper(replace({_raw(f.name)}, ' ', ''))"
             ok = q(f.name + "__ok")
             personal.append(f"hub_party_id_ok_of({v}, {k}) AS {ok}")
-            protected += [  # only valid IDs are stored: an invalid one quarantines its row
+            protected += [  # only valid IDs are stored: an invalid one is withheld, its row kept
                 f"CASE WHEN {ok} THEN hub_keyed_hash({cleaned}) END AS {q(f.name + '_hash')}",
                 f"CASE WHEN {ok} THEN hub_mask_id_of({v}, {k}) END AS {q(f.name + '_masked')}",
             ]
@@ -223,9 +226,15 @@ def staging_sql(record_type: str, branches: list[Branch]) -> str:
     mapped = {field for b in branches for field in b.rules.mapping}
     rs = rules(record_type, mapped, any(b.rules.court_code for b in branches))
     flags = [f"coalesce({r.violated}, false) AS _v{i}" for i, r in enumerate(rs)]
-    broken = " OR ".join(f"_v{i}" for i in range(len(rs))) or "false"
-    rule_list = ", ".join(f"CASE WHEN _v{i} THEN {lit(r.name)} END" for i, r in enumerate(rs))
-    reason_list = ", ".join(f"CASE WHEN _v{i} THEN {r.reason} END" for i, r in enumerate(rs))
+    broken = " OR ".join(f"_v{i}" for i, r in enumerate(rs) if r.withholds is None) or "false"
+    named = sorted(enumerate(rs), key=lambda ir: ir[1].withholds is not None)  # a quarantining rule first
+    rule_list = ", ".join(f"CASE WHEN _v{i} THEN {lit(r.name)} END" for i, r in named)
+    reason_list = ", ".join(f"CASE WHEN _v{i} THEN {r.reason} END" for i, r in named)
+    kept = [(i, r) for i, r in enumerate(rs) if r.withholds is not None]
+    withheld = ("CASE WHEN " + " OR ".join(f"_v{i}" for i, _ in kept) + " THEN list_filter([" + ", ".join(
+        f"CASE WHEN _v{i} THEN {{'field': {lit(r.withholds)}, 'rule': {lit(r.name)}, 'reason': {r.reason}}} END"
+        for i, r in kept) + "], lambda x: x IS NOT NULL) END") if kept else \
+        "CAST(NULL AS STRUCT(field VARCHAR, rule VARCHAR, reason VARCHAR)[])"
     out = ["source_row", "source_key", "record_key", "row_hash", "deleted", *map(q, carry)]
     out += [q(f.name) for f in stored_fields(record_type) if f not in PROVENANCE or f == SOURCE_UPDATED_AT]
     raw = "\n            UNION ALL".join(raw_sql(record_type, b) for b in branches)
@@ -244,7 +253,8 @@ def staging_sql(record_type: str, branches: list[Branch]) -> str:
         SELECT {", ".join(out)}, NOT ({broken}) AS _ok,
                CASE WHEN {broken} THEN list_filter([{rule_list}], lambda x: x IS NOT NULL) END AS _rules,
                CASE WHEN {broken} THEN list_filter([{reason_list}], lambda x: x IS NOT NULL) END AS _reasons,
-               CASE WHEN {broken} THEN to_json(map(_names, _values)) END AS _original
+               CASE WHEN {broken} THEN to_json(map(_names, _values)) END AS _original,
+               {withheld} AS _withheld
         FROM flagged
     """
 

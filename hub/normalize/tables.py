@@ -58,6 +58,23 @@ HUB_TABLES: dict[str, HubTable] = {
             Column("quarantined_at", "TIMESTAMP", "隔离时间", 'when the row was quarantined'),
         ),
     ),
+    "withheld": HubTable(
+        "Values withheld from rows that were kept: an invalid party ID is stored neither in clear nor hashed, "
+        "while its case is applied",
+        (
+            Column("batch_id", "VARCHAR", "落地批次", 'landing batch the row came in'),
+            Column("source_name", "VARCHAR", "来源", 'source name in hub.yaml'),
+            Column("source_institution", "VARCHAR", "来源机构", 'institution that sent the row'),
+            Column("record_type", "VARCHAR", "记录类型", 'shared table that holds the row'),
+            Column("source_row", "BIGINT", "来源行号", "row or line number in the batch's origin"),
+            Column("record_key", "VARCHAR", "记录键", "the kept record's key (its case or document number)"),
+            Column("field", "VARCHAR", "字段", 'the field withheld, e.g. defendant_id (its _hash and _masked are NULL)'),
+            Column("rule", "VARCHAR", "规则", 'the rule the value failed, e.g. bad_defendant_id'),
+            Column("reason", "VARCHAR", "原因", 'what is wrong with the value (never the value itself)'),
+            Column("run_id", "VARCHAR", "运行编号", 'run that applied the batch'),
+            Column("withheld_at", "TIMESTAMP", "扣留时间", 'when the row was applied without the value'),
+        ),
+    ),
     "hub_batches": HubTable(
         "Row accounting per landing batch: rows_in = applied + quarantined + duplicate",
         (

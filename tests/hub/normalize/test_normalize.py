@@ -58,7 +58,7 @@ def test_filing_rules_each_quarantine_with_reason(wh: Warehouse, tmp_path: Path)
         filing("(2024)内03民终１２号", zjhm=GOOD_ID),            # 1 good: half-width brackets, full-width digits
         filing("（2024）内03民X12号"),                            # 2 bad case number
         filing("（2024）内03民终13号", larq="2024-13-45"),         # 3 impossible date
-        filing("（2024）内03民终14号", zjhm="110105194912310021"),  # 4 wrong check digit
+        filing("（2024）内03民终14号", zjhm="110105194912310021"),  # 4 wrong check digit: kept, the ID withheld
         filing("（2024）内06民终15号"),                            # 5 another court's case
         filing("（2024）内03民终16号", bdje="lots"),               # 6 bad amount
         filing("（2024）内03民终17号", larq=""),                   # 7 missing required date
@@ -67,11 +67,11 @@ def test_filing_rules_each_quarantine_with_reason(wh: Warehouse, tmp_path: Path)
     ]
     b = batch(tmp_path, "c1_filing", rows)
     counts = apply_filing(wh, b)
-    assert counts == {"rows_in": 9, "rows_applied": 1, "rows_quarantined": 8, "rows_duplicate": 0, "rows_deleted": 0}
+    assert counts == {"rows_in": 9, "rows_applied": 2, "rows_quarantined": 7, "rows_duplicate": 0, "rows_deleted": 0}
     q = quarantined(wh)
+    assert 4 not in q
     assert q[2][0] == "bad_case_no" and "民X12号" in q[2][1]
     assert q[3] == ("bad_filing_date", "filing_date 2024-13-45 is not a valid date")
-    assert q[4][0] == "bad_defendant_id" and "check digit" in q[4][1]
     assert q[5][0] == "court_mismatch" and "内06" in q[5][1]
     assert q[6][0] == "bad_claim_amount"
     assert q[7][0] == "missing_filing_date"
@@ -79,7 +79,7 @@ def test_filing_rules_each_quarantine_with_reason(wh: Warehouse, tmp_path: Path)
     assert q[9] == ("bad_source_updated_at", "source_updated_at yesterday is not a valid timestamp")
     row = wh.query(
         "SELECT case_no, case_year, court_code, case_type_code, case_category, claim_amount, "
-        "defendant_id_masked, defendant_id_hash, batch_id, source_row, source_key FROM filing"
+        "defendant_id_masked, defendant_id_hash, batch_id, source_row, source_key FROM filing WHERE source_row = 1"
     ).fetchone()
     assert row[:6] == ("（2024）内03民终12号", 2024, "内03", "民终", "民事", pytest.approx(1000.50))
     assert row[6] == "110105********002X"
@@ -87,6 +87,34 @@ def test_filing_rules_each_quarantine_with_reason(wh: Warehouse, tmp_path: Path)
     assert row[8:] == (b.batch_id, 1, "1")
     original = json.loads(wh.query("SELECT original FROM quarantine WHERE source_row = 3").fetchone()[0])
     assert original["larq"] == "2024-13-45" and original["ah"] == "（2024）内03民终13号"
+
+
+def test_a_bad_party_id_keeps_its_case_and_withholds_the_id_with_why(wh: Warehouse, tmp_path: Path) -> None:
+    bad_id = "110105194912310021"  # wrong check digit
+    rows = [
+        filing("（2024）内03民终14号", zjhm=bad_id),
+        filing("（2024）内03民X15号", zjhm=bad_id),  # unidentifiable too: quarantined, for its case number first
+        filing("（2024）内03民终16号", zjhm=GOOD_ID),
+    ]
+    first = batch(tmp_path, "c1_filing", rows)
+    assert apply_filing(wh, first)["rows_applied"] == 2
+    kept = wh.query("SELECT case_no, defendant_id_hash, defendant_id_masked FROM filing ORDER BY case_no").fetchall()
+    assert kept[0] == ("（2024）内03民终14号", None, None)  # neither in clear nor hashed
+    assert kept[1][0] == "（2024）内03民终16号" and kept[1][1] is not None
+    assert wh.query("SELECT batch_id, source_row, record_type, record_key, field, rule, reason FROM withheld").fetchall() == [
+        (first.batch_id, 1, "filing", "（2024）内03民终14号", "defendant_id", "bad_defendant_id",
+         "defendant_id is neither a valid resident ID nor a valid credit code (check digit)")]
+    assert wh.query("SELECT rule, rules FROM quarantine").fetchall() == [("bad_case_no", ["bad_case_no", "bad_defendant_id"])]
+    dumped = str(wh.query("SELECT * FROM withheld").fetchall())
+    assert bad_id not in dumped and bad_id[:6] not in dumped  # the reason never carries the value
+    # the same rows again: nothing new applied, nothing withheld twice
+    assert apply_filing(wh, batch(tmp_path, "c1_filing", rows))["rows_duplicate"] == 2
+    assert wh.query("SELECT count(*) FROM withheld").fetchone() == (1,)
+    # corrected at the source: the new version carries the ID, the old one's entry stays as history
+    fixed = batch(tmp_path, "c1_filing", [filing("（2024）内03民终14号", zjhm=GOOD_ID, gxsj="2024-03-06 10:00:00")])
+    assert apply_filing(wh, fixed)["rows_applied"] == 1
+    assert wh.query("SELECT defendant_id_masked FROM filing WHERE case_no = '（2024）内03民终14号'").fetchone() == (
+        "110105********002X",)
 
 
 def test_supervision_rules(wh: Warehouse, tmp_path: Path) -> None:
