@@ -20,6 +20,7 @@ into the classes below, which are also the connectors' classes of the same name.
     │   └── HeldBack             an office waits for set-aside batches of what it receives
     ├── SigningKeyError          signing key missing, unsafe permissions, retired
     ├── VerificationError        a bundle failed verification (one opaque type, reason in text)
+    ├── OfficeKitError           the office kit could not take in a verified bundle (its store, its files)
     └── RunError                 a run could not start (a pool held too long) or was stopped
 
 ``Terminal`` and ``Transient`` are mix-ins (as in dlt), owned by ``connectors.errors``, so a
@@ -32,7 +33,7 @@ from connectors import errors as connector
 from connectors.errors import Terminal, Transient
 
 __all__ = [
-    "ConfigError", "HeldBack", "HostKeyError", "HubError", "LandingError", "PublishError", "ReportError", "SigningKeyError",
+    "ConfigError", "HeldBack", "HostKeyError", "HubError", "LandingError", "OfficeKitError", "PublishError", "ReportError", "SigningKeyError",
     "RunError", "SourceError", "Terminal", "TerminalSourceError", "Transient", "TransientSourceError", "VerificationError",
     "WarehouseBusy", "WarehouseError", "from_connector",
 ]
@@ -115,6 +116,10 @@ class VerificationError(HubError, Terminal):
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class OfficeKitError(HubError, Terminal):
+    """The office kit could not take in a verified bundle: its store, an inbox, a data file."""
 
 
 class RunError(HubError):

@@ -88,6 +88,36 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_office(args: argparse.Namespace) -> int:
+    from hub.office import OfficeStore, receive
+
+    store = Path(args.store)
+    if args.office_command == "receive":
+        witness = Path(args.witness) if args.witness else store.with_name(store.name + ".checkpoints.jsonl")
+        try:
+            done = receive(Path(args.inbox), store, Path(args.keys), office=args.office,
+                           identity=Path(args.identity) if args.identity else None, now=dt.datetime.now(dt.UTC),
+                           witness=witness, progress=print)
+        except VerificationError as exc:
+            print(f"REJECTED ({exc.reason}): {exc}", file=sys.stderr)
+            print("  bundles before it stay applied; nothing after it was", file=sys.stderr)
+            return 1
+        print(f"{len(done)} bundle(s) applied to {store}" if done else f"nothing new in {args.inbox}")
+    if not store.exists():
+        print(f"no store at {store}: run `hub office receive` first", file=sys.stderr)
+        return 1
+    with OfficeStore(store) as opened:
+        held = opened.held()
+    if held.sequence is None:
+        print(f"{store}: no bundle applied yet")
+        return 0
+    print(f"{store}: office {held.office}, bundle {held.sequence} applied at {held.applied_at:%Y-%m-%d %H:%M} "
+          f"({held.bundles} in all); it expires {held.expires:%Y-%m-%d %H:%M}")
+    for table, rows in held.tables.items():
+        print(f"  {table}: {rows:,} rows")
+    return 0
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from hub.observe import audit
     from hub.signing.crypto import load_public_keys

@@ -65,6 +65,8 @@ class VerifiedBundle:
     created: dt.datetime
     expires: dt.datetime
     manifest_sha256: str
+    previous: str | None  # the manifest digest of the bundle before it
+    full: bool  # a full snapshot, which stands on its own
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,8 @@ def verify_bundle(bundle: Path, keys_dir: Path, *, now: dt.datetime, state_file:
         _witness(witness, st.checkpoint, trusted | retired, manifest)
     if state_file is not None:
         _accept(state_file, st, manifest_sha)
-    return VerifiedBundle(st.office, st.sequence, keyid, st.rows, st.created, st.expires, manifest_sha)
+    return VerifiedBundle(st.office, st.sequence, keyid, st.rows, st.created, st.expires, manifest_sha, st.previous,
+                          st.full)
 
 
 def signed_statement(bundle: Path, keys_dir: Path) -> tuple[dict[str, Any], str]:
@@ -271,21 +274,29 @@ def _accept(state_file: Path, st: _Statement, manifest_sha: str) -> None:
                                     "use it, and tell the hub it reached you")
     last = state.get(st.office)
     if last is not None:
-        if st.sequence <= last["sequence"]:
-            raise _fail("rollback", f"bundle {st.sequence} for {st.office} is not newer than bundle {last['sequence']} "
-                                    f"already accepted (see {state_file}): an old or replayed bundle; do not use it")
-        if st.sequence == last["sequence"] + 1 and st.previous != last["manifest_sha256"]:
-            raise _fail("chain", f"bundle {st.sequence} for {st.office} does not follow the accepted bundle "
-                                 f"{last['sequence']}: its previous-manifest digest differs, so a bundle was replaced "
-                                 "or the feed was forked; do not use it and tell the hub")
-        if st.sequence > last["sequence"] + 1 and not st.full:
-            missing = f"{last['sequence'] + 1}" + (f"–{st.sequence - 1}" if st.sequence - 1 > last["sequence"] + 1 else "")
-            raise _fail("gap", f"bundle {st.sequence} for {st.office} follows bundle {last['sequence']}: bundle(s) "
-                               f"{missing} are missing, and {st.sequence} carries only the changes since the one before "
-                               "it; verify the missing ones first (ask the hub to resend them), or wait for the next "
-                               "full snapshot")
+        check_follows((last["sequence"], last["manifest_sha256"]), st.office, st.sequence, st.previous, st.full,
+                      f"see {state_file}")
     state[st.office] = {"sequence": st.sequence, "manifest_sha256": manifest_sha}
     _write_atomically(state_file, json.dumps(state, indent=1, ensure_ascii=False, sort_keys=True))
+
+
+def check_follows(last: tuple[int, str], office: str, sequence: int, previous: str | None, full: bool,
+                  where: str) -> None:
+    """Refuse a bundle that cannot come after ``last`` (the sequence and manifest digest accepted
+    before, as ``where`` records): an old or replayed one (``rollback``), one that does not name
+    it as previous (``chain``), or incremental changes after missing bundles (``gap``)."""
+    if sequence <= last[0]:
+        raise _fail("rollback", f"bundle {sequence} for {office} is not newer than bundle {last[0]} already accepted "
+                                f"({where}): an old or replayed bundle; do not use it")
+    if sequence == last[0] + 1 and previous != last[1]:
+        raise _fail("chain", f"bundle {sequence} for {office} does not follow the accepted bundle {last[0]}: its "
+                             "previous-manifest digest differs, so a bundle was replaced or the feed was forked; do "
+                             "not use it and tell the hub")
+    if sequence > last[0] + 1 and not full:
+        missing = f"{last[0] + 1}" + (f"–{sequence - 1}" if sequence - 1 > last[0] + 1 else "")
+        raise _fail("gap", f"bundle {sequence} for {office} follows bundle {last[0]}: bundle(s) {missing} are missing, "
+                           f"and {sequence} carries only the changes since the one before it; verify the missing ones "
+                           "first (ask the hub to resend them), or wait for the next full snapshot")
 
 
 def _witness(witness: Path, cp: dict[str, Any], keys: dict[str, PublicKey], manifest: Path) -> None:

@@ -192,6 +192,25 @@ def encrypt_for(src: Path, dst: Path, recipients: list[str]) -> None:
         raise SigningKeyError(f"cannot encrypt {src.name} for {', '.join(recipients)}: {exc}") from None
 
 
+def decrypt_with(src: Path, dst: Path, identity_file: Path) -> None:
+    """Decrypt an age file with the X25519 identity in ``identity_file`` (as ``age-keygen``
+    writes it, readable by its owner only), as ``age -d -i`` would."""
+    check_private(identity_file)
+    try:
+        lines = [ln.strip() for ln in identity_file.read_text().splitlines()]
+        identities = [pyrage.x25519.Identity.from_str(ln) for ln in lines if ln.startswith("AGE-SECRET-KEY-")]
+    except (OSError, pyrage.IdentityError) as exc:
+        raise SigningKeyError(f"cannot read the age identity {identity_file}: {exc}") from None
+    if not identities:
+        raise SigningKeyError(f"{identity_file} holds no age identity (a line AGE-SECRET-KEY-1…): give the office's "
+                              "identity file, as age-keygen wrote it")
+    try:
+        pyrage.decrypt_file(str(src), str(dst), identities)
+    except pyrage.DecryptError as exc:
+        raise SigningKeyError(f"cannot decrypt {src.name} with {identity_file}: {exc}; was the bundle made for this "
+                              "office's recipient key?") from None
+
+
 def generate_age_identity(path: Path) -> str:
     """An age X25519 identity file (0600) like ``age-keygen`` writes; returns its recipient."""
     identity = pyrage.x25519.Identity.generate()

@@ -10,12 +10,9 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,14 +20,13 @@ import yaml
 
 import hub
 from hub.cli import main
-from hub.config import SftpDropSource, load_config
-from hub.demo import exchange
-from hub.demo.sftp_server import DemoSftpServer
+from hub.config import load_config
 from hub.home import Home
 from hub.inspect.reproduce import reproduce
 from hub.normalize.warehouse import Warehouse
 from hub.observe import audit
 from hub.orchestration.execute import run_exchange
+from tests.hub.exchange_homes import change_court_filings, copy_of, sftp_drop_served
 
 AS_OF = "2024-11-22"
 REPO = Path(__file__).resolve().parents[3]
@@ -40,12 +36,6 @@ REPO = Path(__file__).resolve().parents[3]
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("lakedemo")
     assert main(["demo", "--home", str(home), "--as-of", AS_OF]) == 0
-    return home
-
-
-def copy_of(demo: Path, tmp_path: Path) -> Path:
-    home = tmp_path / "home"
-    shutil.copytree(demo, home, ignore=shutil.ignore_patterns(".dagster"))
     return home
 
 
@@ -72,25 +62,6 @@ def test_every_table_view_and_column_carries_its_comment(demo: Path) -> None:
     assert {"quarantine", "hub_batches", "hub_receipts", "code_court", "filing_history", "mart_replies"} <= names
     assert [t for t, comment in tables if not comment] == []
     assert columns == [] and views == []
-
-
-def change_court_filings(home: Path, n: int = 5) -> None:
-    """Correct ``n`` filings at the court (a later update time): the next pull lands them, and
-    an incremental bundle carries them as changed."""
-    with sqlite3.connect(home / "sources" / "wh-court.sqlite") as db:
-        db.execute("UPDATE t_ajxx_la SET ay = ay || '（更正）', gxsj = '2099-01-01 00:00:00' "
-                   "WHERE ajbs IN (SELECT ajbs FROM t_ajxx_la ORDER BY ajbs LIMIT ?)", [n])
-    db.close()
-
-
-@contextmanager
-def sftp_drop_served(home: Path) -> Iterator[None]:
-    """The demo's SFTP drop on the port its hub.yaml names, as `hub demo-server` serves it."""
-    config = load_config(home / "hub.yaml")
-    port = next(s.sftp.port for s in config.sources if isinstance(s, SftpDropSource))
-    h = Home(home)
-    with DemoSftpServer(exchange.sftp_root(h), exchange.host_key_path(h), exchange.client_public_line(h), port=port):
-        yield
 
 
 def test_an_analyst_reads_through_a_whole_hub_run(demo: Path, tmp_path: Path) -> None:

@@ -1,0 +1,98 @@
+"""``hub office receive``: take in the bundles waiting in the office's inbox, in order.
+
+Each bundle is verified for this office (signature, files, freshness, the hub's audit
+checkpoint against those witnessed before), checked to follow the last one applied (no replay,
+no fork, no incremental after a gap: ``verify.check_follows``), decrypted with the office's age
+identity, and applied to the store with its ledger row in one transaction. A new store starts
+from the newest full snapshot in the inbox, so an office that lost its store re-reads the chain
+from there, and older bundles are refused as replays. The first bundle that fails stops the
+run: later ones would build on it. A rerun goes on from the last one applied.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hub.errors import OfficeKitError
+from hub.office.store import OfficeStore
+from hub.publish.bundle import DATA
+from hub.publish.verify import VerifiedBundle, check_follows, verify_bundle
+from hub.signing.crypto import decrypt_with
+
+_BUNDLE = re.compile(r"\d{8}")
+
+
+@dataclass(frozen=True)
+class Received:
+    """One bundle applied: its sequence, kind, and the rows each dataset file carried."""
+
+    sequence: int
+    full: bool
+    rows: dict[str, int]
+
+
+def receive(inbox: Path, store_path: Path, keys: Path, *, office: str, identity: Path | None, now: dt.datetime,
+            witness: Path | None = None, progress: Callable[[str], None] = lambda _: None) -> list[Received]:
+    """Apply every bundle in ``inbox`` newer than the store's last, in order; returns those applied."""
+    if not inbox.is_dir():
+        raise OfficeKitError(f"the inbox {inbox} is not a folder: give the folder the hub delivers this office's "
+                             "bundles to")
+    waiting = sorted((int(p.name), p) for p in inbox.iterdir() if p.is_dir() and _BUNDLE.fullmatch(p.name))
+    done: list[Received] = []
+    with OfficeStore(store_path) as store:
+        bound = store.office()
+        if bound is not None and bound != office:
+            raise OfficeKitError(f"the store {store_path} holds office {bound}'s bundles, not {office}'s: give this "
+                                 "office its own store")
+        last = store.last()
+        if last is None:
+            waiting = _from_newest_snapshot(waiting, keys, office, now)
+        for sequence, bundle in waiting:
+            if last is not None and sequence <= last[0]:
+                continue  # applied before
+            verified = verify_bundle(bundle, keys, now=now, office=office, witness=witness)
+            if last is not None:
+                check_follows(last, office, verified.sequence, verified.previous, verified.full, f"store {store_path}")
+            rows = _apply(store, bundle, verified, identity)
+            last = (verified.sequence, verified.manifest_sha256)
+            done.append(Received(verified.sequence, verified.full, rows))
+            progress(f"bundle {verified.sequence} applied ({'full' if verified.full else 'incremental'}: "
+                     + ", ".join(f"{name} {n:,}" for name, n in sorted(rows.items())) + ")")
+    return done
+
+
+def _from_newest_snapshot(waiting: list[tuple[int, Path]], keys: Path, office: str,
+                          now: dt.datetime) -> list[tuple[int, Path]]:
+    """For a new store: the bundles from the newest full snapshot that verifies on, which holds
+    every row the office is due, so nothing older is ever applied."""
+    for i in range(len(waiting) - 1, -1, -1):  # a bundle that fails to verify stops the search: it is news
+        if verify_bundle(waiting[i][1], keys, now=now, office=office).full:
+            return waiting[i:]
+    raise OfficeKitError("the store is new and the inbox holds no full snapshot that verifies: ask the hub for one "
+                         f"({len(waiting)} bundle(s) waiting)")
+
+
+def _apply(store: OfficeStore, bundle: Path, verified: VerifiedBundle, identity: Path | None) -> dict[str, int]:
+    """Decrypt the bundle's data files into a private folder, and apply them."""
+    work = Path(tempfile.mkdtemp(prefix=".kit-", dir=store.path.parent))
+    try:
+        files: dict[str, Path] = {}
+        for path in sorted((bundle / DATA).iterdir()):
+            name = path.name.removesuffix(".age").removesuffix(".parquet")
+            if path.name.endswith(".age"):
+                if identity is None:
+                    raise OfficeKitError(f"bundle {verified.sequence} is encrypted for the office: give its age "
+                                         "identity (--identity)")
+                decrypt_with(path, work / f"{name}.parquet", identity)
+                files[name] = work / f"{name}.parquet"
+            else:
+                files[name] = path
+        return store.apply(verified, files)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

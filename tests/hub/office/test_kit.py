@@ -1,0 +1,143 @@
+"""The office kit: an office takes in its bundles, full and incremental, and holds what its share selects."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import sqlite3
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from hub.cli import main
+from hub.config import load_config
+from hub.demo.exchange import office_identity_path
+from hub.errors import OfficeKitError, VerificationError
+from hub.home import Home
+from hub.normalize.warehouse import Warehouse
+from hub.office import receive
+from hub.orchestration.execute import run_exchange
+from hub.publish.agreements import office_key, select_sql
+from tests.hub.exchange_homes import change_court_filings, copy_of, sftp_drop_served
+
+AS_OF = "2024-11-22"
+NOW = dt.datetime(2024, 11, 22, 12, tzinfo=dt.UTC)
+PROC, JUSTICE, COURT = "wh-proc-zhyw", "wh-justice-office", "wh-court-spo"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("kitdemo")
+    assert main(["demo", "--home", str(home), "--as-of", AS_OF]) == 0
+    return home
+
+
+def shared(home: Path, office: str) -> dict[str, set[tuple]]:
+    """Each dataset's rows as the office's share selects them on the hub now, keys as sent."""
+    config = load_config(home / "hub.yaml")
+    agreement = config.agreement_for(office)
+    assert agreement is not None
+    out = {}
+    with Warehouse.open(config, Home(home), read_only=True) as wh:
+        for share in agreement.shares:
+            sql, params = select_sql(share, with_key=True)
+            out[share.record_type] = set(wh.con.execute(
+                f"SELECT {office_key(share)}, * EXCLUDE (record_key) FROM ({sql})", params).fetchall())
+    return out
+
+
+def held(store: Path) -> dict[str, set[tuple]]:
+    with duckdb.connect(str(store), read_only=True) as con:
+        names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name <> 'kit_bundles'"
+                                           ).fetchall()]
+        return {n: set(con.execute(f'SELECT * FROM "{n}"').fetchall()) for n in names}
+
+
+def withdraw_hbw_filings(home: Path, n: int = 2) -> None:
+    """Flag ``n`` filings deleted at the other court: their records leave the shared table."""
+    with sqlite3.connect(home / "sources" / "hbw-court.sqlite") as db:
+        db.execute("UPDATE filings SET is_deleted = 1, updated_at = '2099-01-02 00:00:00' "
+                   "WHERE id IN (SELECT id FROM filings WHERE is_deleted = 0 ORDER BY id LIMIT ?)", [n])
+    db.close()
+
+
+def run(home: Path) -> None:
+    with sftp_drop_served(home):
+        assert run_exchange(Home(home), as_of=dt.date.fromisoformat(AS_OF))
+
+
+def test_an_office_applies_full_and_incremental_bundles_and_holds_what_its_share_selects(
+        demo: Path, tmp_path: Path) -> None:
+    home = copy_of(demo, tmp_path)
+    inbox, keys, store = home / "outbox" / PROC, home / "keys", tmp_path / "office" / "proc.duckdb"
+    first = receive(inbox, store, keys, office=PROC, identity=None, now=NOW)
+    assert [(r.sequence, r.full) for r in first] == [(1, True)]
+    assert held(store) == shared(home, PROC)
+
+    change_court_filings(home)
+    withdraw_hbw_filings(home)
+    run(home)
+    witness = tmp_path / "office" / "checkpoints.jsonl"
+    later = receive(inbox, store, keys, office=PROC, identity=None, now=NOW, witness=witness)
+    assert [(r.sequence, r.full) for r in later] == [(2, False)] and later[0].rows["filing"] == 7  # 5 changed, 2 withdrawn
+    assert witness.read_text().count("\n") == 1  # the hub's audit checkpoint bundle 2 carried, kept
+    assert held(store) == shared(home, PROC)
+    assert receive(inbox, store, keys, office=PROC, identity=None, now=NOW) == []  # nothing new: nothing applied
+
+    change_court_filings(home, 8)
+    run(home)
+    assert [r.sequence for r in receive(inbox, store, keys, office=PROC, identity=None, now=NOW)] == [3]
+    assert held(store) == shared(home, PROC)
+
+    # the store lost: a new one re-reads the chain from the newest full snapshot, and then an old
+    # bundle offered again (under any name) is a replay
+    store.unlink()
+    assert [r.sequence for r in receive(inbox, store, keys, office=PROC, identity=None, now=NOW)] == [1, 2, 3]
+    assert held(store) == shared(home, PROC)
+    shutil.copytree(inbox / "00000002", inbox / "00000004")
+    with pytest.raises(VerificationError) as refused:
+        receive(inbox, store, keys, office=PROC, identity=None, now=NOW)
+    assert refused.value.reason == "rollback"
+    assert held(store) == shared(home, PROC)  # the store is untouched
+
+
+def test_another_offices_bundle_is_refused_and_its_store_stays_bound(demo: Path, tmp_path: Path) -> None:
+    store = tmp_path / "court.duckdb"
+    with pytest.raises(VerificationError) as refused:
+        receive(demo / "outbox" / PROC, store, demo / "keys", office=COURT, identity=None, now=NOW)
+    assert refused.value.reason == "wrong-office"
+    receive(demo / "outbox" / COURT, store, demo / "keys", office=COURT, identity=None, now=NOW)
+    with pytest.raises(OfficeKitError, match="holds office wh-court-spo's bundles"):
+        receive(demo / "outbox" / PROC, store, demo / "keys", office=PROC, identity=None, now=NOW)
+
+
+def test_an_encrypted_bundle_is_applied_with_the_offices_identity_only(demo: Path, tmp_path: Path) -> None:
+    inbox, keys = demo / "outbox" / JUSTICE, demo / "keys"
+    with pytest.raises(OfficeKitError, match="--identity"):
+        receive(inbox, tmp_path / "a.duckdb", keys, office=JUSTICE, identity=None, now=NOW)
+    stranger = tmp_path / "stranger.agekey"
+    stranger.write_text("AGE-SECRET-KEY-1" + "Q" * 58 + "\n")
+    stranger.chmod(0o600)
+    with pytest.raises(Exception, match="age identity|decrypt"):
+        receive(inbox, tmp_path / "b.duckdb", keys, office=JUSTICE, identity=stranger, now=NOW)
+    assert held(tmp_path / "b.duckdb") == {}  # nothing of the bundle was applied
+    identity = office_identity_path(Home(demo), JUSTICE)
+    assert [r.full for r in receive(inbox, tmp_path / "c.duckdb", keys, office=JUSTICE, identity=identity, now=NOW)] == [True]
+    assert held(tmp_path / "c.duckdb") == shared(demo, JUSTICE)
+
+
+def test_the_kit_from_the_command_line(demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = tmp_path / "court.duckdb"
+    args = ["office", "receive", "--inbox", str(demo / "outbox" / COURT), "--store", str(store),
+            "--keys", str(demo / "keys"), "--office", COURT]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "bundle 1 applied (full: " in out and f"1 bundle(s) applied to {store}" in out
+    assert "  supervision: " in out  # the status after it: rows per table
+    assert main(args) == 0 and "nothing new in" in capsys.readouterr().out
+    assert main(["office", "status", "--store", str(store)]) == 0
+    assert f"office {COURT}, bundle 1 applied" in capsys.readouterr().out
+    assert main(["office", "receive", "--inbox", str(demo / "outbox" / PROC), "--store", str(tmp_path / "x.duckdb"),
+                 "--keys", str(demo / "keys"), "--office", COURT]) == 1
+    assert "REJECTED (wrong-office)" in capsys.readouterr().err
