@@ -22,7 +22,8 @@ def render() -> str:
         "Personal fields are stored only as `<field>_hash` (keyed HMAC-SHA256) and `<field>_masked`.",
         "Every table also has the provenance columns listed at the end. Each `<type>` is a view of the",
         "current, undeleted versions in `<type>_history`, which keeps every applied version once with",
-        "the versioning columns listed last.",
+        "the versioning columns listed last (a view: versions are stored once in `<type>_versions` and",
+        "never rewritten; `<type>_superseded` lists those a later version replaced).",
         "",
     ]
     for rt in RECORD_TYPES:

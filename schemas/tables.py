@@ -13,8 +13,10 @@ import pyarrow as pa
 
 from schemas.sql import comment_on, lit, q
 
-SCHEMA_VERSION = 2
-"""2: ``<type>`` is a view of the current versions in ``<type>_history`` (SCD2 flags)."""
+SCHEMA_VERSION = 3
+"""2: ``<type>`` is a view of the current versions in ``<type>_history`` (SCD2 flags). 3: the
+versions are stored in ``<type>_versions`` and never rewritten: a version replaced later is
+listed in ``<type>_superseded``, and ``<type>_history`` is the view that says which is current."""
 
 
 @dataclass(frozen=True)
@@ -149,35 +151,74 @@ VERSIONING = (
     Field("is_current", "BOOLEAN", "当前版本", "this version is the record's current one (newest source update, then landing)", source=False),
     Field("deleted", "BOOLEAN", "已删除", "tombstone: the source deleted the record (delete flag, or key gone at reconciliation)", source=False),
 )
-"""Only on ``<type>_history``: every version is stored once; ``<type>`` shows the current,
+"""On ``<type>_history``: every version is stored once; ``<type>`` shows the current,
 undeleted ones. One write per version, and replay order cannot change which one is current."""
+
+STORED_VERSIONING = (
+    Field("current_when_stored", "BOOLEAN", "存入时为当前版本",
+          "the version was the record's current one when stored (it is current until listed in <type>_superseded)",
+          source=False),
+    VERSIONING[1],
+)
+"""On ``<type>_versions``, written once with the version: whether it won its key as it arrived.
+Whether it is current *now* is that, and not being listed in ``<type>_superseded``."""
+
+SUPERSEDED = (
+    Field("version", "BIGINT", "被取代版本", "rowid in <type>_versions of the version no longer current", source=False),
+    Field("batch_id", "VARCHAR", "取代批次", "landing batch whose version (or tombstone) replaced it", source=False),
+    Field("superseded_at", "TIMESTAMP", "取代时间", "when the warehouse applied the replacement", source=False),
+)
 
 
 def history_table(record_type: str) -> str:
+    """The view of every version with whether it is current: what readers and analysts query."""
     return f"{record_type}_history"
 
 
-def ddl(record_type: str) -> str:
-    """CREATE TABLE for a type's version table (every version, with its SCD2 flags)."""
-    cols = ",\n  ".join(f"{q(f.name)} {f.type}" for f in stored_fields(record_type) + VERSIONING)
-    return f"CREATE TABLE IF NOT EXISTS {q(history_table(record_type))} (\n  {cols}\n)"
+def versions_table(record_type: str) -> str:
+    """Where versions are stored, each written once and never rewritten."""
+    return f"{record_type}_versions"
 
 
-def view_ddl(record_type: str) -> str:
-    """The shared table analysts and agreements read: the current, undeleted version per key."""
-    cols = ", ".join(q(f.name) for f in stored_fields(record_type))
-    return (
-        f"CREATE OR REPLACE VIEW {q(record_type)} AS SELECT {cols} FROM {q(history_table(record_type))} "
-        "WHERE is_current AND NOT deleted"
-    )
+def superseded_table(record_type: str) -> str:
+    """The stored versions replaced since they were stored, by rowid: appended, never rewritten."""
+    return f"{record_type}_superseded"
+
+
+def ddl(record_type: str) -> list[str]:
+    """CREATE TABLE for a type's stored versions and its superseded list."""
+    cols = ",\n  ".join(f"{q(f.name)} {f.type}" for f in stored_fields(record_type) + STORED_VERSIONING)
+    gone = ",\n  ".join(f"{q(f.name)} {f.type}" for f in SUPERSEDED)
+    return [f"CREATE TABLE IF NOT EXISTS {q(versions_table(record_type))} (\n  {cols}\n)",
+            f"CREATE TABLE IF NOT EXISTS {q(superseded_table(record_type))} (\n  {gone}\n)"]
+
+
+def view_ddl(record_type: str) -> list[str]:
+    """The history view (every version, ``is_current`` worked out), and the shared table analysts
+    and agreements read: the current, undeleted version per key."""
+    cols = ", ".join(f"v.{q(f.name)}" for f in stored_fields(record_type))
+    versions, superseded = q(versions_table(record_type)), q(superseded_table(record_type))
+    return [
+        f"CREATE OR REPLACE VIEW {q(history_table(record_type))} AS SELECT {cols}, "
+        f"v.current_when_stored AND s.version IS NULL AS is_current, v.deleted "
+        f"FROM {versions} v LEFT JOIN {superseded} s ON s.version = v.rowid",
+        f"CREATE OR REPLACE VIEW {q(record_type)} AS SELECT {cols} FROM {versions} v "
+        f"ANTI JOIN {superseded} s ON s.version = v.rowid WHERE v.current_when_stored AND NOT v.deleted",
+    ]
 
 
 def comments(record_type: str) -> list[str]:
-    """COMMENT ON statements (Chinese / English) for the view and its history table's columns, so
+    """COMMENT ON statements (Chinese / English) for the views and the tables' columns, so
     analysts see the docs in DuckDB itself (a lakehouse keeps no comments on a view's columns:
-    the view's are its history table's)."""
-    hist = history_table(record_type)
-    return [f"COMMENT ON VIEW {q(record_type)} IS "
-            f"{lit(f'{record_type}: the current version of each record; columns as in {hist}')}"] + comment_on(
-        hist, f"{record_type}: every version of each record (SCD2)",
-        {f.name: (f.zh, f.en) for f in stored_fields(record_type) + VERSIONING})
+    the views' are the versions table's)."""
+    versions, superseded = versions_table(record_type), superseded_table(record_type)
+    return [
+        f"COMMENT ON VIEW {q(record_type)} IS "
+        f"{lit(f'{record_type}: the current version of each record; columns as in {versions}')}",
+        f"COMMENT ON VIEW {q(history_table(record_type))} IS "
+        f"{lit(f'{record_type}: every version of each record (SCD2), is_current worked out; columns as in {versions}')}",
+        *comment_on(versions, f"{record_type}: every version of each record, stored once",
+                    {f.name: (f.zh, f.en) for f in stored_fields(record_type) + STORED_VERSIONING}),
+        *comment_on(superseded, f"{record_type}: the stored versions a later one replaced",
+                    {f.name: (f.zh, f.en) for f in SUPERSEDED}),
+    ]

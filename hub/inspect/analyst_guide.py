@@ -12,7 +12,13 @@ import sys
 from hub.inspect.catalog import HUB_TABLES, every_table
 from hub.marts import MARTS
 from schemas.codes import code_tables
-from schemas.tables import RECORD_TYPES, VERSIONING, history_table
+from schemas.tables import (
+    RECORD_TYPES,
+    STORED_VERSIONING,
+    SUPERSEDED,
+    VERSIONING,
+    history_table,
+)
 
 EXAMPLES: list[tuple[str, str]] = [
     ("逾期未回复的监督文书，按逾期天数 / Overdue replies, longest first",
@@ -106,7 +112,7 @@ def render() -> str:
         "",
         "Every table's and column's Chinese and English meaning is in the lakehouse itself:",
         "`SELECT table_name, column_name, comment FROM duckdb_columns()` (the shared tables' columns",
-        "under `<table>_history`, whose current rows the view `<table>` shows).",
+        "under `<table>_versions`, whose current rows the view `<table>` shows).",
         "",
         "The past stays readable: every commit is a snapshot (`FROM lake.snapshots()`), and",
         "`hub sql --snapshot N` or `hub.connect(home, snapshot=N)` reads the warehouse as it was then.",
@@ -116,7 +122,8 @@ def render() -> str:
         "",
         "- `filing`, `judgment`, `enforcement`, `supervision` hold the current version of each record;",
         "  `<table>_history` holds every version, with `is_current` and `deleted`. Deleted records leave",
-        "  the shared tables but stay in history.",
+        "  the shared tables but stay in history. History is a view: versions are stored once in",
+        "  `<table>_versions` and never rewritten, and `<table>_superseded` lists those a later one replaced.",
         "- Case numbers are canonical (`（2024）内03民终123号`: full-width brackets, half-width digits), so",
         "  joins on `case_no` work across institutions; the source's spelling is in `case_no_raw`.",
         "- Personal identifiers are never stored in clear: join on `*_id_hash` (a keyed hash, equal for",
@@ -141,6 +148,12 @@ def render() -> str:
     out += ["### `<table>_history`", "",
             f"{', '.join(f'`{history_table(rt)}`' for rt in RECORD_TYPES)}: every column of the shared table, and:", "",
             *_columns({f.name: (f.zh, f.en) for f in VERSIONING})]
+    out += ["### `<table>_versions` and `<table>_superseded`", "",
+            "Where history is stored. `<table>_versions`: every column of the shared table, and:", "",
+            *_columns({f.name: (f.zh, f.en) for f in STORED_VERSIONING}),
+            "`<table>_superseded`: one row per stored version a later one replaced (a version is current",
+            "when it was current when stored and is not listed here):", "",
+            *_columns({f.name: (f.zh, f.en) for f in SUPERSEDED})]
     out += ["## Marts", ""]
     for mart in MARTS:
         out += [f"### {mart.name}", "", mart.description, ""]

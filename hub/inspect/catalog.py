@@ -14,7 +14,15 @@ from hub.normalize import tables
 from hub.normalize.views import VIEWS
 from schemas.codes import code_docs, code_tables
 from schemas.marts import shareable_columns
-from schemas.tables import RECORD_TYPES, VERSIONING, history_table
+from schemas.tables import (
+    RECORD_TYPES,
+    STORED_VERSIONING,
+    SUPERSEDED,
+    VERSIONING,
+    history_table,
+    superseded_table,
+    versions_table,
+)
 
 Doc = dict[str, tuple[str, str]]
 """column -> (Chinese, English)."""
@@ -30,7 +38,13 @@ def every_table() -> dict[str, tuple[str, Doc]]:
     for rt in RECORD_TYPES:
         fields = shareable_columns(rt)
         out[rt] = (f"Shared {rt} table: the current version of each record (a view of {history_table(rt)})", fields)
-        out[history_table(rt)] = (f"Every version of every {rt} record", fields | {f.name: (f.zh, f.en) for f in VERSIONING})
+        out[history_table(rt)] = (f"Every version of every {rt} record, and whether it is current (a view of "
+                                  f"{versions_table(rt)} and {superseded_table(rt)})",
+                                  fields | {f.name: (f.zh, f.en) for f in VERSIONING})
+        out[versions_table(rt)] = (f"Every version of every {rt} record, as stored: written once, never rewritten",
+                                   fields | {f.name: (f.zh, f.en) for f in STORED_VERSIONING})
+        out[superseded_table(rt)] = (f"The stored {rt} versions that a later one replaced",
+                                     {f.name: (f.zh, f.en) for f in SUPERSEDED})
     for mart in MARTS:
         for table, columns in mart.columns.items():
             out[table] = (f"Mart {mart.name}, built from {', '.join(mart.deps)}", columns)

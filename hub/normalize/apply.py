@@ -20,10 +20,18 @@ from hub.normalize.tables import COUNTS
 from hub.normalize.warehouse import Warehouse
 from hub.pull.landing import LandedBatch
 from schemas.sql import lit, q
-from schemas.tables import history_table, stored_fields
+from schemas.tables import (
+    history_table,
+    stored_fields,
+    superseded_table,
+    versions_table,
+)
 
 STAGE_ROWS = 250_000
 """Most rows staged by one statement: a few batches, enough to keep every core busy."""
+LOCAL_ROWIDS = 10**18
+"""Where DuckLake numbers the rows a transaction inserted, until it commits them (then they get
+the table's next rowids)."""
 UNOPTIMIZED_ROWS = 10_000
 """Fewer rows than this are staged without DuckDB's optimizer (``_stage``)."""
 
@@ -125,19 +133,19 @@ def _tombstone_missing(wh: Warehouse, batch: LandedBatch, key_column: str, run_i
     version it buries by landing order but loses to a later re-creation at the source)."""
     con = wh.con
     rt = batch.record_type
-    hist = q(history_table(rt))
+    versions, superseded = q(versions_table(rt)), q(superseded_table(rt))
     con.execute(f"CREATE OR REPLACE TEMP VIEW landed AS SELECT * FROM read_parquet({lit(batch.path)})")
     params = {"source": batch.source, "batch_id": batch.batch_id, "landed_at": batch.landed_at, "run_id": run_id}
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE gone AS
-            SELECT * FROM {hist} h
-            WHERE h.is_current AND NOT h.deleted AND h.source_name = $source
+            SELECT h.rowid AS _rowid, h.* FROM {versions} h ANTI JOIN {superseded} s ON s.version = h.rowid
+            WHERE h.current_when_stored AND NOT h.deleted AND h.source_name = $source
               AND h.landed_at <= CAST($landed_at AS TIMESTAMP)  -- what landed after the snapshot was taken lives on
               AND NOT EXISTS (SELECT 1 FROM landed k WHERE CAST(k.{q(key_column)} AS VARCHAR) = h.source_key)""",
         {"source": batch.source, "landed_at": batch.landed_at},
     )
     keys, current, gone = con.execute(
-        f"""SELECT (SELECT count(*) FROM landed), (SELECT count(*) FROM {hist}
+        f"""SELECT (SELECT count(*) FROM landed), (SELECT count(*) FROM {q(history_table(rt))}
                     WHERE is_current AND NOT deleted AND source_name = $source), (SELECT count(*) FROM gone)""",
         {"source": batch.source},
     ).fetchone()  # type: ignore[misc]
@@ -146,18 +154,32 @@ def _tombstone_missing(wh: Warehouse, batch: LandedBatch, key_column: str, run_i
             f"the key snapshot of {batch.source} is empty while {current} of its records are current; "
             "refusing to delete them all. Check the source table and its grants, then pull again"
         )
-    con.execute(f"UPDATE {hist} h SET is_current = false FROM gone g WHERE h.is_current AND h.record_key = g.record_key")
+    _supersede(con, rt, f"SELECT _rowid, {lit(batch.batch_id)} AS _batch FROM gone")
     cols = [f.name for f in stored_fields(rt)]
     replaced = {"batch_id": "$batch_id", "source_row": "NULL", "row_hash": "md5('deleted:' || row_hash)",
                 "landed_at": "CAST($landed_at AS TIMESTAMP)", "run_id": "$run_id"}
     select = ", ".join(replaced.get(c, q(c)) for c in cols)
     con.execute(
-        f"INSERT INTO {hist} ({', '.join(q(c) for c in cols)}, is_current, deleted) SELECT {select}, true, true FROM gone",
+        f"INSERT INTO {versions} ({', '.join(q(c) for c in cols)}, current_when_stored, deleted) "
+        f"SELECT {select}, true, true FROM gone",
         {k: v for k, v in params.items() if k != "source"},
     )
     counts = {"rows_in": keys, "rows_applied": 0, "rows_quarantined": 0, "rows_duplicate": 0, "rows_deleted": gone}
     ledger(wh, [(batch, counts)], "keys", run_id)
     return counts
+
+
+def _supersede(con: duckdb.DuckDBPyConnection, record_type: str, rows: str) -> None:
+    """The versions ``rows`` names (``_rowid``, and ``_batch``, the batch replacing each) are no
+    longer current: listed in ``<type>_superseded``, their stored rows left as they are. A
+    version this transaction stored itself has no lasting rowid yet (DuckLake numbers those from
+    ``LOCAL_ROWIDS`` until commit): it is rewritten instead, which touches only this
+    transaction's own rows."""
+    versions, superseded = q(versions_table(record_type)), q(superseded_table(record_type))
+    con.execute(f"INSERT INTO {superseded} SELECT _rowid, _batch, now() FROM ({rows}) WHERE _rowid < {LOCAL_ROWIDS}")
+    if con.execute(f"SELECT count(*) FROM ({rows}) WHERE _rowid >= {LOCAL_ROWIDS}").fetchone()[0]:  # type: ignore[index]
+        con.execute(f"UPDATE {versions} SET current_when_stored = false "
+                    f"WHERE rowid IN (SELECT _rowid FROM ({rows}) WHERE _rowid >= {LOCAL_ROWIDS})")
 
 
 def _quarantine(con: duckdb.DuckDBPyConnection, parts: list[tuple[int, LandedBatch]], rel: str, run_id: str) -> None:
@@ -198,7 +220,7 @@ def _withhold(con: duckdb.DuckDBPyConnection, parts: list[tuple[int, LandedBatch
 
 
 def _upsert(con: duckdb.DuckDBPyConnection, parts: list[tuple[int, LandedBatch]], rel: str, run_id: str) -> None:
-    """Add the batches' new versions to history, moving ``is_current`` where one wins.
+    """Add the batches' new versions to history, listing in ``<type>_superseded`` each one they replace.
 
     A version wins its key by newest source update, then later landing, then later row
     (``_newer``); whichever order batches arrive in, the same version ends current. No
@@ -207,11 +229,13 @@ def _upsert(con: duckdb.DuckDBPyConnection, parts: list[tuple[int, LandedBatch]]
     batch costs one pass over the history's files instead of a join against every version.
     """
     rt = parts[0][1].record_type
-    hist = q(history_table(rt))
+    versions, superseded = q(versions_table(rt)), q(superseded_table(rt))
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE known AS
-            SELECT rowid AS _rowid, record_key, row_hash, is_current, deleted, source_updated_at, landed_at, source_row
-            FROM {hist} WHERE record_key IN (SELECT record_key FROM {rel} WHERE _ok)"""
+            SELECT v._rowid, v.record_key, v.row_hash, v.current_when_stored AND s.version IS NULL AS is_current,
+                   v.deleted, v.source_updated_at, v.landed_at, v.source_row
+            FROM (SELECT rowid AS _rowid, * FROM {versions} WHERE record_key IN (SELECT record_key FROM {rel} WHERE _ok)) v
+            LEFT JOIN {superseded} s ON s.version = v._rowid"""
     )
     # narrow: which staged rows become versions, and which of those win their key. Batches
     # whose keys are all distinct (the usual pages of a table) have no exact duplicates and
@@ -239,9 +263,8 @@ def _upsert(con: duckdb.DuckDBPyConnection, parts: list[tuple[int, LandedBatch]]
                    h._rowid AS _replaces
             FROM ranked r LEFT JOIN (SELECT * FROM known WHERE is_current) h ON h.record_key = r.record_key"""
     )
-    con.execute(
-        f"UPDATE {hist} SET is_current = false WHERE rowid IN (SELECT _replaces FROM incoming WHERE _wins)"
-    )
+    _supersede(con, rt, f"SELECT _replaces AS _rowid, {_provenance(parts)['batch_id']} AS _batch FROM incoming "
+                        "WHERE _wins AND _replaces IS NOT NULL")
     cols = [f.name for f in stored_fields(rt)]
     prov = _provenance(parts, "s._part")
     values = [prov[c] if c in prov else "$run_id" if c == "run_id" else f"s.{q(c)}" for c in cols]
@@ -250,7 +273,7 @@ def _upsert(con: duckdb.DuckDBPyConnection, parts: list[tuple[int, LandedBatch]]
     rows = f"true, s.deleted FROM {rel} s WHERE s._ok" if distinct and not known else (
         f"i._wins, i.deleted FROM incoming i JOIN {rel} s ON s._part = i._part AND s.source_row = i.source_row")
     con.execute(
-        f"""INSERT INTO {hist} ({", ".join(map(q, cols))}, is_current, deleted)
+        f"""INSERT INTO {versions} ({", ".join(map(q, cols))}, current_when_stored, deleted)
             SELECT {", ".join(values)}, {rows}""",
         {"run_id": run_id},
     )

@@ -31,6 +31,7 @@ from hub.normalize.warehouse import Warehouse
 from hub.observe.run import RunContext
 from hub.signing.primitives import sha256_file
 from schemas.sql import lit, q
+from schemas.tables import RECORD_TYPES, history_table, versions_table
 
 READER_ENV = "HUB_DUCKDB_READER"
 """A folder holding the DuckDB that wrote the file (``pip install --target``); default ``.duckdb-reader``
@@ -146,10 +147,17 @@ def _export(path: Path, folder: Path) -> tuple[str, dict[str, dict[str, Any]]]:
 
 
 def _move(con: duckdb.DuckDBPyConnection, table: str, info: dict[str, Any], exists: bool) -> Moved:
-    """One table into the lakehouse (its rows replacing what the new schema put there)."""
+    """One table into the lakehouse (its rows replacing what the new schema put there). A
+    ``<type>_history`` table is stored as ``<type>_versions``, its ``is_current`` as each
+    version's ``current_when_stored``, none superseded yet: the history view then shows it whole."""
     source = f"read_parquet({lit(info['file'])})"
+    versioned = {history_table(rt): versions_table(rt) for rt in RECORD_TYPES}
     try:
-        if exists:
+        if table in versioned:
+            con.execute(f"DELETE FROM {q(versioned[table])}")
+            con.execute(f"INSERT INTO {q(versioned[table])} BY NAME SELECT * RENAME (is_current AS current_when_stored) "
+                        f"FROM {source}")
+        elif exists:
             con.execute(f"DELETE FROM {q(table)}")
             con.execute(f"INSERT INTO {q(table)} BY NAME SELECT * FROM {source}")
         else:

@@ -33,7 +33,15 @@ from hub.normalize.views import VIEWS, all_views
 from schemas import case_number, identifiers
 from schemas.codes import code_docs, code_tables
 from schemas.sql import comment_on, lit, q
-from schemas.tables import RECORD_TYPES, SCHEMA_VERSION, comments, ddl, view_ddl
+from schemas.tables import (
+    RECORD_TYPES,
+    SCHEMA_VERSION,
+    comments,
+    ddl,
+    history_table,
+    versions_table,
+    view_ddl,
+)
 
 CONFLICTS = ("Transaction conflict", "database is locked")
 """How a lakehouse commit says another transaction committed first (PostgreSQL and SQLite catalogs)."""
@@ -45,6 +53,18 @@ MACROS = case_number.duckdb_macros() + identifiers.duckdb_macros()
 LEDGER_ROW = ("INSERT INTO hub_meta SELECT 'ledger_writer', '' "
               "WHERE NOT EXISTS (SELECT 1 FROM hub_meta WHERE key = 'ledger_writer')")
 """The row ``Warehouse.claim_ledger`` rewrites: it must exist before two writers race, or neither deletes anything."""
+
+
+def upgrade_from_2() -> list[str]:
+    """Schema version 2 to 3, in place and without moving a row: each ``<type>_history`` table
+    becomes ``<type>_versions``, its ``is_current`` the ``current_when_stored`` a version 3
+    table writes (true then for a version current now), and no version is superseded yet; the
+    schema's statements then add the superseded tables and the views."""
+    out = []
+    for rt in RECORD_TYPES:
+        out += [f"ALTER TABLE {q(history_table(rt))} RENAME TO {q(versions_table(rt))}",
+                f"ALTER TABLE {q(versions_table(rt))} RENAME COLUMN is_current TO current_when_stored"]
+    return out
 
 
 class Warehouse:
@@ -129,7 +149,7 @@ class Warehouse:
         meta = self._checked_meta()
         statements = [*tables.ddl(), *tables.comments(), *MACROS, LEDGER_ROW]
         for rt in RECORD_TYPES:
-            statements += [ddl(rt), view_ddl(rt), *comments(rt)]
+            statements += [*ddl(rt), *view_ddl(rt), *comments(rt)]
         codes, views = code_tables(), all_views()  # the views read the code tables
         docs = ({n: code_docs(n, t) for n, t in codes.items()}, VIEWS)
         digest = hashlib.sha256(repr((SCHEMA_VERSION, statements, {n: t.to_pydict() for n, t in codes.items()}, views,
@@ -140,6 +160,9 @@ class Warehouse:
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
             "AND table_name = 'hub_batches_audited'").fetchone()[0]  # type: ignore[index]
         with self.transaction():
+            if meta is not None and meta.get("schema_version") == "2":
+                for stmt in upgrade_from_2():
+                    self.con.execute(stmt)
             for stmt in statements:
                 self.con.execute(stmt)
             if not audited_before:  # a warehouse from before the table: its batches were audited as applied
@@ -181,7 +204,7 @@ class Warehouse:
                 found = 1
         if meta is not None:
             found = int(meta.get("schema_version", 0))
-        if found != SCHEMA_VERSION:
+        if found not in (SCHEMA_VERSION, 2):  # version 2 is upgraded in place (``upgrade_from_2``)
             raise WarehouseError(
                 f"the {self.lake.describe()} has schema version {found}, this hub writes version "
                 f"{SCHEMA_VERSION}: move it aside and run `hub run` again; every landed batch is "

@@ -59,7 +59,8 @@ def test_every_table_view_and_column_carries_its_comment(demo: Path) -> None:
         views = con.execute("SELECT view_name FROM duckdb_views() WHERE database_name = 'lake' AND comment IS NULL"
                             ).fetchall()
     names = {t for t, _ in tables}
-    assert {"quarantine", "hub_batches", "hub_receipts", "code_court", "filing_history", "mart_replies"} <= names
+    assert {"quarantine", "withheld", "hub_batches", "hub_receipts", "code_court", "filing_versions", "filing_superseded",
+            "mart_replies"} <= names
     assert [t for t, comment in tables if not comment] == []
     assert columns == [] and views == []
 
@@ -195,7 +196,7 @@ def test_every_bundle_rebuilds_from_its_snapshot_after_the_warehouse_moved_on(de
     sent = bundles(home)
     assert {statement(b)["predicate"]["office"] for b in sent} == {o.id for o in config.offices}
     with Warehouse.open(config, Home(home)) as wh:  # the warehouse moves on: a record changes, holdings go
-        wh.con.execute("UPDATE filing_history SET cause = cause || '（更正）' WHERE is_current")
+        wh.con.execute("UPDATE filing_versions SET cause = cause || '（更正）' WHERE current_when_stored")
         wh.con.execute("DELETE FROM hub_holdings")
     compared = set()
     for bundle in sent:

@@ -122,7 +122,7 @@ def test_the_exchange_on_postgresql_and_s3_ends_as_on_the_embedded_default(
         files = pg.execute("SELECT count(*) FROM ducklake_data_file WHERE end_snapshot IS NULL").fetchone()[0]
     config = load_config(scaled.config)
     with hub.connect(scaled.root) as con:
-        paths = [r[0] for r in con.execute("SELECT data_file FROM ducklake_list_files('lake', 'filing_history')").fetchall()]
+        paths = [r[0] for r in con.execute("SELECT data_file FROM ducklake_list_files('lake', 'filing_versions')").fetchall()]
     assert files > 0 and paths and all(p.startswith(f"s3://{s3.bucket}/exchange/") for p in paths)
     for bundle in sorted(scaled.outbox.glob("*/0*")):  # time travel over S3 and PostgreSQL
         assert reproduce(config, scaled, bundle).ok

@@ -119,18 +119,18 @@ def test_lanes_and_shared_transactions_apply_as_one_by_one(tmp_path: Path, monke
 def test_a_failing_lane_keeps_what_others_committed_and_a_rerun_completes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Applying judgments fails (their history table is gone from the warehouse): that lane
+    """Applying judgments fails (their versions table is gone from the warehouse): that lane
     fails, the batches the others committed stay applied and audited, and once the table is
     back a rerun applies the rest."""
     monkeypatch.setattr(normalize_stage, "TRANSACTION_ROWS", 20)
     home = landed_home(tmp_path, "home")
     with Warehouse.open(config(), home) as wh:
-        wh.con.execute("ALTER TABLE judgment_history RENAME TO judgment_history_away")
+        wh.con.execute("ALTER TABLE judgment_versions RENAME TO judgment_versions_away")
     with pytest.raises(WarehouseError, match="c1_judgment"):
         apply_pending(RunContext(config(), home, "r"))
     with Warehouse.open(config(), home) as wh:
         ledger = {r[0]: r[1] for r in wh.query("SELECT batch_id, record_type FROM hub_batches").fetchall()}
-        wh.con.execute("ALTER TABLE judgment_history_away RENAME TO judgment_history")
+        wh.con.execute("ALTER TABLE judgment_versions_away RENAME TO judgment_versions")
     assert "judgment" not in ledger.values() and "filing" in ledger.values()
     assert sorted(applied_events(home)) == sorted(ledger)
     apply_pending(RunContext(config(), home, "r"))

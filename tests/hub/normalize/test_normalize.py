@@ -178,6 +178,52 @@ def test_history_keeps_one_current_version_per_key(wh: Warehouse, tmp_path: Path
     assert wh.query("SELECT table_type FROM information_schema.tables WHERE table_name = 'filing'").fetchone() == ("VIEW",)
 
 
+def test_a_replaced_version_is_listed_as_superseded_and_its_stored_row_never_rewritten(
+        wh: Warehouse, tmp_path: Path) -> None:
+    first = batch(tmp_path, "c1_filing", [filing("（2024）内03民终1号", bdje="1", gxsj="2024-03-01 10:00:00")])
+    apply_filing(wh, first)
+    stored = wh.query("SELECT rowid, * FROM filing_versions").fetchall()
+    later = batch(tmp_path, "c1_filing", [filing("（2024）内03民终1号", bdje="2", gxsj="2024-03-02 10:00:00")])
+    apply_filing(wh, later)
+    assert wh.query("SELECT rowid, * FROM filing_versions WHERE rowid = ?", [stored[0][0]]).fetchall() == stored
+    assert wh.query("SELECT version, batch_id FROM filing_superseded").fetchall() == [(stored[0][0], later.batch_id)]
+    assert wh.query("SELECT claim_amount FROM filing").fetchall() == [(2,)]
+
+
+def test_a_schema_version_2_warehouse_is_upgraded_in_place_with_every_version(wh: Warehouse, tmp_path: Path) -> None:
+    from hub.lake.location import Lake
+    from schemas.tables import RECORD_TYPES
+
+    rows = [filing("（2024）内03民终1号", bdje=str(n), gxsj=f"2024-03-0{n} 10:00:00") for n in (1, 2)]
+    apply_filing(wh, batch(tmp_path, "c1_filing", rows[:1]))
+    apply_filing(wh, batch(tmp_path, "c1_filing", rows[1:] + [filing("（2024）内03民终2号")]))
+    history = wh.query("SELECT * FROM filing_history ORDER BY ALL").fetchall()
+    wh.con.close()
+    old = Lake.embedded(tmp_path / "lake").connect()  # as version 2 stored it: is_current rewritten in place
+    for rt in RECORD_TYPES:
+        old.execute(f"DROP VIEW {rt}")
+        old.execute(f"CREATE TABLE {rt}_history_2 AS SELECT * FROM {rt}_history")
+        old.execute(f"DROP VIEW {rt}_history")
+        old.execute(f"DROP TABLE {rt}_versions")
+        old.execute(f"DROP TABLE {rt}_superseded")
+        old.execute(f"ALTER TABLE {rt}_history_2 RENAME TO {rt}_history")
+        old.execute(f"CREATE VIEW {rt} AS SELECT * EXCLUDE (is_current, deleted) FROM {rt}_history "
+                    "WHERE is_current AND NOT deleted")
+    old.execute("UPDATE hub_meta SET value = '2' WHERE key = 'schema_version'")
+    old.execute("UPDATE hub_meta SET value = 'version 2' WHERE key = 'schema_digest'")
+    old.close()
+    again = Warehouse(tmp_path / "lake", hash_key=KEY)
+    try:
+        assert again.query("SELECT * FROM filing_history ORDER BY ALL").fetchall() == history
+        assert again.query("SELECT value FROM hub_meta WHERE key = 'schema_version'").fetchone() == ("3",)
+        assert again.query("SELECT count(*) FROM filing").fetchone() == (2,)
+        newer = filing("（2024）内03民终1号", bdje="3", gxsj="2024-03-03 10:00:00")  # and it goes on applying
+        apply_filing(again, batch(tmp_path, "c1_filing", [newer]))
+        assert again.query("SELECT claim_amount FROM filing ORDER BY claim_amount").fetchall() == [(3,), (1000.5,)]
+    finally:
+        again.con.close()
+
+
 def test_warehouse_of_another_schema_version_is_refused_with_the_fix(tmp_path: Path) -> None:
     from hub.errors import WarehouseError
     from hub.lake.location import Lake
