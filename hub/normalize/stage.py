@@ -55,8 +55,9 @@ def apply_pending(run: RunContext) -> dict[str, dict[str, int]]:
         _audit_unaudited(run, wh)
         with claimed(run.home.claims, "normalize", run.run_id):  # until audited: no other run audits ours
             _apply_and_audit(run, wh, rules, totals)
-        counted = wh.table_counts()
-        stage.outputs = [lineage.table_output(run.config, run.home, rt, counted[rt]) for rt in RECORD_TYPES]
+        # OpenLineage's rowCount is the rows this run wrote (versions stored), not the table's size
+        stage.outputs = [lineage.table_output(run.config, run.home, rt, totals.get(rt, {}).get("rows_applied", 0))
+                         for rt in RECORD_TYPES]
         stage.outputs.append(lineage.output("file", lineage.table_name(run.home, "quarantine")))
     return totals
 

@@ -193,7 +193,8 @@ def landing_output(home: Home, source: str, rows: int, schema: pa.Schema | None)
 
 
 def table_output(config: HubConfig, home: Home, record_type: str, rows: int) -> OutputDataset:
-    """A shared table with its documented schema and the source columns each column comes from."""
+    """A shared table with its documented schema and the source columns each column comes from;
+    ``rows``: the versions the run stored in it."""
     fields = [(f.name, f.type, f"{f.zh} / {f.en}") for f in stored_fields(record_type)]
     lineage = {column: [("file", landing_name(home, i.source), i) for i in inputs]
                for column, inputs in normalized_inputs(config, record_type).items()}
