@@ -37,6 +37,8 @@ READER_ENV = "HUB_DUCKDB_READER"
 """A folder holding the DuckDB that wrote the file (``pip install --target``); default ``.duckdb-reader``
 in the repository, where ``make duckdb-reader`` puts it."""
 KEPT_SUFFIX = ".before-lakehouse"
+SCHEMA_KEYS = "('schema_version', 'schema_digest')"
+"""``hub_meta`` keys naming the schema its warehouse has: kept from the lakehouse, not the file."""
 MARKER = "migrated_from"
 """``hub_meta`` key naming the file a committed migration came from, so a rerun after a stop
 before the rename finishes the rename instead of refusing."""
@@ -101,13 +103,16 @@ def _move_all(wh: Warehouse, old: Path, staging: Path, identity: str) -> tuple[s
         version, tables = _export(old, work)
         existing = {r[0] for r in wh.query("SELECT table_name FROM duckdb_tables() WHERE database_name = "
                                            "current_database()").fetchall()}
+        schema = wh.query(f"SELECT key, value FROM hub_meta WHERE key IN {SCHEMA_KEYS}").fetchall()
         with wh.transaction():
             moved = [_move(wh.con, name, info, name in existing) for name, info in tables.items()]
             if bad := [m.table for m in moved if not m.matches]:
                 raise WarehouseError(f"{', '.join(bad)} would not arrive whole (rows or content differ); "
                                      f"nothing was moved and {old} is untouched")
-            wh.con.execute("DELETE FROM hub_meta WHERE key = ?", [MARKER])
-            wh.con.execute("INSERT INTO hub_meta VALUES (?, ?)", [MARKER, identity])
+            # the file's hub_meta named its own schema: the lakehouse's is the one its tables now have
+            wh.con.execute(f"DELETE FROM hub_meta WHERE key IN {SCHEMA_KEYS} OR key = ?", [MARKER])
+            wh.con.execute("INSERT INTO hub_meta SELECT unnest(?), unnest(?)",
+                           [[k for k, _ in schema] + [MARKER], [v for _, v in schema] + [identity]])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return version, moved

@@ -160,7 +160,7 @@ class Warehouse:
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
             "AND table_name = 'hub_batches_audited'").fetchone()[0]  # type: ignore[index]
         with self.transaction():
-            if meta is not None and meta.get("schema_version") == "2":
+            if meta is not None and meta.get("schema_version") == "2" and self.has_tables(history_table(RECORD_TYPES[0])):
                 for stmt in upgrade_from_2():
                     self.con.execute(stmt)
             for stmt in statements:

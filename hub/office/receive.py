@@ -12,14 +12,16 @@ run: later ones would build on it. A rerun goes on from the last one applied.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from hub.errors import OfficeKitError
+from hub.errors import OfficeKitError, VerificationError
 from hub.office.store import OfficeStore
 from hub.publish.bundle import DATA
 from hub.publish.verify import VerifiedBundle, check_follows, verify_bundle
@@ -45,26 +47,66 @@ def receive(inbox: Path, store_path: Path, keys: Path, *, office: str, identity:
                              "bundles to")
     waiting = sorted((int(p.name), p) for p in inbox.iterdir() if p.is_dir() and _BUNDLE.fullmatch(p.name))
     done: list[Received] = []
-    with OfficeStore(store_path) as store:
-        bound = store.office()
-        if bound is not None and bound != office:
-            raise OfficeKitError(f"the store {store_path} holds office {bound}'s bundles, not {office}'s: give this "
-                                 "office its own store")
-        last = store.last()
-        if last is None:
-            waiting = _from_newest_snapshot(waiting, keys, office, now)
-        for sequence, bundle in waiting:
-            if last is not None and sequence <= last[0]:
-                continue  # applied before
-            verified = verify_bundle(bundle, keys, now=now, office=office, witness=witness)
-            if last is not None:
-                check_follows(last, office, verified.sequence, verified.previous, verified.full, f"store {store_path}")
-            rows = _apply(store, bundle, verified, identity)
-            last = (verified.sequence, verified.manifest_sha256)
-            done.append(Received(verified.sequence, verified.full, rows))
-            progress(f"bundle {verified.sequence} applied ({'full' if verified.full else 'incremental'}: "
-                     + ", ".join(f"{name} {n:,}" for name, n in sorted(rows.items())) + ")")
+    umask = os.umask(0o077)  # the store and its decrypted data: the office's eyes only
+    try:
+        with OfficeStore(store_path) as store:
+            bound = store.office()
+            if bound is not None and bound != office:
+                raise OfficeKitError(f"the store {store_path} holds office {bound}'s bundles, not {office}'s: give "
+                                     "this office its own store")
+            last = store.last()
+            if last is None:
+                waiting = _from_newest_snapshot(waiting, keys, office, now)
+            for i, (sequence, bundle) in enumerate(waiting):
+                if last is not None and sequence <= last[0]:
+                    continue  # applied before
+                with _private_copy(bundle, store_path.parent) as copy:  # checked and applied: nothing swapped between
+                    try:
+                        verified = verify_bundle(copy, keys, now=now, office=office, witness=witness)
+                    except VerificationError as exc:
+                        if exc.reason == "expired" and _later_snapshot(waiting[i + 1:], keys, office, now):
+                            progress(f"bundle {sequence} expired unapplied: a later full snapshot replaces it")
+                            continue
+                        raise
+                    if last is not None:
+                        check_follows(last, office, verified.sequence, verified.previous, verified.full,
+                                      f"store {store_path}")
+                    rows = _apply(store, copy, verified, identity)
+                last = (verified.sequence, verified.manifest_sha256)
+                done.append(Received(verified.sequence, verified.full, rows))
+                progress(f"bundle {verified.sequence} applied ({'full' if verified.full else 'incremental'}: "
+                         + ", ".join(f"{name} {n:,}" for name, n in sorted(rows.items())) + ")")
+    finally:
+        os.umask(umask)
     return done
+
+
+@contextmanager
+def _private_copy(bundle: Path, beside: Path) -> Iterator[Path]:
+    """``bundle`` copied into a folder only this user reads, removed afterwards: the inbox is
+    writable by whoever delivers, so what is verified must be what is applied."""
+    work = Path(tempfile.mkdtemp(prefix=".kit-", dir=beside))
+    try:
+        copy = work / bundle.name
+        try:
+            shutil.copytree(bundle, copy, symlinks=True)
+        except OSError as exc:
+            raise OfficeKitError(f"cannot copy {bundle} beside the store ({exc}); check the folders' "
+                                 "permissions") from None
+        yield copy
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _later_snapshot(later: list[tuple[int, Path]], keys: Path, office: str, now: dt.datetime) -> bool:
+    """A full snapshot among ``later`` verifies now (an expired bundle may then be passed over)."""
+    for _, bundle in later:
+        try:
+            if verify_bundle(bundle, keys, now=now, office=office).full:
+                return True
+        except VerificationError:
+            continue
+    return False
 
 
 def _from_newest_snapshot(waiting: list[tuple[int, Path]], keys: Path, office: str,
@@ -79,20 +121,16 @@ def _from_newest_snapshot(waiting: list[tuple[int, Path]], keys: Path, office: s
 
 
 def _apply(store: OfficeStore, bundle: Path, verified: VerifiedBundle, identity: Path | None) -> dict[str, int]:
-    """Decrypt the bundle's data files into a private folder, and apply them."""
-    work = Path(tempfile.mkdtemp(prefix=".kit-", dir=store.path.parent))
-    try:
-        files: dict[str, Path] = {}
-        for path in sorted((bundle / DATA).iterdir()):
-            name = path.name.removesuffix(".age").removesuffix(".parquet")
-            if path.name.endswith(".age"):
-                if identity is None:
-                    raise OfficeKitError(f"bundle {verified.sequence} is encrypted for the office: give its age "
-                                         "identity (--identity)")
-                decrypt_with(path, work / f"{name}.parquet", identity)
-                files[name] = work / f"{name}.parquet"
-            else:
-                files[name] = path
-        return store.apply(verified, files)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    """Decrypt the bundle's data files (in its private copy), and apply them."""
+    files: dict[str, Path] = {}
+    for path in sorted((bundle / DATA).iterdir()):
+        name = path.name.removesuffix(".age").removesuffix(".parquet")
+        if path.name.endswith(".age"):
+            if identity is None:
+                raise OfficeKitError(f"bundle {verified.sequence} is encrypted for the office: give its age "
+                                     "identity (--identity)")
+            decrypt_with(path, bundle / f"{name}.parquet", identity)
+            files[name] = bundle / f"{name}.parquet"
+        else:
+            files[name] = path
+    return store.apply(verified, files)

@@ -55,8 +55,8 @@ class OfficeStore:
         try:
             self.con = duckdb.connect(str(path))
         except duckdb.Error as exc:
-            raise OfficeKitError(f"cannot open the office store {path}: {str(exc).splitlines()[0]}; is another "
-                                 "`hub office receive` running on it?") from None
+            hint = "; is another `hub office receive` running on it?" if "lock" in str(exc).lower() else ""
+            raise OfficeKitError(f"cannot open the office store {path}: {str(exc).splitlines()[0]}{hint}") from None
         self.con.execute(_DDL)
 
     def __enter__(self) -> OfficeStore:
@@ -97,6 +97,10 @@ class OfficeStore:
                  "full" if bundle.full else "incremental", bundle.created, bundle.expires,
                  json.dumps(bundle.datasets, sort_keys=True)])
             self.con.execute("COMMIT")
+        except duckdb.Error as exc:
+            self.con.execute("ROLLBACK")
+            raise OfficeKitError(f"bundle {bundle.sequence} could not be applied, and nothing of it was: "
+                                 f"{str(exc).splitlines()[0]}") from None
         except BaseException:
             self.con.execute("ROLLBACK")
             raise

@@ -195,6 +195,9 @@ def encrypt_for(src: Path, dst: Path, recipients: list[str]) -> None:
 def decrypt_with(src: Path, dst: Path, identity_file: Path) -> None:
     """Decrypt an age file with the X25519 identity in ``identity_file`` (as ``age-keygen``
     writes it, readable by its owner only), as ``age -d -i`` would."""
+    if not identity_file.is_file():
+        raise SigningKeyError(f"no age identity at {identity_file}: give the office's identity file, as age-keygen "
+                              "wrote it")
     check_private(identity_file)
     try:
         lines = [ln.strip() for ln in identity_file.read_text().splitlines()]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 import hub
@@ -20,6 +21,7 @@ from hub.lake.export_file import digest
 from hub.normalize.migrate import READER_ENV
 from hub.normalize.warehouse import Warehouse
 from hub.observe import audit
+from schemas.tables import RECORD_TYPES, history_table
 
 READER = Path(os.environ.get(READER_ENV) or Path(__file__).resolve().parents[3] / ".duckdb-reader")
 AS_OF = "2024-11-22"
@@ -32,11 +34,16 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+def old_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The tables a single-file warehouse had: the lakehouse's, with every version in
+    ``<type>_history`` (``is_current`` stored) where the lakehouse stores versions and superseded ones."""
+    names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'lake'").fetchall()]
+    return sorted({n for n in names if not n.endswith(("_versions", "_superseded"))} | {history_table(rt) for rt in RECORD_TYPES})
+
+
 def tables_of(home: Path) -> dict[str, tuple[int, str]]:
     with hub.connect(home) as con:
-        names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'lake'")
-                 .fetchall()]
-        return {t: digest(con, t, [r[0] for r in con.execute(f'DESCRIBE "{t}"').fetchall()]) for t in names}
+        return {t: digest(con, t, [r[0] for r in con.execute(f'DESCRIBE "{t}"').fetchall()]) for t in old_tables(con)}
 
 
 def as_single_file(demo: Path, home: Path, *, extra_sql: str = "") -> None:
@@ -45,8 +52,7 @@ def as_single_file(demo: Path, home: Path, *, extra_sql: str = "") -> None:
     folder = home / "export"
     folder.mkdir()
     with hub.connect(demo) as con:
-        names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'lake'")
-                 .fetchall()]
+        names = old_tables(con)
         for t in names:
             con.execute(f"COPY \"{t}\" TO '{folder / t}.parquet' (FORMAT parquet)")
     script = (
@@ -55,6 +61,7 @@ def as_single_file(demo: Path, home: Path, *, extra_sql: str = "") -> None:
         f"con = duckdb.connect({str(home / 'warehouse.duckdb')!r})\n"
         f"for t in {names!r}:\n"
         f"    con.execute(f'CREATE TABLE \"{{t}}\" AS SELECT * FROM read_parquet(\\'{folder}/{{t}}.parquet\\')')\n"
+        "con.execute(\"UPDATE hub_meta SET value = '2' WHERE key = 'schema_version'\")\n"  # the schema files had
         f"{extra_sql and f'con.execute({extra_sql!r})'}\n"
         "con.close()\n")
     assert (READER / "duckdb").is_dir(), f"{READER} has no DuckDB 2.0: run `make duckdb-reader` (make test does)"
@@ -75,14 +82,16 @@ def test_a_single_file_warehouse_moves_whole_and_the_hub_goes_on(demo: Path, tmp
     before = tables_of(demo)
     after = tables_of(home)  # the same, but that hub_meta also names the file the lakehouse came from
     assert after | {"hub_meta": before["hub_meta"]} == before and after["hub_meta"][0] == before["hub_meta"][0] + 1
-    for table, (rows, text) in before.items():
-        assert any(line.split()[:3] == [table, f"{rows:,}", f"{rows:,}"] and text[:12] in line for line in out.splitlines())
+    for table, (rows, text) in before.items():  # the file's hub_meta named schema 2: its digest is its own
+        assert any(line.split()[:3] == [table, f"{rows:,}", f"{rows:,}"] and (table == "hub_meta" or text[:12] in line)
+                   for line in out.splitlines())
     assert not (home / "warehouse.duckdb").exists() and (home / "warehouse.duckdb.before-lakehouse").exists()
     [entry] = [e for e in audit.entries(Home(home).audit) if e["event"] == "migrate"]
     assert entry["details"]["tables"]["hub_batches"]["rows"] == before["hub_batches"][0]
     assert main(["audit", "verify", "--home", str(home)]) == 0
-    with Warehouse.open(config, Home(home)) as wh:  # the hub writes on where it left off
+    with Warehouse.open(config, Home(home)) as wh:  # the hub writes on where it left off, on its own schema
         assert wh.applied() and wh.unaudited() == []
+        assert wh.query("SELECT value FROM hub_meta WHERE key = 'schema_version'").fetchone() == ("3",)
     assert main(["migrate", "--home", str(home)]) == 1
     assert "nothing to migrate" in capsys.readouterr().err
 

@@ -135,6 +135,7 @@ def test_the_kit_from_the_command_line(demo: Path, tmp_path: Path, capsys: pytes
     out = capsys.readouterr().out
     assert "bundle 1 applied (full: " in out and f"1 bundle(s) applied to {store}" in out
     assert "  supervision: " in out  # the status after it: rows per table
+    assert store.stat().st_mode & 0o077 == 0  # the office's data: its own eyes only
     assert main(args) == 0 and "nothing new in" in capsys.readouterr().out
     assert main(["office", "status", "--store", str(store)]) == 0
     assert f"office {COURT}, bundle 1 applied" in capsys.readouterr().out
