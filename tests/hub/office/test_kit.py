@@ -142,3 +142,35 @@ def test_the_kit_from_the_command_line(demo: Path, tmp_path: Path, capsys: pytes
     assert main(["office", "receive", "--inbox", str(demo / "outbox" / PROC), "--store", str(tmp_path / "x.duckdb"),
                  "--keys", str(demo / "keys"), "--office", COURT]) == 1
     assert "REJECTED (wrong-office)" in capsys.readouterr().err
+
+
+def test_an_expired_bundle_is_passed_over_only_for_a_later_full_snapshot(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from hub.publish.bundle import publish_bundle
+    from hub.signing.crypto import generate_signing_key, load_signing_key
+
+    keyid = generate_signing_key(tmp_path / "private", tmp_path / "keys")
+    key, outbox, ttl = load_signing_key(tmp_path / "private" / f"{keyid}.key"), tmp_path / "outbox", dt.timedelta(days=1)
+    t0 = dt.datetime(2024, 11, 1, tzinfo=dt.UTC)
+
+    def bundle(keys: list[str], at: dt.datetime, extract: str) -> None:
+        data = pa.table({"record_key": keys, "n": list(range(len(keys)))})
+        if extract == "incremental":
+            data = data.add_column(0, "_change", pa.array(["new"] * len(keys)))
+        publish_bundle(outbox, COURT, {"filing": data}, {"office": COURT, "extract": extract}, key, now=at, ttl=ttl)
+
+    bundle(["a", "b"], t0, "full")
+    inbox, store = outbox / COURT, tmp_path / "court.duckdb"
+    assert [r.sequence for r in receive(inbox, store, tmp_path / "keys", office=COURT, identity=None,
+                                        now=t0 + dt.timedelta(minutes=1))] == [1]
+    bundle(["c"], t0 + dt.timedelta(hours=1), "incremental")
+    later = t0 + dt.timedelta(days=2)  # the office was away: bundle 2 expired unapplied
+    with pytest.raises(VerificationError) as refused:  # nothing replaces it yet: it stays refused
+        receive(inbox, store, tmp_path / "keys", office=COURT, identity=None, now=later)
+    assert refused.value.reason == "expired"
+    bundle(["a", "c", "d"], later - dt.timedelta(hours=1), "full")
+    notes: list[str] = []
+    applied = receive(inbox, store, tmp_path / "keys", office=COURT, identity=None, now=later, progress=notes.append)
+    assert [(r.sequence, r.full) for r in applied] == [(3, True)] and "bundle 2 expired unapplied" in notes[0]
+    assert held(store) == {"filing": {("a", 0), ("c", 1), ("d", 2)}}
