@@ -127,6 +127,17 @@ def test_outbox_keys_and_audit(demo: Path) -> None:
     assert main(["audit", "verify", "--home", str(demo)]) == 0
 
 
+def test_the_summary_shows_the_rows_kept_with_an_id_withheld(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hub.cli.summary import print_summary
+
+    print_summary(Home(demo))
+    out = capsys.readouterr().out
+    with hub.connect(demo) as con:
+        withheld = con.execute("SELECT count(*) FROM withheld").fetchone()[0]
+    assert withheld >= 1 and f"rows kept with a value withheld (table withheld): {withheld}" in out
+    assert "  bad_defendant_id" in out.split("rows kept with a value withheld")[1]
+
+
 def test_every_bundle_verifies(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for bundle in bundles(demo):
         assert main(["verify", str(bundle), "--keys", str(demo / "keys")]) == 0, bundle
