@@ -40,13 +40,19 @@ class HubTable:
         return {c.name: (c.zh, c.en) for c in self.columns}
 
 
+ROW_ORIGIN = (
+    Column("batch_id", "VARCHAR", "落地批次", 'landing batch the row came in'),
+    Column("source_name", "VARCHAR", "来源", 'source name in hub.yaml'),
+    Column("source_institution", "VARCHAR", "来源机构", 'institution that sent the row'),
+)
+"""Where a source row came from: the first columns of the tables that hold rows (quarantined, withheld)."""
+
+
 HUB_TABLES: dict[str, HubTable] = {
     "quarantine": HubTable(
         "Rows that failed a rule: never in a shared table, never lost",
         (
-            Column("batch_id", "VARCHAR", "落地批次", 'landing batch the row came in'),
-            Column("source_name", "VARCHAR", "来源", 'source name in hub.yaml'),
-            Column("source_institution", "VARCHAR", "来源机构", 'institution that sent the row'),
+            *ROW_ORIGIN,
             Column("record_type", "VARCHAR", "记录类型", 'filing / judgment / enforcement / supervision'),
             Column("source_row", "BIGINT", "来源行号", "row or line number in the batch's origin (file line, query result row)"),
             Column("source_key", "VARCHAR", "来源主键", "the row's key in its source, when it had one"),
@@ -62,9 +68,7 @@ HUB_TABLES: dict[str, HubTable] = {
         "Values withheld from rows that were kept: an invalid party ID is stored neither in clear nor hashed, "
         "while its case is applied",
         (
-            Column("batch_id", "VARCHAR", "落地批次", 'landing batch the row came in'),
-            Column("source_name", "VARCHAR", "来源", 'source name in hub.yaml'),
-            Column("source_institution", "VARCHAR", "来源机构", 'institution that sent the row'),
+            *ROW_ORIGIN,
             Column("record_type", "VARCHAR", "记录类型", 'shared table that holds the row'),
             Column("source_row", "BIGINT", "来源行号", "row or line number in the batch's origin"),
             Column("record_key", "VARCHAR", "记录键", "the kept record's key (its case or document number)"),

@@ -77,8 +77,9 @@ def overlap_signers(home: Home, passphrase_env: str | None = None) -> list[Signi
     retired (its private key is deleted at retirement). During a rotation's overlap a bundle
     so verifies for an office that has not imported the new key yet."""
     current = signing_key(home, passphrase_env)
+    passphrase = _passphrase(passphrase_env)
     earlier = [k.keyid for k in list_keys(home) if k.status == "verify-only" and k.private != "none"]
-    return [current, *(_open(home, keyid, _passphrase(passphrase_env), passphrase_env) for keyid in earlier)]
+    return [current, *(_open(home, keyid, passphrase, passphrase_env) for keyid in earlier)]
 
 
 def rotate(home: Home, passphrase_env: str | None = None) -> str:
