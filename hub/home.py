@@ -88,6 +88,11 @@ class Home:
         return self.root / "audit" / "checkpoints.jsonl"
 
     @property
+    def acknowledgements(self) -> Path:
+        """What offices signed for the bundles they applied, per office, as collected."""
+        return self.root / "acknowledgements"
+
+    @property
     def dagster(self) -> Path:
         return self.root / ".dagster"
 

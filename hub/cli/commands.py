@@ -11,9 +11,13 @@ import shutil
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hub.errors import ConfigError, HubError, VerificationError
 from hub.home import Home
+
+if TYPE_CHECKING:
+    from hub.office.settings import Kit
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -88,21 +92,44 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_office(args: argparse.Namespace) -> int:
-    from hub.office import OfficeStore, receive
+def _kit(args: argparse.Namespace) -> Kit:
+    """The office kit's settings: its file (``--config``), or the options given."""
+    from hub.office.settings import Kit, load_kit
 
-    store = Path(args.store)
+    if args.config:
+        return Kit.of(*load_kit(Path(args.config)))
+    missing = [f"--{name}" for name in ("inbox", "store", "keys", "office") if getattr(args, name, None) is None]
+    if missing:
+        raise ConfigError(f"give {', '.join(missing)}, or --config with the office kit's settings file")
+
+    def at(p: str | None) -> Path | None:
+        return Path(p) if p else None
+
+    return Kit(args.office, Path(args.store), Path(args.keys), Path(args.inbox), at(args.identity), at(args.key),
+               args.passphrase_env, at(args.witness))
+
+
+def cmd_office(args: argparse.Namespace) -> int:
+    from hub.office import OfficeStore
+    from hub.office.run import KitRun, run_kit
+
     if args.office_command == "receive":
-        witness = Path(args.witness) if args.witness else store.with_name(store.name + ".checkpoints.jsonl")
+        kit = _kit(args)
+        store, done = kit.store, KitRun()
         try:
-            done = receive(Path(args.inbox), store, Path(args.keys), office=args.office,
-                           identity=Path(args.identity) if args.identity else None, now=dt.datetime.now(dt.UTC),
-                           witness=witness, progress=print)
+            run_kit(kit, now=dt.datetime.now(dt.UTC), progress=print, done=done)
         except VerificationError as exc:
             print(f"REJECTED ({exc.reason}): {exc}", file=sys.stderr)
             print("  bundles before it stay applied; nothing after it was", file=sys.stderr)
             return 1
-        print(f"{len(done)} bundle(s) applied to {store}" if done else f"nothing new in {args.inbox}")
+        finally:
+            if done.acknowledged:
+                print(f"acknowledged bundle(s) {', '.join(map(str, done.acknowledged))} in "
+                      f"{kit.inbox / 'acknowledgements'}" + (f"; {len(done.returned)} returned to {kit.sftp.host}"
+                                                            if kit.sftp else ""))
+        print(f"{len(done.applied)} bundle(s) applied to {store}" if done.applied else f"nothing new in {kit.inbox}")
+    else:
+        store = Path(args.store) if args.store else _kit(args).store
     if not store.exists():
         print(f"no store at {store}: run `hub office receive` first", file=sys.stderr)
         return 1
@@ -115,6 +142,16 @@ def cmd_office(args: argparse.Namespace) -> int:
           f"({held.bundles} in all); it expires {held.expires:%Y-%m-%d %H:%M}")
     for table, rows in held.tables.items():
         print(f"  {table}: {rows:,} rows")
+    return 0
+
+
+def cmd_office_keygen(args: argparse.Namespace) -> int:
+    from hub.office.run import passphrase
+    from hub.signing.crypto import generate_signing_key
+
+    keyid = generate_signing_key(Path(args.private), Path(args.public), passphrase(args.passphrase_env))
+    print(f"office key {keyid}: give {Path(args.public) / (keyid + '.pem')} to the hub, which lists it under the "
+          f"office's acknowledgement_keys in hub.yaml; keep {Path(args.private) / (keyid + '.key')} private")
     return 0
 
 
@@ -276,8 +313,9 @@ def cmd_keys(args: argparse.Namespace) -> int:
     passphrase_env = (load_config(home.config).hub.signing_passphrase_env if home.config.exists() else None)
     if args.keys_command == "rotate":
         keyid = keys.rotate(home, passphrase_env)
-        print(f"new signing key {keyid}; publish {home.keys / (keyid + '.pem')} to the offices")
-        print("the previous key still verifies until you run: hub keys retire <old keyid>")
+        print(f"new signing key {keyid}; offices learn of it from the trust metadata delivered with the next bundles "
+              f"(signed by the previous key too), or take {home.keys / (keyid + '.pem')} by hand")
+        print("the previous key still signs and verifies until you run: hub keys retire <old keyid>")
     elif args.keys_command == "protect":
         done = keys.protect(home, passphrase_env)
         if done:
@@ -287,8 +325,9 @@ def cmd_keys(args: argparse.Namespace) -> int:
             print("every signing key was already encrypted" if keys.list_keys(home) else
                   "no signing keys yet: the first publish (or 'hub keys rotate') makes one, encrypted")
     elif args.keys_command == "retire":
-        keys.retire(home, args.keyid)
-        print(f"retired {args.keyid}: offices that take the exported keyring will reject what it signed")
+        keys.retire(home, args.keyid, passphrase_env)
+        print(f"retired {args.keyid}: offices refuse what it signed once they take the trust metadata delivered "
+              "with the next bundles (or the exported keyring)")
     elif args.keys_command == "export":
         for path in keys.export(home, Path(args.target)):
             print(path)

@@ -188,6 +188,13 @@ def _this_run(home: Home, exchange: Exchange) -> bool:
             continue
         print(f"  deliver {e['subject']:<21} FAILED ({attempts} attempt(s)), waiting: "
               f"{', '.join(map(str, e['details']['sequences']))}: {e['details']['error']}")
+    for e in (e for e in entries if e["event"] == "acknowledged"):
+        print(f"  acknowledged {e['subject']:<16} bundle {e['details']['sequence']} (signed by its key "
+              f"{e['details']['keyid'][:12]}…)")
+    for e in (e for e in entries if e["event"] == "acknowledgement_refused"):
+        print(f"  acknowledgement REFUSED {e['subject']}: {e['details']['file']}: {e['details']['reason']}")
+    for e in (e for e in entries if e["event"] == "acknowledgements" and e["details"].get("status") == "failed"):
+        print(f"  acknowledgements of {e['subject']} not collected: {e['details']['error']}")
     return bool(undone) or not exchange
 
 

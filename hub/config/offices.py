@@ -37,6 +37,9 @@ class Office(Model):
     institution: str
     delivery: Delivery = Delivery()
     recipients: list[str] = []  # age X25519 public keys (age1…): data files are delivered encrypted
+    # the office's Ed25519 public keys (PEM files, relative to the home): it signs for each bundle it
+    # applies, and the hub accepts only what these signed
+    acknowledgement_keys: list[str] = []
 
     @field_validator("recipients")
     @classmethod

@@ -20,6 +20,8 @@ class HubSettings(Model):
     hash_key_env: str = "HUB_HASH_KEY"
     signing_passphrase_env: str | None = None  # the variable holding the signing keys' passphrase; unset: unencrypted
     bundle_ttl_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    # a bundle an acknowledging office has not signed for this long after it was published is overdue
+    acknowledgement_overdue_hours: Annotated[int, Field(ge=1, le=87_600)] = 24
     min_link_rate: Annotated[float, Field(ge=0, le=1)] = 0.9  # below it, extracts are held back
     duckdb_memory_limit: str | None = None  # e.g. "1GB": the warehouse's DuckDB spills to disk beyond it
     # how long 'hub run' waits for a pool another live run holds (the warehouse) before giving up

@@ -4,7 +4,8 @@ Three sections over one period (dates inclusive, UTC, matched against when a bun
 published and when a batch landed):
 
 - received: per office, bundle and dataset — agreement, sequence, manifest and file sha256,
-  rows (from ``hub_bundles``, the same rows ``hub_receipts`` names one by one) and delivery;
+  rows (from ``hub_bundles``, the same rows ``hub_receipts`` names one by one), delivery, and
+  when the office applied it by its own signed acknowledgement (``hub_acknowledgements``);
 - pulled: per source — pull attempts and failures (audit log), batches and rows in, applied,
   quarantined and duplicate (``hub_batches``);
 - quarantined: per source and rule, the rows in ``quarantine``;
@@ -66,9 +67,13 @@ def build(
                       b.bundle_sha256, b.dataset, b.file, b.file_sha256, b.rows,
                       coalesce(d.status, CASE WHEN list_contains($sftp, b.office) THEN 'pending' ELSE 'outbox' END)
                         AS delivery,
-                      d.at AS delivered_at, d."where" AS delivered_to
+                      d.at AS delivered_at, d."where" AS delivered_to,
+                      a.applied_at AS acknowledged_applied_at, a.keyid AS acknowledged_by_key,
+                      a.envelope_sha256 AS acknowledgement_sha256
                FROM hub_bundles b
                LEFT JOIN _deliveries d ON d.office = b.office AND d.bundle_sequence = b.bundle_sequence
+               LEFT JOIN hub_acknowledgements a ON a.office = b.office AND a.bundle_sequence = b.bundle_sequence
+                                               AND a.bundle_sha256 = b.bundle_sha256
                WHERE b.published_at >= $lo AND b.published_at < $hi AND ($office IS NULL OR b.office = $office)
                ORDER BY b.office, b.bundle_sequence, b.dataset""",
             params={"sftp": sftp, "lo": lo, "hi": hi, "office": office},
@@ -146,7 +151,8 @@ def render(report: AuditReport) -> str:
     lines += _table("received (bundles per office and dataset)", report.received, [
         ("office", "office"), ("seq", "bundle_sequence"), ("published", "published_at"), ("agreement", "agreement"),
         ("extract", "extract"), ("dataset", "dataset"), ("rows", "rows"), ("manifest sha256", "bundle_sha256"),
-        ("file sha256", "file_sha256"), ("delivery", "delivery"), ("delivered", "delivered_at")])
+        ("file sha256", "file_sha256"), ("delivery", "delivery"), ("delivered", "delivered_at"),
+        ("office applied (signed)", "acknowledged_applied_at"), ("office key", "acknowledged_by_key")])
     lines += _table("pulled (per source)", report.pulled, [
         ("source", "source"), ("pulls", "pulls"), ("failed", "failed_pulls"), ("batches", "batches"),
         ("rows in", "rows_in"), ("applied", "rows_applied"), ("quarantined", "rows_quarantined"),
@@ -162,7 +168,7 @@ def render(report: AuditReport) -> str:
 def _cell(value: Any, column: str) -> str:
     if value is None:
         return "-"
-    if column.endswith("sha256") or column == "batch_id":
+    if column.endswith("sha256") or column in ("batch_id", "acknowledged_by_key"):
         return f"{value[:12]}…"
     if isinstance(value, dt.datetime):
         return value.strftime("%Y-%m-%d %H:%M")

@@ -147,12 +147,18 @@ def _record(
                                   "ORDER BY quarantined_at, source_row", [source, source_key])
     sent = _rows(
         con,
-        """SELECT r.*, b.agreement_version, b.published_at, b.bundle_path, b.extract, b.file, b.file_sha256
+        """SELECT r.*, b.agreement_version, b.published_at, b.bundle_path, b.extract, b.file, b.file_sha256,
+                  a.applied_at AS ack_applied_at, a.keyid AS ack_keyid, a.collected_at AS ack_collected_at
            FROM hub_receipts r JOIN hub_bundles b USING (bundle_sha256, dataset)
+           LEFT JOIN hub_acknowledgements a ON a.office = r.office AND a.bundle_sequence = r.bundle_sequence
+                                           AND a.bundle_sha256 = r.bundle_sha256
            WHERE r.dataset = ? AND r.record_key = ? ORDER BY b.published_at, r.office""",
         [rt, key],
     )
     names = {o.id: o.name for o in config.offices}
+    acknowledging = {o.id for o in config.offices if o.acknowledgement_keys}
+    for r in sent:
+        r["expects_acknowledgement"] = r["office"] in acknowledging
     return {
         "record_type": rt,
         "record_key": key,
@@ -241,6 +247,9 @@ def _receipt(
         "bundle_row": r["bundle_row"], "change": r["change"], "row_hash": r["row_hash"],
         "version": numbered.get(r["row_hash"]) if r["row_hash"] else None, "published_at": r.get("published_at"),
         "delivery": {k: delivery.get(k) for k in ("status", "at", "where", "error") if delivery.get(k) is not None},
+        "acknowledged": {"applied_at": r["ack_applied_at"], "keyid": r["ack_keyid"], "collected_at": r["ack_collected_at"]}
+        if r.get("ack_keyid") else None,
+        "expects_acknowledgement": bool(r.get("expects_acknowledgement")),
     }
 
 
@@ -327,4 +336,12 @@ def _receipt_node(x: dict[str, Any]) -> Node:
     return (f"{x['office']} {x['office_name'] or ''}, agreement {x['agreement']} v{x['agreement_version']}\n"
             f"bundle {x['bundle_sequence']:08d} (manifest sha256 {_short(x['bundle_sha256'])}) published "
             f"{x['published_at']}\n{x['file']} row {x['bundle_row']}: {x['change']}, version {x['version'] or '-'}\n"
-            f"delivery: {status}", [])
+            f"delivery: {status}" + (f"\n{_acknowledged(x['acknowledged'])}" if x["acknowledged"]
+                                     or x["expects_acknowledgement"] else ""), [])
+
+
+def _acknowledged(ack: dict[str, Any] | None) -> str:
+    if ack is None:
+        return "acknowledged: not yet (no signed acknowledgement collected from the office)"
+    return (f"acknowledged: the office applied it {ack['applied_at']} (signed by its key {_short(ack['keyid'])}, "
+            f"collected {ack['collected_at']})")

@@ -43,8 +43,9 @@ SHARED_INSTANCES = 4
 
 HOLD_SECONDS = 30.0
 """How long a writing instance holds one SQLite catalog connection open (``_Shared.hold_catalog``)
-before it opens the next and closes that one: an open read keeps the catalog's write-ahead log
-from being reset, so the log grows until the hold is renewed."""
+once opened: its open read keeps the catalog's write-ahead log from being reset, so an idle
+process (a code server between runs) lets go of it after this long, and a busy one takes a new
+one at its next connection once half of it has passed."""
 
 
 @dataclass
@@ -62,7 +63,7 @@ class _Shared:
         write-ahead log, a connection opening meanwhile finds the catalog busy, and SQLite as
         DuckDB's extension builds it then sleeps a whole second. With one held open, no
         transaction's connection is the last."""
-        if self.hold is not None and time.monotonic() - self.held_since < HOLD_SECONDS:
+        if self.hold is not None and time.monotonic() - self.held_since < HOLD_SECONDS / 2:
             return
         hold = self.con.cursor()
         try:
@@ -73,6 +74,14 @@ class _Shared:
             raise
         self.release()  # the new connection is open before the old one closes
         self.hold, self.held_since = hold, time.monotonic()
+        expiry = threading.Timer(HOLD_SECONDS, self._expire, args=(hold,))
+        expiry.daemon = True
+        expiry.start()
+
+    def _expire(self, hold: duckdb.DuckDBPyConnection) -> None:
+        with _shared_lock:
+            if self.hold is hold:
+                self.release()
 
     def release(self) -> None:
         if self.hold is not None:

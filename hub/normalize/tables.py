@@ -140,6 +140,22 @@ HUB_TABLES: dict[str, HubTable] = {
             Column("row_hash", "VARCHAR", "行哈希", "version sent: row_hash in <table>_history; a mart row's MD5; NULL when withdrawn"),
         ),
     ),
+    "hub_acknowledgements": HubTable(
+        "One row per bundle an office signed for: its own Ed25519 signature that it applied the bundle",
+        (
+            Column("office", "VARCHAR", "接收部门", 'coordination office that signed'),
+            Column("bundle_sequence", "INTEGER", "批次序号", 'feed sequence number of the bundle applied'),
+            Column("bundle_sha256", "VARCHAR", "清单摘要", "sha256 of the bundle's manifest, as in hub_bundles"),
+            Column("extract", "VARCHAR", "抽取方式", 'full or incremental, as the office applied it'),
+            Column("rows", "VARCHAR", "应用行数", 'JSON: rows of each dataset file the office applied'),
+            Column("applied_at", "TIMESTAMP", "应用时间", "when the office applied it, by the office's clock (UTC)"),
+            Column("keyid", "VARCHAR", "签名密钥", "sha256 of the office's public key that signed"),
+            Column("envelope_sha256", "VARCHAR", "回执摘要", 'sha256 of the signed acknowledgement, kept under acknowledgements/<office>/'),
+            Column("audit_checkpoint_seq", "BIGINT", "见证检查点", "the hub audit checkpoint the office had last witnessed (its log position)"),
+            Column("collected_at", "TIMESTAMP", "收取时间", 'when the hub took it in (UTC)'),
+        ),
+        key=('office', 'bundle_sequence'),
+    ),
     "hub_holdings": HubTable(
         "What each office holds after its last bundle: one row per record shared with it",
         (

@@ -60,8 +60,20 @@ FROM links WHERE record_type = ? GROUP BY link
 """
 
 
+ACKNOWLEDGEMENT_STATUS_VIEW = """
+CREATE OR REPLACE VIEW acknowledgement_status AS
+SELECT b.*, a.office IS NOT NULL AS acknowledged, a.applied_at, a.collected_at, a.keyid,
+       CASE WHEN a.office IS NULL
+            THEN date_diff('hour', b.published_at, CAST(timezone('UTC', now()) AS TIMESTAMP)) END AS hours_waiting
+FROM (SELECT office, agreement, bundle_sequence, bundle_sha256, extract, min(published_at) AS published_at
+      FROM hub_bundles GROUP BY ALL) b
+LEFT JOIN hub_acknowledgements a
+       ON a.office = b.office AND a.bundle_sequence = b.bundle_sequence AND a.bundle_sha256 = b.bundle_sha256
+"""
+
+
 def all_views() -> list[str]:
-    return [code_flags_view(), LINKS_VIEW]
+    return [code_flags_view(), LINKS_VIEW, ACKNOWLEDGEMENT_STATUS_VIEW]
 
 
 VIEWS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
@@ -72,6 +84,19 @@ VIEWS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
         "target": ("关联对象", "the case number linked to"),
         "resolved": ("已关联", "a shared case has that number"),
         "why": ("未关联原因", "why it did not resolve"),
+    }),
+    "acknowledgement_status": ("Every bundle published, and whether its office signed for it", {
+        "office": ("接收部门", "coordination office"),
+        "agreement": ("共享协议", "agreement id"),
+        "bundle_sequence": ("批次序号", "feed sequence number"),
+        "bundle_sha256": ("清单摘要", "sha256 of the signed manifest"),
+        "extract": ("抽取方式", "full or incremental"),
+        "published_at": ("发布时间", "when the bundle was signed (UTC)"),
+        "acknowledged": ("已回执", "the office's signed acknowledgement was collected"),
+        "applied_at": ("应用时间", "when the office applied it, by its clock (UTC)"),
+        "collected_at": ("收取时间", "when the hub took the acknowledgement in (UTC)"),
+        "keyid": ("签名密钥", "the office key that signed"),
+        "hours_waiting": ("等待小时", "unacknowledged: hours since it was published"),
     }),
     "code_flags": ("Values no code table knows: kept in the record, listed here", {
         "record_type": ("记录类型", "table of the record"),

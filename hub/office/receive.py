@@ -1,6 +1,9 @@
 """``hub office receive``: take in the bundles waiting in the office's inbox, in order.
 
-Each bundle is verified for this office (signature, files, freshness, the hub's audit
+The hub's keys come from its signed trust metadata in the inbox's ``trust/``, each version
+followed from the one the store trusts (at first, the keys the office was installed with:
+``hub.publish.trust``), so rotations and retirements reach the office without a key copied by
+hand. Each bundle is verified for this office (signature, files, freshness, the hub's audit
 checkpoint against those witnessed before), checked to follow the last one applied (no replay,
 no fork, no incremental after a gap: ``verify.check_follows``), decrypted with the office's age
 identity, and applied to the store with its ledger row in one transaction. A new store starts
@@ -23,9 +26,13 @@ from pathlib import Path
 
 from hub.errors import OfficeKitError, VerificationError
 from hub.office.store import OfficeStore
+from hub.publish import trust
 from hub.publish.bundle import DATA
+from hub.publish.trust import TRUST, Trust
 from hub.publish.verify import VerifiedBundle, check_follows, verify_bundle
-from hub.signing.crypto import decrypt_with
+from hub.signing.crypto import PublicKey, decrypt_with
+
+Keyring = tuple[dict[str, PublicKey], dict[str, PublicKey]]
 
 _BUNDLE = re.compile(r"\d{8}")
 
@@ -54,17 +61,18 @@ def receive(inbox: Path, store_path: Path, keys: Path, *, office: str, identity:
             if bound is not None and bound != office:
                 raise OfficeKitError(f"the store {store_path} holds office {bound}'s bundles, not {office}'s: give "
                                      "this office its own store")
+            keyring = _keyring(store, inbox, keys, progress)
             last = store.last()
             if last is None:
-                waiting = _from_newest_snapshot(waiting, keys, office, now)
+                waiting = _from_newest_snapshot(waiting, keys, keyring, office, now)
             for i, (sequence, bundle) in enumerate(waiting):
                 if last is not None and sequence <= last[0]:
                     continue  # applied before
                 with _private_copy(bundle, store_path.parent) as copy:  # checked and applied: nothing swapped between
                     try:
-                        verified = verify_bundle(copy, keys, now=now, office=office, witness=witness)
+                        verified = verify_bundle(copy, keys, now=now, office=office, witness=witness, keyring=keyring)
                     except VerificationError as exc:
-                        if exc.reason == "expired" and _later_snapshot(waiting[i + 1:], keys, office, now):
+                        if exc.reason == "expired" and _later_snapshot(waiting[i + 1:], keys, keyring, office, now):
                             progress(f"bundle {sequence} expired unapplied: a later full snapshot replaces it")
                             continue
                         raise
@@ -98,23 +106,43 @@ def _private_copy(bundle: Path, beside: Path) -> Iterator[Path]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _later_snapshot(later: list[tuple[int, Path]], keys: Path, office: str, now: dt.datetime) -> bool:
+def _keyring(store: OfficeStore, inbox: Path, keys: Path, progress: Callable[[str], None]) -> Keyring:
+    """The hub keys to verify with: the trust metadata the store followed before, or the keys the
+    office was installed with (``keys``), brought up to date by the versions in the inbox's
+    ``trust/``, each recorded as it is followed. Keys the office retired itself stay retired."""
+    installed = Trust.installed(keys)
+    held = store.trusted()
+    current = trust.read(held, f"the trust metadata in {store.path}")[0] if held is not None else installed
+    folder = inbox / TRUST
+    for path in sorted(folder.glob("[0-9]" * 8 + ".trust.dsse.json")) if folder.is_dir() else []:
+        if int(path.name[:8]) <= current.version:
+            continue
+        raw = path.read_bytes()
+        current = trust.follow(current, raw, str(path))
+        store.trust(current.version, raw)
+        progress(f"trust metadata version {current.version} followed: {len(current.keys)} hub key(s) trusted, "
+                 f"{len(current.retired)} retired")
+    return current.keys, current.retired | installed.retired
+
+
+def _later_snapshot(later: list[tuple[int, Path]], keys: Path, keyring: Keyring, office: str,
+                    now: dt.datetime) -> bool:
     """A full snapshot among ``later`` verifies now (an expired bundle may then be passed over)."""
     for _, bundle in later:
         try:
-            if verify_bundle(bundle, keys, now=now, office=office).full:
+            if verify_bundle(bundle, keys, now=now, office=office, keyring=keyring).full:
                 return True
         except VerificationError:
             continue
     return False
 
 
-def _from_newest_snapshot(waiting: list[tuple[int, Path]], keys: Path, office: str,
+def _from_newest_snapshot(waiting: list[tuple[int, Path]], keys: Path, keyring: Keyring, office: str,
                           now: dt.datetime) -> list[tuple[int, Path]]:
     """For a new store: the bundles from the newest full snapshot that verifies on, which holds
     every row the office is due, so nothing older is ever applied."""
     for i in range(len(waiting) - 1, -1, -1):  # a bundle that fails to verify stops the search: it is news
-        if verify_bundle(waiting[i][1], keys, now=now, office=office).full:
+        if verify_bundle(waiting[i][1], keys, now=now, office=office, keyring=keyring).full:
             return waiting[i:]
     raise OfficeKitError("the store is new and the inbox holds no full snapshot that verifies: ask the hub for one "
                          f"({len(waiting)} bundle(s) waiting)")

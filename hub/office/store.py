@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import duckdb
 import pyarrow.parquet as pq
@@ -27,10 +28,13 @@ from schemas.sql import lit, q
 LEDGER = "kit_bundles"
 CHANGE = "_change"
 
+TRUSTED = "kit_trust"
+
 _DDL = f"""CREATE TABLE IF NOT EXISTS {LEDGER} (
   office VARCHAR, sequence BIGINT, manifest_sha256 VARCHAR, previous VARCHAR, extract VARCHAR,
   created TIMESTAMPTZ, expires TIMESTAMPTZ, applied_at TIMESTAMPTZ, rows JSON
-)"""
+);
+CREATE TABLE IF NOT EXISTS {TRUSTED} (version BIGINT, envelope BLOB, adopted_at TIMESTAMPTZ)"""
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,23 @@ class OfficeStore:
     def _tables(self) -> set[str]:
         rows = self.con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
                                 "AND schema_name = 'main'").fetchall()
-        return {r[0] for r in rows} - {LEDGER}
+        return {r[0] for r in rows} - {LEDGER, TRUSTED}
+
+    def trusted(self) -> bytes | None:
+        """The newest version of the hub's trust metadata the kit followed (its envelope)."""
+        row = self.con.execute(f"SELECT envelope FROM {TRUSTED} ORDER BY version DESC LIMIT 1").fetchone()
+        return bytes(row[0]) if row else None
+
+    def trust(self, version: int, envelope: bytes) -> None:
+        """Record a version of the trust metadata once it has been followed (``hub.publish.trust.follow``)."""
+        self.con.execute(f"INSERT INTO {TRUSTED} VALUES (?, ?, now())", [version, envelope])
+
+    def ledger(self) -> list[dict[str, Any]]:
+        """Every bundle applied, oldest first: office, sequence, manifest_sha256, extract, applied_at, rows (JSON)."""
+        cur = self.con.execute(f"SELECT office, sequence, manifest_sha256, extract, applied_at, rows FROM {LEDGER} "
+                               "ORDER BY sequence")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def held(self) -> Held:
         last = self.con.execute(f"""SELECT office, sequence, manifest_sha256, applied_at, expires FROM {LEDGER}

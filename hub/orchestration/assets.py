@@ -23,6 +23,7 @@ from hub.orchestration.resources import (
     source_pool,
     translate,
 )
+from hub.publish.acknowledgements import collect_acknowledgements
 from hub.publish.delivery import deliver
 from hub.publish.stage import publish_offices
 from hub.pull.stage import pull
@@ -181,6 +182,31 @@ def _mart_asset(spec: marts.Mart) -> dg.AssetsDefinition:
     return _mart
 
 
+def _acknowledgements_asset(config: HubConfig) -> dg.AssetsDefinition:
+    """One step for every acknowledging office: an acknowledgement is a few hundred bytes."""
+    offices = [o for o in config.offices if o.acknowledgement_keys]
+
+    @dg.asset(
+        name="acknowledgements", group_name="deliveries", kinds={"sftp", "ducklake"}, pool=WAREHOUSE_POOL,
+        deps=[delivery_key(o.id) if o.delivery.sftp is not None else extract_key(o.id) for o in offices],
+        description="The acknowledgements offices signed for the bundles they applied, collected from their inboxes, "
+        "checked against each office's registered key and the bundles published to it, and recorded "
+        "(hub_acknowledgements, the audit log); what is refused is audited with why.",
+    )
+    def _acknowledgements(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
+        results = translate(lambda: collect_acknowledgements(hub.run(context)), "acknowledgements", context)
+        for r in results:
+            for name, why in r.refused.items():
+                context.log.warning(f"{r.office}: acknowledgement {name} refused: {why}")
+        if failed := [r for r in results if r.error]:
+            raise dg.Failure(description="; ".join(f"{r.office}: {r.error}" for r in failed))
+        return dg.MaterializeResult(metadata={
+            "acknowledged": dg.MetadataValue.json({r.office: r.acknowledged for r in results}),
+            "refused": dg.MetadataValue.json({r.office: r.refused for r in results if r.refused})})
+
+    return _acknowledgements
+
+
 @dg.asset(name="warehouse_upkeep", group_name="upkeep", kinds={"ducklake"}, pool=WAREHOUSE_POOL,
           description="The lakehouse's small files compacted, snapshots older than "
           "warehouse.snapshot_retention_days expired, files no kept snapshot needs deleted.")
@@ -196,5 +222,6 @@ def build_assets(config: HubConfig) -> list[dg.AssetsDefinition]:
         + [_normalized_asset(config)] + [_mart_asset(m) for m in marts.MARTS]
         + ([_extracts_asset(config)] if config.offices else [])
         + [_delivery_asset(config, o.id) for o in config.offices if o.delivery.sftp is not None]
+        + ([_acknowledgements_asset(config)] if any(o.acknowledgement_keys for o in config.offices) else [])
         + [_upkeep]
     )

@@ -1,11 +1,15 @@
 """Asset checks beside the normalized tables; blocking ones stop extracts from publishing."""
 
+import datetime as dt
+
 import dagster as dg
 
+from hub.config import HubConfig
 from hub.normalize import set_aside
 from hub.normalize.missing_keys import describe, missing_keys
 from hub.normalize.views import LINK_RATE_SQL
 from hub.orchestration.resources import WAREHOUSE_POOL, HubResource
+from hub.publish.acknowledgements import outstanding
 from schemas.sql import q
 from schemas.tables import RECORD_TYPES, TABLES
 
@@ -119,11 +123,30 @@ def _missing_keys_check(record_type: str) -> dg.AssetChecksDefinition:
     return _check
 
 
-def build_checks() -> list[dg.AssetChecksDefinition]:
+@dg.asset_check(
+    asset="acknowledgements", name="no_acknowledgement_overdue", pool=WAREHOUSE_POOL,
+    description="Every bundle published to an office that acknowledges was signed for within "
+    "hub.acknowledgement_overdue_hours. One overdue: the office has not applied it, or its kit cannot sign or "
+    "write to its inbox; ask its coordination office (the acknowledgement_status view lists them).",
+)
+def acknowledgements_current(hub: HubResource) -> dg.AssetCheckResult:
+    with hub.warehouse() as wh:
+        late = outstanding(wh, hub.config, dt.datetime.now(dt.UTC))
+    return dg.AssetCheckResult(
+        passed=not late, severity=dg.AssetCheckSeverity.WARN,
+        description="; ".join(f"{o.office} bundle {o.bundle_sequence} (published {o.published_at:%Y-%m-%d %H:%M} UTC)"
+                              for o in late[:20]) or None,
+        metadata={"overdue": len(late), "by_office": dg.MetadataValue.json(
+            {office: [o.bundle_sequence for o in late if o.office == office] for office in sorted({o.office for o in late})})},
+    )
+
+
+def build_checks(config: HubConfig) -> list[dg.AssetChecksDefinition]:
     return (
         [_table_check(rt) for rt in RECORD_TYPES]
         + [_set_aside_check(rt) for rt in RECORD_TYPES]
         + [_missing_keys_check(rt) for rt in RECORD_TYPES]
         + [_link_check(rt) for rt in ("supervision", "enforcement")]
         + [batches_balance]
+        + ([acknowledgements_current] if any(o.acknowledgement_keys for o in config.offices) else [])
     )

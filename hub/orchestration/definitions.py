@@ -90,7 +90,7 @@ def build_definitions(
     ))
     return dg.Definitions(
         assets=assets,
-        asset_checks=build_checks(),
+        asset_checks=build_checks(config),
         jobs=[everything, pull_all, refresh],
         schedules=schedules,
         sensors=build_sensors(config),

@@ -12,11 +12,9 @@ file digests) and, here, ``is_plain_name`` and the format's constants.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import errno
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -32,7 +30,8 @@ import pyarrow.parquet as pq
 from hub.durable import fsync
 from hub.errors import PublishError
 from hub.signing.crypto import Signer, encrypt_for
-from hub.signing.primitives import canonical_json, pae, sha256_file
+from hub.signing.envelope import seal
+from hub.signing.primitives import canonical_json, sha256_file
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -135,13 +134,7 @@ def publish_bundle(
             },
         }
         body = canonical_json(statement)
-        envelope = {
-            "payloadType": PAYLOAD_TYPE,
-            "payload": base64.b64encode(body).decode(),
-            "signatures": [{"keyid": k.keyid, "sig": base64.b64encode(k.sign(pae(PAYLOAD_TYPE, body))).decode()}
-                           for k in (key if isinstance(key, Sequence) else [key])],
-        }
-        manifest = json.dumps(envelope, indent=2).encode() + b"\n"
+        manifest = seal(PAYLOAD_TYPE, body, key if isinstance(key, Sequence) else [key])
         (tmp / MANIFEST).write_bytes(manifest)
         for path in (tmp / MANIFEST, tmp / DATA, tmp):
             fsync(path)

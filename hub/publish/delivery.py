@@ -1,6 +1,7 @@
 """Deliver published bundles to an office's SFTP endpoint, in sequence, never half-visible.
 
-Each bundle is uploaded under ``.tmp-<sequence>`` (data files first, manifest last) and then
+The hub's trust metadata the office lacks goes first (``hub.publish.trust``). Each bundle is
+uploaded under ``.tmp-<sequence>`` (data files first, manifest last) and then
 renamed to ``<sequence>`` in one step, so an office never sees part of a bundle. A bundle
 whose manifest is already at its final remote path is skipped (redelivery is a no-op); a
 leftover ``.tmp-`` folder from a crash is removed and the upload starts over. Every bundle
@@ -24,6 +25,7 @@ from hub.observe import lineage
 from hub.observe.run import RunContext
 from hub.publish import inflight
 from hub.publish.bundle import MANIFEST
+from hub.publish.trust import TRUST
 from hub.pull.landing import StateFile
 from hub.pull.sources import connector_errors, sftp_settings
 from hub.signing.primitives import sha256_file
@@ -79,11 +81,28 @@ def _upload(sftp: paramiko.SFTPClient, bundle: Path, remote_office: str) -> str 
     return final
 
 
+def _upload_trust(sftp: paramiko.SFTPClient, trust_dir: Path, remote_office: str) -> None:
+    """Every version of the hub's trust metadata the office's inbox lacks (``trust/``), each
+    under a temporary name and then renamed: before the bundles its keys signed."""
+    if not trust_dir.is_dir():
+        return
+    remote = posixpath.join(remote_office, TRUST)
+    for path in sorted(trust_dir.glob("*.trust.dsse.json")):
+        final = posixpath.join(remote, path.name)
+        if _exists(sftp, final):
+            continue
+        _makedirs(sftp, remote)
+        tmp = posixpath.join(remote, f".tmp-{path.name}")
+        sftp.put(str(path), tmp, confirm=True)
+        sftp.posix_rename(tmp, final)
+
+
 def deliver_pending(
     bundles: list[Path], office: str, settings: SftpSettings,
-    on_delivered: Callable[[Path, str, bool], None] | None = None,
+    on_delivered: Callable[[Path, str, bool], None] | None = None, trust_dir: Path | None = None,
 ) -> list[str]:
-    """Deliver ``bundles`` (oldest first) to ``<remote_dir>/<office>/``; remote paths written.
+    """Deliver ``bundles`` (oldest first) to ``<remote_dir>/<office>/``, after the trust
+    metadata in ``trust_dir`` the office lacks; the bundles' remote paths written.
 
     ``on_delivered(bundle, remote path, uploaded now)`` is called as each bundle is confirmed
     at its final remote path, so a failure later in the run still leaves a record of those.
@@ -92,6 +111,8 @@ def deliver_pending(
     written = []
     with sftp_session(settings) as sftp:
         _makedirs(sftp, remote_office)
+        if trust_dir is not None:
+            _upload_trust(sftp, trust_dir, remote_office)
         for bundle in bundles:
             remote = _upload(sftp, bundle, remote_office)
             if remote is not None:
@@ -132,7 +153,7 @@ def deliver(run: RunContext, office_id: str) -> list[str]:
             run.progress(f"deliver {office_id}: bundle {int(bundle.name)} {'uploaded' if uploaded else 'was already there'}")
 
         with connector_errors():
-            written = deliver_pending(pending, office_id, settings, on_delivered=delivered)
+            written = deliver_pending(pending, office_id, settings, on_delivered=delivered, trust_dir=outbox / TRUST)
         if pending:
             state.data["delivered_sequence"] = int(pending[-1].name)
             state.save()

@@ -5,7 +5,9 @@
     <home>/keys/retired/<keyid>.pem       retired keys: a verifier rejects what they signed
 
 Rotation overlaps: ``rotate`` makes a new signer while the old public key stays trusted, so
-bundles already delivered keep verifying until the old key is retired. With
+bundles already delivered keep verifying until the old key is retired. Each change is
+announced in the next version of the signed trust metadata (``hub.publish.trust``), which
+offices follow. With
 ``hub.signing_passphrase_env`` set, private keys are stored encrypted under the passphrase that
 variable holds (``protect`` encrypts those written before).
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +24,9 @@ from hub.config import secret
 from hub.errors import SigningKeyError
 from hub.home import Home
 from hub.observe import audit
+from hub.publish import trust
 from hub.signing.crypto import (
+    Signer,
     SigningKey,
     encrypt_signing_key,
     generate_signing_key,
@@ -92,11 +97,21 @@ def rotate(home: Home, passphrase_env: str | None = None) -> str:
     _current_file(home).write_text(keyid + "\n")
     audit.append(home.audit, "key", run_id="-", subject=keyid, action="rotate", previous=previous,
                  public=str(home.keys / f"{keyid}.pem"))
+    announce(home, overlap_signers(home, passphrase_env))
     return keyid
 
 
-def retire(home: Home, keyid: str) -> None:
-    """Stop trusting a key: its public key moves to ``retired/`` and its private key is deleted."""
+def announce(home: Home, signers: Sequence[Signer]) -> None:
+    """Sign the keyring's next trust metadata version when it changed (``hub.publish.trust``), audited."""
+    version = trust.write_next(home, signers)
+    if version is not None:
+        audit.append(home.audit, "key", run_id="-", subject=f"trust-{version}", action="trust",
+                     version=version, signed_by=[s.keyid for s in signers])
+
+
+def retire(home: Home, keyid: str, passphrase_env: str | None = None) -> None:
+    """Stop trusting a key: its public key moves to ``retired/`` and its private key is deleted;
+    the trust metadata's next version, signed by the keys that remain, says so to offices."""
     public = home.keys / f"{keyid}.pem"
     if not public.exists():
         raise SigningKeyError(f"no trusted key {keyid} in {home.keys}; 'hub keys list' shows the key ids")
@@ -107,6 +122,7 @@ def retire(home: Home, keyid: str) -> None:
     shutil.move(str(public), retired / public.name)
     (home.signing_keys / f"{keyid}.key").unlink(missing_ok=True)
     audit.append(home.audit, "key", run_id="-", subject=keyid, action="retire")
+    announce(home, overlap_signers(home, passphrase_env))
 
 
 def protect(home: Home, passphrase_env: str | None) -> list[str]:

@@ -24,7 +24,7 @@ from hub.normalize.set_aside import SetAside
 from hub.normalize.warehouse import Warehouse
 from hub.observe import audit, lineage
 from hub.observe.run import RunContext
-from hub.publish import extracts, inflight, keys, receipts
+from hub.publish import extracts, inflight, keys, receipts, trust
 from hub.publish.bundle import PublishedBundle, publish_bundle
 from hub.pull.landing import StateFile
 from hub.signing.crypto import Signer
@@ -70,6 +70,7 @@ def publish_offices(run: RunContext, office_ids: list[str], *, now: dt.datetime 
         return [outcomes[o] for o in office_ids]
     now = now or dt.datetime.now(dt.UTC)
     signers = keys.overlap_signers(run.home, run.config.hub.signing_passphrase_env)
+    keys.announce(run.home, signers)  # a keyring from before trust metadata, or changed by hand
     witnessed = {"audit_checkpoint": cp} if (cp := audit.latest_checkpoint(run.home.audit_checkpoints)) else {}
     with Warehouse.open(run.config, run.home) as wh:  # read-write: receipts and holdings are recorded here
         waiting = set_aside.listed(wh)
@@ -114,6 +115,7 @@ def _publish_office(
         if held := _held_back(waiting, agreement):
             raise HeldBack(f"{office_id} is held back while landed batches of what it receives wait set aside "
                                f"({held}): see 'hub batches list', then release or drop them")
+        trust.copy_to(run.home, folder)  # before the bundle: an office takes the keys, then what they signed
         work = _work_folder(folder)
         try:
             with wh.reading() as snapshot:  # every read of the extract at one snapshot, the one it names

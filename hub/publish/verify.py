@@ -4,7 +4,8 @@ Checks, in order, each failing with its own ``VerificationError.reason``:
 
     malformed       the manifest is not a DSSE envelope of in-toto JSON, or the signed
                     statement is not an extract statement of our predicate type
-    retired-key     signed by a key the hub retired (in the keyring's retired/ folder)
+    retired-key     signed by a key the hub retired (in the keyring's retired/ folder, or
+                    retired in the trust metadata the office follows), and by no trusted key
     bad-signature   no signature verifies with a key in the trusted folder (unknown key,
                     altered manifest, missing or unreadable trusted keys)
     missing-file    a file named in the manifest is absent (or the manifest itself)
@@ -18,6 +19,8 @@ Checks, in order, each failing with its own ``VerificationError.reason``:
     gap             (state file) bundles are missing before an incremental one, whose changes
                     alone would leave the office's tables without theirs
     state           (state file) the verifier's own record is unreadable: fail closed
+    trust           (office kit) trust metadata in the inbox that does not follow the
+                    version the office trusts (``hub.publish.trust``)
     fork            (witness file) the bundle's audit checkpoint is not signed by a hub key, or
                     names another head for a position of the log than one witnessed before
 
@@ -27,7 +30,6 @@ one canonical form, so no changed byte of a bundle can pass.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import json
@@ -50,7 +52,8 @@ from hub.publish.bundle import (
     is_plain_name,
 )
 from hub.signing.crypto import PublicKey, load_public_keys
-from hub.signing.primitives import pae, sha256_file
+from hub.signing.envelope import signed_by, unseal
+from hub.signing.primitives import sha256_file
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _RESEND = "do not use this bundle; ask the hub to resend it"
@@ -83,8 +86,10 @@ class _Statement:
 
 
 def verify_bundle(bundle: Path, keys_dir: Path, *, now: dt.datetime, state_file: Path | None = None,
-                  office: str | None = None, witness: Path | None = None) -> VerifiedBundle:
-    """Verify ``bundle`` against the public keys in ``keys_dir``; raise ``VerificationError``.
+                  office: str | None = None, witness: Path | None = None,
+                  keyring: tuple[dict[str, PublicKey], dict[str, PublicKey]] | None = None) -> VerifiedBundle:
+    """Verify ``bundle`` against the public keys in ``keys_dir`` (or ``keyring``: trusted and
+    retired keys, as the trust metadata the office follows lists them); raise ``VerificationError``.
 
     With ``office``, a bundle made for any other office is refused: a signature proves the hub
     made it, not for whom. With ``state_file``, a bundle that passes is also recorded as the
@@ -100,7 +105,7 @@ def verify_bundle(bundle: Path, keys_dir: Path, *, now: dt.datetime, state_file:
         raise _fail("missing-file", f"{manifest} is missing: {bundle} is not a complete bundle; {_RESEND}")
     raw = manifest.read_bytes()
     body, signatures = _envelope(raw, manifest)
-    trusted, retired = _keyring(keys_dir, manifest)
+    trusted, retired = keyring or _keyring(keys_dir, manifest)
     keyid = _signer(body, signatures, trusted, retired, keys_dir, manifest)
     st = _statement(body, manifest)
     _check_files(bundle, st.subjects)
@@ -138,33 +143,11 @@ def _fail(reason: str, message: str) -> VerificationError:
     return VerificationError(message, reason=reason)
 
 
-def _b64(value: Any) -> bytes:
-    """Decode base64 accepting only its canonical form (no stray padding bits, no whitespace)."""
-    if not isinstance(value, str):
-        raise TypeError("base64 field is not a string")
-    decoded = base64.b64decode(value, validate=True)
-    if base64.b64encode(decoded).decode() != value:
-        raise ValueError("base64 is not in canonical form")
-    return decoded
-
-
 def _envelope(raw: bytes, manifest: Path) -> tuple[bytes, list[tuple[str, bytes]]]:
     """The DSSE envelope's payload and (keyid, signature) pairs; nothing here is trusted yet."""
     try:
-        env = json.loads(raw)
-        if not isinstance(env, dict) or env.keys() != {"payloadType", "payload", "signatures"}:
-            raise ValueError("not a DSSE envelope")
-        if env["payloadType"] != PAYLOAD_TYPE:
-            raise ValueError(f"payloadType is {env['payloadType']!r}, not {PAYLOAD_TYPE}")
-        signatures = []
-        for sig in env["signatures"]:
-            if sig.keys() != {"keyid", "sig"} or not isinstance(sig["keyid"], str):
-                raise ValueError("a signature entry is not {keyid, sig}")
-            signatures.append((sig["keyid"], _b64(sig["sig"])))
-        if not signatures:
-            raise ValueError("it carries no signature")
-        return _b64(env["payload"]), signatures
-    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+        return unseal(raw, PAYLOAD_TYPE)
+    except ValueError as exc:
         raise _fail("malformed", f"{manifest} is not a signed manifest this verifier understands ({exc}); "
                                  f"{_RESEND}") from None
 
@@ -186,15 +169,14 @@ def _keyring(keys_dir: Path, manifest: Path) -> tuple[dict[str, PublicKey], dict
 
 def _signer(body: bytes, signatures: list[tuple[str, bytes]], trusted: dict[str, PublicKey],
             retired: dict[str, PublicKey], keys_dir: Path, manifest: Path) -> str:
-    """The key id of the first trusted key whose signature over the PAE verifies."""
-    signed = pae(PAYLOAD_TYPE, body)
-    for keyid, sig in signatures:
-        if keyid in retired and retired[keyid].verify(sig, signed):
-            raise _fail("retired-key", f"{manifest} is signed by key {keyid}, which the hub retired; "
-                                       f"a retired key may be compromised: {_RESEND}")
-    for keyid, sig in signatures:
-        if keyid in trusted and trusted[keyid].verify(sig, signed):
-            return keyid
+    """The key id of the first trusted key whose signature over the PAE verifies. A retired
+    key's signature beside it changes nothing (a rotation's overlap signed with both, and whoever
+    holds a retired key still lacks the trusted one); one alone is refused."""
+    if (keyid := signed_by(PAYLOAD_TYPE, body, signatures, trusted)) is not None:
+        return keyid
+    if (keyid := signed_by(PAYLOAD_TYPE, body, signatures, retired)) is not None:
+        raise _fail("retired-key", f"{manifest} is signed by key {keyid}, which the hub retired, and by no key it "
+                                   f"trusts; a retired key may be compromised: {_RESEND}")
     if any(keyid in trusted for keyid, _ in signatures):
         raise _fail("bad-signature", f"{manifest} does not match its signature: it was altered or damaged; {_RESEND}")
     unknown = ", ".join(keyid for keyid, _ in signatures)

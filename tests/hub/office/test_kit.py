@@ -17,20 +17,9 @@ from hub.errors import OfficeKitError, VerificationError
 from hub.home import Home
 from hub.normalize.warehouse import Warehouse
 from hub.office import receive
-from hub.orchestration.execute import run_exchange
 from hub.publish.agreements import office_key, select_sql
-from tests.hub.exchange_homes import change_court_filings, copy_of, sftp_drop_served
-
-AS_OF = "2024-11-22"
-NOW = dt.datetime(2024, 11, 22, 12, tzinfo=dt.UTC)
-PROC, JUSTICE, COURT = "wh-proc-zhyw", "wh-justice-office", "wh-court-spo"
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("kitdemo")
-    assert main(["demo", "--home", str(home), "--as-of", AS_OF]) == 0
-    return home
+from tests.hub.exchange_homes import change_court_filings, copy_of
+from tests.hub.office.kit_homes import COURT, JUSTICE, NOW, PROC, run
 
 
 def shared(home: Path, office: str) -> dict[str, set[tuple]]:
@@ -49,8 +38,8 @@ def shared(home: Path, office: str) -> dict[str, set[tuple]]:
 
 def held(store: Path) -> dict[str, set[tuple]]:
     with duckdb.connect(str(store), read_only=True) as con:
-        names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name <> 'kit_bundles'"
-                                           ).fetchall()]
+        names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE NOT starts_with(table_name, "
+                                           "'kit_')").fetchall()]  # the kit's own: its ledger, the trust it follows
         return {n: set(con.execute(f'SELECT * FROM "{n}"').fetchall()) for n in names}
 
 
@@ -60,11 +49,6 @@ def withdraw_hbw_filings(home: Path, n: int = 2) -> None:
         db.execute("UPDATE filings SET is_deleted = 1, updated_at = '2099-01-02 00:00:00' "
                    "WHERE id IN (SELECT id FROM filings WHERE is_deleted = 0 ORDER BY id LIMIT ?)", [n])
     db.close()
-
-
-def run(home: Path) -> None:
-    with sftp_drop_served(home):
-        assert run_exchange(Home(home), as_of=dt.date.fromisoformat(AS_OF))
 
 
 def test_an_office_applies_full_and_incremental_bundles_and_holds_what_its_share_selects(

@@ -113,7 +113,7 @@ def _outbox_leftovers(home: Path) -> list[str]:
 
 def _delivered(home: Path) -> list[str]:
     inbox = exchange.sftp_root(Home(home)) / "inbox"
-    return sorted(f"{p.parent.name}/{p.name}" for p in inbox.glob("*/*"))
+    return sorted(f"{p.parent.name}/{p.name}" for p in inbox.glob("*/" + "[0-9]" * 8))  # bundles, not trust/
 
 
 def _audit(home: Path) -> dict[str, Any]:

@@ -50,8 +50,10 @@ def test_rotation_overlaps_then_retirement_rejects(tmp_path: Path) -> None:
         verify_bundle(old_bundle, ring, now=NOW)
     assert info.value.reason == "retired-key"
     assert verify_bundle(new_bundle, ring, now=NOW).keyid == new
-    assert [e["details"]["action"] for e in map(json.loads, home.audit.read_text().splitlines())] == ["rotate", "rotate", "retire"]
-    assert audit.verify(home.audit) == 3
+    # each change announced to offices in the next version of the signed trust metadata
+    assert [e["details"]["action"] for e in map(json.loads, home.audit.read_text().splitlines())] == [
+        "rotate", "trust", "rotate", "trust", "retire", "trust"]
+    assert audit.verify(home.audit) == 6
 
 
 def test_keys_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -104,8 +106,8 @@ def test_protect_encrypts_a_keyring_written_before_the_passphrase(
     assert main(["keys", "protect", "--home", str(tmp_path)]) == 0
     assert capsys.readouterr().out.strip() == "every signing key was already encrypted"
     actions = [e["details"]["action"] for e in map(json.loads, home.audit.read_text().splitlines())]
-    assert actions == ["rotate", "rotate", "protect", "protect"]
-    assert audit.verify(home.audit) == 4
+    assert actions == ["rotate", "trust", "rotate", "trust", "protect", "protect"]
+    assert audit.verify(home.audit) == 6
 
 
 def test_during_a_rotation_bundles_verify_for_an_office_that_has_not_imported_the_new_key(tmp_path: Path) -> None:

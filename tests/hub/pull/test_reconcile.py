@@ -105,10 +105,11 @@ def check(home: Home) -> Any:
     """The Dagster asset check ``no_source_key_missing`` of filing, run on this home."""
     import dagster as dg
 
+    from hub.config import load_config
     from hub.orchestration.checks import build_checks
     from hub.orchestration.resources import HubResource
 
-    (found,) = [c for c in build_checks() if dg.AssetCheckKey(dg.AssetKey("filing"), "no_source_key_missing") in c.check_keys]
+    (found,) = [c for c in build_checks(load_config(home.config)) if dg.AssetCheckKey(dg.AssetKey("filing"), "no_source_key_missing") in c.check_keys]
     return found(hub=HubResource(home=str(home.root)))
 
 
