@@ -115,9 +115,13 @@ def _publish_office(
         if held := _held_back(waiting, agreement):
             raise HeldBack(f"{office_id} is held back while landed batches of what it receives wait set aside "
                                f"({held}): see 'hub batches list', then release or drop them")
-        trust.copy_to(run.home, folder)  # before the bundle: an office takes the keys, then what they signed
         work = _work_folder(folder)
         try:
+            try:  # before the bundle: an office takes the keys, then what they signed
+                trust.copy_to(run.home, folder)
+            except OSError as exc:
+                raise PublishError(f"cannot put the hub's trust metadata in {folder} ({exc}); check that it is "
+                                   "a folder this user may write") from None
             with wh.reading() as snapshot:  # every read of the extract at one snapshot, the one it names
                 state = extracts.held_state(wh.con, office_id)
                 datasets, holdings, rows = extracts.build(wh.con, agreement, run.home.state, work, full=full,

@@ -61,7 +61,7 @@ def test_benchmark_runs_and_every_record_reaches_warehouse_or_quarantine(tmp_pat
     assert versions - filings == sum(n for k, n in changed.items() if k.endswith("_filing")) > 0
     con.close()
     delivered = sorted(p.relative_to(home / "sources" / "sftp" / "inbox").as_posix()
-                       for p in (home / "sources" / "sftp" / "inbox").glob("*/*"))
+                       for p in (home / "sources" / "sftp" / "inbox").glob("*/" + "[0-9]" * 8))
     # every bundle made was delivered; an incremental office the 0.1 % change did not touch got no empty one
     made = [e for e in audit.entries(home / "audit" / "audit.jsonl") if e["event"] == "publish"]
     assert len(made) == 6 and {e["details"]["status"] for e in made} <= {"ok", "nothing_new"}

@@ -39,7 +39,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def bundles(home: Path) -> list[Path]:
-    return sorted(p for p in (home / "outbox").glob("*/*") if p.is_dir() and not p.name.startswith("."))
+    return sorted((home / "outbox").glob("*/" + "[0-9]" * 8))  # beside them: trust/, acknowledgements/
 
 
 def age_bundles(home: Path, days: int = 16) -> None:
@@ -382,8 +382,10 @@ def test_sftp_delivery_reaches_the_office_inbox(demo: Path) -> None:
     from hub.demo import exchange
 
     inbox = exchange.sftp_root(Home(demo)) / "inbox" / "wh-court-spo"
-    delivered = sorted(p.name for p in inbox.iterdir())
-    assert delivered and all(not name.startswith(".") for name in delivered)
+    assert all(not p.name.startswith(".") for p in inbox.iterdir())  # nothing half-delivered
+    delivered = sorted(p.name for p in inbox.glob("[0-9]" * 8))
+    assert delivered and sorted(p.name for p in (inbox / "trust").iterdir()) == sorted(
+        p.name for p in (demo / "keys" / "trust").iterdir())  # the trust metadata went too
     for name in delivered:
         assert main(["verify", str(inbox / name), "--keys", str(demo / "keys")]) == 0
     entries = [json.loads(line) for line in (demo / "audit" / "audit.jsonl").read_text().splitlines()]
