@@ -345,7 +345,7 @@ def test_failures_are_audited_reported_and_emitted(demo: Path, capsys: pytest.Ca
     assert main(["audit", "report", "--home", str(demo), "--office", "wh-court-spo"]) == 0
     report = capsys.readouterr().out
     bundle3 = [line.split() for line in report.splitlines() if line.strip().startswith("wh-court-spo    3 ")]
-    assert bundle3 and bundle3[0][-3] == "failed"  # delivery status, then when
+    assert bundle3 and bundle3[0][-5] == "failed"  # delivery status, then when, and no acknowledgement ("-" "-")
     spo = [line.split() for line in report.splitlines() if line.strip().startswith("wh_proc_supervision")][0]
     assert spo[1:3] == ["3", "1"]  # pulls, of which failed
 

@@ -27,8 +27,8 @@ from hub.publish.acknowledgements import (
     collect_acknowledgements,
     outstanding,
 )
-from hub.signing.crypto import load_signing_key
-from hub.signing.envelope import seal, unseal
+from hub.signing.crypto import load_signing_key, public_key_from_pem
+from hub.signing.envelope import seal, unseal, valid_signers
 from hub.signing.primitives import canonical_json
 from tests.hub.exchange_homes import change_court_filings, copy_of, sftp_drop_served
 from tests.hub.office.kit_homes import COURT, NOW, PROC, office_key, run
@@ -74,7 +74,9 @@ def test_offices_sign_for_what_they_applied_and_the_hub_records_it_in_its_ledger
 
     # the hub keeps what each office signed: the envelope verifies with the office's key alone
     kept = Home(home).acknowledgements / PROC / "00000001.dsse.json"
-    body, _ = unseal(kept.read_bytes(), ACK_TYPE)
+    body, signatures = unseal(kept.read_bytes(), ACK_TYPE)
+    public = public_key_from_pem((home / "offices" / PROC / "public" / f"{keyids[PROC]}.pem").read_bytes())
+    assert valid_signers(ACK_TYPE, body, signatures, {public.keyid: public}) == [keyids[PROC]]
     assert json.loads(body)["office"] == PROC and json.loads(body)["sequence"] == 1
 
     config = load_config(home / "hub.yaml")

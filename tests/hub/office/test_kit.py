@@ -158,3 +158,22 @@ def test_an_expired_bundle_is_passed_over_only_for_a_later_full_snapshot(tmp_pat
     applied = receive(inbox, store, tmp_path / "keys", office=COURT, identity=None, now=later, progress=notes.append)
     assert [(r.sequence, r.full) for r in applied] == [(3, True)] and "bundle 2 expired unapplied" in notes[0]
     assert held(store) == {"filing": {("a", 0), ("c", 1), ("d", 2)}}
+
+
+def test_ten_bundles_with_a_periodic_full_snapshot_and_withdrawals_leave_the_store_equal_to_the_share(
+        demo: Path, tmp_path: Path) -> None:
+    home = copy_of(demo, tmp_path)
+    inbox, keys, store = home / "outbox" / PROC, home / "keys", tmp_path / "proc.duckdb"
+    applied = receive(inbox, store, keys, office=PROC, identity=None, now=NOW)
+    for n in range(2, 11):  # the procuratorate's agreement: incremental, every 7th bundle a full snapshot
+        with sqlite3.connect(home / "sources" / "wh-court.sqlite") as db:  # each round later than the last
+            db.execute("UPDATE t_ajxx_la SET ay = ay || ?, gxsj = ? WHERE ajbs IN "
+                       "(SELECT ajbs FROM t_ajxx_la ORDER BY ajbs LIMIT 3 OFFSET ?)",
+                       [f"（第{n}次更正）", f"2099-02-{n:02d} 00:00:00", 3 * n])
+        db.close()
+        if n in (4, 9):
+            withdraw_hbw_filings(home, n)
+        run(home)
+        applied += receive(inbox, store, keys, office=PROC, identity=None, now=NOW)
+        assert held(store) == shared(home, PROC)  # after every bundle, not only the last
+    assert [(r.sequence, r.full) for r in applied] == [(n, n in (1, 8)) for n in range(1, 11)]

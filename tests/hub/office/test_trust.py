@@ -15,7 +15,7 @@ from hub.errors import VerificationError
 from hub.home import Home
 from hub.office import receive
 from hub.publish.bundle import publish_bundle
-from hub.publish.keys import current_keyid
+from hub.publish.keys import current_keyid, signing_key
 from hub.publish.trust import TRUST, TRUST_TYPE, trust_name
 from hub.signing.crypto import generate_signing_key, load_signing_key
 from hub.signing.envelope import seal, unseal
@@ -63,9 +63,12 @@ def test_an_office_follows_a_rotation_and_refuses_the_retired_key_from_the_metad
         sequences(home, store, keys)
     assert refused.value.reason == "retired-key"
 
-    # a new store re-reads the chain from the installed keys on: the same verdict
+    # a new store re-reads the chain from the installed keys on: bundles 3 and 2 verify (the new
+    # key signed them), but the full snapshot it would start from is the retired key's alone
     shutil.rmtree(home / "outbox" / PROC / "00000004")
-    assert sequences(home, tmp_path / "again.duckdb", keys) == [1, 2, 3]
+    with pytest.raises(VerificationError) as refused:
+        sequences(home, tmp_path / "again.duckdb", keys)
+    assert refused.value.reason == "retired-key" and "00000001" in str(refused.value)
 
 
 def test_trust_metadata_not_signed_by_the_keys_trusted_or_skipping_a_version_is_refused(
@@ -87,8 +90,10 @@ def test_trust_metadata_not_signed_by_the_keys_trusted_or_skipping_a_version_is_
         sequences(home, tmp_path / "a.duckdb", keys)
     assert refused.value.reason == "trust" and "not signed by the keys the office trusts" in str(refused.value)
 
-    # a version further on, with the ones between missing
-    (trust / trust_name(version + 1)).rename(trust / trust_name(version + 2))
+    # a version further on, signed by the hub's own key, with the one between missing
+    (trust / trust_name(version + 1)).unlink()
+    (trust / trust_name(version + 2)).write_bytes(
+        seal(TRUST_TYPE, canonical_json(body | {"version": version + 2}), [signing_key(Home(home))]))
     with pytest.raises(VerificationError) as refused:
         sequences(home, tmp_path / "b.duckdb", keys)
     assert refused.value.reason == "trust" and f"the next must be {version + 1}" in str(refused.value)
