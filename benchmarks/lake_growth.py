@@ -62,6 +62,7 @@ from benchmarks.run import (
 from hub.config import HubConfig
 from hub.home import Home
 from hub.lake.location import NAME, Lake
+from hub.lake.upkeep import DELETED_GRACE
 from hub.normalize import upkeep_warehouse
 from hub.observe.run import RunContext
 from schemas.sql import lit, q
@@ -227,8 +228,10 @@ def grow(ready: Prepared, records: int, rounds: int, upkeep_every: int, *, pull_
             before = lake_figures(config, home)
             start = time.perf_counter()
             passes = r // upkeep_every
+            # n days and the grace after the start: on a SQLite catalog files wait for the day
+            # boundary after their grace, which a start just after midnight would otherwise not pass
             done = upkeep_warehouse(RunContext(config, home, f"growth-upkeep-{r:04d}"),
-                                    now=began + dt.timedelta(days=days_per_upkeep * passes))
+                                    now=began + dt.timedelta(days=days_per_upkeep * passes) + DELETED_GRACE)
             seconds = time.perf_counter() - start
             after = lake_figures(config, home)
             now |= after | {"before_upkeep": before, "upkeep": done.details() | {"seconds": seconds}}

@@ -128,8 +128,15 @@ def cmd_office(args: argparse.Namespace) -> int:
                       f"{kit.inbox / 'acknowledgements'}" + (f"; {len(done.returned)} returned to {kit.sftp.host}"
                                                             if kit.sftp else ""))
         print(f"{len(done.applied)} bundle(s) applied to {store}" if done.applied else f"nothing new in {kit.inbox}")
+    elif args.config:  # the store it names; nothing else of the settings (no SFTP passphrase) is needed
+        from hub.office.settings import load_kit
+
+        settings, base = load_kit(Path(args.config))
+        store = base / settings.store
+    elif args.store:
+        store = Path(args.store)
     else:
-        store = Path(args.store) if args.store else _kit(args).store
+        raise ConfigError("give --store, or --config with the office kit's settings file")
     if not store.exists():
         print(f"no store at {store}: run `hub office receive` first", file=sys.stderr)
         return 1

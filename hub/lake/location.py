@@ -63,17 +63,19 @@ class _Shared:
         write-ahead log, a connection opening meanwhile finds the catalog busy, and SQLite as
         DuckDB's extension builds it then sleeps a whole second. With one held open, no
         transaction's connection is the last."""
-        if self.hold is not None and time.monotonic() - self.held_since < HOLD_SECONDS / 2:
-            return
-        hold = self.con.cursor()
+        with _shared_lock:
+            if self.hold is not None and time.monotonic() - self.held_since < HOLD_SECONDS / 2:
+                return
+        hold = self.con.cursor()  # opened outside the lock: it may meet the very wait it is there to spare
         try:
             hold.execute("BEGIN TRANSACTION")
             hold.execute(f"SELECT id FROM {NAME}.current_snapshot()").fetchall()
-        except BaseException:
+        except duckdb.Error:  # only ever a saving: the connection that follows says what is wrong
             hold.close()
-            raise
-        self.release()  # the new connection is open before the old one closes
-        self.hold, self.held_since = hold, time.monotonic()
+            return
+        with _shared_lock:
+            self.release()  # the new connection is open before the old one closes
+            self.hold, self.held_since = hold, time.monotonic()
         expiry = threading.Timer(HOLD_SECONDS, self._expire, args=(hold,))
         expiry.daemon = True
         expiry.start()
@@ -168,8 +170,8 @@ class Lake:
                 while len(_shared) > SHARED_INSTANCES:  # its cursors in use keep it alive until closed
                     _shared.popitem(last=False)[1].release()
             _shared.move_to_end(key)
-            if self.sqlite_file is not None:
-                instance.hold_catalog()
+        if self.sqlite_file is not None:
+            instance.hold_catalog()
         con = instance.con.cursor()
         try:
             con.execute(f"USE {NAME}")

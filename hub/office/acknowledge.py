@@ -1,4 +1,5 @@
-"""Signed acknowledgements: the office's own word that it applied a bundle (docs/office-kit.md).
+"""Signed acknowledgements: the office's own word that it applied a bundle (docs/operations.md,
+"The office kit").
 
 After ``receive`` applies bundles, the kit signs one acknowledgement per bundle in its store's
 ledger that has none yet, with the office's Ed25519 key, as a DSSE envelope of JSON naming the

@@ -113,6 +113,7 @@ def _keyring(store: OfficeStore, inbox: Path, keys: Path, progress: Callable[[st
     installed = Trust.installed(keys)
     held = store.trusted()
     current = trust.read(held, f"the trust metadata in {store.path}")[0] if held is not None else installed
+    current = installed if installed.version > current.version else current  # a newer keyring installed since
     folder = inbox / TRUST
     for path in sorted(folder.glob("[0-9]" * 8 + ".trust.dsse.json")) if folder.is_dir() else []:
         if int(path.name[:8]) <= current.version:
@@ -122,7 +123,8 @@ def _keyring(store: OfficeStore, inbox: Path, keys: Path, progress: Callable[[st
         store.trust(current.version, raw)
         progress(f"trust metadata version {current.version} followed: {len(current.keys)} hub key(s) trusted, "
                  f"{len(current.retired)} retired")
-    return current.keys, current.retired | installed.retired
+    retired = current.retired | installed.retired
+    return {k: v for k, v in current.keys.items() if k not in retired}, retired
 
 
 def _later_snapshot(later: list[tuple[int, Path]], keys: Path, keyring: Keyring, office: str,

@@ -101,6 +101,21 @@ def collect(run: RunContext, wh: Warehouse, office_id: str) -> Collected:
     recorded = {int(r[0]) for r in wh.query("SELECT bundle_sequence FROM hub_acknowledgements WHERE office = ?",
                                             [office_id]).fetchall()}
     accepted: list[list[Any]] = []
+    try:
+        _take(run, wh, office, keys, kept, recorded, accepted, done)
+    finally:  # what was accepted (and audited) before a failure of the channel is recorded all the same
+        if accepted:
+            with wh.transaction():
+                wh.con.executemany("INSERT INTO hub_acknowledgements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", accepted)
+            done.acknowledged = [row[1] for row in accepted]
+    return done
+
+
+def _take(run: RunContext, wh: Warehouse, office: Office, keys: dict[str, PublicKey], kept: Path, recorded: set[int],
+          accepted: list[list[Any]], done: Collected) -> None:
+    """``collect``'s loop over the office's acknowledgements: each checked, audited and kept, and
+    the accepted ones added to ``accepted``."""
+    office_id = office.id
     with _channel(run, office) as (names, fetch):
         for name in names:
             match = _NAME.fullmatch(name)
@@ -130,11 +145,6 @@ def collect(run: RunContext, wh: Warehouse, office_id: str) -> Collected:
             if ack.get("audit_checkpoint"):
                 _witnessed(kept / "checkpoints.jsonl", ack["audit_checkpoint"])
             recorded.add(ack["sequence"])
-    if accepted:  # one lakehouse transaction for all of them
-        with wh.transaction():
-            wh.con.executemany("INSERT INTO hub_acknowledgements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", accepted)
-        done.acknowledged = [row[1] for row in accepted]
-    return done
 
 
 def _check(raw: bytes, keys: dict[str, PublicKey], office: str, sequence: int,
@@ -158,6 +168,9 @@ def _check(raw: bytes, keys: dict[str, PublicKey], office: str, sequence: int,
         fields = (ack["office"], int(ack["sequence"]), str(ack["manifest_sha256"]), str(ack["extract"]))
     except (ValueError, KeyError, TypeError) as exc:
         raise _Refused("malformed", f"signed, but not an acknowledgement this hub reads ({exc})") from None
+    checkpoint = ack.get("audit_checkpoint")
+    if checkpoint is not None and not (isinstance(checkpoint, dict) and isinstance(checkpoint.get("seq"), int)):
+        raise _Refused("malformed", "its audit_checkpoint is not a checkpoint (an object with an integer seq)")
     if fields[0] != office:
         raise _Refused("wrong-office", f"signed for office {fields[0]!r}, found in {office}'s inbox")
     if fields[1] != sequence:
@@ -180,7 +193,15 @@ def _channel(run: RunContext, office: Office) -> Iterator[tuple[list[str], Any]]
     if office.delivery.sftp is None:
         folder = office.outbox(run.home) / ACKS
         names = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-        yield names, lambda name: (folder / name).read_bytes()[: _MAX_BYTES + 1]
+
+        def read(name: str) -> bytes:
+            try:
+                with open(folder / name, "rb") as fh:
+                    return fh.read(_MAX_BYTES + 1)
+            except OSError as exc:
+                raise HubError(f"cannot read {folder / name} ({exc}); check the folder's permissions") from None
+
+        yield names, read
         return
     settings = sftp_settings(run.home, f"acknowledgements of {office.id}", office.delivery.sftp)
     remote = posixpath.join(settings.remote_dir, office.id, ACKS)

@@ -154,8 +154,13 @@ def list_keys(home: Home) -> list[KeyInfo]:
 
 
 def export(home: Home, target: Path) -> list[Path]:
-    """Copy the public keyring (trusted and retired keys) to ``target`` for offices."""
+    """Copy the public keyring (trusted and retired keys) and its newest trust metadata to
+    ``target`` for offices: an office installed from it follows the hub's key changes from there."""
     written = []
+    if (newest := trust.latest(home)) and not (target / trust.TRUST / trust.trust_name(newest)).exists():
+        (target / trust.TRUST).mkdir(parents=True, exist_ok=True)
+        name = trust.trust_name(newest)
+        written.append(Path(shutil.copy2(home.keys / trust.TRUST / name, target / trust.TRUST / name)))
     for sub in ("", "retired"):
         src = home.keys / sub
         if not src.exists():

@@ -53,14 +53,28 @@ class Trust:
 
     @classmethod
     def installed(cls, keys_dir: Path) -> Trust:
-        """Version 0: the keys an office was installed with (``*.pem``, retired ones in ``retired/``)."""
-        retired = keys_dir / "retired"
+        """What the office was installed with: the newest trust metadata in ``keys_dir/trust/``
+        (``hub keys export`` writes it), signed by its own keys; else, as version 0, the keys
+        (``*.pem``; retired ones in ``retired/``, never trusted)."""
+        versions = sorted((keys_dir / TRUST).glob("[0-9]" * 8 + ".trust.dsse.json")) if (keys_dir / TRUST).is_dir() else []
+        if versions:
+            trust, signatures, payload = read(versions[-1].read_bytes(), str(versions[-1]))
+            if len(valid_signers(TRUST_TYPE, payload, signatures, trust.keys)) < trust.threshold:
+                raise VerificationError(f"{versions[-1]} is not signed by its own keys: install the hub's exported "
+                                        "keyring again", reason="trust")
+            return trust
+        retired_dir = keys_dir / "retired"
         try:
-            return cls(0, load_public_keys(keys_dir), THRESHOLD,
-                       load_public_keys(retired) if retired.is_dir() else {})
+            keys = load_public_keys(keys_dir)
+            retired = load_public_keys(retired_dir) if retired_dir.is_dir() else {}
         except SigningKeyError as exc:
             raise VerificationError(f"cannot read the hub keys the office was installed with: {exc}",
                                     reason="bad-signature") from None
+        trusted = {k: v for k, v in keys.items() if k not in retired}
+        if not trusted:
+            raise VerificationError(f"no hub key to trust in {keys_dir}: install the hub's exported keyring there",
+                                    reason="bad-signature")
+        return cls(0, trusted, THRESHOLD, retired)
 
 
 def _pems(folder: Path) -> dict[str, str]:
@@ -122,8 +136,10 @@ def read(raw: bytes, where: str) -> tuple[Trust, list[tuple[str, bytes]], bytes]
         trust = Trust(int(body["version"]), keys, int(body["threshold"]), retired)
     except (KeyError, TypeError, ValueError, AttributeError, SigningKeyError) as exc:
         raise VerificationError(f"{where} is not trust metadata this verifier reads ({exc})", reason="trust") from None
-    if any(k != key.keyid for k, key in (keys | retired).items()) or trust.threshold < 1 or not keys:
-        raise VerificationError(f"{where} names keys under other ids, or none, or a threshold below 1", reason="trust")
+    if (any(k != key.keyid for k, key in (keys | retired).items()) or trust.threshold < 1 or not keys
+            or set(keys) & set(retired)):
+        raise VerificationError(f"{where} names keys under other ids, or none, or a key both trusted and retired, or "
+                                "a threshold below 1", reason="trust")
     return trust, signatures, payload
 
 

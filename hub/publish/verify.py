@@ -106,6 +106,7 @@ def verify_bundle(bundle: Path, keys_dir: Path, *, now: dt.datetime, state_file:
     raw = manifest.read_bytes()
     body, signatures = _envelope(raw, manifest)
     trusted, retired = keyring or _keyring(keys_dir, manifest)
+    trusted = {k: v for k, v in trusted.items() if k not in retired}  # a retired key left among the trusted stays retired
     keyid = _signer(body, signatures, trusted, retired, keys_dir, manifest)
     st = _statement(body, manifest)
     _check_files(bundle, st.subjects)

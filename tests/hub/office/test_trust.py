@@ -15,8 +15,9 @@ from hub.errors import VerificationError
 from hub.home import Home
 from hub.office import receive
 from hub.publish.bundle import publish_bundle
-from hub.publish.keys import current_keyid, signing_key
+from hub.publish.keys import current_keyid, export, signing_key
 from hub.publish.trust import TRUST, TRUST_TYPE, trust_name
+from hub.publish.verify import verify_bundle
 from hub.signing.crypto import generate_signing_key, load_signing_key
 from hub.signing.envelope import seal, unseal
 from hub.signing.primitives import canonical_json
@@ -69,6 +70,19 @@ def test_an_office_follows_a_rotation_and_refuses_the_retired_key_from_the_metad
     with pytest.raises(VerificationError) as refused:
         sequences(home, tmp_path / "again.duckdb", keys)
     assert refused.value.reason == "retired-key" and "00000001" in str(refused.value)
+
+    # an office installed from the keyring exported after the retirement follows on from its trust
+    # metadata, and a stale copy of the retired key left among the trusted ones does not pass
+    late = tmp_path / "late-keys"
+    export(Home(home), late)
+    shutil.copy2(late / "retired" / f"{old}.pem", late / f"{old}.pem")
+    with pytest.raises(VerificationError) as refused:  # the old snapshot: the retired key's alone
+        sequences(home, tmp_path / "late.duckdb", late)
+    assert refused.value.reason == "retired-key"
+    with pytest.raises(VerificationError) as refused:
+        verify_bundle(home / "outbox" / PROC / "00000001", late, now=NOW)
+    assert refused.value.reason == "retired-key"
+    assert verify_bundle(home / "outbox" / PROC / "00000003", late, now=NOW).sequence == 3
 
 
 def test_trust_metadata_not_signed_by_the_keys_trusted_or_skipping_a_version_is_refused(
