@@ -38,7 +38,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hub.config import Agreement, Share
-from hub.errors import WarehouseBusy
 from hub.publish.agreements import office_key, select_sql, stored_by
 from hub.publish.bundle import write_parquet
 from hub.signing.primitives import canonical_json
@@ -63,7 +62,6 @@ class Holdings:
     fingerprint: str
     rows: str  # the evaluated share: its record_key and _row_hash are what the office holds
     touched: str | None  # keys whose holdings ``rows`` replaces; None: it replaces them all
-    replaced: str | None  # with ``touched``: the rowids (``_holding``) of the holdings rows of those keys
     batches: str  # batch ids the holdings then account for, besides those they already did
     legacy: Path | None  # a pre-warehouse holdings file (imported, or unreadable), removed once remembered
     temps: tuple[str, ...]  # every temp table of this dataset's extract
@@ -167,8 +165,7 @@ def build(
         fingerprint = _fingerprint(con, share)
         legacy = _legacy_path(state_dir, office, rt)
         held_under = _held_fingerprint(con, state, office, rt, legacy)
-        cur, changes, touched, batches, replaced = (f"_{k}_{n}" for k in ("cur", "changes", "touched", "batches",
-                                                                           "replaced"))
+        cur, changes, touched, batches = (f"_{k}_{n}" for k in ("cur", "changes", "touched", "batches"))
         versioned = rt not in MART_TABLES
         con.execute(f"CREATE OR REPLACE TEMP TABLE {batches} AS SELECT batch_id FROM _pending WHERE dataset = ?", [rt])
         held = ("_legacy" if held_under is None else
@@ -189,11 +186,7 @@ def build(
                     since = (batches, _first_landed(con, rt))
                     con.execute(f"CREATE OR REPLACE TEMP TABLE {touched} AS SELECT DISTINCT record_key "
                                 f"FROM {q(history_table(rt))} WHERE is_current AND {stored_by(*since)}")
-                    # by rowid, so ``remember`` replaces them without another pass over the holdings
-                    con.execute(f"""CREATE OR REPLACE TEMP TABLE {replaced} AS SELECT rowid AS _holding, record_key,
-                                    row_hash FROM hub_holdings WHERE office = ? AND dataset = ?
-                                    AND record_key IN (SELECT record_key FROM {touched})""", [office, rt])
-                    held = replaced
+                    held = f"(SELECT * FROM {held} WHERE record_key IN (SELECT record_key FROM {touched}))"
                 sql, params = select_sql(share, with_key=True, with_version=True, ordered=False, batches_from=since)
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {cur} AS SELECT c.*, {row_hash} AS _row_hash FROM ({sql}) c",
                             params)
@@ -212,9 +205,8 @@ def build(
         finally:
             for temp in ("_legacy", "_held"):
                 con.execute(f"DROP TABLE IF EXISTS {temp}")
-        holdings.append(Holdings(office, rt, fingerprint, cur, touched if cdc else None, replaced if cdc else None,
-                                 batches, legacy if legacy.exists() else None,
-                                 (cur, changes, touched, batches, replaced), changed))
+        holdings.append(Holdings(office, rt, fingerprint, cur, touched if cdc else None, batches,
+                                 legacy if legacy.exists() else None, (cur, changes, touched, batches), changed))
         datasets[rt] = work_dir / f"{rt}.parquet"
         write_parquet(con.sql(f"SELECT {', '.join(shown)} FROM {out}").to_arrow_reader(BATCH_ROWS), datasets[rt])
         receipts[rt] = (f"SELECT rowid + 1 AS bundle_row, {change} AS change, record_key, _version AS row_hash "
@@ -247,13 +239,9 @@ def remember(con: duckdb.DuckDBPyConnection, holdings: list[Holdings]) -> None:
             con.execute(f"""DELETE FROM hub_holdings WHERE office = $office AND dataset = {lit(h.dataset)}
                             AND NOT EXISTS (SELECT 1 FROM {h.rows} c WHERE c.record_key = hub_holdings.record_key
                                             AND c._row_hash = hub_holdings.row_hash)""", office)
-    if replaced := [f"SELECT _holding FROM {h.replaced}" for h in holdings if h.replaced]:
-        expected = con.execute("SELECT count(*) FROM (" + " UNION ALL ".join(replaced) + ")").fetchone()[0]  # type: ignore[index]
-        deleted = con.execute("DELETE FROM hub_holdings WHERE rowid IN (" + " UNION ALL ".join(replaced) + ")"
-                              ).fetchone()[0]  # type: ignore[index]
-        if deleted != expected:  # rows read at the bundle's snapshot are gone: another publish of this office
-            raise WarehouseBusy(f"what office {office['office']} holds changed while its bundle was built "
-                                f"({deleted} of {expected} rows replaced); nothing of it was recorded")
+    if replaced := [f"SELECT {lit(h.dataset)}, record_key FROM {h.touched}" for h in holdings if h.touched]:
+        con.execute("DELETE FROM hub_holdings WHERE office = $office AND (dataset, record_key) IN ("
+                    + " UNION ALL ".join(replaced) + ")", office)
     con.execute("INSERT INTO hub_holdings " + " UNION ALL ".join(
         f"SELECT $office, {lit(h.dataset)}, record_key, _row_hash FROM {h.rows}" if h.touched else
         f"""SELECT $office, {lit(h.dataset)}, c.record_key, c._row_hash FROM {h.rows} c ANTI JOIN
