@@ -41,57 +41,7 @@ NAME = "lake"
 SHARED_INSTANCES = 4
 """Writing DuckDB instances a process keeps open (the homes it used last)."""
 
-HOLD_SECONDS = 30.0
-"""How long a writing instance holds one SQLite catalog connection open (``_Shared.hold_catalog``)
-once opened: its open read keeps the catalog's write-ahead log from being reset, so an idle
-process (a code server between runs) lets go of it after this long, and a busy one takes a new
-one at its next connection once half of it has passed."""
-
-
-@dataclass
-class _Shared:
-    """A process's writing DuckDB instance for one lakehouse, and for a SQLite catalog the
-    cursor holding a catalog connection open."""
-
-    con: duckdb.DuckDBPyConnection
-    hold: duckdb.DuckDBPyConnection | None = None
-    held_since: float = 0.0
-
-    def hold_catalog(self) -> None:
-        """Keep a SQLite catalog connection open while the instance lives. DuckDB opens one per
-        transaction and closes it at the end; the last to close checkpoints and removes the
-        write-ahead log, a connection opening meanwhile finds the catalog busy, and SQLite as
-        DuckDB's extension builds it then sleeps a whole second. With one held open, no
-        transaction's connection is the last."""
-        with _shared_lock:
-            if self.hold is not None and time.monotonic() - self.held_since < HOLD_SECONDS / 2:
-                return
-        hold = self.con.cursor()  # opened outside the lock: it may meet the very wait it is there to spare
-        try:
-            hold.execute("BEGIN TRANSACTION")
-            hold.execute(f"SELECT id FROM {NAME}.current_snapshot()").fetchall()
-        except duckdb.Error:  # only ever a saving: the connection that follows says what is wrong
-            hold.close()
-            return
-        with _shared_lock:
-            self.release()  # the new connection is open before the old one closes
-            self.hold, self.held_since = hold, time.monotonic()
-        expiry = threading.Timer(HOLD_SECONDS, self._expire, args=(hold,))
-        expiry.daemon = True
-        expiry.start()
-
-    def _expire(self, hold: duckdb.DuckDBPyConnection) -> None:
-        with _shared_lock:
-            if self.hold is hold:
-                self.release()
-
-    def release(self) -> None:
-        if self.hold is not None:
-            self.hold.close()
-            self.hold = None
-
-
-_shared: OrderedDict[tuple[Any, ...], _Shared] = OrderedDict()
+_shared: OrderedDict[tuple[Any, ...], duckdb.DuckDBPyConnection] = OrderedDict()
 _shared_lock = threading.Lock()
 _KEY_SALT = secrets.token_bytes(32)  # the secrets in a shared instance's key are digested under it
 
@@ -166,13 +116,11 @@ class Lake:
         with _shared_lock:
             instance = _shared.get(key)
             if instance is None:
-                instance = _shared[key] = _Shared(self._attached(read_only=False, snapshot=None, config=config))
+                instance = _shared[key] = self._attached(read_only=False, snapshot=None, config=config)
                 while len(_shared) > SHARED_INSTANCES:  # its cursors in use keep it alive until closed
-                    _shared.popitem(last=False)[1].release()
+                    _shared.popitem(last=False)
             _shared.move_to_end(key)
-        if self.sqlite_file is not None:
-            instance.hold_catalog()
-        con = instance.con.cursor()
+        con = instance.cursor()
         try:
             con.execute(f"USE {NAME}")
         except BaseException:
@@ -185,7 +133,7 @@ class Lake:
         have left this one's catalog connection broken: a restarted server, say)."""
         with _shared_lock:
             for key in [k for k in _shared if k[1] == self]:
-                _shared.pop(key).release()
+                del _shared[key]
 
     def _instance_key(self, config: dict[str, Any] | None) -> tuple[Any, ...]:
         """What a shared instance is valid for: this process, this lakehouse, these settings and
