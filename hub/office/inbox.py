@@ -21,9 +21,9 @@ import paramiko
 
 from connectors.sftp import SftpSettings, sftp_session
 from hub.publish.acknowledgements import ACKS
+from hub.publish.bundle import is_bundle_name
 from hub.publish.trust import TRUST
 
-_BUNDLE = re.compile(r"\d{8}")
 _TRUST = re.compile(r"\d{8}\.trust\.dsse\.json")
 _ACK = re.compile(r"\d{8}\.dsse\.json")
 
@@ -59,7 +59,7 @@ def mirror(settings: SftpSettings, local: Path, *, after: int,
                 tmp.rename(local / TRUST / entry.filename)
         for entry in sorted(_listdir(sftp, settings.remote_dir), key=lambda e: e.filename):
             name = entry.filename
-            if not _BUNDLE.fullmatch(name) or int(name) <= after or (local / name).exists():
+            if not is_bundle_name(name) or int(name) <= after or (local / name).exists():
                 continue
             tmp = local / f".tmp-{name}"
             shutil.rmtree(tmp, ignore_errors=True)  # what an interrupted download left

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -27,14 +26,13 @@ from pathlib import Path
 from hub.errors import OfficeKitError, VerificationError
 from hub.office.store import OfficeStore
 from hub.publish import trust
-from hub.publish.bundle import DATA
+from hub.publish.bundle import DATA, is_bundle_name
 from hub.publish.trust import TRUST, Trust
 from hub.publish.verify import VerifiedBundle, check_follows, verify_bundle
 from hub.signing.crypto import PublicKey, decrypt_with
 
 Keyring = tuple[dict[str, PublicKey], dict[str, PublicKey]]
 
-_BUNDLE = re.compile(r"\d{8}")
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,7 @@ def receive(inbox: Path, store_path: Path, keys: Path, *, office: str, identity:
     if not inbox.is_dir():
         raise OfficeKitError(f"the inbox {inbox} is not a folder: give the folder the hub delivers this office's "
                              "bundles to")
-    waiting = sorted((int(p.name), p) for p in inbox.iterdir() if p.is_dir() and _BUNDLE.fullmatch(p.name))
+    waiting = sorted((int(p.name), p) for p in inbox.iterdir() if p.is_dir() and is_bundle_name(p.name))
     done: list[Received] = []
     umask = os.umask(0o077)  # the store and its decrypted data: the office's eyes only
     try:

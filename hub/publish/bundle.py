@@ -63,6 +63,11 @@ def write_parquet(batches: pa.RecordBatchReader, path: Path) -> int:
     return rows
 
 
+def is_bundle_name(name: str) -> bool:
+    """A bundle's folder name: its sequence, eight digits (beside them: ``trust/``, ``acknowledgements/``)."""
+    return _BUNDLE_NAME.fullmatch(name) is not None
+
+
 def is_plain_name(name: str) -> bool:
     """A single, visible path component: office and dataset names become folder/file names."""
     return bool(name) and not name.startswith(".") and not any(c in name for c in "/\\\0")
