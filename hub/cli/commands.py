@@ -105,17 +105,23 @@ def _kit(args: argparse.Namespace) -> Kit:
     def at(p: str | None) -> Path | None:
         return Path(p) if p else None
 
-    return Kit(args.office, Path(args.store), Path(args.keys), Path(args.inbox), at(args.identity), at(args.key),
-               args.passphrase_env, at(args.witness))
+    return Kit(args.office, _store(args.store), Path(args.keys), Path(args.inbox), at(args.identity), at(args.key),
+               args.passphrase_env, at(args.witness), store_password_env=args.store_password_env)
+
+
+def _store(where: str) -> str | Path:
+    from hub.office.stores import is_url
+
+    return where if is_url(where) else Path(where)
 
 
 def cmd_office(args: argparse.Namespace) -> int:
-    from hub.office import OfficeStore
     from hub.office.run import KitRun, run_kit
+    from hub.office.stores import is_url, open_store
 
     if args.office_command == "receive":
         kit = _kit(args)
-        store, done = kit.store, KitRun()
+        store, password_env, done = kit.store, kit.store_password_env, KitRun()
         try:
             run_kit(kit, now=dt.datetime.now(dt.UTC), progress=print, done=done)
         except VerificationError as exc:
@@ -132,20 +138,21 @@ def cmd_office(args: argparse.Namespace) -> int:
         from hub.office.settings import load_kit
 
         settings, base = load_kit(Path(args.config))
-        store = base / settings.store
+        store = settings.store if is_url(settings.store) else base / settings.store
+        password_env = settings.store_password_env
     elif args.store:
-        store = Path(args.store)
+        store, password_env = _store(args.store), args.store_password_env
     else:
         raise ConfigError("give --store, or --config with the office kit's settings file")
-    if not store.exists():
+    if not is_url(store) and not Path(store).exists():
         print(f"no store at {store}: run `hub office receive` first", file=sys.stderr)
         return 1
-    with OfficeStore(store) as opened:
-        held = opened.held()
+    with open_store(store, password_env=password_env) as opened:
+        held, where = opened.held(), opened.where
     if held.sequence is None:
-        print(f"{store}: no bundle applied yet")
+        print(f"{where}: no bundle applied yet")
         return 0
-    print(f"{store}: office {held.office}, bundle {held.sequence} applied at {held.applied_at:%Y-%m-%d %H:%M} "
+    print(f"{where}: office {held.office}, bundle {held.sequence} applied at {held.applied_at:%Y-%m-%d %H:%M} "
           f"({held.bundles} in all); it expires {held.expires:%Y-%m-%d %H:%M}")
     for table, rows in held.tables.items():
         print(f"  {table}: {rows:,} rows")

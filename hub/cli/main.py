@@ -96,7 +96,9 @@ def parser() -> argparse.ArgumentParser:
     receive.add_argument("--config", help="the office kit's settings file (office.yaml), instead of the options "
                                           "below; it may name an SFTP inbox to mirror")
     receive.add_argument("--inbox", help="folder the hub delivers this office's bundles to")
-    receive.add_argument("--store", help="the office's DuckDB file (made if missing)")
+    receive.add_argument("--store", help="the office's DuckDB file (made if missing), or a SQLAlchemy URL of its "
+                                         "database, without the password")
+    receive.add_argument("--store-password-env", help="variable holding the password of the --store database")
     receive.add_argument("--keys", help="folder of the hub keys the office was installed with (*.pem)")
     receive.add_argument("--office", help="this office's id: another office's bundle is refused")
     receive.add_argument("--identity", help="this office's age identity file, for encrypted bundles")
@@ -111,7 +113,8 @@ def parser() -> argparse.ArgumentParser:
     keygen.add_argument("--passphrase-env", help="variable holding a passphrase to encrypt the private key under")
     keygen.set_defaults(fn=commands.cmd_office_keygen)
     status = office_sub.add_parser("status", help="what the office's store holds: last bundle, rows per table")
-    status.add_argument("--store", help="the office's DuckDB file")
+    status.add_argument("--store", help="the office's DuckDB file, or its database URL")
+    status.add_argument("--store-password-env", help="variable holding the password of the --store database")
     status.add_argument("--config", help="the office kit's settings file, naming the store")
     status.set_defaults(fn=commands.cmd_office)
 

@@ -62,13 +62,22 @@ FROM links WHERE record_type = ? GROUP BY link
 
 ACKNOWLEDGEMENT_STATUS_VIEW = """
 CREATE OR REPLACE VIEW acknowledgement_status AS
-SELECT b.*, a.office IS NOT NULL AS acknowledged, a.applied_at, a.collected_at, a.keyid,
-       CASE WHEN a.office IS NULL
-            THEN date_diff('hour', b.published_at, CAST(timezone('UTC', now()) AS TIMESTAMP)) END AS hours_waiting
-FROM (SELECT office, agreement, bundle_sequence, bundle_sha256, extract, min(published_at) AS published_at
-      FROM hub_bundles GROUP BY ALL) b
-LEFT JOIN hub_acknowledgements a
-       ON a.office = b.office AND a.bundle_sequence = b.bundle_sequence AND a.bundle_sha256 = b.bundle_sha256
+WITH signed AS (
+  SELECT b.*, a.office IS NOT NULL AS acknowledged, a.applied_at, a.collected_at, a.keyid
+  FROM (SELECT office, agreement, bundle_sequence, bundle_sha256, extract, min(published_at) AS published_at
+        FROM hub_bundles GROUP BY ALL) b
+  LEFT JOIN hub_acknowledgements a
+         ON a.office = b.office AND a.bundle_sequence = b.bundle_sequence AND a.bundle_sha256 = b.bundle_sha256
+), superseded AS (
+  SELECT s.*, CASE WHEN NOT s.acknowledged THEN (
+           SELECT min(f.bundle_sequence) FROM signed f
+           WHERE f.office = s.office AND f.acknowledged AND f.extract = 'full' AND f.bundle_sequence > s.bundle_sequence)
+         END AS superseded_by
+  FROM signed s
+)
+SELECT *, CASE WHEN NOT acknowledged AND superseded_by IS NULL
+               THEN date_diff('hour', published_at, CAST(timezone('UTC', now()) AS TIMESTAMP)) END AS hours_waiting
+FROM superseded
 """
 
 
@@ -96,7 +105,9 @@ VIEWS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
         "applied_at": ("应用时间", "when the office applied it, by its clock (UTC)"),
         "collected_at": ("收取时间", "when the hub took the acknowledgement in (UTC)"),
         "keyid": ("签名密钥", "the office key that signed"),
-        "hours_waiting": ("等待小时", "unacknowledged: hours since it was published"),
+        "superseded_by": ("被全量替代", "unacknowledged, but the office signed for this later full snapshot, "
+                                        "which holds all it was due"),
+        "hours_waiting": ("等待小时", "unacknowledged and not superseded: hours since it was published"),
     }),
     "code_flags": ("Values no code table knows: kept in the record, listed here", {
         "record_type": ("记录类型", "table of the record"),

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from hub.errors import OfficeKitError, VerificationError
 from hub.office.store import OfficeStore
+from hub.office.stores import open_store
 from hub.publish import trust
 from hub.publish.bundle import DATA, is_bundle_name
 from hub.publish.trust import TRUST, Trust
@@ -44,9 +45,11 @@ class Received:
     rows: dict[str, int]
 
 
-def receive(inbox: Path, store_path: Path, keys: Path, *, office: str, identity: Path | None, now: dt.datetime,
-            witness: Path | None = None, progress: Callable[[str], None] = lambda _: None) -> list[Received]:
-    """Apply every bundle in ``inbox`` newer than the store's last, in order; returns those applied."""
+def receive(inbox: Path, store_at: str | Path, keys: Path, *, office: str, identity: Path | None, now: dt.datetime,
+            witness: Path | None = None, password_env: str | None = None,
+            progress: Callable[[str], None] = lambda _: None) -> list[Received]:
+    """Apply every bundle in ``inbox`` newer than the store's last, in order; returns those
+    applied. The store is a DuckDB file or a database URL (``hub.office.stores``)."""
     if not inbox.is_dir():
         raise OfficeKitError(f"the inbox {inbox} is not a folder: give the folder the hub delivers this office's "
                              "bundles to")
@@ -54,10 +57,10 @@ def receive(inbox: Path, store_path: Path, keys: Path, *, office: str, identity:
     done: list[Received] = []
     umask = os.umask(0o077)  # the store and its decrypted data: the office's eyes only
     try:
-        with OfficeStore(store_path) as store:
+        with open_store(store_at, password_env=password_env) as store:
             bound = store.office()
             if bound is not None and bound != office:
-                raise OfficeKitError(f"the store {store_path} holds office {bound}'s bundles, not {office}'s: give "
+                raise OfficeKitError(f"the store {store.where} holds office {bound}'s bundles, not {office}'s: give "
                                      "this office its own store")
             keyring = _keyring(store, inbox, keys, progress)
             last = store.last()
@@ -66,7 +69,7 @@ def receive(inbox: Path, store_path: Path, keys: Path, *, office: str, identity:
             for i, (sequence, bundle) in enumerate(waiting):
                 if last is not None and sequence <= last[0]:
                     continue  # applied before
-                with _private_copy(bundle, store_path.parent) as copy:  # checked and applied: nothing swapped between
+                with _private_copy(bundle, store.folder) as copy:  # checked and applied: nothing swapped between
                     try:
                         verified = verify_bundle(copy, keys, now=now, office=office, witness=witness, keyring=keyring)
                     except VerificationError as exc:
@@ -76,7 +79,7 @@ def receive(inbox: Path, store_path: Path, keys: Path, *, office: str, identity:
                         raise
                     if last is not None:
                         check_follows(last, office, verified.sequence, verified.previous, verified.full,
-                                      f"store {store_path}")
+                                      f"store {store.where}")
                     rows = _apply(store, copy, verified, identity)
                 last = (verified.sequence, verified.manifest_sha256)
                 done.append(Received(verified.sequence, verified.full, rows))
@@ -88,9 +91,10 @@ def receive(inbox: Path, store_path: Path, keys: Path, *, office: str, identity:
 
 
 @contextmanager
-def _private_copy(bundle: Path, beside: Path) -> Iterator[Path]:
-    """``bundle`` copied into a folder only this user reads, removed afterwards: the inbox is
-    writable by whoever delivers, so what is verified must be what is applied."""
+def _private_copy(bundle: Path, beside: Path | None) -> Iterator[Path]:
+    """``bundle`` copied into a folder only this user reads (beside the store's file, or in the
+    temporary folder), removed afterwards: the inbox is writable by whoever delivers, so what is
+    verified must be what is applied."""
     work = Path(tempfile.mkdtemp(prefix=".kit-", dir=beside))
     try:
         copy = work / bundle.name

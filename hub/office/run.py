@@ -14,7 +14,7 @@ from hub.office.acknowledge import acknowledge
 from hub.office.inbox import mirror, return_acknowledgements
 from hub.office.receive import Received, receive
 from hub.office.settings import Kit
-from hub.office.store import OfficeStore
+from hub.office.stores import open_store
 from hub.publish.acknowledgements import ACKS
 from hub.pull.sources import connector_errors
 from hub.signing.crypto import load_signing_key
@@ -45,22 +45,22 @@ def run_kit(kit: Kit, *, now: dt.datetime, progress: Callable[[str], None] = lam
     """One run (the module's docstring); ``done`` is filled as it goes, so a caller catching a
     refusal still sees what was applied before it."""
     done = done if done is not None else KitRun()
-    witness = kit.witness or kit.store.with_name(kit.store.name + ".checkpoints.jsonl")
+    witness = kit.checkpoints
     signer = load_signing_key(kit.key, passphrase(kit.passphrase_env), passphrase_from=f"${kit.passphrase_env}"
                               ) if kit.key is not None else None  # a key that cannot sign stops the run first
     if kit.sftp is not None:
-        with OfficeStore(kit.store) as store:
+        with open_store(kit.store, password_env=kit.store_password_env) as store:
             last = store.last()
         with connector_errors():
             done.downloaded = mirror(kit.sftp, kit.inbox, after=last[0] if last else 0, progress=progress)
     refused: VerificationError | None = None
     try:
         done.applied = receive(kit.inbox, kit.store, kit.keys, office=kit.office, identity=kit.identity, now=now,
-                               witness=witness, progress=progress)
+                               witness=witness, password_env=kit.store_password_env, progress=progress)
     except VerificationError as exc:
         refused = exc
     if signer is not None:
-        with OfficeStore(kit.store) as store:
+        with open_store(kit.store, password_env=kit.store_password_env) as store:
             done.acknowledged = acknowledge(store, kit.inbox / ACKS, signer, witness=witness)
         if kit.sftp is not None:
             with connector_errors():

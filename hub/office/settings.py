@@ -19,11 +19,13 @@ from hub.config import secret
 from hub.config.base import Model, env_name
 from hub.config.sources import SftpEndpoint
 from hub.errors import ConfigError
+from hub.office.stores import check_store, is_url
 
 
 class KitSettings(Model):
     office: str  # this office's id: another office's bundle is refused
-    store: str  # the office's DuckDB file
+    store: str  # the office's DuckDB file, or a SQLAlchemy URL of its database
+    store_password_env: str | None = None  # the variable holding that database's password
     keys: str  # the hub's public keys the office was installed with
     inbox: str  # the folder the bundles are read from (with sftp: mirrored into)
     identity: str | None = None  # the office's age identity, for encrypted bundles
@@ -32,7 +34,8 @@ class KitSettings(Model):
     witness: str | None = None  # the hub checkpoints seen (default: beside the store)
     sftp: SftpEndpoint | None = None
 
-    _env = field_validator("passphrase_env")(env_name)
+    _env = field_validator("passphrase_env", "store_password_env")(env_name)
+    _store = field_validator("store")(check_store)
 
 
 def load_kit(path: Path) -> tuple[KitSettings, Path]:
@@ -65,7 +68,7 @@ class Kit:
     """What one ``receive`` works with, every path resolved."""
 
     office: str
-    store: Path
+    store: str | Path  # a DuckDB file, or a database URL (``hub.office.stores``)
     keys: Path
     inbox: Path
     identity: Path | None = None
@@ -73,12 +76,22 @@ class Kit:
     passphrase_env: str | None = None
     witness: Path | None = None
     sftp: SftpSettings | None = None
+    store_password_env: str | None = None
+
+    @property
+    def checkpoints(self) -> Path:
+        """The file of hub checkpoints witnessed: as set, else beside the store's file (or the inbox)."""
+        if self.witness is not None:
+            return self.witness
+        beside = self.inbox if is_url(self.store) else Path(self.store)
+        return beside.with_name(beside.name + ".checkpoints.jsonl")
 
     @classmethod
     def of(cls, settings: KitSettings, base: Path) -> Kit:
         def at(p: str | None) -> Path | None:
             return None if p is None else base / p  # an absolute path stays as it is
 
-        return cls(settings.office, base / settings.store, base / settings.keys, base / settings.inbox,
-                   at(settings.identity), at(settings.key), settings.passphrase_env, at(settings.witness),
-                   sftp_inbox(settings, base))
+        store = settings.store if is_url(settings.store) else base / settings.store
+        return cls(settings.office, store, base / settings.keys, base / settings.inbox, at(settings.identity),
+                   at(settings.key), settings.passphrase_env, at(settings.witness), sftp_inbox(settings, base),
+                   settings.store_password_env)

@@ -11,7 +11,8 @@ digest, with the rows the bundle carried. Accepted, it becomes a row of
 ``acknowledgement_refused`` entry with the reason, its copy set aside, and the others go on.
 The hub's audit checkpoint an acknowledgement carries is kept in the office's
 ``checkpoints.jsonl`` there, for ``hub audit verify --witness``. ``outstanding`` names the
-bundles still unacknowledged after ``hub.acknowledgement_overdue_hours``.
+bundles still unacknowledged after ``hub.acknowledgement_overdue_hours``, passing over those a
+later full snapshot the office acknowledged supersedes.
 """
 
 from __future__ import annotations
@@ -229,13 +230,14 @@ def _witnessed(path: Path, checkpoint: dict[str, Any]) -> None:
 
 def outstanding(wh: Warehouse, config: HubConfig, now: dt.datetime) -> list[Outstanding]:
     """Bundles of offices that acknowledge, published more than the overdue hours before ``now``
-    and not acknowledged."""
+    and not acknowledged, nor superseded by a later full snapshot the office acknowledged (an
+    office that lost its store, or was away past a bundle's expiry, rightly starts from one)."""
     offices = [o.id for o in config.offices if o.acknowledgement_keys]
     if not offices:
         return []
     cutoff = (now - dt.timedelta(hours=config.hub.acknowledgement_overdue_hours)).astimezone(dt.UTC).replace(tzinfo=None)
     rows = wh.query("""SELECT office, bundle_sequence, min(published_at) FROM acknowledgement_status
-                       WHERE NOT acknowledged AND list_contains(?, office) GROUP BY ALL
+                       WHERE NOT acknowledged AND superseded_by IS NULL AND list_contains(?, office) GROUP BY ALL
                        HAVING min(published_at) < ? ORDER BY ALL""", [offices, cutoff]).fetchall()
     return [Outstanding(o, int(s), p) for o, s, p in rows]
 

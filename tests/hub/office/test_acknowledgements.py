@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from hub.cli import main
 from hub.config import load_config
@@ -18,7 +19,7 @@ from hub.inspect.trace import render, trace
 from hub.normalize.warehouse import Warehouse
 from hub.observe import audit
 from hub.observe.run import RunContext
-from hub.office import OfficeStore, acknowledge
+from hub.office import acknowledge, open_store
 from hub.orchestration.checks import build_checks
 from hub.orchestration.resources import HubResource
 from hub.publish.acknowledgements import (
@@ -107,10 +108,10 @@ def test_a_forged_or_misfiled_acknowledgement_is_refused_with_why_and_the_others
 
     witness = tmp_path / "witnessed.jsonl"
     kit_receive(inbox, store, home / "keys", office=PROC, identity=None, now=NOW, witness=witness)
-    with OfficeStore(store) as opened:
+    with open_store(store) as opened:
         acknowledge(opened, inbox / ACKS, load_signing_key(stranger))  # both signed by the stranger
     (inbox / ACKS / "00000002.dsse.json").unlink()
-    with OfficeStore(store) as opened:  # the lost one signed again, with the checkpoint bundle 2 carried
+    with open_store(store) as opened:  # the lost one signed again, with the checkpoint bundle 2 carried
         assert acknowledge(opened, inbox / ACKS, load_signing_key(key), witness=witness) == [2]
 
     taken, refused, error = collect(home)[PROC]
@@ -137,7 +138,7 @@ def test_a_forged_or_misfiled_acknowledgement_is_refused_with_why_and_the_others
 
     # the office signs for bundle 1 properly: taken in
     (inbox / ACKS / "00000001.dsse.json").unlink()
-    with OfficeStore(store) as opened:
+    with open_store(store) as opened:
         acknowledge(opened, inbox / ACKS, load_signing_key(key))
     assert collect(home)[PROC][0] == [1]
     assert [r[:2] for r in ledger(home)] == [(PROC, 1), (PROC, 2)]
@@ -182,3 +183,29 @@ def test_an_encrypted_office_key_signs_with_its_passphrase_and_fails_clearly_wit
     assert main(args) == 1
     assert "$OFFICE_PASS is not set" in capsys.readouterr().err
     assert not (inbox / ACKS / "00000001.dsse.json").exists()
+
+
+def test_bundles_a_later_acknowledged_full_snapshot_replaces_are_not_overdue(demo: Path, tmp_path: Path) -> None:
+    home = copy_of(demo, tmp_path)
+    key = office_key(home, PROC)
+    settings = yaml.safe_load((home / "hub.yaml").read_text())
+    for agreement in settings["agreements"]:
+        if agreement["office"] == PROC:
+            agreement["full_every"] = 2
+    (home / "hub.yaml").write_text(yaml.safe_dump(settings, allow_unicode=True, sort_keys=False))
+    change_court_filings(home)
+    run(home)  # bundle 2: the changes
+    change_court_filings(home, 8)
+    run(home)  # bundle 3: a full snapshot
+    config, later = load_config(home / "hub.yaml"), dt.datetime.now(dt.UTC) + dt.timedelta(hours=25)
+
+    def overdue_and_status() -> tuple[list[int], list[tuple]]:
+        with Warehouse.open(config, Home(home), read_only=True) as wh:
+            return ([o.bundle_sequence for o in outstanding(wh, config, later)],
+                    wh.query("SELECT bundle_sequence, acknowledged, superseded_by FROM acknowledgement_status "
+                             "WHERE office = ? ORDER BY 1", [PROC]).fetchall())
+
+    assert overdue_and_status()[0] == [1, 2, 3]  # nobody has signed for any of them
+    receive(home, PROC, home / "outbox" / PROC, key, tmp_path)  # a new store: it starts from bundle 3
+    assert collect(home)[PROC][0] == [3]
+    assert overdue_and_status() == ([], [(1, False, 3), (2, False, 3), (3, True, None)])

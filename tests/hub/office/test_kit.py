@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from hub.cli import main
 from hub.config import load_config
@@ -19,7 +20,15 @@ from hub.normalize.warehouse import Warehouse
 from hub.office import receive
 from hub.publish.agreements import office_key, select_sql
 from tests.hub.exchange_homes import change_court_filings, copy_of
-from tests.hub.office.kit_homes import COURT, JUSTICE, NOW, PROC, run
+from tests.hub.office.kit_homes import (
+    COURT,
+    JUSTICE,
+    NOW,
+    PROC,
+    held_in,
+    office_database,
+    run,
+)
 
 
 def shared(home: Path, office: str) -> dict[str, set[tuple]]:
@@ -160,20 +169,63 @@ def test_an_expired_bundle_is_passed_over_only_for_a_later_full_snapshot(tmp_pat
     assert held(store) == {"filing": {("a", 0), ("c", 1), ("d", 2)}}
 
 
-def test_ten_bundles_with_a_periodic_full_snapshot_and_withdrawals_leave_the_store_equal_to_the_share(
+def test_ten_bundles_with_a_periodic_full_snapshot_and_withdrawals_leave_each_kind_of_store_equal_to_the_share(
         demo: Path, tmp_path: Path) -> None:
     home = copy_of(demo, tmp_path)
-    inbox, keys, store = home / "outbox" / PROC, home / "keys", tmp_path / "proc.duckdb"
-    applied = receive(inbox, store, keys, office=PROC, identity=None, now=NOW)
-    for n in range(2, 11):  # the procuratorate's agreement: incremental, every 7th bundle a full snapshot
-        with sqlite3.connect(home / "sources" / "wh-court.sqlite") as db:  # each round later than the last
-            db.execute("UPDATE t_ajxx_la SET ay = ay || ?, gxsj = ? WHERE ajbs IN "
-                       "(SELECT ajbs FROM t_ajxx_la ORDER BY ajbs LIMIT 3 OFFSET ?)",
-                       [f"（第{n}次更正）", f"2099-02-{n:02d} 00:00:00", 3 * n])
-        db.close()
-        if n in (4, 9):
-            withdraw_hbw_filings(home, n)
-        run(home)
-        applied += receive(inbox, store, keys, office=PROC, identity=None, now=NOW)
-        assert held(store) == shared(home, PROC)  # after every bundle, not only the last
-    assert [(r.sequence, r.full) for r in applied] == [(n, n in (1, 8)) for n in range(1, 11)]
+    inbox, keys = home / "outbox" / PROC, home / "keys"
+    with office_database("postgresql") as pg, office_database("mariadb") as maria:
+        stores: dict[str, str | Path] = {"duckdb": tmp_path / "proc.duckdb", "postgresql": pg, "mariadb": maria}
+
+        def take() -> list[tuple[int, bool]]:
+            """Each store takes the new bundles; each then holds what the share selects on the hub."""
+            applied = {kind: [(r.sequence, r.full) for r in receive(inbox, where, keys, office=PROC, identity=None,
+                                                                     now=NOW)] for kind, where in stores.items()}
+            want = shared(home, PROC)
+            for kind, where in stores.items():
+                assert (held(where) if isinstance(where, Path) else held_in(where)) == want, kind
+            assert applied["postgresql"] == applied["mariadb"] == applied["duckdb"]
+            return applied["duckdb"]
+
+        applied = take()
+        for n in range(2, 11):  # the procuratorate's agreement: incremental, every 7th bundle a full snapshot
+            with sqlite3.connect(home / "sources" / "wh-court.sqlite") as db:  # each round later than the last
+                db.execute("UPDATE t_ajxx_la SET ay = ay || ?, gxsj = ? WHERE ajbs IN "
+                           "(SELECT ajbs FROM t_ajxx_la ORDER BY ajbs LIMIT 3 OFFSET ?)",
+                           [f"（第{n}次更正）", f"2099-02-{n:02d} 00:00:00", 3 * n])
+            db.close()
+            if n in (4, 9):
+                withdraw_hbw_filings(home, n)
+            run(home)
+            applied += take()  # after every bundle, not only the last
+    assert applied == [(n, n in (1, 8)) for n in range(1, 11)]
+
+
+def test_an_office_keeps_its_store_in_its_own_database_named_by_url_with_the_password_from_the_environment(
+        demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = tmp_path / "office.yaml"
+
+    def kit(**store: str) -> list[str]:
+        settings.write_text(yaml.safe_dump({"office": COURT, "keys": str(demo / "keys"),
+                                            "inbox": str(demo / "outbox" / COURT), **store}))
+        return ["--config", str(settings)]
+
+    with office_database("postgresql") as url:
+        assert main(["office", "receive", *kit(store=url.replace("postgres@", "postgres:s3cret@"))]) == 2
+        assert "the store's URL holds a password" in capsys.readouterr().err  # secrets stay out of files
+
+        monkeypatch.delenv("KIT_DB_PASSWORD", raising=False)
+        args = kit(store=url, store_password_env="KIT_DB_PASSWORD")
+        assert main(["office", "receive", *args]) == 2
+        assert "KIT_DB_PASSWORD is not set" in capsys.readouterr().err
+        monkeypatch.setenv("KIT_DB_PASSWORD", "any")  # the test server trusts loopback: any password does
+        assert main(["office", "receive", *args]) == 0
+        assert f"1 bundle(s) applied to {url}" in capsys.readouterr().out
+        assert held_in(url) == shared(demo, COURT)
+        assert main(["office", "status", *args]) == 0
+        assert f"office {COURT}, bundle 1 applied" in capsys.readouterr().out
+        assert main(["office", "receive", *args]) == 0 and "nothing new in" in capsys.readouterr().out
+
+    down = "postgresql+psycopg://postgres@127.0.0.1:9/kit"  # nothing listens on the discard port
+    assert main(["office", "status", "--store", down]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot open the office store {down}" in err and "the database is up" in err
