@@ -29,6 +29,9 @@ retry loop can ask ``isinstance(exc, Transient)`` without knowing the stage.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from connectors import errors as connector
 from connectors.errors import Terminal, Transient
 
@@ -78,6 +81,18 @@ def from_connector(exc: connector.ConnectorError) -> HubError:
         if isinstance(exc, theirs):
             return ours(str(exc), source=source)
     return SourceError(str(exc), source=source)
+
+
+@contextmanager
+def connector_errors() -> Iterator[None]:
+    """Raise a connector's error as the hub's of the same kind (``from_connector``); the hub's
+    own pass through as they are."""
+    try:
+        yield
+    except connector.ConnectorError as exc:
+        if isinstance(exc, HubError):
+            raise
+        raise from_connector(exc) from exc
 
 
 class LandingError(HubError, Terminal):

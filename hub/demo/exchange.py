@@ -17,8 +17,8 @@ from hub.demo.generator import (
     write_court_b,
     write_supervision_drops,
 )
+from hub.errors import connector_errors
 from hub.home import Home
-from hub.pull.sources import connector_errors
 from hub.signing.crypto import generate_age_identity, generate_ssh_key
 
 SFTP_USER = "wh-proc"

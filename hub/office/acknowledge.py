@@ -20,7 +20,7 @@ from typing import Any
 from hub.durable import write_atomic
 from hub.observe import audit
 from hub.office.store import OfficeStore
-from hub.publish.acknowledgements import ACK_TYPE, ack_name
+from hub.publish.bundle import ACK_TYPE, ack_name
 from hub.signing.crypto import Signer
 from hub.signing.envelope import seal
 from hub.signing.primitives import canonical_json

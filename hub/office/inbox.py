@@ -20,8 +20,7 @@ from pathlib import Path
 import paramiko
 
 from connectors.sftp import SftpSettings, sftp_session
-from hub.publish.acknowledgements import ACKS
-from hub.publish.bundle import is_bundle_name
+from hub.publish.bundle import ACKS, is_bundle_name
 from hub.publish.trust import TRUST
 
 _TRUST = re.compile(r"\d{8}\.trust\.dsse\.json")

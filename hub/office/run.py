@@ -9,14 +9,13 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hub.errors import SigningKeyError, VerificationError
+from hub.errors import SigningKeyError, VerificationError, connector_errors
 from hub.office.acknowledge import acknowledge
 from hub.office.inbox import mirror, return_acknowledgements
 from hub.office.receive import Received, receive
 from hub.office.settings import Kit
 from hub.office.stores import open_store
-from hub.publish.acknowledgements import ACKS
-from hub.pull.sources import connector_errors
+from hub.publish.bundle import ACKS
 from hub.signing.crypto import load_signing_key
 
 

@@ -21,7 +21,6 @@ import datetime as dt
 import hashlib
 import json
 import posixpath
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,27 +29,16 @@ from typing import Any
 
 from connectors.sftp import sftp_session
 from hub.config import HubConfig, Office
-from hub.errors import ConfigError, HubError, SigningKeyError
+from hub.errors import ConfigError, HubError, SigningKeyError, connector_errors
 from hub.home import Home
 from hub.normalize.warehouse import Warehouse
 from hub.observe.run import RunContext
-from hub.pull.sources import connector_errors, sftp_settings
+from hub.publish.bundle import ACK_TYPE, ACKS, ack_name, ack_sequence
+from hub.pull.sources import sftp_settings
 from hub.signing.crypto import PublicKey, public_key_from_pem
 from hub.signing.envelope import signed_by, unseal
 
-ACK_TYPE = "application/vnd.case-exchange-hub.acknowledgement+json"
-"""The DSSE payload type of an acknowledgement: the signature binds it, so no other signed
-document of the hub's or an office's can pass for one."""
-
-ACKS = "acknowledgements"
-"""The folder, in an office's inbox, its acknowledgements are written to and collected from."""
-
-_NAME = re.compile(r"(\d{8})\.dsse\.json")
 _MAX_BYTES = 1 << 20  # an acknowledgement is a few hundred bytes: anything larger is not one
-
-
-def ack_name(sequence: int) -> str:
-    return f"{sequence:08d}.dsse.json"
 
 
 @dataclass
@@ -119,15 +107,15 @@ def _take(run: RunContext, wh: Warehouse, office: Office, keys: dict[str, Public
     office_id = office.id
     with _channel(run, office) as (names, fetch):
         for name in names:
-            match = _NAME.fullmatch(name)
-            if match is None or int(match.group(1)) in recorded:
+            sequence = ack_sequence(name)
+            if sequence is None or sequence in recorded:
                 continue
             raw = fetch(name)
             digest = hashlib.sha256(raw).hexdigest()
             if (kept / "refused" / f"{name}.{digest[:16]}").exists():
                 continue  # refused before, unchanged since
             try:
-                ack, keyid = _check(raw, keys, office_id, int(match.group(1)), wh)
+                ack, keyid = _check(raw, keys, office_id, sequence, wh)
             except _Refused as exc:
                 (kept / "refused" / f"{name}.{digest[:16]}").write_bytes(raw)
                 run.record("acknowledgement_refused", subject=office_id, file=name, envelope_sha256=digest,

@@ -40,6 +40,12 @@ MANIFEST = "manifest.dsse.json"
 DATA = "data"
 RFC3339 = "%Y-%m-%dT%H:%M:%SZ"
 _BUNDLE_NAME = re.compile(r"[0-9]{8}")
+ACK_TYPE = "application/vnd.case-exchange-hub.acknowledgement+json"
+"""The DSSE payload type of an office's acknowledgement of a bundle: the signature binds it, so
+no other signed document of the hub's or an office's can pass for one."""
+ACKS = "acknowledgements"
+"""The folder, in an office's inbox, its acknowledgements are written to and collected from."""
+_ACK_NAME = re.compile(r"([0-9]{8})\.dsse\.json")
 # predicate fields this module owns; a caller supplying one would be silently overridden
 _OWN_FIELDS = frozenset({"sequence", "previous_manifest_sha256", "created", "expires", "datasets"})
 
@@ -61,6 +67,17 @@ def write_parquet(batches: pa.RecordBatchReader, path: Path) -> int:
             writer.write_batch(batch)
             rows += batch.num_rows
     return rows
+
+
+def ack_name(sequence: int) -> str:
+    """The file an office's acknowledgement of bundle ``sequence`` is written to in ``ACKS``."""
+    return f"{sequence:08d}.dsse.json"
+
+
+def ack_sequence(name: str) -> int | None:
+    """The bundle an acknowledgement file is named for (None: the name is not one's)."""
+    match = _ACK_NAME.fullmatch(name)
+    return int(match.group(1)) if match else None
 
 
 def is_bundle_name(name: str) -> bool:

@@ -19,7 +19,7 @@ from pathlib import Path
 import paramiko
 
 from connectors.sftp import SftpSettings, sftp_session
-from hub.errors import ConfigError
+from hub.errors import ConfigError, connector_errors
 from hub.faults import crash_point
 from hub.observe import lineage
 from hub.observe.run import RunContext
@@ -27,7 +27,7 @@ from hub.publish import inflight
 from hub.publish.bundle import MANIFEST
 from hub.publish.trust import TRUST
 from hub.pull.landing import StateFile
-from hub.pull.sources import connector_errors, sftp_settings
+from hub.pull.sources import sftp_settings
 from hub.signing.primitives import sha256_file
 
 

@@ -3,27 +3,10 @@ the connector settings it is read or written with, and connector errors as the h
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from connectors import sftp as sftp_connector
-from connectors.errors import ConnectorError
 from connectors.sql import SqlSettings, SqlSource
 from hub.config import DatabaseSource, FileFormat, SftpDropSource, SftpEndpoint, secret
-from hub.errors import HubError, from_connector
 from hub.home import Home
-
-
-@contextmanager
-def connector_errors() -> Iterator[None]:
-    """Raise a connector's error as the hub's of the same kind (``hub.errors.from_connector``);
-    the hub's own pass through as they are."""
-    try:
-        yield
-    except ConnectorError as exc:
-        if isinstance(exc, HubError):
-            raise
-        raise from_connector(exc) from exc
 
 
 def sql_source(home: Home, src: DatabaseSource) -> SqlSource:

@@ -11,13 +11,14 @@ import pyarrow.parquet as pq
 
 from connectors.base import Batch
 from hub.config import DatabaseSource, HubConfig, SftpDropSource
+from hub.errors import connector_errors
 from hub.faults import crash_point
 from hub.home import Home
 from hub.observe import lineage
 from hub.observe.run import RunContext
 from hub.pull.landing import LandedBatch, StateFile, land, sweep_partial
 from hub.pull.reconcile import reconcile_if_due
-from hub.pull.sources import connector_errors, sftp_source, sql_source
+from hub.pull.sources import sftp_source, sql_source
 
 
 @dataclass

@@ -22,12 +22,8 @@ from hub.observe.run import RunContext
 from hub.office import acknowledge, open_store
 from hub.orchestration.checks import build_checks
 from hub.orchestration.resources import HubResource
-from hub.publish.acknowledgements import (
-    ACK_TYPE,
-    ACKS,
-    collect_acknowledgements,
-    outstanding,
-)
+from hub.publish.acknowledgements import collect_acknowledgements, outstanding
+from hub.publish.bundle import ACK_TYPE, ACKS
 from hub.signing.crypto import load_signing_key, public_key_from_pem
 from hub.signing.envelope import seal, unseal, valid_signers
 from hub.signing.primitives import canonical_json

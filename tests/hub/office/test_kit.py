@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.metadata
+import re
 import shutil
 import sqlite3
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import duckdb
@@ -229,3 +234,44 @@ def test_an_office_keeps_its_store_in_its_own_database_named_by_url_with_the_pas
     assert main(["office", "status", "--store", down]) == 1
     err = capsys.readouterr().err
     assert f"cannot open the office store {down}" in err and "the database is up" in err
+
+
+def test_the_kit_runs_with_its_own_requirements_only(demo: Path, tmp_path: Path) -> None:
+    """Every package the hub depends on beyond requirements-office.txt made unimportable, the kit
+    still makes its key, receives, signs and reports."""
+    root = Path(__file__).parents[3]
+
+    def names(lines: list[str]) -> set[str]:
+        found = (re.match(r"[A-Za-z0-9._-]+", line.strip()) for line in lines if not line.lstrip().startswith("#"))
+        return {re.sub(r"[-_.]+", "-", m.group(0)).lower() for m in found if m}
+
+    hub_needs = names(tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"])
+    kit_needs = names((root / "requirements-office.txt").read_text().splitlines())
+    assert kit_needs < hub_needs
+    blocked = sorted({module for module, dists in importlib.metadata.packages_distributions().items()
+                      if any(re.sub(r"[-_.]+", "-", d).lower() in hub_needs - kit_needs for d in dists)})
+    assert {"dagster", "openlineage", "matplotlib", "psycopg"} <= set(blocked)
+    kit = f"""import sys
+class Blocked:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ImportError("not in requirements-office.txt: " + name)
+sys.meta_path.insert(0, Blocked())
+from hub.cli import main
+sys.exit(main(sys.argv[1:]))"""
+
+    def hub_office(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-c", kit, "office", *args], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    hub_office("keygen", "--private", "private", "--public", "public")
+    (key,) = (tmp_path / "private").glob("*.key")
+    inbox = tmp_path / "inbox"
+    shutil.copytree(demo / "outbox" / PROC, inbox)
+    out = hub_office("receive", "--inbox", str(inbox), "--store", "proc.duckdb", "--keys", str(demo / "keys"),
+                     "--office", PROC, "--key", str(key))
+    assert "bundle 1 applied" in out and "acknowledged bundle(s) 1" in out
+    assert f"office {PROC}, bundle 1 applied" in hub_office("status", "--store", "proc.duckdb")
+    assert held(tmp_path / "proc.duckdb") == shared(demo, PROC)

@@ -14,7 +14,8 @@ from hub.config import load_config
 from hub.demo.exchange import sftp_root
 from hub.home import Home
 from hub.observe.run import RunContext
-from hub.publish.acknowledgements import ACKS, collect_acknowledgements
+from hub.publish.acknowledgements import collect_acknowledgements
+from hub.publish.bundle import ACKS
 from hub.publish.trust import TRUST
 from hub.signing.crypto import generate_ssh_key
 from tests.hub.exchange_homes import copy_of, sftp_drop_served
