@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from hub.errors import WarehouseBusy, WarehouseError
 from hub.home import Home
 from hub.lake.location import NAME as LAKE
 from hub.lake.location import Lake, first_line
+from hub.lake.turns import Turns
 from hub.normalize import tables
 from hub.normalize.views import VIEWS, all_views
 from schemas import case_number, identifiers
@@ -81,8 +81,9 @@ class Warehouse:
         self._claimed = False
         # one writing transaction at a time in a process (its lanes, its offices take turns): a
         # SQLite catalog takes no more, and two of ours at once would conflict on the ledger
-        # (``Warehouse.claim_ledger``), there to make two processes' applies conflict
-        self._writes = threading.Lock()
+        # (``Warehouse.claim_ledger``), there to make two processes' applies conflict; and none
+        # while a read transaction of its cursors is open (``hub.lake.turns``)
+        self._turns = Turns()
         self._create_macros()
         if not self.read_only:
             try:
@@ -220,7 +221,7 @@ class Warehouse:
         if self._in_transaction:  # a batch inside the caller's
             yield
             return
-        with self._writes:
+        with self._turns.writing():
             self.con.execute("BEGIN TRANSACTION")
             self._in_transaction, self._claimed = True, False
             try:
@@ -257,14 +258,15 @@ class Warehouse:
     def reading(self) -> Iterator[int]:
         """One read transaction, yielding its snapshot: every statement inside reads that same
         snapshot (and the lakehouse's catalog once, not per statement). Temp tables made inside
-        outlive it."""
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            yield self.snapshot()
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        self.con.execute("COMMIT")
+        outlive it. Commits of this warehouse's cursors wait until it ends (``hub.lake.turns``)."""
+        with self._turns.reading():
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                yield self.snapshot()
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            self.con.execute("COMMIT")
 
     def snapshot(self) -> int:
         """The lakehouse snapshot this connection reads: the last commit, or the one it was opened at."""
