@@ -216,6 +216,14 @@ def sftp_session(s: SftpSettings) -> Iterator[paramiko.SFTPClient]:
         client.close()
 
 
+def put_whole(sftp: paramiko.SFTPClient, local: Path, remote: str) -> None:
+    """``local`` at ``remote`` whole or not at all: put under a temporary name beside it, its
+    size confirmed, then renamed, so a reader of the folder never meets half a file."""
+    tmp = posixpath.join(posixpath.dirname(remote), f".tmp-{posixpath.basename(remote)}")
+    sftp.put(str(local), tmp, confirm=True)
+    sftp.posix_rename(tmp, remote)
+
+
 class SftpSource:
     """One drop folder; ``pull(seen)`` yields a batch per new or changed file old enough to be complete."""
 

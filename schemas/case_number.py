@@ -16,17 +16,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from schemas.codes import CASE_TYPES
 from schemas.identifiers import WHITESPACE
 from schemas.sql import let, lit
 
-TYPE_CODES = frozenset(
-    "民初 民终 民监 民申 民抗 民再 民撤 民特 民催 民督 "
-    "刑初 刑终 刑监 刑申 刑抗 刑再 刑核 刑更 "
-    "行初 行终 行监 行申 行抗 行再 行审 行审复 "
-    "执 执恢 执保 执异 执复 执监 执协 执他 "
-    "破申 破终 破 财保 行保 证保 司惩 法赔 委赔".split()
-)
-"""类型代字 accepted in new and old style numbers."""
+TYPE_CODES = frozenset(CASE_TYPES)
+"""类型代字 accepted in new and old style numbers: the standard's whole list."""
+OLD_TYPE_PATTERN = "[民刑行商](?:[一二三四五六七八九十]{1,2}外?|外)?(?:初|终|监|申|再|抗|特|辖终|辖)"
+"""Pre-2016 types beyond the standard's codes: a division numeral (民一初, 民四终), commercial
+and foreign-related ones (商初, 商外终). Kept as written in the number; its type code is the
+standard one (``standard_type``: 民初, 民终; commercial cases are civil). No standard code that
+starts with 民, 刑 or 行 goes on with a numeral or 外, so the rewrite leaves every one as it is."""
+_OLD_TYPE_PREFIX = "^([民刑行商])[一二三四五六七八九十]{0,2}外?"
 PROVINCE_CODES = frozenset("京津冀晋内辽吉黑沪苏浙皖闽赣鲁豫鄂湘粤桂琼渝川黔云藏陕甘青宁新兵")
 """First character of a court code: the province abbreviation (兵 = XPCC courts)."""
 SUPREME_COURT = "最高法"
@@ -46,7 +47,7 @@ def _char_class(chars: str | frozenset[str]) -> str:
 
 _TYPE = "(" + "|".join(sorted(TYPE_CODES, key=lambda t: (-len(t), t))) + ")"
 _NEW = f"({SUPREME_COURT}|{_char_class(PROVINCE_CODES)}(?:[0-9]{{2}}){{0,2}})({_char_class(TRIBUNAL_CODES)}?){_TYPE}"
-_OLD = f"([一-鿿]{{1,6}}?){_TYPE}字第"
+_OLD = f"([一-鿿]{{1,6}}?)({_TYPE[1:-1]}|{OLD_TYPE_PATTERN})字第"
 _HEAD = f"（([0-9]{{4}})）(?:{_NEW}|{_OLD})"
 CASE_NUMBER_PATTERN = _HEAD + "0*([1-9][0-9]{0,8})号?"
 """Full-match pattern over normalized text. Groups: year, court, tribunal, type (new style),
@@ -86,9 +87,14 @@ def parse_case_number(s: str) -> CaseNumber:
         raise InvalidCaseNumber(f"{s!r}: year {year} is outside {MIN_YEAR}–{MAX_YEAR}")
     if old_court is not None:
         canonical = f"（{year}）{old_court}{old_type}字第{number}号"
-        return CaseNumber(canonical, int(year), old_court, None, old_type, int(number), old_style=True)
+        return CaseNumber(canonical, int(year), old_court, None, standard_type(old_type), int(number), old_style=True)
     canonical = f"（{year}）{court}{tribunal}{type_code}{number}号"
     return CaseNumber(canonical, int(year), court, tribunal or None, type_code, int(number))
+
+
+def standard_type(written: str) -> str:
+    """The standard type code of an old-style type as written: 民一初 → 民初, 商外终 → 民终."""
+    return re.sub("^商", "民", re.sub(_OLD_TYPE_PREFIX, r"\1", written))
 
 
 def _diagnose(text: str) -> str:
@@ -112,9 +118,10 @@ def _diagnose(text: str) -> str:
     if body.endswith("字第"):
         body = body[:-2]
         type_code = next((body[-n:] for n in (3, 2, 1) if body[-n:] in TYPE_CODES), None)
-        if type_code is None:
+        found = re.search(f"(?:{OLD_TYPE_PATTERN})$", body)
+        if type_code is None and found is None:
             return f"unknown case type code in old-style body {body!r}"
-        court = body[: -len(type_code)]
+        court = body[: -len(type_code)] if type_code else body[: found.start()]  # type: ignore[union-attr]
         if not re.fullmatch("[一-鿿]{1,6}", court):
             return f"old-style court abbreviation {court!r} is not 1–6 Chinese characters"
         return "not of the form （年度）法院代字类型代字字第编号号"
@@ -144,6 +151,11 @@ def split_case_numbers(s: str) -> list[str]:
     return out
 
 
+
+
+def _standard_type_sql(written: str) -> str:
+    """``standard_type`` in SQL."""
+    return f"regexp_replace(regexp_replace({written}, {lit(_OLD_TYPE_PREFIX)}, '\\1'), '^商', '民')"
 
 
 def duckdb_macros() -> list[str]:
@@ -177,7 +189,7 @@ def duckdb_macros() -> list[str]:
         "'year': TRY_CAST(g.year AS INTEGER), "
         f"'court': CASE WHEN {old} THEN g.old_court ELSE g.court END, "
         "'tribunal': nullif(g.tribunal, ''), "
-        f"'type': CASE WHEN {old} THEN g.old_type ELSE g.type END, "
+        f"'type': CASE WHEN {old} THEN {_standard_type_sql('g.old_type')} ELSE g.type END, "
         "'seq': TRY_CAST(g.seq AS BIGINT)} END",
         "CREATE OR REPLACE MACRO hub_case_parse(s) AS " + let("hub_case_groups(hub_case_norm(s))", "g", "hub_case_of(g)"),
         "CREATE OR REPLACE MACRO hub_case_no(s) AS struct_extract(hub_case_parse(s), 'canonical')",

@@ -2,7 +2,6 @@
 
     extensions  DuckDB connections loading extensions from their PyPI packages only
     location    where the lakehouse lives (catalog, data files, secrets) and attaching it
-    turns       read transactions and commits of one instance taking turns (a DuckLake race)
     upkeep      compaction, snapshot expiry, deletion of files nothing needs
     export_file a single-file DuckDB warehouse's tables to Parquet, run by the DuckDB that wrote it
 """

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas.sql import comment_on, q
+from hub.lake.location import NAME as LAKE
+from schemas.sql import comment_on, lit, q
 
 
 @dataclass(frozen=True)
@@ -25,10 +26,23 @@ class HubTable:
     description: str
     columns: tuple[Column, ...]
     key: tuple[str, ...] = ()  # one row per key: kept by the hub's writes (a lakehouse enforces no keys)
+    # rows deleted while another connection of the process reads the table at an older snapshot
+    # (an office's extract, built beside another office's commit): none kept in the catalog
+    uninlined: bool = False
 
     def ddl(self, name: str) -> str:
         cols = [f"{q(c.name)} {c.type}" for c in self.columns]
         return f"CREATE TABLE IF NOT EXISTS {q(name)} (\n  " + ",\n  ".join(cols) + "\n)"
+
+    def options(self, name: str) -> list[str]:
+        """Its lakehouse options, set once the table is committed (DuckLake sets none on a table
+        its own transaction made). DuckLake 1.5.5 keeps a table's inlined deletions known to the
+        whole instance: a read at a snapshot from before its first ones, made after two commits
+        of them, looks for their catalog table and fails ("Failed to read inlined file
+        deletions"); as files they are read at any snapshot."""
+        if not self.uninlined:
+            return []
+        return [f"CALL {LAKE}.set_option('data_inlining_row_limit', 0, table_name => {lit(name)})"]
 
     def comments(self, name: str) -> list[str]:
         """COMMENT ON the table and each column (Chinese / English), so DuckDB itself shows the docs."""
@@ -164,6 +178,7 @@ HUB_TABLES: dict[str, HubTable] = {
             Column("record_key", "VARCHAR", "记录键", 'record the office holds'),
             Column("row_hash", "UBIGINT", "共享形态哈希", '64-bit hash of the row as shared (after filters and treatments), to notice changes'),
         ),
+        uninlined=True,
     ),
     "hub_holdings_state": HubTable(
         "Per office and dataset: the share the holdings were computed under",
@@ -174,6 +189,7 @@ HUB_TABLES: dict[str, HubTable] = {
             Column("remembered_at", "TIMESTAMP", "记录时间", 'when the holdings were last updated (UTC)'),
         ),
         key=('office', 'dataset'),
+        uninlined=True,
     ),
     "hub_holdings_batches": HubTable(
         "Per office and dataset: landed batches its holdings already account for",
@@ -182,6 +198,7 @@ HUB_TABLES: dict[str, HubTable] = {
             Column("dataset", "VARCHAR", "数据集", 'shared table'),
             Column("batch_id", "VARCHAR", "批次", 'a batch in hub_batches; records of batches not listed are read at the next bundle'),
         ),
+        uninlined=True,
     ),
     "hub_set_aside": HubTable(
         "Landed batches that could not be staged (unreadable, or lacking columns hub.yaml maps): set aside whole, with why",
@@ -219,6 +236,10 @@ tombstoned because their key was gone."""
 
 def ddl() -> list[str]:
     return [table.ddl(name) for name, table in HUB_TABLES.items()]
+
+
+def options() -> list[str]:
+    return [stmt for name, table in HUB_TABLES.items() for stmt in table.options(name)]
 
 
 def comments() -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +28,6 @@ from hub.errors import WarehouseBusy, WarehouseError
 from hub.home import Home
 from hub.lake.location import NAME as LAKE
 from hub.lake.location import Lake, first_line
-from hub.lake.turns import Turns
 from hub.normalize import tables
 from hub.normalize.views import VIEWS, all_views
 from schemas import case_number, identifiers
@@ -81,9 +81,8 @@ class Warehouse:
         self._claimed = False
         # one writing transaction at a time in a process (its lanes, its offices take turns): a
         # SQLite catalog takes no more, and two of ours at once would conflict on the ledger
-        # (``Warehouse.claim_ledger``), there to make two processes' applies conflict; and none
-        # while a read transaction of its cursors is open (``hub.lake.turns``)
-        self._turns = Turns()
+        # (``Warehouse.claim_ledger``), there to make two processes' applies conflict
+        self._writes = threading.Lock()
         self._create_macros()
         if not self.read_only:
             try:
@@ -153,8 +152,9 @@ class Warehouse:
             statements += [*ddl(rt), *view_ddl(rt), *comments(rt)]
         codes, views = code_tables(), all_views()  # the views read the code tables
         docs = ({n: code_docs(n, t) for n, t in codes.items()}, VIEWS)
+        options = tables.options()
         digest = hashlib.sha256(repr((SCHEMA_VERSION, statements, {n: t.to_pydict() for n, t in codes.items()}, views,
-                                      docs)).encode()).hexdigest()
+                                      docs, options)).encode()).hexdigest()
         if meta is not None and meta.get("schema_digest") == digest:
             return
         audited_before = self.con.execute(
@@ -178,6 +178,9 @@ class Warehouse:
                 self.con.execute(view)
             for name, (description, _) in VIEWS.items():
                 self.con.execute(f"COMMENT ON VIEW {q(name)} IS {lit(description + ' (columns: docs/analyst-guide.md)')}")
+        with self.transaction():  # the tables' options, on tables committed now; the digest with them
+            for stmt in options:
+                self.con.execute(stmt)
             self.con.execute("DELETE FROM hub_meta WHERE key IN ('schema_version', 'schema_digest')")
             self.con.execute("INSERT INTO hub_meta VALUES ('schema_version', ?), ('schema_digest', ?)",
                              [str(SCHEMA_VERSION), digest])
@@ -221,7 +224,7 @@ class Warehouse:
         if self._in_transaction:  # a batch inside the caller's
             yield
             return
-        with self._turns.writing():
+        with self._writes:
             self.con.execute("BEGIN TRANSACTION")
             self._in_transaction, self._claimed = True, False
             try:
@@ -258,15 +261,15 @@ class Warehouse:
     def reading(self) -> Iterator[int]:
         """One read transaction, yielding its snapshot: every statement inside reads that same
         snapshot (and the lakehouse's catalog once, not per statement). Temp tables made inside
-        outlive it. Commits of this warehouse's cursors wait until it ends (``hub.lake.turns``)."""
-        with self._turns.reading():
-            self.con.execute("BEGIN TRANSACTION")
-            try:
-                yield self.snapshot()
-            except BaseException:
-                self.con.execute("ROLLBACK")
-                raise
-            self.con.execute("COMMIT")
+        outlive it. Another cursor may commit meanwhile: what it deletes from a table read here
+        is kept out of the catalog (``HubTable.uninlined``)."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.snapshot()
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
 
     def snapshot(self) -> int:
         """The lakehouse snapshot this connection reads: the last commit, or the one it was opened at."""

@@ -30,6 +30,7 @@ from typing import IO, Any
 
 from hub import faults
 from hub.config import HubConfig
+from hub.durable import write_atomic
 from hub.errors import HubError
 from hub.signing.crypto import PublicKey, Signer
 from hub.signing.primitives import canonical_json, pae
@@ -261,6 +262,20 @@ def read_witness(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in _read_lines(path)]
     except (OSError, json.JSONDecodeError) as exc:
         raise HubError(f"{path}: not a file of witnessed checkpoints ({exc}); ask the office for its copy again") from None
+
+
+def keep_witnessed(path: Path, cp: dict[str, Any]) -> dict[str, Any] | None:
+    """Add the checkpoint ``cp`` to a file of witnessed checkpoints (in log order, the file
+    replaced whole: ``durable.write_atomic``), unless one for its position is kept already.
+    That one is returned when its head differs: the hub showed two different logs (a fork)."""
+    kept = read_witness(path) if path.exists() else []
+    for seen in kept:
+        if seen.get("seq") == cp["seq"]:
+            return None if seen.get("head") == cp["head"] else seen
+    lines = [json.dumps(c, sort_keys=True) for c in sorted([*kept, cp], key=lambda c: c["seq"])]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, ("\n".join(lines) + "\n").encode())
+    return None
 
 
 def verify_witnessed(log: Path, witness: Path, keys: dict[str, PublicKey]) -> int:

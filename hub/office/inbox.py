@@ -19,12 +19,11 @@ from pathlib import Path
 
 import paramiko
 
-from connectors.sftp import SftpSettings, sftp_session
-from hub.publish.bundle import ACKS, is_bundle_name
+from connectors.sftp import SftpSettings, put_whole, sftp_session
+from hub.publish.bundle import ACKS, ack_sequence, is_bundle_name
 from hub.publish.trust import TRUST
 
 _TRUST = re.compile(r"\d{8}\.trust\.dsse\.json")
-_ACK = re.compile(r"\d{8}\.dsse\.json")
 
 
 def _listdir(sftp: paramiko.SFTPClient, path: str) -> list[paramiko.SFTPAttributes]:
@@ -78,15 +77,13 @@ def return_acknowledgements(settings: SftpSettings, local: Path) -> list[str]:
     with sftp_session(settings) as sftp:
         there = {e.filename for e in _listdir(sftp, remote)}
         for path in sorted(folder.iterdir()):
-            if not _ACK.fullmatch(path.name) or path.name in there:
+            if ack_sequence(path.name) is None or path.name in there:
                 continue
             if not there and not sent:
                 try:
                     sftp.mkdir(remote)
                 except OSError:  # made meanwhile, or there all along
                     pass
-            tmp = posixpath.join(remote, f".tmp-{path.name}")
-            sftp.put(str(path), tmp, confirm=True)
-            sftp.posix_rename(tmp, posixpath.join(remote, path.name))
+            put_whole(sftp, path, posixpath.join(remote, path.name))
             sent.append(path.name)
     return sent

@@ -32,6 +32,7 @@ from hub.config import HubConfig, Office
 from hub.errors import ConfigError, HubError, SigningKeyError, connector_errors
 from hub.home import Home
 from hub.normalize.warehouse import Warehouse
+from hub.observe import audit
 from hub.observe.run import RunContext
 from hub.publish.bundle import ACK_TYPE, ACKS, ack_name, ack_sequence
 from hub.pull.sources import sftp_settings
@@ -131,8 +132,10 @@ def _take(run: RunContext, wh: Warehouse, office: Office, keys: dict[str, Public
             accepted.append([office_id, ack["sequence"], ack["manifest_sha256"], ack["extract"],
                              json.dumps(ack["rows"], sort_keys=True), ack["applied_at"], keyid, digest,
                              (ack.get("audit_checkpoint") or {}).get("seq"), dt.datetime.now(dt.UTC).replace(tzinfo=None)])
-            if ack.get("audit_checkpoint"):
-                _witnessed(kept / "checkpoints.jsonl", ack["audit_checkpoint"])
+            cp = ack.get("audit_checkpoint")
+            if cp and (seen := audit.keep_witnessed(kept / "checkpoints.jsonl", cp)) is not None:
+                run.record("witnessed_fork", subject=office_id, sequence=ack["sequence"], seq=cp["seq"],
+                           head=cp["head"], kept_head=seen.get("head"))
             recorded.add(ack["sequence"])
 
 
@@ -205,15 +208,6 @@ def _channel(run: RunContext, office: Office) -> Iterator[tuple[list[str], Any]]
                 return fh.read(_MAX_BYTES + 1)
 
         yield names, fetch
-
-
-def _witnessed(path: Path, checkpoint: dict[str, Any]) -> None:
-    """Add the hub checkpoint an office witnessed to its file (one per log position)."""
-    kept = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-    if any(c.get("seq") == checkpoint.get("seq") and c == checkpoint for c in kept):
-        return
-    lines = [json.dumps(c, sort_keys=True) for c in sorted([*kept, checkpoint], key=lambda c: c.get("seq", 0))]
-    path.write_text("\n".join(lines) + "\n")
 
 
 def outstanding(wh: Warehouse, config: HubConfig, now: dt.datetime) -> list[Outstanding]:

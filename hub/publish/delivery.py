@@ -18,7 +18,7 @@ from pathlib import Path
 
 import paramiko
 
-from connectors.sftp import SftpSettings, sftp_session
+from connectors.sftp import SftpSettings, put_whole, sftp_session
 from hub.errors import ConfigError, connector_errors
 from hub.faults import crash_point
 from hub.observe import lineage
@@ -92,9 +92,7 @@ def _upload_trust(sftp: paramiko.SFTPClient, trust_dir: Path, remote_office: str
         if _exists(sftp, final):
             continue
         _makedirs(sftp, remote)
-        tmp = posixpath.join(remote, f".tmp-{path.name}")
-        sftp.put(str(path), tmp, confirm=True)
-        sftp.posix_rename(tmp, final)
+        put_whole(sftp, path, final)
 
 
 def deliver_pending(

@@ -33,13 +33,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hub.durable import write_atomic
 from hub.errors import HubError, SigningKeyError, VerificationError
 from hub.observe import audit
 from hub.publish.bundle import (
@@ -260,7 +259,12 @@ def _accept(state_file: Path, st: _Statement, manifest_sha: str) -> None:
         check_follows((last["sequence"], last["manifest_sha256"]), st.office, st.sequence, st.previous, st.full,
                       f"see {state_file}")
     state[st.office] = {"sequence": st.sequence, "manifest_sha256": manifest_sha}
-    _write_atomically(state_file, json.dumps(state, indent=1, ensure_ascii=False, sort_keys=True))
+    try:
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(state_file, json.dumps(state, indent=1, ensure_ascii=False, sort_keys=True).encode())
+    except OSError as exc:
+        raise _fail("state", f"the bundle verified but {state_file} could not be updated ({exc}); fix the folder's "
+                             "permissions and verify again") from None
 
 
 def check_follows(last: tuple[int, str], office: str, sequence: int, previous: str | None, full: bool,
@@ -291,34 +295,17 @@ def _witness(witness: Path, cp: dict[str, Any], keys: dict[str, PublicKey], mani
         raise _fail("fork", f"{manifest} carries an audit checkpoint no hub key signed: the bundle is signed, so the "
                             "hub itself put it there; do not use it, and tell the hub's auditors")
     try:
-        kept = audit.read_witness(witness)
+        seen = audit.keep_witnessed(witness, cp)
     except HubError as exc:
         raise _fail("state", str(exc)) from None
-    for seen in kept:
-        if seen.get("seq") == cp["seq"] and seen.get("head") != cp["head"]:
-            raise _fail("fork", f"{manifest} carries the hub's audit checkpoint for entry {cp['seq']} with head "
-                                f"{str(cp['head'])[:16]}…, but {witness} holds one for the same entry with head "
-                                f"{str(seen.get('head'))[:16]}…: the hub showed two different audit logs; do not "
-                                "use this bundle, and give both to the hub's auditors")
-        if seen.get("seq") == cp["seq"]:
-            return
-    lines = [json.dumps(c, sort_keys=True) for c in sorted([*kept, cp], key=lambda c: c["seq"])]
-    _write_atomically(witness, "\n".join(lines) + "\n")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text``: a temporary file beside it, fsynced, renamed."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
     except OSError as exc:
-        raise _fail("state", f"the bundle verified but {path} could not be updated ({exc}); "
-                             "fix the folder's permissions and verify again") from None
+        raise _fail("state", f"the bundle verified but {witness} could not be updated ({exc}); fix the folder's "
+                             "permissions and verify again") from None
+    if seen is not None:
+        raise _fail("fork", f"{manifest} carries the hub's audit checkpoint for entry {cp['seq']} with head "
+                            f"{str(cp['head'])[:16]}…, but {witness} holds one for the same entry with head "
+                            f"{str(seen.get('head'))[:16]}…: the hub showed two different audit logs; do not "
+                            "use this bundle, and give both to the hub's auditors")
 
 
 def _load_state(state_file: Path) -> dict[str, dict[str, Any]]:

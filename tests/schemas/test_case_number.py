@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from schemas.case_number import (
@@ -36,6 +36,11 @@ def con() -> duckdb.DuckDBPyConnection:
     return c
 
 
+# pre-2016 types as written, and the standard code each stands for
+OLD_TYPES = {"民一初": "民初", "民四终": "民终", "刑二初": "刑初", "行一终": "行终", "商初": "民初", "商外终": "民终",
+             "商外初": "民初", "民二辖终": "民辖终", "民十二申": "民申"}
+
+
 @st.composite
 def case_numbers(draw: st.DrawFn) -> CaseNumber:
     """A valid case number, built from its parts (the expected parse)."""
@@ -44,7 +49,11 @@ def case_numbers(draw: st.DrawFn) -> CaseNumber:
     number = draw(st.one_of(st.integers(1, 99999), st.integers(1, 999_999_999)))
     if draw(st.booleans()):
         court = draw(st.text(OLD_COURT_CHARS, min_size=1, max_size=6))
-        return CaseNumber(f"（{year}）{court}{type_code}字第{number}号", year, court, None, type_code, number, True)
+        written = draw(st.sampled_from([type_code, *sorted(OLD_TYPES)]))
+        # a court whose last characters and the type spell a longer code is read as the shorter court
+        assume(not any(len(t) > len(written) and (court + written).endswith(t) for t in TYPE_CODES))
+        return CaseNumber(f"（{year}）{court}{written}字第{number}号", year, court, None,
+                          OLD_TYPES.get(written, written), number, True)
     court = draw(st.one_of(
         st.just(SUPREME_COURT),
         st.builds(lambda p, d: p + d, st.sampled_from(sorted(PROVINCE_CODES)),
@@ -137,6 +146,14 @@ def test_macros_handle_null_and_are_persistent(con: duckdb.DuckDBPyConnection) -
     ("（2024）内03民终123号", "（2024）内03民终123号", "内03", None, "民终", 123, False),
     ("（2022）最高法知民终1592号", "（2022）最高法知民终1592号", "最高法", "知", "民终", 1592, False),
     ("（2013）锦江民初字第3681号", "（2013）锦江民初字第3681号", "锦江", None, "民初", 3681, True),
+    ("（2015）济民一初字第21号", "（2015）济民一初字第21号", "济", None, "民初", 21, True),
+    ("（2014）沪一中民四终字第5号", "（2014）沪一中民四终字第5号", "沪一中", None, "民终", 5, True),
+    ("（2012）浙商外初字第00012号", "（2012）浙商外初字第12号", "浙", None, "民初", 12, True),
+    ("（2018）沪01民辖终1797号", "（2018）沪01民辖终1797号", "沪01", None, "民辖终", 1797, False),
+    ("（2018）沪01协外认16号", "（2018）沪01协外认16号", "沪01", None, "协外认", 16, False),
+    ("（2019）内03强清申2号", "（2019）内03强清申2号", "内03", None, "强清申", 2, False),
+    ("（2020）内0302司救民1号", "（2020）内0302司救民1号", "内0302", None, "司救民", 1, False),
+    ("（2021）内03行赔初4号", "（2021）内03行赔初4号", "内03", None, "行赔初", 4, False),
     ("(2014）内03民终 ０１２", "（2014）内03民终12号", "内03", None, "民终", 12, False),
     ("(2024)京73民初5号", "（2024）京73民初5号", "京73", None, "民初", 5, False),
     ("〔2024〕内0302执恢7号", "（2024）内0302执恢7号", "内0302", None, "执恢", 7, False),
@@ -204,8 +221,9 @@ def test_type_codes_cover_the_standard_and_split_uniquely() -> None:
         "财保 行保 证保 司惩 法赔 委赔".split()
     )
     assert required <= TYPE_CODES and all(1 <= len(t) <= 3 for t in TYPE_CODES)
-    # no type code ends with another one, so "court + type" splits one way only
-    assert not any(a != b and a.endswith(b) for a in TYPE_CODES for b in TYPE_CODES)
+    # no type code ends with another one, so "court + type" splits one way only, but for two
+    # pairs where an old-style court would have to end in 司救 or 民: the shorter court is read
+    assert {(a, b) for a in TYPE_CODES for b in TYPE_CODES if a != b and a.endswith(b)} == {("司救执", "执"), ("民破", "破")}
     # a tribunal code is never mistaken for the end of a court code or the start of a type code
     assert not TRIBUNAL_CODES & (PROVINCE_CODES | set(SUPREME_COURT) | {t[0] for t in TYPE_CODES})
 
