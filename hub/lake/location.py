@@ -41,51 +41,7 @@ NAME = "lake"
 SHARED_INSTANCES = 4
 """Writing DuckDB instances a process keeps open (the homes it used last)."""
 
-HOLD = "hub_catalog_hold"
-"""The name a writing instance attaches a SQLite catalog under a second time, plainly (not as a
-lakehouse), to hold one connection to it open (``_Shared.hold_catalog``)."""
-
-HOLD_SECONDS = 30.0
-"""How long one held catalog connection is kept before the next replaces it: its open read
-keeps the write-ahead log from restarting, so the log grows until the hold is renewed."""
-
-
-@dataclass
-class _Shared:
-    """A process's writing DuckDB instance for one lakehouse; for a SQLite catalog, the cursor
-    holding a connection to it open."""
-
-    con: duckdb.DuckDBPyConnection
-    hold: duckdb.DuckDBPyConnection | None = None
-    held_since: float = 0.0
-
-    def hold_catalog(self) -> None:
-        """Keep a SQLite catalog connection open while the instance is in use. DuckDB opens one
-        per transaction and closes it at the end; the last to close checkpoints and removes the
-        write-ahead log, a connection opening meanwhile finds the catalog busy, and SQLite as
-        DuckDB's extension builds it then sleeps a whole second. With one held open, no
-        transaction's connection is the last. The hold reads the catalog as a plain SQLite
-        database, through DuckDB's own SQLite (a second copy of SQLite in the process, Python's,
-        would release DuckDB's file locks when it closed its file), and never as the lakehouse."""
-        if self.hold is not None and time.monotonic() - self.held_since < HOLD_SECONDS:
-            return
-        hold = self.con.cursor()
-        try:
-            hold.execute("BEGIN TRANSACTION")
-            hold.execute(f"SELECT count(*) FROM {HOLD}.ducklake_metadata").fetchall()
-        except BaseException:
-            hold.close()
-            raise
-        self.release()  # the new connection is open before the old one closes
-        self.hold, self.held_since = hold, time.monotonic()
-
-    def release(self) -> None:
-        if self.hold is not None:
-            self.hold.close()
-            self.hold = None
-
-
-_shared: OrderedDict[tuple[Any, ...], _Shared] = OrderedDict()
+_shared: OrderedDict[tuple[Any, ...], duckdb.DuckDBPyConnection] = OrderedDict()
 _shared_lock = threading.Lock()
 _KEY_SALT = secrets.token_bytes(32)  # the secrets in a shared instance's key are digested under it
 
@@ -160,16 +116,11 @@ class Lake:
         with _shared_lock:
             instance = _shared.get(key)
             if instance is None:
-                attached = self._attached(read_only=False, snapshot=None, config=config)
-                if self.sqlite_file is not None:
-                    attached.execute(f"ATTACH {lit(str(self.sqlite_file))} AS {HOLD} (TYPE sqlite, READ_ONLY)")
-                instance = _shared[key] = _Shared(attached)
+                instance = _shared[key] = self._attached(read_only=False, snapshot=None, config=config)
                 while len(_shared) > SHARED_INSTANCES:  # its cursors in use keep it alive until closed
-                    _shared.popitem(last=False)[1].release()
+                    _shared.popitem(last=False)
             _shared.move_to_end(key)
-            if self.sqlite_file is not None:
-                instance.hold_catalog()
-        con = instance.con.cursor()
+        con = instance.cursor()
         try:
             con.execute(f"USE {NAME}")
         except BaseException:
@@ -182,7 +133,7 @@ class Lake:
         have left this one's catalog connection broken: a restarted server, say)."""
         with _shared_lock:
             for key in [k for k in _shared if k[1] == self]:
-                _shared.pop(key).release()
+                del _shared[key]
 
     def _instance_key(self, config: dict[str, Any] | None) -> tuple[Any, ...]:
         """What a shared instance is valid for: this process, this lakehouse, these settings and
