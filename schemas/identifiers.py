@@ -1,7 +1,8 @@
 """Personal and organisational identifiers: validate, mask, and hash with a key.
 
 - 居民身份证号 (GB 11643): 18 chars, ISO 7064 MOD 11-2 check digit.
-- 统一社会信用代码 (GB 32100-2015): 18 chars over a 31-symbol alphabet, MOD 31 check.
+- 统一社会信用代码 (GB 32100-2015): 18 chars over a 31-symbol alphabet, MOD 31 check; the
+  first two name a registration authority and a category its table has, the next six a region.
 
 Identifiers leave the hub in clear only where an agreement names them; elsewhere a keyed
 hash (HMAC-SHA256, for joins) and a masked form travel instead. Each rule exists once here,
@@ -37,6 +38,27 @@ _RESIDENT_CHARS = "[0-9]{17}[0-9Xx]"
 _RESIDENT_SHAPE = "[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]"
 """Region (first digit 1–9), birth date YYYYMMDD with plausible ranges, sequence, check."""
 _CREDIT_SHAPE = "[0-9A-HJ-NPQRTUWXYa-hj-npqrtuwxy]{18}"
+CREDIT_CATEGORIES: dict[str, str] = {
+    "1": "1239",  # 机构编制: 机关, 事业单位, 中央编办直接管理机构编制的群众团体, 其他
+    "2": "19",  # 外交: 外国常驻新闻机构, 其他
+    "3": "123459",  # 司法行政: 律师执业机构, 公证处, 基层法律服务所, 司法鉴定机构, 仲裁委员会, 其他
+    "4": "19",  # 文化: 外国在华文化中心, 其他
+    "5": "1239",  # 民政: 社会团体, 民办非企业单位, 基金会, 其他
+    "6": "129",  # 旅游: 外国旅游部门常驻代表机构, 港澳台地区旅游部门常驻内地代表机构, 其他
+    "7": "129",  # 宗教: 宗教活动场所, 宗教院校, 其他
+    "8": "19",  # 工会: 基层工会, 其他
+    "9": "123",  # 工商 (市场监管): 企业, 个体工商户, 农民专业合作社
+    "A": "19",  # 中央军委改革和编制办公室: 军队事业单位, 其他
+    "N": "1239",  # 农业: 组级, 村级, 乡镇级集体经济组织, 其他
+    "Y": "1",  # 其他登记管理部门
+}
+"""登记管理部门代码 -> the 机构类别代码 its table has (GB 32100-2015 and its amendments)."""
+REGION_PROVINCES = frozenset(
+    "10 11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65 71 81 82".split())
+"""First two digits of a region code (GB/T 2260): a province, Taiwan, Hong Kong, Macao, or 10 (national)."""
+_CREDIT_STRUCTURE = ("(?:" + "|".join(f"{a}[{c}]" for a, c in CREDIT_CATEGORIES.items()) + ")(?:"
+                     + "|".join(sorted(REGION_PROVINCES)) + ")[0-9]{4}")
+"""The first eight characters of an upper-cased credit code: authority, category, region."""
 
 
 class InvalidIdentifier(ValueError):
@@ -75,6 +97,10 @@ def validate_credit_code(s: str) -> str:
     if not re.fullmatch(_CREDIT_SHAPE, v):
         raise InvalidIdentifier("credit code uses characters outside 0-9 and A-Y without I, O, S, V, Z")
     v = v.upper()
+    if CREDIT_CATEGORIES.get(v[0]) is None or v[1] not in CREDIT_CATEGORIES[v[0]]:
+        raise InvalidIdentifier(f"credit code registration authority and category {v[:2]} are not in GB 32100")
+    if not re.fullmatch(_CREDIT_STRUCTURE, v[:8]):
+        raise InvalidIdentifier(f"credit code region {v[2:8]} is not a region code")
     total = sum(CREDIT_ALPHABET.index(c) * w for c, w in zip(v[:17], CREDIT_WEIGHTS))
     expected = CREDIT_ALPHABET[(31 - total % 31) % 31]
     if v[17] != expected:
@@ -148,7 +174,8 @@ def duckdb_macros() -> list[str]:
         "try_strptime(substr(v, 7, 8), '%Y%m%d') IS NOT NULL "
         f"AND substr('{RESIDENT_CHECK}', CAST(({resident_sum}) % 11 AS BIGINT) + 1, 1) = upper(substr(v, 18, 1))",
         "CREATE OR REPLACE MACRO hub_credit_code_check(v) AS " + let("upper(v)", "v", (
-            f"substr('{CREDIT_ALPHABET}', CAST((31 - ({credit_sum}) % 31) % 31 AS BIGINT) + 1, 1) = substr(v, 18, 1)")),
+            f"regexp_full_match(left(v, 8), {lit(_CREDIT_STRUCTURE)}) "
+            f"AND substr('{CREDIT_ALPHABET}', CAST((31 - ({credit_sum}) % 31) % 31 AS BIGINT) + 1, 1) = substr(v, 18, 1)")),
         "CREATE OR REPLACE MACRO hub_party_id_ok_of(v, k) AS coalesce(CASE k WHEN 'resident' THEN hub_resident_id_check(v) "
         "WHEN 'credit' THEN hub_credit_code_check(v) END, false)",
         "CREATE OR REPLACE MACRO hub_mask_id_of(v, k) AS "

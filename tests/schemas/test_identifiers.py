@@ -44,7 +44,15 @@ resident_ids = st.builds(
     lambda region, born, seq: (lambda b: b + resident_check(b))(f"{region}{born:%Y%m%d}{seq:03d}"),
     st.integers(110000, 829999), st.dates(dt.date(1800, 1, 1), dt.date(2099, 12, 31)), st.integers(0, 999),
 )
-credit_codes = st.text(ALPHABET, min_size=17, max_size=17).map(lambda b: b + credit_check(b))
+# GB 32100's registration authorities with their categories, and region codes' first two digits
+AUTHORITIES = {"1": "1239", "2": "19", "3": "123459", "4": "19", "5": "1239", "6": "129", "7": "129", "8": "19",
+               "9": "123", "A": "19", "N": "1239", "Y": "1"}
+PROVINCES = "10 11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65 71 81 82"
+credit_codes = st.builds(
+    lambda kind, province, county, body: (lambda b: b + credit_check(b))(kind + province + f"{county:04d}" + body),
+    st.sampled_from([a + c for a, cs in AUTHORITIES.items() for c in cs]), st.sampled_from(PROVINCES.split()),
+    st.integers(0, 9999), st.text(ALPHABET, min_size=9, max_size=9),
+)
 padding = st.text(st.sampled_from(WHITESPACE), max_size=2)
 # look-alikes whose Unicode upper case or folding is ASCII: must never make a value valid
 confusables = st.sampled_from(["x", "X", "ſ", "ﬀ", "ı", "K", "Ｘ", "１", "a", " ", "\u3000", "*"])
@@ -109,6 +117,9 @@ def test_any_single_change_to_a_credit_code_is_rejected(v: str, pos: int, ch: st
     (validate_credit_code, "91350100M000100Y4", "must have 18 characters, got 17"),
     (validate_credit_code, "91350100M000100I43", "characters outside"),
     (validate_credit_code, "91350100M000100Y44", "check character is 4, expected 3"),
+    (validate_credit_code, "95350100M000100Y4X", "authority and category 95 are not in GB 32100"),
+    (validate_credit_code, "B1350100M000100Y4X", "authority and category B1 are not in GB 32100"),
+    (validate_credit_code, "91990100M000100Y4X", "region 990100 is not a region code"),
 ])
 def test_errors_say_why(fn: Callable[[str], str], raw: str, message: str) -> None:
     with pytest.raises(InvalidIdentifier, match=message):
@@ -156,7 +167,7 @@ def test_identifier_macros_agree_with_python(con: duckdb.DuckDBPyConnection, val
 
 def test_mistyped_resident_id_is_not_taken_for_a_credit_code() -> None:
     # a resident-ID-shaped string with a wrong check digit that passes the MOD 31 check
-    candidates = (f"15030219900101{n:03d}{d}" for n in range(1000) for d in "0123456789")
+    candidates = (f"13118219900101{n:03d}{d}" for n in range(1000) for d in "0123456789")  # 13 1182 19…: a credit code's form
     fake = next(c for c in candidates if _ok(validate_credit_code, c) and not _ok(validate_resident_id, c))
     with pytest.raises(InvalidIdentifier, match="resident ID check digit"):
         validate_party_id(fake)
