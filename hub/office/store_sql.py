@@ -24,7 +24,6 @@ _ROWS = 20_000  # rows per insert batch read from a dataset file
 _KEYS = 500  # keys per DELETE … IN: under every database's limit on bound parameters
 
 
-
 class _Utc(sa.TypeDecorator[dt.datetime]):
     """A point in time: with its zone where the database keeps one, else as naive UTC (MySQL and
     SQLite would refuse or misread an offset); read back as UTC by ``store.utc``."""
