@@ -271,7 +271,7 @@ def keep_witnessed(path: Path, cp: dict[str, Any]) -> dict[str, Any] | None:
     kept = read_witness(path) if path.exists() else []
     for seen in kept:
         if seen.get("seq") == cp["seq"]:
-            return None if seen.get("head") == cp["head"] else seen
+            return None if seen.get("head") == cp.get("head") else seen
     lines = [json.dumps(c, sort_keys=True) for c in sorted([*kept, cp], key=lambda c: c["seq"])]
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, ("\n".join(lines) + "\n").encode())

@@ -161,8 +161,10 @@ def _check(raw: bytes, keys: dict[str, PublicKey], office: str, sequence: int,
     except (ValueError, KeyError, TypeError) as exc:
         raise _Refused("malformed", f"signed, but not an acknowledgement this hub reads ({exc})") from None
     checkpoint = ack.get("audit_checkpoint")
-    if checkpoint is not None and not (isinstance(checkpoint, dict) and isinstance(checkpoint.get("seq"), int)):
-        raise _Refused("malformed", "its audit_checkpoint is not a checkpoint (an object with an integer seq)")
+    if checkpoint is not None and not (isinstance(checkpoint, dict) and isinstance(checkpoint.get("seq"), int)
+                                       and isinstance(checkpoint.get("head"), str)):
+        raise _Refused("malformed", "its audit_checkpoint is not a checkpoint (an object with an integer seq and a "
+                                    "head)")
     if fields[0] != office:
         raise _Refused("wrong-office", f"signed for office {fields[0]!r}, found in {office}'s inbox")
     if fields[1] != sequence:
