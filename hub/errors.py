@@ -38,7 +38,7 @@ from connectors.errors import Terminal, Transient
 __all__ = [
     "ConfigError", "HeldBack", "HostKeyError", "HubError", "LandingError", "OfficeKitError", "PublishError", "ReportError", "SigningKeyError",
     "RunError", "SourceError", "Terminal", "TerminalSourceError", "Transient", "TransientSourceError", "VerificationError",
-    "WarehouseBusy", "WarehouseError", "from_connector",
+    "WarehouseBusy", "WarehouseError", "connector_errors", "first_line", "from_connector",
 ]
 
 
@@ -81,6 +81,11 @@ def from_connector(exc: connector.ConnectorError) -> HubError:
         if isinstance(exc, theirs):
             return ours(str(exc), source=source)
     return SourceError(str(exc), source=source)
+
+
+def first_line(exc: BaseException) -> str:
+    """An error's first line, for messages that add what to do about it."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 @contextmanager

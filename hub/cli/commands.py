@@ -95,6 +95,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _kit(args: argparse.Namespace) -> Kit:
     """The office kit's settings: its file (``--config``), or the options given."""
     from hub.office.settings import Kit, load_kit
+    from hub.office.stores import store_location
 
     if args.config:
         return Kit.of(*load_kit(Path(args.config)))
@@ -105,19 +106,13 @@ def _kit(args: argparse.Namespace) -> Kit:
     def at(p: str | None) -> Path | None:
         return Path(p) if p else None
 
-    return Kit(args.office, _store(args.store), Path(args.keys), Path(args.inbox), at(args.identity), at(args.key),
-               args.passphrase_env, at(args.witness), store_password_env=args.store_password_env)
-
-
-def _store(where: str) -> str | Path:
-    from hub.office.stores import is_url
-
-    return where if is_url(where) else Path(where)
+    return Kit(args.office, store_location(args.store), Path(args.keys), Path(args.inbox), at(args.identity),
+               at(args.key), args.passphrase_env, at(args.witness), store_password_env=args.store_password_env)
 
 
 def cmd_office(args: argparse.Namespace) -> int:
     from hub.office.run import KitRun, run_kit
-    from hub.office.stores import is_url, open_store
+    from hub.office.stores import is_url, open_store, store_location
 
     if args.office_command == "receive":
         kit = _kit(args)
@@ -138,10 +133,10 @@ def cmd_office(args: argparse.Namespace) -> int:
         from hub.office.settings import load_kit
 
         settings, base = load_kit(Path(args.config))
-        store = settings.store if is_url(settings.store) else base / settings.store
+        store = store_location(settings.store, base)
         password_env = settings.store_password_env
     elif args.store:
-        store, password_env = _store(args.store), args.store_password_env
+        store, password_env = store_location(args.store), args.store_password_env
     else:
         raise ConfigError("give --store, or --config with the office kit's settings file")
     if not is_url(store) and not Path(store).exists():

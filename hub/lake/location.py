@@ -24,7 +24,7 @@ import duckdb
 
 from hub.config import HubConfig, S3Settings, load_config, secret
 from hub.config.settings import POSTGRES_URL
-from hub.errors import WarehouseError
+from hub.errors import WarehouseError, first_line
 from hub.home import Home
 from hub.lake.extensions import connect
 from schemas.sql import lit
@@ -236,11 +236,6 @@ def _create_sqlite_catalog(path: Path) -> None:
         pass
     finally:
         aside.unlink(missing_ok=True)
-
-
-def first_line(exc: BaseException) -> str:
-    """An error's first line, for messages that add what to do about it."""
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def connect_read_only(home: Home | str | Path | None = None, *, snapshot: int | None = None) -> duckdb.DuckDBPyConnection:

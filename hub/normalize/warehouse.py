@@ -24,10 +24,10 @@ from typing import Any
 import duckdb
 
 from hub.config import HubConfig
-from hub.errors import WarehouseBusy, WarehouseError
+from hub.errors import WarehouseBusy, WarehouseError, first_line
 from hub.home import Home
 from hub.lake.location import NAME as LAKE
-from hub.lake.location import Lake, first_line
+from hub.lake.location import Lake
 from hub.normalize import tables
 from hub.normalize.views import VIEWS, all_views
 from schemas import case_number, identifiers

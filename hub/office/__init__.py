@@ -2,9 +2,9 @@
 
 ``receive`` verifies the bundles in its inbox for this office, in order, and applies full and
 incremental ones to its own store (a DuckDB file, or any SQLAlchemy database: ``open_store``),
-so its tables equal the share's rows at the last bundle's snapshot; ``OfficeStore.held`` says what it holds (``hub office status``);
-``acknowledge`` signs, with the office's own key, that it applied each bundle; ``run_kit`` does
-all of it for an office's settings (``Kit``), an SFTP inbox mirrored first.
+so its tables equal the share's rows at the last bundle's snapshot; ``OfficeStore.held`` says
+what it holds (``hub office status``); ``acknowledge`` signs, with the office's own key, that
+it applied each bundle; ``run_kit`` does all of it for an office's settings (``Kit``), an SFTP inbox mirrored first.
 """
 
 from hub.office.acknowledge import acknowledge

@@ -35,7 +35,6 @@ from hub.signing.crypto import PublicKey, decrypt_with
 Keyring = tuple[dict[str, PublicKey], dict[str, PublicKey]]
 
 
-
 @dataclass(frozen=True)
 class Received:
     """One bundle applied: its sequence, kind, and the rows each dataset file carried."""

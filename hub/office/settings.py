@@ -19,7 +19,7 @@ from hub.config import secret
 from hub.config.base import Model, env_name
 from hub.config.sources import SftpEndpoint
 from hub.errors import ConfigError
-from hub.office.stores import check_store, is_url
+from hub.office.stores import check_store, is_url, store_location
 
 
 class KitSettings(Model):
@@ -91,7 +91,6 @@ class Kit:
         def at(p: str | None) -> Path | None:
             return None if p is None else base / p  # an absolute path stays as it is
 
-        store = settings.store if is_url(settings.store) else base / settings.store
-        return cls(settings.office, store, base / settings.keys, base / settings.inbox, at(settings.identity),
-                   at(settings.key), settings.passphrase_env, at(settings.witness), sftp_inbox(settings, base),
-                   settings.store_password_env)
+        return cls(settings.office, store_location(settings.store, base), base / settings.keys, base / settings.inbox,
+                   at(settings.identity), at(settings.key), settings.passphrase_env, at(settings.witness),
+                   sftp_inbox(settings, base), settings.store_password_env)

@@ -30,6 +30,7 @@ TRUSTED = "kit_trust"
 CHANGE = "_change"
 LEDGER_COLUMNS = ("office", "sequence", "manifest_sha256", "previous", "extract", "created", "expires", "applied_at",
                   "rows")
+_TIMES = frozenset({"created", "expires", "applied_at"})
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,13 @@ class OfficeStore(ABC):
                     last["expires"], tables, len(rows))
 
 
-def utc(value: dt.datetime | None) -> dt.datetime | None:
-    """A time read back from a store, in UTC (a database without zones returns the UTC it was given)."""
+def in_utc(row: dict[str, Any]) -> dict[str, Any]:
+    """A ledger row read back from a store, its times in UTC (a database without zones returns
+    the UTC it was given)."""
+    return {k: _utc(v) if k in _TIMES else v for k, v in row.items()}
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

@@ -8,8 +8,15 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 
-from hub.errors import OfficeKitError
-from hub.office.store import CHANGE, LEDGER, LEDGER_COLUMNS, TRUSTED, OfficeStore, utc
+from hub.errors import OfficeKitError, first_line
+from hub.office.store import (
+    CHANGE,
+    LEDGER,
+    LEDGER_COLUMNS,
+    TRUSTED,
+    OfficeStore,
+    in_utc,
+)
 from schemas.sql import lit, q
 
 _DDL = f"""CREATE TABLE IF NOT EXISTS {LEDGER} (
@@ -27,7 +34,7 @@ class DuckDbStore(OfficeStore):
             self.con = duckdb.connect(str(path))
         except duckdb.Error as exc:
             hint = "; is another `hub office receive` running on it?" if "lock" in str(exc).lower() else ""
-            raise OfficeKitError(f"cannot open the office store {path}: {str(exc).splitlines()[0]}{hint}") from None
+            raise OfficeKitError(f"cannot open the office store {path}: {first_line(exc)}{hint}") from None
         self.con.execute(_DDL)
 
     @property
@@ -51,8 +58,7 @@ class DuckDbStore(OfficeStore):
             self.con.execute("COMMIT")
         except duckdb.Error as exc:
             self.con.execute("ROLLBACK")
-            raise OfficeKitError(f"{what} could not be applied, and nothing of it was: "
-                                 f"{str(exc).splitlines()[0]}") from None
+            raise OfficeKitError(f"{what} could not be applied, and nothing of it was: {first_line(exc)}") from None
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
@@ -76,7 +82,7 @@ class DuckDbStore(OfficeStore):
 
     def ledger(self) -> list[dict[str, Any]]:
         cur = self.con.execute(f"SELECT {', '.join(LEDGER_COLUMNS)} FROM {LEDGER} ORDER BY sequence")
-        return [_row(dict(zip(LEDGER_COLUMNS, row, strict=True))) for row in cur.fetchall()]
+        return [in_utc(dict(zip(LEDGER_COLUMNS, row, strict=True))) for row in cur.fetchall()]
 
     def trusted(self) -> bytes | None:
         row = self.con.execute(f"SELECT envelope FROM {TRUSTED} ORDER BY version DESC LIMIT 1").fetchone()
@@ -84,7 +90,3 @@ class DuckDbStore(OfficeStore):
 
     def trust(self, version: int, envelope: bytes) -> None:
         self.con.execute(f"INSERT INTO {TRUSTED} VALUES (?, ?, now())", [version, envelope])
-
-
-def _row(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: utc(v) if k in ("created", "expires", "applied_at") else v for k, v in row.items()}

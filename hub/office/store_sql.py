@@ -17,8 +17,15 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from connectors.sql_timeouts import driver_options
-from hub.errors import OfficeKitError
-from hub.office.store import CHANGE, LEDGER, LEDGER_COLUMNS, TRUSTED, OfficeStore, utc
+from hub.errors import OfficeKitError, first_line
+from hub.office.store import (
+    CHANGE,
+    LEDGER,
+    LEDGER_COLUMNS,
+    TRUSTED,
+    OfficeStore,
+    in_utc,
+)
 
 _ROWS = 20_000  # rows per insert batch read from a dataset file
 _KEYS = 500  # keys per DELETE … IN: under every database's limit on bound parameters
@@ -26,7 +33,7 @@ _KEYS = 500  # keys per DELETE … IN: under every database's limit on bound par
 
 class _Utc(sa.TypeDecorator[dt.datetime]):
     """A point in time: with its zone where the database keeps one, else as naive UTC (MySQL and
-    SQLite would refuse or misread an offset); read back as UTC by ``store.utc``."""
+    SQLite would refuse or misread an offset); read back as UTC by ``store.in_utc``."""
 
     impl = sa.DateTime(timezone=True)
     cache_ok = True
@@ -61,9 +68,8 @@ class SqlStore(OfficeStore):
         try:
             yield
         except (sa_exc.SQLAlchemyError, ImportError) as exc:
-            first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise OfficeKitError(f"cannot {doing} the office store {self.where}: {first}; check the URL, that the "
-                                 "database is up, and the password's environment variable") from None
+            raise OfficeKitError(f"cannot {doing} the office store {self.where}: {_cause(exc)}; check the URL, that "
+                                 "the database is up, and the password's environment variable") from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -79,8 +85,7 @@ class SqlStore(OfficeStore):
                         sa.Table(gone, sa.MetaData()).drop(con)
                 con.execute(_LEDGER.insert(), [ledger])
         except sa_exc.SQLAlchemyError as exc:
-            first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise OfficeKitError(f"{what} could not be applied, and nothing of it was: {first}") from None
+            raise OfficeKitError(f"{what} could not be applied, and nothing of it was: {_cause(exc)}") from None
 
     def _apply_file(self, con: sa.Connection, name: str, path: Path, exists: bool) -> None:
         parquet = pq.ParquetFile(path)
@@ -116,7 +121,7 @@ class SqlStore(OfficeStore):
     def ledger(self) -> list[dict[str, Any]]:
         with self._errors("read"), self.engine.connect() as con:
             rows = con.execute(sa.select(_LEDGER).order_by(_LEDGER.c.sequence)).mappings().all()
-        return [{k: utc(v) if k in ("created", "expires", "applied_at") else v for k, v in r.items()} for r in rows]
+        return [in_utc(dict(r)) for r in rows]
 
     def trusted(self) -> bytes | None:
         with self._errors("read"), self.engine.connect() as con:
@@ -127,6 +132,11 @@ class SqlStore(OfficeStore):
         with self._errors("write"), self.engine.begin() as con:
             con.execute(_TRUSTED.insert(), [{"version": version, "envelope": envelope,
                                                 "adopted_at": dt.datetime.now(dt.UTC)}])
+
+
+def _cause(exc: sa_exc.SQLAlchemyError | ImportError) -> str:
+    """The driver's own first line where there is one (SQLAlchemy's wraps it in its own words)."""
+    return first_line(getattr(exc, "orig", None) or exc)
 
 
 def _type(t: pa.DataType) -> sa.types.TypeEngine[Any]:

@@ -18,6 +18,14 @@ def is_url(where: str | Path) -> bool:
     return isinstance(where, str) and "://" in where
 
 
+def store_location(where: str, base: Path | None = None) -> str | Path:
+    """A store setting as ``open_store`` takes it: a URL as it is, a file's path (relative to
+    ``base``, the settings file's folder, when given)."""
+    if is_url(where):
+        return where
+    return base / where if base is not None else Path(where)
+
+
 def check_store(where: str) -> str:
     """A store setting that keeps no secret: a URL's password belongs in the environment."""
     if is_url(where) and urlsplit(where).password is not None:
