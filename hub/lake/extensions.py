@@ -28,10 +28,14 @@ PACKAGED = {"ducklake": "ducklake", "sqlite_scanner": "sqlite", "postgres_scanne
 
 def connect(database: str = ":memory:", *, read_only: bool = False, config: dict[str, Any] | None = None,
             ) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection whose extensions come from the installed packages only."""
+    """A DuckDB connection whose extensions come from the installed packages only, and that never
+    draws DuckDB's progress bar on stdout (it would corrupt the output of the command it runs in);
+    its cursors inherit that."""
     settings = {"extension_directory": str(_extension_directory()), "autoinstall_known_extensions": False,
                 "autoload_known_extensions": True} | (config or {})
-    return duckdb.connect(database, read_only=read_only, config=settings)
+    con = duckdb.connect(database, read_only=read_only, config=settings)
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 @cache

@@ -178,12 +178,15 @@ class Warehouse:
                 self.con.execute(view)
             for name, (description, _) in VIEWS.items():
                 self.con.execute(f"COMMENT ON VIEW {q(name)} IS {lit(description + ' (columns: docs/analyst-guide.md)')}")
+            self._set_meta("schema_version", str(SCHEMA_VERSION))  # what another process opening now checks
         with self.transaction():  # the tables' options, on tables committed now; the digest with them
             for stmt in options:
                 self.con.execute(stmt)
-            self.con.execute("DELETE FROM hub_meta WHERE key IN ('schema_version', 'schema_digest')")
-            self.con.execute("INSERT INTO hub_meta VALUES ('schema_version', ?), ('schema_digest', ?)",
-                             [str(SCHEMA_VERSION), digest])
+            self._set_meta("schema_digest", digest)
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.con.execute("DELETE FROM hub_meta WHERE key = ?", [key])
+        self.con.execute("INSERT INTO hub_meta VALUES (?, ?)", [key, value])
 
     def _meta(self) -> dict[str, str] | None:
         """``hub_meta`` as a dict; None when the warehouse has none (new, or schema version 1).

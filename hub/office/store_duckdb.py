@@ -35,6 +35,7 @@ class DuckDbStore(OfficeStore):
         except duckdb.Error as exc:
             hint = "; is another `hub office receive` running on it?" if "lock" in str(exc).lower() else ""
             raise OfficeKitError(f"cannot open the office store {path}: {first_line(exc)}{hint}") from None
+        self.con.execute("SET enable_progress_bar = false")  # stdout is the kit's output
         self.con.execute(_DDL)
 
     @property

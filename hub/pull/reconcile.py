@@ -22,6 +22,7 @@ import pyarrow as pa
 from connectors.base import Batch
 from hub.config import DatabaseSource
 from hub.errors import LandingError
+from hub.lake.extensions import connect
 from hub.observe.run import RunContext
 from hub.pull.landing import LandedBatch, StateFile, land, landed_batches
 from hub.pull.sources import sql_source
@@ -107,7 +108,7 @@ def missed_keys(landing_dir: Path, source: str, keys: pa.Table) -> pa.Table:
     kept = (f"SELECT CAST({key} AS VARCHAR) AS k FROM read_parquet({lit_list([str(previous.path)])})"
             if previous is not None else "SELECT NULL::VARCHAR AS k WHERE false")
     try:
-        with duckdb.connect() as con:
+        with connect() as con:
             con.register("source_keys", keys)
             return con.sql(
                 f"""WITH now AS (SELECT *, CAST({key} AS VARCHAR) AS _k FROM source_keys),

@@ -312,3 +312,12 @@ def test_a_lakehouse_made_anew_at_the_same_place_is_opened_anew(demo: Path, tmp_
     with Warehouse.open(config, Home(home)) as wh:
         assert wh.table_counts()["filing"] == 0
         assert wh.query("SELECT value FROM hub_meta WHERE key = 'probe'").fetchall() == []
+
+
+def test_a_long_query_draws_no_progress_bar_on_the_output(demo: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """DuckDB draws one on stdout once a query passes progress_bar_time; in a command's output it
+    is garbage (a JSON summary no longer parses)."""
+    with hub.connect(demo) as con:
+        con.execute("SET progress_bar_time = 0")
+        assert con.cursor().execute("SELECT count(*) FROM range(200000000) t(i) WHERE i % 7 = 1").fetchone()
+    assert capfd.readouterr().out == ""
