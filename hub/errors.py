@@ -42,6 +42,11 @@ __all__ = [
 ]
 
 
+RETRY_WAITS = (2, 4, 8)
+"""Seconds before each retry of a step (or a source's pull) that failed in a way that may pass
+(``Transient``); after the last, it is given up and its error reported."""
+
+
 class HubError(Exception):
     """Root of every error the hub raises on purpose."""
 

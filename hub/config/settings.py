@@ -26,6 +26,9 @@ class HubSettings(Model):
     duckdb_memory_limit: str | None = None  # e.g. "1GB": the warehouse's DuckDB spills to disk beyond it
     # how long 'hub run' waits for a pool another live run holds (the warehouse) before giving up
     pool_wait_seconds: Annotated[int, Field(ge=0, le=86_400)] = 900
+    # sources one step pulls at once, and at most this many on one server (a database or SFTP host)
+    pull_threads: Annotated[int, Field(ge=1, le=256)] = 16
+    pull_per_host: Annotated[int, Field(ge=1, le=256)] = 4
 
     _env = field_validator("hash_key_env", "signing_passphrase_env")(env_name)
 

@@ -1,8 +1,8 @@
-"""Dagster assets, one per stage and thing: landing per source, the normalized tables (one
-writer, pool ``warehouse``), the marts, one signed extract per office (all built by one step
-in that pool), and a delivery per office with an SFTP inbox. Built from ``hub.yaml`` so the
-lineage graph in the UI is the exchange the config describes. (No ``from __future__ import
-annotations``: Dagster reads the annotations.)
+"""Dagster assets, one per stage and thing: landing per source (each record type's sources
+pulled by one step), the normalized tables (one writer, pool ``warehouse``), the marts, one
+signed extract per office (all built by one step in that pool), and a delivery per office
+with an SFTP inbox. Built from ``hub.yaml`` so the lineage graph in the UI is the exchange the
+config describes. (No ``from __future__ import annotations``: Dagster reads the annotations.)
 """
 
 from typing import Any
@@ -10,51 +10,63 @@ from typing import Any
 import dagster as dg
 
 from hub import marts
-from hub.config import HubConfig, Source
+from hub.config import HubConfig
 from hub.errors import HeldBack
 from hub.marts.stage import build_mart
 from hub.normalize.stage import apply_pending
 from hub.normalize.upkeep import upkeep_warehouse
 from hub.orchestration import metadata as asset_metadata
 from hub.orchestration.keys import delivery_key, extract_key, landing_key
-from hub.orchestration.resources import (
-    WAREHOUSE_POOL,
-    HubResource,
-    source_pool,
-    translate,
-)
+from hub.orchestration.resources import WAREHOUSE_POOL, HubResource, translate
 from hub.publish.acknowledgements import collect_acknowledgements
 from hub.publish.delivery import deliver
 from hub.publish.stage import publish_offices
-from hub.pull.stage import pull
+from hub.pull.sweep import pull_sources
 from schemas.tables import RECORD_TYPES
 
 NORMALIZED_KEYS = [*RECORD_TYPES, "quarantine"]
 
 
-def _landing_asset(src: Source, institution: str) -> dg.AssetsDefinition:
-    @dg.asset(
-        name=f"landing_{src.name}",
-        group_name="landing",
-        kinds={"sftp" if src.kind == "sftp" else "sql", "parquet"},
-        description=f"{src.record_type} records pulled from {institution} ({src.kind}), landed as immutable Parquet.",
-        tags={"record_type": src.record_type, "institution": src.institution},
-        pool=source_pool(src.name),  # a sensor's sync and a schedule's never pull one source at once
-    )
-    def _land(context: dg.AssetExecutionContext, hub: HubResource) -> dg.MaterializeResult:
-        result = translate(lambda: pull(hub.run(context), src.name), src.name, context)
-        if result.missed:
-            context.log.warning(f"{src.name}: reconcile found {result.missed} key(s) at the source that had never "
-                                f"landed (committed behind the cursor); fetched by key and landed: {result.fetched} row(s)")
-        return dg.MaterializeResult(metadata={
-            "rows": result.rows,
-            "batches": len(result.batches),
-            "missed_keys": result.missed,
-            "origins": dg.MetadataValue.json(sorted({b.origin for b in result.batches})),
-            **asset_metadata.landing(hub.paths, src.name, [b.batch_id for b in result.batches]),
-        })
+def _landing_asset(config: HubConfig, record_type: str) -> dg.AssetsDefinition:
+    """Every source of one record type, an asset each, pulled by one step (``pull_sources``:
+    the sources at once, bounded per server); a schedule, a sensor or a user may select any of
+    them. A step per source cost the scheduler about 0.1 s each, with nothing new to pull."""
+    sources = config.sources_of(record_type)
+    names = {i.id: i.name for i in config.institutions}
+    specs = [
+        dg.AssetSpec(
+            landing_key(src.name), group_name="landing", kinds={"sftp" if src.kind == "sftp" else "sql", "parquet"},
+            description=f"{src.record_type} records pulled from {names[src.institution]} ({src.kind}), landed as "
+            "immutable Parquet.",
+            tags={"record_type": src.record_type, "institution": src.institution},
+        )
+        for src in sources
+    ]
 
-    return _land
+    @dg.multi_asset(name=f"pull_{record_type}", specs=specs, can_subset=True)
+    def _pull(context: dg.AssetExecutionContext, hub: HubResource) -> Any:
+        selected = [s.name for s in sources if landing_key(s.name) in context.selected_asset_keys]
+        outcomes = pull_sources(hub.run(context), selected, warn=context.log.warning)
+        for outcome in outcomes:
+            result = outcome.result
+            if result is None:
+                continue
+            if result.missed:
+                context.log.warning(f"{result.source}: reconcile found {result.missed} key(s) at the source that had "
+                                    "never landed (committed behind the cursor); fetched by key and landed: "
+                                    f"{result.fetched} row(s)")
+            yield dg.MaterializeResult(asset_key=landing_key(result.source), metadata={
+                "rows": result.rows,
+                "batches": len(result.batches),
+                "missed_keys": result.missed,
+                "attempts": outcome.attempts,
+                "origins": dg.MetadataValue.json(sorted({b.origin for b in result.batches})),
+                **asset_metadata.landing(hub.paths, result.source, [b.batch_id for b in result.batches]),
+            })
+        if failed := [o for o in outcomes if o.error is not None]:  # the others landed and are materialized
+            raise dg.Failure(description="; ".join(o.describe_error() for o in failed))
+
+    return _pull
 
 
 def _normalized_asset(config: HubConfig) -> dg.AssetsDefinition:
@@ -216,9 +228,8 @@ def _upkeep(context: dg.AssetExecutionContext, hub: HubResource) -> dg.Materiali
 
 
 def build_assets(config: HubConfig) -> list[dg.AssetsDefinition]:
-    names = {i.id: i.name for i in config.institutions}
     return (
-        [_landing_asset(s, names[s.institution]) for s in config.sources]
+        [_landing_asset(config, rt) for rt in RECORD_TYPES if config.sources_of(rt)]
         + [_normalized_asset(config)] + [_mart_asset(m) for m in marts.MARTS]
         + ([_extracts_asset(config)] if config.offices else [])
         + [_delivery_asset(config, o.id) for o in config.offices if o.delivery.sftp is not None]

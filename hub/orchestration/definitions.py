@@ -8,17 +8,19 @@ assets exist, so the UI's lineage graph is the exchange the config describes.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 from pathlib import Path
 
 import dagster as dg
 
-from hub.config import HubConfig, load_config
+from hub.config import HubConfig, Source, load_config
 from hub.home import Home
 from hub.orchestration.assets import NORMALIZED_KEYS, build_assets
 from hub.orchestration.checks import build_checks
 from hub.orchestration.keys import delivery_key, extract_key, landing_key
 from hub.orchestration.resources import HubResource
-from hub.orchestration.sensors import build_sensors
+from hub.orchestration.sensors import SYNC_JOB, build_sensors
 
 
 def build_definitions(
@@ -36,21 +38,25 @@ def build_definitions(
         "refresh", selection=dg.AssetSelection.groups("normalized", "marts", "extracts", "deliveries"),
         description="Apply what has landed, check it, publish and deliver every extract.",
     )
-    schedules = [
-        _schedule(
-            f"pull_{src.name}", src.cadence,
-            dg.define_asset_job(
-                f"sync_{src.name}",
-                # normalization is one step over every table, so a sync runs all of it
-                selection=dg.AssetSelection.assets(landing_key(src.name))
-                | dg.AssetSelection.assets(*NORMALIZED_KEYS).downstream(),
-                description=f"Pull {src.name}, then refresh the tables and extracts it feeds.",
-            ),
-            f"Pulls {src.name} ({src.kind}, {src.record_type}) at its cadence ({src.cadence}, Asia/Shanghai), "
-            "then applies it and publishes what changed for the offices it feeds.",
-        )
-        for src in config.sources
-    ]
+    # a sync: the sources' pulls, then the tables, marts and extracts (normalization is one step over every table)
+    downstream = sorted(dg.AssetSelection.assets(*NORMALIZED_KEYS).downstream().resolve(assets))
+    sync = dg.define_asset_job(SYNC_JOB, selection=dg.AssetSelection.groups("landing")
+                               | dg.AssetSelection.assets(*NORMALIZED_KEYS).downstream(),
+                               description="Pull the sources a sensor or a user selects, then refresh the tables and "
+                               "extracts they feed.")
+    schedules = []
+    for cadence, sources in _by_cadence(config).items():
+        name = cadence_name(cadence)
+        listed = ", ".join(s.name for s in sources[:20]) + (f" and {len(sources) - 20} more" if len(sources) > 20 else "")
+        schedules.append(_schedule(
+            f"pull_{name}", cadence,
+            dg.define_asset_job(f"sync_{name}", selection=dg.AssetSelection.assets(*(landing_key(s.name) for s in sources))
+                                | dg.AssetSelection.assets(*NORMALIZED_KEYS).downstream(),
+                                description=f"Pull the sources due {cadence}, then refresh the tables and extracts "
+                                "they feed."),
+            f"Pulls the {len(sources)} source(s) whose cadence is {cadence} (Asia/Shanghai): {listed}; then applies "
+            "what landed and publishes what changed for the offices they feed.",
+        ))
     for agreement in config.agreements:
         office_key = agreement.office.replace("-", "_")
         selection = dg.AssetSelection.assets(extract_key(agreement.office))
@@ -91,12 +97,36 @@ def build_definitions(
     return dg.Definitions(
         assets=assets,
         asset_checks=build_checks(config),
-        jobs=[everything, pull_all, refresh],
+        jobs=[everything, pull_all, refresh, sync],
         schedules=schedules,
-        sensors=build_sensors(config),
+        sensors=build_sensors(config, downstream),
         resources={"hub": HubResource(home=str(home.root), config_path=str(config_path) if config_path else None,
                                       as_of=as_of.isoformat() if as_of else None)},
     )
+
+
+def _by_cadence(config: HubConfig) -> dict[str, list[Source]]:
+    """The sources by cadence: one schedule each, however many sources share it."""
+    found: dict[str, list[Source]] = {}
+    for src in config.sources:
+        found.setdefault(src.cadence, []).append(src)
+    return found
+
+
+_EVERY_MINUTES = re.compile(r"^\*/([0-9]+) \* \* \* \*$")
+_DAILY = re.compile(r"^([0-9]+) ([0-9]+) \* \* \*$")
+
+
+def cadence_name(cron: str) -> str:
+    """A schedule's name for a cadence: ``hourly``, ``every_15_minutes``, ``daily_0700``,
+    else ``cron_`` and a digest of it (the description shows the expression)."""
+    if cron == "0 * * * *":
+        return "hourly"
+    if found := _EVERY_MINUTES.match(cron):
+        return f"every_{found[1]}_minutes"
+    if found := _DAILY.match(cron):
+        return f"daily_{int(found[2]):02d}{int(found[1]):02d}"
+    return "cron_" + hashlib.sha256(cron.encode()).hexdigest()[:8]
 
 
 def _schedule(name: str, cron: str, job: dg.UnresolvedAssetJobDefinition, description: str) -> dg.ScheduleDefinition:

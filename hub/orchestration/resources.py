@@ -11,19 +11,13 @@ from typing import Any
 import dagster as dg
 
 from hub.config import HubConfig, load_config
-from hub.errors import HubError, Transient
+from hub.errors import RETRY_WAITS, HubError, Transient
 from hub.home import Home
 from hub.normalize.warehouse import Warehouse
 from hub.observe.run import RunContext
 
 WAREHOUSE_POOL = "warehouse"
 """The concurrency pool of every step that writes or reads the warehouse (limit 1: one writer)."""
-
-
-def source_pool(source: str) -> str:
-    """The pool of a source's pull (limit 1): two runs never pull, land and move one source's
-    position at once (landing would keep the result right, at twice the cost)."""
-    return f"source_{source}"
 
 
 class HubResource(dg.ConfigurableResource):  # type: ignore[misc]
@@ -55,21 +49,18 @@ class HubResource(dg.ConfigurableResource):  # type: ignore[misc]
         return Warehouse.open(self.config, self.paths, read_only=True)
 
 
-RETRIES = 3
-"""Times a step that failed in a way that may pass (``Transient``) is tried again, after 2, 4, 8 s."""
-
-
 def translate(fn: Callable[[], Any], what: str, context: dg.AssetExecutionContext) -> Any:
-    """Run a stage; transient errors are retried with backoff, each retry logged with its
-    attempt and delay, and the last failure says how many attempts were made; terminal ones
-    fail at once with the message that says what to fix."""
+    """Run a stage; transient errors are retried after each of ``RETRY_WAITS``, each retry
+    logged with its attempt and delay, and the last failure says how many attempts were made;
+    terminal ones fail at once with the message that says what to fix."""
     try:
         return fn()
     except HubError as exc:
         attempt = context.retry_number + 1
-        if isinstance(exc, Transient) and attempt <= RETRIES:
-            wait = 2 ** attempt
-            context.log.warning(f"{what}: attempt {attempt} of {RETRIES + 1} failed ({exc}); trying again in {wait} s")
-            raise dg.RetryRequested(max_retries=RETRIES, seconds_to_wait=wait) from exc
+        if isinstance(exc, Transient) and attempt <= len(RETRY_WAITS):
+            wait = RETRY_WAITS[attempt - 1]
+            context.log.warning(f"{what}: attempt {attempt} of {len(RETRY_WAITS) + 1} failed ({exc}); "
+                                f"trying again in {wait} s")
+            raise dg.RetryRequested(max_retries=len(RETRY_WAITS), seconds_to_wait=wait) from exc
         tries = f" (gave up after {attempt} attempts)" if isinstance(exc, Transient) else ""
         raise dg.Failure(description=f"{what}: {exc}{tries}") from exc

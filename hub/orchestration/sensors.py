@@ -1,7 +1,10 @@
-"""Sensors: a run when new, stable files appear in an institution's SFTP drop folder.
+"""One sensor for every SFTP drop: a run when new, stable files appear in institutions' drop
+folders, pulling just those sources and refreshing what they feed.
 
-The source's state file (what has landed) decides what is new; the sensor's cursor remembers
-the listing it last asked a run for, so a slow run is not requested twice.
+Each source's state file (what has landed) decides what is new; the sensor's cursor remembers,
+per source, the listing it last asked a run for, so a slow run is not requested twice. The drops
+are listed at once, bounded per server (``hub.pull.sweep.each_source``): one sensor asking a
+thousand folders, not a thousand sensors.
 """
 
 import hashlib
@@ -10,39 +13,57 @@ import json
 import dagster as dg
 
 from hub.config import HubConfig, SftpDropSource
-from hub.errors import HubError, Transient
+from hub.errors import Transient
+from hub.orchestration.keys import landing_key
 from hub.orchestration.resources import HubResource
-from hub.pull.stage import pending_files
+from hub.pull.sweep import pending_by_source
+
+SYNC_JOB = "sync"
+"""The job a sensor's runs go to: any landing assets, and everything downstream of the tables."""
 
 
-def _drop_sensor(src: SftpDropSource) -> dg.SensorDefinition:
+def _drops_sensor(drops: list[str], downstream: list[dg.AssetKey]) -> dg.SensorDefinition:
     @dg.sensor(
-        name=f"drop_{src.name}",
-        job_name=f"sync_{src.name}",
+        name="sftp_drops",
+        job_name=SYNC_JOB,
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Requests sync_{src.name} when new stable files appear in the SFTP drop folder.",
+        description=f"Requests a sync of the SFTP drops ({len(drops)}) where new stable files appeared: their pulls, "
+        "then the tables, marts, extracts and deliveries.",
     )
     def _sensor(context: dg.SensorEvaluationContext, hub: HubResource) -> dg.SensorResult | dg.SkipReason:
-        try:
-            files = pending_files(hub.config, hub.paths, src.name)
-        except HubError as exc:
-            if isinstance(exc, Transient):
-                return dg.SkipReason(f"drop folder not reachable now: {exc}")
-            raise
-        if not files:
-            return dg.SkipReason("no new stable files in the drop folder")
-        listing = json.dumps(sorted((f["file"], f["size"], f["mtime"]) for f in files))
-        key = hashlib.sha256(listing.encode()).hexdigest()
-        if context.cursor == key:
-            return dg.SkipReason(f"a run was already requested for these {len(files)} file(s)")
+        asked = json.loads(context.cursor) if context.cursor else {}
+        listed = pending_by_source(hub.config, hub.paths, drops)
+        new, requested, skipped = {}, [], []
+        for name, files in listed.items():
+            if isinstance(files, Exception):
+                if not isinstance(files, Transient):
+                    context.log.error(f"{name}: {files}")
+                skipped.append(f"{name} ({'not reachable now' if isinstance(files, Transient) else 'failing'})")
+            elif files:
+                key = hashlib.sha256(json.dumps(sorted((f["file"], f["size"], f["mtime"]) for f in files)).encode())
+                if asked.get(name) == key.hexdigest():
+                    requested.append(name)
+                else:
+                    new[name] = key.hexdigest()
+        if not new:
+            why = (f"a run was already requested for the new files of {', '.join(requested)}" if requested
+                   else "no new stable files in the drop folders")
+            return dg.SkipReason(why + (f"; not listed: {', '.join(skipped)}" if skipped else ""))
+        cursor = json.dumps({**asked, **new}, sort_keys=True)
         return dg.SensorResult(
-            run_requests=[dg.RunRequest(run_key=key, tags={"hub/new_files": str(len(files))})],
-            cursor=key,
+            run_requests=[dg.RunRequest(
+                run_key=hashlib.sha256(cursor.encode()).hexdigest(),
+                asset_selection=[landing_key(n) for n in sorted(new)] + downstream,
+                tags={"hub/new_files_in": ",".join(sorted(new))},
+            )],
+            cursor=cursor,
         )
 
     return _sensor
 
 
-def build_sensors(config: HubConfig) -> list[dg.SensorDefinition]:
-    return [_drop_sensor(s) for s in config.sources if isinstance(s, SftpDropSource)]
+def build_sensors(config: HubConfig, downstream: list[dg.AssetKey]) -> list[dg.SensorDefinition]:
+    """The drops sensor (none without SFTP sources); ``downstream``: what a sync refreshes."""
+    drops = [s.name for s in config.sources if isinstance(s, SftpDropSource)]
+    return [_drops_sensor(drops, downstream)] if drops else []

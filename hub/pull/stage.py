@@ -10,6 +10,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from connectors.base import Batch
+from hub.claims import claimed
 from hub.config import DatabaseSource, HubConfig, SftpDropSource
 from hub.errors import connector_errors
 from hub.faults import crash_point
@@ -45,8 +46,13 @@ def pending_files(config: HubConfig, home: Home, source_name: str) -> list[dict[
 def pull(run: RunContext, source_name: str) -> PullResult:
     """Pull everything new from one source and land it; the watermark moves after each landing.
 
-    Every pull is audited, an empty one too, and a failed one with its error."""
-    src = run.config.source(source_name)
+    Every pull is audited, an empty one too, and a failed one with its error. Two pulls of one
+    source (a sensor's sync and a schedule's sweep, in any processes sharing the home) take turns."""
+    with claimed(run.home.claims, "pull", source_name):
+        return _pull(run, run.config.source(source_name))
+
+
+def _pull(run: RunContext, src: DatabaseSource | SftpDropSource) -> PullResult:
     sweep_partial(run.home.landing / src.name)
     state = StateFile(run.home.state, src.name)
     result = PullResult(src.name)

@@ -297,7 +297,7 @@ def test_definitions_load_with_lineage_schedules_and_checks(demo: Path) -> None:
     import dagster as dg
 
     from hub.home import Home
-    from hub.orchestration.definitions import build_definitions
+    from hub.orchestration.definitions import build_definitions, cadence_name
 
     defs = build_definitions(Home(demo))
     dg.Definitions.validate_loadable(defs)
@@ -307,20 +307,29 @@ def test_definitions_load_with_lineage_schedules_and_checks(demo: Path) -> None:
     assert dg.AssetKey("landing_wh_proc_supervision") in graph.get(dg.AssetKey("supervision")).parent_keys
     assert dg.AssetKey("supervision") in graph.get(dg.AssetKey("extract_wh_court_spo")).parent_keys
     config = load_config(demo / "hub.yaml")
-    # every source and every office has a schedule (an agreement without a cadence: daily at 07:00), each described,
-    # each running as soon as the hub is served
-    assert {s.name for s in defs.schedules} == {f"pull_{s.name}" for s in config.sources} | {
+    # every cadence of a source and every office has a schedule (an agreement without a cadence: daily at 07:00),
+    # each described, each running as soon as the hub is served
+    cadences = {s.cadence for s in config.sources}
+    assert {s.name for s in defs.schedules} == {f"pull_{cadence_name(c)}" for c in cadences} | {
         f"publish_{o.id.replace('-', '_')}" for o in config.offices} | {"marts_daily", "quarterly_statistics",
                                                                            "warehouse_upkeep"}
+    assert len(cadences) > 1 and {cadence_name(c) for c in cadences} >= {"hourly", "every_15_minutes"}
+    for cadence in cadences:  # a cadence's sync pulls exactly the sources due then, and refreshes what they feed
+        job = defs.resolve_job_def(f"sync_{cadence_name(cadence)}")
+        pulled = {k.to_user_string() for k in job.asset_layer.selected_asset_keys if k.to_user_string().startswith("landing_")}
+        assert pulled == {f"landing_{s.name}" for s in config.sources if s.cadence == cadence}
+        assert dg.AssetKey("extract_wh_court_spo") in job.asset_layer.selected_asset_keys
     assert next(s for s in defs.schedules if s.name == "publish_wh_justice_office").cron_schedule == "0 7 * * *"
     assert all(s.description and s.default_status == dg.DefaultScheduleStatus.RUNNING for s in defs.schedules)
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in defs.sensors)
-    landing = graph.get(dg.AssetKey("landing_wh_court_filing"))
-    assert landing.pools == {"source_wh_court_filing"}  # one pull of a source at a time
+    filings = {k for k in graph.get_all_asset_keys() if k.to_user_string().startswith("landing_")
+               and graph.get(k).tags.get("record_type") == "filing"}
+    # one step pulls a record type's sources
+    assert len(filings) > 1 and {defs.get_assets_def(k).node_def.name for k in filings} == {"pull_filing"}
     quarterly = next(s for s in defs.schedules if s.name == "quarterly_statistics")
     assert quarterly.cron_schedule == "0 6 1 1,4,7,10 *"  # the 1st after each quarter: due by the 5th
     assert dg.AssetKey("reply_tracking") in graph.get(dg.AssetKey("nonlit_statistics")).parent_keys
-    for job in ("exchange", "sync_wh_court_filing", "upkeep"):
+    for job in ("exchange", "sync", "upkeep"):
         assert defs.resolve_job_def(job) is not None
     upkeep = graph.get(dg.AssetKey("warehouse_upkeep"))  # the lakehouse's upkeep: a writer, never in an exchange
     assert upkeep.pools == {"warehouse"}
@@ -345,7 +354,7 @@ def test_drop_sensor_requests_a_run_for_new_stable_files(demo: Path) -> None:
 
     home = Home(demo)
     config = load_config(home.config)
-    sensor = next(s for s in build_definitions(home, config).sensors if s.name == "drop_wh_proc_supervision")
+    sensor = next(s for s in build_definitions(home, config).sensors if s.name == "sftp_drops")
     port = next(s.sftp.port for s in config.sources if isinstance(s, SftpDropSource))
 
     def evaluate(cursor: str | None = None) -> object:
@@ -360,6 +369,9 @@ def test_drop_sensor_requests_a_run_for_new_stable_files(demo: Path) -> None:
         os.utime(new, (new.stat().st_mtime - 120,) * 2)
         result = evaluate()
         assert isinstance(result, dg.SensorResult) and len(result.run_requests) == 1
+        selected = {k.to_user_string() for k in result.run_requests[0].asset_selection}
+        assert {k for k in selected if k.startswith("landing_")} == {"landing_wh_proc_supervision"}  # just that drop
+        assert {"supervision", "extract_wh_court_spo"} <= selected  # and what it feeds
         assert "already requested" in evaluate(result.cursor).skip_message  # type: ignore[attr-defined]
         pulled = pull(RunContext(config, home, "test-run"), "wh_proc_supervision")
         assert [b.rows for b in pulled.batches] == [1]
@@ -371,7 +383,7 @@ def test_unreachable_source_fails_its_step_but_others_publish(demo: Path, capsys
     before = len(bundles(demo))
     assert main(["run", "--home", str(demo)]) == 1  # the demo SFTP server is not running now
     err = capsys.readouterr().err
-    assert "step landing_wh_proc_supervision failed: wh_proc_supervision: SSH/SFTP with" in err
+    assert "step pull_supervision failed: wh_proc_supervision: SSH/SFTP with" in err
     assert "a temporary failure" in err and "Error:" not in err.split("failed: ", 1)[1][:30]  # the hub's words first
     # every office still gets one fresh signed bundle (none twice)
     assert len(bundles(demo)) == before + 3, err
@@ -546,7 +558,7 @@ def test_hub_run_reports_what_this_run_did_and_which_steps_failed(
         assert main(["run", "--home", str(home.root)]) == 1
     out = capsys.readouterr().out
     assert "this run FAILED: 2 step(s) failed" in out
-    assert "failed landing_wh_proc_supervision: wh_proc_supervision: host key of" in out
+    assert "failed pull_supervision: wh_proc_supervision: host key of" in out
     assert "pull wh_proc_supervision      FAILED (1 attempt(s), 0 rows landed)" in out  # a changed key is not retried
     assert re.search(r"deliver wh-court-spo +FAILED \(1 attempt\(s\)\), waiting: [0-9]+: delivery to wh-court-spo: host key", out)
 
