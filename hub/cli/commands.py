@@ -377,11 +377,33 @@ def cmd_batches(args: argparse.Namespace) -> int:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     """Open the Dagster UI on this home's definitions."""
-    from hub.orchestration.execute import dagster_instance
+    from hub.config import load_config
+    from hub.orchestration.instance import dagster_instance
 
     home = Home.find(args.home)
-    home.require_config()
-    dagster_instance(home)
+    dagster_instance(home, load_config(home.require_config()))
     os.environ["HUB_HOME"] = str(home.root)
     dagster = shutil.which("dagster") or str(Path(sys.executable).parent / "dagster")
     os.execv(dagster, [dagster, "dev", "-m", "hub.definitions", "-p", str(args.port)])
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Become a Celery worker of this home's production profile (``orchestration.broker``):
+    Dagster's instance and the broker as hub.yaml says, the passwords from the environment."""
+    from hub.config import load_config
+    from hub.orchestration.instance import dagster_instance
+    from hub.orchestration.workers import QUEUE, broker_url
+
+    home = Home.find(args.home)
+    config = load_config(home.require_config())
+    if config.orchestration.broker is None:
+        print(f"{home.config} has no orchestration.broker: 'hub run' and 'hub dev' run every step themselves; "
+              "set broker (and storage) as docs/deployment.md says to run steps on workers", file=sys.stderr)
+        return 2
+    broker_url(config.orchestration)  # an unset password variable: the config error now, not in Celery's log
+    dagster_instance(home, config).dispose()  # Dagster's tables made before any step runs
+    os.environ["HUB_HOME"] = str(home.root)
+    os.execv(sys.executable, [sys.executable, "-m", "celery", "-A", "hub.orchestration.celery_app", "worker",
+                              "--prefetch-multiplier=1", "-Q", QUEUE, "-n", f"{args.name}@%h",
+                              f"--concurrency={args.concurrency}", "--loglevel=INFO"])
+

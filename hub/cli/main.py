@@ -149,6 +149,10 @@ def parser() -> argparse.ArgumentParser:
     dev = with_home(sub.add_parser("dev", help="open the Dagster UI (dagster dev) on this home"))
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(fn=commands.cmd_dev)
+    worker = with_home(sub.add_parser("worker", help="run steps sent by the production profile's runs (a Celery worker)"))
+    worker.add_argument("--name", default="hub", help="the worker's name, unique on its machine (default: hub)")
+    worker.add_argument("--concurrency", type=int, default=1, help="steps this worker runs at once (default: 1)")
+    worker.set_defaults(fn=commands.cmd_worker)
     return p
 
 

@@ -3,7 +3,7 @@
     base       the strict model and the identifier, environment-name and cron validators
     sources    institutions; a source is a database table or an SFTP drop (``Source``)
     offices    offices, their delivery and outbox, sharing agreements
-    settings   the hub's settings, the marts' thresholds, lineage targets
+    settings   the hub's settings, the marts' thresholds, lineage targets, the warehouse, Dagster's profile
     include    ``include:``: institutions, sources, offices and agreements kept in other files
     load       ``HubConfig``, ``load_config`` and ``secret``
 """
@@ -15,6 +15,7 @@ from hub.config.settings import (
     HubSettings,
     LineageSettings,
     MartSettings,
+    OrchestrationSettings,
     S3Settings,
     WarehouseSettings,
 )
@@ -31,7 +32,7 @@ from hub.config.sources import (
 
 __all__ = [
     "DEFAULT_REPLY_DAYS", "Agreement", "Condition", "DatabaseSettings", "DatabaseSource", "Delivery", "FileFormat",
-    "HubConfig", "HubSettings", "Institution", "LineageSettings", "MartSettings", "Office", "SftpDropSource",
+    "HubConfig", "HubSettings", "Institution", "LineageSettings", "MartSettings", "Office", "OrchestrationSettings", "SftpDropSource",
     "S3Settings", "SftpEndpoint", "Share", "SoftDelete", "Source", "Treatment", "WarehouseSettings", "load_config",
     "secret",
 ]

@@ -26,6 +26,7 @@ from hub.config.settings import (
     HubSettings,
     LineageSettings,
     MartSettings,
+    OrchestrationSettings,
     WarehouseSettings,
 )
 from hub.config.sources import Institution, Source
@@ -45,6 +46,7 @@ class HubConfig(Model):
     agreements: list[Agreement]
     lineage: LineageSettings | None = None  # no section: no OpenLineage events
     warehouse: WarehouseSettings = WarehouseSettings()  # no section: the lakehouse under the home
+    orchestration: OrchestrationSettings = OrchestrationSettings()  # no section: Dagster on SQLite, in process
 
     @model_validator(mode="before")
     @classmethod

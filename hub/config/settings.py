@@ -164,4 +164,48 @@ class WarehouseSettings(Model):
 
 POSTGRES_URL = re.compile(r"^postgres(ql)?://(?P<user>[A-Za-z0-9_.-]+)@(?P<host>[A-Za-z0-9_.-]+)(:(?P<port>[0-9]{1,5}))?"
                           r"/(?P<dbname>[A-Za-z0-9_.-]+)$")
-"""A catalog URL: user, host, optional port and database; no password (it comes from the environment)."""
+"""A catalog or Dagster storage URL: user, host, optional port and database; no password (it
+comes from the environment)."""
+
+BROKER_URL = re.compile(r"^(?P<scheme>pyamqp|amqp|redis)://((?P<user>[A-Za-z0-9_.-]+)@)?(?P<host>[A-Za-z0-9_.-]+)"
+                        r"(:(?P<port>[0-9]{1,5}))?(?P<path>/[A-Za-z0-9_./-]*)?$")
+"""A Celery broker URL (RabbitMQ or Redis): optional user, host, port and vhost or database; no password."""
+
+
+class OrchestrationSettings(Model):
+    """Where Dagster keeps its runs, events and schedules, and where steps run. Without the
+    section: SQLite under the home and each run's own process (``hub run``, ``hub dev`` on one
+    machine). The production profile (docs/deployment.md): PostgreSQL and Celery workers."""
+
+    storage: str | None = None  # postgresql://user@host:port/database; the password from storage_password_env
+    storage_password_env: str | None = None
+    broker: str | None = None  # pyamqp://user@host:5672// or redis://host:6379/0: steps go to `hub worker`s
+    broker_password_env: str | None = None
+    max_concurrent_runs: Annotated[int, Field(ge=1, le=1000)] = 4
+    run_retries: Annotated[int, Field(ge=0, le=10)] = 2  # a run whose process or worker died is run again
+
+    _env = field_validator("storage_password_env", "broker_password_env")(env_name)
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, v: str | None) -> str | None:
+        if v is not None and not POSTGRES_URL.match(v):
+            raise ValueError(f"{v!r} is not a PostgreSQL URL; write it like postgresql://dagster@127.0.0.1:5432/dagster "
+                             "(the password comes from storage_password_env, never the URL)")
+        return v
+
+    @field_validator("broker")
+    @classmethod
+    def _broker(cls, v: str | None) -> str | None:
+        if v is not None and not BROKER_URL.match(v):
+            raise ValueError(f"{v!r} is not a RabbitMQ or Redis URL without a password; write it like "
+                             "pyamqp://hub@127.0.0.1:5672// or redis://127.0.0.1:6379/0 (the password comes from "
+                             "broker_password_env)")
+        return v
+
+    @model_validator(mode="after")
+    def _workers_share_storage(self) -> OrchestrationSettings:
+        if self.broker is not None and self.storage is None:
+            raise ValueError("steps on workers need Dagster's storage where every worker reaches it: set storage to "
+                             "a PostgreSQL URL")
+        return self

@@ -21,6 +21,7 @@ from hub.orchestration.checks import build_checks
 from hub.orchestration.keys import delivery_key, extract_key, landing_key
 from hub.orchestration.resources import HubResource
 from hub.orchestration.sensors import SYNC_JOB, build_sensors
+from hub.orchestration.workers import executor
 
 
 def build_definitions(
@@ -95,6 +96,7 @@ def build_definitions(
         f"days (warehouse.upkeep_cron: {config.warehouse.upkeep_cron}, Asia/Shanghai), in the warehouse pool.",
     ))
     return dg.Definitions(
+        executor=executor(config),
         assets=assets,
         asset_checks=build_checks(config),
         jobs=[everything, pull_all, refresh, sync],

@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
-import os
 import re
 import signal
 import sys
@@ -14,7 +12,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import dagster as dg
@@ -27,29 +24,7 @@ from hub.home import Home
 from hub.observe.run import PROGRESS
 from hub.orchestration import runs
 from hub.orchestration.definitions import build_definitions
-
-
-def dagster_instance(home: Home) -> dg.DagsterInstance:
-    """The home's persistent Dagster instance (runs show up in ``hub dev``)."""
-    home.dagster.mkdir(parents=True, exist_ok=True)
-    target = home.dagster / "dagster.yaml"
-    ours = (resources.files("hub.orchestration") / "dagster.yaml").read_bytes()
-    if not target.exists() or (target.read_bytes() != ours and _shipped(target.read_bytes())):
-        tmp = target.with_suffix(".yaml.tmp")  # the settings this version of the hub relies on
-        tmp.write_bytes(ours)
-        os.replace(tmp, target)
-    os.environ["DAGSTER_HOME"] = str(home.dagster)
-    return dg.DagsterInstance.get()
-
-
-_SHIPPED = {"39e41f4a20c255dab7ad5ba3d5c5984f1e865ec70f173b11cf3faefd3a35441c"}
-"""sha256 of every ``dagster.yaml`` an earlier hub wrote: one still as written is replaced by
-this version's; one an operator edited is left alone."""
-
-
-def _shipped(content: bytes) -> bool:
-    return hashlib.sha256(content).hexdigest() in _SHIPPED
-
+from hub.orchestration.instance import dagster_instance
 
 _EXCEPTION_NAME = re.compile(r"^(?:[\w]+\.)+\w+: ")
 """The ``package.module.Class: `` Dagster puts before an error's message."""
@@ -77,7 +52,7 @@ def run_exchange(home: Home, config_path: Path | None = None, *, as_of: dt.date 
     """
     config = load_config(config_path or home.require_config())
     defs = build_definitions(home, config, config_path, as_of=as_of)
-    instance = dagster_instance(home)
+    instance = dagster_instance(home, config)
     for run_id in runs.sweep_dead(instance):
         print(f"Dagster run {run_id} was left running by a process that is gone: marked failed, its pool slots freed",
               file=sys.stderr)

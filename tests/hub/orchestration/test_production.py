@@ -1,0 +1,122 @@
+"""The production profile for real: Dagster's runs and events in PostgreSQL, every step sent to
+Celery workers over RabbitMQ, two workers in processes of their own. The exchange they run
+ends as the one ``hub run`` makes in process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import psycopg
+import pytest
+import yaml
+from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+import hub
+from hub.cli import main
+from hub.config import load_config
+from hub.home import Home
+from hub.observe import audit
+from hub.orchestration.instance import dagster_instance
+from schemas.tables import RECORD_TYPES
+from tests.hub.exchange_homes import change_court_filings, sftp_drop_served
+
+AS_OF = "2024-11-22"
+REPO = Path(__file__).resolve().parents[3]
+BROKER = "pyamqp://guest@127.0.0.1:5672//"
+PASSWORD_ENV = "HUB_TEST_BROKER_PASSWORD"
+WORKER = "import sys; from hub.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("proddemo") / "home"
+    assert main(["demo", "--home", str(home), "--as-of", AS_OF]) == 0
+    change_court_filings(home)  # something new for the next run to pull, apply and publish
+    return home
+
+
+def copy(demo: Path, where: Path) -> Path:
+    import shutil
+
+    shutil.copytree(demo, where, ignore=shutil.ignore_patterns(".dagster"))
+    return where
+
+
+def in_production(home: Path, storage: str) -> None:
+    raw = yaml.safe_load((home / "hub.yaml").read_text(encoding="utf-8"))
+    raw["orchestration"] = {"storage": storage, "broker": BROKER, "broker_password_env": PASSWORD_ENV}
+    (home / "hub.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+
+
+def start_workers(home: Path, n: int, logs: Path) -> list[subprocess.Popen[bytes]]:
+    workers = []
+    for i in range(n):
+        log = open(logs / f"w{i}.log", "wb")  # noqa: SIM115 (closed with the process)
+        workers.append(subprocess.Popen([sys.executable, "-c", WORKER, "worker", "--home", str(home), "--name", f"w{i}"],
+                                        stdout=log, stderr=subprocess.STDOUT, cwd=REPO))
+    deadline = time.monotonic() + 120
+    while not all("ready." in (logs / f"w{i}.log").read_text(errors="replace") for i in range(n)):
+        assert time.monotonic() < deadline, [(logs / f"w{i}.log").read_text(errors="replace")[-2000:] for i in range(n)]
+        assert all(w.poll() is None for w in workers), [(logs / f"w{i}.log").read_text()[-2000:] for i in range(n)]
+        time.sleep(0.5)
+    return workers
+
+
+def stop(workers: list[subprocess.Popen[bytes]]) -> None:
+    for w in workers:
+        w.terminate()
+    for w in workers:
+        try:
+            w.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            w.kill()
+
+
+def shared_state(home: Path) -> dict[str, Any]:
+    """Each shared table's current rows (how many, and a digest of their keys), and each office's
+    newest bundle as its audit entry says: sequence, full or incremental, rows per dataset."""
+    found: dict[str, Any] = {}
+    with hub.connect(home) as con:
+        for rt in RECORD_TYPES:
+            found[rt] = con.execute(f"SELECT count(*), bit_xor(hash(record_key)) FROM {rt}").fetchone()
+    for entry in audit.entries(Home(home).audit):
+        if entry["event"] == "publish" and entry["details"].get("status") == "ok":
+            details = entry["details"]
+            found[entry["subject"]] = (details["sequence"], details["extract"], details["rows"])
+    return found
+
+
+def test_an_exchange_on_two_workers_ends_as_the_one_run_in_process(
+    demo: Path, storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alone = copy(demo, tmp_path / "alone")
+    with sftp_drop_served(alone):
+        assert main(["run", "--home", str(alone)]) == 0
+
+    home = copy(demo, tmp_path / "prod")
+    in_production(home, storage)
+    monkeypatch.setenv(PASSWORD_ENV, "guest")
+    monkeypatch.setenv("HUB_HOME", str(home))
+    config = load_config(home / "hub.yaml")
+    instance = dagster_instance(Home(home), config)  # Dagster's tables made before the workers start
+    workers = start_workers(home, 2, tmp_path)
+    try:
+        job = ReconstructableRepository.for_module("hub.definitions", "defs", working_directory=str(REPO)
+                                                   ).get_reconstructable_job("exchange")
+        with sftp_drop_served(home):
+            result = dg.execute_job(job, instance=instance)
+    finally:
+        stop(workers)
+    assert result.success, [e.message for e in result.all_events if e.is_step_failure]
+    placed = {e.step_key: e.engine_event_data.metadata["Celery worker"].value for e in result.all_events
+              if e.event_type_value == "ENGINE_EVENT" and "in celery worker" in (e.message or "")}
+    pulls = {step: worker for step, worker in placed.items() if step.startswith("pull_")}
+    assert len(pulls) >= 2 and len(set(pulls.values())) == 2, placed  # the sources' pulls went to both workers
+    with psycopg.connect(storage) as con:  # the run and its events are in PostgreSQL
+        assert con.execute("SELECT count(*) FROM runs WHERE run_id = %s", [result.run_id]).fetchone()[0] == 1
+    assert shared_state(home) == shared_state(alone)
