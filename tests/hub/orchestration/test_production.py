@@ -120,3 +120,41 @@ def test_an_exchange_on_two_workers_ends_as_the_one_run_in_process(
     with psycopg.connect(storage) as con:  # the run and its events are in PostgreSQL
         assert con.execute("SELECT count(*) FROM runs WHERE run_id = %s", [result.run_id]).fetchone()[0] == 1
     assert shared_state(home) == shared_state(alone)
+
+
+def test_a_worker_killed_mid_pull_loses_nothing_and_the_run_again_completes(
+    demo: Path, storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alone = copy(demo, tmp_path / "alone")
+    with sftp_drop_served(alone):
+        assert main(["run", "--home", str(alone)]) == 0
+
+    home = copy(demo, tmp_path / "prod")
+    in_production(home, storage)
+    monkeypatch.setenv(PASSWORD_ENV, "guest")
+    monkeypatch.setenv("HUB_HOME", str(home))
+    instance = dagster_instance(Home(home), load_config(home / "hub.yaml"))
+    monkeypatch.setenv("HUB_CRASH_AT", "pull.landed")  # the workers' processes die once a batch has landed
+    dying = start_workers(home, 2, tmp_path)
+    monkeypatch.delenv("HUB_CRASH_AT")
+    job = ReconstructableRepository.for_module("hub.definitions", "defs", working_directory=str(REPO)
+                                               ).get_reconstructable_job("exchange")
+    try:
+        with sftp_drop_served(home):
+            first = dg.execute_job(job, instance=instance)
+    finally:
+        stop(dying)  # the machine the step died on, gone; and the other with it
+    assert not first.success
+    landed = sorted((home / "landing" / "wh_court_filing").glob("*.parquet"))
+    assert landed  # the batch landed, its position not saved: the worker died between the two
+    (tmp_path / "again").mkdir()
+    workers = start_workers(home, 1, tmp_path / "again")
+    try:
+        with sftp_drop_served(home):
+            again = dg.execute_job(job, instance=instance, reexecution_options=dg.ReexecutionOptions.from_failure(
+                first.run_id, instance))
+    finally:
+        stop(workers)
+    assert again.success, [e.message for e in again.all_events if e.is_step_failure]
+    assert sorted((home / "landing" / "wh_court_filing").glob("*.parquet"))[:len(landed)] == landed
+    assert shared_state(home) == shared_state(alone)  # every row once: nothing lost, nothing twice
