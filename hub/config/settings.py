@@ -29,6 +29,8 @@ class HubSettings(Model):
     # sources one step pulls at once, and at most this many on one server (a database or SFTP host)
     pull_threads: Annotated[int, Field(ge=1, le=256)] = 16
     pull_per_host: Annotated[int, Field(ge=1, le=256)] = 4
+    # steps each record type's sources are split over (by name), for several workers to share
+    pull_steps: Annotated[int, Field(ge=1, le=64)] = 1
 
     _env = field_validator("hash_key_env", "signing_passphrase_env")(env_name)
 

@@ -5,12 +5,13 @@ with an SFTP inbox. Built from ``hub.yaml`` so the lineage graph in the UI is th
 config describes. (No ``from __future__ import annotations``: Dagster reads the annotations.)
 """
 
+import zlib
 from typing import Any
 
 import dagster as dg
 
 from hub import marts
-from hub.config import HubConfig
+from hub.config import HubConfig, Source
 from hub.errors import HeldBack
 from hub.marts.stage import build_mart
 from hub.normalize.stage import apply_pending
@@ -27,11 +28,24 @@ from schemas.tables import RECORD_TYPES
 NORMALIZED_KEYS = [*RECORD_TYPES, "quarantine"]
 
 
-def _landing_asset(config: HubConfig, record_type: str) -> dg.AssetsDefinition:
-    """Every source of one record type, an asset each, pulled by one step (``pull_sources``:
-    the sources at once, bounded per server); a schedule, a sensor or a user may select any of
-    them. A step per source cost the scheduler about 0.1 s each, with nothing new to pull."""
-    sources = config.sources_of(record_type)
+def _pull_steps(config: HubConfig) -> list[tuple[str, list[Source]]]:
+    """(step name, its sources): a step per record type, or ``hub.pull_steps`` of them, each
+    source always in the same one (by a digest of its name), for workers to share."""
+    steps = []
+    n = config.hub.pull_steps
+    for rt in RECORD_TYPES:
+        sources = config.sources_of(rt)
+        for part in range(n):
+            mine = [s for s in sources if n == 1 or zlib.crc32(s.name.encode()) % n == part]
+            if mine:
+                steps.append((f"pull_{rt}" if n == 1 else f"pull_{rt}_{part + 1}_of_{n}", mine))
+    return steps
+
+
+def _landing_asset(config: HubConfig, step: str, sources: list[Source]) -> dg.AssetsDefinition:
+    """Sources of one record type, an asset each, pulled by one step (``pull_sources``: the
+    sources at once, bounded per server); a schedule, a sensor or a user may select any of them.
+    A step per source cost the scheduler about 0.1 s each, with nothing new to pull."""
     names = {i.id: i.name for i in config.institutions}
     specs = [
         dg.AssetSpec(
@@ -43,7 +57,7 @@ def _landing_asset(config: HubConfig, record_type: str) -> dg.AssetsDefinition:
         for src in sources
     ]
 
-    @dg.multi_asset(name=f"pull_{record_type}", specs=specs, can_subset=True)
+    @dg.multi_asset(name=step, specs=specs, can_subset=True)
     def _pull(context: dg.AssetExecutionContext, hub: HubResource) -> Any:
         selected = [s.name for s in sources if landing_key(s.name) in context.selected_asset_keys]
         outcomes = pull_sources(hub.run(context), selected, warn=context.log.warning)
@@ -229,7 +243,7 @@ def _upkeep(context: dg.AssetExecutionContext, hub: HubResource) -> dg.Materiali
 
 def build_assets(config: HubConfig) -> list[dg.AssetsDefinition]:
     return (
-        [_landing_asset(config, rt) for rt in RECORD_TYPES if config.sources_of(rt)]
+        [_landing_asset(config, step, sources) for step, sources in _pull_steps(config)]
         + [_normalized_asset(config)] + [_mart_asset(m) for m in marts.MARTS]
         + ([_extracts_asset(config)] if config.offices else [])
         + [_delivery_asset(config, o.id) for o in config.offices if o.delivery.sftp is not None]

@@ -340,6 +340,26 @@ def test_definitions_load_with_lineage_schedules_and_checks(demo: Path) -> None:
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in defs.sensors)  # served, they run
 
 
+def test_a_record_types_sources_split_over_steps_for_workers_to_share(demo: Path) -> None:
+    import dagster as dg
+
+    from hub.home import Home
+    from hub.orchestration.definitions import build_definitions
+
+    config = load_config(demo / "hub.yaml")
+    split = config.model_copy(update={"hub": config.hub.model_copy(update={"pull_steps": 2})})
+    defs = build_definitions(Home(demo), split)
+    steps: dict[str, set[str]] = {}
+    for src in config.sources:
+        steps.setdefault(defs.get_assets_def(dg.AssetKey(f"landing_{src.name}")).node_def.name, set()).add(src.name)
+    assert all(re.fullmatch(r"pull_[a-z]+_[12]_of_2", step) for step in steps)  # each source in one step of its type
+    assert sum(len(s) for s in steps.values()) == len(config.sources) and len(steps) > len(
+        {s.record_type for s in config.sources})  # some record type's sources went to two steps
+    again = build_definitions(Home(demo), split)  # the same step for a source, every time
+    assert all(again.get_assets_def(dg.AssetKey(f"landing_{n}")).node_def.name == step
+               for step, names in steps.items() for n in names)
+
+
 def test_drop_sensor_requests_a_run_for_new_stable_files(demo: Path) -> None:
     import os
 
