@@ -45,7 +45,7 @@ def _pull_steps(config: HubConfig) -> list[tuple[str, list[Source]]]:
 def _landing_asset(config: HubConfig, step: str, sources: list[Source]) -> dg.AssetsDefinition:
     """Sources of one record type, an asset each, pulled by one step (``pull_sources``: the
     sources at once, bounded per server); a schedule, a sensor or a user may select any of them.
-    A step per source cost the scheduler about 0.1 s each, with nothing new to pull."""
+    A step per source would cost a run per source, with nothing new to pull (docs/performance.md)."""
     names = {i.id: i.name for i in config.institutions}
     specs = [
         dg.AssetSpec(
