@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -33,9 +34,10 @@ def dagster_instance(home: Home, config: HubConfig | None = None) -> dg.DagsterI
     home.dagster.mkdir(parents=True, exist_ok=True)
     target, written = home.dagster / "dagster.yaml", home.dagster / _WRITTEN
     ours = instance_yaml(config.orchestration if config else OrchestrationSettings())
-    if not target.exists() or _ours_before(target.read_bytes(), written):
+    current = target.read_bytes() if target.exists() else None
+    if current != ours and (current is None or _ours_before(current, written)):
         for path, content in ((target, ours), (written, _sha256(ours).encode())):
-            tmp = path.with_name(path.name + ".tmp")
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # workers starting at once each write whole
             tmp.write_bytes(content)
             os.replace(tmp, path)
     os.environ["DAGSTER_HOME"] = str(home.dagster)
@@ -74,9 +76,11 @@ def postgres_db(url: str, password_env: str | None) -> dict[str, Any]:
     return db
 
 
-def _ours_before(content: bytes, written: Any) -> bool:
+def _ours_before(content: bytes, written: Path) -> bool:
+    """Written by a hub: as shipped now or before, or as this hub last rendered it."""
     digest = _sha256(content)
-    return digest in _SHIPPED or (written.exists() and written.read_text().strip() == digest)
+    shipped = _sha256((resources.files("hub.orchestration") / "dagster.yaml").read_bytes())
+    return digest in _SHIPPED or digest == shipped or (written.exists() and written.read_text().strip() == digest)
 
 
 def _sha256(content: bytes) -> str:

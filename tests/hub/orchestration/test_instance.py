@@ -42,6 +42,7 @@ def test_the_section_decides_storage_queue_and_retries_and_a_change_is_followed(
     dagster_instance(home).dispose()
     embedded = settings(home)
     assert "storage" not in embedded and "run_retries" not in embedded  # SQLite beside the file, as ever
+    (home.dagster / ".hub-written").unlink()  # a home an earlier hub made: the shipped file, nothing beside it
 
     monkeypatch.setenv("HUB_TEST_DAGSTER_PASSWORD", "s3cret-value")
     write(home, {"storage": storage, "storage_password_env": "HUB_TEST_DAGSTER_PASSWORD", "max_concurrent_runs": 7,

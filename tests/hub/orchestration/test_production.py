@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +61,14 @@ def start_workers(home: Path, n: int, logs: Path) -> list[subprocess.Popen[bytes
         workers.append(subprocess.Popen([sys.executable, "-c", WORKER, "worker", "--home", str(home), "--name", f"w{i}"],
                                         stdout=log, stderr=subprocess.STDOUT, cwd=REPO))
     deadline = time.monotonic() + 120
-    while not all("ready." in (logs / f"w{i}.log").read_text(errors="replace") for i in range(n)):
-        assert time.monotonic() < deadline, [(logs / f"w{i}.log").read_text(errors="replace")[-2000:] for i in range(n)]
-        assert all(w.poll() is None for w in workers), [(logs / f"w{i}.log").read_text()[-2000:] for i in range(n)]
-        time.sleep(0.5)
+    try:
+        while not all("ready." in (logs / f"w{i}.log").read_text(errors="replace") for i in range(n)):
+            logged = [(logs / f"w{i}.log").read_text(errors="replace")[-2000:] for i in range(n)]
+            assert time.monotonic() < deadline and all(w.poll() is None for w in workers), logged
+            time.sleep(0.5)
+    except BaseException:
+        stop(workers)  # never left running for the next test
+        raise
     return workers
 
 
@@ -91,25 +96,36 @@ def shared_state(home: Path) -> dict[str, Any]:
     return found
 
 
-def test_an_exchange_on_two_workers_ends_as_the_one_run_in_process(
-    demo: Path, storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@dataclass
+class Homes:
+    alone: Path  # a copy run in process by `hub run`
+    prod: Path  # a copy in the production profile
+    instance: dg.DagsterInstance  # its instance, Dagster's tables made before any worker starts
+    job: Any  # the exchange job, reconstructable from hub.definitions as Dagster's launcher loads it
+
+
+def homes(demo: Path, storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Homes:
     alone = copy(demo, tmp_path / "alone")
     with sftp_drop_served(alone):
         assert main(["run", "--home", str(alone)]) == 0
-
     home = copy(demo, tmp_path / "prod")
     in_production(home, storage)
     monkeypatch.setenv(PASSWORD_ENV, "guest")
     monkeypatch.setenv("HUB_HOME", str(home))
-    config = load_config(home / "hub.yaml")
-    instance = dagster_instance(Home(home), config)  # Dagster's tables made before the workers start
-    workers = start_workers(home, 2, tmp_path)
+    instance = dagster_instance(Home(home), load_config(home / "hub.yaml"))
+    job = ReconstructableRepository.for_module("hub.definitions", "defs", working_directory=str(REPO)
+                                               ).get_reconstructable_job("exchange")
+    return Homes(alone, home, instance, job)
+
+
+def test_an_exchange_on_two_workers_ends_as_the_one_run_in_process(
+    demo: Path, storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = homes(demo, storage, tmp_path, monkeypatch)
+    workers = start_workers(h.prod, 2, tmp_path)
     try:
-        job = ReconstructableRepository.for_module("hub.definitions", "defs", working_directory=str(REPO)
-                                                   ).get_reconstructable_job("exchange")
-        with sftp_drop_served(home):
-            result = dg.execute_job(job, instance=instance)
+        with sftp_drop_served(h.prod):
+            result = dg.execute_job(h.job, instance=h.instance)
     finally:
         stop(workers)
     assert result.success, [e.message for e in result.all_events if e.is_step_failure]
@@ -119,42 +135,32 @@ def test_an_exchange_on_two_workers_ends_as_the_one_run_in_process(
     assert len(pulls) >= 2 and len(set(pulls.values())) == 2, placed  # the sources' pulls went to both workers
     with psycopg.connect(storage) as con:  # the run and its events are in PostgreSQL
         assert con.execute("SELECT count(*) FROM runs WHERE run_id = %s", [result.run_id]).fetchone()[0] == 1
-    assert shared_state(home) == shared_state(alone)
+    assert shared_state(h.prod) == shared_state(h.alone)
 
 
 def test_a_worker_killed_mid_pull_loses_nothing_and_the_run_again_completes(
     demo: Path, storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    alone = copy(demo, tmp_path / "alone")
-    with sftp_drop_served(alone):
-        assert main(["run", "--home", str(alone)]) == 0
-
-    home = copy(demo, tmp_path / "prod")
-    in_production(home, storage)
-    monkeypatch.setenv(PASSWORD_ENV, "guest")
-    monkeypatch.setenv("HUB_HOME", str(home))
-    instance = dagster_instance(Home(home), load_config(home / "hub.yaml"))
+    h = homes(demo, storage, tmp_path, monkeypatch)
     monkeypatch.setenv("HUB_CRASH_AT", "pull.landed")  # the workers' processes die once a batch has landed
-    dying = start_workers(home, 2, tmp_path)
+    dying = start_workers(h.prod, 2, tmp_path)
     monkeypatch.delenv("HUB_CRASH_AT")
-    job = ReconstructableRepository.for_module("hub.definitions", "defs", working_directory=str(REPO)
-                                               ).get_reconstructable_job("exchange")
     try:
-        with sftp_drop_served(home):
-            first = dg.execute_job(job, instance=instance)
+        with sftp_drop_served(h.prod):
+            first = dg.execute_job(h.job, instance=h.instance)
     finally:
         stop(dying)  # the machine the step died on, gone; and the other with it
     assert not first.success
-    landed = sorted((home / "landing" / "wh_court_filing").glob("*.parquet"))
+    landed = sorted((h.prod / "landing" / "wh_court_filing").glob("*.parquet"))
     assert landed  # the batch landed, its position not saved: the worker died between the two
     (tmp_path / "again").mkdir()
-    workers = start_workers(home, 1, tmp_path / "again")
+    workers = start_workers(h.prod, 1, tmp_path / "again")
     try:
-        with sftp_drop_served(home):
-            again = dg.execute_job(job, instance=instance, reexecution_options=dg.ReexecutionOptions.from_failure(
-                first.run_id, instance))
+        with sftp_drop_served(h.prod):
+            again = dg.execute_job(h.job, instance=h.instance,
+                                   reexecution_options=dg.ReexecutionOptions.from_failure(first.run_id, h.instance))
     finally:
         stop(workers)
     assert again.success, [e.message for e in again.all_events if e.is_step_failure]
-    assert sorted((home / "landing" / "wh_court_filing").glob("*.parquet"))[:len(landed)] == landed
-    assert shared_state(home) == shared_state(alone)  # every row once: nothing lost, nothing twice
+    assert sorted((h.prod / "landing" / "wh_court_filing").glob("*.parquet"))[:len(landed)] == landed
+    assert shared_state(h.prod) == shared_state(h.alone)  # every row once: nothing lost, nothing twice
