@@ -40,9 +40,9 @@ def build_definitions(
         description="Apply what has landed, check it, publish and deliver every extract.",
     )
     # a sync: the sources' pulls, then the tables, marts and extracts (normalization is one step over every table)
-    downstream = sorted(dg.AssetSelection.assets(*NORMALIZED_KEYS).downstream().resolve(assets))
-    sync = dg.define_asset_job(SYNC_JOB, selection=dg.AssetSelection.groups("landing")
-                               | dg.AssetSelection.assets(*NORMALIZED_KEYS).downstream(),
+    refreshed = dg.AssetSelection.assets(*NORMALIZED_KEYS).downstream()
+    downstream = sorted(refreshed.resolve(assets))
+    sync = dg.define_asset_job(SYNC_JOB, selection=dg.AssetSelection.groups("landing") | refreshed,
                                description="Pull the sources a sensor or a user selects, then refresh the tables and "
                                "extracts they feed.")
     schedules = []
@@ -51,8 +51,8 @@ def build_definitions(
         listed = ", ".join(s.name for s in sources[:20]) + (f" and {len(sources) - 20} more" if len(sources) > 20 else "")
         schedules.append(_schedule(
             f"pull_{name}", cadence,
-            dg.define_asset_job(f"sync_{name}", selection=dg.AssetSelection.assets(*(landing_key(s.name) for s in sources))
-                                | dg.AssetSelection.assets(*NORMALIZED_KEYS).downstream(),
+            dg.define_asset_job(f"sync_{name}",
+                                selection=dg.AssetSelection.assets(*(landing_key(s.name) for s in sources)) | refreshed,
                                 description=f"Pull the sources due {cadence}, then refresh the tables and extracts "
                                 "they feed."),
             f"Pulls the {len(sources)} source(s) whose cadence is {cadence} (Asia/Shanghai): {listed}; then applies "
