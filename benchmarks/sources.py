@@ -9,7 +9,9 @@ For each N, a home with N database sources of one court, each its own SQLite fil
 - ``no_change``: the same job again, nothing new anywhere (and per source);
 - ``changed``: again after one row changed in 1 % of the sources (at least one).
 
-One line per N; ``--out`` keeps every figure as JSON. The job and the definitions are the hub's
+With ``--storage postgresql://user@host:port``, Dagster keeps its runs and events in a new
+database there (the production profile's storage, docs/deployment.md), dropped afterwards;
+without it, SQLite under the home. One line per N; ``--out`` keeps every figure as JSON. The job and the definitions are the hub's
 public entry points, so the same script measures an older checkout (``PYTHONPATH=<checkout>``).
 """
 
@@ -22,6 +24,9 @@ import shutil
 import sqlite3
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +47,7 @@ def source_file(path: Path, rows: int) -> None:
                         [(k, f"（2024）内03民初{k}号") for k in range(1, rows + 1)])
 
 
-def make_home(root: Path, sources: int, rows: int) -> Home:
+def make_home(root: Path, sources: int, rows: int, storage: str | None = None) -> Home:
     home = Home(root)
     (root / "sources").mkdir(parents=True)
     source_file(root / "sources" / "template.sqlite", rows)
@@ -56,6 +61,7 @@ def make_home(root: Path, sources: int, rows: int) -> Home:
             "key": "id", "mapping": {"case_no": "ah", "filing_date": "larq", "source_updated_at": "gxsj"},
         } for n in range(sources)],
         "offices": [], "agreements": [],
+        **({"orchestration": {"storage": storage}} if storage else {}),
     }, allow_unicode=True), encoding="utf-8")
     return home
 
@@ -78,8 +84,26 @@ def change(home: Home, sources: int) -> int:
     return changed
 
 
-def measure(sources: int, rows: int, folder: Path) -> dict[str, Any]:
-    home = make_home(folder / f"home-{sources}", sources, rows)
+@contextmanager
+def database(server: str | None) -> Iterator[str | None]:
+    """A new PostgreSQL database on ``server`` for Dagster's storage, dropped afterwards."""
+    if server is None:
+        yield None
+        return
+    import psycopg
+
+    name = f"hub_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as con:
+        con.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as con:
+            con.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def measure(sources: int, rows: int, folder: Path, storage: str | None = None) -> dict[str, Any]:
+    home = make_home(folder / f"home-{sources}", sources, rows, storage)
     started = time.perf_counter()
     build_definitions(home, load_config(home.config))
     definitions = time.perf_counter() - started
@@ -97,12 +121,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sources", type=int, nargs="+", default=[10, 100, 1000])
     p.add_argument("--rows", type=int, default=20, help="filings per source")
+    p.add_argument("--storage", help="PostgreSQL server for Dagster's storage, e.g. postgresql://postgres@127.0.0.1:5432")
     p.add_argument("--out", type=Path, help="write every figure here as JSON")
     args = p.parse_args()
     figures = []
     with tempfile.TemporaryDirectory(prefix="hub-sources-") as tmp:
         for n in args.sources:
-            found = measure(n, args.rows, Path(tmp))
+            with database(args.storage) as storage:
+                found = measure(n, args.rows, Path(tmp), storage)
             figures.append(found)
             print(f"{n:>5} sources: definitions {found['definitions_s']:.2f} s, first sweep {found['first_s']:.2f} s, "
                   f"no change {found['no_change_s']:.2f} s ({found['no_change_per_source_ms']:.1f} ms/source), "

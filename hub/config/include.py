@@ -17,6 +17,9 @@ import yaml
 
 from hub.errors import ConfigError
 
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where PyYAML has it: a province's config parses in a tenth of the time."""
+
 SECTIONS = ("institutions", "sources", "offices", "agreements")
 """What an included file may hold; the hub's settings stay in ``hub.yaml`` itself."""
 
@@ -74,7 +77,7 @@ def shown(main: Path, file: Path) -> str:
 def read_mapping(path: Path) -> dict[str, Any]:
     """A YAML file holding a mapping, or ``ConfigError`` naming the file and what to do."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)  # noqa: S506 (a safe loader)
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: no such config file. Run 'hub demo' to create an example home, "

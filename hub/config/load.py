@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ValidationError, model_validator
+from pydantic import PrivateAttr, ValidationError, model_validator
 
 from hub.config.base import Model
 from hub.config.include import gather, read_mapping, shown
@@ -68,9 +68,14 @@ class HubConfig(Model):
         hub = {k: v for k, v in data["hub"].items() if k not in MOVED_TO_MARTS}
         return data | {"hub": hub, "marts": marts | moved}
 
+    _digest: tuple[int, str] | None = PrivateAttr(default=None)
+
     def digest(self) -> str:
-        """sha256 of the validated config, recorded with every audit entry."""
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+        """sha256 of the validated config, recorded with every audit entry: made once per
+        config object (every pull audits it), a copy (another id) making its own."""
+        if self._digest is None or self._digest[0] != id(self):
+            self._digest = (id(self), hashlib.sha256(self.model_dump_json().encode()).hexdigest())
+        return self._digest[1]
 
     def institution(self, institution_id: str) -> Institution:
         return _one(self.institutions, "id", institution_id, "institutions")

@@ -1,5 +1,5 @@
 """Dagster assets, one per stage and thing: landing per source (each record type's sources
-pulled by one step), the normalized tables (one writer, pool ``warehouse``), the marts, one
+pulled by one step, whose sweep the tables follow), the normalized tables (one writer, pool ``warehouse``), the marts, one
 signed extract per office (all built by one step in that pool), and a delivery per office
 with an SFTP inbox. Built from ``hub.yaml`` so the lineage graph in the UI is the exchange the
 config describes. (No ``from __future__ import annotations``: Dagster reads the annotations.)
@@ -17,7 +17,7 @@ from hub.marts.stage import build_mart
 from hub.normalize.stage import apply_pending
 from hub.normalize.upkeep import upkeep_warehouse
 from hub.orchestration import metadata as asset_metadata
-from hub.orchestration.keys import delivery_key, extract_key, landing_key
+from hub.orchestration.keys import delivery_key, extract_key, landing_key, pulled_key
 from hub.orchestration.resources import WAREHOUSE_POOL, HubResource, translate
 from hub.publish.acknowledgements import collect_acknowledgements
 from hub.publish.delivery import deliver
@@ -28,7 +28,7 @@ from schemas.tables import RECORD_TYPES
 NORMALIZED_KEYS = [*RECORD_TYPES, "quarantine"]
 
 
-def _pull_steps(config: HubConfig) -> list[tuple[str, list[Source]]]:
+def pull_steps(config: HubConfig) -> list[tuple[str, list[Source]]]:
     """(step name, its sources): a step per record type, or ``hub.pull_steps`` of them, each
     source always in the same one (by a digest of its name), for workers to share."""
     steps = []
@@ -42,25 +42,40 @@ def _pull_steps(config: HubConfig) -> list[tuple[str, list[Source]]]:
     return steps
 
 
+def sweep_of(config: HubConfig) -> dict[str, dg.AssetKey]:
+    """Each source's sweep asset: what a run pulling it must select for the tables to follow."""
+    return {src.name: pulled_key(step) for step, sources in pull_steps(config) for src in sources}
+
+
 def _landing_asset(config: HubConfig, step: str, sources: list[Source]) -> dg.AssetsDefinition:
     """Sources of one record type, an asset each, pulled by one step (``pull_sources``: the
     sources at once, bounded per server); a schedule, a sensor or a user may select any of them.
-    A step per source would cost a run per source, with nothing new to pull (docs/performance.md)."""
+    Only a source that landed something is materialized, so a run costs what changed; the
+    step's sweep asset (``pulled_<type>``), after them, is what the shared table depends on, so
+    the table is refreshed whichever sources had news (docs/performance.md: many sources)."""
     names = {i.id: i.name for i in config.institutions}
+    sweep = pulled_key(step)
     specs = [
         dg.AssetSpec(
             landing_key(src.name), group_name="landing", kinds={"sftp" if src.kind == "sftp" else "sql", "parquet"},
             description=f"{src.record_type} records pulled from {names[src.institution]} ({src.kind}), landed as "
-            "immutable Parquet.",
-            tags={"record_type": src.record_type, "institution": src.institution},
+            "immutable Parquet. Materialized when a pull lands rows; a pull with nothing new leaves it as it was.",
+            tags={"record_type": src.record_type, "institution": src.institution}, skippable=True,
         )
         for src in sources
     ]
+    specs.append(dg.AssetSpec(
+        sweep, group_name="landing", kinds={"parquet"}, deps=[spec.key for spec in specs],
+        description=f"Each pull of the {len(sources)} {sources[0].record_type} source(s) of step {step}: how many were "
+        "asked, which landed rows and how many. The shared table follows it, whichever sources had something new.",
+    ))
 
     @dg.multi_asset(name=step, specs=specs, can_subset=True)
     def _pull(context: dg.AssetExecutionContext, hub: HubResource) -> Any:
         selected = [s.name for s in sources if landing_key(s.name) in context.selected_asset_keys]
         outcomes = pull_sources(hub.run(context), selected, warn=context.log.warning)
+        failed = [o for o in outcomes if o.error is not None]
+        landed = {}
         for outcome in outcomes:
             result = outcome.result
             if result is None:
@@ -69,6 +84,10 @@ def _landing_asset(config: HubConfig, step: str, sources: list[Source]) -> dg.As
                 context.log.warning(f"{result.source}: reconcile found {result.missed} key(s) at the source that had "
                                     "never landed (committed behind the cursor); fetched by key and landed: "
                                     f"{result.fetched} row(s)")
+            if result.batches:
+                landed[result.source] = result.rows
+            elif not failed:
+                continue  # nothing new: left as it was (in a failing step, the UI would show it failed)
             yield dg.MaterializeResult(asset_key=landing_key(result.source), metadata={
                 "rows": result.rows,
                 "batches": len(result.batches),
@@ -77,24 +96,32 @@ def _landing_asset(config: HubConfig, step: str, sources: list[Source]) -> dg.As
                 "origins": dg.MetadataValue.json(sorted({b.origin for b in result.batches})),
                 **asset_metadata.landing(hub.paths, result.source, [b.batch_id for b in result.batches]),
             })
-        if failed := [o for o in outcomes if o.error is not None]:  # the others landed and are materialized
+        if failed:
             raise dg.Failure(description="; ".join(o.describe_error() for o in failed))
+        context.log.info(f"{step}: {len(selected)} source(s) asked, {len(landed)} landed "
+                         f"{sum(landed.values())} row(s)")
+        if sweep in context.selected_asset_keys:
+            yield dg.MaterializeResult(asset_key=sweep, metadata={
+                "sources_asked": len(selected), "sources_landed": len(landed), "rows": sum(landed.values()),
+                "landed": dg.MetadataValue.json(landed),
+            })
 
     return _pull
 
 
 def _normalized_asset(config: HubConfig) -> dg.AssetsDefinition:
+    steps = pull_steps(config)
     specs = [
         dg.AssetSpec(
             rt, group_name="normalized", kinds={"duckdb"},
-            deps=[landing_key(s.name) for s in config.sources_of(rt)],
+            deps=[pulled_key(step) for step, sources in steps if sources[0].record_type == rt],
             description=f"Shared {rt} table: one current row per record key, history in {rt}_history.",
         )
         for rt in RECORD_TYPES
     ] + [
         dg.AssetSpec(
             "quarantine", group_name="normalized", kinds={"duckdb"},
-            deps=[landing_key(s.name) for s in config.sources],
+            deps=[pulled_key(step) for step, _ in steps],
             description="Rows that failed a rule, with source, batch, row number, rule, reason and original values.",
         )
     ]
@@ -243,7 +270,7 @@ def _upkeep(context: dg.AssetExecutionContext, hub: HubResource) -> dg.Materiali
 
 def build_assets(config: HubConfig) -> list[dg.AssetsDefinition]:
     return (
-        [_landing_asset(config, step, sources) for step, sources in _pull_steps(config)]
+        [_landing_asset(config, step, sources) for step, sources in pull_steps(config)]
         + [_normalized_asset(config)] + [_mart_asset(m) for m in marts.MARTS]
         + ([_extracts_asset(config)] if config.offices else [])
         + [_delivery_asset(config, o.id) for o in config.offices if o.delivery.sftp is not None]

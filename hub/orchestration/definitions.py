@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import dagster as dg
 
 from hub.config import HubConfig, Source, load_config
 from hub.home import Home
-from hub.orchestration.assets import NORMALIZED_KEYS, build_assets
+from hub.orchestration.assets import NORMALIZED_KEYS, build_assets, sweep_of
 from hub.orchestration.checks import build_checks
 from hub.orchestration.keys import delivery_key, extract_key, landing_key
 from hub.orchestration.resources import HubResource
@@ -42,6 +43,13 @@ def build_definitions(
     # a sync: the sources' pulls, then the tables, marts and extracts (normalization is one step over every table)
     refreshed = dg.AssetSelection.assets(*NORMALIZED_KEYS).downstream()
     downstream = sorted(refreshed.resolve(assets))
+    sweeps = sweep_of(config)
+
+    def pulls(names: Iterable[str]) -> dg.AssetSelection:
+        """These sources' landings and the sweeps of their steps, which the tables follow."""
+        names = list(names)
+        return dg.AssetSelection.assets(*(landing_key(n) for n in names), *{sweeps[n] for n in names})
+
     sync = dg.define_asset_job(SYNC_JOB, selection=dg.AssetSelection.groups("landing") | refreshed,
                                description="Pull the sources a sensor or a user selects, then refresh the tables and "
                                "extracts they feed.")
@@ -52,7 +60,7 @@ def build_definitions(
         schedules.append(_schedule(
             f"pull_{name}", cadence,
             dg.define_asset_job(f"sync_{name}",
-                                selection=dg.AssetSelection.assets(*(landing_key(s.name) for s in sources)) | refreshed,
+                                selection=pulls(s.name for s in sources) | refreshed,
                                 description=f"Pull the sources due {cadence}, then refresh the tables and extracts "
                                 "they feed."),
             f"Pulls the {len(sources)} source(s) whose cadence is {cadence} (Asia/Shanghai): {listed}; then applies "
@@ -101,7 +109,7 @@ def build_definitions(
         asset_checks=build_checks(config),
         jobs=[everything, pull_all, refresh, sync],
         schedules=schedules,
-        sensors=build_sensors(config, downstream),
+        sensors=build_sensors(config, sweeps, downstream),
         resources={"hub": HubResource(home=str(home.root), config_path=str(config_path) if config_path else None,
                                       as_of=as_of.isoformat() if as_of else None)},
     )

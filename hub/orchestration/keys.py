@@ -8,6 +8,11 @@ def landing_key(source: str) -> dg.AssetKey:
     return dg.AssetKey(f"landing_{source}")
 
 
+def pulled_key(step: str) -> dg.AssetKey:
+    """A pull step's sweep (``pull_filing`` -> ``pulled_filing``): what the shared table waits on."""
+    return dg.AssetKey("pulled_" + step.removeprefix("pull_"))
+
+
 def extract_key(office_id: str) -> dg.AssetKey:
     return dg.AssetKey(f"extract_{office_id.replace('-', '_')}")
 

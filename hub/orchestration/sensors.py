@@ -19,10 +19,10 @@ from hub.orchestration.resources import HubResource
 from hub.pull.sweep import pending_by_source
 
 SYNC_JOB = "sync"
-"""The job a sensor's runs go to: any landing assets, and everything downstream of the tables."""
+"""The job a sensor's runs go to: any landing assets and their sweeps, and everything downstream of the tables."""
 
 
-def _drops_sensor(drops: list[str], downstream: list[dg.AssetKey]) -> dg.SensorDefinition:
+def _drops_sensor(drops: list[str], sweeps: dict[str, dg.AssetKey], downstream: list[dg.AssetKey]) -> dg.SensorDefinition:
     @dg.sensor(
         name="sftp_drops",
         job_name=SYNC_JOB,
@@ -54,7 +54,7 @@ def _drops_sensor(drops: list[str], downstream: list[dg.AssetKey]) -> dg.SensorD
         return dg.SensorResult(
             run_requests=[dg.RunRequest(
                 run_key=hashlib.sha256(cursor.encode()).hexdigest(),
-                asset_selection=[landing_key(n) for n in sorted(new)] + downstream,
+                asset_selection=[landing_key(n) for n in sorted(new)] + sorted({sweeps[n] for n in new}) + downstream,
                 tags={"hub/new_files_in": ",".join(sorted(new))},
             )],
             cursor=cursor,
@@ -63,7 +63,10 @@ def _drops_sensor(drops: list[str], downstream: list[dg.AssetKey]) -> dg.SensorD
     return _sensor
 
 
-def build_sensors(config: HubConfig, downstream: list[dg.AssetKey]) -> list[dg.SensorDefinition]:
-    """The drops sensor (none without SFTP sources); ``downstream``: what a sync refreshes."""
+def build_sensors(
+    config: HubConfig, sweeps: dict[str, dg.AssetKey], downstream: list[dg.AssetKey]
+) -> list[dg.SensorDefinition]:
+    """The drops sensor (none without SFTP sources); ``sweeps``: each source's sweep asset,
+    ``downstream``: what a sync refreshes."""
     drops = [s.name for s in config.sources if isinstance(s, SftpDropSource)]
-    return [_drops_sensor(drops, downstream)] if drops else []
+    return [_drops_sensor(drops, sweeps, downstream)] if drops else []

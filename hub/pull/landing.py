@@ -115,9 +115,9 @@ def landed_batches(
     out: list[LandedBatch] = []
     if not landing_dir.exists():
         return out
-    for folder in sorted(p for p in landing_dir.iterdir() if p.is_dir()):
-        if sources is not None and folder.name not in sources:
-            continue
+    folders = (sorted(p for p in landing_dir.iterdir() if p.is_dir()) if sources is None
+               else [landing_dir / s for s in sorted(set(sources)) if (landing_dir / s).is_dir()])
+    for folder in folders:
         with os.scandir(folder) as entries:
             names = [e.name for e in entries
                      if e.name.endswith(".json") and not e.name.startswith(".") and e.name[:-5] not in skip]

@@ -304,7 +304,9 @@ def test_definitions_load_with_lineage_schedules_and_checks(demo: Path) -> None:
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert {"landing_wh_proc_supervision", "filing", "quarantine", "extract_wh_court_spo"} <= keys
-    assert dg.AssetKey("landing_wh_proc_supervision") in graph.get(dg.AssetKey("supervision")).parent_keys
+    # a source's landing feeds its step's sweep, which the table follows (a pull with nothing new materializes nothing)
+    assert dg.AssetKey("landing_wh_proc_supervision") in graph.get(dg.AssetKey("pulled_supervision")).parent_keys
+    assert graph.get(dg.AssetKey("supervision")).parent_keys == {dg.AssetKey("pulled_supervision")}
     assert dg.AssetKey("supervision") in graph.get(dg.AssetKey("extract_wh_court_spo")).parent_keys
     config = load_config(demo / "hub.yaml")
     # every cadence of a source and every office has a schedule (an agreement without a cadence: daily at 07:00),
@@ -318,6 +320,8 @@ def test_definitions_load_with_lineage_schedules_and_checks(demo: Path) -> None:
         job = defs.resolve_job_def(f"sync_{cadence_name(cadence)}")
         pulled = {k.to_user_string() for k in job.asset_layer.selected_asset_keys if k.to_user_string().startswith("landing_")}
         assert pulled == {f"landing_{s.name}" for s in config.sources if s.cadence == cadence}
+        assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys if k.to_user_string().startswith(
+            "pulled_")} == {f"pulled_{s.record_type}" for s in config.sources if s.cadence == cadence}
         assert dg.AssetKey("extract_wh_court_spo") in job.asset_layer.selected_asset_keys
     assert next(s for s in defs.schedules if s.name == "publish_wh_justice_office").cron_schedule == "0 7 * * *"
     assert all(s.description and s.default_status == dg.DefaultScheduleStatus.RUNNING for s in defs.schedules)
@@ -391,7 +395,7 @@ def test_drop_sensor_requests_a_run_for_new_stable_files(demo: Path) -> None:
         assert isinstance(result, dg.SensorResult) and len(result.run_requests) == 1
         selected = {k.to_user_string() for k in result.run_requests[0].asset_selection}
         assert {k for k in selected if k.startswith("landing_")} == {"landing_wh_proc_supervision"}  # just that drop
-        assert {"supervision", "extract_wh_court_spo"} <= selected  # and what it feeds
+        assert {"pulled_supervision", "supervision", "extract_wh_court_spo"} <= selected  # and what it feeds
         assert "already requested" in evaluate(result.cursor).skip_message  # type: ignore[attr-defined]
         pulled = pull(RunContext(config, home, "test-run"), "wh_proc_supervision")
         assert [b.rows for b in pulled.batches] == [1]
