@@ -47,7 +47,8 @@ def source_file(path: Path, rows: int) -> None:
                         [(k, f"（2024）内03民初{k}号") for k in range(1, rows + 1)])
 
 
-def make_home(root: Path, sources: int, rows: int, storage: str | None = None) -> Home:
+def make_home(root: Path, sources: int, rows: int, storage: str | None = None, **more: Any) -> Home:
+    """``storage``: Dagster's PostgreSQL database; ``more``: further sections of hub.yaml."""
     home = Home(root)
     (root / "sources").mkdir(parents=True)
     source_file(root / "sources" / "template.sqlite", rows)
@@ -61,7 +62,7 @@ def make_home(root: Path, sources: int, rows: int, storage: str | None = None) -
             "key": "id", "mapping": {"case_no": "ah", "filing_date": "larq", "source_updated_at": "gxsj"},
         } for n in range(sources)],
         "offices": [], "agreements": [],
-        **({"orchestration": {"storage": storage}} if storage else {}),
+        **({"orchestration": {"storage": storage}} if storage else {}), **more,
     }, allow_unicode=True), encoding="utf-8")
     return home
 

@@ -268,6 +268,18 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config_generate(args: argparse.Namespace) -> int:
+    """Write a file per row of a table from one template; then ``hub config check`` reads them all."""
+    from hub.config.generate import generate
+
+    done = generate(Path(args.template), Path(args.table), Path(args.out), args.name)
+    print(f"{args.out}: {len(done.written)} file(s) written, {len(done.unchanged)} already as generated")
+    for path in done.orphaned:
+        print(f"  {path}: generated earlier, its row is gone from {args.table}; delete it if it left the exchange")
+    print(f"Next: include {Path(args.out) / '*.yaml'} in hub.yaml (relative to its folder) and run 'hub config check'.")
+    return 0
+
+
 def cmd_reports(args: argparse.Namespace) -> int:
     """Write a quarter's statistics tables or a year's chart again, from the marts as they stand."""
     from hub.config import load_config
@@ -385,6 +397,19 @@ def cmd_dev(args: argparse.Namespace) -> int:
     os.environ["HUB_HOME"] = str(home.root)
     dagster = shutil.which("dagster") or str(Path(sys.executable).parent / "dagster")
     os.execv(dagster, [dagster, "dev", "-m", "hub.definitions", "-p", str(args.port)])
+
+
+def cmd_daemon(args: argparse.Namespace) -> int:
+    """Become Dagster's daemon on this home, without the UI: the schedules and the sensor tick,
+    queued runs start within the limits, and a failed run is run again (``run_retries``)."""
+    from hub.config import load_config
+    from hub.orchestration.instance import dagster_instance
+
+    home = Home.find(args.home)
+    dagster_instance(home, load_config(home.require_config())).dispose()  # the instance file hub.yaml describes
+    os.environ["HUB_HOME"] = str(home.root)
+    daemon = shutil.which("dagster-daemon") or str(Path(sys.executable).parent / "dagster-daemon")
+    os.execv(daemon, [daemon, "run", "-m", "hub.definitions"])
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -139,6 +139,13 @@ def parser() -> argparse.ArgumentParser:
     check = with_home(cfg_sub.add_parser("check", help="validate as 'hub run' would, and count what it declares"))
     check.add_argument("--config", help="the config file (default: <home>/hub.yaml)")
     check.set_defaults(fn=commands.cmd_config_check)
+    gen = cfg_sub.add_parser("generate", help="a file per row of a table (a province's courts) from one template, "
+                             "for hub.yaml's include:")
+    gen.add_argument("--template", required=True, help="an included file with ${column} where a row's value goes")
+    gen.add_argument("--table", required=True, help="the rows: CSV (UTF-8), a header of column names")
+    gen.add_argument("--out", required=True, help="the folder to write into (hub.yaml includes <out>/*.yaml)")
+    gen.add_argument("--name", default="${id}.yaml", help="each file's name (default: %(default)s)")
+    gen.set_defaults(fn=commands.cmd_config_generate)
 
     sql = with_home(sub.add_parser("sql", help="query the warehouse read-only: one query, or a SQL shell"))
     sql.add_argument("query", nargs="?", help="SQL to run (default: statements from stdin, or a shell)")
@@ -149,6 +156,8 @@ def parser() -> argparse.ArgumentParser:
     dev = with_home(sub.add_parser("dev", help="open the Dagster UI (dagster dev) on this home"))
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(fn=commands.cmd_dev)
+    with_home(sub.add_parser("daemon", help="run the schedules, the sensor, the run queue and run retries "
+                             "(Dagster's daemon), without the UI")).set_defaults(fn=commands.cmd_daemon)
     worker = with_home(sub.add_parser("worker", help="run steps sent by the production profile's runs (a Celery worker)"))
     worker.add_argument("--name", default="hub", help="the worker's name, unique on its machine (default: hub)")
     worker.add_argument("--concurrency", type=int, default=1, help="steps this worker runs at once (default: 1)")

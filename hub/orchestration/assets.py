@@ -1,7 +1,7 @@
 """Dagster assets, one per stage and thing: landing per source (each record type's sources
-pulled by one step, whose sweep the tables follow), the normalized tables (one writer, pool ``warehouse``), the marts, one
-signed extract per office (all built by one step in that pool), and a delivery per office
-with an SFTP inbox. Built from ``hub.yaml`` so the lineage graph in the UI is the exchange the
+pulled by one step, whose sweep the tables follow), the normalized tables (one writer, pool
+``warehouse``), the marts, one signed extract per office (all built by one step in that pool),
+and a delivery per office with an SFTP inbox. Built from ``hub.yaml`` so the lineage graph in the UI is the exchange the
 config describes. (No ``from __future__ import annotations``: Dagster reads the annotations.)
 """
 

@@ -4,6 +4,9 @@ ends as the one ``hub run`` makes in process."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -164,3 +167,56 @@ def test_a_worker_killed_mid_pull_loses_nothing_and_the_run_again_completes(
     assert again.success, [e.message for e in again.all_events if e.is_step_failure]
     assert sorted((h.prod / "landing" / "wh_court_filing").glob("*.parquet"))[:len(landed)] == landed
     assert shared_state(h.prod) == shared_state(h.alone)  # every row once: nothing lost, nothing twice
+
+
+def wait_for_run(instance: dg.DagsterInstance, tags: dict[str, str], statuses: set[dg.DagsterRunStatus],
+                 logs: list[Path], seconds: float = 300) -> dg.DagsterRun:
+    """The newest run with these tags once it is in one of ``statuses``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags=tags), limit=1)
+        if runs and runs[0].status in statuses:
+            return runs[0]
+        time.sleep(2)
+    raise AssertionError(f"no run tagged {tags} in {statuses}: {[p.read_text(errors='replace')[-3000:] for p in logs]}")
+
+
+def test_the_daemon_runs_a_scheduled_sync_and_again_when_a_worker_died_in_it(
+    demo: Path, storage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hub.orchestration.definitions import cadence_name
+
+    h = homes(demo, storage, tmp_path, monkeypatch)
+    raw = yaml.safe_load((h.prod / "hub.yaml").read_text(encoding="utf-8"))
+    for src in raw["sources"]:
+        src["cadence"] = "* * * * *"  # every source due each minute: one schedule, ticked by the daemon
+    raw["orchestration"]["run_retries"] = 3
+    (h.prod / "hub.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("HUB_CRASH_AT", "pull.landed")  # the workers' processes die once a batch has landed
+    dying = start_workers(h.prod, 2, tmp_path)
+    monkeypatch.delenv("HUB_CRASH_AT")
+    daemon_log = tmp_path / "daemon.log"
+    with open(daemon_log, "wb") as log:
+        daemon = subprocess.Popen([sys.executable, "-c", WORKER, "daemon", "--home", str(h.prod)],
+                                  stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
+    workers: list[subprocess.Popen[bytes]] = []
+    logs = [daemon_log, *(tmp_path / f"w{i}.log" for i in range(2))]
+    try:
+        with sftp_drop_served(h.prod):
+            scheduled = {"dagster/schedule_name": f"pull_{cadence_name('* * * * *')}"}
+            first = wait_for_run(h.instance, scheduled, {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.SUCCESS}, logs)
+            assert first.status == dg.DagsterRunStatus.FAILURE  # its worker died in a pull
+            stop(dying)
+            (tmp_path / "again").mkdir()
+            workers = start_workers(h.prod, 1, tmp_path / "again")
+            # the daemon runs it again from its failure (once more if a dying worker took that one too)
+            retried = wait_for_run(h.instance, {"dagster/root_run_id": first.run_id}, {dg.DagsterRunStatus.SUCCESS},
+                                   logs)
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)  # the daemon and the code server it started
+        daemon.wait(timeout=60)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(daemon.pid, signal.SIGKILL)
+        stop(dying + workers)
+    assert int(retried.tags["dagster/retry_number"]) >= 1 and retried.job_name == first.job_name
+    assert shared_state(h.prod) == shared_state(h.alone)  # nothing lost, nothing twice
