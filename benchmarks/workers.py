@@ -29,7 +29,6 @@ from dagster._core.definitions.reconstruct import ReconstructableRepository
 
 from benchmarks.sources import change, database, make_home
 from hub.config import load_config
-from hub.home import Home
 from hub.orchestration.instance import dagster_instance
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,22 +36,26 @@ PASSWORD_ENV = "HUB_BENCH_BROKER_PASSWORD"
 WORKER = "import sys; from hub.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
-def start(home: Home, n: int) -> list[subprocess.Popen[bytes]]:
-    """``n`` workers of ``home``, once each says it is ready."""
-    logs = [home.root / f"worker{i}.log" for i in range(n)]
-    workers = [subprocess.Popen([sys.executable, "-c", WORKER, "worker", "--home", str(home.root), "--name", f"b{i}"],
-                                stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=REPO)  # noqa: SIM115
-               for i, log in enumerate(logs)]
+def start(home: Path, n: int, logs: Path) -> list[subprocess.Popen[bytes]]:
+    """``n`` workers of ``home`` (logs in ``logs/w<i>.log``), once each says it is ready; none
+    left running when one fails to start."""
+    paths = [logs / f"w{i}.log" for i in range(n)]
+    workers = []
+    for i, path in enumerate(paths):
+        with open(path, "wb") as log:  # the process keeps its own copy of the descriptor
+            workers.append(subprocess.Popen([sys.executable, "-c", WORKER, "worker", "--home", str(home),
+                                             "--name", f"w{i}"], stdout=log, stderr=subprocess.STDOUT, cwd=REPO))
     deadline = time.monotonic() + 120
-    while not all("ready." in log.read_text(errors="replace") for log in logs):
+    while not all("ready." in p.read_text(errors="replace") for p in paths):
         if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
             stop(workers)
-            raise SystemExit(f"the workers did not start: {[log.read_text(errors='replace')[-1000:] for log in logs]}")
+            raise RuntimeError(f"the workers did not start: {[p.read_text(errors='replace')[-2000:] for p in paths]}")
         time.sleep(0.5)
     return workers
 
 
 def stop(workers: list[subprocess.Popen[bytes]]) -> None:
+    """Each worker asked to stop, then killed if it has not within 30 s."""
     for w in workers:
         w.terminate()
     for w in workers:
@@ -79,7 +82,7 @@ def measure(workers: int, steps: int, args: argparse.Namespace, folder: Path) ->
         instance = dagster_instance(home, load_config(home.config))  # Dagster's tables, before any worker
         job = ReconstructableRepository.for_module("hub.definitions", "defs", working_directory=str(REPO)
                                                    ).get_reconstructable_job("pull_all")
-        running = start(home, workers)
+        running = start(home.root, workers, home.root)
         try:
             first = sweep(job, instance)
             no_change = sweep(job, instance)

@@ -21,6 +21,8 @@ import yaml
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 
 import hub
+from benchmarks.workers import WORKER, stop
+from benchmarks.workers import start as start_workers
 from hub.cli import main
 from hub.config import load_config
 from hub.home import Home
@@ -33,7 +35,6 @@ AS_OF = "2024-11-22"
 REPO = Path(__file__).resolve().parents[3]
 BROKER = "pyamqp://guest@127.0.0.1:5672//"
 PASSWORD_ENV = "HUB_TEST_BROKER_PASSWORD"
-WORKER = "import sys; from hub.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 @pytest.fixture(scope="module")
@@ -55,34 +56,6 @@ def in_production(home: Path, storage: str) -> None:
     raw = yaml.safe_load((home / "hub.yaml").read_text(encoding="utf-8"))
     raw["orchestration"] = {"storage": storage, "broker": BROKER, "broker_password_env": PASSWORD_ENV}
     (home / "hub.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-
-
-def start_workers(home: Path, n: int, logs: Path) -> list[subprocess.Popen[bytes]]:
-    workers = []
-    for i in range(n):
-        log = open(logs / f"w{i}.log", "wb")  # noqa: SIM115 (closed with the process)
-        workers.append(subprocess.Popen([sys.executable, "-c", WORKER, "worker", "--home", str(home), "--name", f"w{i}"],
-                                        stdout=log, stderr=subprocess.STDOUT, cwd=REPO))
-    deadline = time.monotonic() + 120
-    try:
-        while not all("ready." in (logs / f"w{i}.log").read_text(errors="replace") for i in range(n)):
-            logged = [(logs / f"w{i}.log").read_text(errors="replace")[-2000:] for i in range(n)]
-            assert time.monotonic() < deadline and all(w.poll() is None for w in workers), logged
-            time.sleep(0.5)
-    except BaseException:
-        stop(workers)  # never left running for the next test
-        raise
-    return workers
-
-
-def stop(workers: list[subprocess.Popen[bytes]]) -> None:
-    for w in workers:
-        w.terminate()
-    for w in workers:
-        try:
-            w.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            w.kill()
 
 
 def shared_state(home: Path) -> dict[str, Any]:
