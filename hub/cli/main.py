@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from connectors.errors import ConnectorError
-from hub.cli import commands
+from hub.cli import commands, config_files
 from hub.cli.sql import FORMATS, cmd_sql
 from hub.errors import ConfigError, HubError
 
@@ -138,14 +138,14 @@ def parser() -> argparse.ArgumentParser:
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
     check = with_home(cfg_sub.add_parser("check", help="validate as 'hub run' would, and count what it declares"))
     check.add_argument("--config", help="the config file (default: <home>/hub.yaml)")
-    check.set_defaults(fn=commands.cmd_config_check)
+    check.set_defaults(fn=config_files.cmd_config_check)
     gen = cfg_sub.add_parser("generate", help="a file per row of a table (a province's courts) from one template, "
                              "for hub.yaml's include:")
     gen.add_argument("--template", required=True, help="an included file with ${column} where a row's value goes")
     gen.add_argument("--table", required=True, help="the rows: CSV (UTF-8), a header of column names")
     gen.add_argument("--out", required=True, help="the folder to write into (hub.yaml includes <out>/*.yaml)")
     gen.add_argument("--name", default="${id}.yaml", help="each file's name (default: %(default)s)")
-    gen.set_defaults(fn=commands.cmd_config_generate)
+    gen.set_defaults(fn=config_files.cmd_config_generate)
 
     sql = with_home(sub.add_parser("sql", help="query the warehouse read-only: one query, or a SQL shell"))
     sql.add_argument("query", nargs="?", help="SQL to run (default: statements from stdin, or a shell)")

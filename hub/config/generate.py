@@ -44,57 +44,69 @@ def generate(template: Path, table: Path, out: Path, name: str = "${id}.yaml") -
     shape = read_mapping(template)
     if extra := sorted(set(shape) - set(SECTIONS)):
         raise ConfigError(f"{template}: {', '.join(extra)}: an included file holds only {', '.join(SECTIONS)}")
-    rows = _rows(table)
     files: dict[str, tuple[int, dict[str, Any]]] = {}
     problems = []
-    for line, row in rows:
+    for line, row in _rows(table):
         try:
             filename = _file_name(_render(name, row, "--name"))
             data = _render(shape, row, template.name)
         except ConfigError as exc:
-            problems.append(f"{table.name} row {line}: {exc}")
+            problems.append(f"row {line}: {exc}")
             continue
         if filename in files:
-            problems.append(f"{table.name} row {line}: names {filename}, as row {files[filename][0]} does")
+            problems.append(f"row {line}: names {filename}, as row {files[filename][0]} does")
             continue
+        if not _ours(out / filename):
+            problems.append(f"row {line}: {out / filename} exists and was not generated; move it aside or "
+                            "generate into another --out")
         files[filename] = (line, data)
     if problems:
         raise ConfigError(f"{table}: {len(problems)} problem(s), nothing written:\n  " + "\n  ".join(problems))
     out.mkdir(parents=True, exist_ok=True)
     written, unchanged = [], []
-    for filename, (line, data) in files.items():
+    mark = f"{MARK} from {table.name} with {template.name}: change those, not this file\n"
+    for filename, (_, data) in files.items():
         path = out / filename
-        text = (f"{MARK} from {table.name}, row {line}, with {template.name}: change those, not this file\n"
-                + yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
-        current = path.read_text(encoding="utf-8") if path.exists() else None
-        if current is not None and not current.startswith(MARK):
-            raise ConfigError(f"{path} exists and was not generated; move it aside or generate into another --out")
-        if current == text:
+        text = mark + yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+        if path.exists() and path.read_bytes() == text.encode("utf-8"):
             unchanged.append(path)
         else:
             write_atomic(path, text.encode("utf-8"), mode=0o644)
             written.append(path)
-    orphaned = sorted(p for p in out.glob("*.yaml") if p.name not in files
-                      and p.read_text(encoding="utf-8").startswith(MARK))
+    orphaned = sorted(p for p in out.glob("*.yaml") if p.name not in files and p.exists() and _ours(p))
     return Generated(written, unchanged, orphaned)
+
+
+def _ours(path: Path) -> bool:
+    """No such file, or one this command wrote (its first line says so)."""
+    try:
+        with path.open("rb") as fh:
+            return fh.readline().startswith(MARK.encode())
+    except FileNotFoundError:
+        return True
 
 
 def _rows(table: Path) -> list[tuple[int, dict[str, str]]]:
     """The table's rows with their line numbers (the header is line 1), blank lines skipped;
-    a spreadsheet's UTF-8 export (with or without a byte-order mark)."""
+    a spreadsheet's UTF-8 export (with or without a byte-order mark). A row with more or fewer
+    cells than the header is refused: an unquoted comma in a name would shift every value after it."""
     try:
         with table.open(encoding="utf-8-sig", newline="") as fh:
-            reader = csv.DictReader(fh)
-            rows = [(reader.line_num, {k.strip(): (v or "").strip() for k, v in row.items() if k is not None})
-                    for row in reader if any((v or "").strip() for v in row.values() if isinstance(v, str))]
-            columns = reader.fieldnames or []
+            reader = csv.reader(fh)
+            header = [c.strip() for c in next(reader, [])]
+            rows = [(reader.line_num, cells) for cells in reader if any(c.strip() for c in cells)]
     except FileNotFoundError:
         raise ConfigError(f"{table}: no such table; export the spreadsheet as CSV (UTF-8)") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{table}: not UTF-8; export the spreadsheet as 'CSV UTF-8'") from None
+    if not header or "" in header or len(set(header)) < len(header):
+        raise ConfigError(f"{table}: the first line must name each column once, none empty; it is {header}")
     if not rows:
-        raise ConfigError(f"{table}: no rows under the header ({', '.join(columns) or 'no header either'})")
-    return rows
+        raise ConfigError(f"{table}: no rows under the header ({', '.join(header)})")
+    if ragged := [f"row {line}: {len(cells)} cells" for line, cells in rows if len(cells) != len(header)]:
+        raise ConfigError(f"{table}: the header has {len(header)} columns; " + "; ".join(ragged)
+                          + " (quote a value holding a comma)")
+    return [(line, dict(zip(header, (c.strip() for c in cells), strict=True))) for line, cells in rows]
 
 
 def _render(shape: Any, row: dict[str, str], where: str) -> Any:
@@ -115,6 +127,9 @@ def _render(shape: Any, row: dict[str, str], where: str) -> Any:
 
 
 def _file_name(name: str) -> str:
+    """A file directly in ``--out``: no folder, nothing hidden."""
+    if name == ".yaml":
+        raise ConfigError("the file name is empty: the column --name uses is empty in this row")
     if not name.endswith(".yaml") or "/" in name or "\\" in name or name.startswith("."):
         raise ConfigError(f"the file name {name!r} must be a plain name ending in .yaml")
     return name

@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import weakref
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import PrivateAttr, ValidationError, model_validator
+from pydantic import ValidationError, model_validator
 
 from hub.config.base import Model
 from hub.config.include import gather, read_mapping, shown
@@ -33,6 +34,10 @@ from hub.config.sources import Institution, Source
 from hub.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+
+_DIGESTS: dict[int, str] = {}
+"""Each live config's digest, by the config's id."""
 
 
 class HubConfig(Model):
@@ -68,14 +73,14 @@ class HubConfig(Model):
         hub = {k: v for k, v in data["hub"].items() if k not in MOVED_TO_MARTS}
         return data | {"hub": hub, "marts": marts | moved}
 
-    _digest: tuple[int, str] | None = PrivateAttr(default=None)
-
     def digest(self) -> str:
         """sha256 of the validated config, recorded with every audit entry: made once per
-        config object (every pull audits it), a copy (another id) making its own."""
-        if self._digest is None or self._digest[0] != id(self):
-            self._digest = (id(self), hashlib.sha256(self.model_dump_json().encode()).hexdigest())
-        return self._digest[1]
+        config object (every pull audits it), kept beside it, not in it (a copy makes its own)."""
+        found = _DIGESTS.get(id(self))
+        if found is None:
+            found = _DIGESTS[id(self)] = hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+            weakref.finalize(self, _DIGESTS.pop, id(self), None)  # gone with the object, before its id is reused
+        return found
 
     def institution(self, institution_id: str) -> Institution:
         return _one(self.institutions, "id", institution_id, "institutions")

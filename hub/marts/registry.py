@@ -51,6 +51,8 @@ def _procuratorates(config: HubConfig) -> list[str]:
 
 
 def _quarterly(con: duckdb.DuckDBPyConnection, as_of: dt.date, folder: Path) -> list[Path]:
+    if con.execute("SELECT count(*) FROM mart_nonlit_quarterly").fetchone() == (0,):
+        return []  # no procuratorate in the exchange: no statistics to write, and no reason to fail the build
     return report_files.quarterly_statistics(con, nonlit_stats.last_complete_quarter(as_of), folder / "quarterly")
 
 

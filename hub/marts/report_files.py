@@ -39,15 +39,12 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
 def quarterly_statistics(con: duckdb.DuckDBPyConnection, quarter: str, folder: Path) -> list[Path]:
     """Write ``<folder>/<quarter>/``: one Parquet file per kind (``civil.parquet``,
     ``administrative.parquet``: the mart's rows for that quarter) and ``统计表_<quarter>.xlsx``
-    with one sheet per kind (附件1 民事, 附件2 行政), a 合计 row under each; nothing when the
-    mart is empty (an exchange without procuratorates)."""
+    with one sheet per kind (附件1 民事, 附件2 行政), a 合计 row under each."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
 
     first, last, counted_to = con.execute("SELECT min(quarter), max(quarter), max(counted_to) FILTER (WHERE quarter = ?) "
                                           "FROM mart_nonlit_quarterly", [quarter]).fetchall()[0]
-    if first is None:  # no procuratorate in the exchange: no statistics to write
-        return []
     if counted_to is None:
         raise ReportError(f"no statistics for {quarter}: mart_nonlit_quarterly holds {first or '-'} to {last or '-'}")
     year, q = quarter.split("Q")

@@ -59,13 +59,13 @@ def _landing_asset(config: HubConfig, step: str, sources: list[Source]) -> dg.As
         dg.AssetSpec(
             landing_key(src.name), group_name="landing", kinds={"sftp" if src.kind == "sftp" else "sql", "parquet"},
             description=f"{src.record_type} records pulled from {names[src.institution]} ({src.kind}), landed as "
-            "immutable Parquet. Materialized when a pull lands rows; a pull with nothing new leaves it as it was.",
+            "immutable Parquet. Materialized when a pull lands a batch; a pull with nothing new leaves it as it was.",
             tags={"record_type": src.record_type, "institution": src.institution}, skippable=True,
         )
         for src in sources
     ]
     specs.append(dg.AssetSpec(
-        sweep, group_name="landing", kinds={"parquet"}, deps=[spec.key for spec in specs],
+        sweep, group_name="landing", deps=[spec.key for spec in specs],
         description=f"Each pull of the {len(sources)} {sources[0].record_type} source(s) of step {step}: how many were "
         "asked, which landed rows and how many. The shared table follows it, whichever sources had something new.",
     ))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterable
 from pathlib import Path
 
 import dagster as dg
@@ -19,7 +18,7 @@ from hub.config import HubConfig, Source, load_config
 from hub.home import Home
 from hub.orchestration.assets import NORMALIZED_KEYS, build_assets, sweep_of
 from hub.orchestration.checks import build_checks
-from hub.orchestration.keys import delivery_key, extract_key, landing_key
+from hub.orchestration.keys import delivery_key, extract_key, pull_keys
 from hub.orchestration.resources import HubResource
 from hub.orchestration.sensors import SYNC_JOB, build_sensors
 from hub.orchestration.workers import executor
@@ -44,12 +43,6 @@ def build_definitions(
     refreshed = dg.AssetSelection.assets(*NORMALIZED_KEYS).downstream()
     downstream = sorted(refreshed.resolve(assets))
     sweeps = sweep_of(config)
-
-    def pulls(names: Iterable[str]) -> dg.AssetSelection:
-        """These sources' landings and the sweeps of their steps, which the tables follow."""
-        names = list(names)
-        return dg.AssetSelection.assets(*(landing_key(n) for n in names), *{sweeps[n] for n in names})
-
     sync = dg.define_asset_job(SYNC_JOB, selection=dg.AssetSelection.groups("landing") | refreshed,
                                description="Pull the sources a sensor or a user selects, then refresh the tables and "
                                "extracts they feed.")
@@ -60,7 +53,8 @@ def build_definitions(
         schedules.append(_schedule(
             f"pull_{name}", cadence,
             dg.define_asset_job(f"sync_{name}",
-                                selection=pulls(s.name for s in sources) | refreshed,
+                                selection=dg.AssetSelection.assets(*pull_keys(sweeps, (s.name for s in sources)))
+                                | refreshed,
                                 description=f"Pull the sources due {cadence}, then refresh the tables and extracts "
                                 "they feed."),
             f"Pulls the {len(sources)} source(s) whose cadence is {cadence} (Asia/Shanghai): {listed}; then applies "

@@ -47,7 +47,7 @@ def dagster_instance(home: Home, config: HubConfig | None = None) -> dg.DagsterI
 def instance_yaml(settings: OrchestrationSettings) -> bytes:
     """The shipped settings; with an ``orchestration:`` section, those it sets added."""
     shipped = (resources.files("hub.orchestration") / "dagster.yaml").read_bytes()
-    if settings == OrchestrationSettings():
+    if not settings.model_fields_set:  # no section, or an empty one
         return shipped
     data: dict[str, Any] = yaml.safe_load(shipped)
     data["concurrency"]["runs"] = {

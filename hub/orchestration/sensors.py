@@ -14,7 +14,7 @@ import dagster as dg
 
 from hub.config import HubConfig, SftpDropSource
 from hub.errors import Transient
-from hub.orchestration.keys import landing_key
+from hub.orchestration.keys import pull_keys
 from hub.orchestration.resources import HubResource
 from hub.pull.sweep import pending_by_source
 
@@ -54,7 +54,7 @@ def _drops_sensor(drops: list[str], sweeps: dict[str, dg.AssetKey], downstream: 
         return dg.SensorResult(
             run_requests=[dg.RunRequest(
                 run_key=hashlib.sha256(cursor.encode()).hexdigest(),
-                asset_selection=[landing_key(n) for n in sorted(new)] + sorted({sweeps[n] for n in new}) + downstream,
+                asset_selection=pull_keys(sweeps, new) + downstream,
                 tags={"hub/new_files_in": ",".join(sorted(new))},
             )],
             cursor=cursor,

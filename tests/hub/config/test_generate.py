@@ -77,11 +77,18 @@ def test_every_bad_row_is_named_and_nothing_is_written(tmp_path: Path, capsys: p
     assert "row 3: names wh_middle.yaml, as row 2 does" in capsys.readouterr().err
     assert not (tmp_path / "courts").exists()
 
+    table.write_text(HEADER + ROWS[0] + "hbw,海勃湾区人民法院, 立案庭,内0302,10.0.0.2\n", encoding="utf-8")
+    assert generate(tmp_path, template, table) == 2  # an unquoted comma would shift every value after it
+    assert "the header has 4 columns; row 3: 5 cells (quote a value holding a comma)" in capsys.readouterr().err
+    assert not (tmp_path / "courts").exists()
+
 
 def test_a_file_someone_wrote_by_hand_is_never_overwritten(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     template, table = province(tmp_path, ROWS)
     (tmp_path / "courts").mkdir()
     (tmp_path / "courts" / "wd.yaml").write_text("institutions: []\n", encoding="utf-8")
     assert generate(tmp_path, template, table) == 2
-    assert "wd.yaml exists and was not generated; move it aside" in capsys.readouterr().err
+    assert f"row 4: {tmp_path / 'courts' / 'wd.yaml'} exists and was not generated; move it aside" in (
+        capsys.readouterr().err)
     assert (tmp_path / "courts" / "wd.yaml").read_text(encoding="utf-8") == "institutions: []\n"
+    assert [p.name for p in (tmp_path / "courts").iterdir()] == ["wd.yaml"]  # nor the other courts' files

@@ -13,13 +13,13 @@ import hub
 from hub.config import load_config
 from hub.orchestration.definitions import build_definitions
 from hub.orchestration.instance import dagster_instance
-from tests.hub.pull.test_sweep import make_home, tables  # noqa: F401 (the fixture)
+from tests.hub.filing_tables import make_home
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def test_only_the_sources_that_landed_are_materialized_and_the_table_follows(
-    tables: tuple[sa.Engine, list[str]], tmp_path: Path  # noqa: F811 (the fixture)
+    tables: tuple[sa.Engine, list[str]], tmp_path: Path
 ) -> None:
     engine, names = tables
     home = make_home(tmp_path, names, per_host=4)
