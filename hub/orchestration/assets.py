@@ -1,8 +1,9 @@
 """Dagster assets, one per stage and thing: landing per source (each record type's sources
 pulled by one step, whose sweep the tables follow), the normalized tables (one writer, pool
 ``warehouse``), the marts, one signed extract per office (all built by one step in that pool),
-and a delivery per office with an SFTP inbox. Built from ``hub.yaml`` so the lineage graph in the UI is the exchange the
-config describes. (No ``from __future__ import annotations``: Dagster reads the annotations.)
+and a delivery per office with an SFTP inbox. Built from ``hub.yaml`` so the lineage graph in
+the UI is the exchange the config describes. (No ``from __future__ import annotations``:
+Dagster reads the annotations.)
 """
 
 import zlib
@@ -109,8 +110,8 @@ def _landing_asset(config: HubConfig, step: str, sources: list[Source]) -> dg.As
     return _pull
 
 
-def _normalized_asset(config: HubConfig) -> dg.AssetsDefinition:
-    steps = pull_steps(config)
+def _normalized_asset(steps: list[tuple[str, list[Source]]]) -> dg.AssetsDefinition:
+    """The shared tables, each after the sweeps of its record type's pull steps (``pull_steps``)."""
     specs = [
         dg.AssetSpec(
             rt, group_name="normalized", kinds={"duckdb"},
@@ -269,9 +270,10 @@ def _upkeep(context: dg.AssetExecutionContext, hub: HubResource) -> dg.Materiali
 
 
 def build_assets(config: HubConfig) -> list[dg.AssetsDefinition]:
+    steps = pull_steps(config)
     return (
-        [_landing_asset(config, step, sources) for step, sources in pull_steps(config)]
-        + [_normalized_asset(config)] + [_mart_asset(m) for m in marts.MARTS]
+        [_landing_asset(config, step, sources) for step, sources in steps]
+        + [_normalized_asset(steps)] + [_mart_asset(m) for m in marts.MARTS]
         + ([_extracts_asset(config)] if config.offices else [])
         + [_delivery_asset(config, o.id) for o in config.offices if o.delivery.sftp is not None]
         + ([_acknowledgements_asset(config)] if any(o.acknowledgement_keys for o in config.offices) else [])

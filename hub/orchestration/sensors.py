@@ -22,7 +22,9 @@ SYNC_JOB = "sync"
 """The job a sensor's runs go to: any landing assets and their sweeps, and everything downstream of the tables."""
 
 
-def _drops_sensor(drops: list[str], sweeps: dict[str, dg.AssetKey], downstream: list[dg.AssetKey]) -> dg.SensorDefinition:
+def _drops_sensor(
+    drops: list[str], sweeps: dict[str, dg.AssetKey], downstream: list[dg.AssetKey]
+) -> dg.SensorDefinition:
     @dg.sensor(
         name="sftp_drops",
         job_name=SYNC_JOB,
