@@ -1,8 +1,12 @@
-"""Personal and organisational identifiers: validate, mask, and hash with a key.
+"""Personal and organisational identifiers: validate, canonicalize, mask, and hash with a key.
 
-- 居民身份证号 (GB 11643): 18 chars, ISO 7064 MOD 11-2 check digit.
+- 居民身份证号 (GB 11643): 18 chars, ISO 7064 MOD 11-2 check digit; a first-generation
+  15-digit number (GB 11643-1989: no check digit, two-digit birth year) is valid and becomes
+  its 18-digit form, as the standard converts it.
 - 统一社会信用代码 (GB 32100-2015): 18 chars over a 31-symbol alphabet, MOD 31 check; the
   first two name a registration authority and a category its table has, the next six a region.
+- 组织机构代码 (GB 11714-1997): 8 body chars and a MOD 11 check char, often printed with a
+  hyphen before it; canonical without the hyphen (as positions 9–17 of a credit code carry it).
 
 Identifiers leave the hub in clear only where an agreement names them; elsewhere a keyed
 hash (HMAC-SHA256, for joins) and a masked form travel instead. Each rule exists once here,
@@ -33,10 +37,17 @@ RESIDENT_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 RESIDENT_CHECK = "10X98765432"
 CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+ORG_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+ORG_CHECK = "0123456789X0"
+"""The check character at index ``11 - sum mod 11`` (1–11): 10 is X, 11 is 0."""
 
 _RESIDENT_CHARS = "[0-9]{17}[0-9Xx]"
 _RESIDENT_SHAPE = "[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]"
 """Region (first digit 1–9), birth date YYYYMMDD with plausible ranges, sequence, check."""
+_RESIDENT15_SHAPE = "[1-9][0-9]{5}[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}"
+"""First generation: region, birth date YYMMDD (born 19YY), sequence; no check digit."""
+_ORG_SHAPE = "[0-9A-Za-z]{8}-?[0-9Xx]"
 _CREDIT_SHAPE = "[0-9A-HJ-NPQRTUWXYa-hj-npqrtuwxy]{18}"
 CREDIT_CATEGORIES: dict[str, str] = {
     "1": "1239",  # 机构编制: 机关, 事业单位, 中央编办直接管理机构编制的群众团体, 其他
@@ -70,23 +81,49 @@ def _strip(s: str) -> str:
 
 
 def validate_resident_id(s: str) -> str:
-    """Return the 18-char ID (upper-case X) or raise ``InvalidIdentifier``."""
+    """Return the 18-char ID (upper-case X) or raise ``InvalidIdentifier``; a valid 15-digit
+    ID is returned in its 18-digit form (``converted_resident_id``)."""
     v = _strip(s)
+    if len(v) == 15:
+        return _validate_resident_15(v)
     if len(v) != 18:
-        raise InvalidIdentifier(f"resident ID must have 18 characters, got {len(v)}")
+        raise InvalidIdentifier(f"resident ID must have 18 characters (15 for a first-generation one), got {len(v)}")
     if not re.fullmatch(_RESIDENT_CHARS, v):
         raise InvalidIdentifier("resident ID must be 17 digits followed by a digit or X")
     if not re.fullmatch(_RESIDENT_SHAPE, v):
         raise InvalidIdentifier(f"resident ID region {v[:6]} or birth date {v[6:14]} is out of range")
-    try:
-        dt.date(int(v[6:10]), int(v[10:12]), int(v[12:14]))
-    except ValueError:
-        raise InvalidIdentifier(f"resident ID birth date {v[6:14]} does not exist") from None
+    _birth_date(v[6:14])
     v = v.upper()
-    expected = RESIDENT_CHECK[sum(int(c) * w for c, w in zip(v[:17], RESIDENT_WEIGHTS)) % 11]
+    expected = _resident_check(v[:17])
     if v[17] != expected:
         raise InvalidIdentifier(f"resident ID check digit is {v[17]}, expected {expected}")
     return v
+
+
+def _validate_resident_15(v: str) -> str:
+    if not re.fullmatch("[0-9]{15}", v):
+        raise InvalidIdentifier("a 15-character resident ID must be 15 digits")
+    if not re.fullmatch(_RESIDENT15_SHAPE, v):
+        raise InvalidIdentifier(f"15-digit resident ID region {v[:6]} or birth date 19{v[6:12]} is out of range")
+    _birth_date("19" + v[6:12])
+    return converted_resident_id(v)
+
+
+def converted_resident_id(v15: str) -> str:
+    """The 18-digit form of a 15-digit ID (GB 11643-1999): ``19`` before the birth year, a check digit after."""
+    first17 = v15[:6] + "19" + v15[6:]
+    return first17 + _resident_check(first17)
+
+
+def _resident_check(first17: str) -> str:
+    return RESIDENT_CHECK[sum(int(c) * w for c, w in zip(first17, RESIDENT_WEIGHTS)) % 11]
+
+
+def _birth_date(yyyymmdd: str) -> None:
+    try:
+        dt.date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
+    except ValueError:
+        raise InvalidIdentifier(f"resident ID birth date {yyyymmdd} does not exist") from None
 
 
 def validate_credit_code(s: str) -> str:
@@ -108,26 +145,48 @@ def validate_credit_code(s: str) -> str:
     return v
 
 
+def validate_org_code(s: str) -> str:
+    """Return the 9-char organization code (upper case, no hyphen) or raise ``InvalidIdentifier``."""
+    v = _strip(s)
+    if not re.fullmatch(_ORG_SHAPE, v):
+        raise InvalidIdentifier("organization code must be 8 letters or digits, an optional hyphen, then a digit or X")
+    v = v.upper().replace("-", "")
+    expected = ORG_CHECK[11 - sum(ORG_ALPHABET.index(c) * w for c, w in zip(v[:8], ORG_WEIGHTS)) % 11]
+    if v[8] != expected:
+        raise InvalidIdentifier(f"organization code check character is {v[8]}, expected {expected}")
+    return v
+
+
 def validate_party_id(s: str) -> str:
-    """A party's ID: judged as a resident ID when it has a resident ID's shape (region, date),
-    else as a credit code. An all-digit string can pass the MOD 31 check by chance (1 in 31),
-    so trying both would let a mistyped resident ID through as a "credit code"."""
-    if re.fullmatch(_RESIDENT_SHAPE, _strip(s)):
+    """A party's ID in its canonical form: judged as a resident ID when it has a resident ID's
+    shape (region, date) or 15 characters, as an organization code when it has 9 or 10, else
+    as a credit code. An all-digit string can pass the MOD 31 check by chance (1 in 31), so
+    trying every kind would let a mistyped resident ID through as a "credit code"."""
+    v = _strip(s)
+    if len(v) == 15 or re.fullmatch(_RESIDENT_SHAPE, v):
         return validate_resident_id(s)
+    if len(v) in (9, 10):
+        return validate_org_code(s)
     return validate_credit_code(s)
 
 
 def mask_identifier(s: str) -> str:
-    """Resident-ID shape: ``150302********123X`` (region and last 4 readable). Credit-code
-    shape: first 8 + 6 ``*`` + last 4, keeping registering authority, kind and region (the
-    code is public for companies; the middle hides a sole trader's personal part). Anything
+    """Resident-ID shape: ``150302********123X`` (region and last 4 readable; a 15-digit one
+    masked in its 18-digit form). Credit-code shape: first 8 + 6 ``*`` + last 4, keeping
+    registering authority, kind and region (the code is public for companies; the middle hides
+    a sole trader's personal part). Organization code: first 2 + 5 ``*`` + last 2. Anything
     else: first and last character around ``*`` (all ``*`` up to 2 characters). Leading and
     trailing whitespace is dropped; a shape is recognised whether or not its check passes."""
     v = _strip(s)
+    if re.fullmatch(_RESIDENT15_SHAPE, v):
+        v = converted_resident_id(v)
     if re.fullmatch(_RESIDENT_SHAPE, v):
         return v[:6].upper() + "*" * 8 + v[-4:].upper()
     if re.fullmatch(_CREDIT_SHAPE, v):
         return v[:8].upper() + "*" * 6 + v[-4:].upper()
+    if re.fullmatch(_ORG_SHAPE, v):
+        v = v.upper().replace("-", "")
+        return v[:2] + "*" * 5 + v[-2:]
     if len(v) <= 2:
         return "*" * len(v)
     return v[0] + "*" * (len(v) - 2) + v[-1]
@@ -144,51 +203,71 @@ def keyed_hash(value: str, key: bytes) -> str:
 
 
 def duckdb_macros() -> list[str]:
-    """``hub_resident_id_ok(s)``, ``hub_credit_code_ok(s)``, ``hub_party_id_ok(s)`` (BOOLEAN,
-    false for NULL) and ``hub_mask_id(s)`` (VARCHAR, NULL for NULL), same rules as above.
+    """``hub_resident_id_ok(s)``, ``hub_credit_code_ok(s)``, ``hub_org_code_ok(s)``,
+    ``hub_party_id_ok(s)`` (BOOLEAN, false for NULL), ``hub_party_id(s)`` (the canonical form of
+    a valid party ID, else NULL) and ``hub_mask_id(s)`` (VARCHAR, NULL for NULL), same rules as above.
 
     The ``*_of(v, k)`` forms take a stripped value and its ``hub_id_shape``, so normalization
     matches each shape once per value and then checks, masks and hashes from that.
     """
     # weighted sums as one dot product over the value's characters: 17 terms written out took
     # longer to bind (a small batch's staging paid that per ID column) and ran no faster
-    def weighted(chars: str, weights: tuple[int, ...]) -> str:
-        return f"CAST(list_dot_product({chars}, [{', '.join(map(str, weights))}]::DOUBLE[]) AS BIGINT)"
+    def weighted(value: str, n: int, alphabet: str | None, weights: tuple[int, ...]) -> str:
+        chars = f"string_split(substr({value}, 1, {n}), '')"
+        numbers = (f"CAST({chars} AS DOUBLE[])" if alphabet is None
+                   else f"list_transform({chars}, lambda c: CAST(strpos('{alphabet}', c) - 1 AS DOUBLE))")
+        return f"CAST(list_dot_product({numbers}, [{', '.join(map(str, weights))}]::DOUBLE[]) AS BIGINT)"
 
-    split = "string_split(substr(v, 1, 17), '')"
-    resident_sum = weighted(f"CAST({split} AS DOUBLE[])", RESIDENT_WEIGHTS)
-    credit_sum = weighted(
-        f"list_transform({split}, lambda c: CAST(strpos('{CREDIT_ALPHABET}', c) - 1 AS DOUBLE))", CREDIT_WEIGHTS)
+    def resident_check(value: str) -> str:
+        return f"substr('{RESIDENT_CHECK}', {weighted(value, 17, None, RESIDENT_WEIGHTS)} % 11 + 1, 1)"
+
     ws = lit(WHITESPACE)
+    shapes = {"resident": _RESIDENT_SHAPE, "resident15": _RESIDENT15_SHAPE, "credit": _CREDIT_SHAPE, "org": _ORG_SHAPE}
     return [
         # trim with a character list is slow per row: only when an end is whitespace
         "CREATE OR REPLACE MACRO hub_strip_id(s) AS " + let("s", "s", (
             f"CASE WHEN contains({ws}, left(s, 1)) OR contains({ws}, right(s, 1)) THEN trim(s, {ws}) ELSE s END")),
         # v is stripped; a resident ID's shape wins over a credit code's (see validate_party_id)
         "CREATE OR REPLACE MACRO hub_id_shape(v) AS CASE WHEN v IS NULL THEN NULL "
-        f"WHEN regexp_full_match(v, {lit(_RESIDENT_SHAPE)}) THEN 'resident' "
-        f"WHEN regexp_full_match(v, {lit(_CREDIT_SHAPE)}) THEN 'credit' ELSE 'other' END",
+        + "".join(f"WHEN regexp_full_match(v, {lit(shape)}) THEN '{k}' " for k, shape in shapes.items())
+        + "ELSE 'other' END",
         # *_check(v): only for a v of the shape (only a CASE branch guards them: AND evaluates both
-        # sides), so upper() only meets ASCII and the dot products have 17 numbers
+        # sides), so upper() only meets ASCII and the dot products have all their numbers
         "CREATE OR REPLACE MACRO hub_resident_id_check(v) AS "
-        "try_strptime(substr(v, 7, 8), '%Y%m%d') IS NOT NULL "
-        f"AND substr('{RESIDENT_CHECK}', CAST(({resident_sum}) % 11 AS BIGINT) + 1, 1) = upper(substr(v, 18, 1))",
+        f"try_strptime(substr(v, 7, 8), '%Y%m%d') IS NOT NULL AND {resident_check('v')} = upper(substr(v, 18, 1))",
+        "CREATE OR REPLACE MACRO hub_resident15_check(v) AS try_strptime('19' || substr(v, 7, 6), '%Y%m%d') IS NOT NULL",
+        "CREATE OR REPLACE MACRO hub_resident15_to18(v) AS " + let(
+            "left(v, 6) || '19' || substr(v, 7, 9)", "w", f"w || {resident_check('w')}"),
         "CREATE OR REPLACE MACRO hub_credit_code_check(v) AS " + let("upper(v)", "v", (
-            f"regexp_full_match(left(v, 8), {lit(_CREDIT_STRUCTURE)}) "
-            f"AND substr('{CREDIT_ALPHABET}', CAST((31 - ({credit_sum}) % 31) % 31 AS BIGINT) + 1, 1) = substr(v, 18, 1)")),
+            f"regexp_full_match(left(v, 8), {lit(_CREDIT_STRUCTURE)}) AND substr('{CREDIT_ALPHABET}', "
+            f"CAST((31 - {weighted('v', 17, CREDIT_ALPHABET, CREDIT_WEIGHTS)} % 31) % 31 AS BIGINT) + 1, 1) = substr(v, 18, 1)")),
+        "CREATE OR REPLACE MACRO hub_org_code_check(v) AS " + let("upper(replace(v, '-', ''))", "v", (
+            f"substr('{ORG_CHECK}', 12 - {weighted('v', 8, ORG_ALPHABET, ORG_WEIGHTS)} % 11, 1) = substr(v, 9, 1)")),
         "CREATE OR REPLACE MACRO hub_party_id_ok_of(v, k) AS coalesce(CASE k WHEN 'resident' THEN hub_resident_id_check(v) "
-        "WHEN 'credit' THEN hub_credit_code_check(v) END, false)",
+        "WHEN 'resident15' THEN hub_resident15_check(v) WHEN 'credit' THEN hub_credit_code_check(v) "
+        "WHEN 'org' THEN hub_org_code_check(v) END, false)",
+        # the form stored and hashed, for a v that passed its check
+        "CREATE OR REPLACE MACRO hub_id_canonical_of(v, k) AS CASE k WHEN 'resident15' THEN hub_resident15_to18(v) "
+        "WHEN 'org' THEN upper(replace(v, '-', '')) ELSE upper(v) END",
         "CREATE OR REPLACE MACRO hub_mask_id_of(v, k) AS "
         "CASE WHEN k = 'resident' THEN upper(left(v, 6)) || repeat('*', 8) || upper(right(v, 4)) "
+        "WHEN k = 'resident15' THEN left(v, 6) || repeat('*', 8) || right(hub_resident15_to18(v), 4) "
         "WHEN k = 'credit' THEN upper(left(v, 8)) || repeat('*', 6) || upper(right(v, 4)) "
+        "WHEN k = 'org' THEN " + let("upper(replace(v, '-', ''))", "c", "left(c, 2) || repeat('*', 5) || right(c, 2)")
+        + " "
         "WHEN length(v) <= 2 THEN repeat('*', length(v)) "
         "ELSE left(v, 1) || repeat('*', length(v) - 2) || right(v, 1) END",
         "CREATE OR REPLACE MACRO hub_resident_id_ok(s) AS " + let("hub_strip_id(s)", "v", (
-            f"CASE WHEN regexp_full_match(v, {lit(_RESIDENT_SHAPE)}) THEN hub_resident_id_check(v) ELSE false END")),
+            f"CASE WHEN regexp_full_match(v, {lit(_RESIDENT_SHAPE)}) THEN hub_resident_id_check(v) "
+            f"WHEN regexp_full_match(v, {lit(_RESIDENT15_SHAPE)}) THEN hub_resident15_check(v) ELSE false END")),
         "CREATE OR REPLACE MACRO hub_credit_code_ok(s) AS " + let("hub_strip_id(s)", "v", (
             f"CASE WHEN regexp_full_match(v, {lit(_CREDIT_SHAPE)}) THEN hub_credit_code_check(v) ELSE false END")),
+        "CREATE OR REPLACE MACRO hub_org_code_ok(s) AS " + let("hub_strip_id(s)", "v", (
+            f"CASE WHEN regexp_full_match(v, {lit(_ORG_SHAPE)}) THEN hub_org_code_check(v) ELSE false END")),
         "CREATE OR REPLACE MACRO hub_party_id_ok(s) AS " + let("hub_strip_id(s)", "v", let(
             "hub_id_shape(v)", "k", "hub_party_id_ok_of(v, k)")),
+        "CREATE OR REPLACE MACRO hub_party_id(s) AS " + let("hub_strip_id(s)", "v", let(
+            "hub_id_shape(v)", "k", "CASE WHEN hub_party_id_ok_of(v, k) THEN hub_id_canonical_of(v, k) END")),
         "CREATE OR REPLACE MACRO hub_mask_id(s) AS " + let("hub_strip_id(s)", "v", let(
             "hub_id_shape(v)", "k", "hub_mask_id_of(v, k)")),
     ]

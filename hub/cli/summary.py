@@ -41,8 +41,8 @@ def print_summary(
         rules = wh.query(
             "SELECT rule, count(*), any_value(reason) FROM quarantine GROUP BY rule ORDER BY 2 DESC, 1"
         ).fetchall()
-        withheld = wh.query("SELECT rule, count(*) FROM withheld GROUP BY rule ORDER BY 2 DESC, 1").fetchall() \
-            if wh.has_tables("withheld") else []
+        withheld, flagged = (wh.query(f"SELECT rule, count(*) FROM {t} GROUP BY rule ORDER BY 2 DESC, 1").fetchall()
+                             if wh.has_tables(t) else [] for t in ("withheld", "flagged"))
         marts = {r[0] for r in wh.query("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'mart_%'").fetchall()}
         replies = wh.query("SELECT any_value(as_of), status, count(*) FROM mart_replies GROUP BY status ORDER BY status"
                            ).fetchall() if "mart_replies" in marts else []
@@ -76,6 +76,10 @@ def print_summary(
         print(f"\nrows kept with a value withheld (table withheld): {sum(n for _, n in withheld)}")
         for rule, n in withheld:
             print(f"  {rule:<24} {n:>7}  the ID is stored neither in clear nor hashed; its case is applied")
+    if flagged:
+        print(f"\nrows kept with a value the hub converted (table flagged): {sum(n for _, n in flagged)}")
+        for rule, n in flagged:
+            print(f"  {rule:<24} {n:>7}  a 15-digit resident ID, stored and hashed in its 18-digit form")
     if waiting:
         print(f"\nbatches set aside (nothing of them applied; offices receiving their tables held back): {len(waiting)}")
         for b in waiting[:5]:

@@ -88,7 +88,8 @@ def _apply_chunk(wh: Warehouse, chunk: list[LandedBatch], rules: Mapping[str, St
                 rel = "staged" if len(units) == 1 else f"(SELECT * FROM staged WHERE _part = {unit[0][0]})"
                 _quarantine(con, unit, rel, run_id)
                 _upsert(con, unit, rel, run_id)
-                _withhold(con, unit, rel, run_id)
+                _note(con, unit, rel, run_id, "_withheld", "withheld")
+                _note(con, unit, rel, run_id, "_flagged", "flagged")
                 counts |= _account(con, unit, rel)
             ledger(wh, [(b, counts[n]) for n, b in parts], "rows", run_id)
             con.execute("DROP TABLE staged")  # a failure's goes with its rollback
@@ -203,16 +204,18 @@ def _quarantine(con: duckdb.DuckDBPyConnection, parts: list[tuple[int, LandedBat
             )
 
 
-def _withhold(con: duckdb.DuckDBPyConnection, parts: list[tuple[int, LandedBatch]], rel: str, run_id: str) -> None:
-    """Record what the rows that became versions go without (``withheld``): each value a
-    withholding rule kept out of the table, with the rule and why, never the value."""
+def _note(con: duckdb.DuckDBPyConnection, parts: list[tuple[int, LandedBatch]], rel: str, run_id: str,
+          column: str, table: str) -> None:
+    """Record, for the rows that became versions, what a kept-row rule says of a value
+    (``column`` of the staged rows): ``withheld``, a value kept out of the table; ``flagged``,
+    one kept as the hub changed it. Each with the rule and why, never the value."""
     prov = _provenance(parts, "s._part")
     con.execute(
-        f"""INSERT INTO withheld
+        f"""INSERT INTO {q(table)}
             SELECT {prov["batch_id"]}, {prov["source_name"]}, {prov["source_institution"]}, $record_type,
                    s.source_row, s.record_key, s.w.field, s.w.rule, s.w.reason, $run_id, now()
-            FROM (SELECT _part, source_row, record_key, unnest(_withheld) AS w FROM {rel}
-                  WHERE _ok AND _withheld IS NOT NULL) s
+            FROM (SELECT _part, source_row, record_key, unnest({column}) AS w FROM {rel}
+                  WHERE _ok AND {column} IS NOT NULL) s
             SEMI JOIN incoming i ON i._part = s._part AND i.source_row = s.source_row
             ORDER BY s._part, s.source_row, s.w.field""",
         {"record_type": parts[0][1].record_type, "run_id": run_id},

@@ -5,7 +5,8 @@ per source) into one row per source row with every shared-schema field parsed, p
 ``_rules``/``_reasons`` lists naming every rule the row breaks. Rows that break none are
 applied; the others go to quarantine with their original values. A few rules withhold a value
 instead (an invalid party ID): the row is applied without it, and ``_withheld`` says what was
-withheld and why. No Python touches individual rows.
+withheld and why. Others only flag a value the hub changed on the way in (a 15-digit resident
+ID stored as 18 digits): ``_flagged``. No Python touches individual rows.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class Rule:
     name: str
     violated: str  # SQL, TRUE when the row breaks the rule
     reason: str  # SQL string expression explaining why
-    withholds: str | None = None  # the field withheld when broken, the row kept; None: the row is quarantined
+    field: str | None = None  # the field a kept row's rule is about; None: a broken rule quarantines the row
+    action: str = "withhold"  # with a field: "withhold" its value, or "flag" it (kept, as the hub changed it)
 
 
 def _raw(field: str) -> str:
@@ -104,9 +106,15 @@ def rules(record_type: str, mapped: set[str], courts: bool) -> list[Rule]:
                 f"'{f.name} ' || {r} || ' is not a valid case number (（年度）法院代字类型代字编号号)'",
             ))
         elif f.personal:  # a bad party ID does not make its case unidentifiable: the case is kept without it
+            ok, shape = q(f.name + "__ok"), q(f"_k_{f.name}")
             out.append(Rule(
-                f"bad_{f.name}", f"{present} AND NOT {q(f.name + '__ok')}",
-                lit(f"{f.name} is neither a valid resident ID nor a valid credit code (check digit)"), withholds=f.name,
+                f"bad_{f.name}", f"{present} AND NOT {ok}",
+                lit(f"{f.name} is not a valid resident ID, credit code or organization code (check digit)"), f.name,
+            ))
+            out.append(Rule(
+                f"converted_{f.name}", f"{ok} AND {shape} = 'resident15'",
+                lit(f"{f.name} is a 15-digit resident ID: stored as its 18-digit form (19 added to the birth year, "
+                    "a check digit computed)"), f.name, "flag",
             ))
         elif f.name in CODED_FIELDS:
             table, column = CODED_FIELDS[f.name]
@@ -173,7 +181,7 @@ def staging_sql(record_type: str, branches: list[Branch]) -> str:
     ``_ok`` (the row may be applied) and, for the others, ``_rules``/``_reasons`` and
     ``_original`` (the source values as JSON, made here for the failing rows only, so
     quarantine never reads the batch again); ``_withheld``, the values a kept row goes without
-    (field, rule, reason), NULL when none.
+    (field, rule, reason), NULL when none; ``_flagged``, the values it keeps as the hub changed them.
 
     Each branch (``raw_sql``) maps its source's columns onto the fields; one pipeline of
     projections then parses and checks them all, nothing materialized: each layer computes
@@ -196,11 +204,10 @@ def staging_sql(record_type: str, branches: list[Branch]) -> str:
             v, k = q(f"_v_{f.name}"), q(f"_k_{f.name}")
             parsed.append(f"hub_strip_id({_raw(f.name)}) AS {v}")
             checked.append(f"hub_id_shape({v}) AS {k}")
-            cleaned = f"upper(replace({_raw(f.name)}, ' ', ''))"
             ok = q(f.name + "__ok")
             personal.append(f"hub_party_id_ok_of({v}, {k}) AS {ok}")
-            protected += [  # only valid IDs are stored: an invalid one is withheld, its row kept
-                f"CASE WHEN {ok} THEN hub_keyed_hash({cleaned}) END AS {q(f.name + '_hash')}",
+            protected += [  # only valid IDs are stored, hashed in canonical form: an invalid one is withheld, its row kept
+                f"CASE WHEN {ok} THEN hub_keyed_hash(hub_id_canonical_of({v}, {k})) END AS {q(f.name + '_hash')}",
                 f"CASE WHEN {ok} THEN hub_mask_id_of({v}, {k}) END AS {q(f.name + '_masked')}",
             ]
         elif f.name in CASE_NUMBER_FIELDS or f.name in DOC_NUMBER_FIELDS:
@@ -226,15 +233,13 @@ def staging_sql(record_type: str, branches: list[Branch]) -> str:
     mapped = {field for b in branches for field in b.rules.mapping}
     rs = rules(record_type, mapped, any(b.rules.court_code for b in branches))
     flags = [f"coalesce({r.violated}, false) AS _v{i}" for i, r in enumerate(rs)]
-    broken = " OR ".join(f"_v{i}" for i, r in enumerate(rs) if r.withholds is None) or "false"
-    named = sorted(enumerate(rs), key=lambda ir: ir[1].withholds is not None)  # a quarantining rule first
+    broken = " OR ".join(f"_v{i}" for i, r in enumerate(rs) if r.field is None) or "false"
+    named = sorted(((i, r) for i, r in enumerate(rs) if r.action == "withhold"),  # a quarantining rule first
+                   key=lambda ir: ir[1].field is not None)
     rule_list = ", ".join(f"CASE WHEN _v{i} THEN {lit(r.name)} END" for i, r in named)
     reason_list = ", ".join(f"CASE WHEN _v{i} THEN {r.reason} END" for i, r in named)
-    kept = [(i, r) for i, r in enumerate(rs) if r.withholds is not None]
-    withheld = ("CASE WHEN " + " OR ".join(f"_v{i}" for i, _ in kept) + " THEN list_filter([" + ", ".join(
-        f"CASE WHEN _v{i} THEN {{'field': {lit(r.withholds)}, 'rule': {lit(r.name)}, 'reason': {r.reason}}} END"
-        for i, r in kept) + "], lambda x: x IS NOT NULL) END") if kept else \
-        "CAST(NULL AS STRUCT(field VARCHAR, rule VARCHAR, reason VARCHAR)[])"
+    withheld, flagged = (_notes([(i, r) for i, r in enumerate(rs) if r.field is not None and r.action == action])
+                         for action in ("withhold", "flag"))
     out = ["source_row", "source_key", "record_key", "row_hash", "deleted", *map(q, carry)]
     out += [q(f.name) for f in stored_fields(record_type) if f not in PROVENANCE or f == SOURCE_UPDATED_AT]
     raw = "\n            UNION ALL".join(raw_sql(record_type, b) for b in branches)
@@ -254,9 +259,18 @@ def staging_sql(record_type: str, branches: list[Branch]) -> str:
                CASE WHEN {broken} THEN list_filter([{rule_list}], lambda x: x IS NOT NULL) END AS _rules,
                CASE WHEN {broken} THEN list_filter([{reason_list}], lambda x: x IS NOT NULL) END AS _reasons,
                CASE WHEN {broken} THEN to_json(map(_names, _values)) END AS _original,
-               {withheld} AS _withheld
+               {withheld} AS _withheld, {flagged} AS _flagged
         FROM flagged
     """
+
+
+def _notes(kept: list[tuple[int, Rule]]) -> str:
+    """The list of (field, rule, reason) a kept row's broken ``kept`` rules give, NULL when none."""
+    if not kept:
+        return "CAST(NULL AS STRUCT(field VARCHAR, rule VARCHAR, reason VARCHAR)[])"
+    return ("CASE WHEN " + " OR ".join(f"_v{i}" for i, _ in kept) + " THEN list_filter([" + ", ".join(
+        f"CASE WHEN _v{i} THEN {{'field': {lit(r.field)}, 'rule': {lit(r.name)}, 'reason': {r.reason}}} END"
+        for i, r in kept) + "], lambda x: x IS NOT NULL) END")
 
 
 def row_hash_sql(columns: list[str]) -> str:

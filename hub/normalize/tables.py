@@ -59,7 +59,22 @@ ROW_ORIGIN = (
     Column("source_name", "VARCHAR", "来源", 'source name in hub.yaml'),
     Column("source_institution", "VARCHAR", "来源机构", 'institution that sent the row'),
 )
-"""Where a source row came from: the first columns of the tables that hold rows (quarantined, withheld)."""
+"""Where a source row came from: the first columns of the tables that hold rows (quarantined, withheld, flagged)."""
+
+
+def _kept_row_notes(description: str, field: Column, at: Column) -> HubTable:
+    """A table of what rules said of single values in kept rows (``withheld``, ``flagged``)."""
+    return HubTable(description, (
+        *ROW_ORIGIN,
+        Column("record_type", "VARCHAR", "记录类型", 'shared table that holds the row'),
+        Column("source_row", "BIGINT", "来源行号", "row or line number in the batch's origin"),
+        Column("record_key", "VARCHAR", "记录键", "the kept record's key (its case or document number)"),
+        field,
+        Column("rule", "VARCHAR", "规则", 'the rule, e.g. bad_defendant_id or converted_defendant_id'),
+        Column("reason", "VARCHAR", "原因", 'what is wrong with the value or what was done to it (never the value itself)'),
+        Column("run_id", "VARCHAR", "运行编号", 'run that applied the batch'),
+        at,
+    ))
 
 
 HUB_TABLES: dict[str, HubTable] = {
@@ -78,20 +93,17 @@ HUB_TABLES: dict[str, HubTable] = {
             Column("quarantined_at", "TIMESTAMP", "隔离时间", 'when the row was quarantined'),
         ),
     ),
-    "withheld": HubTable(
+    "withheld": _kept_row_notes(
         "Values withheld from rows that were kept: an invalid party ID is stored neither in clear nor hashed, "
         "while its case is applied",
-        (
-            *ROW_ORIGIN,
-            Column("record_type", "VARCHAR", "记录类型", 'shared table that holds the row'),
-            Column("source_row", "BIGINT", "来源行号", "row or line number in the batch's origin"),
-            Column("record_key", "VARCHAR", "记录键", "the kept record's key (its case or document number)"),
-            Column("field", "VARCHAR", "字段", 'the field withheld, e.g. defendant_id (its _hash and _masked are NULL)'),
-            Column("rule", "VARCHAR", "规则", 'the rule the value failed, e.g. bad_defendant_id'),
-            Column("reason", "VARCHAR", "原因", 'what is wrong with the value (never the value itself)'),
-            Column("run_id", "VARCHAR", "运行编号", 'run that applied the batch'),
-            Column("withheld_at", "TIMESTAMP", "扣留时间", 'when the row was applied without the value'),
-        ),
+        Column("field", "VARCHAR", "字段", 'the field withheld, e.g. defendant_id (its _hash and _masked are NULL)'),
+        Column("withheld_at", "TIMESTAMP", "扣留时间", 'when the row was applied without the value'),
+    ),
+    "flagged": _kept_row_notes(
+        "Values the hub changed on the way in, in rows that were kept: a 15-digit resident ID stored in its "
+        "18-digit form",
+        Column("field", "VARCHAR", "字段", 'the field changed, e.g. defendant_id (its _hash and _masked are of the new form)'),
+        Column("flagged_at", "TIMESTAMP", "标记时间", 'when the row was applied with the changed value'),
     ),
     "hub_batches": HubTable(
         "Row accounting per landing batch: rows_in = applied + quarantined + duplicate",

@@ -1,4 +1,4 @@
-"""Resident IDs, credit codes, masking and keyed hashing — Python and DuckDB agree."""
+"""Resident IDs, credit codes, organization codes, masking and keyed hashing — Python and DuckDB agree."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from schemas.identifiers import (
     keyed_hash_macro,
     mask_identifier,
     validate_credit_code,
+    validate_org_code,
     validate_party_id,
     validate_resident_id,
 )
@@ -40,6 +41,12 @@ def credit_check(first17: str) -> str:
     return ALPHABET[0 if c == 31 else c]
 
 
+def org_check(body: str) -> str:
+    # GB 11714-1997: weights 3 7 9 10 5 8 4 2, letters A=10 … Z=35, C9 = 11 - sum mod 11, 10 is X, 11 is 0
+    c = 11 - sum(int(ch, 36) * w for ch, w in zip(body, [3, 7, 9, 10, 5, 8, 4, 2])) % 11
+    return {10: "X", 11: "0"}.get(c, str(c))
+
+
 resident_ids = st.builds(
     lambda region, born, seq: (lambda b: b + resident_check(b))(f"{region}{born:%Y%m%d}{seq:03d}"),
     st.integers(110000, 829999), st.dates(dt.date(1800, 1, 1), dt.date(2099, 12, 31)), st.integers(0, 999),
@@ -52,6 +59,14 @@ credit_codes = st.builds(
     lambda kind, province, county, body: (lambda b: b + credit_check(b))(kind + province + f"{county:04d}" + body),
     st.sampled_from([a + c for a, cs in AUTHORITIES.items() for c in cs]), st.sampled_from(PROVINCES.split()),
     st.integers(0, 9999), st.text(ALPHABET, min_size=9, max_size=9),
+)
+resident_ids_15 = st.builds(
+    lambda region, born, seq: f"{region}{born:%y%m%d}{seq:03d}",
+    st.integers(110000, 829999), st.dates(dt.date(1900, 1, 1), dt.date(1999, 12, 31)), st.integers(0, 999),
+)
+org_codes = st.builds(
+    lambda body, hyphen: body + ("-" if hyphen else "") + org_check(body),
+    st.text("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=8, max_size=8), st.booleans(),
 )
 padding = st.text(st.sampled_from(WHITESPACE), max_size=2)
 # look-alikes whose Unicode upper case or folding is ASCII: must never make a value valid
@@ -107,7 +122,14 @@ def test_any_single_change_to_a_credit_code_is_rejected(v: str, pos: int, ch: st
 
 
 @pytest.mark.parametrize(("fn", "raw", "message"), [
-    (validate_resident_id, "11010519491231002", "must have 18 characters, got 17"),
+    (validate_resident_id, "11010519491231002", "must have 18 characters \\(15 for a first-generation one\\), got 17"),
+    (validate_resident_id, "11010549123100X", "15-character resident ID must be 15 digits"),
+    (validate_resident_id, "110105491331002", "15-digit resident ID region 110105 or birth date 19491331 is out of range"),
+    (validate_resident_id, "110105490229002", "birth date 19490229 does not exist"),
+    (validate_org_code, "D2143569-1", "organization code check character is 1, expected X"),
+    (validate_org_code, "D2143569--X", "8 letters or digits, an optional hyphen"),
+    (validate_party_id, "D2143569-1", "organization code check character"),
+    (validate_party_id, "110105491331002", "15-digit resident ID"),
     (validate_resident_id, "11010519491231002Y", "17 digits followed by a digit or X"),
     (validate_resident_id, "1101051949123100２X", "17 digits followed by a digit or X"),
     (validate_resident_id, "01010519491231002X", "region 010105 or birth date 19491231 is out of range"),
@@ -141,9 +163,20 @@ def mutated(draw: st.DrawFn, ids: st.SearchStrategy[str]) -> str:
     return v[:at] + draw(confusables) + v[at + 1:]
 
 
+def _canonical(v: str) -> str | None:
+    try:
+        return validate_party_id(v)
+    except InvalidIdentifier:
+        return None
+
+
+all_ids = st.one_of(resident_ids, resident_ids_15, credit_codes, org_codes)
+
+
 @given(
-    st.lists(st.tuples(padding, st.one_of(resident_ids, credit_codes), st.booleans()), max_size=15),
-    st.lists(st.one_of(mutated(resident_ids), mutated(credit_codes)), max_size=15),
+    st.lists(st.tuples(padding, all_ids, st.booleans()), max_size=15),
+    st.lists(st.one_of(mutated(resident_ids), mutated(resident_ids_15), mutated(credit_codes), mutated(org_codes)),
+             max_size=15),
     st.lists(st.text(max_size=20), max_size=10),
 )
 @settings(max_examples=150, deadline=None)
@@ -151,18 +184,35 @@ def test_identifier_macros_agree_with_python(con: duckdb.DuckDBPyConnection, val
                                              near: list[str], junk: list[str]) -> None:
     values = [pad + (v.lower() if low else v) + pad for pad, v, low in valid] + near + junk + [None]
     rows = con.execute(
-        "SELECT v, hub_resident_id_ok(v), hub_credit_code_ok(v), hub_party_id_ok(v), hub_mask_id(v) FROM unnest(CAST(? AS VARCHAR[])) t(v)",
+        "SELECT v, hub_resident_id_ok(v), hub_credit_code_ok(v), hub_org_code_ok(v), hub_party_id_ok(v), "
+        "hub_party_id(v), hub_mask_id(v) FROM unnest(CAST(? AS VARCHAR[])) t(v)",
         [values],
     ).fetchall()
     assert len(rows) == len(values)
-    for v, rid_ok, code_ok, party_ok, masked in rows:
+    for v, rid_ok, code_ok, org_ok, party_ok, canonical, masked in rows:
         if v is None:
-            assert (rid_ok, code_ok, party_ok, masked) == (False, False, False, None)
+            assert (rid_ok, code_ok, org_ok, party_ok, canonical, masked) == (False, False, False, False, None, None)
             continue
         assert rid_ok == _ok(validate_resident_id, v), v
         assert code_ok == _ok(validate_credit_code, v), v
+        assert org_ok == _ok(validate_org_code, v), v
         assert party_ok == _ok(validate_party_id, v), v
+        assert canonical == _canonical(v), v
         assert masked == mask_identifier(v), v
+
+
+@given(resident_ids_15, padding)
+@settings(max_examples=60, deadline=None)
+def test_a_15_digit_resident_id_becomes_its_18_digit_form(v15: str, pad: str) -> None:
+    v18 = validate_resident_id(pad + v15 + pad)
+    assert v18 == v15[:6] + "19" + v15[6:] + resident_check(v15[:6] + "19" + v15[6:])
+    assert validate_resident_id(v18) == v18 == validate_party_id(v15)  # the same person, whichever form a source sends
+
+
+@given(org_codes, st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_an_organization_code_is_canonical_without_its_hyphen(code: str, lower: bool) -> None:
+    assert validate_org_code(code.lower() if lower else code) == code.replace("-", "")
 
 
 def test_mistyped_resident_id_is_not_taken_for_a_credit_code() -> None:
@@ -178,6 +228,8 @@ def test_mistyped_resident_id_is_not_taken_for_a_credit_code() -> None:
     ("15030219900101123x", "150302********123X"),
     (" 11010519491231002X ", "110105********002X"),
     ("91350100M000100Y43", "91350100******0Y43"),
+    ("110105491231002", "110105********002X"),  # a 15-digit ID masked in its 18-digit form
+    ("d2143569-x", "D2*****9X"),
     ("张三丰", "张*丰"),
     ("Zhang", "Z***g"),
     ("李四", "**"),

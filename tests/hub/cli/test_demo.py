@@ -127,15 +127,21 @@ def test_outbox_keys_and_audit(demo: Path) -> None:
     assert main(["audit", "verify", "--home", str(demo)]) == 0
 
 
-def test_the_summary_shows_the_rows_kept_with_an_id_withheld(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_summary_shows_the_rows_kept_with_an_id_withheld_or_converted(demo: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
     from hub.cli.summary import print_summary
 
     print_summary(Home(demo))
     out = capsys.readouterr().out
     with hub.connect(demo) as con:
         withheld = con.execute("SELECT count(*) FROM withheld").fetchone()[0]
+        converted = con.execute("SELECT f.defendant_id_masked FROM flagged g JOIN filing f ON f.case_no = g.record_key "
+                                "WHERE g.rule = 'converted_defendant_id'").fetchall()
     assert withheld >= 1 and f"rows kept with a value withheld (table withheld): {withheld}" in out
     assert "  bad_defendant_id" in out.split("rows kept with a value withheld")[1]
+    # the demo's 15-digit ID is in its case as the 18-digit form's mask, and the summary says so
+    assert len(converted) >= 1 and all(len(m) == 18 for (m,) in converted)
+    assert f"rows kept with a value the hub converted (table flagged): {len(converted)}" in out
 
 
 def test_every_bundle_verifies(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -103,7 +103,7 @@ def test_a_bad_party_id_keeps_its_case_and_withholds_the_id_with_why(wh: Warehou
     assert kept[1][0] == "（2024）内03民终16号" and kept[1][1] is not None
     assert wh.query("SELECT batch_id, source_row, record_type, record_key, field, rule, reason FROM withheld").fetchall() == [
         (first.batch_id, 1, "filing", "（2024）内03民终14号", "defendant_id", "bad_defendant_id",
-         "defendant_id is neither a valid resident ID nor a valid credit code (check digit)")]
+         "defendant_id is not a valid resident ID, credit code or organization code (check digit)")]
     assert wh.query("SELECT rule, rules FROM quarantine").fetchall() == [("bad_case_no", ["bad_case_no", "bad_defendant_id"])]
     dumped = str(wh.query("SELECT * FROM withheld").fetchall())
     assert bad_id not in dumped and bad_id[:6] not in dumped  # the reason never carries the value
@@ -115,6 +115,29 @@ def test_a_bad_party_id_keeps_its_case_and_withholds_the_id_with_why(wh: Warehou
     assert apply_filing(wh, fixed)["rows_applied"] == 1
     assert wh.query("SELECT defendant_id_masked FROM filing WHERE case_no = '（2024）内03民终14号'").fetchone() == (
         "110105********002X",)
+
+
+def test_a_15_digit_resident_id_is_kept_in_its_18_digit_form_and_flagged(wh: Warehouse, tmp_path: Path) -> None:
+    old_id = "110105491231002"  # the first-generation form of GOOD_ID
+    rows = [
+        filing("（2024）内03民终21号", zjhm=old_id),
+        filing("（2024）内03民终22号", zjhm=GOOD_ID),
+        filing("（2024）内03民终23号", zjhm="D2143569-X"),  # an organization code, printed with its hyphen
+        filing("（2024）内03民终24号", zjhm="110105491331002"),  # 15 digits, no 13th month: withheld
+    ]
+    b = batch(tmp_path, "c1_filing", rows)
+    assert apply_filing(wh, b)["rows_applied"] == 4
+    ids = dict(wh.query("SELECT case_no, (defendant_id_hash, defendant_id_masked) FROM filing").fetchall())
+    assert ids["（2024）内03民终21号"] == ids["（2024）内03民终22号"]  # one person, whichever form the source sent
+    assert ids["（2024）内03民终21号"][1] == "110105********002X"
+    assert ids["（2024）内03民终23号"][1] == "D2*****9X" and ids["（2024）内03民终24号"] == (None, None)
+    dashed, plain = (wh.query(f"SELECT hub_keyed_hash('{v}')").fetchone()[0] for v in ("D2143569-X", "D2143569X"))
+    assert ids["（2024）内03民终23号"][0] == plain != dashed  # hashed in canonical form, so it joins a code sent without
+    assert wh.query("SELECT batch_id, source_row, record_key, field, rule FROM flagged").fetchall() == [
+        (b.batch_id, 1, "（2024）内03民终21号", "defendant_id", "converted_defendant_id")]
+    assert "18-digit" in wh.query("SELECT reason FROM flagged").fetchone()[0]
+    assert wh.query("SELECT record_key, rule FROM withheld").fetchall() == [("（2024）内03民终24号", "bad_defendant_id")]
+    assert old_id not in str(wh.query("SELECT * FROM flagged").fetchall())
 
 
 def test_supervision_rules(wh: Warehouse, tmp_path: Path) -> None:
