@@ -4,7 +4,9 @@
 
 Canonical form: full-width （）, half-width digits, no spaces, no leading zeros, trailing 号.
 Pre-2016 numbers (``（2013）锦江民初字第3681号``) keep their ``字第`` form; their court part is
-a free place abbreviation, so it is only checked to be 1–6 CJK characters.
+a free place abbreviation, so it is only checked to be up to 6 CJK characters without 检 (a
+procuratorate's number is not a court's); the Supreme People's Court wrote none
+(``（2009）民申字第1号``).
 
 One translation table and one pattern, built here from the code sets, drive both the Python
 parser and the DuckDB macros, so a value canonicalizes identically in a unit test and in a
@@ -22,12 +24,16 @@ from schemas.sql import let, lit
 
 TYPE_CODES = frozenset(CASE_TYPES)
 """类型代字 accepted in new and old style numbers: the standard's whole list."""
-OLD_TYPE_PATTERN = "[民刑行商](?:[一二三四五六七八九十]{1,2}外?|外)?(?:初|终|监|申|再|抗|特|辖终|辖)"
-"""Pre-2016 types beyond the standard's codes: a division numeral (民一初, 民四终), commercial
-and foreign-related ones (商初, 商外终). Kept as written in the number; its type code is the
-standard one (``standard_type``: 民初, 民终; commercial cases are civil). No standard code that
-starts with 民, 刑 or 行 goes on with a numeral or 外, so the rewrite leaves every one as it is."""
-_OLD_TYPE_PREFIX = "^([民刑行商])[一二三四五六七八九十]{0,2}外?"
+OLD_TYPE_PATTERN = "[民刑行商](?:[一二三四五六七八九十]{1,2}(?:外|（商）)?|外)?(?:初|终|监|申|再|提|抗|特|辖终|辖)"
+"""Pre-2016 types beyond the standard's codes: a division numeral (民一初, 民四终, 民四（商）终),
+commercial and foreign-related ones (商初, 商外终), retrial by a higher court (民提, 刑提). Kept as
+written in the number; its type code is the standard one (``standard_type``: 民初, 民终, 民再;
+commercial cases are civil). No standard code that starts with 民, 刑 or 行 goes on with a
+numeral, 外 or （, or is two characters ending in 提, so the rewrite leaves every one as it is."""
+_OLD_TYPE_PREFIX = "^([民刑行商])[一二三四五六七八九十]{0,2}(?:外|（商）)?"
+_OLD_RETRIAL = "^([民刑行商])提$"
+_OLD_COURT = f"[一-{chr(0x68BF)}{chr(0x68C1)}-鿿]"
+"""A CJK character other than 检: an old court abbreviation never has one, a procuratorate's always."""
 PROVINCE_CODES = frozenset("京津冀晋内辽吉黑沪苏浙皖闽赣鲁豫鄂湘粤桂琼渝川黔云藏陕甘青宁新兵")
 """First character of a court code: the province abbreviation (兵 = XPCC courts)."""
 SUPREME_COURT = "最高法"
@@ -47,7 +53,7 @@ def _char_class(chars: str | frozenset[str]) -> str:
 
 _TYPE = "(" + "|".join(sorted(TYPE_CODES, key=lambda t: (-len(t), t))) + ")"
 _NEW = f"({SUPREME_COURT}|{_char_class(PROVINCE_CODES)}(?:[0-9]{{2}}){{0,2}})({_char_class(TRIBUNAL_CODES)}?){_TYPE}"
-_OLD = f"([一-鿿]{{1,6}}?)({_TYPE[1:-1]}|{OLD_TYPE_PATTERN})字第"
+_OLD = f"({_OLD_COURT}{{0,6}}?)({_TYPE[1:-1]}|{OLD_TYPE_PATTERN})字第"
 _HEAD = f"（([0-9]{{4}})）(?:{_NEW}|{_OLD})"
 CASE_NUMBER_PATTERN = _HEAD + "0*([1-9][0-9]{0,8})号?"
 """Full-match pattern over normalized text. Groups: year, court, tribunal, type (new style),
@@ -85,16 +91,17 @@ def parse_case_number(s: str) -> CaseNumber:
     year, court, tribunal, type_code, old_court, old_type, number = m.groups()
     if not MIN_YEAR <= int(year) <= MAX_YEAR:
         raise InvalidCaseNumber(f"{s!r}: year {year} is outside {MIN_YEAR}–{MAX_YEAR}")
-    if old_court is not None:
+    if old_type is not None:
         canonical = f"（{year}）{old_court}{old_type}字第{number}号"
-        return CaseNumber(canonical, int(year), old_court, None, standard_type(old_type), int(number), old_style=True)
+        return CaseNumber(canonical, int(year), old_court or SUPREME_COURT, None, standard_type(old_type), int(number),
+                          old_style=True)
     canonical = f"（{year}）{court}{tribunal}{type_code}{number}号"
     return CaseNumber(canonical, int(year), court, tribunal or None, type_code, int(number))
 
 
 def standard_type(written: str) -> str:
-    """The standard type code of an old-style type as written: 民一初 → 民初, 商外终 → 民终."""
-    return re.sub("^商", "民", re.sub(_OLD_TYPE_PREFIX, r"\1", written))
+    """The standard type code of an old-style type as written: 民一初 → 民初, 商外终 → 民终, 民二提 → 民再."""
+    return re.sub("^商", "民", re.sub(_OLD_RETRIAL, r"\1再", re.sub(_OLD_TYPE_PREFIX, r"\1", written)))
 
 
 def _diagnose(text: str) -> str:
@@ -122,8 +129,10 @@ def _diagnose(text: str) -> str:
         if type_code is None and found is None:
             return f"unknown case type code in old-style body {body!r}"
         court = body[: -len(type_code)] if type_code else body[: found.start()]  # type: ignore[union-attr]
-        if not re.fullmatch("[一-鿿]{1,6}", court):
-            return f"old-style court abbreviation {court!r} is not 1–6 Chinese characters"
+        if "检" in body:
+            return "a procuratorate's document number (检), not a court case number"
+        if not re.fullmatch("[一-鿿]{0,6}", court):
+            return f"old-style court abbreviation {court!r} is not up to 6 Chinese characters"
         return "not of the form （年度）法院代字类型代字字第编号号"
     court = re.match(f"{SUPREME_COURT}|.[0-9]*", body)
     if court is None or (court.group() != SUPREME_COURT and court.group()[0] not in PROVINCE_CODES):
@@ -155,13 +164,14 @@ def split_case_numbers(s: str) -> list[str]:
 
 def _standard_type_sql(written: str) -> str:
     """``standard_type`` in SQL."""
-    return f"regexp_replace(regexp_replace({written}, {lit(_OLD_TYPE_PREFIX)}, '\\1'), '^商', '民')"
+    prefix = f"regexp_replace({written}, {lit(_OLD_TYPE_PREFIX)}, '\\1')"
+    return f"regexp_replace(regexp_replace({prefix}, {lit(_OLD_RETRIAL)}, '\\1再'), '^商', '民')"
 
 
 def duckdb_macros() -> list[str]:
     """Macros applying the same rules in DuckDB.
 
-    ``hub_case_parse(s)``: a struct (canonical, year, court, tribunal, type, seq) or NULL, from
+    ``hub_case_parse(s)``: a struct (canonical, year, court, tribunal, type, seq, old_style) or NULL, from
     one submatch extraction of the Python pattern (RE2 and ``re`` choose the same groups:
     leftmost-first, lazy old-style court). ``hub_case_no(s)``: its canonical value.
     ``hub_case_year/court/tribunal/type/seq(c)``: parts of a canonical value, NULL for anything
@@ -173,7 +183,7 @@ def duckdb_macros() -> list[str]:
     mapped = "s"
     for a, b in zip(_MAP_FROM, _MAP_TO):
         mapped = f"replace({mapped}, {lit(a)}, {lit(b)})"
-    old = "g.old_court <> ''"
+    old = "g.old_type <> ''"
     return [
         # _TABLE as replace() per mapped char plus one regex deletion, and only for values
         # that need it: DuckDB's translate() is far slower with this table
@@ -187,10 +197,11 @@ def duckdb_macros() -> list[str]:
         f"'canonical': '（' || g.year || '）' || CASE WHEN {old} THEN g.old_court || g.old_type || '字第' "
         "ELSE g.court || g.tribunal || g.type END || g.seq || '号', "
         "'year': TRY_CAST(g.year AS INTEGER), "
-        f"'court': CASE WHEN {old} THEN g.old_court ELSE g.court END, "
+        f"'court': CASE WHEN {old} THEN coalesce(nullif(g.old_court, ''), {lit(SUPREME_COURT)}) ELSE g.court END, "
         "'tribunal': nullif(g.tribunal, ''), "
         f"'type': CASE WHEN {old} THEN {_standard_type_sql('g.old_type')} ELSE g.type END, "
-        "'seq': TRY_CAST(g.seq AS BIGINT)} END",
+        "'seq': TRY_CAST(g.seq AS BIGINT), "
+        f"'old_style': {old}}} END",
         "CREATE OR REPLACE MACRO hub_case_parse(s) AS " + let("hub_case_groups(hub_case_norm(s))", "g", "hub_case_of(g)"),
         "CREATE OR REPLACE MACRO hub_case_no(s) AS struct_extract(hub_case_parse(s), 'canonical')",
         # a canonical value is one that parses to itself

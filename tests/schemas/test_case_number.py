@@ -38,7 +38,8 @@ def con() -> duckdb.DuckDBPyConnection:
 
 # pre-2016 types as written, and the standard code each stands for
 OLD_TYPES = {"民一初": "民初", "民四终": "民终", "刑二初": "刑初", "行一终": "行终", "商初": "民初", "商外终": "民终",
-             "商外初": "民初", "民二辖终": "民辖终", "民十二申": "民申"}
+             "商外初": "民初", "民二辖终": "民辖终", "民十二申": "民申", "民提": "民再", "刑提": "刑再", "民二提": "民再",
+             "民四（商）终": "民终"}
 
 
 @st.composite
@@ -48,11 +49,11 @@ def case_numbers(draw: st.DrawFn) -> CaseNumber:
     type_code = draw(st.sampled_from(sorted(TYPE_CODES)))
     number = draw(st.one_of(st.integers(1, 99999), st.integers(1, 999_999_999)))
     if draw(st.booleans()):
-        court = draw(st.text(OLD_COURT_CHARS, min_size=1, max_size=6))
+        court = draw(st.text(OLD_COURT_CHARS, max_size=6))  # none: the Supreme People's Court's
         written = draw(st.sampled_from([type_code, *sorted(OLD_TYPES)]))
         # a court whose last characters and the type spell a longer code is read as the shorter court
-        assume(not any(len(t) > len(written) and (court + written).endswith(t) for t in TYPE_CODES))
-        return CaseNumber(f"（{year}）{court}{written}字第{number}号", year, court, None,
+        assume(not any(len(t) > len(written) and (court + written).endswith(t) for t in [*TYPE_CODES, *OLD_TYPES]))
+        return CaseNumber(f"（{year}）{court}{written}字第{number}号", year, court or SUPREME_COURT, None,
                           OLD_TYPES.get(written, written), number, True)
     court = draw(st.one_of(
         st.just(SUPREME_COURT),
@@ -149,6 +150,14 @@ def test_macros_handle_null_and_are_persistent(con: duckdb.DuckDBPyConnection) -
     ("（2015）济民一初字第21号", "（2015）济民一初字第21号", "济", None, "民初", 21, True),
     ("（2014）沪一中民四终字第5号", "（2014）沪一中民四终字第5号", "沪一中", None, "民终", 5, True),
     ("（2012）浙商外初字第00012号", "（2012）浙商外初字第12号", "浙", None, "民初", 12, True),
+    # the Supreme People's Court wrote no court part before 2016; 提 was a higher court's retrial
+    ("（2009）民申字第1号", "（2009）民申字第1号", "最高法", None, "民申", 1, True),
+    ("（2012）民四终字第3号", "（2012）民四终字第3号", "最高法", None, "民终", 3, True),
+    ("（2010）民提字第12号", "（2010）民提字第12号", "最高法", None, "民再", 12, True),
+    ("（2011）刑提字第5号", "（2011）刑提字第5号", "最高法", None, "刑再", 5, True),
+    ("（2010）执他字第5号", "（2010）执他字第5号", "最高法", None, "执他", 5, True),
+    ("（2012）沪一中民四(商)终字第5号", "（2012）沪一中民四（商）终字第5号", "沪一中", None, "民终", 5, True),
+    ("（2013）锦江委赔提字第3号", "（2013）锦江委赔提字第3号", "锦江", None, "委赔提", 3, True),
     ("（2018）沪01民辖终1797号", "（2018）沪01民辖终1797号", "沪01", None, "民辖终", 1797, False),
     ("（2018）沪01协外认16号", "（2018）沪01协外认16号", "沪01", None, "协外认", 16, False),
     ("（2019）内03强清申2号", "（2019）内03强清申2号", "内03", None, "强清申", 2, False),
@@ -179,7 +188,9 @@ def test_known_forms(raw: str, canonical: str, court: str, tribunal: str | None,
     ("（2024）123号", "unknown court code"),
     ("（2024）内3民终1号", "court code '内3' must have 0, 2 or 4 digits"),
     ("（2013）锦江民X字第1号", "unknown case type code in old-style body"),
-    ("（2013）民初字第1号", "old-style court abbreviation '' is not"),
+    ("（2013）锦江1民初字第1号", "old-style court abbreviation '锦江1' is not"),
+    ("（2014）乌检民监字第5号", "a procuratorate's document number"),  # a procuratorate's, not a court's
+    ("（2013）榕检民行监字第5号", "a procuratorate's document number"),
     ("（1800）内03民终1号", "year 1800 is outside 1949"),
     ("（2020）内03民终30063、30062号", "split_case_numbers"),
     ("（2024）内03民终12345678901号", "longer than 9 digits"),

@@ -140,6 +140,21 @@ def test_a_15_digit_resident_id_is_kept_in_its_18_digit_form_and_flagged(wh: War
     assert old_id not in str(wh.query("SELECT * FROM flagged").fetchall())
 
 
+def test_pre_2016_numbers_reach_the_table_and_a_procuratorate_number_does_not(wh: Warehouse, tmp_path: Path) -> None:
+    rows = [
+        filing("（2013）乌海民初字第00081号"),  # an old number: its court part is a place, not a code to compare
+        filing("（2012）海民四(商)终字第5号"),
+        filing("（2009）民申字第1号"),  # the Supreme People's Court's: not this court's
+        filing("（2014）乌检民监字第5号"),  # a procuratorate's document number
+    ]
+    assert apply_filing(wh, batch(tmp_path, "c1_filing", rows))["rows_applied"] == 2
+    assert wh.query("SELECT case_no, court_code, case_type_code, case_category FROM filing ORDER BY case_no").fetchall() == [
+        ("（2012）海民四（商）终字第5号", "海", "民终", "民事"), ("（2013）乌海民初字第81号", "乌海", "民初", "民事")]
+    q = quarantined(wh)
+    assert q[3][0] == "court_mismatch" and "最高法" in q[3][1]
+    assert q[4][0] == "bad_case_no"
+
+
 def test_supervision_rules(wh: Warehouse, tmp_path: Path) -> None:
     base = {"wsbh": "乌检民监〔2024〕1号", "fs": "再审检察建议", "ah": "（2023）内03民终5号", "fcrq": "2024-03-01",
             "hfrq": None, "hfjg": None, "key": "k"}
