@@ -50,9 +50,12 @@ class MartSettings(Model):
     reply_deadline_days: dict[str, Annotated[int, Field(ge=1, le=3650)]] = Field(
         default_factory=lambda: dict(DEFAULT_REPLY_DAYS)
     )
-    # enforcement watch: days an enforcement case may stay open, and a court has to decide a
-    # non-litigation administrative enforcement application (行审) (docs/domain-rules.md, "Enforcement watch")
+    # enforcement watch: days an enforcement case may stay open, and untouched; days a court has to
+    # rule on a non-litigation administrative enforcement application (行审), and to examine one
+    # further (docs/domain-rules.md, "Enforcement watch")
     enforcement_time_limit_days: Annotated[int, Field(ge=1, le=3650)] = 180
+    enforcement_inactive_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    non_litigation_ruling_days: Annotated[int, Field(ge=1, le=3650)] = 7
     non_litigation_review_days: Annotated[int, Field(ge=1, le=3650)] = 30
     # years after a ruling takes effect within which a measure may be issued, and how early to
     # warn that the window is closing (docs/domain-rules.md, "Supervision window")
@@ -73,6 +76,14 @@ class MartSettings(Model):
         if unknown:
             raise ValueError(f"{', '.join(unknown)}: not a supervision measure; use one of {', '.join(SUPERVISION_MEASURES)}")
         return DEFAULT_REPLY_DAYS | v  # measures not named keep their default
+
+    @model_validator(mode="after")
+    def _ruling_before_review(self) -> MartSettings:
+        if self.non_litigation_ruling_days > self.non_litigation_review_days:
+            raise ValueError(f"non_litigation_ruling_days ({self.non_litigation_ruling_days}) is longer than "
+                             f"non_litigation_review_days ({self.non_litigation_review_days}): the ruling period is "
+                             "the shorter one (7 and 30 days in law)")
+        return self
 
 
 MOVED_TO_MARTS = frozenset(MartSettings.model_fields)

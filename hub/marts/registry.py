@@ -90,12 +90,15 @@ MARTS: tuple[Mart, ...] = (
     ),
     Mart(
         "enforcement_watch", ("enforcement",),
-        "mart_enforcement_watch: enforcement cases flagged by a rule (early or empty 终本, "
-        "open past the time limit, undecided non-litigation applications), each with why.",
+        "mart_enforcement_watch: enforcement cases flagged by a rule (early 终本 or one without an asset search "
+        "or orders, more executed than due, open past the time limit or untouched, non-litigation applications "
+        "ruled on late or left undecided), each with why.",
         shapes.ENFORCEMENT_WATCH,
         "SELECT rule, count(*) FROM mart_enforcement_watch GROUP BY 1",
-        lambda con, c, as_of: enforcement_watch.build(con, limit_days=c.marts.enforcement_time_limit_days,
-                                                      review_days=c.marts.non_litigation_review_days, as_of=as_of),
+        lambda con, c, as_of: enforcement_watch.build(
+            con, limit_days=c.marts.enforcement_time_limit_days, inactive_days=c.marts.enforcement_inactive_days,
+            ruling_days=c.marts.non_litigation_ruling_days, review_days=c.marts.non_litigation_review_days,
+            as_of=as_of),
     ),
     Mart(
         "admin_litigation", ("filing", "judgment"),
