@@ -112,7 +112,7 @@ def _diagnose(text: str) -> str:
         return "missing year in brackets, expected （YYYY） at the start"
     rest = text[6:]
     if "、" in rest:
-        return "several numbers in one value; split it with split_case_numbers"
+        return "several numbers, or a number and other text, in one value (split_case_numbers splits numbers)"
     seq = re.search("[0-9]*号?$", rest)
     digits = seq.group().rstrip("号")
     if not digits:
@@ -147,19 +147,26 @@ def _diagnose(text: str) -> str:
     return "not of the form （年度）法院代字类型代字编号号"
 
 
+_YEAR_START = "[、/]?（([0-9]{4})）"
+"""Where a number starts after another (``A号、（2021）…``, ``A号/（2021）…``, or, once whitespace
+is deleted, ``A号 （2021）…``): a year in brackets. A chamber in brackets (民四（商）终) is not one."""
+_PART_SEPARATORS = "[;；,，\x01]"
+_NUMBER_LIST = "(.*?)([0-9]+(?:号?[、/][0-9]+)+)号?"
+"""One head with several sequence numbers: ``…民终30063、30062号``, ``…字第00123、00124号``, ``…1/2号``."""
+
+
 def split_case_numbers(s: str) -> list[str]:
-    """Canonical numbers in a multi-number value: ``…民终30063、30062号``, ``A号、B号`` or
-    ``A号；B号`` (also ``;`` ``,`` ``，``). A single number gives a one-element list."""
+    """Canonical numbers in a multi-number value, in order and each once: ``…民终30063、30062号``,
+    ``A号、B号``, ``A号/B号``, ``A号 B号`` or ``A号；B号`` (also ``;`` ``,`` ``，``). A single
+    number gives a one-element list; a part that is no case number raises ``InvalidCaseNumber``."""
     out: list[str] = []
-    for part in re.split("[;；,，]|、(?=（)", normalize_text(s)):
+    for part in re.split(_PART_SEPARATORS, re.sub(_YEAR_START, "\x01（\\1）", normalize_text(s))):
         if not part:
             continue
-        m = re.fullmatch("(.*?)([0-9]+(?:号?、[0-9]+)+)号?", part)
+        m = re.fullmatch(_NUMBER_LIST, part)
         numbers = re.findall("[0-9]+", m.group(2)) if m else [""]
         out += [parse_case_number(f"{m.group(1)}{n}号" if m else part).canonical for n in numbers]
-    return out
-
-
+    return list(dict.fromkeys(out))
 
 
 def _standard_type_sql(written: str) -> str:
@@ -174,7 +181,8 @@ def duckdb_macros() -> list[str]:
     ``hub_case_parse(s)``: a struct (canonical, year, court, tribunal, type, seq, old_style) or NULL, from
     one submatch extraction of the Python pattern (RE2 and ``re`` choose the same groups:
     leftmost-first, lazy old-style court). ``hub_case_no(s)``: its canonical value.
-    ``hub_case_year/court/tribunal/type/seq(c)``: parts of a canonical value, NULL for anything
+    ``hub_case_split(s)``: the parses of a value naming two or more cases (``split_case_numbers``),
+    NULL for any other. ``hub_case_year/court/tribunal/type/seq(c)``: parts of a canonical value, NULL for anything
     else. Normalization takes every part of a row from one ``hub_case_parse``: matching and
     splitting separately cost several regex passes per value.
     """
@@ -204,6 +212,18 @@ def duckdb_macros() -> list[str]:
         f"'old_style': {old}}} END",
         "CREATE OR REPLACE MACRO hub_case_parse(s) AS " + let("hub_case_groups(hub_case_norm(s))", "g", "hub_case_of(g)"),
         "CREATE OR REPLACE MACRO hub_case_no(s) AS struct_extract(hub_case_parse(s), 'canonical')",
+        # split_case_numbers: the parts of normalized text n, each part's numbers under its head
+        "CREATE OR REPLACE MACRO hub_case_pieces(n) AS flatten(list_transform(list_filter(string_split_regex("
+        f"regexp_replace(n, {lit(_YEAR_START)}, {lit(chr(1))} || '（\\1）', 'g'), {lit(_PART_SEPARATORS)}), "
+        "lambda p: p <> ''), lambda p: " + let(
+            f"regexp_extract(p, {lit('^' + _NUMBER_LIST + '$')}, ['head', 'nums'])", "g",
+            "CASE WHEN g.nums = '' THEN [p] ELSE list_transform(regexp_extract_all(g.nums, '[0-9]+'), "
+            "lambda x: g.head || x || '号') END") + "))",
+        # the parses of a value naming two or more cases, each once, in order; NULL when any part is no case number
+        "CREATE OR REPLACE MACRO hub_case_split(s) AS " + let(
+            "list_transform(hub_case_pieces(hub_case_norm(s)), lambda x: hub_case_of(hub_case_groups(x)))", "l", let(
+                "list_filter(l, lambda x, i: list_position(l, x) = i)", "d",
+                "CASE WHEN len(d) >= 2 AND len(list_filter(l, lambda x: x IS NULL)) = 0 THEN d END")),
         # a canonical value is one that parses to itself
         "CREATE OR REPLACE MACRO hub_case_parts(c) AS " + let("c", "c", let(
             "hub_case_parse(c)", "p", "CASE WHEN p.canonical = c THEN p END")),

@@ -147,6 +147,10 @@ plaintiff's claim upheld in whole or part, the administrative act revoked or dec
 SETTLED_OUTCOMES = ("调解", "撤诉")
 """Outcomes that end a case without a ruling on the merits (调撤: mediated or withdrawn)."""
 
+OUTCOME_DIRECTIONS = {"支持": "支持（含部分支持）", "部分支持": "支持（含部分支持）"}
+"""Outcomes that go the same way, under one name, when similar cases are compared: a claim upheld
+in whole or in part (every other outcome is its own direction)."""
+
 
 def code_tables() -> dict[str, pa.Table]:
     """The code tables as Arrow tables, ready to load into DuckDB in bulk."""

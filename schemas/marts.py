@@ -129,14 +129,21 @@ ENFORCEMENT_WATCH = MartTables(
 )
 
 _FIGURES: dict[str, tuple[str, str]] = {
-    "cases_filed": ("收案数", "administrative cases filed in the year"),
-    "decided": ("结案数", "administrative cases decided in the year"),
-    "lost": ("败诉数", f"decisions the agency lost ({'/'.join(AGENCY_LOSS_OUTCOMES)})"),
-    "loss_rate": ("败诉率", "lost / decided"),
-    "head_recorded": ("出庭情况有记录数", "decisions recording whether the agency head appeared"),
-    "head_appeared": ("负责人出庭数", "decisions where the agency head appeared in court"),
-    "head_appearance_rate": ("负责人出庭应诉率", "head_appeared / head_recorded (target 100 %)"),
-    "settled": ("调撤数", f"decisions ending the case by mediation or withdrawal ({'/'.join(SETTLED_OUTCOMES)}, or a 调解书)"),
+    "cases_filed": ("收案数", "administrative cases filed in the year, every instance"),
+    "first_instance_filed": ("一审收案数", "first-instance administrative cases (行初) filed in the year"),
+    "decided": ("一审结案数", "first-instance decisions (行初) in the year"),
+    "lost": ("一审败诉数", f"first-instance decisions the agency lost ({'/'.join(AGENCY_LOSS_OUTCOMES)}; "
+             "never a 调解书)"),
+    "loss_rate": ("败诉率", "lost / decided: the first-instance loss rate, the headline figure"),
+    "appeal_decided": ("二审结案数", "appeal decisions (行终) in the year"),
+    "appeal_lost": ("二审败诉数", "appeal decisions the agency lost (as lost)"),
+    "appeal_loss_rate": ("二审败诉率", "appeal_lost / appeal_decided"),
+    "head_recorded": ("应诉案件数", "cases heard: decided in the year by a 判决书 or 调解书 (not a ruling), the record "
+                      "saying whether the agency head appeared"),
+    "head_appeared": ("负责人出庭案件数", "cases heard where the agency head appeared in court"),
+    "head_appearance_rate": ("负责人出庭应诉率", "head_appeared / head_recorded, over cases (target 100 %)"),
+    "settled": ("调撤数", f"first-instance decisions ending the case by mediation or withdrawal "
+                f"({'/'.join(SETTLED_OUTCOMES)}, or a 调解书)"),
     "settlement_rate": ("调撤率", "settled / decided"),
 }
 
@@ -152,8 +159,10 @@ ADMIN_LITIGATION = MartTables(
             "year": ("年度", "calendar year"),
             "agencies": ("被诉行政机关数", "agencies with a case filed or decided in the year"),
             **_FIGURES,
+            "civil_first_instance_filed": ("民事一审收案数", "first-instance civil cases (民初) filed in the year"),
             "population": ("常住人口", "residents of the area (marts.population)"),
-            "cases_per_10k": ("万人成讼率", "cases_filed per 10,000 residents; NULL without a population"),
+            "cases_per_10k": ("万人成讼率", "first-instance civil and administrative cases filed "
+                              "(civil_first_instance_filed + first_instance_filed) per 10,000 residents; NULL without a population"),
         },
     },
     keys={"mart_admin_litigation": ("year", "agency"), "mart_admin_litigation_year": ("year",)},
@@ -165,11 +174,12 @@ CLASS_DIVERGENCE = MartTables(
             "cause": ("案由", "cause of action shared by the group"),
             "case_category": ("案件类别", "民事/行政/刑事…"),
             "court_level": ("法院层级", "level of the deciding courts (基层/中级/高级/…)"),
-            "cases": ("案件数", "decisions in the group (mediations and withdrawals left out)"),
+            "cases": ("案件数", "decisions in the group (mediations and withdrawals, and any 调解书, left out)"),
             "courts": ("法院数", "courts that decided them"),
             "outcomes": ("裁判结果分布", "each outcome with its count, most common first"),
-            "dominant_outcome": ("主要裁判结果", "the most common outcome"),
-            "dominant_share": ("主要结果占比", "share of the group with the most common outcome"),
+            "dominant_outcome": ("主要裁判方向", "the most common direction: an outcome, or 支持（含部分支持） for a claim "
+                                 "upheld in whole or in part"),
+            "dominant_share": ("主要方向占比", "share of the group going the most common way"),
             "divergence": ("差异度", "1 - dominant_share"),
             "threshold": ("阈值", "marts.class_case_divergence_threshold when the mart was built"),
             "why": ("原因", "why the group was flagged"),

@@ -41,8 +41,9 @@ def print_summary(
         rules = wh.query(
             "SELECT rule, count(*), any_value(reason) FROM quarantine GROUP BY rule ORDER BY 2 DESC, 1"
         ).fetchall()
-        withheld, flagged = (wh.query(f"SELECT rule, count(*) FROM {t} GROUP BY rule ORDER BY 2 DESC, 1").fetchall()
-                             if wh.has_tables(t) else [] for t in ("withheld", "flagged"))
+        withheld, flagged = (wh.query(f"SELECT rule, count(*), any_value(reason) FROM {t} GROUP BY rule "
+                                      "ORDER BY 2 DESC, 1").fetchall() if wh.has_tables(t) else []
+                             for t in ("withheld", "flagged"))
         marts = {r[0] for r in wh.query("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'mart_%'").fetchall()}
         replies = wh.query("SELECT any_value(as_of), status, count(*) FROM mart_replies GROUP BY status ORDER BY status"
                            ).fetchall() if "mart_replies" in marts else []
@@ -56,7 +57,8 @@ def print_summary(
                           "FROM mart_nonlit_quarterly "
                           "WHERE measures > 0 GROUP BY ALL ORDER BY quarter DESC, kind LIMIT 4"
                           ).fetchall() if "mart_nonlit_quarterly" in marts else []
-        admin = wh.query("SELECT year, cases_filed, decided, loss_rate, head_appearance_rate, settlement_rate, cases_per_10k "
+        admin = wh.query("SELECT year, cases_filed, decided, loss_rate, appeal_loss_rate, head_appearance_rate, "
+                         "settlement_rate, cases_per_10k "
                          "FROM mart_admin_litigation_year ORDER BY year DESC LIMIT 3"
                          ).fetchall() if "mart_admin_litigation_year" in marts else []
         divergent = wh.query("SELECT cause, court_level, cases, outcomes FROM mart_class_divergence ORDER BY divergence DESC"
@@ -73,13 +75,13 @@ def print_summary(
     for rule, n, reason in rules:
         print(f"  {rule:<24} {n:>7}  e.g. {reason}")
     if withheld:
-        print(f"\nrows kept with a value withheld (table withheld): {sum(n for _, n in withheld)}")
-        for rule, n in withheld:
+        print(f"\nrows kept with a value withheld (table withheld): {sum(n for _, n, _ in withheld)}")
+        for rule, n, _ in withheld:
             print(f"  {rule:<24} {n:>7}  the ID is stored neither in clear nor hashed; its case is applied")
     if flagged:
-        print(f"\nrows kept with a value the hub converted (table flagged): {sum(n for _, n in flagged)}")
-        for rule, n in flagged:
-            print(f"  {rule:<24} {n:>7}  a 15-digit resident ID, stored and hashed in its 18-digit form")
+        print(f"\nrows kept with a value the hub converted or split (table flagged): {sum(n for _, n, _ in flagged)}")
+        for rule, n, reason in flagged:
+            print(f"  {rule:<24} {n:>7}  e.g. {reason}")
     if waiting:
         print(f"\nbatches set aside (nothing of them applied; offices receiving their tables held back): {len(waiting)}")
         for b in waiting[:5]:
@@ -111,9 +113,10 @@ def print_summary(
         print(f"  statistics tables for filing: {table}")
     if admin:
         print("\nadministrative litigation per year (mart_admin_litigation, mart_admin_litigation_year)")
-        for year, filed, decided, loss, head, settled, per_10k in admin:
-            print(f"  {year}: {filed} filed, {decided} decided, loss rate {_pct(loss)}, head appearance {_pct(head)}, "
-                  f"mediated/withdrawn {_pct(settled)}, {per_10k if per_10k is not None else '-'} per 10,000 residents")
+        for year, filed, decided, loss, appeal_loss, head, settled, per_10k in admin:
+            print(f"  {year}: {filed} filed, {decided} decided at first instance, loss rate {_pct(loss)} "
+                  f"(on appeal {_pct(appeal_loss)}), head appearance {_pct(head)}, mediated/withdrawn {_pct(settled)}, "
+                  f"{per_10k if per_10k is not None else '-'} civil and administrative cases per 10,000 residents")
     for chart in sorted(home.reports.glob("admin_litigation/*.png"))[-1:]:
         print(f"  white paper chart: {chart}")
     if divergent:

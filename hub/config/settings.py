@@ -65,8 +65,8 @@ class MartSettings(Model):
     # one figure for every year, or one per year ({2023: 556900, 2024: 558200})
     population: Annotated[int, Field(ge=1)] | dict[int, Annotated[int, Field(ge=1)]] | None = None
     # class-case consistency: a group of decided cases with the same cause and court level is
-    # flagged when fewer than (1 - threshold) of them share the most common outcome
-    class_case_divergence_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    # flagged when fewer than (1 - threshold) of them go the most common way
+    class_case_divergence_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.35
     class_case_min_cases: Annotated[int, Field(ge=2)] = 5
 
     @field_validator("reply_deadline_days")

@@ -39,8 +39,8 @@ marts:  # the marts' thresholds (docs/domain-rules.md, "Marts"); reply deadlines
   # one figure (here the 2020 census) or one per year: {{2023: 556900, 2024: 558000}}
   population: 556621
   # class-case consistency (mart_class_divergence): flag groups of 5+ decisions where fewer than
-  # half share the most common outcome
-  class_case_divergence_threshold: 0.5
+  # 65 % go the most common way (a claim upheld in whole or in part is one way)
+  class_case_divergence_threshold: 0.35
   class_case_min_cases: 5
 
 institutions:
@@ -194,12 +194,14 @@ agreements:
                   effective_date: clear, defendant_agency: clear, agency_head_appeared: clear}}
       # and the white paper's figures per agency and year (mart_admin_litigation*)
       - record_type: mart_admin_litigation
-        columns: {{year: clear, agency: clear, cases_filed: clear, decided: clear, lost: clear, loss_rate: clear,
+        columns: {{year: clear, agency: clear, cases_filed: clear, first_instance_filed: clear, decided: clear,
+                  lost: clear, loss_rate: clear, appeal_decided: clear, appeal_lost: clear, appeal_loss_rate: clear,
                   head_recorded: clear, head_appeared: clear, head_appearance_rate: clear, settled: clear,
                   settlement_rate: clear}}
       - record_type: mart_admin_litigation_year
-        columns: {{year: clear, agencies: clear, cases_filed: clear, decided: clear, loss_rate: clear,
-                  head_appearance_rate: clear, settlement_rate: clear, population: clear, cases_per_10k: clear}}
+        columns: {{year: clear, agencies: clear, cases_filed: clear, first_instance_filed: clear, decided: clear,
+                  loss_rate: clear, appeal_loss_rate: clear, head_appearance_rate: clear, settlement_rate: clear,
+                  civil_first_instance_filed: clear, population: clear, cases_per_10k: clear}}
 
 # OpenLineage run events for every stage (START / COMPLETE / FAIL with datasets and column
 # lineage); add url: http://marquez.example:5000 to send them to a lineage server as well

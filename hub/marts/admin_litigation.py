@@ -2,17 +2,20 @@
 
 The 府院联动 agreement asks the court to report each year how agencies fared in administrative
 litigation: loss rate (败诉率), agency-head court appearance rate (负责人出庭应诉率, target
-100 %), mediation/withdrawal rate (调撤率) and cases per 10,000 residents (万人成讼率); see
-docs/domain-rules.md, "Administrative litigation". Administrative cases are the shared tables' rows of
-category 行政 (first instance, appeal and retrial alike).
+100 %), mediation/withdrawal rate (调撤率) and civil and administrative cases per 10,000
+residents (万人成讼率); see docs/domain-rules.md, "Administrative litigation". Administrative
+cases are the shared tables' rows of category 行政; the headline loss and settlement rates are
+first instance's (行初), appeals' (行终) beside them, so one dispute is not counted twice.
 
 - ``mart_admin_litigation``: one row per year and defendant agency. Filings count by filing
   year; decisions by decision year, with the agency from the decision, else from the filing.
-- ``mart_admin_litigation_year``: the same figures for all agencies together, with the
-  configured population and cases per 10,000 residents.
+- ``mart_admin_litigation_year``: the same figures for all agencies together, with the civil
+  first-instance filings, the configured population and cases per 10,000 residents.
 
 Rates are NULL where their denominator is zero: an agency with no decision has no loss rate.
-The appearance rate counts decisions whose record says whether the head appeared.
+The appearance rate counts the cases heard, not every decision: a case decided by judgment or
+mediation agreement (a ruling, such as one on a withdrawal, usually follows no hearing) whose
+record says whether the head appeared.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from schemas.marts import ADMIN_LITIGATION
 UNNAMED_AGENCY = "(未载明被诉行政机关)"
 
 COLUMNS = ADMIN_LITIGATION.columns
+FIGURES = [c for c in COLUMNS["mart_admin_litigation"] if c not in ("year", "agency")]
 
 
 def build(con: duckdb.DuckDBPyConnection, population: int | dict[int, int] | None) -> dict[str, int]:
@@ -36,39 +40,58 @@ def build(con: duckdb.DuckDBPyConnection, population: int | dict[int, int] | Non
         per_year, everywhere = people, None
     else:
         per_year, everywhere = [], population
-    figures = """count(*) FILTER (WHERE kind = 'filed') AS cases_filed,
-                 count(*) FILTER (WHERE kind = 'decided') AS decided,
-                 count(*) FILTER (WHERE kind = 'decided' AND lost) AS lost,
-                 round(count(*) FILTER (WHERE kind = 'decided' AND lost) / nullif(count(*) FILTER (WHERE kind = 'decided'), 0), 4) AS loss_rate,
-                 count(*) FILTER (WHERE kind = 'decided' AND appeared IS NOT NULL) AS head_recorded,
-                 count(*) FILTER (WHERE kind = 'decided' AND appeared) AS head_appeared,
-                 round(count(*) FILTER (WHERE kind = 'decided' AND appeared)
-                       / nullif(count(*) FILTER (WHERE kind = 'decided' AND appeared IS NOT NULL), 0), 4) AS head_appearance_rate,
-                 count(*) FILTER (WHERE kind = 'decided' AND settled) AS settled,
-                 round(count(*) FILTER (WHERE kind = 'decided' AND settled) / nullif(count(*) FILTER (WHERE kind = 'decided'), 0), 4) AS settlement_rate"""
+    def share(part: str, whole: str) -> str:
+        return f"round({part} / nullif({whole}, 0), 4)"
+
+    first, appeal = "kind = 'decided' AND instance = '行初'", "kind = 'decided' AND instance = '行终'"
+    counted = {
+        "cases_filed": "count(*) FILTER (WHERE kind = 'filed')",
+        "first_instance_filed": "count(*) FILTER (WHERE kind = 'filed' AND instance = '行初')",
+        "decided": f"count(*) FILTER (WHERE {first})",
+        "lost": f"count(*) FILTER (WHERE {first} AND lost)",
+        "appeal_decided": f"count(*) FILTER (WHERE {appeal})",
+        "appeal_lost": f"count(*) FILTER (WHERE {appeal} AND lost)",
+        "head_recorded": "count(DISTINCT case_no) FILTER (WHERE kind = 'decided' AND heard AND appeared IS NOT NULL)",
+        "head_appeared": "count(DISTINCT case_no) FILTER (WHERE kind = 'decided' AND heard AND appeared)",
+        "settled": f"count(*) FILTER (WHERE {first} AND settled)",
+    }
+    rates = {"loss_rate": ("lost", "decided"), "appeal_loss_rate": ("appeal_lost", "appeal_decided"),
+             "head_appearance_rate": ("head_appeared", "head_recorded"), "settlement_rate": ("settled", "decided")}
+    figures = ",\n".join(f"{counted[c]} AS {c}" if c in counted else f"{share(counted[rates[c][0]], counted[rates[c][1]])} AS {c}"
+                          for c in FIGURES)
     events = f"""CREATE OR REPLACE TEMP TABLE _admin_events AS
         WITH filed_agency AS (
           SELECT case_no, any_value(defendant_agency) AS agency FROM filing
           WHERE case_category = '行政' AND defendant_agency IS NOT NULL GROUP BY case_no
         )
         SELECT 'filed' AS kind, year(filing_date) AS year, coalesce(defendant_agency, '{UNNAMED_AGENCY}') AS agency,
-               NULL::BOOLEAN AS lost, NULL::BOOLEAN AS appeared, NULL::BOOLEAN AS settled
+               case_type_code AS instance, case_no, NULL::BOOLEAN AS lost, NULL::BOOLEAN AS heard,
+               NULL::BOOLEAN AS appeared, NULL::BOOLEAN AS settled
         FROM filing WHERE case_category = '行政'
         UNION ALL
         SELECT 'decided', year(j.decided_date), coalesce(j.defendant_agency, f.agency, '{UNNAMED_AGENCY}'),
-               coalesce(list_contains($lost, j.outcome), false), j.agency_head_appeared,
-               coalesce(list_contains($settled, j.outcome) OR j.document_type = '调解书', false)
-        FROM judgment j LEFT JOIN filed_agency f USING (case_no) WHERE j.case_category = '行政'"""
+               j.case_type_code, j.case_no,
+               coalesce(list_contains($lost, j.outcome) AND j.document_type IS DISTINCT FROM '调解书', false),
+               coalesce(j.document_type IN ('判决书', '调解书'), false), j.agency_head_appeared, coalesce(list_contains($settled, j.outcome) OR j.document_type = '调解书', false)
+        FROM judgment j LEFT JOIN filed_agency f USING (case_no) WHERE j.case_category = '行政'
+        UNION ALL
+        SELECT 'civil_filed', year(filing_date), NULL, case_type_code, case_no, NULL, NULL, NULL, NULL
+        FROM filing WHERE case_type_code = '民初'"""
     con.execute(events, {"lost": list(AGENCY_LOSS_OUTCOMES), "settled": list(SETTLED_OUTCOMES)})
     try:
         return rebuild(con, [
             (f"""CREATE OR REPLACE TABLE mart_admin_litigation AS
-                 SELECT year, agency, {figures} FROM _admin_events GROUP BY ALL ORDER BY year, agency""", {}),
+                 SELECT year, agency, {figures} FROM _admin_events WHERE kind <> 'civil_filed'
+                 GROUP BY ALL ORDER BY year, agency""", {}),
             (f"""CREATE OR REPLACE TABLE mart_admin_litigation_year AS
                  WITH people AS (SELECT unnest(CAST($per_year AS STRUCT(year INTEGER, residents BIGINT)[]), recursive := true)),
-                 totals AS (SELECT year, count(DISTINCT agency) AS agencies, {figures} FROM _admin_events GROUP BY year)
+                 totals AS (SELECT year, count(DISTINCT agency) AS agencies, {figures},
+                                   count(*) FILTER (WHERE kind = 'civil_filed') AS civil_first_instance_filed
+                            FROM _admin_events GROUP BY year
+                            HAVING count(*) FILTER (WHERE kind <> 'civil_filed') > 0)
                  SELECT t.*, coalesce(p.residents, CAST($everywhere AS BIGINT)) AS population,
-                        round(t.cases_filed * 10000 / coalesce(p.residents, CAST($everywhere AS BIGINT)), 4) AS cases_per_10k
+                        round((t.first_instance_filed + t.civil_first_instance_filed) * 10000
+                              / coalesce(p.residents, CAST($everywhere AS BIGINT)), 4) AS cases_per_10k
                  FROM totals t LEFT JOIN people p USING (year) ORDER BY year""",
              {"per_year": per_year, "everywhere": everywhere}),
         ], COLUMNS)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 
 import duckdb
 import pyarrow.parquet as pq
 
+from connectors.base import SOURCE_ROW
 from hub.errors import WarehouseError
-from hub.normalize.staging import Branch, StagingRules, staging_sql
+from hub.normalize.staging import Branch, StagingRules, split_columns, staging_sql
 from hub.normalize.tables import COUNTS
 from hub.normalize.warehouse import Warehouse
 from hub.pull.landing import LandedBatch
@@ -77,7 +79,7 @@ def _apply_chunk(wh: Warehouse, chunk: list[LandedBatch], rules: Mapping[str, St
     try:
         con = wh.con
         with wh.transaction():
-            _stage_chunk(con, chunk, rules)
+            split = _stage_chunk(con, chunk, rules)
             parts = list(enumerate(chunk))
             disjoint = len(chunk) == 1 or con.execute(
                 "SELECT count(DISTINCT record_key) = count(DISTINCT (_part, record_key)) FROM staged WHERE _ok"
@@ -90,7 +92,7 @@ def _apply_chunk(wh: Warehouse, chunk: list[LandedBatch], rules: Mapping[str, St
                 _upsert(con, unit, rel, run_id)
                 _note(con, unit, rel, run_id, "_withheld", "withheld")
                 _note(con, unit, rel, run_id, "_flagged", "flagged")
-                counts |= _account(con, unit, rel)
+                counts |= _account(con, unit, rel, split=split > 0)
             ledger(wh, [(b, counts[n]) for n, b in parts], "rows", run_id)
             con.execute("DROP TABLE staged")  # a failure's goes with its rollback
     except duckdb.Error as exc:
@@ -111,9 +113,10 @@ def _stage(con: duckdb.DuckDBPyConnection, sql: str, rows: int) -> None:
     con.execute("PRAGMA enable_optimizer")
 
 
-def _stage_chunk(con: duckdb.DuckDBPyConnection, chunk: list[LandedBatch], rules: Mapping[str, StagingRules]) -> None:
+def _stage_chunk(con: duckdb.DuckDBPyConnection, chunk: list[LandedBatch], rules: Mapping[str, StagingRules]) -> int:
     """Stage ``chunk`` into ``staged``, each row tagged with its batch's place ``_part``: one
-    branch per run of a source's batches with the same columns (read as one)."""
+    branch per run of a source's batches with the same columns (read as one). Returns how
+    many source rows name several cases (staged once per case)."""
     branches = []
     n = 0
     for (source, names), run in itertools.groupby(chunk, key=lambda b: (b.source, tuple(_columns(b)))):
@@ -124,8 +127,19 @@ def _stage_chunk(con: duckdb.DuckDBPyConnection, chunk: list[LandedBatch], rules
         relation = (f"(SELECT *, CASE _hub_file {parts} END AS _part "
                     f"FROM read_parquet([{files}], filename = '_hub_file'))")
         branches.append(Branch(rules[source], run[0].institution, list(names), relation, carry=("_part",)))
-    _stage(con, "CREATE OR REPLACE TEMP TABLE staged AS " + staging_sql(chunk[0].record_type, branches),
-           sum(b.rows for b in chunk))
+    record_type = chunk[0].record_type
+    _stage(con, "CREATE OR REPLACE TEMP TABLE staged AS " + staging_sql(record_type, branches), sum(b.rows for b in chunk))
+    several = " OR ".join(map(q, split_columns(branches)))
+    split = con.execute(f"SELECT count(*) FROM staged WHERE {several}").fetchone()[0] if several else 0  # type: ignore[index]
+    if split:
+        # rows naming several cases: staged again, once per case, in place of their first case
+        con.execute(f"CREATE OR REPLACE TEMP TABLE several AS SELECT _part, source_row FROM staged WHERE {several}")
+        con.execute(f"DELETE FROM staged WHERE {several}")
+        picked = [replace(b, relation=f"(SELECT r.* FROM {b.relation} r SEMI JOIN several s "
+                                       f"ON s._part = r._part AND s.source_row = r.{q(SOURCE_ROW)})") for b in branches]
+        _stage(con, "INSERT INTO staged " + staging_sql(record_type, picked, fan_out=True), split)
+        con.execute("DROP TABLE several")
+    return split
 
 
 def _tombstone_missing(wh: Warehouse, batch: LandedBatch, key_column: str, run_id: str) -> dict[str, int]:
@@ -189,7 +203,7 @@ def _quarantine(con: duckdb.DuckDBPyConnection, parts: list[tuple[int, LandedBat
         f"""INSERT INTO quarantine
             SELECT {prov["batch_id"]}, {prov["source_name"]}, {prov["source_institution"]}, $record_type,
                    source_row, source_key, _rules[1], array_to_string(_reasons, '; '), _rules, _original, $run_id, now()
-            FROM {rel} WHERE NOT _ok ORDER BY _part, source_row""",
+            FROM {rel} WHERE NOT _ok AND _piece = 1 ORDER BY _part, source_row""",
         {"record_type": parts[0][1].record_type, "run_id": run_id},
     )
     for _, batch in parts:
@@ -216,7 +230,7 @@ def _note(con: duckdb.DuckDBPyConnection, parts: list[tuple[int, LandedBatch]], 
                    s.source_row, s.record_key, s.w.field, s.w.rule, s.w.reason, $run_id, now()
             FROM (SELECT _part, source_row, record_key, unnest({column}) AS w FROM {rel}
                   WHERE _ok AND {column} IS NOT NULL) s
-            SEMI JOIN incoming i ON i._part = s._part AND i.source_row = s.source_row
+            SEMI JOIN incoming i ON i._part = s._part AND i.source_row = s.source_row AND i.record_key = s.record_key
             ORDER BY s._part, s.source_row, s.w.field""",
         {"record_type": parts[0][1].record_type, "run_id": run_id},
     )
@@ -262,7 +276,7 @@ def _upsert(con: duckdb.DuckDBPyConnection, parts: list[tuple[int, LandedBatch]]
               LEFT JOIN (SELECT record_key FROM known WHERE is_current AND deleted) buried ON buried.record_key = c.record_key
               WHERE c._ok AND (seen.record_key IS NULL OR buried.record_key IS NOT NULL) {first}
             ), ranked AS (SELECT *, {latest} AS _latest FROM fresh)
-            SELECT r._part, r.source_row, r.deleted, r._latest AND (h.record_key IS NULL OR {_newer("r", "h")}) AS _wins,
+            SELECT r._part, r.source_row, r.record_key, r.deleted, r._latest AND (h.record_key IS NULL OR {_newer("r", "h")}) AS _wins,
                    h._rowid AS _replaces
             FROM ranked r LEFT JOIN (SELECT * FROM known WHERE is_current) h ON h.record_key = r.record_key"""
     )
@@ -274,7 +288,8 @@ def _upsert(con: duckdb.DuckDBPyConnection, parts: list[tuple[int, LandedBatch]]
     # only new keys, each once: every valid row is a winning version, and inserting straight
     # from the staged scan (no join) lets DuckDB compress row groups in parallel
     rows = f"true, s.deleted FROM {rel} s WHERE s._ok" if distinct and not known else (
-        f"i._wins, i.deleted FROM incoming i JOIN {rel} s ON s._part = i._part AND s.source_row = i.source_row")
+        f"i._wins, i.deleted FROM incoming i JOIN {rel} s "
+        "ON s._part = i._part AND s.source_row = i.source_row AND s.record_key = i.record_key")
     con.execute(
         f"""INSERT INTO {versions} ({", ".join(map(q, cols))}, current_when_stored, deleted)
             SELECT {", ".join(values)}, {rows}""",
@@ -282,12 +297,17 @@ def _upsert(con: duckdb.DuckDBPyConnection, parts: list[tuple[int, LandedBatch]]
     )
 
 
-def _account(con: duckdb.DuckDBPyConnection, parts: list[tuple[int, LandedBatch]], rel: str) -> dict[int, dict[str, int]]:
-    """Each batch's row accounting, by its place in the chunk."""
+def _account(con: duckdb.DuckDBPyConnection, parts: list[tuple[int, LandedBatch]], rel: str, *,
+             split: bool) -> dict[int, dict[str, int]]:
+    """Each batch's row accounting, by its place in the chunk: in source rows, a row naming
+    several cases once (its cases are applied or quarantined together; counting the rows
+    applied by their number, needed only when some were ``split``, costs a distinct count)."""
+    applied = "count(DISTINCT source_row)" if split else "count(*)"
     rows = con.execute(
         f"""SELECT s._part, s.n, coalesce(i.n, 0), s.bad, coalesce(i.deleted, 0)
-            FROM (SELECT _part, count(*) AS n, count(*) FILTER (WHERE NOT _ok) AS bad FROM {rel} GROUP BY 1) s
-            LEFT JOIN (SELECT _part, count(*) AS n, count(*) FILTER (WHERE deleted) AS deleted FROM incoming GROUP BY 1) i
+            FROM (SELECT _part, count(*) FILTER (WHERE _piece = 1) AS n, count(*) FILTER (WHERE NOT _ok AND _piece = 1) AS bad
+                  FROM {rel} GROUP BY 1) s
+            LEFT JOIN (SELECT _part, {applied} AS n, {applied} FILTER (WHERE deleted) AS deleted FROM incoming GROUP BY 1) i
             USING (_part)"""
     ).fetchall()
     found = {part: (staged, applied, bad, deleted) for part, staged, applied, bad, deleted in rows}

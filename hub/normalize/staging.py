@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from connectors.base import SOURCE_ROW
 from schemas.case_number import SUPREME_COURT
-from schemas.sql import lit, lit_list, lit_tuple, q
+from schemas.sql import let, lit, lit_list, lit_tuple, q
 from schemas.tables import PROVENANCE, TABLES, Field, stored_fields
 
 SOURCE_UPDATED_AT = next(f for f in PROVENANCE if f.name == "source_updated_at")
@@ -26,6 +26,9 @@ TRUE_WORDS = ["1", "true", "t", "y", "yes", "是", "到庭", "出庭"]
 FALSE_WORDS = ["0", "false", "f", "n", "no", "否", "未到庭", "未出庭"]
 
 CASE_NUMBER_FIELDS = {"case_no", "target_case_no"}
+FANNED_OUT_FIELDS = {"case_no"}
+"""Case number fields that are a record's key: a value naming several cases makes a record for
+each (the others keep the first case a value names)."""
 DOC_NUMBER_FIELDS = {"basis_doc_no"}
 """Document numbers kept as written unless they are case numbers, then canonical."""
 CODED_FIELDS = {
@@ -106,6 +109,14 @@ def rules(record_type: str, mapped: set[str], courts: bool) -> list[Rule]:
                 f"bad_{f.name}", f"{present} AND {q(f.name)} IS NULL",
                 f"'{f.name} ' || {r} || ' is not a valid case number (（年度）法院代字类型代字编号号)'",
             ))
+            split = q(f"_s_{f.name}")
+            named = f"'{f.name} names ' || len({split}) || ' cases (' || " \
+                    f"array_to_string(list_transform({split}, lambda p: p.canonical), '、') || ')'"
+            out.append(Rule(  # a row naming several cases: one record each, or a measure against the first
+                f"split_{f.name}", f"{split} IS NOT NULL",
+                named + (" || ': the row is applied once for each'" if f.name in FANNED_OUT_FIELDS else
+                         " || ': the measure is kept against the first'"), f.name, "flag",
+            ))
         elif f.personal:  # a bad party ID does not make its case unidentifiable: the case is kept without it
             ok, shape = q(f.name + "__ok"), q(f"_k_{f.name}")
             out.append(Rule(
@@ -177,13 +188,23 @@ def raw_sql(record_type: str, branch: Branch) -> str:
             FROM {b.relation}"""
 
 
-def staging_sql(record_type: str, branches: list[Branch]) -> str:
+def split_columns(branches: list[Branch]) -> list[str]:
+    """The columns of ``staging_sql``'s rows that say a fanned-out field names several cases:
+    rows with one true are staged again with ``fan_out``."""
+    return [f"_split_{f}" for f in sorted(FANNED_OUT_FIELDS) if any(f in b.rules.mapping for b in branches)]
+
+
+def staging_sql(record_type: str, branches: list[Branch], *, fan_out: bool = False) -> str:
     """SELECT giving, per source row of every branch (with its ``carry`` columns): every stored
     column parsed once, the record key, ``deleted`` (the source's soft-delete flag is set),
     ``_ok`` (the row may be applied) and, for the others, ``_rules``/``_reasons`` and
     ``_original`` (the source values as JSON, made here for the failing rows only, so
     quarantine never reads the batch again); ``_withheld``, the values a kept row goes without
     (field, rule, reason), NULL when none; ``_flagged``, the values it keeps as the hub changed them.
+
+    A row whose case number names several cases (``split_columns``) is staged as the first of
+    them, or, with ``fan_out``, once for each: every row then goes through an unnest, a cost a
+    large batch notices (docs/performance.md), so only the few rows that need it are staged so.
 
     Each branch (``raw_sql``) maps its source's columns onto the fields; one pipeline of
     projections then parses and checks them all, nothing materialized: each layer computes
@@ -220,6 +241,20 @@ def staging_sql(record_type: str, branches: list[Branch]) -> str:
             case_parts.append(f"{canonical} AS {q(f.name)}")
         else:
             parsed.append(f"{_parse(f)} AS {q(f.name)}")
+    mapped = {field for b in branches for field in b.rules.mapping}
+    several = sorted(CASE_NUMBER_FIELDS & mapped)  # a value naming several cases is split (hub_case_split)
+    pieces = [f"CASE WHEN {q(f'_p_{f}')} IS NULL AND {_raw(f)} IS NOT NULL THEN hub_case_split({_raw(f)}) END "
+              f"AS {q(f'_s_{f}')}" for f in several]
+    fanned = [f for f in several if f in FANNED_OUT_FIELDS and fan_out]
+    split = [(f"unnest(list_transform(coalesce({q(f'_s_{f}')}, [{q(f'_p_{f}')}]), lambda p, i: {{'p': p, 'i': i}}))"
+              if f in fanned else f"coalesce({q(f'_p_{f}')}, {q(f'_s_{f}')}[1])") + f" AS {q(f'_p_{f}')}"
+             for f in several]
+    # each case of a split row in turn (_piece, 1 for every other row)
+    pieced = (f"SELECT * REPLACE ({q(f'_p_{fanned[0]}')}.p AS {q(f'_p_{fanned[0]}')}), "
+              f"{q(f'_p_{fanned[0]}')}.i AS _piece FROM split") if fanned else "SELECT *, 1 AS _piece FROM split"
+    # each record of a split row is a version of its own: its hash takes in its case number
+    rehash = [f"CASE WHEN {q(f'_s_{f}')} IS NULL THEN row_hash ELSE md5(row_hash || {q(f'_p_{f}')}.canonical) END "
+              "AS row_hash" for f in fanned]
     names = {f.name for f in TABLES[record_type]}
     derived = {
         "case_no_raw": _raw("case_no"),
@@ -232,7 +267,6 @@ def staging_sql(record_type: str, branches: list[Branch]) -> str:
     }
     derived_cols = [f"{expr} AS {q(name)}" for name, expr in derived.items() if name in names]
     code_join = "LEFT JOIN code_case_type _code ON _code.type_code = _p_case_no.type" if "case_category" in names else ""
-    mapped = {field for b in branches for field in b.rules.mapping}
     rs = rules(record_type, mapped, any(b.rules.court_code for b in branches))
     flags = [f"coalesce({r.violated}, false) AS _v{i}" for i, r in enumerate(rs)]
     broken = " OR ".join(f"_v{i}" for i, r in enumerate(rs) if r.field is None) or "false"
@@ -242,17 +276,23 @@ def staging_sql(record_type: str, branches: list[Branch]) -> str:
     reason_list = ", ".join(f"CASE WHEN _v{i} THEN {r.reason} END" for i, r in named)
     withheld, flagged = (_notes([(i, r) for i, r in enumerate(rs) if r.field is not None and r.action == action])
                          for action in ("withhold", "flag"))
-    out = ["source_row", "source_key", "record_key", "row_hash", "deleted", *map(q, carry)]
+    out = ["source_row", "_piece", "source_key", "record_key", "row_hash", "deleted", *map(q, carry)]
+    out += [f"{q(f'_s_{f}')} IS NOT NULL AS {q(f'_split_{f}')}" for f in several if f in FANNED_OUT_FIELDS]  # split_columns
     out += [q(f.name) for f in stored_fields(record_type) if f not in PROVENANCE or f == SOURCE_UPDATED_AT]
     raw = "\n            UNION ALL".join(raw_sql(record_type, b) for b in branches)
-    return f"""
+    sql = f"""
         WITH raw AS ({raw}
         ), parsed AS (
             SELECT *, {", ".join(parsed)} FROM raw
         ), checked AS (
-            SELECT *, {", ".join(checked)} FROM parsed
+            SELECT *, {", ".join(checked + pieces)} FROM parsed
+        ), split AS (
+            SELECT *{f" REPLACE ({', '.join(split)})" if split else ""} FROM checked
+        ), pieced AS (
+            {pieced}
         ), derived AS (
-            SELECT checked.*, {", ".join(case_parts + derived_cols + personal)} FROM checked {code_join}
+            SELECT pieced.*{f" REPLACE ({', '.join(rehash)})" if rehash else ""},
+                   {", ".join(case_parts + derived_cols + personal)} FROM pieced {code_join}
         ), flagged AS (
             SELECT *, {", ".join(flags + protected + [record_key_sql(record_type) + " AS record_key"])}
             FROM derived
@@ -260,10 +300,27 @@ def staging_sql(record_type: str, branches: list[Branch]) -> str:
         SELECT {", ".join(out)}, NOT ({broken}) AS _ok,
                CASE WHEN {broken} THEN list_filter([{rule_list}], lambda x: x IS NOT NULL) END AS _rules,
                CASE WHEN {broken} THEN list_filter([{reason_list}], lambda x: x IS NOT NULL) END AS _reasons,
-               CASE WHEN {broken} THEN to_json(map(_names, _values)) END AS _original,
+               CASE WHEN {'true' if fanned else broken} THEN to_json(map(_names, _values)) END AS _original,
                {withheld} AS _withheld, {flagged} AS _flagged
         FROM flagged
     """
+    return _whole_rows(sql, carry) if fanned else sql
+
+
+def _whole_rows(sql: str, carry: tuple[str, ...]) -> str:
+    """A split row's cases are applied, or quarantined, together: as a row, it breaks every
+    rule any of its cases breaks (a case of another court's, say), so quarantine keeps it once
+    (its first case, ``_piece`` 1) with every rule, and nothing of it is applied."""
+    def distinct(values: str) -> str:
+        return let(f"flatten(list(coalesce({values}, [])) OVER w)", "l", "list_filter(l, lambda x, i: list_position(l, x) = i)")
+    return f"""
+        SELECT * REPLACE (bool_and(_ok) OVER w AS _ok,
+                          CASE WHEN NOT bool_and(_ok) OVER w THEN {distinct('_rules')} END AS _rules,
+                          CASE WHEN NOT bool_and(_ok) OVER w THEN {distinct('_reasons')} END AS _reasons,
+                          CASE WHEN NOT bool_and(_ok) OVER w THEN _original END AS _original)
+        FROM ({sql})
+        WINDOW w AS (PARTITION BY {", ".join([*map(q, carry), "source_row"])} ORDER BY _piece
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"""
 
 
 def _notes(kept: list[tuple[int, Rule]]) -> str:

@@ -101,7 +101,7 @@ HUB_TABLES: dict[str, HubTable] = {
     ),
     "flagged": _kept_row_notes(
         "Values the hub changed on the way in, in rows that were kept: a 15-digit resident ID stored in its "
-        "18-digit form",
+        "18-digit form, a case number field naming several cases",
         Column("field", "VARCHAR", "字段", 'the field changed, e.g. defendant_id (its _hash and _masked are of the new form)'),
         Column("flagged_at", "TIMESTAMP", "标记时间", 'when the row was applied with the changed value'),
     ),
@@ -112,7 +112,7 @@ HUB_TABLES: dict[str, HubTable] = {
             Column("source_name", "VARCHAR", "来源", 'source name in hub.yaml'),
             Column("record_type", "VARCHAR", "记录类型", 'shared table the batch feeds'),
             Column("origin", "VARCHAR", "出处", 'file and line range, or query and parameters, the batch was read from'),
-            Column("rows_in", "BIGINT", "输入行数", 'rows in the batch (kind keys: keys read)'),
+            Column("rows_in", "BIGINT", "输入行数", 'rows in the batch, a row naming several cases once per case (kind keys: keys read)'),
             Column("rows_applied", "BIGINT", "入库行数", 'rows that became versions in the shared table'),
             Column("rows_quarantined", "BIGINT", "隔离行数", 'rows sent to quarantine'),
             Column("rows_duplicate", "BIGINT", "重复行数", 'exact duplicates of a stored version, skipped'),

@@ -210,10 +210,34 @@ def test_errors_say_what_is_wrong_and_quote_the_input(raw: str, message: str) ->
     ("(2020)内03民终1号;（2021）内03执2号, 〔2022〕内0302执恢3号，[2023]最高法知民终4号",
      ["（2020）内03民终1号", "（2021）内03执2号", "（2022）内0302执恢3号", "（2023）最高法知民终4号"]),
     ("（2020）内03民终1号、（2021）内03执2号", ["（2020）内03民终1号", "（2021）内03执2号"]),
+    # separated by a slash or by spaces; a list with 字第; a chamber's brackets are not a second number
+    ("（2020）内03民终1号/（2021）内03执2号", ["（2020）内03民终1号", "（2021）内03执2号"]),
+    ("（2020）内03民终1号 （2021）内03执2号", ["（2020）内03民终1号", "（2021）内03执2号"]),
+    ("（2020）内03民终1/2号", ["（2020）内03民终1号", "（2020）内03民终2号"]),
+    ("（2013）朝民初字第00123、00124号", ["（2013）朝民初字第123号", "（2013）朝民初字第124号"]),
+    ("（2012）沪一中民四（商）终字第5、6号", ["（2012）沪一中民四（商）终字第5号", "（2012）沪一中民四（商）终字第6号"]),
+    ("（2020）内03民终7、07号", ["（2020）内03民终7号"]),  # one case named twice
     ("（2024）内03民终123号", ["（2024）内03民终123号"]),
 ])
-def test_split_multi_numbers(raw: str, expected: list[str]) -> None:
+def test_split_multi_numbers(con: duckdb.DuckDBPyConnection, raw: str, expected: list[str]) -> None:
     assert split_case_numbers(raw) == expected
+    # the warehouse's macro splits alike, and only a value naming two cases or more
+    split = con.execute("SELECT list_transform(hub_case_split(?), lambda p: p.canonical)", [raw]).fetchone()[0]
+    assert split == (expected if len(expected) >= 2 else None)
+
+
+@given(st.lists(case_and_variant(), min_size=2, max_size=4),
+       st.lists(st.sampled_from(["、", "/", " ", "；", ";", ",", "，", "\u3000"]), min_size=3, max_size=3))
+@settings(max_examples=150)
+def test_split_agrees_in_python_and_duckdb(con: duckdb.DuckDBPyConnection, cases: list[tuple[CaseNumber, str]],
+                                           separators: list[str]) -> None:
+    text = cases[0][1]
+    for (_, variant), sep in zip(cases[1:], separators):
+        text += sep + variant
+    expected = list(dict.fromkeys(case.canonical for case, _ in cases))
+    assert split_case_numbers(text) == expected
+    split = con.execute("SELECT list_transform(hub_case_split(?), lambda p: p.canonical)", [text]).fetchone()[0]
+    assert split == (expected if len(expected) >= 2 else None)
 
 
 def test_split_rejects_a_bad_part() -> None:

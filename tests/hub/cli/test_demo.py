@@ -127,21 +127,25 @@ def test_outbox_keys_and_audit(demo: Path) -> None:
     assert main(["audit", "verify", "--home", str(demo)]) == 0
 
 
-def test_the_summary_shows_the_rows_kept_with_an_id_withheld_or_converted(demo: Path,
-                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_summary_shows_the_rows_kept_with_a_value_withheld_converted_or_split(
+        demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from hub.cli.summary import print_summary
 
     print_summary(Home(demo))
     out = capsys.readouterr().out
     with hub.connect(demo) as con:
         withheld = con.execute("SELECT count(*) FROM withheld").fetchone()[0]
-        converted = con.execute("SELECT f.defendant_id_masked FROM flagged g JOIN filing f ON f.case_no = g.record_key "
-                                "WHERE g.rule = 'converted_defendant_id'").fetchall()
+        flagged = dict(con.execute("SELECT g.rule, list(f.defendant_id_masked ORDER BY f.case_no) FROM flagged g "
+                                   "JOIN filing f ON f.case_no = g.record_key GROUP BY 1").fetchall())
+        split = con.execute("SELECT g.record_key FROM flagged g WHERE g.rule = 'split_case_no' ORDER BY 1").fetchall()
     assert withheld >= 1 and f"rows kept with a value withheld (table withheld): {withheld}" in out
     assert "  bad_defendant_id" in out.split("rows kept with a value withheld")[1]
-    # the demo's 15-digit ID is in its case as the 18-digit form's mask, and the summary says so
-    assert len(converted) >= 1 and all(len(m) == 18 for (m,) in converted)
-    assert f"rows kept with a value the hub converted (table flagged): {len(converted)}" in out
+    # the demo's 15-digit ID is in its case as the 18-digit form's mask
+    assert flagged["converted_defendant_id"] and all(len(m) == 18 for m in flagged["converted_defendant_id"])
+    # and its row naming two cases is a record of each
+    assert split == [("（2023）内0302民初10号",), ("（2023）内0302民初9号",)] and len(flagged["split_case_no"]) == 2
+    listed = out.split("rows kept with a value the hub converted or split (table flagged): ")[1]
+    assert "  converted_defendant_id" in listed and "  split_case_no" in listed
 
 
 def test_every_bundle_verifies(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:

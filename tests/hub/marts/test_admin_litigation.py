@@ -26,7 +26,11 @@ FILINGS = [
     {"ah": "（2023）内03行初3号", "larq": "2023-06-01", "bsxzjg": B, "ay": "行政许可"},
     {"ah": "（2024）内03行初4号", "larq": "2024-01-10", "bsxzjg": A, "ay": "行政处罚"},
     {"ah": "（2023）内03行初5号", "larq": "2023-07-01", "bsxzjg": None, "ay": "行政强制"},
-    {"ah": "（2023）内03民初6号", "larq": "2023-02-01", "bsxzjg": None, "ay": "买卖合同纠纷"},  # civil: left out
+    {"ah": "（2023）内03民初6号", "larq": "2023-02-01", "bsxzjg": None, "ay": "买卖合同纠纷"},  # civil: only per 10,000
+    {"ah": "（2024）内03行终7号", "larq": "2024-02-01", "bsxzjg": A, "ay": "行政处罚"},  # case 1's appeal
+    {"ah": "（2023）内03行初8号", "larq": "2023-08-01", "bsxzjg": B, "ay": "行政许可"},
+    {"ah": "（2024）内03民初9号", "larq": "2024-03-01", "bsxzjg": None, "ay": "借款合同纠纷"},
+    {"ah": "（2023）内03行初10号", "larq": "2023-09-01", "bsxzjg": B, "ay": "行政许可"},
 ]
 JUDGMENTS = [
     # A 2023: revoked (lost), head appeared
@@ -41,9 +45,14 @@ JUDGMENTS = [
     {"ah": "（2023）内03行初5号", "cprq": "2023-12-01", "cpjg": "调解", "wslx": "调解书", "bsxzjg": None, "fzrcz": "是"},
     # civil: left out
     {"ah": "（2023）内03民初6号", "cprq": "2023-08-01", "cpjg": "支持", "wslx": "判决书", "bsxzjg": None, "fzrcz": None},
+    # A 2024, on appeal: revoked (lost on appeal), head absent
+    {"ah": "（2024）内03行终7号", "cprq": "2024-05-01", "cpjg": "撤销", "wslx": "判决书", "bsxzjg": A, "fzrcz": "否"},
+    # B 2023: a mediation agreement granting part of the claim: settled, not lost; head appeared
+    {"ah": "（2023）内03行初8号", "cprq": "2023-12-10", "cpjg": "部分支持", "wslx": "调解书", "bsxzjg": B, "fzrcz": "是"},
+    # B 2023: withdrawn by ruling, no hearing: settled, and not a case heard although "否" is recorded
+    {"ah": "（2023）内03行初10号", "cprq": "2023-10-15", "cpjg": "撤诉", "wslx": "裁定书", "bsxzjg": B, "fzrcz": "否"},
 ]
-FIGURES = ["cases_filed", "decided", "lost", "loss_rate", "head_recorded", "head_appeared", "head_appearance_rate",
-           "settled", "settlement_rate"]
+FIGURES = admin_litigation.FIGURES
 
 
 @pytest.fixture
@@ -56,33 +65,39 @@ def wh(tmp_path: Path) -> Iterator[Warehouse]:
 
 
 def test_figures_per_agency_and_year(wh: Warehouse) -> None:
+    assert FIGURES == ["cases_filed", "first_instance_filed", "decided", "lost", "loss_rate", "appeal_decided",
+                       "appeal_lost", "appeal_loss_rate", "head_recorded", "head_appeared", "head_appearance_rate",
+                       "settled", "settlement_rate"]
     assert admin_litigation.build(wh.con, {2023: 200_000}) == {"mart_admin_litigation": 4, "mart_admin_litigation_year": 2}
     got = {(r[0], r[1]): r[2:] for r in wh.query(f"SELECT year, agency, {', '.join(FIGURES)} FROM mart_admin_litigation").fetchall()}
     assert got == {
-        # filed 2, decided 2, lost 1 (撤销) -> 0.5; head recorded 2, appeared 1 -> 0.5; settled 0 -> 0.0
-        (2023, A): (2, 2, 1, 0.5, 2, 1, 0.5, 0, 0.0),
-        # filed 1, decided 1 (撤诉: settled, not lost); appearance unrecorded -> rate NULL; settled 1 -> 1.0
-        (2023, B): (1, 1, 0, 0.0, 0, 0, None, 1, 1.0),
+        # filed 2, both first instance and decided, lost 1 (撤销) -> 0.5; no appeal; heard 2, head appeared 1 -> 0.5
+        (2023, A): (2, 2, 2, 1, 0.5, 0, 0, None, 2, 1, 0.5, 0, 0.0),
+        # filed 3, decided 3: two withdrawals (rulings, not heard) and a mediation agreement (heard, head appeared;
+        # settled, and not lost although it grants part of the claim): settled 3 -> 1.0
+        (2023, B): (3, 3, 3, 0, 0.0, 0, 0, None, 1, 1, 1.0, 3, 1.0),
         # the agency unnamed on filing and decision: mediated, head appeared
-        (2023, UNNAMED): (1, 1, 0, 0.0, 1, 1, 1.0, 1, 1.0),
-        # 2024: one case, lost (确认违法), head appeared
-        (2024, A): (1, 1, 1, 1.0, 1, 1, 1.0, 0, 0.0),
+        (2023, UNNAMED): (1, 1, 1, 0, 0.0, 0, 0, None, 1, 1, 1.0, 1, 1.0),
+        # 2024: lost at first instance (确认违法), and case 1 lost on appeal: each in its own rate, neither
+        # counted twice; heard 2 (head appeared in one) -> 0.5
+        (2024, A): (2, 1, 1, 1, 1.0, 1, 1, 1.0, 2, 1, 0.5, 0, 0.0),
     }
     years = {r[0]: r[1:] for r in wh.query(
-        f"SELECT year, agencies, {', '.join(FIGURES)}, population, cases_per_10k FROM mart_admin_litigation_year").fetchall()}
+        f"SELECT year, agencies, {', '.join(FIGURES)}, civil_first_instance_filed, population, cases_per_10k "
+        "FROM mart_admin_litigation_year").fetchall()}
     assert years == {
-        # 3 agencies; filed 4, decided 4, lost 1 -> 0.25; head recorded 3, appeared 2 -> 0.6667; settled 2 -> 0.5;
-        # 4 cases per 200,000 residents = 0.2 per 10,000
-        2023: (3, 4, 4, 1, 0.25, 3, 2, 0.6667, 2, 0.5, 200_000, 0.2),
+        # 3 agencies; 6 filed and decided at first instance, lost 1 -> 0.1667; heard 4, head appeared 3 -> 0.75;
+        # settled 4 -> 0.6667; 6 administrative and 1 civil first-instance cases per 200,000 residents = 0.35 per 10,000
+        2023: (3, 6, 6, 6, 1, 0.1667, 0, 0, None, 4, 3, 0.75, 4, 0.6667, 1, 200_000, 0.35),
         # no population configured for 2024: no rate
-        2024: (1, 1, 1, 1, 1.0, 1, 1, 1.0, 0, 0.0, None, None),
+        2024: (1, 2, 1, 1, 1, 1.0, 1, 1, 1.0, 2, 1, 0.5, 0, 0.0, 1, None, None),
     }
 
 
 def test_one_population_for_every_year(wh: Warehouse) -> None:
     admin_litigation.build(wh.con, 50_000)
     assert wh.query("SELECT year, cases_per_10k FROM mart_admin_litigation_year ORDER BY year").fetchall() == [
-        (2023, 0.8), (2024, 0.2)]  # 4 and 1 cases per 50,000 residents
+        (2023, 1.4), (2024, 0.4)]  # 7 and 2 first-instance civil and administrative cases per 50,000 residents
 
 
 def test_chart_and_its_data_for_the_white_paper(wh: Warehouse, tmp_path: Path) -> None:

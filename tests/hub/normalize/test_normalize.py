@@ -155,6 +155,41 @@ def test_pre_2016_numbers_reach_the_table_and_a_procuratorate_number_does_not(wh
     assert q[4][0] == "bad_case_no"
 
 
+def test_a_row_naming_several_cases_makes_a_record_of_each(wh: Warehouse, tmp_path: Path) -> None:
+    rows = [
+        filing("（2024）内03民终30063、30062号"),  # two cases heard together, in one row
+        filing("（2024）内03民终31号 （2024）内03民终32号", key="2"),
+        filing("（2024）内03民终33号、（2024）内06民终34号", key="3"),  # the second is another court's
+        filing("（2024）内03民终35号、36号", larq="someday", key="4"),  # both quarantined, for the date
+        filing("（2024）内03民终37号、内03民X38号", key="5"),  # one part no case number: nothing split
+    ]
+    b = batch(tmp_path, "c1_filing", rows)
+    counts = apply_filing(wh, b)
+    # counted as source rows: a row naming several cases is applied whole or quarantined whole
+    assert counts == {"rows_in": 5, "rows_applied": 2, "rows_quarantined": 3, "rows_duplicate": 0, "rows_deleted": 0}
+    got = wh.query("SELECT case_no, case_no_raw, source_row FROM filing ORDER BY case_no").fetchall()
+    assert got == [
+        ("（2024）内03民终30062号", "（2024）内03民终30063、30062号", 1),
+        ("（2024）内03民终30063号", "（2024）内03民终30063、30062号", 1),
+        ("（2024）内03民终31号", "（2024）内03民终31号 （2024）内03民终32号", 2),
+        ("（2024）内03民终32号", "（2024）内03民终31号 （2024）内03民终32号", 2),
+    ]
+    # once per row, with every rule any of its cases broke: 34号 is another court's
+    assert sorted(wh.query("SELECT source_row, rule, rules FROM quarantine").fetchall()) == [
+        (3, "court_mismatch", ["court_mismatch"]), (4, "bad_filing_date", ["bad_filing_date"]),
+        (5, "bad_case_no", ["bad_case_no"])]
+    assert "内06" in wh.query("SELECT reason FROM quarantine WHERE source_row = 3").fetchone()[0]
+    flagged = wh.query("SELECT record_key, rule, reason FROM flagged WHERE source_row = 1 ORDER BY record_key").fetchall()
+    assert [(k, r) for k, r, _ in flagged] == [("（2024）内03民终30062号", "split_case_no"),
+                                               ("（2024）内03民终30063号", "split_case_no")]
+    assert flagged[0][2] == ("case_no names 2 cases (（2024）内03民终30063号、（2024）内03民终30062号): "
+                             "the row is applied once for each")
+    # the same rows again are duplicates, case by case, and nothing is flagged twice
+    assert apply_filing(wh, b) == {"rows_in": 5, "rows_applied": 0, "rows_quarantined": 3, "rows_duplicate": 2,
+                                   "rows_deleted": 0}
+    assert wh.query("SELECT count(*) FROM flagged").fetchone() == (4,)
+
+
 def test_supervision_rules(wh: Warehouse, tmp_path: Path) -> None:
     base = {"wsbh": "乌检民监〔2024〕1号", "fs": "再审检察建议", "ah": "（2023）内03民终5号", "fcrq": "2024-03-01",
             "hfrq": None, "hfjg": None, "key": "k"}
@@ -175,6 +210,18 @@ def test_supervision_rules(wh: Warehouse, tmp_path: Path) -> None:
     assert q[5][0] == "bad_target_case_no"
     assert wh.query("SELECT record_key, target_court_code FROM supervision").fetchone() == (
         "c1/乌检民监〔2024〕1号", "内03")
+
+
+def test_a_measure_naming_several_target_cases_is_kept_against_the_first(wh: Warehouse, tmp_path: Path) -> None:
+    row = {"wsbh": "乌检民监〔2024〕9号", "fs": "再审检察建议", "ah": "（2023）内03民终5、6号", "fcrq": "2024-03-01",
+           "hfrq": None, "hfjg": None, "key": "k"}
+    b = batch(tmp_path, "p1_sup", [row], "supervision")
+    assert apply(wh, b, mapping=SUP_MAP, key_column="key", court_code=None, run_id="r1")["rows_applied"] == 1
+    assert wh.query("SELECT target_case_no, target_case_no_raw FROM supervision").fetchall() == [
+        ("（2023）内03民终5号", "（2023）内03民终5、6号")]
+    assert wh.query("SELECT rule, reason FROM flagged").fetchall() == [(
+        "split_target_case_no",
+        "target_case_no names 2 cases (（2023）内03民终5号、（2023）内03民终6号): the measure is kept against the first")]
 
 
 def test_reader_rejects_land_in_quarantine_and_balance(wh: Warehouse, tmp_path: Path) -> None:
