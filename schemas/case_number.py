@@ -43,6 +43,8 @@ MIN_YEAR, MAX_YEAR = 1949, 2100
 
 _MAP_FROM = "０１２３４５６７８９([【〔［﹝﹙)]】〕］﹞﹚"
 _MAP_TO = "0123456789" + "（" * 7 + "）" * 7
+_CLOSERS = "".join(a for a, b in zip(_MAP_FROM, _MAP_TO) if b == "）") + "）"
+"""Every character read as a closing bracket."""
 _TABLE = str.maketrans(_MAP_FROM, _MAP_TO, WHITESPACE)
 """Digits to ASCII, brackets to （）, whitespace deleted (before matching), in Python and SQL."""
 
@@ -181,8 +183,8 @@ def duckdb_macros() -> list[str]:
     ``hub_case_parse(s)``: a struct (canonical, year, court, tribunal, type, seq, old_style) or NULL, from
     one submatch extraction of the Python pattern (RE2 and ``re`` choose the same groups:
     leftmost-first, lazy old-style court). ``hub_case_no(s)``: its canonical value.
-    ``hub_case_split(s)``: the parses of a value naming two or more cases (``split_case_numbers``),
-    NULL for any other. ``hub_case_year/court/tribunal/type/seq(c)``: parts of a canonical value, NULL for anything
+    ``hub_case_split(s)``: the parses of a value holding two case numbers or more
+    (``split_case_numbers``), NULL for any other. ``hub_case_year/court/tribunal/type/seq(c)``: parts of a canonical value, NULL for anything
     else. Normalization takes every part of a row from one ``hub_case_parse``: matching and
     splitting separately cost several regex passes per value.
     """
@@ -219,11 +221,16 @@ def duckdb_macros() -> list[str]:
             f"regexp_extract(p, {lit('^' + _NUMBER_LIST + '$')}, ['head', 'nums'])", "g",
             "CASE WHEN g.nums = '' THEN [p] ELSE list_transform(regexp_extract_all(g.nums, '[0-9]+'), "
             "lambda x: g.head || x || '号') END") + "))",
-        # the parses of a value naming two or more cases, each once, in order; NULL when any part is no case number
+        # TRUE for every value hub_case_split splits (a separator, or two closing brackets): cheap
+        # enough to find, among a batch's values that are no case number, those worth splitting
+        "CREATE OR REPLACE MACRO hub_case_may_split(s) AS regexp_matches(s, '[、/;；,，]') OR length(regexp_replace(s, "
+        f"{lit('[^' + _char_class(_CLOSERS)[1:])}, '', 'g')) >= 2",
+        # the parses of a value of two case numbers or more, each case once, in order; NULL when any part is no
+        # case number
         "CREATE OR REPLACE MACRO hub_case_split(s) AS " + let(
             "list_transform(hub_case_pieces(hub_case_norm(s)), lambda x: hub_case_of(hub_case_groups(x)))", "l", let(
                 "list_filter(l, lambda x, i: list_position(l, x) = i)", "d",
-                "CASE WHEN len(d) >= 2 AND len(list_filter(l, lambda x: x IS NULL)) = 0 THEN d END")),
+                "CASE WHEN len(l) >= 2 AND len(list_filter(l, lambda x: x IS NULL)) = 0 THEN d END")),
         # a canonical value is one that parses to itself
         "CREATE OR REPLACE MACRO hub_case_parts(c) AS " + let("c", "c", let(
             "hub_case_parse(c)", "p", "CASE WHEN p.canonical = c THEN p END")),

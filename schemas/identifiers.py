@@ -41,6 +41,8 @@ ORG_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 ORG_CHECK = "0123456789X0"
 """The check character at index ``11 - sum mod 11`` (1–11): 10 is X, 11 is 0."""
+ORG_PLACEHOLDER = "00000000"
+"""A body of zeros passes the check (000000000) but names nobody: systems write it for "unknown"."""
 
 _RESIDENT_CHARS = "[0-9]{17}[0-9Xx]"
 _RESIDENT_SHAPE = "[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]"
@@ -151,6 +153,8 @@ def validate_org_code(s: str) -> str:
     if not re.fullmatch(_ORG_SHAPE, v):
         raise InvalidIdentifier("organization code must be 8 letters or digits, an optional hyphen, then a digit or X")
     v = v.upper().replace("-", "")
+    if v[:8] == ORG_PLACEHOLDER:
+        raise InvalidIdentifier("organization code 00000000 is a placeholder, not an organization's code")
     expected = ORG_CHECK[11 - sum(ORG_ALPHABET.index(c) * w for c, w in zip(v[:8], ORG_WEIGHTS)) % 11]
     if v[8] != expected:
         raise InvalidIdentifier(f"organization code check character is {v[8]}, expected {expected}")
@@ -242,7 +246,8 @@ def duckdb_macros() -> list[str]:
             f"regexp_full_match(left(v, 8), {lit(_CREDIT_STRUCTURE)}) AND substr('{CREDIT_ALPHABET}', "
             f"CAST((31 - {weighted('v', 17, CREDIT_ALPHABET, CREDIT_WEIGHTS)} % 31) % 31 AS BIGINT) + 1, 1) = substr(v, 18, 1)")),
         "CREATE OR REPLACE MACRO hub_org_code_check(v) AS " + let("upper(replace(v, '-', ''))", "v", (
-            f"substr('{ORG_CHECK}', 12 - {weighted('v', 8, ORG_ALPHABET, ORG_WEIGHTS)} % 11, 1) = substr(v, 9, 1)")),
+            f"left(v, 8) <> '{ORG_PLACEHOLDER}' "
+            f"AND substr('{ORG_CHECK}', 12 - {weighted('v', 8, ORG_ALPHABET, ORG_WEIGHTS)} % 11, 1) = substr(v, 9, 1)")),
         "CREATE OR REPLACE MACRO hub_party_id_ok_of(v, k) AS coalesce(CASE k WHEN 'resident' THEN hub_resident_id_check(v) "
         "WHEN 'resident15' THEN hub_resident15_check(v) WHEN 'credit' THEN hub_credit_code_check(v) "
         "WHEN 'org' THEN hub_org_code_check(v) END, false)",

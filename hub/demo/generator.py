@@ -282,8 +282,10 @@ def write_court_b(data: DemoData, path: Path) -> None:
     rows_f.append((9002, "（2023）内0302民初6号", "海勃湾区人民法院", "离婚纠纷", None, "甲", "乙", None, None, "1,000.00", 0, "2023-03-01T09:00:00"))
     # a first-generation (15-digit) ID, still on file in an old record: kept in its 18-digit form, flagged
     rows_f.append((9004, "（2023）内0302民初8号", "海勃湾区人民法院", "离婚纠纷", "2023/03/02", "甲", "乙", "150302850612123", None, "2,000.00", 0, "2023-03-02T09:00:00"))
-    # two cases heard together, filed in one row: a record for each
+    # two cases heard together, filed in one row: a record for each; a row naming another court's case
+    # as well is quarantined whole
     rows_f.append((9005, "（2023）内0302民初9、10号", "海勃湾区人民法院", "离婚纠纷", "2023/03/02", "甲", "乙", None, None, "3,000.00", 0, "2023-03-02T09:00:00"))
+    rows_f.append((9006, "（2023）内0302民初11号 （2023）内0303民初12号", "海勃湾区人民法院", "离婚纠纷", "2023/03/02", "甲", "乙", None, None, "3,000.00", 0, "2023-03-02T09:00:00"))
     rows_j.append((9003, "（2023）内0302民初7号", "判决书", "驳回", "2023/02/30", None, None, None, "2023-03-01T09:00:00"))
     _write_sqlite(path, COURT_B_SCHEMA, {"filings": rows_f, "decisions": rows_j, "enforcement_cases": rows_e})
 

@@ -70,7 +70,7 @@ def trace(
             "quarantined_unmatched": [_quarantine_row(r) for r in stray]}
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | dict[str, Any]) -> list[dict[str, Any]]:
     rel = con.execute(sql, params)
     names = [d[0] for d in rel.description]  # type: ignore[union-attr]
     return [dict(zip(names, r)) for r in rel.fetchall()]
@@ -111,15 +111,17 @@ def _by_bundle_row(con: duckdb.DuckDBPyConnection, bundle: Path, dataset: str, r
 
 
 def _quarantined_case(config: HubConfig, con: duckdb.DuckDBPyConnection, canonical: str) -> list[dict[str, Any]]:
-    """Quarantined rows whose raw case number is this case (they never reached a table)."""
+    """Quarantined rows whose raw case number is, or names, this case (they never reached a table)."""
     out: list[dict[str, Any]] = []
     for src in config.sources:
         column = src.mapping.get(CASE_FIELDS[src.record_type])
         if column is None:
             continue
-        out += _rows(con, "SELECT * FROM quarantine WHERE source_name = ? "
-                          "AND hub_case_no(json_extract_string(original, ?)) = ? ORDER BY quarantined_at, source_row",
-                     [src.name, "/" + column.replace("~", "~0").replace("/", "~1"), canonical])
+        raw = "json_extract_string(original, $path)"
+        out += _rows(con, f"SELECT * FROM quarantine WHERE source_name = $source AND (hub_case_no({raw}) = $case "
+                          f"OR list_contains(list_transform(hub_case_split({raw}), lambda p: p.canonical), $case)) "
+                          "ORDER BY quarantined_at, source_row",
+                     {"source": src.name, "path": "/" + column.replace("~", "~0").replace("/", "~1"), "case": canonical})
     return out
 
 

@@ -79,7 +79,7 @@ def _apply_chunk(wh: Warehouse, chunk: list[LandedBatch], rules: Mapping[str, St
     try:
         con = wh.con
         with wh.transaction():
-            split = _stage_chunk(con, chunk, rules)
+            split, withheld, flagged = _stage_chunk(con, chunk, rules)
             parts = list(enumerate(chunk))
             disjoint = len(chunk) == 1 or con.execute(
                 "SELECT count(DISTINCT record_key) = count(DISTINCT (_part, record_key)) FROM staged WHERE _ok"
@@ -90,8 +90,10 @@ def _apply_chunk(wh: Warehouse, chunk: list[LandedBatch], rules: Mapping[str, St
                 rel = "staged" if len(units) == 1 else f"(SELECT * FROM staged WHERE _part = {unit[0][0]})"
                 _quarantine(con, unit, rel, run_id)
                 _upsert(con, unit, rel, run_id)
-                _note(con, unit, rel, run_id, "_withheld", "withheld")
-                _note(con, unit, rel, run_id, "_flagged", "flagged")
+                if withheld:
+                    _note(con, unit, rel, run_id, "_withheld", "withheld")
+                if flagged:
+                    _note(con, unit, rel, run_id, "_flagged", "flagged")
                 counts |= _account(con, unit, rel, split=split > 0)
             ledger(wh, [(b, counts[n]) for n, b in parts], "rows", run_id)
             con.execute("DROP TABLE staged")  # a failure's goes with its rollback
@@ -113,10 +115,12 @@ def _stage(con: duckdb.DuckDBPyConnection, sql: str, rows: int) -> None:
     con.execute("PRAGMA enable_optimizer")
 
 
-def _stage_chunk(con: duckdb.DuckDBPyConnection, chunk: list[LandedBatch], rules: Mapping[str, StagingRules]) -> int:
+def _stage_chunk(con: duckdb.DuckDBPyConnection, chunk: list[LandedBatch],
+                 rules: Mapping[str, StagingRules]) -> tuple[int, bool, bool]:
     """Stage ``chunk`` into ``staged``, each row tagged with its batch's place ``_part``: one
     branch per run of a source's batches with the same columns (read as one). Returns how
-    many source rows name several cases (staged once per case)."""
+    many source rows may name several cases (staged again, once per case), and whether any
+    row withholds or flags a value (else nothing is written to those tables)."""
     branches = []
     n = 0
     for (source, names), run in itertools.groupby(chunk, key=lambda b: (b.source, tuple(_columns(b)))):
@@ -129,8 +133,10 @@ def _stage_chunk(con: duckdb.DuckDBPyConnection, chunk: list[LandedBatch], rules
         branches.append(Branch(rules[source], run[0].institution, list(names), relation, carry=("_part",)))
     record_type = chunk[0].record_type
     _stage(con, "CREATE OR REPLACE TEMP TABLE staged AS " + staging_sql(record_type, branches), sum(b.rows for b in chunk))
-    several = " OR ".join(map(q, split_columns(branches)))
-    split = con.execute(f"SELECT count(*) FROM staged WHERE {several}").fetchone()[0] if several else 0  # type: ignore[index]
+    several = " OR ".join(map(q, split_columns(branches))) or "false"
+    split, withheld, flagged = con.execute(
+        f"SELECT count(*) FILTER (WHERE {several}), coalesce(bool_or(_withheld IS NOT NULL), false), "
+        "coalesce(bool_or(_flagged IS NOT NULL), false) FROM staged").fetchone()  # type: ignore[misc]
     if split:
         # rows naming several cases: staged again, once per case, in place of their first case
         con.execute(f"CREATE OR REPLACE TEMP TABLE several AS SELECT _part, source_row FROM staged WHERE {several}")
@@ -139,7 +145,8 @@ def _stage_chunk(con: duckdb.DuckDBPyConnection, chunk: list[LandedBatch], rules
                                        f"ON s._part = r._part AND s.source_row = r.{q(SOURCE_ROW)})") for b in branches]
         _stage(con, "INSERT INTO staged " + staging_sql(record_type, picked, fan_out=True), split)
         con.execute("DROP TABLE several")
-    return split
+        flagged = True  # a split row is flagged, unless quarantined
+    return split, withheld, flagged
 
 
 def _tombstone_missing(wh: Warehouse, batch: LandedBatch, key_column: str, run_id: str) -> dict[str, int]:

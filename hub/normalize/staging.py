@@ -92,10 +92,11 @@ class Branch:
     carry: tuple[str, ...] = ()
 
 
-def rules(record_type: str, mapped: set[str], courts: bool) -> list[Rule]:
+def rules(record_type: str, mapped: set[str], courts: bool, *, split: bool = False) -> list[Rule]:
     """The rules a row of ``record_type`` must pass, over the columns ``staging_sql`` parses:
     those of the fields some source maps (an unmapped field is NULL, so its rules never fire)
-    and, when ``courts``, that a case number belongs to the row's own court (``_court``)."""
+    and, when ``courts``, that a case number belongs to the row's own court (``_court``);
+    with ``split``, the flags of a case number naming several cases."""
     out: list[Rule] = []
     for f in TABLES[record_type]:
         r = _raw(f.name)
@@ -109,14 +110,14 @@ def rules(record_type: str, mapped: set[str], courts: bool) -> list[Rule]:
                 f"bad_{f.name}", f"{present} AND {q(f.name)} IS NULL",
                 f"'{f.name} ' || {r} || ' is not a valid case number (（年度）法院代字类型代字编号号)'",
             ))
-            split = q(f"_s_{f.name}")
-            named = f"'{f.name} names ' || len({split}) || ' cases (' || " \
-                    f"array_to_string(list_transform({split}, lambda p: p.canonical), '、') || ')'"
-            out.append(Rule(  # a row naming several cases: one record each, or a measure against the first
-                f"split_{f.name}", f"{split} IS NOT NULL",
+            pieces = q(f"_s_{f.name}")
+            named = f"'{f.name} holds several case numbers (' || " \
+                    f"array_to_string(list_transform({pieces}, lambda p: p.canonical), '、') || ')'"
+            out += [Rule(  # a row naming several cases: one record each, or a measure against the first
+                f"split_{f.name}", f"{pieces} IS NOT NULL",
                 named + (" || ': the row is applied once for each'" if f.name in FANNED_OUT_FIELDS else
                          " || ': the measure is kept against the first'"), f.name, "flag",
-            ))
+            )] if split else []
         elif f.personal:  # a bad party ID does not make its case unidentifiable: the case is kept without it
             ok, shape = q(f.name + "__ok"), q(f"_k_{f.name}")
             out.append(Rule(
@@ -189,9 +190,9 @@ def raw_sql(record_type: str, branch: Branch) -> str:
 
 
 def split_columns(branches: list[Branch]) -> list[str]:
-    """The columns of ``staging_sql``'s rows that say a fanned-out field names several cases:
-    rows with one true are staged again with ``fan_out``."""
-    return [f"_split_{f}" for f in sorted(FANNED_OUT_FIELDS) if any(f in b.rules.mapping for b in branches)]
+    """The columns of ``staging_sql``'s rows that say a case number field may name several
+    cases (``hub_case_may_split``): rows with one true are staged again with ``fan_out``."""
+    return [f"_split_{f}" for f in sorted(CASE_NUMBER_FIELDS) if any(f in b.rules.mapping for b in branches)]
 
 
 def staging_sql(record_type: str, branches: list[Branch], *, fan_out: bool = False) -> str:
@@ -202,9 +203,10 @@ def staging_sql(record_type: str, branches: list[Branch], *, fan_out: bool = Fal
     quarantine never reads the batch again); ``_withheld``, the values a kept row goes without
     (field, rule, reason), NULL when none; ``_flagged``, the values it keeps as the hub changed them.
 
-    A row whose case number names several cases (``split_columns``) is staged as the first of
-    them, or, with ``fan_out``, once for each: every row then goes through an unnest, a cost a
-    large batch notices (docs/performance.md), so only the few rows that need it are staged so.
+    A case number field that is no case number but may name several (``split_columns``) is
+    split only with ``fan_out``: a row is then staged once per case (a measure keeps its first
+    target). Splitting, and the unnest, cost every row of a large batch (docs/performance.md), so
+    only the few rows that need it are staged that way, a second time.
 
     Each branch (``raw_sql``) maps its source's columns onto the fields; one pipeline of
     projections then parses and checks them all, nothing materialized: each layer computes
@@ -243,12 +245,14 @@ def staging_sql(record_type: str, branches: list[Branch], *, fan_out: bool = Fal
             parsed.append(f"{_parse(f)} AS {q(f.name)}")
     mapped = {field for b in branches for field in b.rules.mapping}
     several = sorted(CASE_NUMBER_FIELDS & mapped)  # a value naming several cases is split (hub_case_split)
+    maybe = [f"{q(f'_p_{f}')} IS NULL AND {_raw(f)} IS NOT NULL AND hub_case_may_split({_raw(f)}) "
+             f"AS {q(f'_split_{f}')}" for f in several]  # split_columns
     pieces = [f"CASE WHEN {q(f'_p_{f}')} IS NULL AND {_raw(f)} IS NOT NULL THEN hub_case_split({_raw(f)}) END "
-              f"AS {q(f'_s_{f}')}" for f in several]
+              f"AS {q(f'_s_{f}')}" for f in several] if fan_out else []
     fanned = [f for f in several if f in FANNED_OUT_FIELDS and fan_out]
     split = [(f"unnest(list_transform(coalesce({q(f'_s_{f}')}, [{q(f'_p_{f}')}]), lambda p, i: {{'p': p, 'i': i}}))"
               if f in fanned else f"coalesce({q(f'_p_{f}')}, {q(f'_s_{f}')}[1])") + f" AS {q(f'_p_{f}')}"
-             for f in several]
+             for f in several] if fan_out else []
     # each case of a split row in turn (_piece, 1 for every other row)
     pieced = (f"SELECT * REPLACE ({q(f'_p_{fanned[0]}')}.p AS {q(f'_p_{fanned[0]}')}), "
               f"{q(f'_p_{fanned[0]}')}.i AS _piece FROM split") if fanned else "SELECT *, 1 AS _piece FROM split"
@@ -267,7 +271,7 @@ def staging_sql(record_type: str, branches: list[Branch], *, fan_out: bool = Fal
     }
     derived_cols = [f"{expr} AS {q(name)}" for name, expr in derived.items() if name in names]
     code_join = "LEFT JOIN code_case_type _code ON _code.type_code = _p_case_no.type" if "case_category" in names else ""
-    rs = rules(record_type, mapped, any(b.rules.court_code for b in branches))
+    rs = rules(record_type, mapped, any(b.rules.court_code for b in branches), split=fan_out)
     flags = [f"coalesce({r.violated}, false) AS _v{i}" for i, r in enumerate(rs)]
     broken = " OR ".join(f"_v{i}" for i, r in enumerate(rs) if r.field is None) or "false"
     named = sorted(((i, r) for i, r in enumerate(rs) if r.action == "withhold"),  # a quarantining rule first
@@ -277,7 +281,7 @@ def staging_sql(record_type: str, branches: list[Branch], *, fan_out: bool = Fal
     withheld, flagged = (_notes([(i, r) for i, r in enumerate(rs) if r.field is not None and r.action == action])
                          for action in ("withhold", "flag"))
     out = ["source_row", "_piece", "source_key", "record_key", "row_hash", "deleted", *map(q, carry)]
-    out += [f"{q(f'_s_{f}')} IS NOT NULL AS {q(f'_split_{f}')}" for f in several if f in FANNED_OUT_FIELDS]  # split_columns
+    out += [q(f"_split_{f}") for f in several]
     out += [q(f.name) for f in stored_fields(record_type) if f not in PROVENANCE or f == SOURCE_UPDATED_AT]
     raw = "\n            UNION ALL".join(raw_sql(record_type, b) for b in branches)
     sql = f"""
@@ -285,7 +289,7 @@ def staging_sql(record_type: str, branches: list[Branch], *, fan_out: bool = Fal
         ), parsed AS (
             SELECT *, {", ".join(parsed)} FROM raw
         ), checked AS (
-            SELECT *, {", ".join(checked + pieces)} FROM parsed
+            SELECT *, {", ".join(checked + maybe + pieces)} FROM parsed
         ), split AS (
             SELECT *{f" REPLACE ({', '.join(split)})" if split else ""} FROM checked
         ), pieced AS (

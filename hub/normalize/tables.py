@@ -62,16 +62,14 @@ ROW_ORIGIN = (
 """Where a source row came from: the first columns of the tables that hold rows (quarantined, withheld, flagged)."""
 
 
-def _kept_row_notes(description: str, field: Column, at: Column) -> HubTable:
+def _kept_row_notes(description: str, field: Column, rule: Column, reason: Column, at: Column) -> HubTable:
     """A table of what rules said of single values in kept rows (``withheld``, ``flagged``)."""
     return HubTable(description, (
         *ROW_ORIGIN,
         Column("record_type", "VARCHAR", "记录类型", 'shared table that holds the row'),
         Column("source_row", "BIGINT", "来源行号", "row or line number in the batch's origin"),
         Column("record_key", "VARCHAR", "记录键", "the kept record's key (its case or document number)"),
-        field,
-        Column("rule", "VARCHAR", "规则", 'the rule, e.g. bad_defendant_id or converted_defendant_id'),
-        Column("reason", "VARCHAR", "原因", 'what is wrong with the value or what was done to it (never the value itself)'),
+        field, rule, reason,
         Column("run_id", "VARCHAR", "运行编号", 'run that applied the batch'),
         at,
     ))
@@ -97,12 +95,17 @@ HUB_TABLES: dict[str, HubTable] = {
         "Values withheld from rows that were kept: an invalid party ID is stored neither in clear nor hashed, "
         "while its case is applied",
         Column("field", "VARCHAR", "字段", 'the field withheld, e.g. defendant_id (its _hash and _masked are NULL)'),
+        Column("rule", "VARCHAR", "规则", 'the rule the value failed, e.g. bad_defendant_id'),
+        Column("reason", "VARCHAR", "原因", 'what is wrong with the value (never the value itself)'),
         Column("withheld_at", "TIMESTAMP", "扣留时间", 'when the row was applied without the value'),
     ),
     "flagged": _kept_row_notes(
         "Values the hub changed on the way in, in rows that were kept: a 15-digit resident ID stored in its "
         "18-digit form, a case number field naming several cases",
-        Column("field", "VARCHAR", "字段", 'the field changed, e.g. defendant_id (its _hash and _masked are of the new form)'),
+        Column("field", "VARCHAR", "字段", 'the field changed: defendant_id or respondent_id (its _hash and _masked are '
+               "of the 18-digit form), case_no (one record per case) or target_case_no (the first case kept)"),
+        Column("rule", "VARCHAR", "规则", 'converted_defendant_id, converted_respondent_id, split_case_no or split_target_case_no'),
+        Column("reason", "VARCHAR", "原因", 'what was done to the value (an ID never quoted; the case numbers named)'),
         Column("flagged_at", "TIMESTAMP", "标记时间", 'when the row was applied with the changed value'),
     ),
     "hub_batches": HubTable(
@@ -112,7 +115,7 @@ HUB_TABLES: dict[str, HubTable] = {
             Column("source_name", "VARCHAR", "来源", 'source name in hub.yaml'),
             Column("record_type", "VARCHAR", "记录类型", 'shared table the batch feeds'),
             Column("origin", "VARCHAR", "出处", 'file and line range, or query and parameters, the batch was read from'),
-            Column("rows_in", "BIGINT", "输入行数", 'rows in the batch, a row naming several cases once per case (kind keys: keys read)'),
+            Column("rows_in", "BIGINT", "输入行数", 'rows in the batch (kind keys: keys read); a row naming several cases is one row'),
             Column("rows_applied", "BIGINT", "入库行数", 'rows that became versions in the shared table'),
             Column("rows_quarantined", "BIGINT", "隔离行数", 'rows sent to quarantine'),
             Column("rows_duplicate", "BIGINT", "重复行数", 'exact duplicates of a stored version, skipped'),

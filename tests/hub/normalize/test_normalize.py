@@ -182,7 +182,7 @@ def test_a_row_naming_several_cases_makes_a_record_of_each(wh: Warehouse, tmp_pa
     flagged = wh.query("SELECT record_key, rule, reason FROM flagged WHERE source_row = 1 ORDER BY record_key").fetchall()
     assert [(k, r) for k, r, _ in flagged] == [("（2024）内03民终30062号", "split_case_no"),
                                                ("（2024）内03民终30063号", "split_case_no")]
-    assert flagged[0][2] == ("case_no names 2 cases (（2024）内03民终30063号、（2024）内03民终30062号): "
+    assert flagged[0][2] == ("case_no holds several case numbers (（2024）内03民终30063号、（2024）内03民终30062号): "
                              "the row is applied once for each")
     # the same rows again are duplicates, case by case, and nothing is flagged twice
     assert apply_filing(wh, b) == {"rows_in": 5, "rows_applied": 0, "rows_quarantined": 3, "rows_duplicate": 2,
@@ -221,7 +221,8 @@ def test_a_measure_naming_several_target_cases_is_kept_against_the_first(wh: War
         ("（2023）内03民终5号", "（2023）内03民终5、6号")]
     assert wh.query("SELECT rule, reason FROM flagged").fetchall() == [(
         "split_target_case_no",
-        "target_case_no names 2 cases (（2023）内03民终5号、（2023）内03民终6号): the measure is kept against the first")]
+        "target_case_no holds several case numbers (（2023）内03民终5号、（2023）内03民终6号): the measure is kept "
+        "against the first")]
 
 
 def test_reader_rejects_land_in_quarantine_and_balance(wh: Warehouse, tmp_path: Path) -> None:

@@ -160,10 +160,15 @@ def test_trace_by_case_number_in_any_spelling(demo: Path, capsys: pytest.Capture
 
     # a row quarantined for its case number's court still traces by that number
     con = hub.connect(demo)
-    raw = con.execute("SELECT original->>'ah' FROM quarantine WHERE rule = 'court_mismatch'").fetchone()[0]
+    raw = con.execute("SELECT original->>'ah' FROM quarantine WHERE rule = 'court_mismatch' "
+                      "AND source_name = 'wh_court_filing'").fetchone()[0]
     con.close()
     stray = trace_json(demo, capsys, raw)["quarantined_unmatched"]
     assert [q["rule"] for q in stray] == ["court_mismatch"] and stray[0]["source"] == "wh_court_filing"
+    # and a row naming two cases, one of another court's, by either of them
+    for case in ("（2023）内0302民初11号", "（2023）内0303民初12号"):
+        stray = trace_json(demo, capsys, case)["quarantined_unmatched"]
+        assert [(q["rule"], q["source"]) for q in stray] == [("court_mismatch", "hbw_court_filing")], case
 
     assert main(["trace", "（2019）内03民初999999号", "--home", str(demo)]) == 1
     assert "nothing in the warehouse matches" in capsys.readouterr().err
