@@ -245,8 +245,8 @@ def staging_sql(record_type: str, branches: list[Branch], *, fan_out: bool = Fal
             parsed.append(f"{_parse(f)} AS {q(f.name)}")
     mapped = {field for b in branches for field in b.rules.mapping}
     several = sorted(CASE_NUMBER_FIELDS & mapped)  # a value naming several cases is split (hub_case_split)
-    maybe = [f"{q(f'_p_{f}')} IS NULL AND {_raw(f)} IS NOT NULL AND hub_case_may_split({_raw(f)}) "
-             f"AS {q(f'_split_{f}')}" for f in several]  # split_columns
+    maybe = [f"CASE WHEN {q(f'_p_{f}')} IS NULL AND {_raw(f)} IS NOT NULL THEN hub_case_may_split({_raw(f)}) "
+             f"ELSE false END AS {q(f'_split_{f}')}" for f in several]  # split_columns; CASE: AND evaluates both sides
     pieces = [f"CASE WHEN {q(f'_p_{f}')} IS NULL AND {_raw(f)} IS NOT NULL THEN hub_case_split({_raw(f)}) END "
               f"AS {q(f'_s_{f}')}" for f in several] if fan_out else []
     fanned = [f for f in several if f in FANNED_OUT_FIELDS and fan_out]
