@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from schemas.codes import CASE_TYPES
 from schemas.identifiers import WHITESPACE
-from schemas.sql import let, lit
+from schemas.sql import distinct_in_order, let, lit
 
 TYPE_CODES = frozenset(CASE_TYPES)
 """类型代字 accepted in new and old style numbers: the standard's whole list."""
@@ -149,11 +149,15 @@ def _diagnose(text: str) -> str:
     return "not of the form （年度）法院代字类型代字编号号"
 
 
-_YEAR_START = "[、/]?（([0-9]{4})）"
+_LIST_MARKS = "、/"
+"""Between the sequence numbers of one head (``…1、2号``), or before a whole number's year."""
+_PART_MARKS = ";；,，"
+"""Between whole numbers only."""
+_YEAR_START = f"[{_LIST_MARKS}]?（([0-9]{{4}})）"
 """Where a number starts after another (``A号、（2021）…``, ``A号/（2021）…``, or, once whitespace
 is deleted, ``A号 （2021）…``): a year in brackets. A chamber in brackets (民四（商）终) is not one."""
-_PART_SEPARATORS = "[;；,，\x01]"
-_NUMBER_LIST = "(.*?)([0-9]+(?:号?[、/][0-9]+)+)号?"
+_PART_SEPARATORS = f"[{_PART_MARKS}\x01]"
+_NUMBER_LIST = f"(.*?)([0-9]+(?:号?[{_LIST_MARKS}][0-9]+)+)号?"
 """One head with several sequence numbers: ``…民终30063、30062号``, ``…字第00123、00124号``, ``…1/2号``."""
 
 
@@ -223,13 +227,13 @@ def duckdb_macros() -> list[str]:
             "lambda x: g.head || x || '号') END") + "))",
         # TRUE for every value hub_case_split splits (a separator, or two closing brackets): cheap
         # enough to find, among a batch's values that are no case number, those worth splitting
-        "CREATE OR REPLACE MACRO hub_case_may_split(s) AS regexp_matches(s, '[、/;；,，]') OR length(regexp_replace(s, "
-        f"{lit('[^' + _char_class(_CLOSERS)[1:])}, '', 'g')) >= 2",
+        f"CREATE OR REPLACE MACRO hub_case_may_split(s) AS regexp_matches(s, {lit(_char_class(_LIST_MARKS + _PART_MARKS))}) "
+        f"OR length(regexp_replace(s, {lit('[^' + _char_class(_CLOSERS)[1:])}, '', 'g')) >= 2",
         # the parses of a value of two case numbers or more, each case once, in order; NULL when any part is no
         # case number
         "CREATE OR REPLACE MACRO hub_case_split(s) AS " + let(
             "list_transform(hub_case_pieces(hub_case_norm(s)), lambda x: hub_case_of(hub_case_groups(x)))", "l", let(
-                "list_filter(l, lambda x, i: list_position(l, x) = i)", "d",
+                distinct_in_order("l"), "d",
                 "CASE WHEN len(l) >= 2 AND len(list_filter(l, lambda x: x IS NULL)) = 0 THEN d END")),
         # a canonical value is one that parses to itself
         "CREATE OR REPLACE MACRO hub_case_parts(c) AS " + let("c", "c", let(

@@ -36,6 +36,12 @@ def lit_tuple(items: Iterable[str]) -> str:
     return "(" + ", ".join(lit(i) for i in items) + ")"
 
 
+def distinct_in_order(items: str) -> str:
+    """The list ``items`` with each value once, in the order of its first appearance
+    (``list_distinct`` does not keep the order)."""
+    return let(items, "l", "list_filter(l, lambda x, i: list_position(l, x) = i)")
+
+
 def let(value: str, name: str, body: str) -> str:
     """``body`` with ``name`` bound to ``value`` evaluated once (DuckDB repeats a macro
     argument at each mention); a one-element list lambda costs next to nothing."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from connectors.base import SOURCE_ROW
 from schemas.case_number import SUPREME_COURT
-from schemas.sql import let, lit, lit_list, lit_tuple, q
+from schemas.sql import distinct_in_order, lit, lit_list, lit_tuple, q
 from schemas.tables import PROVENANCE, TABLES, Field, stored_fields
 
 SOURCE_UPDATED_AT = next(f for f in PROVENANCE if f.name == "source_updated_at")
@@ -316,7 +316,7 @@ def _whole_rows(sql: str, carry: tuple[str, ...]) -> str:
     rule any of its cases breaks (a case of another court's, say), so quarantine keeps it once
     (its first case, ``_piece`` 1) with every rule, and nothing of it is applied."""
     def distinct(values: str) -> str:
-        return let(f"flatten(list(coalesce({values}, [])) OVER w)", "l", "list_filter(l, lambda x, i: list_position(l, x) = i)")
+        return distinct_in_order(f"flatten(list(coalesce({values}, [])) OVER w)")
     return f"""
         SELECT * REPLACE (bool_and(_ok) OVER w AS _ok,
                           CASE WHEN NOT bool_and(_ok) OVER w THEN {distinct('_rules')} END AS _rules,
