@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from schemas.sql import lit, lit_list
+
 # 类型代字 (法〔2015〕137号, as 法〔2018〕335号 amends it) -> (category 案件类别, instance/procedure 审级或程序)
 CASE_TYPES: dict[str, tuple[str, str]] = {
     # 管辖
@@ -146,6 +148,15 @@ plaintiff's claim upheld in whole or part, the administrative act revoked or dec
 
 SETTLED_OUTCOMES = ("调解", "撤诉")
 """Outcomes that end a case without a ruling on the merits (调撤: mediated or withdrawn)."""
+MEDIATION_DOCUMENT = "调解书"
+"""A decision by this document settles its case whatever outcome it records."""
+
+
+def settled_sql(decision: str) -> str:
+    """SQL, TRUE when the judgment row ``decision`` (an alias) settles its case: a settled
+    outcome, or a mediation agreement; NULL when neither is known."""
+    return (f"(list_contains({lit_list(SETTLED_OUTCOMES)}, {decision}.outcome) "
+            f"OR {decision}.document_type = {lit(MEDIATION_DOCUMENT)})")
 
 OUTCOME_DIRECTIONS = {"支持": "支持（含部分支持）", "部分支持": "支持（含部分支持）"}
 """Outcomes that go the same way, under one name, when similar cases are compared: a claim upheld

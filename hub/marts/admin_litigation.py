@@ -23,8 +23,9 @@ from __future__ import annotations
 import duckdb
 
 from hub.marts.tables import rebuild
-from schemas.codes import AGENCY_LOSS_OUTCOMES, SETTLED_OUTCOMES
+from schemas.codes import AGENCY_LOSS_OUTCOMES, MEDIATION_DOCUMENT, settled_sql
 from schemas.marts import ADMIN_LITIGATION
+from schemas.sql import lit
 
 UNNAMED_AGENCY = "(未载明被诉行政机关)"
 
@@ -71,13 +72,14 @@ def build(con: duckdb.DuckDBPyConnection, population: int | dict[int, int] | Non
         UNION ALL
         SELECT 'decided', year(j.decided_date), coalesce(j.defendant_agency, f.agency, '{UNNAMED_AGENCY}'),
                j.case_type_code, j.case_no,
-               coalesce(list_contains($lost, j.outcome) AND j.document_type IS DISTINCT FROM '调解书', false),
-               coalesce(j.document_type IN ('判决书', '调解书'), false), j.agency_head_appeared, coalesce(list_contains($settled, j.outcome) OR j.document_type = '调解书', false)
+               coalesce(list_contains($lost, j.outcome) AND NOT coalesce({settled_sql('j')}, false), false),
+               coalesce(j.document_type IN ('判决书', {lit(MEDIATION_DOCUMENT)}), false), j.agency_head_appeared,
+               coalesce({settled_sql('j')}, false)
         FROM judgment j LEFT JOIN filed_agency f USING (case_no) WHERE j.case_category = '行政'
         UNION ALL
         SELECT 'civil_filed', year(filing_date), NULL, case_type_code, case_no, NULL, NULL, NULL, NULL
         FROM filing WHERE case_type_code = '民初'"""
-    con.execute(events, {"lost": list(AGENCY_LOSS_OUTCOMES), "settled": list(SETTLED_OUTCOMES)})
+    con.execute(events, {"lost": list(AGENCY_LOSS_OUTCOMES)})
     try:
         return rebuild(con, [
             (f"""CREATE OR REPLACE TABLE mart_admin_litigation AS

@@ -16,7 +16,7 @@ from __future__ import annotations
 import duckdb
 
 from hub.marts.tables import rebuild
-from schemas.codes import OUTCOME_DIRECTIONS, SETTLED_OUTCOMES
+from schemas.codes import OUTCOME_DIRECTIONS, settled_sql
 from schemas.marts import CLASS_DIVERGENCE
 
 COLUMNS = CLASS_DIVERGENCE.columns
@@ -24,15 +24,14 @@ COLUMNS = CLASS_DIVERGENCE.columns
 
 def build(con: duckdb.DuckDBPyConnection, *, threshold: float, min_cases: int) -> dict[str, int]:
     """Rebuild ``mart_class_divergence``; returns its row count."""
-    sql = """CREATE OR REPLACE TABLE mart_class_divergence AS
+    sql = f"""CREATE OR REPLACE TABLE mart_class_divergence AS
       WITH causes AS (
         SELECT case_no, any_value(cause) AS cause FROM filing WHERE cause IS NOT NULL GROUP BY case_no
       ), decided AS (
         SELECT c.cause, j.case_category, coalesce(k.level, '(未知层级)') AS court_level, j.court_code, j.outcome,
                coalesce(map_extract(MAP($outcomes, $directions), j.outcome)[1], j.outcome) AS direction
         FROM judgment j JOIN causes c USING (case_no) LEFT JOIN code_court k USING (court_code)
-        WHERE j.outcome IS NOT NULL AND NOT list_contains($settled, j.outcome)
-          AND j.document_type IS DISTINCT FROM '调解书'
+        WHERE j.outcome IS NOT NULL AND NOT coalesce({settled_sql('j')}, false)
       ), per_outcome AS (
         SELECT cause, case_category, court_level, outcome, count(*) AS n FROM decided GROUP BY ALL
       ), per_direction AS (
@@ -58,6 +57,6 @@ def build(con: duckdb.DuckDBPyConnection, *, threshold: float, min_cases: int) -
       FROM groups g
       WHERE g.cases >= $min_cases AND 1 - g.dominant / g.cases > $threshold
       ORDER BY divergence DESC, cases DESC, cause"""
-    params = {"threshold": threshold, "min_cases": min_cases, "settled": list(SETTLED_OUTCOMES),
+    params = {"threshold": threshold, "min_cases": min_cases,
               "outcomes": list(OUTCOME_DIRECTIONS), "directions": list(OUTCOME_DIRECTIONS.values())}
     return rebuild(con, [(sql, params)], COLUMNS)
