@@ -14,8 +14,9 @@ import pyarrow as pa
 from schemas.sql import comment_on, lit, q
 
 SCHEMA_VERSION = 3
-"""2: ``<type>`` is a view of the current versions in ``<type>_history`` (SCD2 flags). 3: the
-versions are stored in ``<type>_versions`` and never rewritten: a version replaced later is
+"""Raised only for a change that is not additive (a field added is added to an earlier
+warehouse's tables when it is opened). 2: ``<type>`` is a view of the current versions in
+``<type>_history`` (SCD2 flags). 3: the versions are stored in ``<type>_versions`` and never rewritten: a version replaced later is
 listed in ``<type>_superseded``, and ``<type>_history`` is the view that says which is current."""
 
 
@@ -185,12 +186,16 @@ def superseded_table(record_type: str) -> str:
     return f"{record_type}_superseded"
 
 
+def stored_tables(record_type: str) -> dict[str, tuple[Field, ...]]:
+    """The tables a type is stored in, with their columns: its versions and its superseded list."""
+    return {versions_table(record_type): stored_fields(record_type) + STORED_VERSIONING,
+            superseded_table(record_type): SUPERSEDED}
+
+
 def ddl(record_type: str) -> list[str]:
     """CREATE TABLE for a type's stored versions and its superseded list."""
-    cols = ",\n  ".join(f"{q(f.name)} {f.type}" for f in stored_fields(record_type) + STORED_VERSIONING)
-    gone = ",\n  ".join(f"{q(f.name)} {f.type}" for f in SUPERSEDED)
-    return [f"CREATE TABLE IF NOT EXISTS {q(versions_table(record_type))} (\n  {cols}\n)",
-            f"CREATE TABLE IF NOT EXISTS {q(superseded_table(record_type))} (\n  {gone}\n)"]
+    return [f"CREATE TABLE IF NOT EXISTS {q(name)} (\n  " + ",\n  ".join(f"{q(f.name)} {f.type}" for f in fields) + "\n)"
+            for name, fields in stored_tables(record_type).items()]
 
 
 def view_ddl(record_type: str) -> list[str]:

@@ -39,6 +39,7 @@ from schemas.tables import (
     comments,
     ddl,
     history_table,
+    stored_tables,
     versions_table,
     view_ddl,
 )
@@ -65,6 +66,29 @@ def upgrade_from_2() -> list[str]:
         out += [f"ALTER TABLE {q(history_table(rt))} RENAME TO {q(versions_table(rt))}",
                 f"ALTER TABLE {q(versions_table(rt))} RENAME COLUMN is_current TO current_when_stored"]
     return out
+
+
+def declared_columns() -> dict[str, list[tuple[str, str]]]:
+    """Every table the schema stores, with its columns and their types."""
+    out = {name: [(c.name, c.type) for c in table.columns] for name, table in tables.HUB_TABLES.items()}
+    for rt in RECORD_TYPES:
+        out |= {name: [(f.name, f.type) for f in fields] for name, fields in stored_tables(rt).items()}
+    return out
+
+
+def added_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """``ALTER TABLE … ADD COLUMN`` for each declared column a table made by an earlier hub lacks:
+    a field added to a schema is evolution, not a new schema version. Rows stored before hold
+    NULL in it; nothing is rewritten. (A hub table's new columns come last in its declaration,
+    where ``ADD COLUMN`` puts them, since some of its writes give values by position.)"""
+    have: dict[str, set[str]] = {}
+    for table, column in con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = current_schema()").fetchall():
+        have.setdefault(table, set()).add(column)
+    return [f"ALTER TABLE {q(table)} ADD COLUMN {q(name)} {type_}"
+            for table, columns in declared_columns().items() if table in have
+            for name, type_ in columns if name not in have[table]]
 
 
 class Warehouse:
@@ -143,17 +167,19 @@ class Warehouse:
                 time.sleep(0.2 * (attempt + 1))
 
     def _create_schema(self) -> None:
-        """Create or update every table, view, comment and code table, in one transaction, unless
+        """Create or update every table (adding the columns an earlier hub's lack), view, comment
+        and code table, in one transaction, unless
         the warehouse already has exactly these (``hub_meta.schema_digest``): every stage opens
         the warehouse, and some forty catalog writes per open would cost more than its data."""
         meta = self._checked_meta()
-        statements = [*tables.ddl(), *tables.comments(), *MACROS, LEDGER_ROW]
+        created = [*tables.ddl(), *(stmt for rt in RECORD_TYPES for stmt in ddl(rt))]
+        statements = [*tables.comments(), *MACROS, LEDGER_ROW]
         for rt in RECORD_TYPES:
-            statements += [*ddl(rt), *view_ddl(rt), *comments(rt)]
+            statements += [*view_ddl(rt), *comments(rt)]
         codes, views = code_tables(), all_views()  # the views read the code tables
         docs = ({n: code_docs(n, t) for n, t in codes.items()}, VIEWS)
         options = tables.options()
-        digest = hashlib.sha256(repr((SCHEMA_VERSION, statements, {n: t.to_pydict() for n, t in codes.items()}, views,
+        digest = hashlib.sha256(repr((SCHEMA_VERSION, created, statements, {n: t.to_pydict() for n, t in codes.items()}, views,
                                       docs, options)).encode()).hexdigest()
         if meta is not None and meta.get("schema_digest") == digest:
             return
@@ -164,6 +190,10 @@ class Warehouse:
             if meta is not None and meta.get("schema_version") == "2" and self.has_tables(history_table(RECORD_TYPES[0])):
                 for stmt in upgrade_from_2():
                     self.con.execute(stmt)
+            for stmt in created:
+                self.con.execute(stmt)
+            for stmt in added_columns(self.con):  # before the views and comments that name them
+                self.con.execute(stmt)
             for stmt in statements:
                 self.con.execute(stmt)
             if not audited_before:  # a warehouse from before the table: its batches were audited as applied

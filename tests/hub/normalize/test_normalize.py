@@ -310,6 +310,35 @@ def test_a_schema_version_2_warehouse_is_upgraded_in_place_with_every_version(wh
         again.con.close()
 
 
+def test_a_field_added_to_a_schema_is_added_to_an_earlier_warehouse_keeping_its_rows(wh: Warehouse, tmp_path: Path) -> None:
+    """Additive evolution: a warehouse made before a shared field (and a hub table's column)
+    existed gains them on open, its rows kept with NULL there, and goes on applying."""
+    from hub.lake.location import Lake
+
+    apply_filing(wh, batch(tmp_path, "c1_filing", [filing("（2024）内03民终1号")]))
+    stored = wh.query("SELECT case_no, filing_date, row_hash FROM filing").fetchall()
+    wh.con.close()
+    old = Lake.embedded(tmp_path / "lake").connect()  # as a hub from before claim_amount and rules left it
+    old.execute("DROP VIEW filing")
+    old.execute("DROP VIEW filing_history")
+    old.execute("ALTER TABLE filing_versions DROP COLUMN claim_amount")
+    old.execute("ALTER TABLE quarantine DROP COLUMN quarantined_at")
+    old.execute("UPDATE hub_meta SET value = 'older' WHERE key = 'schema_digest'")
+    old.close()
+    again = Warehouse(tmp_path / "lake", hash_key=KEY)
+    try:
+        assert again.query("SELECT case_no, filing_date, row_hash, claim_amount FROM filing").fetchall() == [
+            (*stored[0], None)]
+        assert again.query("SELECT comment FROM duckdb_columns() WHERE table_name = 'filing_versions' "
+                           "AND column_name = 'claim_amount'").fetchone() == ("诉讼标的额 / amount claimed, yuan",)
+        apply_filing(again, batch(tmp_path, "c1_filing", [filing("（2024）内03民终2号", bdje="7"), filing("bad")]))
+        assert again.query("SELECT case_no, claim_amount FROM filing ORDER BY case_no").fetchall() == [
+            ("（2024）内03民终1号", None), ("（2024）内03民终2号", 7)]
+        assert again.query("SELECT rule, quarantined_at IS NOT NULL FROM quarantine").fetchall() == [("bad_case_no", True)]
+    finally:
+        again.con.close()
+
+
 def test_warehouse_of_another_schema_version_is_refused_with_the_fix(tmp_path: Path) -> None:
     from hub.errors import WarehouseError
     from hub.lake.location import Lake
