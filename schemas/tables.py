@@ -28,6 +28,7 @@ class Field:
     en: str
     source: bool = True  # may be mapped from a source column
     required: bool = False  # a row without it is quarantined
+    unless: str | None = None  # required, except in a row that has this field
     personal: bool = False  # stored only as keyed hash + masked form
 
 
@@ -96,13 +97,22 @@ SUPERVISION = (
     Field("domain", "VARCHAR", "监督领域", "民事/行政/刑事/执行"),
     Field("issuer", "VARCHAR", "发出机关", "institution that issued the measure"),
     Field("target_court_code", "VARCHAR", "监督对象法院代字", "court code of the target institution", source=False),
-    Field("target_case_no", "VARCHAR", "被监督案号", "canonical case number of the target case", required=True),
+    Field("target_case_no", "VARCHAR", "被监督案号", "canonical case number of the target case (required unless the "
+          "measure is addressed to an agency)", required=True, unless="target_agency"),
     Field("target_case_no_raw", "VARCHAR", "原始被监督案号", "target case number as written", source=False),
     Field("issued_date", "DATE", "发出日期", "date issued", required=True),
     Field("due_date", "DATE", "回复期限", "reply deadline"),
     Field("replied_date", "DATE", "回复日期", "date the reply was received"),
     Field("reply_result", "VARCHAR", "回复结果", "采纳/部分采纳/不采纳"),
     Field("target_effective_date", "DATE", "原裁判生效日期", "effective date of the targeted ruling"),
+    Field("target_agency", "VARCHAR", "建议对象机关",
+          "administrative agency (or other unit) the measure is addressed to: a procuratorial or judicial "
+          "recommendation to an agency; NULL for a measure aimed at a court"),
+    Field("extended_due_date", "DATE", "延期回复期限",
+          "reply deadline as extended when the target could not answer in time and the parties agreed a later one"),
+    Field("follow_up_of", "VARCHAR", "跟进监督原文书",
+          "doc_no of the earlier measure this one follows up (跟进监督: the measure was rejected or left unanswered; "
+          "often issued by the procuratorate above)"),
 )
 
 TABLES: dict[str, tuple[Field, ...]] = {

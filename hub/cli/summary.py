@@ -47,8 +47,14 @@ def print_summary(
         marts = {r[0] for r in wh.query("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'mart_%'").fetchall()}
         replies = wh.query("SELECT any_value(as_of), status, count(*) FROM mart_replies GROUP BY status ORDER BY status"
                            ).fetchall() if "mart_replies" in marts else []
-        escalations = wh.query("SELECT target_court_code, target_court_name, overdue, max_days_overdue "
-                               "FROM mart_reply_escalation").fetchall() if replies else []
+        escalations = wh.query("SELECT coalesce(target_court_code || ' ' || coalesce(target_court_name, ''), "
+                               "target_agency), overdue, max_days_overdue FROM mart_reply_escalation"
+                               ).fetchall() if replies else []
+        agencies = wh.query("SELECT target_agency, sum(issued), sum(replied), sum(overdue), sum(extended) "
+                            "FROM mart_agency_recommendations GROUP BY 1 ORDER BY 1"
+                            ).fetchall() if "mart_agency_recommendations" in marts else []
+        follow_up = wh.query("SELECT status, count(*) FROM mart_follow_up GROUP BY 1 ORDER BY 1"
+                             ).fetchall() if "mart_follow_up" in marts else []
         window = dict(wh.query("SELECT kind, count(*) FROM mart_supervision_window GROUP BY 1").fetchall()
                       ) if "mart_supervision_window" in marts else {}
         watch = wh.query("SELECT rule, count(*) FROM mart_enforcement_watch GROUP BY 1 ORDER BY 2 DESC, 1"
@@ -95,8 +101,16 @@ def print_summary(
         print(f"\nreplies to supervision measures as of {replies[0][0]} (mart_replies)")
         for _, status, n in replies:
             print(f"  {status:<24} {n:>7}")
-        for code, name, overdue, days in escalations:
-            print(f"  escalate: {code} {name or ''}: {overdue} overdue, longest {days} days (mart_reply_escalation)")
+        for target, overdue, days in escalations:
+            print(f"  escalate: {target.strip()}: {overdue} overdue, longest {days} days (mart_reply_escalation)")
+    if agencies:
+        print("\nrecommendations to agencies (mart_agency_recommendations)")
+        for agency, issued, replied, overdue, extended in agencies:
+            print(f"  {agency}: {issued} issued, {replied} answered, {overdue} overdue, {extended} deadline(s) extended")
+    if follow_up:
+        print("\nmeasures rejected or unanswered, and their follow-up (mart_follow_up)")
+        for status, n in follow_up:
+            print(f"  {status:<24} {n:>7}")
     if window:
         print("\nsupervision window, 3 years from the ruling (mart_supervision_window)")
         for kind, n in sorted(window.items()):

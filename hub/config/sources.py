@@ -142,7 +142,8 @@ class _Source(Model):
                     f"use one of: {', '.join(sorted(allowed))}"
                 )
             identifier(column)
-        missing = [f.name for f in TABLES[self.record_type] if f.required and f.name not in self.mapping]
+        missing = [f.name for f in TABLES[self.record_type]
+                   if f.required and f.name not in self.mapping and f.unless not in self.mapping]
         if missing:
             raise ValueError(f"mapping lacks required {self.record_type} fields: {', '.join(missing)}")
         identifier(self.key)

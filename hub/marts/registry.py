@@ -65,7 +65,9 @@ MARTS: tuple[Mart, ...] = (
     Mart(
         "reply_tracking", ("supervision",),
         "mart_replies: every supervision measure with its deadline, status and days overdue; "
-        "mart_reply_escalation: what is overdue, per target institution.",
+        "mart_reply_escalation: what is overdue, per target court or agency; mart_agency_recommendations: "
+        "per agency and measure, what it received and how it answered; mart_follow_up: measures rejected or "
+        "left unanswered, and whether they were followed up.",
         shapes.REPLY_TRACKING, "SELECT status, count(*) FROM mart_replies GROUP BY 1",
         lambda con, c, as_of: replies.build(con, c.marts.reply_deadline_days, as_of),
     ),

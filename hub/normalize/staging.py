@@ -100,7 +100,10 @@ def rules(record_type: str, mapped: set[str], courts: bool, *, split: bool = Fal
     out: list[Rule] = []
     for f in TABLES[record_type]:
         r = _raw(f.name)
-        if f.required:
+        if f.required and f.unless in mapped:  # e.g. a measure needs a target case, unless it names an agency
+            out.append(Rule(f"missing_{f.name}", f"{r} IS NULL AND {_raw(f.unless)} IS NULL",
+                            lit(f"required field {f.name} ({f.zh}) is empty, and no {f.unless} names another target")))
+        elif f.required:
             out.append(Rule(f"missing_{f.name}", f"{r} IS NULL", lit(f"required field {f.name} ({f.zh}) is empty")))
         if f.name not in mapped:
             continue

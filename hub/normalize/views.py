@@ -42,6 +42,13 @@ SELECT 'supervision' AS record_type, s.record_key, 'target_case_no' AS link, s.t
                 THEN 'court ' || s.target_court_code || ' shares no cases with the hub'
             ELSE 'court ' || s.target_court_code || ' has shared no case ' || s.target_case_no END AS why
 FROM supervision s LEFT JOIN (SELECT DISTINCT case_no FROM cases) c ON c.case_no = s.target_case_no
+WHERE s.target_case_no IS NOT NULL
+UNION ALL
+SELECT 'supervision', s.record_key, 'follow_up_of', s.follow_up_of, e.doc_no IS NOT NULL,
+       CASE WHEN e.doc_no IS NULL THEN 'no measure shared with the hub has document number ' || s.follow_up_of END
+FROM supervision s LEFT JOIN (SELECT DISTINCT replace(doc_no, ' ', '') AS doc_no FROM supervision) e
+     ON e.doc_no = replace(s.follow_up_of, ' ', '')
+WHERE s.follow_up_of IS NOT NULL
 UNION ALL
 SELECT 'enforcement', e.record_key, 'basis_doc_no', e.basis_doc_no, c.case_no IS NOT NULL,
        CASE WHEN c.case_no IS NOT NULL THEN NULL
@@ -86,12 +93,12 @@ def all_views() -> list[str]:
 
 
 VIEWS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
-    "links": ("Every supervision target and enforcement basis, resolved to a court case or not, with why", {
+    "links": ("Every supervision target, follow-up and enforcement basis, resolved to a shared record or not, with why", {
         "record_type": ("记录类型", "supervision or enforcement"),
         "record_key": ("记录键", "the linking record"),
-        "link": ("关联字段", "target_case_no or basis_doc_no"),
-        "target": ("关联对象", "the case number linked to"),
-        "resolved": ("已关联", "a shared case has that number"),
+        "link": ("关联字段", "target_case_no, follow_up_of (the measure followed up) or basis_doc_no"),
+        "target": ("关联对象", "the case or document number linked to"),
+        "resolved": ("已关联", "a shared case (for follow_up_of: a shared measure) has that number"),
         "why": ("未关联原因", "why it did not resolve"),
     }),
     "acknowledgement_status": ("Every bundle published, and whether its office signed for it", {

@@ -15,14 +15,15 @@ from schemas.tables import RECORD_TYPES, TABLES
 
 
 def _table_check(record_type: str) -> dg.AssetChecksDefinition:
-    required = [f.name for f in TABLES[record_type] if f.required]
+    required = [f for f in TABLES[record_type] if f.required]
 
     @dg.asset_check(
         asset=record_type, name="keys_unique_and_required_present", blocking=True, pool=WAREHOUSE_POOL,
         description="One current row per record key, and no required field empty.",
     )
     def _check(hub: HubResource) -> dg.AssetCheckResult:
-        nulls = " + ".join(f"count(*) FILTER (WHERE {q(c)} IS NULL)" for c in required)
+        nulls = " + ".join(f"count(*) FILTER (WHERE {q(f.name)} IS NULL{f' AND {q(f.unless)} IS NULL' if f.unless else ''})"
+                           for f in required)
         with hub.warehouse() as wh:
             rows, keys, missing = wh.query(
                 f"SELECT count(*), count(DISTINCT record_key), {nulls} FROM {q(record_type)}"

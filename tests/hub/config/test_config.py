@@ -60,6 +60,10 @@ def broken(tmp_path: Path, edit: Any) -> ConfigError:
 def test_valid_config_loads(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, VALID))
     assert [s.name for s in config.sources_of("supervision")] == ["p1_sup"]
+    agency_only = copy.deepcopy(VALID)  # recommendations to agencies only: no target case column to map
+    del agency_only["sources"][1]["mapping"]["target_case_no"]
+    agency_only["sources"][1]["mapping"]["target_agency"] = "建议对象"
+    assert load_config(write(tmp_path, agency_only)).sources[1].mapping["target_agency"] == "建议对象"
     assert config.agreement_for("spo").id == "A1"  # type: ignore[union-attr]
     assert config.sources[0].database.batch_size == 50_000  # type: ignore[union-attr]
 
@@ -69,6 +73,8 @@ def test_valid_config_loads(tmp_path: Path) -> None:
     [
         (lambda d: d["sources"][0]["mapping"].update(colour="x"), "sources[0]", "'colour' is not a filing field"),
         (lambda d: d["sources"][0]["mapping"].pop("filing_date"), "sources[0]", "lacks required filing fields: filing_date"),
+        (lambda d: d["sources"][1]["mapping"].pop("target_case_no"), "sources[1]",
+         "lacks required supervision fields: target_case_no"),
         (lambda d: d["sources"][0]["database"].update(table="t; DROP TABLE x"), "sources[0].database.table", "not a plain SQL identifier"),
         (lambda d: d["sources"][0]["mapping"].update(cause='ay" OR 1=1'), "sources[0]", "not a plain SQL identifier"),
         (lambda d: d["sources"][0].pop("database"), "sources[0].database", "needs a 'database:' block"),

@@ -17,13 +17,17 @@ from hub.normalize.warehouse import Warehouse
 from hub.pull.landing import land
 
 SUP_MAP = {"doc_no": "wsbh", "measure": "fs", "target_case_no": "ah", "issued_date": "fcrq", "due_date": "hfqx",
-           "replied_date": "hfrq", "reply_result": "hfjg"}
+           "replied_date": "hfrq", "reply_result": "hfjg", "target_agency": "dxjg", "extended_due_date": "yqqx",
+           "follow_up_of": "gjws"}
 AS_OF = dt.date(2024, 6, 30)
+SAMR, EPB = "乌海市市场监督管理局", "乌海市生态环境局"
 
 
-def measure(n: int, fs: str, ah: str, fcrq: str, hfqx: str | None = None, hfrq: str | None = None) -> dict[str, Any]:
+def measure(n: int, fs: str, ah: str | None, fcrq: str, hfqx: str | None = None, hfrq: str | None = None,
+            hfjg: str = "采纳", dxjg: str | None = None, yqqx: str | None = None, gjws: int | None = None) -> dict[str, Any]:
     return {"wsbh": f"乌检民监〔2024〕{n}号", "fs": fs, "ah": ah, "fcrq": fcrq, "hfqx": hfqx, "hfrq": hfrq,
-            "hfjg": "采纳" if hfrq else None}
+            "hfjg": hfjg if hfrq else None, "dxjg": dxjg, "yqqx": yqqx,
+            "gjws": f"乌检民监〔2024〕{gjws}号" if gjws else None}
 
 
 ROWS = [
@@ -39,6 +43,13 @@ ROWS = [
     measure(5, "纠正违法", "（2023）内0302执9号", "2024-02-01"),
     # 6 due exactly today (2024-06-30), unanswered: pending, overdue only from tomorrow
     measure(6, "检察建议", "（2023）内0302执10号", "2024-04-01", hfqx="2024-06-30"),
+    # 7 to an agency, no case: due 2024-04-01, extended to 2024-07-31, unanswered: pending
+    measure(7, "检察建议", None, "2024-02-01", hfqx="2024-04-01", dxjg=SAMR, yqqx="2024-07-31"),
+    # 8 to the same agency: default 90 days -> 2024-03-01 + 90 = 2024-05-30, unanswered: overdue 31 days
+    measure(8, "检察建议", None, "2024-03-01", dxjg=SAMR),
+    # 9 to another agency, answered in time but rejected; 10 follows it up, and is adopted in time
+    measure(9, "检察建议", None, "2024-01-15", hfqx="2024-03-15", hfrq="2024-03-10", hfjg="不采纳", dxjg=EPB),
+    measure(10, "检察建议", None, "2024-04-01", hfqx="2024-06-01", hfrq="2024-05-20", dxjg=EPB, gjws=9),
 ]
 
 
@@ -55,7 +66,8 @@ def wh(tmp_path: Path) -> Warehouse:
 
 
 def test_each_measure_gets_its_deadline_status_and_days_overdue(wh: Warehouse) -> None:
-    assert replies.build(wh.con, DEFAULT_REPLY_DAYS, AS_OF) == {"mart_replies": 6, "mart_reply_escalation": 2}
+    assert replies.build(wh.con, DEFAULT_REPLY_DAYS, AS_OF) == {
+        "mart_replies": 10, "mart_reply_escalation": 3, "mart_agency_recommendations": 2, "mart_follow_up": 4}
     got = {r[0].split("〕")[1]: r[1:] for r in wh.query(
         "SELECT doc_no, due_date, due_date_from, status, days_overdue FROM mart_replies").fetchall()}
     d = dt.date
@@ -66,18 +78,65 @@ def test_each_measure_gets_its_deadline_status_and_days_overdue(wh: Warehouse) -
         "4号": (d(2024, 7, 15), "document", "pending", 0),
         "5号": (d(2024, 5, 1), "default", "overdue", 60),
         "6号": (d(2024, 6, 30), "document", "pending", 0),
+        "7号": (d(2024, 7, 31), "extended", "pending", 0),
+        "8号": (d(2024, 5, 30), "default", "overdue", 31),
+        "9号": (d(2024, 3, 15), "document", "replied_on_time", 0),
+        "10号": (d(2024, 6, 1), "document", "replied_on_time", 0),
     }
 
 
 def test_escalation_lists_overdue_measures_per_target_court(wh: Warehouse) -> None:
     replies.build(wh.con, DEFAULT_REPLY_DAYS, AS_OF)
-    rows = wh.query("SELECT target_court_code, target_court_name, overdue, max_days_overdue, oldest_overdue_doc_no, "
-                    "replied_late, pending FROM mart_reply_escalation").fetchall()
-    # 内0302: measure 5 overdue (60 days), 4 and 6 pending; 内03: measure 3 overdue (30 days), 2 replied late
+    rows = wh.query("SELECT target_court_code, target_court_name, target_agency, overdue, max_days_overdue, "
+                    "oldest_overdue_doc_no, replied_late, pending FROM mart_reply_escalation").fetchall()
+    # 内0302: measure 5 overdue (60 days), 4 and 6 pending; the market regulator: 8 overdue (31 days), 7 pending
+    # (extended); 内03: measure 3 overdue (30 days), 2 replied late; the environment bureau answered everything
     assert rows == [
-        ("内0302", "乌海市海勃湾区人民法院", 1, 60, "乌检民监〔2024〕5号", 0, 2),
-        ("内03", "乌海市中级人民法院", 1, 30, "乌检民监〔2024〕3号", 1, 0),
+        ("内0302", "乌海市海勃湾区人民法院", None, 1, 60, "乌检民监〔2024〕5号", 0, 2),
+        (None, None, SAMR, 1, 31, "乌检民监〔2024〕8号", 0, 1),
+        ("内03", "乌海市中级人民法院", None, 1, 30, "乌检民监〔2024〕3号", 1, 0),
     ]
+
+
+def test_recommendations_to_agencies_are_summed_per_agency(wh: Warehouse) -> None:
+    replies.build(wh.con, DEFAULT_REPLY_DAYS, AS_OF)
+    rows = wh.query("SELECT * EXCLUDE (as_of) FROM mart_agency_recommendations").fetchall()
+    # (agency, measure, issued, replied, on time, late, pending, overdue, extended, adopted, partly, not, rate)
+    assert rows == [
+        (SAMR, "检察建议", 2, 0, 0, 0, 1, 1, 1, 0, 0, 0, None),
+        (EPB, "检察建议", 2, 2, 2, 0, 0, 0, 0, 1, 0, 1, 0.5),
+    ]
+
+
+def test_rejected_and_unanswered_measures_are_listed_with_their_follow_up(wh: Warehouse) -> None:
+    replies.build(wh.con, DEFAULT_REPLY_DAYS, AS_OF)
+    rows = wh.query("SELECT doc_no, reason, status, follow_up_doc_no, follow_up_issued_date, days_waiting "
+                    "FROM mart_follow_up").fetchall()
+    # overdue 5 (deadline 2024-05-01: 60 days), 8 (05-30: 31) and 3 (05-31: 30) wait; 9 was rejected, 10 followed it up
+    assert [(r[0].split("〕")[1], *r[1:]) for r in rows] == [
+        ("5号", "unanswered", "awaiting_follow_up", None, None, 60),
+        ("8号", "unanswered", "awaiting_follow_up", None, None, 31),
+        ("3号", "unanswered", "awaiting_follow_up", None, None, 30),
+        ("9号", "not_adopted", "followed_up", "乌检民监〔2024〕10号", dt.date(2024, 4, 1), None),
+    ]
+    assert wh.query("SELECT link, target, resolved FROM links WHERE link = 'follow_up_of'").fetchall() == [
+        ("follow_up_of", "乌检民监〔2024〕9号", True)]
+
+
+def test_a_measure_needs_a_target_case_unless_it_names_an_agency(tmp_path: Path) -> None:
+    with Warehouse(tmp_path / "lake", hash_key=b"k") as w:
+        rows = [measure(1, "检察建议", None, "2024-02-01", dxjg=SAMR), measure(2, "检察建议", None, "2024-02-01"),
+                measure(3, "检察建议", "无案号", "2024-02-01", dxjg=SAMR)]
+        table = pa.Table.from_pylist([r | {SOURCE_ROW: i} for i, r in enumerate(rows, 1)])
+        batch = land(Batch("p1_sup", table, origin="test"), tmp_path / "landing", record_type="supervision",
+                     institution="p1", run_id="r")
+        counts = apply(w, batch, mapping=SUP_MAP, key_column="wsbh", court_code=None, run_id="r")
+        assert (counts["rows_applied"], counts["rows_quarantined"]) == (1, 2)
+        assert w.query("SELECT source_row, rule, reason FROM quarantine ORDER BY 1").fetchall() == [
+            (2, "missing_target_case_no", "required field target_case_no (被监督案号) is empty, and no target_agency "
+                                          "names another target"),
+            (3, "bad_target_case_no", "target_case_no 无案号 is not a valid case number (（年度）法院代字类型代字编号号)")]
+        assert w.query("SELECT target_agency, target_case_no FROM supervision").fetchall() == [(SAMR, None)]
 
 
 def test_a_later_day_and_another_period_move_the_statuses(wh: Warehouse) -> None:
