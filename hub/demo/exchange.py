@@ -129,7 +129,9 @@ sources:
     key: 文书编号
     mapping: {{doc_no: 文书编号, measure: 监督方式, domain: 监督领域, issuer: 发出单位, target_case_no: 被监督案号,
               issued_date: 发出日期, due_date: 回复期限, replied_date: 回复日期, reply_result: 回复结果,
-              target_effective_date: 原裁判生效日期, source_updated_at: 更新时间}}
+              target_effective_date: 原裁判生效日期, source_updated_at: 更新时间,
+              # recommendations to agencies name the agency instead of a court case
+              target_agency: 建议对象机关, extended_due_date: 延期回复期限, follow_up_of: 跟进原文书}}
 
 offices:
   # the court's office also receives its bundles on an SFTP inbox (here: the demo server's inbox/)
@@ -180,11 +182,26 @@ agreements:
         columns: {{case_no: clear, court_code: clear, filing_date: clear, basis_type: clear, basis_doc_no: clear,
                   respondent: mask, respondent_id_hash: clear, amount_due: clear, amount_executed: clear,
                   closure_type: clear, closure_date: clear}}
-  # 府院联动: the justice bureau receives administrative cases only, for the annual white paper
+  # 府院联动: the justice bureau receives administrative cases only, for the annual white paper, and
+  # the recommendations addressed to agencies, which it files and supervises until they are answered
   - id: FYLD-2024-01
     version: 1
     office: wh-justice-office
     shares:
+      - record_type: supervision
+        where: [{{column: target_agency, op: not_null}}]
+        columns: {{doc_no: clear, measure: clear, domain: clear, issuer: clear, target_agency: clear,
+                  issued_date: clear, due_date: clear, extended_due_date: clear, replied_date: clear,
+                  reply_result: clear, follow_up_of: clear}}
+      - record_type: mart_replies
+        where: [{{column: target_agency, op: not_null}}]
+        columns: {{doc_no: clear, measure: clear, target_agency: clear, issued_date: clear, due_date: clear,
+                  due_date_from: clear, replied_date: clear, reply_result: clear, status: clear,
+                  days_overdue: clear, as_of: clear}}
+      - record_type: mart_agency_recommendations
+        columns: {{target_agency: clear, measure: clear, issued: clear, replied: clear, replied_on_time: clear,
+                  replied_late: clear, pending: clear, overdue: clear, extended: clear, adopted: clear,
+                  partly_adopted: clear, not_adopted: clear, adoption_rate: clear, as_of: clear}}
       - record_type: filing
         where: [{{column: case_category, op: eq, value: 行政}}]
         columns: {{case_no: clear, court_code: clear, cause: clear, filing_date: clear, defendant_agency: clear}}

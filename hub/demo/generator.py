@@ -302,7 +302,27 @@ def _write_sqlite(path: Path, schema: str, tables: dict[str, list[tuple[object, 
 
 
 SUPERVISION_HEADER = ["文书编号", "监督方式", "监督领域", "发出单位", "被监督案号", "发出日期", "回复期限",
-                      "回复日期", "回复结果", "原裁判生效日期", "更新时间"]
+                      "回复日期", "回复结果", "原裁判生效日期", "更新时间", "建议对象机关", "延期回复期限", "跟进原文书"]
+
+
+def agency_recommendations(as_of: dt.date) -> list[list[str]]:
+    """Recommendations to agencies (no court case): answered, overdue, extended, rejected and
+    followed up, not yet due; days counted back from ``as_of``, so each keeps its status."""
+    def day(days: int) -> str:
+        return f"{as_of + dt.timedelta(days=days):%Y-%m-%d}"
+    org, no = "乌海市人民检察院", f"乌检行建〔{as_of.year}〕{{}}号".format
+    rows = [  # (n, agency, issued, due, replied, result, extended to, follow-up of)
+        (201, "乌海市市场监督管理局", -150, -90, -100, "采纳", None, None),
+        (202, "乌海市市场监督管理局", -120, -60, None, "", None, None),
+        (203, "乌海市自然资源局", -100, -40, None, "", 20, None),
+        (204, "乌海市生态环境局", -200, -140, -150, "不采纳", None, None),
+        (205, "乌海市生态环境局", -130, -70, -75, "部分采纳", None, 204),
+        (206, "乌海市人力资源和社会保障局", -30, None, None, "", None, None),
+    ]
+    return [[no(n), "检察建议", "行政", org, "", day(issued), day(due) if due is not None else "",
+             day(replied) if replied is not None else "", result, "", f"{day(issued)} 11:00:00", agency,
+             day(extended) if extended is not None else "", no(follow) if follow else ""]
+            for n, agency, issued, due, replied, result, extended, follow in rows]
 
 
 def write_supervision_drops(data: DemoData, folder: Path) -> list[Path]:
@@ -329,11 +349,12 @@ def write_supervision_drops(data: DemoData, folder: Path) -> list[Path]:
         rows.append([f"乌检{kind}〔{issued.year}〕{i}号", measure, domain, "乌海市人民检察院", data.messy(target.canonical),
                      f"{issued:%Y-%m-%d}", f"{due:%Y-%m-%d}", f"{replied:%Y-%m-%d}" if replied else "", result or "",
                      f"{target.decision['effective']:%Y-%m-%d}" if target.decision else "",  # type: ignore[index]
-                     f"{issued:%Y-%m-%d} 11:00:00"])
+                     f"{issued:%Y-%m-%d} 11:00:00", "", "", ""])
+    rows += agency_recommendations(data.as_of)
     rows.sort(key=lambda r: r[5])
-    rows.append(["乌检民监〔2024〕901号", "口头建议", "民事", "乌海市人民检察院", "（2023）内03民终5号", "2024-03-01", "", "", "", "", "2024-03-01 11:00:00"])
-    rows.append(["乌检民监〔2024〕902号", "再审检察建议", "民事", "乌海市人民检察院", "（2023）内03民终6号", "2024-03-01", "2024-05-01", "2024-02-01", "采纳", "", "2024-03-01 11:00:00"])
-    rows.append(["乌检民监〔2024〕903号", "检察建议", "民事", "乌海市人民检察院", "无案号", "2024-03-02", "", "", "", "", "2024-03-02 11:00:00"])
+    rows.append(["乌检民监〔2024〕901号", "口头建议", "民事", "乌海市人民检察院", "（2023）内03民终5号", "2024-03-01", "", "", "", "", "2024-03-01 11:00:00", "", "", ""])
+    rows.append(["乌检民监〔2024〕902号", "再审检察建议", "民事", "乌海市人民检察院", "（2023）内03民终6号", "2024-03-01", "2024-05-01", "2024-02-01", "采纳", "", "2024-03-01 11:00:00", "", "", ""])
+    rows.append(["乌检民监〔2024〕903号", "检察建议", "民事", "乌海市人民检察院", "无案号", "2024-03-02", "", "", "", "", "2024-03-02 11:00:00", "", "", ""])
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     half = len(rows) // 2
@@ -344,6 +365,6 @@ def write_supervision_drops(data: DemoData, folder: Path) -> list[Path]:
             w.writerow(SUPERVISION_HEADER)
             w.writerows(chunk)
             if n == 2:
-                fh.write("乌检民监〔2024〕904号,抗诉,民事,乌海市人民检察院,（2023）内03民终8号,2024-03-03,,,,,2024-03-03 11:00:00,多余字段\r\n")
+                fh.write("乌检民监〔2024〕904号,抗诉,民事,乌海市人民检察院,（2023）内03民终8号,2024-03-03,,,,,2024-03-03 11:00:00,,,,多余字段\r\n")
         paths.append(path)
     return paths

@@ -78,8 +78,8 @@ def test_warehouse_has_shared_tables_and_quarantine(demo: Path) -> None:
     # supervision measures target real court cases
     linked = con.execute(
         "SELECT count(*) FILTER (WHERE j.case_no IS NOT NULL OR e.case_no IS NOT NULL), count(*) FROM supervision s "
-        "LEFT JOIN judgment j ON j.case_no = s.target_case_no LEFT JOIN enforcement e ON e.case_no = s.target_case_no"
-    ).fetchone()
+        "LEFT JOIN judgment j ON j.case_no = s.target_case_no LEFT JOIN enforcement e ON e.case_no = s.target_case_no "
+        "WHERE s.target_agency IS NULL").fetchone()
     assert linked[0] == linked[1] > 100
     overdue = con.execute(
         "SELECT count(*) FROM supervision WHERE replied_date IS NULL AND due_date < DATE '2024-11-22'"
@@ -148,6 +148,38 @@ def test_the_summary_shows_the_rows_kept_with_a_value_withheld_converted_or_spli
     assert "  converted_defendant_id" in listed and "  split_case_no" in listed
 
 
+def test_the_justice_bureau_tracks_the_recommendations_addressed_to_agencies(
+        demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The procuratorate's recommendations to agencies name no court case: they are kept, reach the
+    justice bureau's office (and not the court's), and their replies, extensions and follow-up are tracked."""
+    from hub.cli.summary import print_summary
+
+    first = sorted((demo / "outbox" / "wh-justice-office").glob("0*"))[0] / "data"
+    sent = read_delivered(first / "supervision.parquet.age", demo, "wh-justice-office", tmp_path)
+    with hub.connect(demo) as con:
+        held = con.execute("SELECT doc_no, target_agency FROM supervision WHERE target_agency IS NOT NULL "
+                           "ORDER BY 1").fetchall()
+        statuses = dict(con.execute("SELECT doc_no, status || '/' || due_date_from FROM mart_replies "
+                                    "WHERE target_agency IS NOT NULL").fetchall())
+        follow_up = con.execute("SELECT doc_no, status, follow_up_doc_no FROM mart_follow_up "
+                                "WHERE target_agency IS NOT NULL ORDER BY 1").fetchall()
+        summed = con.execute("SELECT sum(issued), sum(overdue), sum(extended) FROM mart_agency_recommendations").fetchone()
+    assert len(held) == 6 and sorted(zip(sent.column("doc_no").to_pylist(), sent.column("target_agency").to_pylist())) == held
+    spo = pq.read_table(demo / "outbox" / "wh-court-spo" / "00000001" / "data" / "supervision.parquet")
+    assert not set(spo.column("doc_no").to_pylist()) & {d for d, _ in held}
+    by_number = {d.split("〕")[1]: v for d, v in statuses.items()}
+    assert by_number == {"201号": "replied_on_time/document", "202号": "overdue/document",
+                         "203号": "pending/extended", "204号": "replied_on_time/document",
+                         "205号": "replied_on_time/document", "206号": "pending/default"}
+    assert summed == (6, 1, 1)
+    # 202 was never answered and waits for follow-up; 204 was rejected, and 205 followed it up
+    assert [(d.split("〕")[1], s, f and f.split("〕")[1]) for d, s, f in follow_up] == [
+        ("202号", "awaiting_follow_up", None), ("204号", "followed_up", "205号")]
+    print_summary(Home(demo))
+    out = capsys.readouterr().out.split("recommendations to agencies (mart_agency_recommendations)")[1]
+    assert "乌海市市场监督管理局: 2 issued, 1 answered, 1 overdue, 0 deadline(s) extended" in out
+
+
 def test_every_bundle_verifies(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for bundle in bundles(demo):
         assert main(["verify", str(bundle), "--keys", str(demo / "keys")]) == 0, bundle
@@ -187,7 +219,8 @@ def test_offices_receive_only_what_their_agreement_allows(demo: Path, tmp_path: 
                 total = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
                 expected = con.execute(
                     f"SELECT count(*) FROM {name} WHERE " + (" AND ".join(
-                        f"{c.column} IN ({', '.join(repr(v) for v in c.value)})" if c.op == "in" else f"{c.column} = {c.value!r}"
+                        f"{c.column} IN ({', '.join(repr(v) for v in c.value)})" if c.op == "in" else
+                        f"{c.column} IS NOT NULL" if c.op == "not_null" else f"{c.column} = {c.value!r}"
                         for c in share.where) or "true")
                 ).fetchone()[0]
                 con.close()
@@ -399,7 +432,7 @@ def test_drop_sensor_requests_a_run_for_new_stable_files(demo: Path) -> None:
         assert "no new stable files" in evaluate().skip_message  # type: ignore[attr-defined]
         new = exchange.sftp_root(home) / exchange.DROP_DIR / "jdcs_99.csv"
         new.write_bytes((",".join(SUPERVISION_HEADER) + "\r\n" + "乌检民监〔2024〕999号,抗诉,民事,乌海市人民检察院,"
-                         "（2023）内03民终5号,2024-10-01,,,,,2024-10-01 11:00:00\r\n").encode("gbk"))
+                         "（2023）内03民终5号,2024-10-01,,,,,2024-10-01 11:00:00,,,\r\n").encode("gbk"))
         os.utime(new, (new.stat().st_mtime - 120,) * 2)
         result = evaluate()
         assert isinstance(result, dg.SensorResult) and len(result.run_requests) == 1
@@ -550,7 +583,7 @@ def test_a_zero_byte_drop_is_set_aside_and_only_the_extracts_of_its_table_wait(
     instance = dagster_instance(home)
     published = {o.id: instance.get_latest_materialization_event(dg.AssetKey(f"extract_{o.id.replace('-', '_')}"))
                  is not None for o in config.offices}
-    assert published == {"wh-court-spo": False, "wh-proc-zhyw": True, "wh-justice-office": True}
+    assert published == {"wh-court-spo": False, "wh-proc-zhyw": True, "wh-justice-office": False}
     held = [e for e in audit.entries(home.audit) if e["event"] == "publish" and e["details"]["status"] == "failed"]
     assert [e["subject"] for e in held] == ["wh-court-spo"] and waiting.batch_id[:12] in held[0]["details"]["error"]
     # the auditor's report names the batch no office received, and why
@@ -654,7 +687,8 @@ def test_new_terms_send_a_bundle_though_no_row_changed(demo: Path, tmp_path: Pat
     with Warehouse.open(config, home, read_only=True) as wh:
         held = {r[0] for r in wh.query("SELECT DISTINCT dataset FROM hub_holdings WHERE office = 'wh-justice-office'"
                                        ).fetchall()}
-    assert held == {"filing", "judgment", "mart_admin_litigation"}
+    assert held == {s.record_type for s in config.agreement_for("wh-justice-office").shares}  # type: ignore[union-attr]
+    assert "mart_admin_litigation_year" not in held and "mart_admin_litigation" in held
     assert publish(RunContext(config, home, "terms"), "wh-justice-office") is None
     version_2 = home.config.read_text(encoding="utf-8").replace("  - id: FYLD-2024-01\n    version: 1",
                                                                  "  - id: FYLD-2024-01\n    version: 2")
