@@ -585,13 +585,14 @@ def test_a_zero_byte_drop_is_set_aside_and_only_the_extracts_of_its_table_wait(
                  is not None for o in config.offices}
     assert published == {"wh-court-spo": False, "wh-proc-zhyw": True, "wh-justice-office": False}
     held = [e for e in audit.entries(home.audit) if e["event"] == "publish" and e["details"]["status"] == "failed"]
-    assert [e["subject"] for e in held] == ["wh-court-spo"] and waiting.batch_id[:12] in held[0]["details"]["error"]
+    assert sorted(e["subject"] for e in held) == ["wh-court-spo", "wh-justice-office"]
+    assert all(waiting.batch_id[:12] in e["details"]["error"] for e in held)
     # the auditor's report names the batch no office received, and why
     assert main(["audit", "report", "--home", str(home.root), "--office", "wh-court-spo"]) == 0
     report = capsys.readouterr().out
     section = report[report.index("set aside (landed batches not applied"):]
     assert waiting.batch_id[:12] in section and "waiting" in section and "has no columns" in section
-    assert main(["audit", "report", "--home", str(home.root), "--office", "wh-justice-office"]) == 0
+    assert main(["audit", "report", "--home", str(home.root), "--office", "wh-proc-zhyw"]) == 0
     assert "set aside (landed batches not applied: could not be staged): none" in capsys.readouterr().out
 
 
