@@ -123,6 +123,14 @@ ENFORCEMENT_BASIS: dict[str, str] = {
     "行政决定书": "administrative decision (非诉执行)",
 }
 
+AGENCY_DECISION_TYPES: dict[str, str] = {
+    "行政处罚": "administrative penalty", "行政强制": "administrative compulsion",
+    "行政征收": "administrative levy", "行政许可": "administrative licence", "行政确认": "administrative confirmation",
+    "其他": "other law-enforcement decision",
+}
+
+PERFORMANCE: dict[str, str] = {"已履行": "performed", "部分履行": "partly performed", "未履行": "not performed"}
+
 DOCUMENT_TYPES: dict[str, str] = {"判决书": "judgment", "裁定书": "ruling", "调解书": "mediation agreement", "决定书": "decision"}
 
 REPLY_RESULTS: dict[str, str] = {"采纳": "adopted", "部分采纳": "partly adopted", "不采纳": "not adopted"}
@@ -184,6 +192,8 @@ def code_tables() -> dict[str, pa.Table]:
         "code_supervision_domain": _labels("domain", SUPERVISION_DOMAINS),
         "code_enforcement_basis": _labels("basis_type", ENFORCEMENT_BASIS),
         "code_document_type": _labels("document_type", DOCUMENT_TYPES),
+        "code_agency_decision_type": _labels("decision_type", AGENCY_DECISION_TYPES),
+        "code_performance": _labels("performance", PERFORMANCE),
     }
 
 

@@ -115,13 +115,40 @@ SUPERVISION = (
           "often issued by the procuratorate above)"),
 )
 
+AGENCY_DECISION = (
+    Field("doc_no", "VARCHAR", "决定书文号", "number of the decision document, as issued", required=True),
+    Field("agency", "VARCHAR", "作出机关", "administrative agency that made the decision"),
+    Field("decision_type", "VARCHAR", "决定类型", "行政处罚/行政强制/行政征收/行政许可/行政确认/其他"),
+    Field("cause", "VARCHAR", "违法行为", "the conduct or matter decided on"),
+    Field("party", "VARCHAR", "当事人", "person or organization the decision is addressed to"),
+    Field("party_id", "VARCHAR", "当事人证件号", "party's ID or credit code", personal=True),
+    Field("decided_date", "DATE", "决定日期", "date decided", required=True),
+    Field("served_date", "DATE", "送达日期", "date served on the party"),
+    Field("amount", "DECIMAL(18,2)", "罚没金额", "fine, confiscation or levy imposed, yuan"),
+    Field("performance", "VARCHAR", "履行情况", "已履行/部分履行/未履行"),
+    Field("court_applied_date", "DATE", "申请强制执行日期",
+          "date the agency applied to a court to enforce the decision (非诉执行)"),
+    Field("court_case_no", "VARCHAR", "法院受理案号",
+          "the court's case number for that application (行审), canonical when a case number"),
+)
+"""An administrative agency's law-enforcement decision, shared by the agency or the government's
+platform: what a 行审 application enforces, and what an administrative case may contest."""
+
 TABLES: dict[str, tuple[Field, ...]] = {
     "filing": FILING,
     "judgment": JUDGMENT,
     "enforcement": ENFORCEMENT,
     "supervision": SUPERVISION,
+    "agency_decision": AGENCY_DECISION,
 }
 """Record type -> its fields (without provenance)."""
+
+RECORD_KEYS: dict[str, str] = {
+    "filing": "case_no", "judgment": "case_no", "enforcement": "case_no",
+    "supervision": "doc_no", "agency_decision": "doc_no",
+}
+"""The field each record type is known by: a case number, or a document number (unique only
+per issuing institution, so its record key is the institution's id, ``/``, and the number)."""
 
 RECORD_TYPES = tuple(TABLES)
 

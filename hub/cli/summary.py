@@ -140,7 +140,7 @@ def print_summary(
     print("\nbundles published per office")
     for office in config.offices:
         folder = office.outbox(home)
-        bundles = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) if folder.exists() else []
+        bundles = sorted(p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()) if folder.exists() else []  # not trust/
         latest = f"latest {bundles[-1]}" if bundles else "none"
         print(f"  {office.id:<24} {len(bundles):>7}  {office.name}; {latest}")
     h = f" --home {home.root}"

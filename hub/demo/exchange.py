@@ -13,6 +13,7 @@ from pathlib import Path
 from connectors.sftp import host_key_line
 from hub.demo.generator import (
     DemoData,
+    write_agency_platform,
     write_court_a,
     write_court_b,
     write_supervision_drops,
@@ -48,6 +49,7 @@ institutions:
   - {{id: hbw-court,  name: 乌海市海勃湾区人民法院, kind: court, court_code: 内0302}}
   - {{id: wh-proc,    name: 乌海市人民检察院,       kind: procuratorate}}
   - {{id: wh-justice, name: 乌海市司法局,           kind: government}}
+  - {{id: wh-gov,     name: 乌海市人民政府,         kind: government}}
 
 sources:
   # 乌海中院: case-management database, pinyin column names
@@ -133,6 +135,17 @@ sources:
               # recommendations to agencies name the agency instead of a court case
               target_agency: 建议对象机关, extended_due_date: 延期回复期限, follow_up_of: 跟进原文书}}
 
+  # 乌海市行政执法信息平台 (the government's data-sharing platform): the agencies' law-enforcement decisions
+  - name: wh_gov_decisions
+    institution: wh-gov
+    record_type: agency_decision
+    kind: database
+    database: {{url: "sqlite:///sources/wh-gov.sqlite", table: xzzf_jd, cursor: gxsj, tiebreak: id}}
+    key: id
+    mapping: {{doc_no: jdswh, agency: zcjg, decision_type: jdlx, cause: wfxw, party: dsr, party_id: dsrzjhm,
+              decided_date: jdrq, served_date: sdrq, amount: fmje, performance: lxqk, court_applied_date: sqzxrq,
+              court_case_no: fyah, source_updated_at: gxsj}}
+
 offices:
   # the court's office also receives its bundles on an SFTP inbox (here: the demo server's inbox/)
   - id: wh-court-spo
@@ -182,6 +195,11 @@ agreements:
         columns: {{case_no: clear, court_code: clear, filing_date: clear, basis_type: clear, basis_doc_no: clear,
                   respondent: mask, respondent_id_hash: clear, amount_due: clear, amount_executed: clear,
                   closure_type: clear, closure_date: clear}}
+      # and the agencies' law-enforcement decisions the government platform opens to it; parties masked
+      - record_type: agency_decision
+        columns: {{doc_no: clear, agency: clear, decision_type: clear, cause: clear, party: mask,
+                  party_id_hash: clear, decided_date: clear, amount: clear, performance: clear,
+                  court_applied_date: clear, court_case_no: clear}}
   # 府院联动: the justice bureau receives administrative cases only, for the annual white paper, and
   # the recommendations addressed to agencies, which it files and supervises until they are answered
   - id: FYLD-2024-01
@@ -261,6 +279,7 @@ def create(home: Home, *, port: int, seed: int = 20241122, as_of: dt.date | None
     write_court_a(data, sources / "wh-court.sqlite")
     write_court_b(data, sources / "hbw-court.sqlite")
     write_supervision_drops(data, sftp_root(home) / DROP_DIR)
+    write_agency_platform(data, sources / "wh-gov.sqlite")
     with connector_errors():
         host_key = host_key_line(host_key_path(home))
     identity = office_identity_path(home, "wh-justice-office")

@@ -68,7 +68,7 @@ class DemoData:
     """Deterministic demo records; ``as_of`` fixes what counts as overdue."""
 
     def __init__(self, seed: int = 20241122, as_of: dt.date | None = None) -> None:
-        self.rng = random.Random(seed)
+        self.seed, self.rng = seed, random.Random(seed)
         self.as_of = as_of or dt.date.today()
         self.cases: dict[str, list[Case]] = {"内03": [], "内0302": []}
         self.enforcement: dict[str, list[Case]] = {"内03": [], "内0302": []}
@@ -288,6 +288,45 @@ def write_court_b(data: DemoData, path: Path) -> None:
     rows_f.append((9006, "（2023）内0302民初11号 （2023）内0303民初12号", "海勃湾区人民法院", "离婚纠纷", "2023/03/02", "甲", "乙", None, None, "3,000.00", 0, "2023-03-02T09:00:00"))
     rows_j.append((9003, "（2023）内0302民初7号", "判决书", "驳回", "2023/02/30", None, None, None, "2023-03-01T09:00:00"))
     _write_sqlite(path, COURT_B_SCHEMA, {"filings": rows_f, "decisions": rows_j, "enforcement_cases": rows_e})
+
+
+AGENCY_PLATFORM_SCHEMA = """
+CREATE TABLE xzzf_jd (id INTEGER PRIMARY KEY, jdswh TEXT, zcjg TEXT, jdlx TEXT, wfxw TEXT, dsr TEXT, dsrzjhm TEXT,
+                      jdrq TEXT, sdrq TEXT, fmje TEXT, lxqk TEXT, sqzxrq TEXT, fyah TEXT, gxsj TEXT);
+"""
+VIOLATIONS = ["未批先建", "超标排放污染物", "销售不合格产品", "非法占用土地", "未依法缴纳社会保险费", "无证经营"]
+
+
+def write_agency_platform(data: DemoData, path: Path) -> None:
+    """乌海市行政执法信息平台, where the agencies' law-enforcement decisions are shared: one for each
+    行审 application a court received (unperformed, with the court's case number), and decisions
+    performed without a court. Its own random stream, so the courts' data stays as it was."""
+    rng = random.Random(data.seed + 1)
+    rows: list[tuple[object, ...]] = []
+    applications = [e for cases in data.enforcement.values() for e in cases if e.type_code == "行审"]
+    for e in applications:
+        decided = e.filed - dt.timedelta(days=rng.randrange(100, 200))
+        rows.append((len(rows) + 1, e.extra["basis"], e.plaintiff, "行政处罚", rng.choice(VIOLATIONS), e.defendant,
+                     e.defendant_id, f"{decided:%Y-%m-%d}", f"{decided + dt.timedelta(days=3):%Y-%m-%d}",
+                     f"{e.claim:.2f}", "未履行", f"{e.filed:%Y-%m-%d}", e.canonical, f"{e.filed:%Y-%m-%d} 16:00:00"))
+    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    for n in range(1, 21):  # performed: they never reach a court
+        decided = data.as_of - dt.timedelta(days=rng.randrange(30, 700))
+        code = _complete("91150300" + "".join(rng.choice(alphabet) for _ in range(9)), alphabet, validate_credit_code)
+        rows.append((len(rows) + 1, f"乌政罚决字〔{decided.year}〕{500 + n}号", rng.choice(AGENCIES),
+                     rng.choice(["行政处罚", "行政处罚", "行政强制"]), rng.choice(VIOLATIONS), rng.choice(COMPANIES), code,
+                     f"{decided:%Y-%m-%d}", f"{decided + dt.timedelta(days=2):%Y-%m-%d}",
+                     f"{rng.uniform(500, 50_000):.2f}", rng.choice(["已履行", "已履行", "部分履行"]), None, None,
+                     f"{decided:%Y-%m-%d} 16:00:00"))
+    # an ID with a wrong check digit (kept, the ID withheld), a decision with no date (quarantined),
+    # and a type no code table knows (kept, listed in code_flags)
+    rows.append((9001, "乌政罚决字〔2024〕901号", AGENCIES[2], "行政处罚", "无证经营", COMPANIES[0], "91150300MA0N00000X",
+                 "2024-05-06", None, "1000.00", "已履行", None, None, "2024-05-06 16:00:00"))
+    rows.append((9002, "乌政罚决字〔2024〕902号", AGENCIES[2], "行政处罚", "无证经营", COMPANIES[1], None,
+                 None, None, "1000.00", "已履行", None, None, "2024-05-06 16:00:00"))
+    rows.append((9003, "乌政罚决字〔2024〕903号", AGENCIES[0], "责令限期改正", "未批先建", COMPANIES[1], None,
+                 "2024-05-07", None, None, "已履行", None, None, "2024-05-07 16:00:00"))
+    _write_sqlite(path, AGENCY_PLATFORM_SCHEMA, {"xzzf_jd": rows})
 
 
 def _write_sqlite(path: Path, schema: str, tables: dict[str, list[tuple[object, ...]]]) -> None:

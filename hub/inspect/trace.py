@@ -28,8 +28,10 @@ from schemas.case_number import InvalidCaseNumber, parse_case_number
 from schemas.sql import q
 from schemas.tables import PROVENANCE, RECORD_TYPES, stored_fields
 
-CASE_FIELDS = {"filing": "case_no", "judgment": "case_no", "enforcement": "case_no", "supervision": "target_case_no"}
-"""The case number each record type is found by (a supervision measure by the case it targets)."""
+CASE_FIELDS = {"filing": "case_no", "judgment": "case_no", "enforcement": "case_no", "supervision": "target_case_no",
+               "agency_decision": "court_case_no"}
+"""The case number each record type is found by (a supervision measure by the case it targets, an
+agency's decision by the court case enforcing it)."""
 _PROVENANCE = {f.name for f in PROVENANCE}
 
 

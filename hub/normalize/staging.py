@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from connectors.base import SOURCE_ROW
 from schemas.case_number import SUPREME_COURT
 from schemas.sql import distinct_in_order, lit, lit_list, lit_tuple, q
-from schemas.tables import PROVENANCE, TABLES, Field, stored_fields
+from schemas.tables import PROVENANCE, RECORD_KEYS, TABLES, Field, stored_fields
 
 SOURCE_UPDATED_AT = next(f for f in PROVENANCE if f.name == "source_updated_at")
 
@@ -29,7 +29,7 @@ CASE_NUMBER_FIELDS = {"case_no", "target_case_no"}
 FANNED_OUT_FIELDS = {"case_no"}
 """Case number fields that are a record's key: a value naming several cases makes a record for
 each (the others keep the first case a value names)."""
-DOC_NUMBER_FIELDS = {"basis_doc_no"}
+DOC_NUMBER_FIELDS = {"basis_doc_no", "court_case_no"}
 """Document numbers kept as written unless they are case numbers, then canonical."""
 CODED_FIELDS = {
     "measure": ("code_supervision_measure", "measure"),
@@ -353,7 +353,7 @@ def row_hash_sql(columns: list[str]) -> str:
 
 def record_key_sql(record_type: str) -> str:
     """The business key: one current row per key (a document number is unique per issuer)."""
-    if record_type == "supervision":
+    if RECORD_KEYS[record_type] == "doc_no":
         return "_institution || '/' || replace(\"doc_no__raw\", ' ', '')"
     return "case_no"
 
@@ -361,4 +361,4 @@ def record_key_sql(record_type: str) -> str:
 def key_fields(record_type: str) -> tuple[str, ...]:
     """The stored columns a record's key is made of (``record_key_sql``): whoever receives them
     in clear knows the key."""
-    return ("doc_no",) if record_type == "supervision" else ("case_no",)
+    return (RECORD_KEYS[record_type],)

@@ -15,6 +15,8 @@ CODED_COLUMNS = [
     ("enforcement", "basis_type", "code_enforcement_basis", "basis_type"),
     ("enforcement", "closure_type", "code_enforcement_closure", "closure_type"),
     ("supervision", "domain", "code_supervision_domain", "domain"),
+    ("agency_decision", "decision_type", "code_agency_decision_type", "decision_type"),
+    ("agency_decision", "performance", "code_performance", "performance"),
 ]
 """(table, column, code table, code column): values outside the code table are flagged, not
 quarantined, since a court's new outcome wording is still a valid record."""
@@ -54,10 +56,17 @@ SELECT 'enforcement', e.record_key, 'basis_doc_no', e.basis_doc_no, c.case_no IS
        CASE WHEN c.case_no IS NOT NULL THEN NULL
             WHEN e.basis_doc_no IS NULL THEN 'no basis document number recorded'
             WHEN NOT regexp_matches(e.basis_doc_no, '^（[0-9]{4}）')
-                THEN 'basis is not a court case number (arbitration award, notarized debt or administrative decision)'
+                THEN 'basis is neither a court case number nor an agency decision shared with the hub '
+                     '(an arbitration award, a notarized debt, or a decision its agency does not share)'
             ELSE 'basis case ' || e.basis_doc_no || ' is not among the cases shared with the hub' END
-FROM enforcement e LEFT JOIN (SELECT DISTINCT case_no FROM filing UNION SELECT case_no FROM judgment) c
-     ON c.case_no = e.basis_doc_no
+FROM enforcement e LEFT JOIN (SELECT DISTINCT case_no FROM filing UNION SELECT case_no FROM judgment
+                              UNION SELECT replace(doc_no, ' ', '') FROM agency_decision) c
+     ON c.case_no = replace(e.basis_doc_no, ' ', '')
+UNION ALL
+SELECT 'agency_decision', d.record_key, 'court_case_no', d.court_case_no, c.case_no IS NOT NULL,
+       CASE WHEN c.case_no IS NULL THEN 'no court has shared an enforcement case ' || d.court_case_no END
+FROM agency_decision d LEFT JOIN (SELECT DISTINCT case_no FROM enforcement) c ON c.case_no = d.court_case_no
+WHERE d.court_case_no IS NOT NULL
 """
 
 LINK_RATE_SQL = """
@@ -93,12 +102,15 @@ def all_views() -> list[str]:
 
 
 VIEWS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
-    "links": ("Every supervision target, follow-up and enforcement basis, resolved to a shared record or not, with why", {
-        "record_type": ("记录类型", "supervision or enforcement"),
+    "links": ("Every supervision target, follow-up, enforcement basis and agency decision's court case, "
+              "resolved to a shared record or not, with why", {
+        "record_type": ("记录类型", "supervision, enforcement or agency_decision"),
         "record_key": ("记录键", "the linking record"),
-        "link": ("关联字段", "target_case_no, follow_up_of (the measure followed up) or basis_doc_no"),
+        "link": ("关联字段", "target_case_no, follow_up_of (the measure followed up), basis_doc_no (a case, or an "
+                             "agency decision) or court_case_no (the 行审 case enforcing a decision)"),
         "target": ("关联对象", "the case or document number linked to"),
-        "resolved": ("已关联", "a shared case (for follow_up_of: a shared measure) has that number"),
+        "resolved": ("已关联", "a shared record has that number: a case; for follow_up_of a measure; for "
+                              "basis_doc_no a case or an agency decision; for court_case_no an enforcement case"),
         "why": ("未关联原因", "why it did not resolve"),
     }),
     "acknowledgement_status": ("Every bundle published, and whether its office signed for it", {

@@ -62,7 +62,7 @@ def upgrade_from_2() -> list[str]:
     table writes (true then for a version current now), and no version is superseded yet; the
     schema's statements then add the superseded tables and the views."""
     out = []
-    for rt in RECORD_TYPES:
+    for rt in ("filing", "judgment", "enforcement", "supervision"):  # the record types version 2 had
         out += [f"ALTER TABLE {q(history_table(rt))} RENAME TO {q(versions_table(rt))}",
                 f"ALTER TABLE {q(versions_table(rt))} RENAME COLUMN is_current TO current_when_stored"]
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hub.config import Agreement, HubConfig, Treatment
-from schemas.tables import TABLES, stored_fields
+from schemas.tables import RECORD_KEYS, TABLES, stored_fields
 
 DERIVED_FROM = {
     "case_no_raw": "case_no", "case_year": "case_no", "court_code": "case_no", "case_type_code": "case_no",
@@ -33,7 +33,7 @@ def _base_field(record_type: str, name: str) -> tuple[str, str] | None:
         if name.endswith(suffix) and name.removesuffix(suffix) in personal:
             return name.removesuffix(suffix), how
     if name == "record_key":
-        return ("doc_no" if record_type == "supervision" else "case_no"), "derive"
+        return RECORD_KEYS[record_type], "derive"
     if name in DERIVED_FROM:
         return DERIVED_FROM[name], "derive"
     if name in {f.name for f in TABLES[record_type]} or name == "source_updated_at":

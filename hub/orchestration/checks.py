@@ -147,7 +147,7 @@ def build_checks(config: HubConfig) -> list[dg.AssetChecksDefinition]:
         [_table_check(rt) for rt in RECORD_TYPES]
         + [_set_aside_check(rt) for rt in RECORD_TYPES]
         + [_missing_keys_check(rt) for rt in RECORD_TYPES]
-        + [_link_check(rt) for rt in ("supervision", "enforcement")]
+        + [_link_check(rt) for rt in ("supervision", "enforcement", "agency_decision")]
         + [batches_balance]
         + ([acknowledgements_current] if any(o.acknowledgement_keys for o in config.offices) else [])
     )
