@@ -47,14 +47,14 @@ COURTS = (
     Court("hn-court", "乌海市海南区人民法院", "内0303", "a", (("民初", 75), ("行初", 10), ("刑初", 15))),
     Court("wd-court", "乌海市乌达区人民法院", "内0304", "b", (("民初", 70), ("行初", 10), ("刑初", 20))),
 )
+SUPERVISION_FIELDS = ("doc_no", "measure", "domain", "issuer", "target_case_no", "issued_date", "due_date",
+                      "replied_date", "reply_result", "target_effective_date", "source_updated_at")
 PROCURATORATES = (
-    Procuratorate("wh-proc", "乌海市人民检察院", "乌检", "gbk", tuple(SUPERVISION_HEADER)),
+    Procuratorate("wh-proc", "乌海市人民检察院", "乌检", "gbk", tuple(SUPERVISION_HEADER[:len(SUPERVISION_FIELDS)])),
     Procuratorate("hbw-proc", "乌海市海勃湾区人民检察院", "海检", "utf-8",
                   ("文书号", "监督类型", "领域", "发文单位", "案号", "发文日期", "答复期限", "答复日期", "答复结果",
                    "生效日期", "更新时间")),
 )
-SUPERVISION_FIELDS = ("doc_no", "measure", "domain", "issuer", "target_case_no", "issued_date", "due_date",
-                      "replied_date", "reply_result", "target_effective_date", "source_updated_at")
 MEASURES = (("再审检察建议", "民事"), ("抗诉", "民事"), ("检察建议", "行政"), ("检察建议", "执行"), ("纠正违法", "执行"))
 
 # The courts' tables: vendor -> record type -> (table, key, cursor, [(column, PostgreSQL type, field)]).

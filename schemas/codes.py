@@ -154,6 +154,16 @@ AGENCY_LOSS_OUTCOMES = ("支持", "部分支持", "撤销", "确认违法")
 """Outcomes of an administrative case that the defendant agency lost (行政机关败诉): the
 plaintiff's claim upheld in whole or part, the administrative act revoked or declared unlawful."""
 
+PROTEST_MEASURES = ("抗诉", "再审检察建议")
+"""Measures that ask a court to retry a ruling: their outcome is the retrial's."""
+
+RETRIAL_RESULTS: dict[str, tuple[str, ...]] = {
+    "amended": ("改判", "撤销", "确认违法"), "remanded": ("发回重审",), "upheld": ("维持", "驳回"),
+    "settled": ("调解", "撤诉"),
+}
+"""A retrial judgment's result by its outcome (a 调解书 is settled whatever it records): the
+ruling was changed (amended, or sent back for a new trial), upheld, or the case settled."""
+
 SETTLED_OUTCOMES = ("调解", "撤诉")
 """Outcomes that end a case without a ruling on the merits (调撤: mediated or withdrawn)."""
 MEDIATION_DOCUMENT = "调解书"

@@ -131,6 +131,46 @@ NONLIT_STATISTICS = MartTables(
     keys={"mart_nonlit_quarterly": ("kind", "quarter", "procuratorate")},
 )
 
+PROTEST_OUTCOMES = MartTables(
+    columns={
+        "mart_protest_outcomes": {
+            "record_key": ("记录键", "the measure's record key in supervision"),
+            "doc_no": ("文书编号", "the protest or retrial recommendation"),
+            "measure": ("监督方式", "抗诉 or 再审检察建议"),
+            "source_institution": ("来源机构", "procuratorate that issued it"),
+            "target_case_no": ("被监督案号", "the ruling it asks to retry"),
+            "target_court_code": ("监督对象法院代字", "court of that ruling"),
+            "issued_date": ("发出日期", "date issued"),
+            "reply_result": ("回复结果", "the court's reply, if any (a recommendation may be rejected)"),
+            "retrial_case_no": ("再审案号", "the retrial: a 再审 case filed on the target ruling on or after the issue date"),
+            "retrial_filing_date": ("再审立案日期", "when it was filed"),
+            "retrial_decided_date": ("再审裁判日期", "when it was decided, if it was"),
+            "retrial_outcome": ("再审裁判结果", "the retrial judgment's outcome"),
+            "result": ("监督结果", "amended (改判/撤销/确认违法), remanded (发回重审), upheld (维持/驳回), settled (调解/撤诉, "
+                                  "or a 调解书), other; retrial_pending (filed, undecided), not_adopted (the court rejected "
+                                  "a retrial recommendation; a protest it must retry), no_retrial (none filed yet)"),
+            "as_of": ("统计日", "the day the results refer to"),
+        },
+        "mart_protest_success": {
+            "source_institution": ("来源机构", "procuratorate that issued the measures"),
+            "year": ("年度", "year of issue"),
+            "measure": ("监督方式", "抗诉 or 再审检察建议"),
+            "measures": ("监督数", "measures issued"),
+            "retried": ("已再审立案", "measures whose target was filed for retrial"),
+            "decided": ("再审已审结", "retrials decided"),
+            "amended": ("改判", "retrials that amended the ruling"),
+            "remanded": ("发回重审", "retrials that sent the case back"),
+            "upheld": ("维持", "retrials that upheld it"),
+            "settled": ("调解撤诉", "retrials settled or withdrawn"),
+            "not_adopted": ("不采纳", "recommendations the court rejected without retrial"),
+            "change_rate": ("改变率", "(amended + remanded) / (amended + remanded + upheld): retrials decided on the merits "
+                                    "that changed the ruling; NULL when none"),
+            "as_of": ("统计日", "the day the figures refer to"),
+        },
+    },
+    keys={"mart_protest_outcomes": ("record_key",), "mart_protest_success": ("source_institution", "year", "measure")},
+)
+
 SUPERVISION_WINDOW = MartTables(
     columns={
         "mart_supervision_window": {
@@ -140,7 +180,10 @@ SUPERVISION_WINDOW = MartTables(
             "measure": ("监督方式", "the measure, if one was issued"),
             "case_no": ("案号", "the ruling's case number"),
             "court_code": ("法院代字", "court of the ruling"),
-            "effective_date": ("生效日期", "date the ruling took effect"),
+            "effective_date": ("生效日期", "date the window runs from: the ruling's, or the later ruling rejecting a "
+                               "retrial application or the retrial's"),
+            "counted_from": ("起算依据", "measure (the date the measure states), retrial (a retrial review's or retrial's "
+                             "ruling filed on the target) or ruling (the target's own)"),
             "window_ends": ("监督期限届满日", "effective_date + the window (3 years)"),
             "issued_date": ("发出日期", "date the measure was issued, if one was"),
             "days": ("天数", "issued_after_window: days past the window; window_closing: days left"),
@@ -232,7 +275,7 @@ CLASS_DIVERGENCE = MartTables(
 )
 
 MARTS: tuple[MartTables, ...] = (
-    REPLY_TRACKING, NONLIT_STATISTICS, SUPERVISION_WINDOW, ENFORCEMENT_WATCH, ADMIN_LITIGATION, CLASS_DIVERGENCE,
+    REPLY_TRACKING, NONLIT_STATISTICS, PROTEST_OUTCOMES, SUPERVISION_WINDOW, ENFORCEMENT_WATCH, ADMIN_LITIGATION, CLASS_DIVERGENCE,
 )
 
 MART_TABLES: dict[str, MartTables] = {table: m for m in MARTS for table in m.columns}

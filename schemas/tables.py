@@ -64,6 +64,10 @@ FILING = _CASE_PARTS + (
     Field("defendant_id", "VARCHAR", "被告证件号", "defendant's ID or credit code", personal=True),
     Field("defendant_agency", "VARCHAR", "被诉行政机关", "defendant agency in an administrative case"),
     Field("claim_amount", "DECIMAL(18,2)", "诉讼标的额", "amount claimed, yuan"),
+    Field("original_case_no", "VARCHAR", "原审案号",
+          "the case this one appeals, reviews or retries (行初 of a 行终, 民终 of a 民申 or 民再), canonical when a case number"),
+    Field("juvenile", "BOOLEAN", "涉未成年人案件", "the case involves a minor (as the court's system marks it)"),
+    Field("public_interest", "BOOLEAN", "公益诉讼案件", "a public-interest suit (as the court's system marks it)"),
 )
 
 JUDGMENT = _CASE_PARTS + (

@@ -55,6 +55,8 @@ def print_summary(
                             ).fetchall() if "mart_agency_recommendations" in marts else []
         follow_up = wh.query("SELECT status, count(*) FROM mart_follow_up GROUP BY 1 ORDER BY 1"
                              ).fetchall() if "mart_follow_up" in marts else []
+        protests = wh.query("SELECT result, count(*) FROM mart_protest_outcomes GROUP BY 1 ORDER BY 2 DESC, 1"
+                            ).fetchall() if "mart_protest_outcomes" in marts else []
         window = dict(wh.query("SELECT kind, count(*) FROM mart_supervision_window GROUP BY 1").fetchall()
                       ) if "mart_supervision_window" in marts else {}
         watch = wh.query("SELECT rule, count(*) FROM mart_enforcement_watch GROUP BY 1 ORDER BY 2 DESC, 1"
@@ -111,6 +113,10 @@ def print_summary(
         print("\nmeasures rejected or unanswered, and their follow-up (mart_follow_up)")
         for status, n in follow_up:
             print(f"  {status:<24} {n:>7}")
+    if protests:
+        print("\nprotests and retrial recommendations, and their retrials (mart_protest_outcomes)")
+        for result, n in protests:
+            print(f"  {result:<24} {n:>7}")
     if window:
         print("\nsupervision window, 3 years from the ruling (mart_supervision_window)")
         for kind, n in sorted(window.items()):

@@ -62,7 +62,8 @@ sources:
     database: {{url: "sqlite:///sources/wh-court.sqlite", table: t_ajxx_la, cursor: gxsj, reconcile_every_hours: 24}}
     key: ajbs
     mapping: {{case_no: ah, court_name: fymc, cause: ay, filing_date: larq, plaintiff: yg, defendant: bg,
-              defendant_id: bgzjhm, defendant_agency: bsxzjg, claim_amount: bdje, source_updated_at: gxsj}}
+              defendant_id: bgzjhm, defendant_agency: bsxzjg, claim_amount: bdje, source_updated_at: gxsj,
+              original_case_no: ysah, juvenile: wcnr, public_interest: gyss}}
   - name: wh_court_judgment
     institution: wh-court
     record_type: judgment
@@ -177,6 +178,7 @@ agreements:
         columns: {{doc_no: clear, measure: clear, target_case_no: clear, issued_date: clear, due_date: clear,
                   due_date_from: clear, replied_date: clear, status: clear, days_overdue: clear, as_of: clear}}
   # 法检协作: the procuratorate receives filings, decisions and enforcement; parties masked;
+  # and what became of its protests (mart_protest_outcomes);
   # after the first full snapshot only changes (new/changed/withdrawn), a full one every 7th bundle
   - id: FJXZ-2024-02
     version: 1
@@ -187,7 +189,8 @@ agreements:
     shares:
       - record_type: filing
         columns: {{case_no: clear, court_code: clear, case_category: clear, cause: clear, filing_date: clear,
-                  plaintiff: mask, defendant: mask, defendant_id_masked: clear, claim_amount: clear}}
+                  plaintiff: mask, defendant: mask, defendant_id_masked: clear, claim_amount: clear,
+                  original_case_no: clear, juvenile: clear, public_interest: clear}}
       - record_type: judgment
         columns: {{case_no: clear, court_code: clear, case_category: clear, document_type: clear,
                   outcome: clear, decided_date: clear, effective_date: clear}}
@@ -195,6 +198,9 @@ agreements:
         columns: {{case_no: clear, court_code: clear, filing_date: clear, basis_type: clear, basis_doc_no: clear,
                   respondent: mask, respondent_id_hash: clear, amount_due: clear, amount_executed: clear,
                   closure_type: clear, closure_date: clear}}
+      - record_type: mart_protest_outcomes
+        columns: {{doc_no: clear, measure: clear, target_case_no: clear, issued_date: clear, retrial_case_no: clear,
+                  retrial_decided_date: clear, retrial_outcome: clear, result: clear, as_of: clear}}
       # and the agencies' law-enforcement decisions the government platform opens to it; parties masked
       - record_type: agency_decision
         columns: {{doc_no: clear, agency: clear, decision_type: clear, cause: clear, party: mask,

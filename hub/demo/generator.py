@@ -207,7 +207,7 @@ def _complete(base: str, alphabet: str, validate: object) -> str:
 # --- writing the institutions' own stores ---------------------------------------------------
 COURT_A_SCHEMA = """
 CREATE TABLE t_ajxx_la (ajbs TEXT PRIMARY KEY, ah TEXT, fymc TEXT, ay TEXT, larq TEXT, yg TEXT, bg TEXT,
-  bgzjhm TEXT, bsxzjg TEXT, bdje REAL, gxsj TEXT);
+  bgzjhm TEXT, bsxzjg TEXT, bdje REAL, gxsj TEXT, ysah TEXT, wcnr TEXT, gyss TEXT);
 CREATE TABLE t_cpws (wsbs TEXT PRIMARY KEY, ah TEXT, wslx TEXT, cpjg TEXT, cprq TEXT, sxrq TEXT,
   bsxzjg TEXT, fzrcz TEXT, gxsj TEXT);
 CREATE TABLE t_zxaj (zxbs TEXT PRIMARY KEY, zxah TEXT, larq TEXT, zxyjlx TEXT, zxyjwh TEXT, sqzxr TEXT,
@@ -227,12 +227,51 @@ CREATE TABLE enforcement_cases (id INTEGER PRIMARY KEY, case_number TEXT, filed_
 """
 
 
+RETRIAL_RESULTS = [("判决书", "改判"), ("裁定书", "发回重审"), ("判决书", "维持"), ("调解书", "调解"), None]
+"""What the demo's retrials came to, in turn: amended, remanded, upheld, settled, not decided yet."""
+
+
+@dataclass
+class Protest:
+    """A protest or retrial recommendation of the demo, and the retrial it led to, if any."""
+
+    target: Case
+    measure: str
+    issued: dt.date
+    doc_no: str
+    reply: str | None
+    retrial: str | None  # the 民再 case number
+    filed: dt.date
+    result: tuple[str, str] | None  # (document type, outcome) of the retrial
+
+
+def protests(data: DemoData) -> list[Protest]:
+    """Six protests of 乌海中院's appeal rulings, picked without the data's random stream: five
+    retried (amended, remanded, upheld, settled, pending), one recommendation rejected."""
+    ruled = [c for c in data.cases["内03"] if c.type_code == "民终" and c.decision
+             and c.decision["effective"] < data.as_of - dt.timedelta(days=400)][:6]  # type: ignore[operator]
+    out = []
+    for k, c in enumerate(ruled):
+        issued = c.decision["effective"] + dt.timedelta(days=30)  # type: ignore[index,operator]
+        filed = issued + dt.timedelta(days=40)
+        measure = "再审检察建议" if k % 2 else "抗诉"
+        rejected = k == 5
+        out.append(Protest(c, "再审检察建议" if rejected else measure, issued, f"乌检民监〔{issued.year}〕{800 + k}号",
+                           "不采纳" if rejected else ("采纳" if measure == "再审检察建议" else None),
+                           None if rejected else f"（{filed.year}）内03民再{900 + k}号", filed,
+                           None if rejected else RETRIAL_RESULTS[k]))
+    return out
+
+
 def write_court_a(data: DemoData, path: Path) -> None:
-    """乌海中院: pinyin-initial column names, dates as YYYY-MM-DD, 是/否 flags."""
+    """乌海中院: pinyin-initial column names, dates as YYYY-MM-DD, 是/否 flags; its appeal rulings
+    that were protested, retried (原审案号 names the ruling)."""
     rows_f, rows_j, rows_e = [], [], []
     for i, c in enumerate(data.cases["内03"]):
+        public = "是" if c.type_code == "行初" and i % 9 == 0 else "否"  # 行政公益诉讼, as the system marks it
         rows_f.append((f"LA{i:06d}", data.messy(c.canonical), "乌海市中级人民法院", c.cause, f"{c.filed:%Y-%m-%d}",
-                       c.plaintiff, c.defendant, c.defendant_id, c.agency, c.claim, f"{c.updated:%Y-%m-%d %H:%M:%S}"))
+                       c.plaintiff, c.defendant, c.defendant_id, c.agency, c.claim, f"{c.updated:%Y-%m-%d %H:%M:%S}",
+                       None, "否", public))
         if c.decision:
             d = c.decision
             flag = None if d["head_appeared"] is None else ("是" if d["head_appeared"] else "否")
@@ -245,10 +284,20 @@ def write_court_a(data: DemoData, path: Path) -> None:
                        f"{x['closed']:%Y-%m-%d}" if x["closed"] else None,
                        *("是" if x[k] else "否" for k in ("report", "restrict", "search")),
                        f"{e.updated:%Y-%m-%d %H:%M:%S}"))
+    for k, p in enumerate(protests(data)):
+        if p.retrial is None:
+            continue
+        c = p.target
+        rows_f.append((f"LAZS{k:02d}", p.retrial, "乌海市中级人民法院", c.cause, f"{p.filed:%Y-%m-%d}", c.plaintiff,
+                       c.defendant, c.defendant_id, None, c.claim, f"{p.filed:%Y-%m-%d} 10:00:00", c.canonical, "否", "否"))
+        if p.result:
+            decided = p.filed + dt.timedelta(days=60)
+            rows_j.append((f"WSZS{k:02d}", p.retrial, *p.result, f"{decided:%Y-%m-%d}",
+                           f"{decided + dt.timedelta(days=15):%Y-%m-%d}", None, None, f"{decided:%Y-%m-%d} 16:00:00"))
     # deliberate defects: what a real extract contains
-    rows_f.append(("LA_BAD1", "（2024）内03民X12号", "乌海市中级人民法院", "买卖合同纠纷", "2024-05-06", "甲", "乙", None, None, 100.0, "2024-05-06 10:00:00"))
-    rows_f.append(("LA_BAD2", "（2024）内03民终77号", "乌海市中级人民法院", "劳动争议", "2024-13-45", "甲", "乙", None, None, 100.0, "2024-05-06 10:00:00"))
-    rows_f.append(("LA_BAD3", "（2024）内06民终88号", "乌海市中级人民法院", "劳动争议", "2024-04-01", "甲", "乙", None, None, 100.0, "2024-05-06 10:00:00"))
+    rows_f.append(("LA_BAD1", "（2024）内03民X12号", "乌海市中级人民法院", "买卖合同纠纷", "2024-05-06", "甲", "乙", None, None, 100.0, "2024-05-06 10:00:00", None, None, None))
+    rows_f.append(("LA_BAD2", "（2024）内03民终77号", "乌海市中级人民法院", "劳动争议", "2024-13-45", "甲", "乙", None, None, 100.0, "2024-05-06 10:00:00", None, None, None))
+    rows_f.append(("LA_BAD3", "（2024）内06民终88号", "乌海市中级人民法院", "劳动争议", "2024-04-01", "甲", "乙", None, None, 100.0, "2024-05-06 10:00:00", None, None, None))
     rows_e.append(("ZX_BAD1", None, "2024-02-02", "民事判决书", None, "甲", "乙", "150302199001011234", 100.0, 0.0, None, None,
                    "否", "否", "否", "2024-02-02 10:00:00"))
     _write_sqlite(path, COURT_A_SCHEMA, {"t_ajxx_la": rows_f, "t_cpws": rows_j, "t_zxaj": rows_e})
@@ -390,6 +439,11 @@ def write_supervision_drops(data: DemoData, folder: Path) -> list[Path]:
                      f"{target.decision['effective']:%Y-%m-%d}" if target.decision else "",  # type: ignore[index]
                      f"{issued:%Y-%m-%d} 11:00:00", "", "", ""])
     rows += agency_recommendations(data.as_of)
+    rows += [[p.doc_no, p.measure, "民事", "乌海市人民检察院", p.target.canonical, f"{p.issued:%Y-%m-%d}",
+              f"{p.issued + dt.timedelta(days=60):%Y-%m-%d}",
+              f"{p.issued + dt.timedelta(days=20):%Y-%m-%d}" if p.reply else "", p.reply or "",
+              f"{p.target.decision['effective']:%Y-%m-%d}", f"{p.issued:%Y-%m-%d} 11:00:00", "", "", ""]  # type: ignore[index]
+             for p in protests(data)]
     rows.sort(key=lambda r: r[5])
     rows.append(["乌检民监〔2024〕901号", "口头建议", "民事", "乌海市人民检察院", "（2023）内03民终5号", "2024-03-01", "", "", "", "", "2024-03-01 11:00:00", "", "", ""])
     rows.append(["乌检民监〔2024〕902号", "再审检察建议", "民事", "乌海市人民检察院", "（2023）内03民终6号", "2024-03-01", "2024-05-01", "2024-02-01", "采纳", "", "2024-03-01 11:00:00", "", "", ""])

@@ -7,9 +7,11 @@ with the calendar, not only with new data). Some also write report files under
 ``MARTS`` lists them in build order: a mart built from another comes after it. The rules each
 implements are in docs/domain-rules.md, "Marts"; their tables' shapes in ``schemas.marts``.
 
-    reply_tracking       mart_replies, mart_reply_escalation           (supervision)
+    reply_tracking       mart_replies, mart_reply_escalation,          (supervision)
+                         mart_agency_recommendations, mart_follow_up
     nonlit_statistics    mart_nonlit_quarterly + quarterly workbook    (mart_replies, enforcement)
-    supervision_window   mart_supervision_window                       (supervision, judgment)
+    protest_outcomes     mart_protest_outcomes, mart_protest_success   (supervision, filing, judgment)
+    supervision_window   mart_supervision_window                       (supervision, filing, judgment)
     enforcement_watch    mart_enforcement_watch                        (enforcement)
     admin_litigation     mart_admin_litigation(_year) + annual chart   (filing, judgment)
     class_divergence     mart_class_divergence                         (filing, judgment)

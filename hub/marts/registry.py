@@ -16,6 +16,7 @@ from hub.marts import (
     class_cases,
     enforcement_watch,
     nonlit_stats,
+    protest_outcomes,
     replies,
     report_files,
     supervision_window,
@@ -82,7 +83,16 @@ MARTS: tuple[Mart, ...] = (
         _quarterly,
     ),
     Mart(
-        "supervision_window", ("supervision", "judgment"),
+        "protest_outcomes", ("supervision", "filing", "judgment"),
+        "mart_protest_outcomes: each protest and retrial recommendation with its retrial (a 再审 case filed on "
+        "the target ruling) and the result; mart_protest_success: per procuratorate, year and measure, how many "
+        "were retried and how many changed the ruling.",
+        shapes.PROTEST_OUTCOMES,
+        "SELECT result, count(*) FROM mart_protest_outcomes GROUP BY 1",
+        lambda con, c, as_of: protest_outcomes.build(con, as_of),
+    ),
+    Mart(
+        "supervision_window", ("supervision", "filing", "judgment"),
         "mart_supervision_window: measures issued after the 3-year window of their target ruling, "
         "and rulings whose window is closing with no measure issued.",
         shapes.SUPERVISION_WINDOW,

@@ -3,8 +3,9 @@ ruling taking effect (docs/domain-rules.md, "Supervision window").
 
 ``mart_supervision_window`` lists measures issued after their target ruling's window closed
 (``issued_after_window``) and rulings whose window closes within the warning period with no
-measure issued yet (``window_closing``). The ruling's effective date is the one the measure
-states, else the judgment table's for the target case.
+measure issued yet (``window_closing``). The window runs from the date the measure states, else from the latest
+ruling of the target case and of the retrial reviews and retrials filed on it
+(``filing.original_case_no``): the ruling rejecting a retrial application, or the retrial's.
 """
 
 from __future__ import annotations
@@ -22,26 +23,45 @@ COLUMNS = SUPERVISION_WINDOW.columns
 def build(con: duckdb.DuckDBPyConnection, *, years: int, warn_days: int, as_of: dt.date) -> dict[str, int]:
     """Rebuild ``mart_supervision_window``; returns its row count."""
     sql = """CREATE OR REPLACE TABLE mart_supervision_window AS
-             WITH rulings AS (
+             WITH relations AS (  -- a retrial application's review, or a retrial, filed on an original ruling
+               SELECT f.case_no AS later, f.original_case_no AS original
+               FROM filing f JOIN code_case_type c ON c.type_code = f.case_type_code
+               WHERE f.original_case_no IS NOT NULL AND c.procedure IN ('申请再审', '再审')
+             ), own AS (
                SELECT case_no, any_value(court_code) AS court_code, max(effective_date) AS effective_date
                FROM judgment WHERE effective_date IS NOT NULL GROUP BY case_no
+             ), rulings AS (  -- per original ruling: from the latest of its own and those of the cases filed on it
+               SELECT coalesce(r.original, o.case_no) AS case_no,
+                      coalesce(any_value(o.court_code) FILTER (WHERE r.original IS NULL), any_value(o.court_code))
+                          AS court_code,
+                      max(o.effective_date) AS effective_date,
+                      CASE WHEN arg_max(r.original IS NOT NULL, (o.effective_date, r.original IS NOT NULL))
+                           THEN 'retrial' ELSE 'ruling' END AS counted_from,
+                      list(o.case_no) AS cases
+               FROM own o LEFT JOIN relations r ON r.later = o.case_no GROUP BY 1
              ), measures AS (
-               SELECT s.*, coalesce(s.target_effective_date, r.effective_date) AS effective
+               SELECT s.*, coalesce(s.target_effective_date, r.effective_date, o.effective_date) AS effective,
+                      CASE WHEN s.target_effective_date IS NOT NULL THEN 'measure'
+                           WHEN r.effective_date IS NOT NULL THEN r.counted_from
+                           WHEN o.effective_date IS NOT NULL THEN 'ruling' END AS counted_from
                FROM supervision s LEFT JOIN rulings r ON r.case_no = s.target_case_no
+                    LEFT JOIN own o ON o.case_no = s.target_case_no
+               WHERE s.target_case_no IS NOT NULL
              )
              SELECT 'issued_after_window' AS kind, record_key, doc_no, measure, target_case_no AS case_no,
-                    target_court_code AS court_code, effective AS effective_date,
+                    target_court_code AS court_code, effective AS effective_date, counted_from,
                     CAST(effective + to_years(CAST($years AS INTEGER)) AS DATE) AS window_ends, issued_date,
                     issued_date - CAST(effective + to_years(CAST($years AS INTEGER)) AS DATE) AS days,
                     CAST($as_of AS DATE) AS as_of
              FROM measures WHERE issued_date > effective + to_years(CAST($years AS INTEGER))
              UNION ALL
-             SELECT 'window_closing', j.case_no, NULL, NULL, j.case_no, j.court_code, j.effective_date,
+             SELECT 'window_closing', j.case_no, NULL, NULL, j.case_no, j.court_code, j.effective_date, j.counted_from,
                     CAST(j.effective_date + to_years(CAST($years AS INTEGER)) AS DATE), NULL,
                     CAST(j.effective_date + to_years(CAST($years AS INTEGER)) AS DATE) - $as_of,
                     CAST($as_of AS DATE)
              FROM rulings j
              WHERE j.effective_date + to_years(CAST($years AS INTEGER)) BETWEEN $as_of AND $as_of + CAST($warn AS INTEGER)
-               AND NOT EXISTS (SELECT 1 FROM supervision s WHERE s.target_case_no = j.case_no)
+               AND NOT EXISTS (SELECT 1 FROM supervision s WHERE list_contains(j.cases, s.target_case_no)
+                                                              OR s.target_case_no = j.case_no)
              ORDER BY kind, days DESC, case_no"""
     return rebuild(con, [(sql, {"years": years, "warn": warn_days, "as_of": as_of})], COLUMNS)

@@ -29,7 +29,7 @@ CASE_NUMBER_FIELDS = {"case_no", "target_case_no"}
 FANNED_OUT_FIELDS = {"case_no"}
 """Case number fields that are a record's key: a value naming several cases makes a record for
 each (the others keep the first case a value names)."""
-DOC_NUMBER_FIELDS = {"basis_doc_no", "court_case_no"}
+DOC_NUMBER_FIELDS = {"basis_doc_no", "court_case_no", "original_case_no"}
 """Document numbers kept as written unless they are case numbers, then canonical."""
 CODED_FIELDS = {
     "measure": ("code_supervision_measure", "measure"),

@@ -207,6 +207,26 @@ def test_agencies_law_enforcement_decisions_reach_the_procuratorate_linked_to_th
     assert re.search(rf"wh-proc-zhyw +{published}  .*; latest .*/wh-proc-zhyw/{published:08d}\n", out)
 
 
+def test_protests_are_followed_to_their_retrials(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """乌海中院 files its retrials with the ruling they retry (原审案号): each protest of the demo
+    finds its retrial and result, the procuratorate receives them, the summary counts them."""
+    from hub.cli.summary import print_summary
+
+    with hub.connect(demo) as con:
+        results = dict(con.execute("SELECT regexp_extract(doc_no, '〕(8\\d\\d)号', 1), result FROM mart_protest_outcomes "
+                                   "WHERE regexp_matches(doc_no, '〕80[0-5]号')").fetchall())
+        retried = con.execute("SELECT count(*) FROM filing WHERE original_case_no IS NOT NULL AND case_type_code = '民再'"
+                              ).fetchone()[0]
+    assert results == {"800": "amended", "801": "remanded", "802": "upheld", "803": "settled",
+                       "804": "retrial_pending", "805": "not_adopted"}
+    assert retried == 5
+    sent = pq.read_table(demo / "outbox" / "wh-proc-zhyw" / "00000001" / "data" / "mart_protest_outcomes.parquet")
+    assert {"amended", "remanded", "upheld", "settled"} <= set(sent.column("result").to_pylist())
+    print_summary(Home(demo))
+    out = capsys.readouterr().out.split("(mart_protest_outcomes)")[1]
+    assert re.search(r"\n  amended +\d+\n", out)
+
+
 def test_every_bundle_verifies(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for bundle in bundles(demo):
         assert main(["verify", str(bundle), "--keys", str(demo / "keys")]) == 0, bundle

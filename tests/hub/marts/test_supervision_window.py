@@ -54,3 +54,36 @@ def test_late_measures_and_closing_windows(tmp_path: Path) -> None:
         ("issued_after_window", "（2020）内03民终1号", d(2023, 6, 1), 10),
         ("window_closing", "（2021）内03民终2号", d(2025, 1, 20), 20),
     ]
+
+
+def test_the_window_runs_from_the_ruling_rejecting_a_retrial_application_or_the_retrial(tmp_path: Path) -> None:
+    """A retrial review or retrial filed on a ruling (its original_case_no) moves the ruling's window
+    to that later ruling: a measure in time by it is not late, and the ruling's window closes later."""
+    judgments = [
+        {"ah": "（2020）内03民终1号", "cprq": "2020-05-01", "sxrq": "2020-06-01"},  # own window ends 2023-06-01
+        {"ah": "（2020）内03民申5号", "cprq": "2020-09-01", "sxrq": "2020-09-01"},  # rejects a retrial of 1: ends 2023-09-01
+        {"ah": "（2021）内03民终6号", "cprq": "2021-09-01", "sxrq": "2021-10-01"},  # nothing filed on it: ends 2024-10-01
+        {"ah": "（2020）内03民终7号", "cprq": "2020-04-01", "sxrq": "2020-05-01"},  # own window ended 2023-05-01
+        {"ah": "（2020）内03民再8号", "cprq": "2020-08-01", "sxrq": "2020-08-15"},  # its retrial: ends 2023-08-15
+    ]
+    filings = [{"ah": "（2020）内03民申5号", "larq": "2020-07-01", "ysah": "（2020）内03民终1号"},
+               {"ah": "（2020）内03民再8号", "larq": "2020-06-01", "ysah": "(2020)内03民终7号"}]
+    measures = [
+        # 1's window runs from the rejection (2020-09-01): issued 2023-06-11 is in time
+        {"wsbh": "乌检民监〔2023〕1号", "fs": "抗诉", "ah": "（2020）内03民终1号", "fcrq": "2023-06-11", "sxrq": None},
+        # 6's from its own ruling: issued 2024-10-11, 10 days late
+        {"wsbh": "乌检民监〔2024〕6号", "fs": "抗诉", "ah": "（2021）内03民终6号", "fcrq": "2024-10-11", "sxrq": None},
+    ]
+    with Warehouse(tmp_path / "lake", hash_key=b"k") as wh:
+        apply(wh, tmp_path, "c1_judg", "judgment", judgments, JUDG_MAP, "ah", "内03")
+        apply(wh, tmp_path, "c1_fil", "filing", filings,
+              {"case_no": "ah", "filing_date": "larq", "original_case_no": "ysah"}, "ah", "内03")
+        apply(wh, tmp_path, "p1_sup", "supervision", measures, SUP_MAP, "wsbh", None)
+        supervision_window.build(wh.con, years=3, warn_days=90, as_of=dt.date(2023, 7, 1))
+        rows = wh.query("SELECT kind, case_no, window_ends, counted_from, days FROM mart_supervision_window "
+                        "ORDER BY kind, case_no").fetchall()
+    d = dt.date
+    assert rows == [
+        ("issued_after_window", "（2021）内03民终6号", d(2024, 10, 1), "ruling", 10),
+        ("window_closing", "（2020）内03民终7号", d(2023, 8, 15), "retrial", 45),  # not 民再8 on its own
+    ]

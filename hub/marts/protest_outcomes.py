@@ -1,0 +1,73 @@
+"""Protest outcomes: what became of each protest (抗诉) and retrial recommendation (再审检察建议).
+
+A measure targets a ruling; the court's retrial of it is the case filed with that ruling's case
+number as its original (``filing.original_case_no``, a retrial type). ``mart_protest_outcomes``
+gives each measure its retrial, if any, and the retrial's result (amended, remanded, upheld,
+settled) or why there is none yet; ``mart_protest_success`` sums them per issuer, year and
+measure, with the share of retrials decided on the merits that changed the ruling
+(docs/domain-rules.md, "Protest outcomes").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+
+from hub.marts.tables import rebuild
+from schemas.codes import MEDIATION_DOCUMENT, PROTEST_MEASURES, RETRIAL_RESULTS
+from schemas.marts import PROTEST_OUTCOMES
+from schemas.sql import lit, lit_tuple
+
+COLUMNS = PROTEST_OUTCOMES.columns
+
+
+def _result(outcome: str, document: str) -> str:
+    """SQL naming a retrial judgment's result from its outcome and document type."""
+    cases = " ".join(f"WHEN {outcome} IN {lit_tuple(outcomes)} THEN {lit(result)}"
+                     for result, outcomes in RETRIAL_RESULTS.items())
+    return f"CASE WHEN {document} = {lit(MEDIATION_DOCUMENT)} THEN 'settled' {cases} ELSE 'other' END"
+
+
+def build(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> dict[str, int]:
+    """Rebuild both tables as of ``as_of``; returns their row counts."""
+    return rebuild(con, [
+        (f"""CREATE OR REPLACE TABLE mart_protest_outcomes AS
+             WITH retrials AS (  -- per original ruling, its latest retrial
+               SELECT f.original_case_no AS original, arg_max(f.case_no, f.filing_date) AS case_no,
+                      max(f.filing_date) AS filing_date
+               FROM filing f JOIN code_case_type c ON c.type_code = f.case_type_code
+               WHERE f.original_case_no IS NOT NULL AND c.procedure = '再审' GROUP BY 1
+             ), decided AS (
+               SELECT case_no, arg_max(outcome, decided_date) AS outcome,
+                      arg_max(document_type, decided_date) AS document_type, max(decided_date) AS decided_date
+               FROM judgment GROUP BY case_no
+             )
+             SELECT s.record_key, s.doc_no, s.measure, s.source_institution, s.target_case_no, s.target_court_code,
+                    s.issued_date, s.reply_result, r.case_no AS retrial_case_no, r.filing_date AS retrial_filing_date,
+                    d.decided_date AS retrial_decided_date, d.outcome AS retrial_outcome,
+                    CASE WHEN d.case_no IS NOT NULL THEN {_result('d.outcome', 'd.document_type')}
+                         WHEN r.case_no IS NOT NULL THEN 'retrial_pending'
+                         WHEN s.measure = '再审检察建议' AND s.reply_result = '不采纳' THEN 'not_adopted'
+                         ELSE 'no_retrial' END AS result,
+                    CAST($as_of AS DATE) AS as_of
+             FROM supervision s
+             LEFT JOIN retrials r ON r.original = s.target_case_no AND r.filing_date >= s.issued_date
+             LEFT JOIN decided d ON d.case_no = r.case_no
+             WHERE s.measure IN {lit_tuple(PROTEST_MEASURES)}
+             ORDER BY s.source_institution, s.issued_date, s.record_key""", {"as_of": as_of}),
+        ("""CREATE OR REPLACE TABLE mart_protest_success AS
+            SELECT source_institution, year(issued_date) AS year, measure, count(*) AS measures,
+                   count(retrial_case_no) AS retried,
+                   count(*) FILTER (WHERE result IN ('amended', 'remanded', 'upheld', 'settled', 'other')) AS decided,
+                   count(*) FILTER (WHERE result = 'amended') AS amended,
+                   count(*) FILTER (WHERE result = 'remanded') AS remanded,
+                   count(*) FILTER (WHERE result = 'upheld') AS upheld,
+                   count(*) FILTER (WHERE result = 'settled') AS settled,
+                   count(*) FILTER (WHERE result = 'not_adopted') AS not_adopted,
+                   round(count(*) FILTER (WHERE result IN ('amended', 'remanded'))
+                         / nullif(count(*) FILTER (WHERE result IN ('amended', 'remanded', 'upheld')), 0), 4)
+                       AS change_rate,
+                   CAST($as_of AS DATE) AS as_of
+            FROM mart_protest_outcomes GROUP BY ALL ORDER BY source_institution, year, measure""", {"as_of": as_of}),
+    ], COLUMNS)

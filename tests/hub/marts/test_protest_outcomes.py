@@ -1,0 +1,80 @@
+"""Protest outcomes from hand-made measures, retrial filings and judgments; every result worked out by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from connectors.base import SOURCE_ROW, Batch
+from hub.marts import protest_outcomes
+from hub.normalize.apply import apply as apply_batch
+from hub.normalize.warehouse import Warehouse
+from hub.pull.landing import land
+
+FILING_MAP = {"case_no": "ah", "filing_date": "larq", "original_case_no": "ysah"}
+JUDG_MAP = {"case_no": "ah", "document_type": "wslx", "outcome": "cpjg", "decided_date": "cprq"}
+SUP_MAP = {"doc_no": "wsbh", "measure": "fs", "target_case_no": "ah", "issued_date": "fcrq", "reply_result": "hfjg",
+           "replied_date": "hfrq"}
+
+
+def apply(wh: Warehouse, tmp_path: Path, source: str, rt: str, rows: list[dict[str, Any]], mapping: dict[str, str],
+          court: str | None) -> None:
+    table = pa.Table.from_pylist([r | {SOURCE_ROW: i} for i, r in enumerate(rows, 1)])
+    batch = land(Batch(source, table, origin="test"), tmp_path / "landing", record_type=rt, institution="p1", run_id="r")
+    key = "wsbh" if rt == "supervision" else "ah"
+    assert apply_batch(wh, batch, mapping=mapping, key_column=key, court_code=court, run_id="r")["rows_applied"] == len(rows)
+
+
+def measure(n: int, fs: str, target: str, issued: str, reply: str | None = None) -> dict[str, Any]:
+    return {"wsbh": f"乌检民监〔2024〕{n}号", "fs": fs, "ah": target, "fcrq": issued, "hfjg": reply,
+            "hfrq": "2024-03-01" if reply else None}
+
+
+def test_each_protest_gets_its_retrial_and_result_and_each_issuer_its_change_rate(tmp_path: Path) -> None:
+    filings = [
+        {"ah": "（2024）内03民再1号", "larq": "2024-03-01", "ysah": "（2023）内03民终1号"},
+        {"ah": "（2024）内03民再2号", "larq": "2024-03-05", "ysah": "（2023）内03民终2号"},
+        {"ah": "（2024）内03民再3号", "larq": "2024-04-01", "ysah": "（2023）内03民终3号"},   # not decided yet
+        {"ah": "（2023）内03民再9号", "larq": "2023-01-01", "ysah": "（2022）内03民终9号"},   # filed before the protest
+        {"ah": "（2024）内03民再10号", "larq": "2024-05-01", "ysah": "（2023）内03民终10号"},
+        {"ah": "（2024）内03民终11号", "larq": "2024-05-01", "ysah": "（2024）内0302民初11号"},  # an appeal, not a retrial
+    ]
+    judgments = [
+        {"ah": "（2024）内03民再1号", "wslx": "判决书", "cpjg": "改判", "cprq": "2024-06-01"},
+        {"ah": "（2024）内03民再2号", "wslx": "调解书", "cpjg": "支持", "cprq": "2024-06-02"},  # a 调解书 settles
+        {"ah": "（2024）内03民再10号", "wslx": "判决书", "cpjg": "维持", "cprq": "2024-07-01"},
+    ]
+    measures = [
+        measure(1, "抗诉", "（2023）内03民终1号", "2024-01-10"),                   # amended
+        measure(2, "抗诉", "（2023）内03民终2号", "2024-01-15"),                   # settled
+        measure(3, "再审检察建议", "（2023）内03民终3号", "2024-02-01", "采纳"),   # retrial pending
+        measure(4, "再审检察建议", "（2023）内03民终4号", "2024-02-01", "不采纳"),  # not adopted
+        measure(5, "抗诉", "（2022）内03民终9号", "2024-01-20", "不采纳"),  # its "retrial" came first; a protest is retried
+        measure(6, "检察建议", "（2023）内03民终1号", "2024-01-10"),               # not a protest: left out
+        measure(7, "抗诉", "（2023）内03民终10号", "2024-02-10"),                  # upheld
+    ]
+    with Warehouse(tmp_path / "lake", hash_key=b"k") as wh:
+        apply(wh, tmp_path, "c1_fil", "filing", filings, FILING_MAP, "内03")
+        apply(wh, tmp_path, "c1_judg", "judgment", judgments, JUDG_MAP, "内03")
+        apply(wh, tmp_path, "p1_sup", "supervision", measures, SUP_MAP, None)
+        counts = protest_outcomes.build(wh.con, dt.date(2024, 12, 31))
+        outcomes = {r[0].split("〕")[1]: r[1:] for r in wh.query(
+            "SELECT doc_no, retrial_case_no, result FROM mart_protest_outcomes").fetchall()}
+        success = wh.query("SELECT * EXCLUDE (source_institution, as_of) FROM mart_protest_success").fetchall()
+    assert counts == {"mart_protest_outcomes": 6, "mart_protest_success": 2}
+    assert outcomes == {
+        "1号": ("（2024）内03民再1号", "amended"),
+        "2号": ("（2024）内03民再2号", "settled"),
+        "3号": ("（2024）内03民再3号", "retrial_pending"),
+        "4号": (None, "not_adopted"),
+        "5号": (None, "no_retrial"),
+        "7号": ("（2024）内03民再10号", "upheld"),
+    }
+    # (year, measure, measures, retried, decided, amended, remanded, upheld, settled, not adopted, change rate)
+    assert success == [
+        (2024, "再审检察建议", 2, 1, 0, 0, 0, 0, 0, 1, None),
+        (2024, "抗诉", 4, 3, 3, 1, 0, 1, 1, 0, 0.5),
+    ]
