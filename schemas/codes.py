@@ -131,6 +131,20 @@ AGENCY_DECISION_TYPES: dict[str, str] = {
 
 PERFORMANCE: dict[str, str] = {"已履行": "performed", "部分履行": "partly performed", "未履行": "not performed"}
 
+CLUE_TYPES: dict[str, str] = {
+    "虚假诉讼": "false litigation", "拒不执行判决裁定": "refusal to execute a judgment or ruling",
+    "刑事犯罪": "criminal offence", "职务违法": "official misconduct", "其他": "other clue",
+}
+
+REFERRAL_RESULTS: dict[str, str] = {
+    "立案": "case opened", "不予立案": "no case opened", "已处理": "dealt with otherwise",
+    "移送其他机关": "passed on to another institution", "正在核查": "still being verified",
+}
+REFERRAL_ACCEPTED = ("立案", "已处理")
+"""Feedback that the clue was acted on (a case opened, or dealt with otherwise)."""
+REFERRAL_INTERIM = "正在核查"
+"""Feedback that is not yet the handling's result: the referral still awaits its final feedback."""
+
 DOCUMENT_TYPES: dict[str, str] = {"判决书": "judgment", "裁定书": "ruling", "调解书": "mediation agreement", "决定书": "decision"}
 
 REPLY_RESULTS: dict[str, str] = {"采纳": "adopted", "部分采纳": "partly adopted", "不采纳": "not adopted"}
@@ -204,6 +218,8 @@ def code_tables() -> dict[str, pa.Table]:
         "code_document_type": _labels("document_type", DOCUMENT_TYPES),
         "code_agency_decision_type": _labels("decision_type", AGENCY_DECISION_TYPES),
         "code_performance": _labels("performance", PERFORMANCE),
+        "code_clue_type": _labels("clue_type", CLUE_TYPES),
+        "code_referral_result": _labels("feedback_result", REFERRAL_RESULTS),
     }
 
 

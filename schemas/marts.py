@@ -171,6 +171,42 @@ PROTEST_OUTCOMES = MartTables(
     keys={"mart_protest_outcomes": ("record_key",), "mart_protest_success": ("source_institution", "year", "measure")},
 )
 
+REFERRALS = MartTables(
+    columns={
+        "mart_referrals": {
+            "record_key": ("记录键", "the referral's record key in referral"),
+            "doc_no": ("移送函号", "the referral letter"),
+            "clue_type": ("线索类型", "虚假诉讼/拒不执行判决裁定/刑事犯罪/职务违法/其他"),
+            "source_institution": ("来源机构", "institution whose records carried it"),
+            "sender": ("移送单位", "who referred the clue"),
+            "recipient": ("接收单位", "who received it"),
+            "related_case_no": ("关联案号", "the case the clue came from"),
+            "referred_date": ("移送日期", "date referred"),
+            "due_date": ("反馈期限", "feedback deadline, when one was set"),
+            "feedback_date": ("反馈日期", "date of the latest feedback"),
+            "feedback_result": ("处理结果", "what the recipient did"),
+            "status": ("反馈状态", "answered, answered_late (after the deadline), overdue (no final feedback, deadline "
+                                  "past), being_verified (only 正在核查 so far), awaiting"),
+            "days_waiting": ("待反馈天数", "no final feedback yet: as_of - referred_date"),
+            "as_of": ("统计日", "the day the statuses refer to"),
+        },
+        "mart_referral_feedback": {
+            "source_institution": ("来源机构", "institution that referred the clues"),
+            "recipient": ("接收单位", "institution they were referred to"),
+            "clue_type": ("线索类型", "kind of clue"),
+            "referred": ("移送数", "clues referred"),
+            "answered": ("已反馈", "with final feedback"),
+            "answered_late": ("逾期反馈", "final feedback after the deadline"),
+            "overdue": ("逾期未反馈", "no final feedback, deadline past"),
+            "awaiting": ("待反馈", "no final feedback, no deadline past"),
+            "acted_on": ("已立案或处理", "final feedback that a case was opened or the clue dealt with"),
+            "acted_on_rate": ("立案处理率", "acted_on / answered; NULL when none answered"),
+            "as_of": ("统计日", "the day the figures refer to"),
+        },
+    },
+    keys={"mart_referrals": ("record_key",), "mart_referral_feedback": ("source_institution", "recipient", "clue_type")},
+)
+
 SUPERVISION_WINDOW = MartTables(
     columns={
         "mart_supervision_window": {
@@ -275,7 +311,7 @@ CLASS_DIVERGENCE = MartTables(
 )
 
 MARTS: tuple[MartTables, ...] = (
-    REPLY_TRACKING, NONLIT_STATISTICS, PROTEST_OUTCOMES, SUPERVISION_WINDOW, ENFORCEMENT_WATCH, ADMIN_LITIGATION, CLASS_DIVERGENCE,
+    REPLY_TRACKING, NONLIT_STATISTICS, PROTEST_OUTCOMES, REFERRALS, SUPERVISION_WINDOW, ENFORCEMENT_WATCH, ADMIN_LITIGATION, CLASS_DIVERGENCE,
 )
 
 MART_TABLES: dict[str, MartTables] = {table: m for m in MARTS for table in m.columns}

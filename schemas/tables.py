@@ -138,18 +138,34 @@ AGENCY_DECISION = (
 """An administrative agency's law-enforcement decision, shared by the agency or the government's
 platform: what a 行审 application enforces, and what an administrative case may contest."""
 
+REFERRAL = (
+    Field("doc_no", "VARCHAR", "移送函号", "number of the referral letter, as issued", required=True),
+    Field("clue_type", "VARCHAR", "线索类型", "虚假诉讼/拒不执行判决裁定/刑事犯罪/职务违法/其他"),
+    Field("sender", "VARCHAR", "移送单位", "institution that referred the clue"),
+    Field("recipient", "VARCHAR", "接收单位", "institution the clue was referred to (a procuratorate, police, "
+          "a supervisory commission, a court)", required=True),
+    Field("related_case_no", "VARCHAR", "关联案号", "the case the clue came from, canonical when a court case number"),
+    Field("referred_date", "DATE", "移送日期", "date referred", required=True),
+    Field("due_date", "DATE", "反馈期限", "date by which the recipient is to report back, when one was set"),
+    Field("feedback_date", "DATE", "反馈日期", "date the recipient reported how it handled the clue"),
+    Field("feedback_result", "VARCHAR", "处理结果", "立案/不予立案/已处理/移送其他机关/正在核查"),
+)
+"""A clue referred to another institution (线索移送: false litigation, refusal to execute, crimes,
+misconduct) and the feedback on how it was handled, as the referring institution records them."""
+
 TABLES: dict[str, tuple[Field, ...]] = {
     "filing": FILING,
     "judgment": JUDGMENT,
     "enforcement": ENFORCEMENT,
     "supervision": SUPERVISION,
     "agency_decision": AGENCY_DECISION,
+    "referral": REFERRAL,
 }
 """Record type -> its fields (without provenance)."""
 
 RECORD_KEYS: dict[str, str] = {
     "filing": "case_no", "judgment": "case_no", "enforcement": "case_no",
-    "supervision": "doc_no", "agency_decision": "doc_no",
+    "supervision": "doc_no", "agency_decision": "doc_no", "referral": "doc_no",
 }
 """The field each record type is known by: a case number, or a document number (unique only
 per issuing institution, so its record key is the institution's id, ``/``, and the number)."""

@@ -57,6 +57,8 @@ def print_summary(
                              ).fetchall() if "mart_follow_up" in marts else []
         protests = wh.query("SELECT result, count(*) FROM mart_protest_outcomes GROUP BY 1 ORDER BY 2 DESC, 1"
                             ).fetchall() if "mart_protest_outcomes" in marts else []
+        referred = wh.query("SELECT status, count(*) FROM mart_referrals GROUP BY 1 ORDER BY 2 DESC, 1"
+                            ).fetchall() if "mart_referrals" in marts else []
         window = dict(wh.query("SELECT kind, count(*) FROM mart_supervision_window GROUP BY 1").fetchall()
                       ) if "mart_supervision_window" in marts else {}
         watch = wh.query("SELECT rule, count(*) FROM mart_enforcement_watch GROUP BY 1 ORDER BY 2 DESC, 1"
@@ -117,6 +119,10 @@ def print_summary(
         print("\nprotests and retrial recommendations, and their retrials (mart_protest_outcomes)")
         for result, n in protests:
             print(f"  {result:<24} {n:>7}")
+    if referred:
+        print("\nclues referred to other institutions, and their feedback (mart_referrals)")
+        for status, n in referred:
+            print(f"  {status:<24} {n:>7}")
     if window:
         print("\nsupervision window, 3 years from the ruling (mart_supervision_window)")
         for kind, n in sorted(window.items()):

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from hub.config.base import Model, cron, env_name, identifier
 from schemas.tables import TABLES, source_fields
 
-RecordType = Literal["filing", "judgment", "enforcement", "supervision", "agency_decision"]
+RecordType = Literal["filing", "judgment", "enforcement", "supervision", "agency_decision", "referral"]
 
 
 class Institution(Model):

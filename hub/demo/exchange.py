@@ -82,6 +82,14 @@ sources:
               respondent: bzxr, respondent_id: bzxrzjhm, amount_due: sqbd, amount_executed: sjdw,
               closure_type: jafs, closure_date: jarq, asset_report_order: bgccl,
               consumption_restriction: xzxfl, asset_search_done: ccdcwb, source_updated_at: gxsj}}
+  - name: wh_court_referral
+    institution: wh-court
+    record_type: referral
+    kind: database
+    database: {{url: "sqlite:///sources/wh-court.sqlite", table: t_xsys, cursor: gxsj}}
+    key: ysbs
+    mapping: {{doc_no: yshh, clue_type: xslx, recipient: jsdw, related_case_no: glah, referred_date: ysrq,
+              due_date: fkqx, feedback_date: fkrq, feedback_result: cljg, source_updated_at: gxsj}}
   # 海勃湾区法院: another vendor's system, English column names
   - name: hbw_court_filing
     institution: hbw-court
@@ -201,6 +209,13 @@ agreements:
       - record_type: mart_protest_outcomes
         columns: {{doc_no: clear, measure: clear, target_case_no: clear, issued_date: clear, retrial_case_no: clear,
                   retrial_decided_date: clear, retrial_outcome: clear, result: clear, as_of: clear}}
+      # the clues the court referred, and their feedback status: false litigation and refusal to execute
+      # even when referred to the police (the procuratorate is told at the same time), crimes referred to it
+      - record_type: mart_referrals
+        where: [{{column: clue_type, op: in, value: [虚假诉讼, 拒不执行判决裁定, 刑事犯罪]}}]
+        columns: {{doc_no: clear, clue_type: clear, recipient: clear, related_case_no: clear, referred_date: clear,
+                  due_date: clear, feedback_date: clear, feedback_result: clear, status: clear,
+                  days_waiting: clear, as_of: clear}}
       # and the agencies' law-enforcement decisions the government platform opens to it; parties masked
       - record_type: agency_decision
         columns: {{doc_no: clear, agency: clear, decision_type: clear, cause: clear, party: mask,

@@ -210,6 +210,8 @@ CREATE TABLE t_ajxx_la (ajbs TEXT PRIMARY KEY, ah TEXT, fymc TEXT, ay TEXT, larq
   bgzjhm TEXT, bsxzjg TEXT, bdje REAL, gxsj TEXT, ysah TEXT, wcnr TEXT, gyss TEXT);
 CREATE TABLE t_cpws (wsbs TEXT PRIMARY KEY, ah TEXT, wslx TEXT, cpjg TEXT, cprq TEXT, sxrq TEXT,
   bsxzjg TEXT, fzrcz TEXT, gxsj TEXT);
+CREATE TABLE t_xsys (ysbs TEXT PRIMARY KEY, yshh TEXT, xslx TEXT, jsdw TEXT, glah TEXT, ysrq TEXT, fkqx TEXT,
+  fkrq TEXT, cljg TEXT, gxsj TEXT);
 CREATE TABLE t_zxaj (zxbs TEXT PRIMARY KEY, zxah TEXT, larq TEXT, zxyjlx TEXT, zxyjwh TEXT, sqzxr TEXT,
   bzxr TEXT, bzxrzjhm TEXT, sqbd REAL, sjdw REAL, jafs TEXT, jarq TEXT, bgccl TEXT, xzxfl TEXT, ccdcwb TEXT,
   gxsj TEXT);
@@ -294,13 +296,35 @@ def write_court_a(data: DemoData, path: Path) -> None:
             decided = p.filed + dt.timedelta(days=60)
             rows_j.append((f"WSZS{k:02d}", p.retrial, *p.result, f"{decided:%Y-%m-%d}",
                            f"{decided + dt.timedelta(days=15):%Y-%m-%d}", None, None, f"{decided:%Y-%m-%d} 16:00:00"))
+    rows_r = referrals(data)
     # deliberate defects: what a real extract contains
     rows_f.append(("LA_BAD1", "（2024）内03民X12号", "乌海市中级人民法院", "买卖合同纠纷", "2024-05-06", "甲", "乙", None, None, 100.0, "2024-05-06 10:00:00", None, None, None))
     rows_f.append(("LA_BAD2", "（2024）内03民终77号", "乌海市中级人民法院", "劳动争议", "2024-13-45", "甲", "乙", None, None, 100.0, "2024-05-06 10:00:00", None, None, None))
     rows_f.append(("LA_BAD3", "（2024）内06民终88号", "乌海市中级人民法院", "劳动争议", "2024-04-01", "甲", "乙", None, None, 100.0, "2024-05-06 10:00:00", None, None, None))
     rows_e.append(("ZX_BAD1", None, "2024-02-02", "民事判决书", None, "甲", "乙", "150302199001011234", 100.0, 0.0, None, None,
                    "否", "否", "否", "2024-02-02 10:00:00"))
-    _write_sqlite(path, COURT_A_SCHEMA, {"t_ajxx_la": rows_f, "t_cpws": rows_j, "t_zxaj": rows_e})
+    _write_sqlite(path, COURT_A_SCHEMA, {"t_ajxx_la": rows_f, "t_cpws": rows_j, "t_zxaj": rows_e, "t_xsys": rows_r})
+
+
+def referrals(data: DemoData) -> list[tuple[object, ...]]:
+    """乌海中院's clue referrals (线索移送) with the feedback it received: answered, overdue, late,
+    only an interim answer, awaiting; and one whose feedback is dated before it (quarantined)."""
+    def day(days: int | None) -> str | None:
+        return None if days is None else f"{data.as_of + dt.timedelta(days=days):%Y-%m-%d}"
+    civil, enforced = data.cases["内03"], data.enforcement["内03"]
+    proc, police, commission = "乌海市人民检察院", "乌海市公安局", "乌海市监察委员会"
+    plan = [  # (clue type, recipient, related case, referred, due, feedback, result)
+        ("虚假诉讼", proc, civil[0], -200, -170, -180, "立案"),
+        ("虚假诉讼", police, civil[1], -150, -120, None, None),
+        ("拒不执行判决裁定", police, enforced[0], -100, -70, -60, "立案"),
+        ("刑事犯罪", proc, civil[2], -40, None, -30, "正在核查"),
+        ("职务违法", commission, civil[3], -20, None, None, None),
+        ("拒不执行判决裁定", proc, enforced[1], -300, -270, -280, "不予立案"),
+        ("虚假诉讼", proc, civil[4], -90, None, -95, "立案"),
+    ]
+    return [(f"YS{k:04d}", f"乌中法移〔{data.as_of.year}〕{k + 1}号", clue, to, data.messy(case.canonical), day(sent),
+             day(due), day(back), result, f"{day(back if back is not None else sent)} 10:00:00")
+            for k, (clue, to, case, sent, due, back, result) in enumerate(plan)]
 
 
 def write_court_b(data: DemoData, path: Path) -> None:

@@ -29,9 +29,9 @@ from schemas.sql import q
 from schemas.tables import PROVENANCE, RECORD_TYPES, stored_fields
 
 CASE_FIELDS = {"filing": "case_no", "judgment": "case_no", "enforcement": "case_no", "supervision": "target_case_no",
-               "agency_decision": "court_case_no"}
+               "agency_decision": "court_case_no", "referral": "related_case_no"}
 """The case number each record type is found by (a supervision measure by the case it targets, an
-agency's decision by the court case enforcing it)."""
+agency's decision by the court case enforcing it, a referral by the case the clue came from)."""
 _PROVENANCE = {f.name for f in PROVENANCE}
 
 

@@ -11,6 +11,7 @@ implements are in docs/domain-rules.md, "Marts"; their tables' shapes in ``schem
                          mart_agency_recommendations, mart_follow_up
     nonlit_statistics    mart_nonlit_quarterly + quarterly workbook    (mart_replies, enforcement)
     protest_outcomes     mart_protest_outcomes, mart_protest_success   (supervision, filing, judgment)
+    referral_feedback    mart_referrals, mart_referral_feedback        (referral)
     supervision_window   mart_supervision_window                       (supervision, filing, judgment)
     enforcement_watch    mart_enforcement_watch                        (enforcement)
     admin_litigation     mart_admin_litigation(_year) + annual chart   (filing, judgment)

@@ -17,6 +17,7 @@ from hub.marts import (
     enforcement_watch,
     nonlit_stats,
     protest_outcomes,
+    referrals,
     replies,
     report_files,
     supervision_window,
@@ -90,6 +91,14 @@ MARTS: tuple[Mart, ...] = (
         shapes.PROTEST_OUTCOMES,
         "SELECT result, count(*) FROM mart_protest_outcomes GROUP BY 1",
         lambda con, c, as_of: protest_outcomes.build(con, as_of),
+    ),
+    Mart(
+        "referral_feedback", ("referral",),
+        "mart_referrals: each clue referred to another institution with its feedback status; "
+        "mart_referral_feedback: per sender, recipient and clue type, how many were answered and acted on.",
+        shapes.REFERRALS,
+        "SELECT status, count(*) FROM mart_referrals GROUP BY 1",
+        lambda con, c, as_of: referrals.build(con, as_of),
     ),
     Mart(
         "supervision_window", ("supervision", "filing", "judgment"),

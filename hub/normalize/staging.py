@@ -29,7 +29,7 @@ CASE_NUMBER_FIELDS = {"case_no", "target_case_no"}
 FANNED_OUT_FIELDS = {"case_no"}
 """Case number fields that are a record's key: a value naming several cases makes a record for
 each (the others keep the first case a value names)."""
-DOC_NUMBER_FIELDS = {"basis_doc_no", "court_case_no", "original_case_no"}
+DOC_NUMBER_FIELDS = {"basis_doc_no", "court_case_no", "original_case_no", "related_case_no"}
 """Document numbers kept as written unless they are case numbers, then canonical."""
 CODED_FIELDS = {
     "measure": ("code_supervision_measure", "measure"),
@@ -157,6 +157,9 @@ def rules(record_type: str, mapped: set[str], courts: bool, *, split: bool = Fal
         ))
     if record_type == "supervision" and {"replied_date", "issued_date"} <= mapped:
         out.append(Rule("reply_before_issue", "replied_date < issued_date", lit("replied_date is earlier than issued_date")))
+    if record_type == "referral" and {"feedback_date", "referred_date"} <= mapped:
+        out.append(Rule("feedback_before_referral", "feedback_date < referred_date",
+                        lit("feedback_date is earlier than referred_date")))
     return out
 
 

@@ -17,6 +17,8 @@ CODED_COLUMNS = [
     ("supervision", "domain", "code_supervision_domain", "domain"),
     ("agency_decision", "decision_type", "code_agency_decision_type", "decision_type"),
     ("agency_decision", "performance", "code_performance", "performance"),
+    ("referral", "clue_type", "code_clue_type", "clue_type"),
+    ("referral", "feedback_result", "code_referral_result", "feedback_result"),
 ]
 """(table, column, code table, code column): values outside the code table are flagged, not
 quarantined, since a court's new outcome wording is still a valid record."""
@@ -67,6 +69,14 @@ SELECT 'agency_decision', d.record_key, 'court_case_no', d.court_case_no, c.case
        CASE WHEN c.case_no IS NULL THEN 'no court has shared an enforcement case ' || d.court_case_no END
 FROM agency_decision d LEFT JOIN (SELECT DISTINCT case_no FROM enforcement) c ON c.case_no = d.court_case_no
 WHERE d.court_case_no IS NOT NULL
+UNION ALL
+SELECT 'referral', x.record_key, 'related_case_no', x.related_case_no, c.case_no IS NOT NULL,
+       CASE WHEN c.case_no IS NOT NULL THEN NULL
+            WHEN NOT regexp_matches(x.related_case_no, '^（[0-9]{4}）')
+                THEN 'not a court case number (a procuratorate''s or police case, say)'
+            ELSE 'case ' || x.related_case_no || ' is not among the cases shared with the hub' END
+FROM referral x LEFT JOIN (SELECT DISTINCT case_no FROM cases) c ON c.case_no = x.related_case_no
+WHERE x.related_case_no IS NOT NULL
 """
 
 LINK_RATE_SQL = """
@@ -104,10 +114,11 @@ def all_views() -> list[str]:
 VIEWS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     "links": ("Every supervision target, follow-up, enforcement basis and agency decision's court case, "
               "resolved to a shared record or not, with why", {
-        "record_type": ("记录类型", "supervision, enforcement or agency_decision"),
+        "record_type": ("记录类型", "supervision, enforcement, agency_decision or referral"),
         "record_key": ("记录键", "the linking record"),
         "link": ("关联字段", "target_case_no, follow_up_of (the measure followed up), basis_doc_no (a case, or an "
-                             "agency decision) or court_case_no (the 行审 case enforcing a decision)"),
+                             "agency decision), court_case_no (the 行审 case enforcing a decision) or related_case_no (the case a "
+                             "clue came from)"),
         "target": ("关联对象", "the case or document number linked to"),
         "resolved": ("已关联", "a shared record has that number: a case; for follow_up_of a measure; for "
                               "basis_doc_no a case or an agency decision; for court_case_no an enforcement case"),
