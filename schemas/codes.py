@@ -119,7 +119,7 @@ SUPERVISION_DOMAINS: dict[str, str] = {"民事": "civil", "行政": "administrat
 ENFORCEMENT_BASIS: dict[str, str] = {
     "民事判决书": "civil judgment", "民事调解书": "civil mediation agreement", "民事裁定书": "civil ruling",
     "刑事判决书": "criminal judgment (property part)", "行政判决书": "administrative judgment",
-    "仲裁裁决书": "arbitration award", "公证债权文书": "notarized debt instrument",
+    "仲裁裁决书": "arbitration award", "仲裁调解书": "arbitral mediation statement", "公证债权文书": "notarized debt instrument",
     "行政决定书": "administrative decision (非诉执行)",
 }
 
@@ -130,6 +130,24 @@ AGENCY_DECISION_TYPES: dict[str, str] = {
 }
 
 PERFORMANCE: dict[str, str] = {"已履行": "performed", "部分履行": "partly performed", "未履行": "not performed"}
+
+SUPERVISION_FOCUSES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "应立案而不立案": ("not_filed", "an application the court should have accepted and did not", ("民事", "行政")),
+    "应予执行而不执行": ("not_enforced", "a document the court should have enforced and did not", ("民事", "行政")),
+    "不应执行而准予执行": ("wrongly_enforced", "a document the court should not have enforced and did", ("民事", "行政")),
+    "超标的执行": ("over_enforcement", "enforcement beyond the amount due", ("民事",)),
+    "滥用终本": ("zhongben_abuse", "the current enforcement procedure terminated (终本) without grounds", ("民事", "行政")),
+    "消极执行": ("passive_enforcement", "enforcement left idle", ("民事", "行政")),
+    "选择性执行": ("selective_enforcement", "enforcement against some and not others", ("民事", "行政")),
+    "虚假仲裁": ("false_arbitration", "an arbitral award or mediation statement made to deceive", ("民事",)),
+    "违法公证": ("unlawful_notarization", "a notarized debt instrument issued unlawfully", ("民事",)),
+    "违法执行和解": ("unlawful_settlement", "an enforcement settlement against the law", ("行政",)),
+    "违法裁执分离": ("improper_separation", "a case handled as 裁执分离 (the agency executes) that is not of that type",
+                  ("行政",)),
+    "裁执分离未执行": ("separation_not_executed", "the court ruled the agency to execute and it did not", ("行政",)),
+}
+"""What a non-litigation enforcement measure is about (监督事项, the focuses the agreement names) ->
+(its column in the quarterly tables, meaning, the tables it belongs to: 民事 and/or 行政)."""
 
 CLUE_TYPES: dict[str, str] = {
     "虚假诉讼": "false litigation", "拒不执行判决裁定": "refusal to execute a judgment or ruling",
@@ -219,6 +237,7 @@ def code_tables() -> dict[str, pa.Table]:
         "code_agency_decision_type": _labels("decision_type", AGENCY_DECISION_TYPES),
         "code_performance": _labels("performance", PERFORMANCE),
         "code_clue_type": _labels("clue_type", CLUE_TYPES),
+        "code_supervision_focus": _labels("focus", {zh: en for zh, (_, en, _) in SUPERVISION_FOCUSES.items()}),
         "code_referral_result": _labels("feedback_result", REFERRAL_RESULTS),
     }
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas.codes import AGENCY_LOSS_OUTCOMES, SETTLED_OUTCOMES
+from schemas.codes import AGENCY_LOSS_OUTCOMES, SETTLED_OUTCOMES, SUPERVISION_FOCUSES
 from schemas.tables import TABLES, stored_fields
 
 Columns = dict[str, dict[str, tuple[str, str]]]
@@ -24,9 +24,13 @@ class MartTables:
     keys: dict[str, tuple[str, ...]]
 
 
-NONLIT_MEASURES = {"protests": "抗诉", "retrial_recommendations": "再审检察建议", "recommendations": "检察建议",
-                   "correction_notices": "纠正违法"}
-"""Column -> the procuratorate measure it counts (司法建议 is a court's, not reported here)."""
+NONLIT_MEASURES = {"recommendations": "检察建议", "correction_notices": "纠正违法"}
+"""Column -> the procuratorate measure it counts: the two that supervise enforcement (a protest
+or retrial recommendation targets a ruling, not enforcement: ``other_measures``; 司法建议 is a
+court's, not reported here)."""
+
+NONLIT_FOCUSES = {col: (zh, en, kinds) for zh, (col, en, kinds) in SUPERVISION_FOCUSES.items()}
+"""Column -> (监督事项 it counts, meaning, the tables it belongs to)."""
 
 
 REPLY_TRACKING = MartTables(
@@ -36,6 +40,7 @@ REPLY_TRACKING = MartTables(
             "doc_no": ("文书编号", "procuratorate document number"),
             "measure": ("监督方式", "抗诉/再审检察建议/检察建议/纠正违法/司法建议"),
             "domain": ("监督领域", "民事/行政/刑事/执行"),
+            "focus": ("监督事项", "what the measure is about (应立案而不立案, 滥用终本, …), if the source says"),
             "issuer": ("发出机关", "institution that issued the measure"),
             "source_institution": ("来源机构", "institution whose records carried it"),
             "target_court_code": ("监督对象法院代字", "court code of the target institution"),
@@ -119,6 +124,8 @@ NONLIT_STATISTICS = MartTables(
             "procuratorate": ("检察院", "procuratorate that issued the measures"),
             "measures": ("监督案件数", "non-litigation enforcement supervision measures issued in the quarter"),
             **{col: (zh, f"{zh} measures issued") for col, zh in NONLIT_MEASURES.items()},
+            "other_measures": ("其他监督方式", "measures of another type (a protest of a 行审 ruling, say)"),
+            **{col: (zh, f"measures about: {en}") for col, (zh, en, _) in NONLIT_FOCUSES.items()},
             "replied": ("已回复", "answered in writing by the quarter's end"),
             "adopted": ("采纳", "replies that adopted the measure"),
             "partly_adopted": ("部分采纳", "replies that partly adopted it"),

@@ -117,6 +117,8 @@ SUPERVISION = (
     Field("follow_up_of", "VARCHAR", "跟进监督原文书",
           "doc_no of the earlier measure this one follows up (跟进监督: the measure was rejected or left unanswered; "
           "often issued by the procuratorate above)"),
+    Field("focus", "VARCHAR", "监督事项",
+          "what the measure is about, in the agreement's words: 应立案而不立案, 超标的执行, 滥用终本, 消极执行, 虚假仲裁, …"),
 )
 
 AGENCY_DECISION = (

@@ -142,7 +142,7 @@ sources:
               issued_date: 发出日期, due_date: 回复期限, replied_date: 回复日期, reply_result: 回复结果,
               target_effective_date: 原裁判生效日期, source_updated_at: 更新时间,
               # recommendations to agencies name the agency instead of a court case
-              target_agency: 建议对象机关, extended_due_date: 延期回复期限, follow_up_of: 跟进原文书}}
+              target_agency: 建议对象机关, extended_due_date: 延期回复期限, follow_up_of: 跟进原文书, focus: 监督事项}}
 
   # 乌海市行政执法信息平台 (the government's data-sharing platform): the agencies' law-enforcement decisions
   - name: wh_gov_decisions

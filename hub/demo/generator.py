@@ -414,7 +414,16 @@ def _write_sqlite(path: Path, schema: str, tables: dict[str, list[tuple[object, 
 
 
 SUPERVISION_HEADER = ["文书编号", "监督方式", "监督领域", "发出单位", "被监督案号", "发出日期", "回复期限",
-                      "回复日期", "回复结果", "原裁判生效日期", "更新时间", "建议对象机关", "延期回复期限", "跟进原文书"]
+                      "回复日期", "回复结果", "原裁判生效日期", "更新时间", "建议对象机关", "延期回复期限", "跟进原文书",
+                      "监督事项"]
+ENFORCEMENT_FOCUSES = ["消极执行", "滥用终本", "选择性执行", "超标的执行", "应予执行而不执行"]
+"""What the demo's enforcement measures are about, in turn (the civil ones; an administrative
+target's 超标的执行 reads as 违法执行和解)."""
+
+
+def _focus(i: int, target: Case) -> str:
+    focus = ENFORCEMENT_FOCUSES[i % len(ENFORCEMENT_FOCUSES)]
+    return "违法执行和解" if focus == "超标的执行" and target.extra.get("basis_type") == "行政决定书" else focus
 
 
 def agency_recommendations(as_of: dt.date) -> list[list[str]]:
@@ -433,7 +442,7 @@ def agency_recommendations(as_of: dt.date) -> list[list[str]]:
     ]
     return [[no(n), "检察建议", "行政", org, "", day(issued), day(due) if due is not None else "",
              day(replied) if replied is not None else "", result, "", f"{day(issued)} 11:00:00", agency,
-             day(extended) if extended is not None else "", no(follow) if follow else ""]
+             day(extended) if extended is not None else "", no(follow) if follow else "", ""]
             for n, agency, issued, due, replied, result, extended, follow in rows]
 
 
@@ -461,17 +470,17 @@ def write_supervision_drops(data: DemoData, folder: Path) -> list[Path]:
         rows.append([f"乌检{kind}〔{issued.year}〕{i}号", measure, domain, "乌海市人民检察院", data.messy(target.canonical),
                      f"{issued:%Y-%m-%d}", f"{due:%Y-%m-%d}", f"{replied:%Y-%m-%d}" if replied else "", result or "",
                      f"{target.decision['effective']:%Y-%m-%d}" if target.decision else "",  # type: ignore[index]
-                     f"{issued:%Y-%m-%d} 11:00:00", "", "", ""])
+                     f"{issued:%Y-%m-%d} 11:00:00", "", "", "", _focus(i, target) if domain == "执行" else ""])
     rows += agency_recommendations(data.as_of)
     rows += [[p.doc_no, p.measure, "民事", "乌海市人民检察院", p.target.canonical, f"{p.issued:%Y-%m-%d}",
               f"{p.issued + dt.timedelta(days=60):%Y-%m-%d}",
               f"{p.issued + dt.timedelta(days=20):%Y-%m-%d}" if p.reply else "", p.reply or "",
-              f"{p.target.decision['effective']:%Y-%m-%d}", f"{p.issued:%Y-%m-%d} 11:00:00", "", "", ""]  # type: ignore[index]
+              f"{p.target.decision['effective']:%Y-%m-%d}", f"{p.issued:%Y-%m-%d} 11:00:00", "", "", "", ""]  # type: ignore[index]
              for p in protests(data)]
     rows.sort(key=lambda r: r[5])
-    rows.append(["乌检民监〔2024〕901号", "口头建议", "民事", "乌海市人民检察院", "（2023）内03民终5号", "2024-03-01", "", "", "", "", "2024-03-01 11:00:00", "", "", ""])
-    rows.append(["乌检民监〔2024〕902号", "再审检察建议", "民事", "乌海市人民检察院", "（2023）内03民终6号", "2024-03-01", "2024-05-01", "2024-02-01", "采纳", "", "2024-03-01 11:00:00", "", "", ""])
-    rows.append(["乌检民监〔2024〕903号", "检察建议", "民事", "乌海市人民检察院", "无案号", "2024-03-02", "", "", "", "", "2024-03-02 11:00:00", "", "", ""])
+    rows.append(["乌检民监〔2024〕901号", "口头建议", "民事", "乌海市人民检察院", "（2023）内03民终5号", "2024-03-01", "", "", "", "", "2024-03-01 11:00:00", "", "", "", ""])
+    rows.append(["乌检民监〔2024〕902号", "再审检察建议", "民事", "乌海市人民检察院", "（2023）内03民终6号", "2024-03-01", "2024-05-01", "2024-02-01", "采纳", "", "2024-03-01 11:00:00", "", "", "", ""])
+    rows.append(["乌检民监〔2024〕903号", "检察建议", "民事", "乌海市人民检察院", "无案号", "2024-03-02", "", "", "", "", "2024-03-02 11:00:00", "", "", "", ""])
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     half = len(rows) // 2
@@ -482,6 +491,6 @@ def write_supervision_drops(data: DemoData, folder: Path) -> list[Path]:
             w.writerow(SUPERVISION_HEADER)
             w.writerows(chunk)
             if n == 2:
-                fh.write("乌检民监〔2024〕904号,抗诉,民事,乌海市人民检察院,（2023）内03民终8号,2024-03-03,,,,,2024-03-03 11:00:00,,,,多余字段\r\n")
+                fh.write("乌检民监〔2024〕904号,抗诉,民事,乌海市人民检察院,（2023）内03民终8号,2024-03-03,,,,,2024-03-03 11:00:00,,,,,多余字段\r\n")
         paths.append(path)
     return paths

@@ -6,8 +6,8 @@ agreement's attachments 1 and 2: 民事/行政非诉执行监督案件统计表;
 "Non-litigation enforcement statistics"). A measure counts as
 non-litigation enforcement supervision by what it targets:
 
-- 民事非诉执行: an enforcement case whose basis is an arbitration award or a notarized debt
-  instrument (仲裁裁决书, 公证债权文书);
+- 民事非诉执行: an enforcement case whose basis is an arbitration award or mediation statement,
+  or a notarized debt instrument (仲裁裁决书, 仲裁调解书, 公证债权文书);
 - 行政非诉执行: a non-litigation administrative enforcement review (类型代字 行审/行审复), or
   an enforcement case whose basis is an administrative decision (行政决定书).
 
@@ -26,17 +26,27 @@ import datetime as dt
 import duckdb
 
 from hub.marts.tables import rebuild
+from schemas.marts import NONLIT_FOCUSES as FOCUSES
 from schemas.marts import NONLIT_MEASURES as MEASURES
 from schemas.marts import NONLIT_STATISTICS
+from schemas.sql import lit, lit_tuple
 
 KINDS = {"民事": "民事非诉执行监督案件统计表", "行政": "行政非诉执行监督案件统计表"}
-CIVIL_BASES = ("仲裁裁决书", "公证债权文书")
+CIVIL_BASES = ("仲裁裁决书", "仲裁调解书", "公证债权文书")
 ADMIN_BASES = ("行政决定书",)
 
 COLUMNS = NONLIT_STATISTICS.columns
 COUNTS = [c for c in COLUMNS["mart_nonlit_quarterly"] if c not in
           ("kind", "quarter", "quarter_start", "quarter_end", "counted_to", "due_by", "procuratorate", "adoption_rate")]
 """The additive columns: the workbook's 合计 row sums exactly these."""
+
+
+def shown_in(kind: str) -> list[str]:
+    """The mart's columns a kind's table shows: a focus the agreement names for the other kind only
+    (超标的执行 for 民事, 违法执行和解 for 行政…) has no column in it."""
+    hidden = ("kind", "quarter", "quarter_start", "quarter_end", "counted_to", "due_by")
+    return [c for c in COLUMNS["mart_nonlit_quarterly"]
+            if c not in hidden and (c not in FOCUSES or kind in FOCUSES[c][2])]
 
 
 def adoption_rate(adopted: str, partly_adopted: str, replied: str) -> str:
@@ -60,7 +70,10 @@ def build(con: duckdb.DuckDBPyConnection, procuratorates: list[str], as_of: dt.d
     among them (a procuratorate outside the config) gets its rows too. Quarters run from the
     first with a measure to the last complete one as of ``as_of`` (or later, if measures were
     issued later), so the quarter due for filing always has its rows, zeros included."""
-    measure_counts = ",\n".join(f"count(*) FILTER (WHERE m.measure = '{zh}') AS {col}" for col, zh in MEASURES.items())
+    measure_counts = ",\n".join(
+        [f"count(*) FILTER (WHERE m.measure = {lit(zh)}) AS {col}" for col, zh in MEASURES.items()]
+        + [f"count(*) FILTER (WHERE m.measure NOT IN {lit_tuple(MEASURES.values())}) AS other_measures"]
+        + [f"count(*) FILTER (WHERE m.focus = {lit(zh)}) AS {col}" for col, (zh, _, _) in FOCUSES.items()])
     sql = f"""CREATE OR REPLACE TABLE mart_nonlit_quarterly AS
       WITH targets AS (
         SELECT case_no, CASE WHEN case_type_code LIKE '行审%' OR list_contains($admin, basis_type) THEN '行政'

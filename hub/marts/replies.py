@@ -38,7 +38,7 @@ def build(con: duckdb.DuckDBPyConnection, deadline_days: dict[str, int], as_of: 
                          WHEN s.due_date IS NOT NULL THEN 'document' ELSE 'default' END AS due_date_from
              FROM supervision s LEFT JOIN periods p USING (measure)
            )
-           SELECT d.record_key, d.doc_no, d.measure, d.domain, d.issuer, d.source_institution,
+           SELECT d.record_key, d.doc_no, d.measure, d.domain, d.focus, d.issuer, d.source_institution,
                   d.target_court_code, c.name AS target_court_name, d.target_agency, d.target_case_no, d.issued_date,
                   d.due AS due_date, d.due_date_from, d.replied_date, d.reply_result, d.follow_up_of,
                   CASE WHEN d.replied_date <= d.due THEN 'replied_on_time'

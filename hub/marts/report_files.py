@@ -52,7 +52,6 @@ def quarterly_statistics(con: duckdb.DuckDBPyConnection, quarter: str, folder: P
     sums = ", ".join(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in nonlit_stats.COUNTS)
     rate = nonlit_stats.adoption_rate("sum(adopted)", "sum(partly_adopted)", "sum(replied)")
     columns = nonlit_stats.COLUMNS["mart_nonlit_quarterly"]
-    shown = [c for c in columns if c not in ("kind", "quarter", "quarter_start", "quarter_end", "counted_to", "due_by")]
     out = folder / quarter
     written: list[Path] = []
     book = Workbook()
@@ -62,6 +61,7 @@ def quarterly_statistics(con: duckdb.DuckDBPyConnection, quarter: str, folder: P
                         params=[quarter, kind]).to_arrow_table()
         name = "civil" if kind == "民事" else "administrative"
         written.append(_atomic(out / f"{name}.parquet", lambda p, t=table: pq.write_table(t, p)))
+        shown = nonlit_stats.shown_in(kind)
         sheet = book.create_sheet(f"附件{n} {kind}")
         sheet.append([f"{title}（{year}年第{q}季度）"])
         sheet["A1"].font = Font(bold=True, size=14)

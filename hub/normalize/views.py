@@ -15,6 +15,7 @@ CODED_COLUMNS = [
     ("enforcement", "basis_type", "code_enforcement_basis", "basis_type"),
     ("enforcement", "closure_type", "code_enforcement_closure", "closure_type"),
     ("supervision", "domain", "code_supervision_domain", "domain"),
+    ("supervision", "focus", "code_supervision_focus", "focus"),
     ("agency_decision", "decision_type", "code_agency_decision_type", "decision_type"),
     ("agency_decision", "performance", "code_performance", "performance"),
     ("referral", "clue_type", "code_clue_type", "clue_type"),

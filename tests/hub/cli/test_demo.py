@@ -498,7 +498,7 @@ def test_drop_sensor_requests_a_run_for_new_stable_files(demo: Path) -> None:
         assert "no new stable files" in evaluate().skip_message  # type: ignore[attr-defined]
         new = exchange.sftp_root(home) / exchange.DROP_DIR / "jdcs_99.csv"
         new.write_bytes((",".join(SUPERVISION_HEADER) + "\r\n" + "乌检民监〔2024〕999号,抗诉,民事,乌海市人民检察院,"
-                         "（2023）内03民终5号,2024-10-01,,,,,2024-10-01 11:00:00,,,\r\n").encode("gbk"))
+                         "（2023）内03民终5号,2024-10-01,,,,,2024-10-01 11:00:00,,,,\r\n").encode("gbk"))
         os.utime(new, (new.stat().st_mtime - 120,) * 2)
         result = evaluate()
         assert isinstance(result, dg.SensorResult) and len(result.run_requests) == 1

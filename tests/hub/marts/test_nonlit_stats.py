@@ -18,7 +18,7 @@ from tests.sources import load
 
 ENF_MAP = {"case_no": "ah", "filing_date": "larq", "basis_type": "yjlx"}
 SUP_MAP = {"doc_no": "wsbh", "measure": "fs", "issuer": "fcjg", "target_case_no": "ah", "issued_date": "fcrq",
-           "due_date": "hfqx", "replied_date": "hfrq", "reply_result": "hfjg"}
+           "due_date": "hfqx", "replied_date": "hfrq", "reply_result": "hfjg", "focus": "jdsx"}
 WH, HBW, WD = "乌海市人民检察院", "海勃湾区人民检察院", "乌达区人民检察院"
 AS_OF = dt.date(2024, 10, 15)  # the report due 2024-10-05 covers 2024Q3
 
@@ -28,32 +28,37 @@ ENFORCEMENT = [
     {"ah": "（2024）内0302执3号", "larq": "2024-03-01", "yjlx": "民事判决书"},    # a judgment: litigation, not counted
     {"ah": "（2024）内0302执4号", "larq": "2024-03-01", "yjlx": "行政决定书"},    # administrative non-litigation
     {"ah": "（2024）内0302行审5号", "larq": "2024-03-01", "yjlx": "行政决定书"},  # 行审 review
+    {"ah": "（2024）内0302执6号", "larq": "2024-03-01", "yjlx": "仲裁调解书"},    # civil non-litigation too
 ]
 
 
 def sup(n: int, fs: str, ah: str, fcrq: str, *, fcjg: str = WH, hfqx: str | None = None, hfrq: str | None = None,
-        hfjg: str | None = None) -> dict[str, str | None]:
+        hfjg: str | None = None, jdsx: str | None = None) -> dict[str, str | None]:
     return {"wsbh": f"乌检执监〔2024〕{n}号", "fs": fs, "fcjg": fcjg, "ah": ah, "fcrq": fcrq, "hfqx": hfqx,
-            "hfrq": hfrq, "hfjg": hfjg}
+            "hfrq": hfrq, "hfjg": hfjg, "jdsx": jdsx}
 
 
 SUPERVISION = [
     # 1 civil Q3: replied 2024-08-01 (by 09-30), adopted
-    sup(1, "检察建议", "（2024）内0302执1号", "2024-07-10", hfrq="2024-08-01", hfjg="采纳"),
+    sup(1, "检察建议", "（2024）内0302执1号", "2024-07-10", hfrq="2024-08-01", hfjg="采纳", jdsx="消极执行"),
     # 2 civil Q3: replied 2024-10-20, after the quarter: unanswered at 09-30; due 08-15 + 90 = 11-13: awaiting
-    sup(2, "纠正违法", "（2024）内0302执2号", "2024-08-15", hfrq="2024-10-20", hfjg="部分采纳"),
+    sup(2, "纠正违法", "（2024）内0302执2号", "2024-08-15", hfrq="2024-10-20", hfjg="部分采纳", jdsx="超标的执行"),
     # 3 targets a judgment's enforcement: not non-litigation, not counted
     sup(3, "检察建议", "（2024）内0302执3号", "2024-07-20"),
     # 4 administrative Q2: due 2024-06-01 by the document, unanswered at 06-30: overdue
-    sup(4, "检察建议", "（2024）内0302执4号", "2024-05-02", hfqx="2024-06-01"),
-    # 5 administrative Q3: a protest of a 行审 ruling; due 09-01 + 30 = 10-01, after 09-30: awaiting
+    sup(4, "检察建议", "（2024）内0302执4号", "2024-05-02", hfqx="2024-06-01", jdsx="滥用终本"),
+    # 5 administrative Q3: a protest of a 行审 ruling (another type: no column of its own); due 09-01 + 30 =
+    # 10-01, after 09-30: awaiting
     sup(5, "抗诉", "（2024）内0302行审5号", "2024-09-01"),
     # 6 administrative Q3, the district procuratorate: replied 09-20, not adopted
-    sup(6, "检察建议", "（2024）内0302行审5号", "2024-09-10", fcjg=HBW, hfrq="2024-09-20", hfjg="不采纳"),
+    sup(6, "检察建议", "（2024）内0302行审5号", "2024-09-10", fcjg=HBW, hfrq="2024-09-20", hfjg="不采纳",
+        jdsx="违法执行和解"),
     # 7 administrative Q3 by its case number alone (行审, not in the enforcement table): replied, adopted
     sup(7, "检察建议", "（2024）内0302行审9号", "2024-07-01", hfrq="2024-07-30", hfjg="采纳"),
     # 8 a court's judicial recommendation: not a procuratorate's measure, not counted
     sup(8, "司法建议", "（2024）内0302执1号", "2024-07-05", fcjg="乌海市海勃湾区人民法院"),
+    # 10 civil Q3, on an arbitral mediation statement: a false arbitration, awaiting (due 09-05 + 90)
+    sup(10, "检察建议", "（2024）内0302执6号", "2024-09-05", jdsx="虚假仲裁"),
 ]
 
 ZERO = dict.fromkeys(nonlit_stats.COUNTS, 0)
@@ -76,13 +81,15 @@ def test_each_procuratorate_quarter_and_kind_worked_out_by_hand(wh: Warehouse) -
     rows = {(r[0], r[1], r[2]): dict(zip(cols[3:], r[3:])) for r in wh.query(
         f"SELECT {', '.join(cols)} FROM mart_nonlit_quarterly").fetchall()}
     expected = {key: ZERO | {"adoption_rate": None} for key in rows}
-    expected[("民事", "2024Q3", WH)] = ZERO | {"measures": 2, "recommendations": 1, "correction_notices": 1,
-                                              "replied": 1, "adopted": 1, "awaiting_reply": 1, "adoption_rate": 1.0}
-    expected[("行政", "2024Q3", WH)] = ZERO | {"measures": 2, "protests": 1, "recommendations": 1, "replied": 1,
+    expected[("民事", "2024Q3", WH)] = ZERO | {"measures": 3, "recommendations": 2, "correction_notices": 1,
+                                              "passive_enforcement": 1, "over_enforcement": 1, "false_arbitration": 1,
+                                              "replied": 1, "adopted": 1, "awaiting_reply": 2, "adoption_rate": 1.0}
+    expected[("行政", "2024Q3", WH)] = ZERO | {"measures": 2, "other_measures": 1, "recommendations": 1, "replied": 1,
                                               "adopted": 1, "awaiting_reply": 1, "adoption_rate": 1.0}
-    expected[("行政", "2024Q3", HBW)] = ZERO | {"measures": 1, "recommendations": 1, "replied": 1, "not_adopted": 1,
-                                               "adoption_rate": 0.0}
-    expected[("行政", "2024Q2", WH)] = ZERO | {"measures": 1, "recommendations": 1, "overdue": 1, "adoption_rate": None}
+    expected[("行政", "2024Q3", HBW)] = ZERO | {"measures": 1, "recommendations": 1, "unlawful_settlement": 1,
+                                               "replied": 1, "not_adopted": 1, "adoption_rate": 0.0}
+    expected[("行政", "2024Q2", WH)] = ZERO | {"measures": 1, "recommendations": 1, "zhongben_abuse": 1, "overdue": 1,
+                                              "adoption_rate": None}
     assert set(rows) == {(k, q, p) for k in ("民事", "行政") for q in ("2024Q2", "2024Q3") for p in (WH, HBW, WD)}
     assert rows == expected
     assert wh.query("SELECT DISTINCT quarter, quarter_end, due_by FROM mart_nonlit_quarterly ORDER BY 1").fetchall() == [
@@ -123,6 +130,12 @@ def test_workbook_has_chinese_headers_and_totals_equal_the_parquet(wh: Warehouse
             col = by_zh[zh]
             if col in nonlit_stats.COUNTS:
                 assert total[i] == sum(table.column(col).to_pylist()), zh
+    # each table has the focuses the agreement names for it
+    civil_header, admin_header = (next(book[s].iter_rows(min_row=3, max_row=3, values_only=True))
+                                  for s in ("附件1 民事", "附件2 行政"))
+    assert {"超标的执行", "虚假仲裁", "违法公证", "滥用终本"} <= set(civil_header) and "违法执行和解" not in civil_header
+    assert {"违法执行和解", "裁执分离未执行", "滥用终本"} <= set(admin_header) and "超标的执行" not in admin_header
+    assert "抗诉" not in civil_header and "其他监督方式" in civil_header
     admin = {r[0]: r for r in list(book["附件2 行政"].iter_rows(values_only=True))[3:]}
     header = next(book["附件2 行政"].iter_rows(min_row=3, max_row=3, values_only=True))
     assert dict(zip(header, admin["合计"]))["监督案件数"] == 3  # measures 5, 6, 7
@@ -131,13 +144,14 @@ def test_workbook_has_chinese_headers_and_totals_equal_the_parquet(wh: Warehouse
 
 def test_a_quarter_still_running_is_counted_as_of_today(wh: Warehouse, tmp_path: Path) -> None:
     # 9: civil, due 2024-09-28 by the document, unanswered. On 2024-09-25 (2024Q3 still running) it
-    # is awaiting a reply, as is 2 (due 11-13); counted to 09-30 once the quarter is over, it is overdue
+    # is awaiting a reply, as are 2 (due 11-13) and 10 (due 12-04); counted to 09-30 once the quarter is
+    # over, it is overdue
     load(wh, tmp_path, "supervision", [sup(9, "检察建议", "（2024）内0302执1号", "2024-07-02", hfqx="2024-09-28")],
          SUP_MAP, source="proc2")
     d = dt.date
-    for as_of, counted_to, awaiting, overdue in ((d(2024, 9, 25), d(2024, 9, 25), 2, 0), (d(2024, 10, 15), d(2024, 9, 30), 1, 1)):
+    for as_of, counted_to, awaiting, overdue in ((d(2024, 9, 25), d(2024, 9, 25), 3, 0), (d(2024, 10, 15), d(2024, 9, 30), 2, 1)):
         replies.build(wh.con, DEFAULT_REPLY_DAYS, as_of)
         nonlit_stats.build(wh.con, [WH, HBW, WD], as_of)
         assert wh.query("SELECT counted_to, measures, replied, awaiting_reply, overdue FROM mart_nonlit_quarterly "
                         "WHERE quarter = '2024Q3' AND kind = '民事' AND procuratorate = ?", [WH]).fetchall() == [
-            (counted_to, 3, 1, awaiting, overdue)]
+            (counted_to, 4, 1, awaiting, overdue)]
