@@ -196,6 +196,13 @@ RETRIAL_RESULTS: dict[str, tuple[str, ...]] = {
 """A retrial judgment's result by its outcome (a 调解书 is settled whatever it records): the
 ruling was changed (amended, or sent back for a new trial), upheld, or the case settled."""
 
+LOSS_REASONS: dict[str, str] = {
+    "主要证据不足": "main evidence insufficient", "适用法律法规错误": "law or regulation misapplied",
+    "违反法定程序": "statutory procedure violated", "超越职权": "beyond the agency's powers",
+    "滥用职权": "abuse of powers", "明显不当": "manifestly improper", "不履行法定职责": "statutory duty not performed",
+}
+"""Why an agency loses (行政诉讼法 arts. 70, 72): the grounds on which a court revokes an act or orders a duty done."""
+
 SETTLED_OUTCOMES = ("调解", "撤诉")
 """Outcomes that end a case without a ruling on the merits (调撤: mediated or withdrawn)."""
 MEDIATION_DOCUMENT = "调解书"
@@ -237,6 +244,7 @@ def code_tables() -> dict[str, pa.Table]:
         "code_agency_decision_type": _labels("decision_type", AGENCY_DECISION_TYPES),
         "code_performance": _labels("performance", PERFORMANCE),
         "code_clue_type": _labels("clue_type", CLUE_TYPES),
+        "code_loss_reason": _labels("loss_reason", LOSS_REASONS),
         "code_supervision_focus": _labels("focus", {zh: en for zh, (_, en, _) in SUPERVISION_FOCUSES.items()}),
         "code_referral_result": _labels("feedback_result", REFERRAL_RESULTS),
     }

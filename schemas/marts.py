@@ -293,8 +293,16 @@ ADMIN_LITIGATION = MartTables(
             "cases_per_10k": ("万人成讼率", "first-instance civil and administrative cases filed "
                               "(civil_first_instance_filed + first_instance_filed) per 10,000 residents; NULL without a population"),
         },
+        "mart_admin_loss_reasons": {
+            "year": ("年度", "year decided"),
+            "instance": ("审级", "行初 (first instance) or 行终 (appeal)"),
+            "loss_reason": ("败诉原因", "why the agencies lost, as the judgment records it; (未载明) when it does not"),
+            "lost": ("败诉数", "cases the agencies lost for that reason"),
+            "share": ("占比", "lost / all cases lost at that instance in the year"),
+        },
     },
-    keys={"mart_admin_litigation": ("year", "agency"), "mart_admin_litigation_year": ("year",)},
+    keys={"mart_admin_litigation": ("year", "agency"), "mart_admin_litigation_year": ("year",),
+          "mart_admin_loss_reasons": ("year", "instance", "loss_reason")},
 )
 
 CLASS_DIVERGENCE = MartTables(

@@ -77,6 +77,9 @@ JUDGMENT = _CASE_PARTS + (
     Field("effective_date", "DATE", "生效日期", "date the decision took legal effect"),
     Field("defendant_agency", "VARCHAR", "被诉行政机关", "defendant agency in an administrative case"),
     Field("agency_head_appeared", "BOOLEAN", "负责人出庭", "agency head appeared in court"),
+    Field("loss_reason", "VARCHAR", "败诉原因",
+          "why the agency lost an administrative case: 主要证据不足, 适用法律法规错误, 违反法定程序, 超越职权, 滥用职权, "
+          "明显不当, 不履行法定职责"),
 )
 
 ENFORCEMENT = _CASE_PARTS + (

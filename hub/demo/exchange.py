@@ -71,7 +71,7 @@ sources:
     database: {{url: "sqlite:///sources/wh-court.sqlite", table: t_cpws, cursor: gxsj}}
     key: wsbs
     mapping: {{case_no: ah, document_type: wslx, outcome: cpjg, decided_date: cprq, effective_date: sxrq,
-              defendant_agency: bsxzjg, agency_head_appeared: fzrcz, source_updated_at: gxsj}}
+              defendant_agency: bsxzjg, agency_head_appeared: fzrcz, loss_reason: bsyy, source_updated_at: gxsj}}
   - name: wh_court_enforcement
     institution: wh-court
     record_type: enforcement
@@ -258,6 +258,8 @@ agreements:
         columns: {{year: clear, agencies: clear, cases_filed: clear, first_instance_filed: clear, decided: clear,
                   loss_rate: clear, appeal_loss_rate: clear, head_appearance_rate: clear, settlement_rate: clear,
                   civil_first_instance_filed: clear, population: clear, cases_per_10k: clear}}
+      - record_type: mart_admin_loss_reasons
+        columns: {{year: clear, instance: clear, loss_reason: clear, lost: clear, share: clear}}
 
 # OpenLineage run events for every stage (START / COMPLETE / FAIL with datasets and column
 # lineage); add url: http://marquez.example:5000 to send them to a lineage server as well

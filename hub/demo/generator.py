@@ -209,7 +209,7 @@ COURT_A_SCHEMA = """
 CREATE TABLE t_ajxx_la (ajbs TEXT PRIMARY KEY, ah TEXT, fymc TEXT, ay TEXT, larq TEXT, yg TEXT, bg TEXT,
   bgzjhm TEXT, bsxzjg TEXT, bdje REAL, gxsj TEXT, ysah TEXT, wcnr TEXT, gyss TEXT);
 CREATE TABLE t_cpws (wsbs TEXT PRIMARY KEY, ah TEXT, wslx TEXT, cpjg TEXT, cprq TEXT, sxrq TEXT,
-  bsxzjg TEXT, fzrcz TEXT, gxsj TEXT);
+  bsxzjg TEXT, fzrcz TEXT, gxsj TEXT, bsyy TEXT);
 CREATE TABLE t_xsys (ysbs TEXT PRIMARY KEY, yshh TEXT, xslx TEXT, jsdw TEXT, glah TEXT, ysrq TEXT, fkqx TEXT,
   fkrq TEXT, cljg TEXT, gxsj TEXT);
 CREATE TABLE t_zxaj (zxbs TEXT PRIMARY KEY, zxah TEXT, larq TEXT, zxyjlx TEXT, zxyjwh TEXT, sqzxr TEXT,
@@ -229,6 +229,8 @@ CREATE TABLE enforcement_cases (id INTEGER PRIMARY KEY, case_number TEXT, filed_
 """
 
 
+LOSS_REASONS = ["违反法定程序", "主要证据不足", "适用法律法规错误", "明显不当", "不履行法定职责"]
+"""Why the demo's agencies lost, in turn (乌海中院 records it; 海勃湾区法院's system does not)."""
 RETRIAL_RESULTS = [("判决书", "改判"), ("裁定书", "发回重审"), ("判决书", "维持"), ("调解书", "调解"), None]
 """What the demo's retrials came to, in turn: amended, remanded, upheld, settled, not decided yet."""
 
@@ -277,8 +279,10 @@ def write_court_a(data: DemoData, path: Path) -> None:
         if c.decision:
             d = c.decision
             flag = None if d["head_appeared"] is None else ("是" if d["head_appeared"] else "否")
+            lost = c.category == "行政" and d["outcome"] in ("撤销", "确认违法") and d["type"] == "判决书"
             rows_j.append((f"WS{i:06d}", data.messy(c.canonical), d["type"], d["outcome"], f"{d['decided']:%Y-%m-%d}",
-                           f"{d['effective']:%Y-%m-%d}", c.agency, flag, f"{d['decided']:%Y-%m-%d} 16:00:00"))
+                           f"{d['effective']:%Y-%m-%d}", c.agency, flag, f"{d['decided']:%Y-%m-%d} 16:00:00",
+                           LOSS_REASONS[i % len(LOSS_REASONS)] if lost else None))
     for i, e in enumerate(data.enforcement["内03"]):
         x = e.extra
         rows_e.append((f"ZX{i:06d}", data.messy(e.canonical), f"{e.filed:%Y-%m-%d}", x["basis_type"], x["basis"],
@@ -295,7 +299,8 @@ def write_court_a(data: DemoData, path: Path) -> None:
         if p.result:
             decided = p.filed + dt.timedelta(days=60)
             rows_j.append((f"WSZS{k:02d}", p.retrial, *p.result, f"{decided:%Y-%m-%d}",
-                           f"{decided + dt.timedelta(days=15):%Y-%m-%d}", None, None, f"{decided:%Y-%m-%d} 16:00:00"))
+                           f"{decided + dt.timedelta(days=15):%Y-%m-%d}", None, None, f"{decided:%Y-%m-%d} 16:00:00",
+                           None))
     rows_r = referrals(data)
     # deliberate defects: what a real extract contains
     rows_f.append(("LA_BAD1", "（2024）内03民X12号", "乌海市中级人民法院", "买卖合同纠纷", "2024-05-06", "甲", "乙", None, None, 100.0, "2024-05-06 10:00:00", None, None, None))

@@ -11,6 +11,8 @@ first instance's (行初), appeals' (行终) beside them, so one dispute is not 
   year; decisions by decision year, with the agency from the decision, else from the filing.
 - ``mart_admin_litigation_year``: the same figures for all agencies together, with the civil
   first-instance filings, the configured population and cases per 10,000 residents.
+- ``mart_admin_loss_reasons``: per year and instance, the cases agencies lost by the reason the
+  judgment records (``judgment.loss_reason``), for the white paper's analysis of why.
 
 Rates are NULL where their denominator is zero: an agency with no decision has no loss rate.
 The appearance rate counts the cases heard, not every decision: a case decided by judgment or
@@ -28,6 +30,7 @@ from schemas.marts import ADMIN_LITIGATION
 from schemas.sql import lit
 
 UNNAMED_AGENCY = "(未载明被诉行政机关)"
+UNSTATED_REASON = "(未载明)"
 
 COLUMNS = ADMIN_LITIGATION.columns
 FIGURES = [c for c in COLUMNS["mart_admin_litigation"] if c not in ("year", "agency")]
@@ -67,17 +70,17 @@ def build(con: duckdb.DuckDBPyConnection, population: int | dict[int, int] | Non
         )
         SELECT 'filed' AS kind, year(filing_date) AS year, coalesce(defendant_agency, '{UNNAMED_AGENCY}') AS agency,
                case_type_code AS instance, case_no, NULL::BOOLEAN AS lost, NULL::BOOLEAN AS heard,
-               NULL::BOOLEAN AS appeared, NULL::BOOLEAN AS settled
+               NULL::BOOLEAN AS appeared, NULL::BOOLEAN AS settled, NULL::VARCHAR AS loss_reason
         FROM filing WHERE case_category = '行政'
         UNION ALL
         SELECT 'decided', year(j.decided_date), coalesce(j.defendant_agency, f.agency, '{UNNAMED_AGENCY}'),
                j.case_type_code, j.case_no,
                coalesce(list_contains($lost, j.outcome) AND NOT coalesce({settled_sql('j')}, false), false),
                coalesce(j.document_type IN ('判决书', {lit(MEDIATION_DOCUMENT)}), false), j.agency_head_appeared,
-               coalesce({settled_sql('j')}, false)
+               coalesce({settled_sql('j')}, false), j.loss_reason
         FROM judgment j LEFT JOIN filed_agency f USING (case_no) WHERE j.case_category = '行政'
         UNION ALL
-        SELECT 'civil_filed', year(filing_date), NULL, case_type_code, case_no, NULL, NULL, NULL, NULL
+        SELECT 'civil_filed', year(filing_date), NULL, case_type_code, case_no, NULL, NULL, NULL, NULL, NULL
         FROM filing WHERE case_type_code = '民初'"""
     con.execute(events, {"lost": list(AGENCY_LOSS_OUTCOMES)})
     try:
@@ -96,6 +99,11 @@ def build(con: duckdb.DuckDBPyConnection, population: int | dict[int, int] | Non
                               / coalesce(p.residents, CAST($everywhere AS BIGINT)), 4) AS cases_per_10k
                  FROM totals t LEFT JOIN people p USING (year) ORDER BY year""",
              {"per_year": per_year, "everywhere": everywhere}),
+            (f"""CREATE OR REPLACE TABLE mart_admin_loss_reasons AS
+                 SELECT year, instance, coalesce(loss_reason, {lit(UNSTATED_REASON)}) AS loss_reason, count(*) AS lost,
+                        round(count(*) / sum(count(*)) OVER (PARTITION BY year, instance), 4) AS share
+                 FROM _admin_events WHERE kind = 'decided' AND lost AND instance IN ('行初', '行终')
+                 GROUP BY 1, 2, 3 ORDER BY year, instance, lost DESC, loss_reason""", {}),
         ], COLUMNS)
     finally:
         con.execute("DROP TABLE IF EXISTS _admin_events")

@@ -125,7 +125,8 @@ MARTS: tuple[Mart, ...] = (
         "admin_litigation", ("filing", "judgment"),
         "mart_admin_litigation: per year and defendant agency, cases, loss rate, agency-head appearance "
         "rate and mediation/withdrawal rate; mart_admin_litigation_year: all agencies with cases per "
-        "10,000 residents; reports/admin_litigation/<year>.png the white paper's chart.",
+        "10,000 residents; mart_admin_loss_reasons: cases lost by reason; reports/admin_litigation/<year>.png "
+        "the white paper's chart.",
         shapes.ADMIN_LITIGATION,
         "SELECT CAST(year AS VARCHAR), cases_filed FROM mart_admin_litigation_year",
         lambda con, c, as_of: admin_litigation.build(con, c.marts.population),

@@ -11,6 +11,7 @@ CODED_COLUMNS = [
     ("judgment", "court_code", "code_court", "court_code"),
     ("judgment", "outcome", "code_judgment_outcome", "outcome"),
     ("judgment", "document_type", "code_document_type", "document_type"),
+    ("judgment", "loss_reason", "code_loss_reason", "loss_reason"),
     ("enforcement", "court_code", "code_court", "court_code"),
     ("enforcement", "basis_type", "code_enforcement_basis", "basis_type"),
     ("enforcement", "closure_type", "code_enforcement_closure", "closure_type"),

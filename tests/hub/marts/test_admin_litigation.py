@@ -16,7 +16,7 @@ from tests.sources import load
 
 FIL_MAP = {"case_no": "ah", "filing_date": "larq", "defendant_agency": "bsxzjg", "cause": "ay"}
 JUD_MAP = {"case_no": "ah", "decided_date": "cprq", "outcome": "cpjg", "document_type": "wslx",
-           "defendant_agency": "bsxzjg", "agency_head_appeared": "fzrcz"}
+           "defendant_agency": "bsxzjg", "agency_head_appeared": "fzrcz", "loss_reason": "bysy"}
 A, B = "乌海市自然资源局", "乌海市生态环境局"
 UNNAMED = admin_litigation.UNNAMED_AGENCY
 
@@ -34,9 +34,12 @@ FILINGS = [
 ]
 JUDGMENTS = [
     # A 2023: revoked (lost), head appeared
-    {"ah": "（2023）内03行初1号", "cprq": "2023-09-01", "cpjg": "撤销", "wslx": "判决书", "bsxzjg": A, "fzrcz": "是"},
+    {"ah": "（2023）内03行初1号", "cprq": "2023-09-01", "cpjg": "撤销", "wslx": "判决书", "bsxzjg": A, "fzrcz": "是",
+     "bysy": "违反法定程序"},
     # A 2023 (agency from the filing): claim dismissed, head absent
-    {"ah": "（2023）内03行初2号", "cprq": "2023-10-01", "cpjg": "驳回", "wslx": "判决书", "bsxzjg": None, "fzrcz": "否"},
+    # (a reason recorded on a case the agency won counts nowhere)
+    {"ah": "（2023）内03行初2号", "cprq": "2023-10-01", "cpjg": "驳回", "wslx": "判决书", "bsxzjg": None, "fzrcz": "否",
+     "bysy": "明显不当"},
     # B 2023: withdrawn (settled), appearance not recorded
     {"ah": "（2023）内03行初3号", "cprq": "2023-11-01", "cpjg": "撤诉", "wslx": "裁定书", "bsxzjg": B, "fzrcz": None},
     # A 2024: declared unlawful (lost), head appeared
@@ -46,7 +49,8 @@ JUDGMENTS = [
     # civil: left out
     {"ah": "（2023）内03民初6号", "cprq": "2023-08-01", "cpjg": "支持", "wslx": "判决书", "bsxzjg": None, "fzrcz": None},
     # A 2024, on appeal: revoked (lost on appeal), head absent
-    {"ah": "（2024）内03行终7号", "cprq": "2024-05-01", "cpjg": "撤销", "wslx": "判决书", "bsxzjg": A, "fzrcz": "否"},
+    {"ah": "（2024）内03行终7号", "cprq": "2024-05-01", "cpjg": "撤销", "wslx": "判决书", "bsxzjg": A, "fzrcz": "否",
+     "bysy": "主要证据不足"},
     # B 2023: a mediation agreement granting part of the claim: settled, not lost; head appeared
     {"ah": "（2023）内03行初8号", "cprq": "2023-12-10", "cpjg": "部分支持", "wslx": "调解书", "bsxzjg": B, "fzrcz": "是"},
     # B 2023: withdrawn by ruling, no hearing: settled, and not a case heard although "否" is recorded
@@ -68,7 +72,8 @@ def test_figures_per_agency_and_year(wh: Warehouse) -> None:
     assert FIGURES == ["cases_filed", "first_instance_filed", "decided", "lost", "loss_rate", "appeal_decided",
                        "appeal_lost", "appeal_loss_rate", "head_recorded", "head_appeared", "head_appearance_rate",
                        "settled", "settlement_rate"]
-    assert admin_litigation.build(wh.con, {2023: 200_000}) == {"mart_admin_litigation": 4, "mart_admin_litigation_year": 2}
+    assert admin_litigation.build(wh.con, {2023: 200_000}) == {
+        "mart_admin_litigation": 4, "mart_admin_litigation_year": 2, "mart_admin_loss_reasons": 3}
     got = {(r[0], r[1]): r[2:] for r in wh.query(f"SELECT year, agency, {', '.join(FIGURES)} FROM mart_admin_litigation").fetchall()}
     assert got == {
         # filed 2, both first instance and decided, lost 1 (撤销) -> 0.5; no appeal; heard 2, head appeared 1 -> 0.5
@@ -92,6 +97,15 @@ def test_figures_per_agency_and_year(wh: Warehouse) -> None:
         # no population configured for 2024: no rate
         2024: (1, 2, 1, 1, 1, 1.0, 1, 1, 1.0, 2, 1, 0.5, 0, 0.0, 1, None, None),
     }
+
+
+def test_cases_lost_by_reason_per_year_and_instance(wh: Warehouse) -> None:
+    admin_litigation.build(wh.con, None)
+    assert wh.query("SELECT * FROM mart_admin_loss_reasons").fetchall() == [
+        (2023, "行初", "违反法定程序", 1, 1.0),  # case 1; case 2 was won, its reason counts nowhere
+        (2024, "行初", admin_litigation.UNSTATED_REASON, 1, 1.0),  # case 4 lost, no reason recorded
+        (2024, "行终", "主要证据不足", 1, 1.0),  # case 7, on appeal
+    ]
 
 
 def test_one_population_for_every_year(wh: Warehouse) -> None:
