@@ -96,6 +96,8 @@ ENFORCEMENT = _CASE_PARTS + (
     Field("asset_report_order", "BOOLEAN", "报告财产令", "order to report assets issued"),
     Field("consumption_restriction", "BOOLEAN", "限制消费令", "consumption-restriction order issued"),
     Field("asset_search_done", "BOOLEAN", "财产调查完毕", "asset search (网络查控 etc.) exhausted"),
+    Field("last_asset_query_date", "DATE", "最近财产查询日期",
+          "the latest query of the respondent's assets (网络查控), after 终本 too, where the court records it"),
 )
 
 SUPERVISION = (

@@ -81,7 +81,8 @@ sources:
     mapping: {{case_no: zxah, filing_date: larq, basis_type: zxyjlx, basis_doc_no: zxyjwh, applicant: sqzxr,
               respondent: bzxr, respondent_id: bzxrzjhm, amount_due: sqbd, amount_executed: sjdw,
               closure_type: jafs, closure_date: jarq, asset_report_order: bgccl,
-              consumption_restriction: xzxfl, asset_search_done: ccdcwb, source_updated_at: gxsj}}
+              consumption_restriction: xzxfl, asset_search_done: ccdcwb, last_asset_query_date: zjcxrq,
+              source_updated_at: gxsj}}
   - name: wh_court_referral
     institution: wh-court
     record_type: referral

@@ -214,7 +214,7 @@ CREATE TABLE t_xsys (ysbs TEXT PRIMARY KEY, yshh TEXT, xslx TEXT, jsdw TEXT, gla
   fkrq TEXT, cljg TEXT, gxsj TEXT);
 CREATE TABLE t_zxaj (zxbs TEXT PRIMARY KEY, zxah TEXT, larq TEXT, zxyjlx TEXT, zxyjwh TEXT, sqzxr TEXT,
   bzxr TEXT, bzxrzjhm TEXT, sqbd REAL, sjdw REAL, jafs TEXT, jarq TEXT, bgccl TEXT, xzxfl TEXT, ccdcwb TEXT,
-  gxsj TEXT);
+  gxsj TEXT, zjcxrq TEXT);
 """
 COURT_B_SCHEMA = """
 CREATE TABLE filings (id INTEGER PRIMARY KEY, case_number TEXT, court TEXT, cause_of_action TEXT,
@@ -267,6 +267,14 @@ def protests(data: DemoData) -> list[Protest]:
     return out
 
 
+def _requeried(data: DemoData, i: int, x: dict[str, object]) -> str | None:
+    """The last asset query after a 终本, where 乌海中院 recorded one: every other case, 100 days on."""
+    closed = x["closed"]
+    if x["closure"] != "终结本次执行程序" or not isinstance(closed, dt.date) or i % 2:
+        return None
+    return f"{min(closed + dt.timedelta(days=100), data.as_of):%Y-%m-%d}"
+
+
 def write_court_a(data: DemoData, path: Path) -> None:
     """乌海中院: pinyin-initial column names, dates as YYYY-MM-DD, 是/否 flags; its appeal rulings
     that were protested, retried (原审案号 names the ruling)."""
@@ -289,7 +297,7 @@ def write_court_a(data: DemoData, path: Path) -> None:
                        e.plaintiff, e.defendant, e.defendant_id, e.claim, x["executed"], x["closure"],
                        f"{x['closed']:%Y-%m-%d}" if x["closed"] else None,
                        *("是" if x[k] else "否" for k in ("report", "restrict", "search")),
-                       f"{e.updated:%Y-%m-%d %H:%M:%S}"))
+                       f"{e.updated:%Y-%m-%d %H:%M:%S}", _requeried(data, i, x)))
     for k, p in enumerate(protests(data)):
         if p.retrial is None:
             continue
@@ -307,7 +315,7 @@ def write_court_a(data: DemoData, path: Path) -> None:
     rows_f.append(("LA_BAD2", "（2024）内03民终77号", "乌海市中级人民法院", "劳动争议", "2024-13-45", "甲", "乙", None, None, 100.0, "2024-05-06 10:00:00", None, None, None))
     rows_f.append(("LA_BAD3", "（2024）内06民终88号", "乌海市中级人民法院", "劳动争议", "2024-04-01", "甲", "乙", None, None, 100.0, "2024-05-06 10:00:00", None, None, None))
     rows_e.append(("ZX_BAD1", None, "2024-02-02", "民事判决书", None, "甲", "乙", "150302199001011234", 100.0, 0.0, None, None,
-                   "否", "否", "否", "2024-02-02 10:00:00"))
+                   "否", "否", "否", "2024-02-02 10:00:00", None))
     _write_sqlite(path, COURT_A_SCHEMA, {"t_ajxx_la": rows_f, "t_cpws": rows_j, "t_zxaj": rows_e, "t_xsys": rows_r})
 
 

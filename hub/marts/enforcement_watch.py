@@ -4,7 +4,7 @@ flagged it and why.
 The rules are the ones the agreements, 法〔2016〕373号 and 行政强制法 §57–58 set
 (docs/domain-rules.md, "Enforcement watch"): 终本 (终结本次执行程序) only after three months,
 after an asset-report order and a consumption-restriction order, and after an exhausted asset
-search; more executed than was due; cases open past their time limit or left untouched;
+search; after 终本, assets queried again every six months; more executed than was due; cases open past their time limit or left untouched;
 non-litigation administrative enforcement applications (类型代字 行审) decided, or still
 undecided, past the ruling and review periods. One row per case and rule, so a case breaking
 two rules appears twice.
@@ -38,6 +38,14 @@ RULES: dict[str, tuple[str, str]] = {
         f"closure_type = '{ZHONGBEN}' AND NOT (coalesce(asset_report_order, false) "
         "AND coalesce(consumption_restriction, false))",
         "'终本 without both an asset-report order and a consumption-restriction order'",
+    ),
+    "zhongben_no_requery": (
+        f"closure_type = '{ZHONGBEN}' AND $as_of <= closure_date + INTERVAL 5 YEAR "
+        "AND $as_of > greatest(closure_date, coalesce(last_asset_query_date, closure_date)) + INTERVAL 6 MONTH",
+        "'终本 on ' || closure_date || ', and no asset query recorded since ' "
+        "|| greatest(closure_date, coalesce(last_asset_query_date, closure_date)) || ' ('"
+        " || ($as_of - greatest(closure_date, coalesce(last_asset_query_date, closure_date))) "
+        "|| ' days); assets are to be queried again every six months for five years'",
     ),
     "over_enforcement": (
         "amount_executed > amount_due",
