@@ -112,7 +112,11 @@ SUPERVISION_MEASURES: dict[str, str] = {
     "检察建议": "procuratorial recommendation",
     "纠正违法": "notice to correct a violation",
     "司法建议": "judicial recommendation",
+    "和解通知": "notice that the parties settled while the procuratorate reviewed their application (no reply due)",
 }
+
+NO_REPLY_MEASURES = ("和解通知",)
+"""Measures that tell the target something and ask for no written reply: left out of reply tracking."""
 
 SUPERVISION_DOMAINS: dict[str, str] = {"民事": "civil", "行政": "administrative", "刑事": "criminal", "执行": "enforcement"}
 

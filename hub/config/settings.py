@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from hub.config.base import Model, cron, env_name, identifier
-from schemas.codes import SUPERVISION_MEASURES
+from schemas.codes import NO_REPLY_MEASURES, SUPERVISION_MEASURES
 
 MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)? ?([KMGT]i?B)$", re.IGNORECASE)
 DEFAULT_REPLY_DAYS = {"抗诉": 30, "再审检察建议": 90, "检察建议": 90, "纠正违法": 90, "司法建议": 90}
@@ -72,9 +72,10 @@ class MartSettings(Model):
     @field_validator("reply_deadline_days")
     @classmethod
     def _measures(cls, v: dict[str, int]) -> dict[str, int]:
-        unknown = sorted(set(v) - set(SUPERVISION_MEASURES))
+        unknown = sorted(set(v) - set(SUPERVISION_MEASURES) | set(v) & set(NO_REPLY_MEASURES))
         if unknown:
-            raise ValueError(f"{', '.join(unknown)}: not a supervision measure; use one of {', '.join(SUPERVISION_MEASURES)}")
+            raise ValueError(f"{', '.join(unknown)}: not a supervision measure that takes a reply; use one of "
+                             f"{', '.join(m for m in SUPERVISION_MEASURES if m not in NO_REPLY_MEASURES)}")
         return DEFAULT_REPLY_DAYS | v  # measures not named keep their default
 
     @model_validator(mode="after")

@@ -91,6 +91,15 @@ sources:
     key: ysbs
     mapping: {{doc_no: yshh, clue_type: xslx, recipient: jsdw, related_case_no: glah, referred_date: ysrq,
               due_date: fkqx, feedback_date: fkrq, feedback_result: cljg, source_updated_at: gxsj}}
+  # the court's judicial recommendations (司法建议) to agencies: measures like the procuratorate's
+  - name: wh_court_recommendation
+    institution: wh-court
+    record_type: supervision
+    kind: database
+    database: {{url: "sqlite:///sources/wh-court.sqlite", table: t_sfjy, cursor: gxsj}}
+    key: jybs
+    mapping: {{doc_no: jywh, measure: jylx, domain: ly, issuer: fcdw, target_case_no: ah, target_agency: dxjg,
+              issued_date: fcrq, due_date: hfqx, replied_date: hfrq, reply_result: hfjg, source_updated_at: gxsj}}
   # 海勃湾区法院: another vendor's system, English column names
   - name: hbw_court_filing
     institution: hbw-court
@@ -171,19 +180,20 @@ offices:
      recipients: ["{justice_recipient}"]}}
 
 agreements:
-  # 法检协作: the intermediate court's office receives the supervision measures aimed at it
+  # 法检协作: the intermediate court's office receives the supervision measures aimed at it (its cases,
+  # not an agency: its own judicial recommendations name one), settlement notices among them
   - id: FJXZ-2024-01
     version: 1
     office: wh-court-spo
     shares:
       - record_type: supervision
-        where: [{{column: target_court_code, op: in, value: [内03]}}]
+        where: [{{column: target_court_code, op: in, value: [内03]}}, {{column: target_agency, op: is_null}}]
         columns: {{doc_no: clear, measure: clear, domain: clear, issuer: clear, target_case_no: clear,
                   issued_date: clear, due_date: clear, replied_date: clear, reply_result: clear,
                   target_effective_date: clear}}
       # a mart is shared like a table: the office's own reply deadlines and what is overdue
       - record_type: mart_replies
-        where: [{{column: target_court_code, op: in, value: [内03]}}]
+        where: [{{column: target_court_code, op: in, value: [内03]}}, {{column: target_agency, op: is_null}}]
         columns: {{doc_no: clear, measure: clear, target_case_no: clear, issued_date: clear, due_date: clear,
                   due_date_from: clear, replied_date: clear, status: clear, days_overdue: clear, as_of: clear}}
   # 法检协作: the procuratorate receives filings, decisions and enforcement; parties masked;

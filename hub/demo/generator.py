@@ -212,6 +212,8 @@ CREATE TABLE t_cpws (wsbs TEXT PRIMARY KEY, ah TEXT, wslx TEXT, cpjg TEXT, cprq 
   bsxzjg TEXT, fzrcz TEXT, gxsj TEXT, bsyy TEXT);
 CREATE TABLE t_xsys (ysbs TEXT PRIMARY KEY, yshh TEXT, xslx TEXT, jsdw TEXT, glah TEXT, ysrq TEXT, fkqx TEXT,
   fkrq TEXT, cljg TEXT, gxsj TEXT);
+CREATE TABLE t_sfjy (jybs TEXT PRIMARY KEY, jywh TEXT, jylx TEXT, ly TEXT, fcdw TEXT, ah TEXT, dxjg TEXT, fcrq TEXT,
+  hfqx TEXT, hfrq TEXT, hfjg TEXT, gxsj TEXT);
 CREATE TABLE t_zxaj (zxbs TEXT PRIMARY KEY, zxah TEXT, larq TEXT, zxyjlx TEXT, zxyjwh TEXT, sqzxr TEXT,
   bzxr TEXT, bzxrzjhm TEXT, sqbd REAL, sjdw REAL, jafs TEXT, jarq TEXT, bgccl TEXT, xzxfl TEXT, ccdcwb TEXT,
   gxsj TEXT, zjcxrq TEXT);
@@ -316,7 +318,20 @@ def write_court_a(data: DemoData, path: Path) -> None:
     rows_f.append(("LA_BAD3", "（2024）内06民终88号", "乌海市中级人民法院", "劳动争议", "2024-04-01", "甲", "乙", None, None, 100.0, "2024-05-06 10:00:00", None, None, None))
     rows_e.append(("ZX_BAD1", None, "2024-02-02", "民事判决书", None, "甲", "乙", "150302199001011234", 100.0, 0.0, None, None,
                    "否", "否", "否", "2024-02-02 10:00:00", None))
-    _write_sqlite(path, COURT_A_SCHEMA, {"t_ajxx_la": rows_f, "t_cpws": rows_j, "t_zxaj": rows_e, "t_xsys": rows_r})
+    _write_sqlite(path, COURT_A_SCHEMA, {"t_ajxx_la": rows_f, "t_cpws": rows_j, "t_zxaj": rows_e, "t_xsys": rows_r,
+                                         "t_sfjy": judicial_recommendations(data)})
+
+
+def judicial_recommendations(data: DemoData) -> list[tuple[object, ...]]:
+    """乌海中院's judicial recommendations (司法建议) to agencies whose cases showed a problem:
+    answered and adopted, overdue, not yet due."""
+    def day(days: int | None) -> str | None:
+        return None if days is None else f"{data.as_of + dt.timedelta(days=days):%Y-%m-%d}"
+    heard = [c for c in data.cases["内03"] if c.type_code == "行初" and c.agency][:3]
+    plan = [(-200, -140, -150, "采纳"), (-120, -60, None, None), (-20, 40, None, None)]
+    return [(f"JY{k:03d}", f"乌中法司建〔{data.as_of.year}〕{k + 1}号", "司法建议", "行政", "乌海市中级人民法院",
+             c.canonical, c.agency, day(sent), day(due), day(back), result, f"{day(sent)} 09:00:00")
+            for k, (c, (sent, due, back, result)) in enumerate(zip(heard, plan))]
 
 
 def referrals(data: DemoData) -> list[tuple[object, ...]]:
@@ -491,6 +506,11 @@ def write_supervision_drops(data: DemoData, folder: Path) -> list[Path]:
               f"{p.target.decision['effective']:%Y-%m-%d}", f"{p.issued:%Y-%m-%d} 11:00:00", "", "", "", ""]  # type: ignore[index]
              for p in protests(data)]
     rows.sort(key=lambda r: r[5])
+    # the parties of two cases settled while the procuratorate reviewed them: the court is told (no reply due)
+    rows += [[f"乌检民监〔{data.as_of.year}〕{950 + k}号", "和解通知", "民事", "乌海市人民检察院", c.canonical,
+              f"{data.as_of - dt.timedelta(days=30 + k):%Y-%m-%d}", "", "", "", "",
+              f"{data.as_of - dt.timedelta(days=30 + k):%Y-%m-%d} 11:00:00", "", "", "", ""]
+             for k, c in enumerate([c for c in data.cases["内03"] if c.type_code == "民终" and c.decision][-2:])]
     rows.append(["乌检民监〔2024〕901号", "口头建议", "民事", "乌海市人民检察院", "（2023）内03民终5号", "2024-03-01", "", "", "", "", "2024-03-01 11:00:00", "", "", "", ""])
     rows.append(["乌检民监〔2024〕902号", "再审检察建议", "民事", "乌海市人民检察院", "（2023）内03民终6号", "2024-03-01", "2024-05-01", "2024-02-01", "采纳", "", "2024-03-01 11:00:00", "", "", "", ""])
     rows.append(["乌检民监〔2024〕903号", "检察建议", "民事", "乌海市人民检察院", "无案号", "2024-03-02", "", "", "", "", "2024-03-02 11:00:00", "", "", "", ""])

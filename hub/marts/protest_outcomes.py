@@ -33,28 +33,30 @@ def build(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> dict[str, int]:
     """Rebuild both tables as of ``as_of``; returns their row counts."""
     return rebuild(con, [
         (f"""CREATE OR REPLACE TABLE mart_protest_outcomes AS
-             WITH retrials AS (  -- per original ruling, its latest retrial
-               SELECT f.original_case_no AS original, arg_max(f.case_no, f.filing_date) AS case_no,
-                      max(f.filing_date) AS filing_date
+             WITH measures AS (
+               SELECT * FROM supervision WHERE measure IN {lit_tuple(PROTEST_MEASURES)}
+             ), retrials AS (
+               SELECT f.original_case_no AS original, f.case_no, f.filing_date
                FROM filing f JOIN code_case_type c ON c.type_code = f.case_type_code
-               WHERE f.original_case_no IS NOT NULL AND c.procedure = '再审' GROUP BY 1
-             ), decided AS (
-               SELECT case_no, arg_max(outcome, decided_date) AS outcome,
-                      arg_max(document_type, decided_date) AS document_type, max(decided_date) AS decided_date
-               FROM judgment GROUP BY case_no
+               WHERE f.original_case_no IS NOT NULL AND c.procedure = '再审'
+             ), taken AS (  -- each retrial is the latest measure's issued before it (a rejected one is not)
+               SELECT m.record_key, r.case_no, r.filing_date
+               FROM measures m JOIN retrials r ON r.original = m.target_case_no AND r.filing_date >= m.issued_date
+               WHERE NOT (m.measure = '再审检察建议' AND coalesce(m.reply_result, '') = '不采纳')
+               QUALIFY row_number() OVER (PARTITION BY r.case_no ORDER BY m.issued_date DESC, m.record_key) = 1
+             ), retried AS (  -- and a measure's retrial, its latest
+               SELECT record_key, arg_max(case_no, (filing_date, case_no)) AS case_no, max(filing_date) AS filing_date
+               FROM taken GROUP BY record_key
              )
              SELECT s.record_key, s.doc_no, s.measure, s.source_institution, s.target_case_no, s.target_court_code,
                     s.issued_date, s.reply_result, r.case_no AS retrial_case_no, r.filing_date AS retrial_filing_date,
-                    d.decided_date AS retrial_decided_date, d.outcome AS retrial_outcome,
-                    CASE WHEN d.case_no IS NOT NULL THEN {_result('d.outcome', 'd.document_type')}
+                    j.decided_date AS retrial_decided_date, j.outcome AS retrial_outcome,
+                    CASE WHEN j.case_no IS NOT NULL THEN {_result('j.outcome', 'j.document_type')}
                          WHEN r.case_no IS NOT NULL THEN 'retrial_pending'
                          WHEN s.measure = '再审检察建议' AND s.reply_result = '不采纳' THEN 'not_adopted'
                          ELSE 'no_retrial' END AS result,
                     CAST($as_of AS DATE) AS as_of
-             FROM supervision s
-             LEFT JOIN retrials r ON r.original = s.target_case_no AND r.filing_date >= s.issued_date
-             LEFT JOIN decided d ON d.case_no = r.case_no
-             WHERE s.measure IN {lit_tuple(PROTEST_MEASURES)}
+             FROM measures s LEFT JOIN retried r USING (record_key) LEFT JOIN judgment j ON j.case_no = r.case_no
              ORDER BY s.source_institution, s.issued_date, s.record_key""", {"as_of": as_of}),
         ("""CREATE OR REPLACE TABLE mart_protest_success AS
             SELECT source_institution, year(issued_date) AS year, measure, count(*) AS measures,

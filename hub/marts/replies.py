@@ -3,13 +3,14 @@
 The agreements oblige a target institution to answer a procuratorate's protest, recommendation
 or correction notice in writing before a deadline, and overdue ones to be escalated
 (docs/domain-rules.md, "Reply tracking"). ``mart_replies`` has one row per measure in the shared
-``supervision`` table: its due date (the document's own, else the configured default period for
-its measure type, or the later one the parties agreed), status and days overdue as of a given
-day; ``mart_reply_escalation`` lists, per target court or agency, what is overdue;
-``mart_agency_recommendations`` sums up, per agency and measure, the recommendations an agency
-received and how it answered; ``mart_follow_up`` lists the measures rejected or left unanswered
-past their deadline, and whether a follow-up measure was issued. All are rebuilt whole in one
-transaction, so they are always exactly as current as ``supervision``.
+``supervision`` table that takes a reply (not a settlement notice): its due date (the
+document's own, else the configured default period for its measure type, or the later one the
+parties agreed), status and days overdue as of a given day; ``mart_reply_escalation`` lists,
+per target court or agency, what is overdue; ``mart_agency_recommendations`` sums up, per agency
+and measure, the recommendations an agency received and how it answered; ``mart_follow_up``
+lists the measures rejected or left unanswered past their deadline, and whether a follow-up
+measure was issued. All are rebuilt whole in one transaction, so they are always exactly as
+current as ``supervision``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import datetime as dt
 import duckdb
 
 from hub.marts.tables import rebuild
+from schemas.codes import NO_REPLY_MEASURES
 from schemas.marts import REPLY_TRACKING
 
 STATUSES = ("pending", "replied_on_time", "replied_late", "overdue")
@@ -36,7 +38,7 @@ def build(con: duckdb.DuckDBPyConnection, deadline_days: dict[str, int], as_of: 
              SELECT s.*, coalesce(s.extended_due_date, s.due_date, s.issued_date + CAST(p.days AS INTEGER)) AS due,
                     CASE WHEN s.extended_due_date IS NOT NULL THEN 'extended'
                          WHEN s.due_date IS NOT NULL THEN 'document' ELSE 'default' END AS due_date_from
-             FROM supervision s LEFT JOIN periods p USING (measure)
+             FROM supervision s LEFT JOIN periods p USING (measure) WHERE s.measure NOT IN $no_reply
            )
            SELECT d.record_key, d.doc_no, d.measure, d.domain, d.focus, d.issuer, d.source_institution,
                   d.target_court_code, c.name AS target_court_name, d.target_agency, d.target_case_no, d.issued_date,
@@ -51,7 +53,7 @@ def build(con: duckdb.DuckDBPyConnection, deadline_days: dict[str, int], as_of: 
                   CAST($as_of AS DATE) AS as_of
            FROM due d LEFT JOIN code_court c ON c.court_code = d.target_court_code
            ORDER BY d.target_court_code, d.target_agency, d.issued_date, d.record_key""",
-         {"periods": periods, "as_of": as_of}),
+         {"periods": periods, "as_of": as_of, "no_reply": list(NO_REPLY_MEASURES)}),
         ("""CREATE OR REPLACE TABLE mart_reply_escalation AS
            SELECT target_court_code, any_value(target_court_name) AS target_court_name, target_agency,
                   count(*) FILTER (WHERE status = 'overdue') AS overdue,

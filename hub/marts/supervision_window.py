@@ -15,6 +15,7 @@ import datetime as dt
 import duckdb
 
 from hub.marts.tables import rebuild
+from schemas.codes import NO_REPLY_MEASURES
 from schemas.marts import SUPERVISION_WINDOW
 
 COLUMNS = SUPERVISION_WINDOW.columns
@@ -46,7 +47,7 @@ def build(con: duckdb.DuckDBPyConnection, *, years: int, warn_days: int, as_of: 
                            WHEN o.effective_date IS NOT NULL THEN 'ruling' END AS counted_from
                FROM supervision s LEFT JOIN rulings r ON r.case_no = s.target_case_no
                     LEFT JOIN own o ON o.case_no = s.target_case_no
-               WHERE s.target_case_no IS NOT NULL
+               WHERE s.target_case_no IS NOT NULL AND s.measure NOT IN $no_reply  -- a notice chooses no measure
              )
              SELECT 'issued_after_window' AS kind, record_key, doc_no, measure, target_case_no AS case_no,
                     target_court_code AS court_code, effective AS effective_date, counted_from,
@@ -64,4 +65,5 @@ def build(con: duckdb.DuckDBPyConnection, *, years: int, warn_days: int, as_of: 
                AND NOT EXISTS (SELECT 1 FROM supervision s WHERE list_contains(j.cases, s.target_case_no)
                                                               OR s.target_case_no = j.case_no)
              ORDER BY kind, days DESC, case_no"""
-    return rebuild(con, [(sql, {"years": years, "warn": warn_days, "as_of": as_of})], COLUMNS)
+    params = {"years": years, "warn": warn_days, "as_of": as_of, "no_reply": list(NO_REPLY_MEASURES)}
+    return rebuild(con, [(sql, params)], COLUMNS)

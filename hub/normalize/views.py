@@ -6,6 +6,8 @@ to keep; they use only SQL (no hub macros), so any read-only DuckDB session can 
 
 from __future__ import annotations
 
+from schemas.sql import lit_tuple
+
 CODED_COLUMNS = [
     ("filing", "court_code", "code_court", "court_code"),
     ("judgment", "court_code", "code_court", "court_code"),
@@ -68,8 +70,10 @@ FROM enforcement e LEFT JOIN (SELECT DISTINCT case_no FROM filing UNION SELECT c
      ON c.case_no = replace(e.basis_doc_no, ' ', '')
 UNION ALL
 SELECT 'agency_decision', d.record_key, 'court_case_no', d.court_case_no, c.case_no IS NOT NULL,
-       CASE WHEN c.case_no IS NULL THEN 'no court has shared an enforcement case ' || d.court_case_no END
-FROM agency_decision d LEFT JOIN (SELECT DISTINCT case_no FROM enforcement) c ON c.case_no = d.court_case_no
+       CASE WHEN c.case_no IS NOT NULL THEN NULL
+            WHEN NOT regexp_matches(d.court_case_no, '^（[0-9]{4}）') THEN 'not a court case number'
+            ELSE 'case ' || d.court_case_no || ' is not among the cases shared with the hub' END
+FROM agency_decision d LEFT JOIN (SELECT DISTINCT case_no FROM cases) c ON c.case_no = d.court_case_no
 WHERE d.court_case_no IS NOT NULL
 UNION ALL
 SELECT 'referral', x.record_key, 'related_case_no', x.related_case_no, c.case_no IS NOT NULL,
@@ -81,10 +85,14 @@ FROM referral x LEFT JOIN (SELECT DISTINCT case_no FROM cases) c ON c.case_no = 
 WHERE x.related_case_no IS NOT NULL
 """
 
-LINK_RATE_SQL = """
+REPORTED_LINKS = ("follow_up_of", "related_case_no")
+"""Links listed in ``links`` but gating no extract: a measure followed up, or a clue's case, may
+well be another institution's that shares nothing with the hub."""
+
+LINK_RATE_SQL = f"""
 SELECT link, count(*) AS links, count(*) FILTER (WHERE resolved) AS resolved,
        coalesce(count(*) FILTER (WHERE resolved) / nullif(count(*), 0), 1.0) AS rate
-FROM links WHERE record_type = ? GROUP BY link
+FROM links WHERE record_type = ? AND link NOT IN {lit_tuple(REPORTED_LINKS)} GROUP BY link
 """
 
 

@@ -71,6 +71,12 @@ class DuckDbStore(OfficeStore):
             return
         if not exists:  # changes to a dataset not held yet: start from none of its rows
             self.con.execute(f"CREATE TABLE {q(name)} AS SELECT * EXCLUDE ({CHANGE}) FROM {source} LIMIT 0")
+        else:  # a column the share gained since: added, NULL in the rows held before
+            have = {r[0] for r in self.con.execute(f"SELECT * FROM {q(name)} LIMIT 0").description}  # type: ignore[union-attr]
+            for column, type_ in self.con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * "
+                                                  f"EXCLUDE ({CHANGE}) FROM {source})").fetchall():
+                if column not in have:
+                    self.con.execute(f"ALTER TABLE {q(name)} ADD COLUMN {q(column)} {type_}")
         self.con.execute(f"DELETE FROM {q(name)} WHERE record_key IN (SELECT record_key FROM {source})")
         self.con.execute(f"INSERT INTO {q(name)} BY NAME SELECT * EXCLUDE ({CHANGE}) FROM {source} "
                          f"WHERE {CHANGE} <> 'withdrawn'")

@@ -97,6 +97,13 @@ class SqlStore(OfficeStore):
             table.drop(con)
         if not changes or not exists:
             table.create(con)
+        else:  # a column the share gained since: added, NULL in the rows held before
+            have = {c["name"] for c in sa.inspect(con).get_columns(name)}
+            for column in table.columns:
+                if column.name not in have:
+                    kind = column.type.compile(dialect=con.dialect)
+                    con.execute(sa.text(f"ALTER TABLE {con.dialect.identifier_preparer.quote(name)} ADD COLUMN "
+                                        f"{con.dialect.identifier_preparer.quote(column.name)} {kind}"))
         for batch in parquet.iter_batches(batch_size=_ROWS):
             if changes:
                 keys = batch.column("record_key").to_pylist()

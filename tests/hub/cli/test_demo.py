@@ -87,7 +87,7 @@ def test_warehouse_has_shared_tables_and_quarantine(demo: Path) -> None:
     assert overdue > 0
     # the reply-tracking marts cover every measure, and what is overdue is escalated
     assert con.execute("SELECT count(*) FROM mart_replies").fetchone() == con.execute(
-        "SELECT count(*) FROM supervision").fetchone()
+        "SELECT count(*) FROM supervision WHERE measure <> '和解通知'").fetchone()  # a settlement notice takes no reply
     statuses = dict(con.execute("SELECT status, count(*) FROM mart_replies GROUP BY 1").fetchall())
     assert set(statuses) <= {"pending", "replied_on_time", "replied_late", "overdue"} and statuses["overdue"] > 0
     assert con.execute("SELECT sum(overdue) FROM mart_reply_escalation").fetchone() == (statuses["overdue"],)
@@ -151,7 +151,8 @@ def test_the_summary_shows_the_rows_kept_with_a_value_withheld_converted_or_spli
 def test_the_justice_bureau_tracks_the_recommendations_addressed_to_agencies(
         demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The procuratorate's recommendations to agencies name no court case: they are kept, reach the
-    justice bureau's office (and not the court's), and their replies, extensions and follow-up are tracked."""
+    justice bureau's office (and not the court's) with the court's judicial recommendations, and
+    their replies, extensions and follow-up are tracked."""
     from hub.cli.summary import print_summary
 
     first = sorted((demo / "outbox" / "wh-justice-office").glob("0*"))[0] / "data"
@@ -160,18 +161,23 @@ def test_the_justice_bureau_tracks_the_recommendations_addressed_to_agencies(
         held = con.execute("SELECT doc_no, target_agency FROM supervision WHERE target_agency IS NOT NULL "
                            "ORDER BY 1").fetchall()
         statuses = dict(con.execute("SELECT doc_no, status || '/' || due_date_from FROM mart_replies "
-                                    "WHERE target_agency IS NOT NULL").fetchall())
-        follow_up = con.execute("SELECT doc_no, status, follow_up_doc_no FROM mart_follow_up "
-                                "WHERE target_agency IS NOT NULL ORDER BY 1").fetchall()
+                                    "WHERE target_agency IS NOT NULL AND measure = '检察建议'").fetchall())
+        procuratorates = "AND source_name = 'wh_proc_supervision'"
+        judicial = con.execute("SELECT count(*) FROM supervision WHERE measure = '司法建议' AND target_agency IS NOT NULL "
+                               "AND source_name = 'wh_court_recommendation'").fetchone()[0]
+        follow_up = con.execute("SELECT f.doc_no, f.status, f.follow_up_doc_no FROM mart_follow_up f JOIN supervision s "
+                                f"USING (record_key) WHERE f.target_agency IS NOT NULL {procuratorates} ORDER BY 1"
+                                ).fetchall()
         summed = con.execute("SELECT sum(issued), sum(overdue), sum(extended) FROM mart_agency_recommendations").fetchone()
-    assert len(held) == 6 and sorted(zip(sent.column("doc_no").to_pylist(), sent.column("target_agency").to_pylist())) == held
+    assert len(held) == 6 + judicial and judicial == 3
+    assert sorted(zip(sent.column("doc_no").to_pylist(), sent.column("target_agency").to_pylist())) == held
     spo = pq.read_table(demo / "outbox" / "wh-court-spo" / "00000001" / "data" / "supervision.parquet")
     assert not set(spo.column("doc_no").to_pylist()) & {d for d, _ in held}
     by_number = {d.split("〕")[1]: v for d, v in statuses.items()}
     assert by_number == {"201号": "replied_on_time/document", "202号": "overdue/document",
                          "203号": "pending/extended", "204号": "replied_on_time/document",
                          "205号": "replied_on_time/document", "206号": "pending/default"}
-    assert summed == (6, 1, 1)
+    assert summed == (9, 2, 1)  # the court's overdue judicial recommendation, and the procuratorate's 202
     # 202 was never answered and waits for follow-up; 204 was rejected, and 205 followed it up
     assert [(d.split("〕")[1], s, f and f.split("〕")[1]) for d, s, f in follow_up] == [
         ("202号", "awaiting_follow_up", None), ("204号", "followed_up", "205号")]
@@ -286,7 +292,8 @@ def test_offices_receive_only_what_their_agreement_allows(demo: Path, tmp_path: 
                 expected = con.execute(
                     f"SELECT count(*) FROM {name} WHERE " + (" AND ".join(
                         f"{c.column} IN ({', '.join(repr(v) for v in c.value)})" if c.op == "in" else
-                        f"{c.column} IS NOT NULL" if c.op == "not_null" else f"{c.column} = {c.value!r}"
+                        f"{c.column} IS NOT NULL" if c.op == "not_null" else f"{c.column} IS NULL" if c.op == "is_null"
+                        else f"{c.column} = {c.value!r}"
                         for c in share.where) or "true")
                 ).fetchone()[0]
                 con.close()
@@ -301,6 +308,8 @@ def test_offices_receive_only_what_their_agreement_allows(demo: Path, tmp_path: 
     # the intermediate court's office gets only measures aimed at itself
     spo = pq.read_table(demo / "outbox" / "wh-court-spo" / "00000001" / "data" / "supervision.parquet")
     assert {parse_case_number(c).court_code for c in spo.column("target_case_no").to_pylist()} == {"内03"}
+    # not its own judicial recommendations, which name an agency; but the settlement notices
+    assert "司法建议" not in spo.column("measure").to_pylist() and "和解通知" in spo.column("measure").to_pylist()
 
 
 @pytest.mark.parametrize("target", ["data", "manifest"])
@@ -633,6 +642,9 @@ def test_a_zero_byte_drop_is_set_aside_and_only_the_extracts_of_its_table_wait(
     home = Home(tmp_path / "home")
     shutil.copytree(demo, home.root, ignore=shutil.ignore_patterns(".dagster"))
     (exchange.sftp_root(home) / exchange.DROP_DIR / "zero.csv").write_bytes(b"")
+    text = home.config.read_text(encoding="utf-8")  # the procuratorate's office: nothing made from supervision
+    start = text.index("      - record_type: mart_protest_outcomes")
+    home.config.write_text(text[:start] + text[text.index("      # the clues", start):], encoding="utf-8")
     config = load_config(home.config)
     port = next(s.sftp.port for s in config.sources if isinstance(s, SftpDropSource))
     capsys.readouterr()

@@ -41,11 +41,13 @@ def test_each_protest_gets_its_retrial_and_result_and_each_issuer_its_change_rat
         {"ah": "（2023）内03民再9号", "larq": "2023-01-01", "ysah": "（2022）内03民终9号"},   # filed before the protest
         {"ah": "（2024）内03民再10号", "larq": "2024-05-01", "ysah": "（2023）内03民终10号"},
         {"ah": "（2024）内03民终11号", "larq": "2024-05-01", "ysah": "（2024）内0302民初11号"},  # an appeal, not a retrial
+        {"ah": "（2024）内03民再12号", "larq": "2024-06-01", "ysah": "（2023）内03民终12号"},
     ]
     judgments = [
         {"ah": "（2024）内03民再1号", "wslx": "判决书", "cpjg": "改判", "cprq": "2024-06-01"},
         {"ah": "（2024）内03民再2号", "wslx": "调解书", "cpjg": "支持", "cprq": "2024-06-02"},  # a 调解书 settles
         {"ah": "（2024）内03民再10号", "wslx": "判决书", "cpjg": "维持", "cprq": "2024-07-01"},
+        {"ah": "（2024）内03民再12号", "wslx": "判决书", "cpjg": "发回重审", "cprq": "2024-08-01"},
     ]
     measures = [
         measure(1, "抗诉", "（2023）内03民终1号", "2024-01-10"),                   # amended
@@ -55,6 +57,9 @@ def test_each_protest_gets_its_retrial_and_result_and_each_issuer_its_change_rat
         measure(5, "抗诉", "（2022）内03民终9号", "2024-01-20", "不采纳"),  # its "retrial" came first; a protest is retried
         measure(6, "检察建议", "（2023）内03民终1号", "2024-01-10"),               # not a protest: left out
         measure(7, "抗诉", "（2023）内03民终10号", "2024-02-10"),                  # upheld
+        # 8 rejected, then 9 the protest that followed it: the retrial is the protest's alone (remanded)
+        measure(8, "再审检察建议", "（2023）内03民终12号", "2024-02-01", "不采纳"),
+        measure(9, "抗诉", "（2023）内03民终12号", "2024-04-01"),
     ]
     with Warehouse(tmp_path / "lake", hash_key=b"k") as wh:
         apply(wh, tmp_path, "c1_fil", "filing", filings, FILING_MAP, "内03")
@@ -64,7 +69,7 @@ def test_each_protest_gets_its_retrial_and_result_and_each_issuer_its_change_rat
         outcomes = {r[0].split("〕")[1]: r[1:] for r in wh.query(
             "SELECT doc_no, retrial_case_no, result FROM mart_protest_outcomes").fetchall()}
         success = wh.query("SELECT * EXCLUDE (source_institution, as_of) FROM mart_protest_success").fetchall()
-    assert counts == {"mart_protest_outcomes": 6, "mart_protest_success": 2}
+    assert counts == {"mart_protest_outcomes": 8, "mart_protest_success": 2}
     assert outcomes == {
         "1号": ("（2024）内03民再1号", "amended"),
         "2号": ("（2024）内03民再2号", "settled"),
@@ -72,9 +77,11 @@ def test_each_protest_gets_its_retrial_and_result_and_each_issuer_its_change_rat
         "4号": (None, "not_adopted"),
         "5号": (None, "no_retrial"),
         "7号": ("（2024）内03民再10号", "upheld"),
+        "8号": (None, "not_adopted"),
+        "9号": ("（2024）内03民再12号", "remanded"),
     }
     # (year, measure, measures, retried, decided, amended, remanded, upheld, settled, not adopted, change rate)
     assert success == [
-        (2024, "再审检察建议", 2, 1, 0, 0, 0, 0, 0, 1, None),
-        (2024, "抗诉", 4, 3, 3, 1, 0, 1, 1, 0, 0.5),
+        (2024, "再审检察建议", 3, 1, 0, 0, 0, 0, 0, 2, None),
+        (2024, "抗诉", 5, 4, 4, 1, 1, 1, 1, 0, 0.6667),
     ]

@@ -50,6 +50,8 @@ ROWS = [
     # 9 to another agency, answered in time but rejected; 10 follows it up, and is adopted in time
     measure(9, "检察建议", None, "2024-01-15", hfqx="2024-03-15", hfrq="2024-03-10", hfjg="不采纳", dxjg=EPB),
     measure(10, "检察建议", None, "2024-04-01", hfqx="2024-06-01", hfrq="2024-05-20", dxjg=EPB, gjws=9),
+    # 11 the court is told the parties settled during the review: no reply due, not tracked
+    measure(11, "和解通知", "（2023）内03民终12号", "2024-03-01"),
 ]
 
 
@@ -161,5 +163,7 @@ def test_reply_periods_are_validated_and_merged_over_the_defaults() -> None:
     assert MartSettings.model_validate({"reply_deadline_days": {"抗诉": 45}}).reply_deadline_days == DEFAULT_REPLY_DAYS | {"抗诉": 45}
     with pytest.raises(ValueError, match="口头建议: not a supervision measure"):
         MartSettings.model_validate({"reply_deadline_days": {"口头建议": 10}})
+    with pytest.raises(ValueError, match="和解通知: not a supervision measure that takes a reply"):
+        MartSettings.model_validate({"reply_deadline_days": {"和解通知": 10}})
     with pytest.raises(ValueError, match="greater than or equal to 1"):
         MartSettings.model_validate({"reply_deadline_days": {"抗诉": 0}})

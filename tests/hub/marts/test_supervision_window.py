@@ -36,6 +36,8 @@ def test_late_measures_and_closing_windows(tmp_path: Path) -> None:
     measures = [
         # case 1: issued 2023-06-11, 10 days after the window closed on 2023-06-01
         {"wsbh": "乌检民监〔2023〕1号", "fs": "抗诉", "ah": "（2020）内03民终1号", "fcrq": "2023-06-11", "sxrq": None},
+        # case 1 again: a settlement notice chooses no protest or recommendation, so no window applies to it
+        {"wsbh": "乌检民监〔2023〕5号", "fs": "和解通知", "ah": "（2020）内03民终1号", "fcrq": "2023-07-01", "sxrq": None},
         # case 3: issued in time (2024-12-01 < 2025-01-25): not flagged, and its ruling is not "closing"
         {"wsbh": "乌检民监〔2024〕3号", "fs": "检察建议", "ah": "（2021）内03民终3号", "fcrq": "2024-12-01", "sxrq": None},
         # an untracked ruling, effective date stated on the measure: 2019-03-01 + 3 years = 2022-03-01; issued 2022-03-02

@@ -200,6 +200,13 @@ def test_ten_bundles_with_a_periodic_full_snapshot_and_withdrawals_leave_each_ki
             db.close()
             if n in (4, 9):
                 withdraw_hbw_filings(home, n)
+            if n == 5:  # the agreement's new version shares one more column: sent in an incremental bundle
+                text = (home / "hub.yaml").read_text(encoding="utf-8")
+                text = text.replace("  - id: FJXZ-2024-02\n    version: 1", "  - id: FJXZ-2024-02\n    version: 2")
+                assert text.count("juvenile: clear, public_interest: clear}") == 1
+                text = text.replace("juvenile: clear, public_interest: clear}", "juvenile: clear, public_interest: clear, "
+                                    "court_name: clear}")
+                (home / "hub.yaml").write_text(text, encoding="utf-8")
             run(home)
             applied += take()  # after every bundle, not only the last
     assert applied == [(n, n in (1, 8)) for n in range(1, 11)]
