@@ -52,6 +52,7 @@ REPLY_TRACKING = MartTables(
                          "the default period"),
             "due_date_from": ("期限来源", "extended (agreed later), document (stated on it) or default "
                               "(marts.reply_deadline_days)"),
+            "original_due_date": ("原定回复期限", "the deadline before any extension: the document's, else the default"),
             "replied_date": ("回复日期", "date the written reply was received"),
             "reply_result": ("回复结果", "采纳/部分采纳/不采纳"),
             "follow_up_of": ("跟进监督原文书", "the earlier measure this one follows up, if it does"),

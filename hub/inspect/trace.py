@@ -78,16 +78,24 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | dict[str
     return [dict(zip(names, r)) for r in rel.fetchall()]
 
 
+def _histories(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The record types whose history the warehouse has (one written by an older hub may lack some)."""
+    return {r[0].removesuffix("_history") for r in con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE database_name = current_database() AND NOT internal").fetchall()}
+
+
 def _by_case(con: duckdb.DuckDBPyConnection, canonical: str) -> list[Target]:
+    held = _histories(con)
     parts = [f"SELECT DISTINCT '{rt}' AS rt, record_key FROM {q(rt + '_history')} WHERE {q(col)} = ?"
-             for rt, col in CASE_FIELDS.items()]
+             for rt, col in CASE_FIELDS.items() if rt in held]
     rows = con.execute(" UNION ALL ".join(parts) + " ORDER BY 1, 2", [canonical] * len(parts)).fetchall()
     return [Target(rt, key) for rt, key in rows]
 
 
 def _by_key(con: duckdb.DuckDBPyConnection, key: str) -> list[Target]:
+    held = _histories(con)
     parts = [f"SELECT DISTINCT '{rt}' AS rt, record_key FROM {q(rt + '_history')} WHERE record_key = ?"
-             for rt in RECORD_TYPES]
+             for rt in RECORD_TYPES if rt in held]
     rows = con.execute(" UNION ALL ".join(parts) + " ORDER BY 1", [key] * len(parts)).fetchall()
     return [Target(rt, k) for rt, k in rows]
 

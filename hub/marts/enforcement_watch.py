@@ -41,7 +41,8 @@ RULES: dict[str, tuple[str, str]] = {
     ),
     "zhongben_no_requery": (
         f"closure_type = '{ZHONGBEN}' AND $as_of <= closure_date + INTERVAL 5 YEAR "
-        "AND $as_of > greatest(closure_date, coalesce(last_asset_query_date, closure_date)) + INTERVAL 6 MONTH",
+        "AND $as_of > greatest(closure_date, coalesce(last_asset_query_date, closure_date)) + INTERVAL 6 MONTH "
+        "AND source_name IN (SELECT source_name FROM enforcement WHERE last_asset_query_date IS NOT NULL)",
         "'终本 on ' || closure_date || ', and no asset query recorded since ' "
         "|| greatest(closure_date, coalesce(last_asset_query_date, closure_date)) || ' ('"
         " || ($as_of - greatest(closure_date, coalesce(last_asset_query_date, closure_date))) "

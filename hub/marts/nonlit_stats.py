@@ -16,7 +16,8 @@ in ``hub.yaml`` files a row, zero or not), counting the measures issued in the q
 and deadlines are counted as they stood on the quarter's last day, so a filed quarter's figures
 never change when later replies arrive; a quarter still running is counted as of today
 (``counted_to``), never ahead of it. Due dates come from ``mart_replies`` (the document's, else
-the configured default), so this mart is built after it.
+the configured default; never an extension agreed later, which would change a filed quarter), so
+this mart is built after it.
 """
 
 from __future__ import annotations
@@ -96,9 +97,9 @@ def build(con: duckdb.DuckDBPyConnection, procuratorates: list[str], as_of: dt.d
                count(*) FILTER (WHERE replied_date <= counted_to AND reply_result = '部分采纳') AS partly_adopted,
                count(*) FILTER (WHERE replied_date <= counted_to AND reply_result = '不采纳') AS not_adopted,
                count(*) FILTER (WHERE (replied_date IS NULL OR replied_date > counted_to)
-                                AND (due_date IS NULL OR due_date >= counted_to)) AS awaiting_reply,
+                                AND (original_due_date IS NULL OR original_due_date >= counted_to)) AS awaiting_reply,
                count(*) FILTER (WHERE (replied_date IS NULL OR replied_date > counted_to)
-                                AND due_date < counted_to) AS overdue
+                                AND original_due_date < counted_to) AS overdue
         FROM judged m GROUP BY ALL
       ), quarters AS (
         SELECT CAST(unnest(generate_series(min(quarter_start), max(quarter_start), INTERVAL 3 MONTH)) AS DATE) AS quarter_start

@@ -36,13 +36,15 @@ def build(con: duckdb.DuckDBPyConnection, deadline_days: dict[str, int], as_of: 
            WITH periods AS (SELECT unnest($periods, recursive := true)),
            due AS (
              SELECT s.*, coalesce(s.extended_due_date, s.due_date, s.issued_date + CAST(p.days AS INTEGER)) AS due,
+                    coalesce(s.due_date, s.issued_date + CAST(p.days AS INTEGER)) AS first_due,
                     CASE WHEN s.extended_due_date IS NOT NULL THEN 'extended'
                          WHEN s.due_date IS NOT NULL THEN 'document' ELSE 'default' END AS due_date_from
              FROM supervision s LEFT JOIN periods p USING (measure) WHERE s.measure NOT IN $no_reply
            )
            SELECT d.record_key, d.doc_no, d.measure, d.domain, d.focus, d.issuer, d.source_institution,
                   d.target_court_code, c.name AS target_court_name, d.target_agency, d.target_case_no, d.issued_date,
-                  d.due AS due_date, d.due_date_from, d.replied_date, d.reply_result, d.follow_up_of,
+                  d.due AS due_date, d.due_date_from, d.first_due AS original_due_date, d.replied_date, d.reply_result,
+                  d.follow_up_of,
                   CASE WHEN d.replied_date <= d.due THEN 'replied_on_time'
                        WHEN d.replied_date IS NOT NULL THEN 'replied_late'
                        WHEN d.due < $as_of THEN 'overdue'

@@ -79,15 +79,29 @@ def declared_columns() -> dict[str, list[tuple[str, str]]]:
 def added_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
     """``ALTER TABLE … ADD COLUMN`` for each declared column a table made by an earlier hub lacks:
     a field added to a schema is evolution, not a new schema version. Rows stored before hold
-    NULL in it; nothing is rewritten. (A hub table's new columns come last in its declaration,
-    where ``ADD COLUMN`` puts them, since some of its writes give values by position.)"""
-    have: dict[str, set[str]] = {}
+    NULL in it; nothing is rewritten. Refused for a warehouse a newer hub has grown (columns or
+    record types this hub does not know: its views would hide them), and for a hub table whose
+    columns are not a prefix of its declaration (some writes give values by position, so a new
+    column is declared last, where ``ADD COLUMN`` puts it)."""
+    have: dict[str, list[str]] = {}
     for table, column in con.execute(
             "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database() "
-            "AND schema_name = current_schema()").fetchall():
-        have.setdefault(table, set()).add(column)
+            "AND schema_name = current_schema() ORDER BY table_name, column_index").fetchall():
+        have.setdefault(table, []).append(column)
+    declared = declared_columns()
+    unknown = [f"{t}.{c}" for t, columns in declared.items() for c in have.get(t, [])
+               if c not in {name for name, _ in columns}]
+    unknown += [t for t in have if t.endswith("_versions") and t not in declared]
+    if unknown:
+        raise WarehouseError(f"the warehouse holds what this hub does not know ({', '.join(sorted(unknown)[:4])}): a "
+                             "newer hub has upgraded it; upgrade this hub's code before it writes there")
+    for table in tables.HUB_TABLES:
+        names = [name for name, _ in declared[table]]
+        if table in have and have[table] != names[:len(have[table])]:
+            raise WarehouseError(f"{table} holds columns {have[table]}, which do not begin its declared "
+                                 f"{names}: declare a new column of a hub table last")
     return [f"ALTER TABLE {q(table)} ADD COLUMN {q(name)} {type_}"
-            for table, columns in declared_columns().items() if table in have
+            for table, columns in declared.items() if table in have
             for name, type_ in columns if name not in have[table]]
 
 
@@ -328,10 +342,17 @@ class Warehouse:
                              "EXCEPT SELECT batch_id FROM hub_batches_audited", {"ids": batch_ids})
 
     def table_counts(self) -> dict[str, int]:
-        """Current rows per shared table, and quarantined rows: one statement, one snapshot."""
-        names = list(RECORD_TYPES) + ["quarantine"]
+        """Current rows per shared table, and quarantined rows: one statement, one snapshot. A
+        record type a writer has not created yet (this hub newer than the warehouse) has 0."""
+        names = [n for n in [*RECORD_TYPES, "quarantine"] if n in self.relations()]
         row = self.con.execute("SELECT " + ", ".join(f"(SELECT count(*) FROM {q(n)})" for n in names)).fetchone()
-        return dict(zip(names, row))  # type: ignore[arg-type]
+        return dict.fromkeys([*RECORD_TYPES, "quarantine"], 0) | dict(zip(names, row))  # type: ignore[arg-type]
+
+    def relations(self) -> set[str]:
+        """The tables and views the warehouse has."""
+        return {r[0] for r in self.con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() UNION "
+            "SELECT view_name FROM duckdb_views() WHERE database_name = current_database() AND NOT internal").fetchall()}
 
     def has_tables(self, *names: str) -> set[str]:
         """Which of ``names`` exist in the warehouse (a mart not built yet does not)."""

@@ -18,7 +18,8 @@ from tests.sources import load
 
 ENF_MAP = {"case_no": "ah", "filing_date": "larq", "basis_type": "yjlx"}
 SUP_MAP = {"doc_no": "wsbh", "measure": "fs", "issuer": "fcjg", "target_case_no": "ah", "issued_date": "fcrq",
-           "due_date": "hfqx", "replied_date": "hfrq", "reply_result": "hfjg", "focus": "jdsx"}
+           "due_date": "hfqx", "replied_date": "hfrq", "reply_result": "hfjg", "focus": "jdsx",
+           "extended_due_date": "yqqx"}
 WH, HBW, WD = "乌海市人民检察院", "海勃湾区人民检察院", "乌达区人民检察院"
 AS_OF = dt.date(2024, 10, 15)  # the report due 2024-10-05 covers 2024Q3
 
@@ -33,9 +34,9 @@ ENFORCEMENT = [
 
 
 def sup(n: int, fs: str, ah: str, fcrq: str, *, fcjg: str = WH, hfqx: str | None = None, hfrq: str | None = None,
-        hfjg: str | None = None, jdsx: str | None = None) -> dict[str, str | None]:
+        hfjg: str | None = None, jdsx: str | None = None, yqqx: str | None = None) -> dict[str, str | None]:
     return {"wsbh": f"乌检执监〔2024〕{n}号", "fs": fs, "fcjg": fcjg, "ah": ah, "fcrq": fcrq, "hfqx": hfqx,
-            "hfrq": hfrq, "hfjg": hfjg, "jdsx": jdsx}
+            "hfrq": hfrq, "hfjg": hfjg, "jdsx": jdsx, "yqqx": yqqx}
 
 
 SUPERVISION = [
@@ -45,8 +46,9 @@ SUPERVISION = [
     sup(2, "纠正违法", "（2024）内0302执2号", "2024-08-15", hfrq="2024-10-20", hfjg="部分采纳", jdsx="超标的执行"),
     # 3 targets a judgment's enforcement: not non-litigation, not counted
     sup(3, "检察建议", "（2024）内0302执3号", "2024-07-20"),
-    # 4 administrative Q2: due 2024-06-01 by the document, unanswered at 06-30: overdue
-    sup(4, "检察建议", "（2024）内0302执4号", "2024-05-02", hfqx="2024-06-01", jdsx="滥用终本"),
+    # 4 administrative Q2: due 2024-06-01 by the document, unanswered at 06-30: overdue (the extension to
+    # 08-01 agreed since does not change the filed quarter)
+    sup(4, "检察建议", "（2024）内0302执4号", "2024-05-02", hfqx="2024-06-01", jdsx="滥用终本", yqqx="2024-08-01"),
     # 5 administrative Q3: a protest of a 行审 ruling (another type: no column of its own); due 09-01 + 30 =
     # 10-01, after 09-30: awaiting
     sup(5, "抗诉", "（2024）内0302行审5号", "2024-09-01"),

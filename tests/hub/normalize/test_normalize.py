@@ -295,10 +295,11 @@ def test_a_schema_version_2_warehouse_is_upgraded_in_place_with_every_version(wh
         old.execute(f"ALTER TABLE {rt}_history_2 RENAME TO {rt}_history")
         old.execute(f"CREATE VIEW {rt} AS SELECT * EXCLUDE (is_current, deleted) FROM {rt}_history "
                     "WHERE is_current AND NOT deleted")
-    old.execute("DROP VIEW agency_decision")
-    old.execute("DROP VIEW agency_decision_history")
-    old.execute("DROP TABLE agency_decision_versions")
-    old.execute("DROP TABLE agency_decision_superseded")
+    for rt in RECORD_TYPES[4:]:  # record types added since
+        old.execute(f"DROP VIEW {rt}")
+        old.execute(f"DROP VIEW {rt}_history")
+        old.execute(f"DROP TABLE {rt}_versions")
+        old.execute(f"DROP TABLE {rt}_superseded")
     old.execute("UPDATE hub_meta SET value = '2' WHERE key = 'schema_version'")
     old.execute("UPDATE hub_meta SET value = 'version 2' WHERE key = 'schema_digest'")
     old.close()
@@ -364,6 +365,23 @@ def test_an_agencys_decisions_are_kept_by_institution_and_document_number(wh: Wa
         ("gov/乌政罚决字〔2024〕3号", "乌政罚决字〔2024〕3号", None, "乌政复〔2024〕3号", False, "110105********002X")]
     assert quarantined(wh) == {2: ("missing_decided_date", "required field decided_date (决定日期) is empty")}
     assert wh.query("SELECT record_key, rule FROM withheld").fetchall() == [("gov/乌政罚决字〔2024〕1号", "bad_party_id")]
+
+
+def test_a_warehouse_a_newer_hub_has_grown_is_refused_for_writing_and_still_read(wh: Warehouse, tmp_path: Path) -> None:
+    """A field this hub does not declare means a newer hub upgraded the warehouse: rewriting the
+    views would hide it, so writing is refused with what to do; reading goes on."""
+    from hub.lake.location import Lake
+
+    apply_filing(wh, batch(tmp_path, "c1_filing", [filing("（2024）内03民终1号")]))
+    wh.con.close()
+    newer = Lake.embedded(tmp_path / "lake").connect()
+    newer.execute("ALTER TABLE filing_versions ADD COLUMN hearing_date DATE")
+    newer.execute("UPDATE hub_meta SET value = 'newer' WHERE key = 'schema_digest'")
+    newer.close()
+    with pytest.raises(WarehouseError, match=r"does not know \(filing_versions.hearing_date\).*upgrade this hub"):
+        Warehouse(tmp_path / "lake", hash_key=KEY)
+    with Warehouse(tmp_path / "lake", hash_key=KEY, read_only=True) as ro:
+        assert ro.query("SELECT count(*) FROM filing").fetchone() == (1,)
 
 
 def test_warehouse_of_another_schema_version_is_refused_with_the_fix(tmp_path: Path) -> None:
