@@ -195,10 +195,9 @@ PROTEST_MEASURES = ("抗诉", "再审检察建议")
 
 RETRIAL_RESULTS: dict[str, tuple[str, ...]] = {
     "amended": ("改判", "撤销", "确认违法"), "remanded": ("发回重审",), "upheld": ("维持", "驳回"),
-    "settled": ("调解", "撤诉"),
 }
-"""A retrial judgment's result by its outcome (a 调解书 is settled whatever it records): the
-ruling was changed (amended, or sent back for a new trial), upheld, or the case settled."""
+"""A retrial judgment's result by its outcome: the ruling was changed (amended, or sent back for a
+new trial) or upheld; a settled one (``settled_sql``) is neither."""
 
 LOSS_REASONS: dict[str, str] = {
     "主要证据不足": "main evidence insufficient", "适用法律法规错误": "law or regulation misapplied",

@@ -82,7 +82,7 @@ class Condition(Model):
 
 
 class Share(Model):
-    record_type: str  # a shared table (filing, judgment, enforcement, supervision) or a mart table
+    record_type: str  # a shared table (schemas.tables.TABLES) or a mart table
     where: list[Condition] = []
     columns: dict[str, Treatment]
 

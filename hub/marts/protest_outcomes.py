@@ -14,19 +14,19 @@ import datetime as dt
 
 import duckdb
 
-from hub.marts.tables import rebuild
-from schemas.codes import MEDIATION_DOCUMENT, PROTEST_MEASURES, RETRIAL_RESULTS
+from hub.marts.tables import filed_on, rebuild
+from schemas.codes import PROTEST_MEASURES, RETRIAL_RESULTS, settled_sql
 from schemas.marts import PROTEST_OUTCOMES
 from schemas.sql import lit, lit_tuple
 
 COLUMNS = PROTEST_OUTCOMES.columns
 
 
-def _result(outcome: str, document: str) -> str:
-    """SQL naming a retrial judgment's result from its outcome and document type."""
-    cases = " ".join(f"WHEN {outcome} IN {lit_tuple(outcomes)} THEN {lit(result)}"
+def _result(judgment: str) -> str:
+    """SQL naming a retrial judgment's result (``judgment``: its alias) from its outcome and document type."""
+    cases = " ".join(f"WHEN {judgment}.outcome IN {lit_tuple(outcomes)} THEN {lit(result)}"
                      for result, outcomes in RETRIAL_RESULTS.items())
-    return f"CASE WHEN {document} = {lit(MEDIATION_DOCUMENT)} THEN 'settled' {cases} ELSE 'other' END"
+    return f"CASE WHEN {settled_sql(judgment)} THEN 'settled' {cases} ELSE 'other' END"
 
 
 def build(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> dict[str, int]:
@@ -35,10 +35,7 @@ def build(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> dict[str, int]:
         (f"""CREATE OR REPLACE TABLE mart_protest_outcomes AS
              WITH measures AS (
                SELECT * FROM supervision WHERE measure IN {lit_tuple(PROTEST_MEASURES)}
-             ), retrials AS (
-               SELECT f.original_case_no AS original, f.case_no, f.filing_date
-               FROM filing f JOIN code_case_type c ON c.type_code = f.case_type_code
-               WHERE f.original_case_no IS NOT NULL AND c.procedure = '再审'
+             ), retrials AS ({filed_on(("再审",))}
              ), taken AS (  -- each retrial is the latest measure's issued before it (a rejected one is not)
                SELECT m.record_key, r.case_no, r.filing_date
                FROM measures m JOIN retrials r ON r.original = m.target_case_no AND r.filing_date >= m.issued_date
@@ -51,7 +48,7 @@ def build(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> dict[str, int]:
              SELECT s.record_key, s.doc_no, s.measure, s.source_institution, s.target_case_no, s.target_court_code,
                     s.issued_date, s.reply_result, r.case_no AS retrial_case_no, r.filing_date AS retrial_filing_date,
                     j.decided_date AS retrial_decided_date, j.outcome AS retrial_outcome,
-                    CASE WHEN j.case_no IS NOT NULL THEN {_result('j.outcome', 'j.document_type')}
+                    CASE WHEN j.case_no IS NOT NULL THEN {_result('j')}
                          WHEN r.case_no IS NOT NULL THEN 'retrial_pending'
                          WHEN s.measure = '再审检察建议' AND s.reply_result = '不采纳' THEN 'not_adopted'
                          ELSE 'no_retrial' END AS result,

@@ -3,8 +3,8 @@
 The agreements have courts, procuratorates and agencies refer clues to each other (false
 litigation, refusal to execute, crimes) and the recipient report how it handled them.
 ``mart_referrals`` gives each referral its status as of a day (answered, still being verified,
-overdue against the deadline set, or awaiting); ``mart_referral_feedback`` sums them per sender,
-recipient and clue type (docs/domain-rules.md, "Referral feedback").
+overdue against the deadline set, or awaiting); ``mart_referral_feedback`` sums them per
+referring institution, recipient and clue type (docs/domain-rules.md, "Referral feedback").
 """
 
 from __future__ import annotations

@@ -95,7 +95,7 @@ MARTS: tuple[Mart, ...] = (
     Mart(
         "referral_feedback", ("referral",),
         "mart_referrals: each clue referred to another institution with its feedback status; "
-        "mart_referral_feedback: per sender, recipient and clue type, how many were answered and acted on.",
+        "mart_referral_feedback: per referring institution, recipient and clue type, how many were answered and acted on.",
         shapes.REFERRALS,
         "SELECT status, count(*) FROM mart_referrals GROUP BY 1",
         lambda con, c, as_of: referrals.build(con, as_of),
@@ -111,8 +111,8 @@ MARTS: tuple[Mart, ...] = (
     ),
     Mart(
         "enforcement_watch", ("enforcement",),
-        "mart_enforcement_watch: enforcement cases flagged by a rule (early 终本 or one without an asset search "
-        "or orders, more executed than due, open past the time limit or untouched, non-litigation applications "
+        "mart_enforcement_watch: enforcement cases flagged by a rule (early 终本 or one without an asset search, "
+        "orders or a re-query in six months, more executed than due, open past the time limit or untouched, non-litigation applications "
         "ruled on late or left undecided), each with why.",
         shapes.ENFORCEMENT_WATCH,
         "SELECT rule, count(*) FROM mart_enforcement_watch GROUP BY 1",

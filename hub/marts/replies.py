@@ -85,9 +85,11 @@ def build(con: duckdb.DuckDBPyConnection, deadline_days: dict[str, int], as_of: 
            GROUP BY target_agency, measure ORDER BY target_agency, measure""", {"as_of": as_of}),
         ("""CREATE OR REPLACE TABLE mart_follow_up AS
            WITH follow_ups AS (
-             SELECT replace(follow_up_of, ' ', '') AS doc, arg_min(doc_no, issued_date) AS doc_no,
-                    arg_min(issuer, issued_date) AS issuer, min(issued_date) AS issued_date
-             FROM supervision WHERE follow_up_of IS NOT NULL GROUP BY 1
+             SELECT doc, first.doc_no, first.issuer, first.issued_date FROM (
+               SELECT replace(follow_up_of, ' ', '') AS doc,
+                      arg_min({'doc_no': doc_no, 'issuer': issuer, 'issued_date': issued_date},
+                              (issued_date, record_key)) AS first
+               FROM supervision WHERE follow_up_of IS NOT NULL GROUP BY 1)
            )
            SELECT r.record_key, r.doc_no, r.measure, r.source_institution, r.target_court_code, r.target_agency,
                   r.target_case_no, r.issued_date, r.due_date, r.replied_date, r.reply_result,

@@ -14,7 +14,7 @@ import datetime as dt
 
 import duckdb
 
-from hub.marts.tables import rebuild
+from hub.marts.tables import filed_on, rebuild
 from schemas.codes import NO_REPLY_MEASURES
 from schemas.marts import SUPERVISION_WINDOW
 
@@ -23,11 +23,9 @@ COLUMNS = SUPERVISION_WINDOW.columns
 
 def build(con: duckdb.DuckDBPyConnection, *, years: int, warn_days: int, as_of: dt.date) -> dict[str, int]:
     """Rebuild ``mart_supervision_window``; returns its row count."""
-    sql = """CREATE OR REPLACE TABLE mart_supervision_window AS
+    sql = f"""CREATE OR REPLACE TABLE mart_supervision_window AS
              WITH relations AS (  -- a retrial application's review, or a retrial, filed on an original ruling
-               SELECT f.case_no AS later, f.original_case_no AS original
-               FROM filing f JOIN code_case_type c ON c.type_code = f.case_type_code
-               WHERE f.original_case_no IS NOT NULL AND c.procedure IN ('申请再审', '再审')
+               SELECT case_no AS later, original FROM ({filed_on(("申请再审", "再审"))})
              ), own AS (
                SELECT case_no, any_value(court_code) AS court_code, max(effective_date) AS effective_date
                FROM judgment WHERE effective_date IS NOT NULL GROUP BY case_no

@@ -11,7 +11,7 @@ import duckdb
 
 from hub.faults import crash_point
 from schemas.marts import Columns
-from schemas.sql import comment_on, q
+from schemas.sql import comment_on, lit_tuple, q
 
 
 def rebuild(con: duckdb.DuckDBPyConnection, statements: list[tuple[str, dict[str, Any]]], columns: Columns) -> dict[str, int]:
@@ -31,3 +31,11 @@ def rebuild(con: duckdb.DuckDBPyConnection, statements: list[tuple[str, dict[str
         con.execute("ROLLBACK")
         raise
     return counts
+
+
+def filed_on(procedures: tuple[str, ...]) -> str:
+    """SQL giving the cases of these procedures (再审, 申请再审…) filed on an earlier case, as
+    (case_no, original, filing_date): what relates a retrial or its review to the ruling it concerns."""
+    return (f"SELECT f.case_no, f.original_case_no AS original, f.filing_date FROM filing f "
+            f"JOIN code_case_type c ON c.type_code = f.case_type_code "
+            f"WHERE f.original_case_no IS NOT NULL AND c.procedure IN {lit_tuple(procedures)}")

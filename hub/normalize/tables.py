@@ -94,17 +94,19 @@ HUB_TABLES: dict[str, HubTable] = {
     "withheld": _kept_row_notes(
         "Values withheld from rows that were kept: an invalid party ID is stored neither in clear nor hashed, "
         "while its case is applied",
-        Column("field", "VARCHAR", "字段", 'the field withheld, e.g. defendant_id (its _hash and _masked are NULL)'),
-        Column("rule", "VARCHAR", "规则", 'the rule the value failed, e.g. bad_defendant_id'),
+        Column("field", "VARCHAR", "字段", 'the field withheld: defendant_id, respondent_id or party_id (its _hash and '
+               '_masked are NULL)'),
+        Column("rule", "VARCHAR", "规则", 'the rule the value failed: bad_defendant_id, bad_respondent_id or bad_party_id'),
         Column("reason", "VARCHAR", "原因", 'what is wrong with the value (never the value itself)'),
         Column("withheld_at", "TIMESTAMP", "扣留时间", 'when the row was applied without the value'),
     ),
     "flagged": _kept_row_notes(
         "Values the hub changed on the way in, in rows that were kept: a 15-digit resident ID stored in its "
         "18-digit form, a case number field naming several cases",
-        Column("field", "VARCHAR", "字段", 'the field changed: defendant_id or respondent_id (its _hash and _masked are '
-               "of the 18-digit form), case_no (one record per case) or target_case_no (the first case kept)"),
-        Column("rule", "VARCHAR", "规则", 'converted_defendant_id, converted_respondent_id, split_case_no or split_target_case_no'),
+        Column("field", "VARCHAR", "字段", 'the field changed: defendant_id, respondent_id or party_id (its _hash and '
+               "_masked are of the 18-digit form), case_no (one record per case) or target_case_no (the first case kept)"),
+        Column("rule", "VARCHAR", "规则", 'converted_<ID field> (converted_defendant_id, converted_respondent_id, '
+               'converted_party_id), split_case_no or split_target_case_no'),
         Column("reason", "VARCHAR", "原因", 'what was done to the value (an ID never quoted; the case numbers named)'),
         Column("flagged_at", "TIMESTAMP", "标记时间", 'when the row was applied with the changed value'),
     ),
