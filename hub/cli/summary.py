@@ -111,22 +111,10 @@ def print_summary(
         print("\nrecommendations to agencies (mart_agency_recommendations)")
         for agency, issued, replied, overdue, extended in agencies:
             print(f"  {agency}: {issued} issued, {replied} answered, {overdue} overdue, {extended} deadline(s) extended")
-    if follow_up:
-        print("\nmeasures rejected or unanswered, and their follow-up (mart_follow_up)")
-        for status, n in follow_up:
-            print(f"  {status:<24} {n:>7}")
-    if protests:
-        print("\nprotests and retrial recommendations, and their retrials (mart_protest_outcomes)")
-        for result, n in protests:
-            print(f"  {result:<24} {n:>7}")
-    if referred:
-        print("\nclues referred to other institutions, and their feedback (mart_referrals)")
-        for status, n in referred:
-            print(f"  {status:<24} {n:>7}")
-    if window:
-        print("\nsupervision window, 3 years from the ruling (mart_supervision_window)")
-        for kind, n in sorted(window.items()):
-            print(f"  {kind:<24} {n:>7}")
+    _counted("measures rejected or unanswered, and their follow-up (mart_follow_up)", follow_up)
+    _counted("protests and retrial recommendations, and their retrials (mart_protest_outcomes)", protests)
+    _counted("clues referred to other institutions, and their feedback (mart_referrals)", referred)
+    _counted("supervision window, 3 years from the ruling (mart_supervision_window)", sorted(window.items()))
     if watch:
         print("\nenforcement cases flagged (mart_enforcement_watch)")
         for rule, n in watch:
@@ -240,6 +228,14 @@ def _last_attempts(entries: list[dict[str, Any]], event: str) -> list[tuple[dict
             failed = last.get(e["subject"], (e, 0))[1] + (e["details"].get("status") == "failed")
             last[e["subject"]] = (e, failed)
     return list(last.values())
+
+
+def _counted(title: str, counts: list[tuple[str, int]]) -> None:
+    """A mart's rows counted by a label, under its title; nothing when it has none."""
+    if counts:
+        print(f"\n{title}")
+        for label, n in counts:
+            print(f"  {label:<24} {n:>7}")
 
 
 def _pct(rate: float | None) -> str:
