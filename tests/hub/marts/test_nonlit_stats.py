@@ -46,9 +46,8 @@ SUPERVISION = [
     sup(2, "纠正违法", "（2024）内0302执2号", "2024-08-15", hfrq="2024-10-20", hfjg="部分采纳", jdsx="超标的执行"),
     # 3 targets a judgment's enforcement: not non-litigation, not counted
     sup(3, "检察建议", "（2024）内0302执3号", "2024-07-20"),
-    # 4 administrative Q2: due 2024-06-01 by the document, unanswered at 06-30: overdue (the extension to
-    # 08-01 agreed since does not change the filed quarter)
-    sup(4, "检察建议", "（2024）内0302执4号", "2024-05-02", hfqx="2024-06-01", jdsx="滥用终本", yqqx="2024-08-01"),
+    # 4 administrative Q2: due 2024-06-01 by the document, unanswered at 06-30: overdue
+    sup(4, "检察建议", "（2024）内0302执4号", "2024-05-02", hfqx="2024-06-01", jdsx="滥用终本"),
     # 5 administrative Q3: a protest of a 行审 ruling (another type: no column of its own); due 09-01 + 30 =
     # 10-01, after 09-30: awaiting
     sup(5, "抗诉", "（2024）内0302行审5号", "2024-09-01"),
@@ -142,6 +141,19 @@ def test_workbook_has_chinese_headers_and_totals_equal_the_parquet(wh: Warehouse
     header = next(book["附件2 行政"].iter_rows(min_row=3, max_row=3, values_only=True))
     assert dict(zip(header, admin["合计"]))["监督案件数"] == 3  # measures 5, 6, 7
     assert dict(zip(header, admin["合计"]))["采纳率"] == 0.5  # 1 adopted of 2 replied
+
+
+def test_an_extension_agreed_later_does_not_change_a_filed_quarter(wh: Warehouse, tmp_path: Path) -> None:
+    # 11: administrative Q2, due 2024-06-02 by the document and unanswered at 06-30, so overdue in the
+    # quarter as filed; the parties later agreed 08-01, which does not make Q2's figure "awaiting"
+    load(wh, tmp_path, "supervision", [sup(11, "检察建议", "（2024）内0302执4号", "2024-05-03", hfqx="2024-06-02",
+                                           yqqx="2024-08-01")], SUP_MAP, source="proc3")
+    replies.build(wh.con, DEFAULT_REPLY_DAYS, AS_OF)
+    nonlit_stats.build(wh.con, [WH, HBW, WD], AS_OF)
+    assert wh.query("SELECT due_date, due_date_from, original_due_date FROM mart_replies WHERE doc_no LIKE '%〕11号'"
+                    ).fetchone() == (dt.date(2024, 8, 1), "extended", dt.date(2024, 6, 2))
+    assert wh.query("SELECT measures, awaiting_reply, overdue FROM mart_nonlit_quarterly "
+                    "WHERE quarter = '2024Q2' AND kind = '行政' AND procuratorate = ?", [WH]).fetchone() == (2, 0, 2)
 
 
 def test_a_quarter_still_running_is_counted_as_of_today(wh: Warehouse, tmp_path: Path) -> None:
