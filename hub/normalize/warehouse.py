@@ -182,9 +182,9 @@ class Warehouse:
 
     def _create_schema(self) -> None:
         """Create or update every table (adding the columns an earlier hub's lack), view, comment
-        and code table, in one transaction, unless
-        the warehouse already has exactly these (``hub_meta.schema_digest``): every stage opens
-        the warehouse, and some forty catalog writes per open would cost more than its data."""
+        and code table, in one transaction, unless the warehouse already has exactly these
+        (``hub_meta.schema_digest``): every stage opens the warehouse, and some forty catalog
+        writes per open would cost more than its data."""
         meta = self._checked_meta()
         created = [*tables.ddl(), *(stmt for rt in RECORD_TYPES for stmt in ddl(rt))]
         statements = [*tables.comments(), *MACROS, LEDGER_ROW]
