@@ -453,7 +453,8 @@ def test_failed_apply_leaves_nothing(wh: Warehouse, tmp_path: Path) -> None:
         apply(wh, b, mapping=FILING_MAP | {"cause": "no_such_column"}, key_column="id", court_code="内03", run_id="r1")
     plan = wh.query("EXPLAIN SELECT * FROM filing_history WHERE 1 + 1 = 2").fetchall()[0][1]
     assert "(1 + 1)" not in plan  # the optimizer folds constants again, as before the batch
-    assert wh.table_counts() == {"filing": 0, "judgment": 0, "enforcement": 0, "supervision": 0, "quarantine": 0}
+    assert wh.table_counts() == {"filing": 0, "judgment": 0, "enforcement": 0, "supervision": 0, "agency_decision": 0,
+                                 "referral": 0, "quarantine": 0}
     assert wh.applied() == set()
 
 
@@ -481,7 +482,7 @@ def test_links_and_code_flags_say_why(wh: Warehouse, tmp_path: Path) -> None:
     ], "supervision"), mapping=SUP_MAP, key_column="key", court_code=None, run_id="r1")
     links = {(r[0], r[1]): (r[2], r[3]) for r in wh.query("SELECT record_type, target, resolved, why FROM links").fetchall()}
     assert links[("enforcement", "（2023）内03民终5号")] == (True, None)
-    assert "not a court case number" in links[("enforcement", "乌仲裁字〔2023〕15号")][1]
+    assert "neither a court case number nor an agency decision" in links[("enforcement", "乌仲裁字〔2023〕15号")][1]
     assert links[("enforcement", "（2023）内03民终9号")][1] == "basis case （2023）内03民终9号 is not among the cases shared with the hub"
     assert links[("supervision", "（2023）内03民终5号")] == (True, None)
     assert links[("supervision", "（2023）内03民终99号")][1] == "court 内03 has shared no case （2023）内03民终99号"
