@@ -229,7 +229,8 @@ def test_report_reconciles_with_the_warehouse_and_the_bundles(demo: Path, capsys
                  "--out", str(part)]) == 0
     table = pq.read_table(part).to_pylist()
     assert {r["office"] for r in table if r["section"] == "received"} == {"wh-court-spo"}
-    assert {r["source"] for r in table if r["section"] != "received"} == {"wh_proc_supervision"}
+    # the court's office receives supervision measures: the procuratorate's, and the court's own source of them
+    assert {r["source"] for r in table if r["section"] != "received"} == {"wh_proc_supervision", "wh_court_recommendation"}
     assert main(["audit", "report", "--home", str(demo), "--from", "2000-01-01", "--to", "2000-12-31"]) == 0
     assert "received (bundles per office and dataset): none" in capsys.readouterr().out
     assert main(["audit", "report", "--home", str(demo), "--out", str(demo / "r.xlsx")]) == 2
