@@ -30,12 +30,12 @@ def build_definitions(
     """``as_of`` pins the day the marts count from (the demo's ``--as-of``); default: each run's day."""
     config = config or load_config(config_path or home.require_config())
     assets = build_assets(config)
-    everything = dg.define_asset_job("exchange", selection=dg.AssetSelection.all() - dg.AssetSelection.groups("upkeep"),
+    everything = _job("exchange", selection=dg.AssetSelection.all() - dg.AssetSelection.groups("upkeep"),
                                      description="Pull every source, normalize, publish every extract.")
     # 'hub run' runs these two in turn, so one unreachable source cannot hold back the others
-    pull_all = dg.define_asset_job("pull_all", selection=dg.AssetSelection.groups("landing"),
+    pull_all = _job("pull_all", selection=dg.AssetSelection.groups("landing"),
                                    description="Pull every source into landing.")
-    refresh = dg.define_asset_job(
+    refresh = _job(
         "refresh", selection=dg.AssetSelection.groups("normalized", "marts", "extracts", "deliveries"),
         description="Apply what has landed, check it, publish and deliver every extract.",
     )
@@ -43,7 +43,7 @@ def build_definitions(
     refreshed = dg.AssetSelection.assets(*NORMALIZED_KEYS).downstream()
     downstream = sorted(refreshed.resolve(assets))
     sweeps = sweep_of(config)
-    sync = dg.define_asset_job(SYNC_JOB, selection=dg.AssetSelection.groups("landing") | refreshed,
+    sync = _job(SYNC_JOB, selection=dg.AssetSelection.groups("landing") | refreshed,
                                description="Pull the sources a sensor or a user selects, then refresh the tables and "
                                "extracts they feed.")
     schedules = []
@@ -52,7 +52,7 @@ def build_definitions(
         listed = ", ".join(s.name for s in sources[:20]) + (f" and {len(sources) - 20} more" if len(sources) > 20 else "")
         schedules.append(_schedule(
             f"pull_{name}", cadence,
-            dg.define_asset_job(f"sync_{name}",
+            _job(f"sync_{name}",
                                 selection=dg.AssetSelection.assets(*pull_keys(sweeps, (s.name for s in sources)))
                                 | refreshed,
                                 description=f"Pull the sources due {cadence}, then refresh the tables and extracts "
@@ -67,7 +67,7 @@ def build_definitions(
             selection = selection | dg.AssetSelection.assets(delivery_key(agreement.office))
         schedules.append(_schedule(
             f"publish_{office_key}", agreement.cadence,
-            dg.define_asset_job(f"publish_{office_key}", selection=selection,
+            _job(f"publish_{office_key}", selection=selection,
                                 description=f"Publish (and deliver) {agreement.office}'s extract under {agreement.id}."),
             f"Publishes (and delivers) {agreement.office}'s extract under {agreement.id} at the agreement's cadence "
             f"({agreement.cadence}, Asia/Shanghai; default daily at 07:00), besides every sync of a source it receives.",
@@ -75,7 +75,7 @@ def build_definitions(
     # a measure turns overdue, a case runs past its limit, with the calendar, not only with new data: statuses are redone daily
     schedules.append(_schedule(
         "marts_daily", "0 6 * * *",
-        dg.define_asset_job("marts", selection=dg.AssetSelection.groups("marts"),
+        _job("marts", selection=dg.AssetSelection.groups("marts"),
                             description="Rebuild every mart (and its reports) as of today."),
         "Rebuilds every mart at 06:00 each day: replies turn overdue and cases run past their limits with the "
         "calendar, not only with new data.",
@@ -83,7 +83,7 @@ def build_definitions(
     # the quarterly statistics tables are due by the 5th of the month after each quarter: made on the 1st
     schedules.append(_schedule(
         "quarterly_statistics", "0 6 1 1,4,7,10 *",
-        dg.define_asset_job("quarterly_statistics",
+        _job("quarterly_statistics",
                             selection=dg.AssetSelection.assets("reply_tracking", "nonlit_statistics"),
                             description="Rebuild the non-litigation enforcement supervision statistics and "
                             "write the last quarter's tables (Parquet, .xlsx) under reports/quarterly/."),
@@ -92,7 +92,7 @@ def build_definitions(
     ))
     schedules.append(_schedule(
         "warehouse_upkeep", config.warehouse.upkeep_cron,
-        dg.define_asset_job("upkeep", selection=dg.AssetSelection.groups("upkeep"),
+        _job("upkeep", selection=dg.AssetSelection.groups("upkeep"),
                             description="Compact the lakehouse and expire snapshots past their retention."),
         f"Compacts the lakehouse's files and expires snapshots older than {config.warehouse.snapshot_retention_days} "
         f"days (warehouse.upkeep_cron: {config.warehouse.upkeep_cron}, Asia/Shanghai), in the warehouse pool.",
@@ -133,9 +133,31 @@ def cadence_name(cron: str) -> str:
     return "cron_" + hashlib.sha256(cron.encode()).hexdigest()[:8]
 
 
+JOB_TAG = "hub/job"
+"""Every run's job, as a tag: the instance lets one run per value go at a time (``dagster.yaml``)."""
+
+_BUSY = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+         dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+
+
+def _job(name: str, selection: dg.AssetSelection, description: str) -> dg.UnresolvedAssetJobDefinition:
+    """A job whose runs (and their retries, which copy the tags) carry their job's name."""
+    return dg.define_asset_job(name, selection=selection, description=description, run_tags={JOB_TAG: name})
+
+
 def _schedule(name: str, cron: str, job: dg.UnresolvedAssetJobDefinition, description: str) -> dg.ScheduleDefinition:
-    """A schedule that runs as soon as the hub is served (``hub dev``), in China's time zone."""
-    return dg.ScheduleDefinition(name=name, cron_schedule=cron, job=job, description=description,
+    """A schedule that runs as soon as the hub is served (``hub dev``), in China's time zone, and
+    skips a tick while its job still has a run queued or going: pulls are incremental, so the next
+    tick takes what this one would have, and runs never pile up behind a slow or retried one."""
+
+    def tick(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        busy = context.instance.get_runs(dg.RunsFilter(job_name=job.name, statuses=_BUSY), limit=1)
+        if busy:
+            return dg.SkipReason(f"{job.name} still has run {busy[0].run_id[:8]} {busy[0].status.value}: this tick "
+                                 "is skipped; the first tick after that run ends runs, and pulls what this one would have")
+        return dg.RunRequest()
+
+    return dg.ScheduleDefinition(name=name, cron_schedule=cron, job=job, execution_fn=tick, description=description,
                                  execution_timezone="Asia/Shanghai", default_status=dg.DefaultScheduleStatus.RUNNING)
 
 

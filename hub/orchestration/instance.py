@@ -17,7 +17,8 @@ from hub.config import HubConfig, OrchestrationSettings, load_config
 from hub.config.settings import POSTGRES_URL
 from hub.home import Home
 
-_SHIPPED = {"39e41f4a20c255dab7ad5ba3d5c5984f1e865ec70f173b11cf3faefd3a35441c"}
+_SHIPPED = {"39e41f4a20c255dab7ad5ba3d5c5984f1e865ec70f173b11cf3faefd3a35441c",
+            "3b1c0e3aedfd998fec8d30fe66748f59fcd08afe869ead202e74bea273d21bd8"}
 """sha256 of every ``dagster.yaml`` an earlier hub wrote: one still as written is replaced by
 this version's; one an operator edited is left alone."""
 
@@ -50,12 +51,7 @@ def instance_yaml(settings: OrchestrationSettings) -> bytes:
     if not settings.model_fields_set:  # no section, or an empty one
         return shipped
     data: dict[str, Any] = yaml.safe_load(shipped)
-    data["concurrency"]["runs"] = {
-        "max_concurrent_runs": settings.max_concurrent_runs,
-        # one run of a job at a time: a schedule's tick never queues behind its own last run twice
-        "tag_concurrency_limits": [{"key": "dagster/job_name", "value": {"applyLimitPerUniqueValue": True},
-                                    "limit": 1}],
-    }
+    data["concurrency"]["runs"]["max_concurrent_runs"] = settings.max_concurrent_runs
     data["run_retries"] = {"enabled": settings.run_retries > 0, "max_retries": settings.run_retries}
     if settings.storage is not None:
         data["storage"] = {"postgres": {"postgres_db": postgres_db(settings.storage, settings.storage_password_env)}}

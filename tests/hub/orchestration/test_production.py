@@ -184,7 +184,8 @@ def test_the_daemon_runs_a_scheduled_sync_and_again_when_a_worker_died_in_it(
             workers = start_workers(h.prod, 1, tmp_path / "again")
             # the daemon runs it again from its failure (once more if a dying worker took that one too)
             root = first.tags.get("dagster/root_run_id", first.run_id)  # the newest may be a retry already
-            retried = wait_for_run(h.instance, {"dagster/root_run_id": root}, {dg.DagsterRunStatus.SUCCESS}, logs)
+            retried = wait_for_run(h.instance, {"dagster/root_run_id": root}, {dg.DagsterRunStatus.SUCCESS}, logs,
+                                   seconds=600)  # a whole exchange on one worker, however busy the machine is
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)  # the daemon and the code server it started
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -193,4 +194,9 @@ def test_the_daemon_runs_a_scheduled_sync_and_again_when_a_worker_died_in_it(
             os.killpg(daemon.pid, signal.SIGKILL)
         stop(dying + workers)
     assert int(retried.tags["dagster/retry_number"]) >= 1 and retried.job_name == first.job_name
+    # one run of the job at a time, and the ticks while one went on skipped, not queued behind it
+    records = h.instance.get_run_records(dg.RunsFilter(job_name=first.job_name))
+    assert not [r.dagster_run.run_id for r in records if r.dagster_run.status == dg.DagsterRunStatus.QUEUED]
+    spans = sorted((r.start_time, r.end_time or float("inf")) for r in records if r.start_time)
+    assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:])), spans
     assert shared_state(h.prod) == shared_state(h.alone)  # nothing lost, nothing twice

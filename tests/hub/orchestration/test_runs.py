@@ -98,3 +98,37 @@ telemetry:
         dagster_instance(home).dispose()
         assert (home.dagster / "dagster.yaml").read_bytes() == (after or before), name
     os.environ.pop("DAGSTER_HOME", None)
+
+
+def test_a_schedule_skips_its_tick_while_its_job_still_has_a_run_queued_or_going(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    import yaml
+
+    from hub.home import Home
+    from hub.orchestration.definitions import JOB_TAG, build_definitions
+    from hub.orchestration.instance import dagster_instance
+
+    home = Home(tmp_path / "home")
+    home.root.mkdir()
+    home.config.write_text(yaml.safe_dump({"institutions": [], "sources": [], "offices": [], "agreements": []}))
+    defs = build_definitions(home)
+    schedule = next(s for s in defs.schedules if s.name == "marts_daily")
+
+    def tick() -> tuple[int, str | None]:
+        data = schedule.evaluate_tick(dg.build_schedule_context(instance=instance))
+        return len(data.run_requests or []), data.skip_message
+
+    assert tick() == (1, None)  # nothing going: the tick runs
+    going = instance.add_run(dg.DagsterRun(job_name="marts", run_id="feedface-going", status=dg.DagsterRunStatus.STARTED))
+    assert tick() == (0, "marts still has run feedface STARTED: this tick is skipped; the first tick after "
+                      "that run ends runs, and pulls what this one would have")
+    instance.add_run(dg.DagsterRun(job_name="refresh", run_id="0ddba11-other", status=dg.DagsterRunStatus.STARTED))
+    instance.report_run_failed(going)
+    assert tick() == (1, None)  # its run ended (another job's going does not count)
+
+    # every run of a job carries it, and the home's instance lets one run per value go at a time
+    assert defs.resolve_job_def("marts").run_tags[JOB_TAG] == "marts"
+    limits = dagster_instance(home).get_concurrency_config().run_queue_config.tag_concurrency_limits
+    assert limits == [{"key": JOB_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
+    os.environ.pop("DAGSTER_HOME", None)
