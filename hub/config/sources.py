@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from hub.config.base import Model, cron, env_name, identifier
-from schemas.tables import TABLES, source_fields
+from schemas.tables import RECORD_TYPES, TABLES, source_fields
 
-RecordType = Literal["filing", "judgment", "enforcement", "supervision", "agency_decision", "referral"]
+RecordType = Literal[tuple(RECORD_TYPES)]  # type: ignore[valid-type]  # the shared tables, named once in schemas
 
 
 class Institution(Model):

@@ -48,16 +48,18 @@ def trace(
 ) -> dict[str, Any]:
     """The chain as plain data (what ``--json`` prints); raises ``HubError`` if nothing matches."""
     con = wh.con
+    relations = wh.relations()
+    held = {rt for rt in RECORD_TYPES if f"{rt}_history" in relations}  # one an older hub wrote may lack some
     if case_no is not None:
         try:
             canonical = parse_case_number(case_no).canonical
         except InvalidCaseNumber as exc:
             raise HubError(f"not a case number: {exc}") from None
         query: dict[str, Any] = {"case_no": canonical}
-        targets = _by_case(con, canonical)
+        targets = _by_case(con, canonical, held)
         stray = _quarantined_case(config, con, canonical)
     elif record is not None:
-        query, targets, stray = {"record_key": record}, _by_key(con, record), []
+        query, targets, stray = {"record_key": record}, _by_key(con, record, held), []
     else:
         assert bundle is not None and dataset is not None and row is not None
         query = {"bundle": str(bundle), "dataset": dataset, "row": row}
@@ -78,22 +80,14 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | dict[str
     return [dict(zip(names, r)) for r in rel.fetchall()]
 
 
-def _histories(con: duckdb.DuckDBPyConnection) -> set[str]:
-    """The record types whose history the warehouse has (one written by an older hub may lack some)."""
-    return {r[0].removesuffix("_history") for r in con.execute(
-        "SELECT view_name FROM duckdb_views() WHERE database_name = current_database() AND NOT internal").fetchall()}
-
-
-def _by_case(con: duckdb.DuckDBPyConnection, canonical: str) -> list[Target]:
-    held = _histories(con)
+def _by_case(con: duckdb.DuckDBPyConnection, canonical: str, held: set[str]) -> list[Target]:
     parts = [f"SELECT DISTINCT '{rt}' AS rt, record_key FROM {q(rt + '_history')} WHERE {q(col)} = ?"
              for rt, col in CASE_FIELDS.items() if rt in held]
     rows = con.execute(" UNION ALL ".join(parts) + " ORDER BY 1, 2", [canonical] * len(parts)).fetchall()
     return [Target(rt, key) for rt, key in rows]
 
 
-def _by_key(con: duckdb.DuckDBPyConnection, key: str) -> list[Target]:
-    held = _histories(con)
+def _by_key(con: duckdb.DuckDBPyConnection, key: str, held: set[str]) -> list[Target]:
     parts = [f"SELECT DISTINCT '{rt}' AS rt, record_key FROM {q(rt + '_history')} WHERE record_key = ?"
              for rt in RECORD_TYPES if rt in held]
     rows = con.execute(" UNION ALL ".join(parts) + " ORDER BY 1", [key] * len(parts)).fetchall()

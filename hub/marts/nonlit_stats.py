@@ -9,7 +9,9 @@ non-litigation enforcement supervision by what it targets:
 - 民事非诉执行: an enforcement case whose basis is an arbitration award or mediation statement,
   or a notarized debt instrument (仲裁裁决书, 仲裁调解书, 公证债权文书);
 - 行政非诉执行: a non-litigation administrative enforcement review (类型代字 行审/行审复), or
-  an enforcement case whose basis is an administrative decision (行政决定书).
+  an enforcement case whose basis is an administrative decision (行政决定书);
+- a measure with no target case (to an agency, an arbitration commission, a notary office) that
+  names a supervision focus: the one table that focus belongs to, else its domain's (民事/行政).
 
 ``mart_nonlit_quarterly`` has one row per kind, quarter and procuratorate (every procuratorate
 in ``hub.yaml`` files a row, zero or not), counting the measures issued in the quarter. Replies
@@ -56,6 +58,14 @@ def adoption_rate(adopted: str, partly_adopted: str, replied: str) -> str:
     return f"round(({adopted} + {partly_adopted}) / nullif({replied}, 0), 4)"
 
 
+def _untargeted(r: str) -> str:
+    """SQL for the kind of a measure with no target case, which has no case to tell it: a focus
+    names a non-litigation matter, and its one table, else the measure's domain, the kind."""
+    only = " ".join(f"WHEN {lit(zh)} THEN {lit(kinds[0])}" for zh, _, kinds in FOCUSES.values() if len(kinds) == 1)
+    return (f"CASE WHEN {r}.target_case_no IS NULL AND {r}.focus IN {lit_tuple(zh for zh, _, _ in FOCUSES.values())} "
+            f"THEN coalesce(CASE {r}.focus {only} END, CASE WHEN {r}.domain IN {lit_tuple(KINDS)} THEN {r}.domain END) END")
+
+
 def _quarter_end(start: str) -> str:
     return f"CAST({start} + INTERVAL 3 MONTH - INTERVAL 1 DAY AS DATE)"
 
@@ -81,7 +91,7 @@ def build(con: duckdb.DuckDBPyConnection, procuratorates: list[str], as_of: dt.d
                              WHEN list_contains($civil, basis_type) THEN '民事' END AS kind
         FROM enforcement
       ), measures AS (
-        SELECT coalesce(t.kind, CASE WHEN r.target_case_no LIKE '%行审%' THEN '行政' END) AS kind,
+        SELECT coalesce(t.kind, CASE WHEN r.target_case_no LIKE '%行审%' THEN '行政' END, {_untargeted("r")}) AS kind,
                coalesce(r.issuer, '(未载明)') AS procuratorate,
                CAST(date_trunc('quarter', r.issued_date) AS DATE) AS quarter_start, r.*
         FROM mart_replies r LEFT JOIN targets t ON t.case_no = r.target_case_no

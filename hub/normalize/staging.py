@@ -4,7 +4,7 @@
 per source) into one row per source row with every shared-schema field parsed, plus
 ``_rules``/``_reasons`` lists naming every rule the row breaks. Rows that break none are
 applied; the others go to quarantine with their original values. A few rules withhold a value
-instead (an invalid party ID): the row is applied without it, and ``_withheld`` says what was
+instead (an invalid party ID, an unreadable flag or amount): the row is applied without it, and ``_withheld`` says what was
 withheld and why. Others only flag a value the hub changed on the way in (a 15-digit resident
 ID stored as 18 digits): ``_flagged``. No Python touches individual rows.
 """
@@ -139,9 +139,12 @@ def rules(record_type: str, mapped: set[str], courts: bool, *, split: bool = Fal
                 f"'unknown {f.name} code ' || {r}",
             ))
         elif f.type in ("DATE", "TIMESTAMP", "BOOLEAN") or f.type.startswith("DECIMAL"):
+            # a date decides deadlines and windows: a bad one quarantines; a bad flag or amount is withheld
+            withheld = not f.required and f.type not in ("DATE", "TIMESTAMP")
             out.append(Rule(
                 f"bad_{f.name}", f"{present} AND {q(f.name)} IS NULL",
-                f"'{f.name} ' || {r} || ' is not a valid {f.type.split('(')[0].lower()}'",
+                f"'{f.name} ' || {r} || ' is not a valid {f.type.split('(')[0].lower()}'"
+                + (" || ': withheld, the row kept'" if withheld else ""), f.name if withheld else None,
             ))
     if SOURCE_UPDATED_AT.name in mapped:  # without it, "latest version wins" cannot be decided
         r = _raw(SOURCE_UPDATED_AT.name)
@@ -230,8 +233,13 @@ def staging_sql(record_type: str, branches: list[Branch], *, fan_out: bool = Fal
     case_parts: list[str] = []  # from a case number's parse
     personal: list[str] = []  # from an ID's shape
     protected: list[str] = []  # from an ID's check
+    mapped = {field for b in branches for field in b.rules.mapping}
     for f in fields:
-        if f.personal:
+        if f.name not in mapped and f.name not in CASE_NUMBER_FIELDS:  # no source has it: nothing to parse
+            nulls = [f"{f.name}_hash", f"{f.name}_masked"] if f.personal else [f.name]
+            (protected if f.personal else parsed).extend(
+                f"CAST(NULL AS {'VARCHAR' if f.personal else f.type}) AS {q(n)}" for n in nulls)
+        elif f.personal:
             v, k = q(f"_v_{f.name}"), q(f"_k_{f.name}")
             parsed.append(f"hub_strip_id({_raw(f.name)}) AS {v}")
             checked.append(f"hub_id_shape({v}) AS {k}")
@@ -249,7 +257,6 @@ def staging_sql(record_type: str, branches: list[Branch], *, fan_out: bool = Fal
             case_parts.append(f"{canonical} AS {q(f.name)}")
         else:
             parsed.append(f"{_parse(f)} AS {q(f.name)}")
-    mapped = {field for b in branches for field in b.rules.mapping}
     several = sorted(CASE_NUMBER_FIELDS & mapped)  # a value naming several cases is split (hub_case_split)
     maybe = [f"CASE WHEN {q(f'_p_{f}')} IS NULL AND {_raw(f)} IS NOT NULL THEN hub_case_may_split({_raw(f)}) "
              f"ELSE false END AS {q(f'_split_{f}')}" for f in several]  # split_columns; CASE: AND evaluates both sides
@@ -293,16 +300,16 @@ def staging_sql(record_type: str, branches: list[Branch], *, fan_out: bool = Fal
     sql = f"""
         WITH raw AS ({raw}
         ), parsed AS (
-            SELECT *, {", ".join(parsed)} FROM raw
+            SELECT *{_also(parsed)} FROM raw
         ), checked AS (
-            SELECT *, {", ".join(checked + maybe + pieces)} FROM parsed
+            SELECT *{_also(checked + maybe + pieces)} FROM parsed
         ), split AS (
             SELECT *{f" REPLACE ({', '.join(split)})" if split else ""} FROM checked
         ), pieced AS (
             {pieced}
         ), derived AS (
-            SELECT pieced.*{f" REPLACE ({', '.join(rehash)})" if rehash else ""},
-                   {", ".join(case_parts + derived_cols + personal)} FROM pieced {code_join}
+            SELECT pieced.*{f" REPLACE ({', '.join(rehash)})" if rehash else ""}{_also(case_parts + derived_cols + personal)}
+            FROM pieced {code_join}
         ), flagged AS (
             SELECT *, {", ".join(flags + protected + [record_key_sql(record_type) + " AS record_key"])}
             FROM derived
@@ -315,6 +322,11 @@ def staging_sql(record_type: str, branches: list[Branch], *, fan_out: bool = Fal
         FROM flagged
     """
     return _whole_rows(sql, carry) if fanned else sql
+
+
+def _also(columns: list[str]) -> str:
+    """Columns added to a ``SELECT *``, if any (a table whose fields no source maps adds none)."""
+    return "".join(f", {c}" for c in columns)
 
 
 def _whole_rows(sql: str, carry: tuple[str, ...]) -> str:

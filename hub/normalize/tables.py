@@ -93,11 +93,11 @@ HUB_TABLES: dict[str, HubTable] = {
     ),
     "withheld": _kept_row_notes(
         "Values withheld from rows that were kept: an invalid party ID is stored neither in clear nor hashed, "
-        "while its case is applied",
+        "an unreadable yes/no flag or amount is stored empty, while its case is applied",
         Column("field", "VARCHAR", "字段", 'the field withheld: defendant_id, respondent_id or party_id (its _hash and '
-               '_masked are NULL)'),
-        Column("rule", "VARCHAR", "规则", 'the rule the value failed: bad_defendant_id, bad_respondent_id or bad_party_id'),
-        Column("reason", "VARCHAR", "原因", 'what is wrong with the value (never the value itself)'),
+               '_masked are NULL), or an optional flag or amount (NULL)'),
+        Column("rule", "VARCHAR", "规则", 'the rule the value failed: bad_<field>'),
+        Column("reason", "VARCHAR", "原因", "what is wrong with the value (a party ID's never holds the value itself)"),
         Column("withheld_at", "TIMESTAMP", "扣留时间", 'when the row was applied without the value'),
     ),
     "flagged": _kept_row_notes(

@@ -169,3 +169,24 @@ def test_a_quarter_still_running_is_counted_as_of_today(wh: Warehouse, tmp_path:
         assert wh.query("SELECT counted_to, measures, replied, awaiting_reply, overdue FROM mart_nonlit_quarterly "
                         "WHERE quarter = '2024Q3' AND kind = '民事' AND procuratorate = ?", [WH]).fetchall() == [
             (counted_to, 4, 1, awaiting, overdue)]
+
+
+def test_a_measure_to_an_agency_counts_by_its_focus_else_its_domain(wh: Warehouse, tmp_path: Path) -> None:
+    agency_map = {"doc_no": "wsbh", "measure": "fs", "issuer": "fcjg", "target_agency": "dx", "issued_date": "fcrq",
+                  "focus": "jdsx", "domain": "ly"}
+
+    def to(n: int, agency: str, focus: str | None, domain: str) -> dict[str, str | None]:
+        return {"wsbh": f"乌检行监〔2024〕{n}号", "fs": "检察建议", "fcjg": WD, "dx": agency, "fcrq": "2024-08-01",
+                "jdsx": focus, "ly": domain}
+
+    load(wh, tmp_path, "supervision", [
+        to(12, "乌海市城市管理综合执法局", "裁执分离未执行", "民事"),  # a 行政-only focus: 行政, whatever the domain says
+        to(13, "乌海仲裁委员会", "消极执行", "民事"),  # a focus of both tables: the domain's
+        to(14, "乌海市自然资源局", None, "行政"),  # no focus: nothing says it is non-litigation enforcement
+        to(15, "乌海市公安局", "消极执行", "刑事"),  # a focus of both, a domain of neither
+    ], agency_map, source="proc4")
+    replies.build(wh.con, DEFAULT_REPLY_DAYS, AS_OF)
+    nonlit_stats.build(wh.con, [WH, HBW, WD], AS_OF)
+    assert wh.query("SELECT kind, measures, separation_not_executed, passive_enforcement FROM mart_nonlit_quarterly "
+                    "WHERE quarter = '2024Q3' AND procuratorate = ? ORDER BY kind", [WD]).fetchall() == [
+        ("民事", 1, 0, 1), ("行政", 1, 1, 0)]

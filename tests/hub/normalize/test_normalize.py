@@ -60,20 +60,22 @@ def test_filing_rules_each_quarantine_with_reason(wh: Warehouse, tmp_path: Path)
         filing("（2024）内03民终13号", larq="2024-13-45"),         # 3 impossible date
         filing("（2024）内03民终14号", zjhm="110105194912310021"),  # 4 wrong check digit: kept, the ID withheld
         filing("（2024）内06民终15号"),                            # 5 another court's case
-        filing("（2024）内03民终16号", bdje="lots"),               # 6 bad amount
+        filing("（2024）内03民终16号", bdje="lots"),               # 6 bad amount: kept, the amount withheld
         filing("（2024）内03民终17号", larq=""),                   # 7 missing required date
         filing(""),                                               # 8 missing case number
         filing("（2024）内03民终18号", gxsj="yesterday"),          # 9 unusable update time
     ]
     b = batch(tmp_path, "c1_filing", rows)
     counts = apply_filing(wh, b)
-    assert counts == {"rows_in": 9, "rows_applied": 2, "rows_quarantined": 7, "rows_duplicate": 0, "rows_deleted": 0}
+    assert counts == {"rows_in": 9, "rows_applied": 3, "rows_quarantined": 6, "rows_duplicate": 0, "rows_deleted": 0}
     q = quarantined(wh)
-    assert 4 not in q
+    assert 4 not in q and 6 not in q
     assert q[2][0] == "bad_case_no" and "民X12号" in q[2][1]
     assert q[3] == ("bad_filing_date", "filing_date 2024-13-45 is not a valid date")
     assert q[5][0] == "court_mismatch" and "内06" in q[5][1]
-    assert q[6][0] == "bad_claim_amount"
+    assert wh.query("SELECT claim_amount FROM filing WHERE source_row = 6").fetchall() == [(None,)]
+    assert ("bad_claim_amount", "claim_amount lots is not a valid decimal: withheld, the row kept") in (
+        wh.query("SELECT rule, reason FROM withheld WHERE source_row = 6").fetchall())
     assert q[7][0] == "missing_filing_date"
     assert q[8][0] == "missing_case_no"
     assert q[9] == ("bad_source_updated_at", "source_updated_at yesterday is not a valid timestamp")
@@ -466,9 +468,12 @@ def test_links_and_code_flags_say_why(wh: Warehouse, tmp_path: Path) -> None:
         {"id": "2", "ah": "（2023）内03民终6号", "cprq": "2023-05-01", "cpjg": "支持", "cz": "maybe"},
     ], "judgment")
     counts = apply(wh, b, mapping=judg, key_column="id", court_code="内03", run_id="r1")
-    assert counts["rows_quarantined"] == 1
-    assert quarantined(wh)[2] == ("bad_agency_head_appeared", "agency_head_appeared maybe is not a valid boolean")
-    assert wh.query("SELECT agency_head_appeared FROM judgment").fetchall() == [(True,)]
+    assert counts["rows_quarantined"] == 0  # a bad flag does not make the decision unidentifiable: kept without it
+    assert wh.query("SELECT record_key, field, rule, reason FROM withheld").fetchall() == [(
+        "（2023）内03民终6号", "agency_head_appeared", "bad_agency_head_appeared",
+        "agency_head_appeared maybe is not a valid boolean: withheld, the row kept")]
+    assert wh.query("SELECT case_no, agency_head_appeared FROM judgment ORDER BY case_no").fetchall() == [
+        ("（2023）内03民终5号", True), ("（2023）内03民终6号", None)]
     enf = {"case_no": "ah", "filing_date": "larq", "basis_doc_no": "yj", "basis_type": "lx", "asset_search_done": "cc"}
     apply(wh, batch(tmp_path, "c1_enf", [
         {"id": "1", "ah": "（2024）内03执1号", "larq": "2024-01-02", "yj": "(2023)内03民终5号", "lx": "民事判决书", "cc": "1"},
