@@ -86,8 +86,8 @@ def print_summary(
         print(f"  {rule:<24} {n:>7}  e.g. {reason}")
     if withheld:
         print(f"\nrows kept with a value withheld (table withheld): {sum(n for _, n, _ in withheld)}")
-        for rule, n, _ in withheld:
-            print(f"  {rule:<24} {n:>7}  the ID is stored neither in clear nor hashed; its case is applied")
+        for rule, n, reason in withheld:
+            print(f"  {rule:<24} {n:>7}  e.g. {reason}")
     if flagged:
         print(f"\nrows kept with a value the hub converted or split (table flagged): {sum(n for _, n, _ in flagged)}")
         for rule, n, reason in flagged:

@@ -59,8 +59,8 @@ def adoption_rate(adopted: str, partly_adopted: str, replied: str) -> str:
 
 
 def _untargeted(r: str) -> str:
-    """SQL for the kind of a measure with no target case, which has no case to tell it: a focus
-    names a non-litigation matter, and its one table, else the measure's domain, the kind."""
+    """SQL for the kind of a measure with no target case (no case can tell it): a focus says the
+    measure is about non-litigation enforcement; the kind is the focus's one table, else the domain."""
     only = " ".join(f"WHEN {lit(zh)} THEN {lit(kinds[0])}" for zh, _, kinds in FOCUSES.values() if len(kinds) == 1)
     return (f"CASE WHEN {r}.target_case_no IS NULL AND {r}.focus IN {lit_tuple(zh for zh, _, _ in FOCUSES.values())} "
             f"THEN coalesce(CASE {r}.focus {only} END, CASE WHEN {r}.domain IN {lit_tuple(KINDS)} THEN {r}.domain END) END")

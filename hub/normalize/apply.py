@@ -229,7 +229,7 @@ def _note(con: duckdb.DuckDBPyConnection, parts: list[tuple[int, LandedBatch]], 
           column: str, table: str) -> None:
     """Record, for the rows that became versions, what a kept-row rule says of a value
     (``column`` of the staged rows): ``withheld``, a value kept out of the table; ``flagged``,
-    one kept as the hub changed it. Each with the rule and why, never the value."""
+    one kept as the hub changed it. Each with the rule and why, never a party ID's value."""
     prov = _provenance(parts, "s._part")
     con.execute(
         f"""INSERT INTO {q(table)}

@@ -20,6 +20,7 @@ from hub.orchestration.assets import NORMALIZED_KEYS, build_assets, sweep_of
 from hub.orchestration.checks import build_checks
 from hub.orchestration.keys import delivery_key, extract_key, pull_keys
 from hub.orchestration.resources import HubResource
+from hub.orchestration.runs import ACTIVE
 from hub.orchestration.sensors import SYNC_JOB, build_sensors
 from hub.orchestration.workers import executor
 
@@ -31,10 +32,10 @@ def build_definitions(
     config = config or load_config(config_path or home.require_config())
     assets = build_assets(config)
     everything = _job("exchange", selection=dg.AssetSelection.all() - dg.AssetSelection.groups("upkeep"),
-                                     description="Pull every source, normalize, publish every extract.")
+                      description="Pull every source, normalize, publish every extract.")
     # 'hub run' runs these two in turn, so one unreachable source cannot hold back the others
     pull_all = _job("pull_all", selection=dg.AssetSelection.groups("landing"),
-                                   description="Pull every source into landing.")
+                    description="Pull every source into landing.")
     refresh = _job(
         "refresh", selection=dg.AssetSelection.groups("normalized", "marts", "extracts", "deliveries"),
         description="Apply what has landed, check it, publish and deliver every extract.",
@@ -44,8 +45,8 @@ def build_definitions(
     downstream = sorted(refreshed.resolve(assets))
     sweeps = sweep_of(config)
     sync = _job(SYNC_JOB, selection=dg.AssetSelection.groups("landing") | refreshed,
-                               description="Pull the sources a sensor or a user selects, then refresh the tables and "
-                               "extracts they feed.")
+                description="Pull the sources a sensor or a user selects, then refresh the tables and "
+                "extracts they feed.")
     schedules = []
     for cadence, sources in _by_cadence(config).items():
         name = cadence_name(cadence)
@@ -53,10 +54,10 @@ def build_definitions(
         schedules.append(_schedule(
             f"pull_{name}", cadence,
             _job(f"sync_{name}",
-                                selection=dg.AssetSelection.assets(*pull_keys(sweeps, (s.name for s in sources)))
-                                | refreshed,
-                                description=f"Pull the sources due {cadence}, then refresh the tables and extracts "
-                                "they feed."),
+                 selection=dg.AssetSelection.assets(*pull_keys(sweeps, (s.name for s in sources)))
+                 | refreshed,
+                 description=f"Pull the sources due {cadence}, then refresh the tables and extracts "
+                 "they feed."),
             f"Pulls the {len(sources)} source(s) whose cadence is {cadence} (Asia/Shanghai): {listed}; then applies "
             "what landed and publishes what changed for the offices they feed.",
         ))
@@ -68,7 +69,7 @@ def build_definitions(
         schedules.append(_schedule(
             f"publish_{office_key}", agreement.cadence,
             _job(f"publish_{office_key}", selection=selection,
-                                description=f"Publish (and deliver) {agreement.office}'s extract under {agreement.id}."),
+                 description=f"Publish (and deliver) {agreement.office}'s extract under {agreement.id}."),
             f"Publishes (and delivers) {agreement.office}'s extract under {agreement.id} at the agreement's cadence "
             f"({agreement.cadence}, Asia/Shanghai; default daily at 07:00), besides every sync of a source it receives.",
         ))
@@ -76,7 +77,7 @@ def build_definitions(
     schedules.append(_schedule(
         "marts_daily", "0 6 * * *",
         _job("marts", selection=dg.AssetSelection.groups("marts"),
-                            description="Rebuild every mart (and its reports) as of today."),
+             description="Rebuild every mart (and its reports) as of today."),
         "Rebuilds every mart at 06:00 each day: replies turn overdue and cases run past their limits with the "
         "calendar, not only with new data.",
     ))
@@ -84,16 +85,16 @@ def build_definitions(
     schedules.append(_schedule(
         "quarterly_statistics", "0 6 1 1,4,7,10 *",
         _job("quarterly_statistics",
-                            selection=dg.AssetSelection.assets("reply_tracking", "nonlit_statistics"),
-                            description="Rebuild the non-litigation enforcement supervision statistics and "
-                            "write the last quarter's tables (Parquet, .xlsx) under reports/quarterly/."),
+             selection=dg.AssetSelection.assets("reply_tracking", "nonlit_statistics"),
+             description="Rebuild the non-litigation enforcement supervision statistics and "
+             "write the last quarter's tables (Parquet, .xlsx) under reports/quarterly/."),
         "Writes the last quarter's non-litigation supervision statistics on the 1st of January, April, July and "
         "October at 06:00 (due by the 5th).",
     ))
     schedules.append(_schedule(
         "warehouse_upkeep", config.warehouse.upkeep_cron,
         _job("upkeep", selection=dg.AssetSelection.groups("upkeep"),
-                            description="Compact the lakehouse and expire snapshots past their retention."),
+             description="Compact the lakehouse and expire snapshots past their retention."),
         f"Compacts the lakehouse's files and expires snapshots older than {config.warehouse.snapshot_retention_days} "
         f"days (warehouse.upkeep_cron: {config.warehouse.upkeep_cron}, Asia/Shanghai), in the warehouse pool.",
     ))
@@ -136,8 +137,7 @@ def cadence_name(cron: str) -> str:
 JOB_TAG = "hub/job"
 """Every run's job, as a tag: the instance lets one run per value go at a time (``dagster.yaml``)."""
 
-_BUSY = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-         dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+_BUSY = [dg.DagsterRunStatus.QUEUED, *ACTIVE]
 
 
 def _job(name: str, selection: dg.AssetSelection, description: str) -> dg.UnresolvedAssetJobDefinition:
@@ -147,14 +147,14 @@ def _job(name: str, selection: dg.AssetSelection, description: str) -> dg.Unreso
 
 def _schedule(name: str, cron: str, job: dg.UnresolvedAssetJobDefinition, description: str) -> dg.ScheduleDefinition:
     """A schedule that runs as soon as the hub is served (``hub dev``), in China's time zone, and
-    skips a tick while its job still has a run queued or going: pulls are incremental, so the next
-    tick takes what this one would have, and runs never pile up behind a slow or retried one."""
+    skips a tick while its job still has a run queued or going: every job's work is incremental or
+    redone whole, so the next tick does this one's, and runs never pile up behind a slow or retried one."""
 
     def tick(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
         busy = context.instance.get_runs(dg.RunsFilter(job_name=job.name, statuses=_BUSY), limit=1)
         if busy:
             return dg.SkipReason(f"{job.name} still has run {busy[0].run_id[:8]} {busy[0].status.value}: this tick "
-                                 "is skipped; the first tick after that run ends runs, and pulls what this one would have")
+                                 "is skipped; the first tick after that run ends does its work")
         return dg.RunRequest()
 
     return dg.ScheduleDefinition(name=name, cron_schedule=cron, job=job, execution_fn=tick, description=description,

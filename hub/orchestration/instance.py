@@ -18,6 +18,7 @@ from hub.config.settings import POSTGRES_URL
 from hub.home import Home
 
 _SHIPPED = {"39e41f4a20c255dab7ad5ba3d5c5984f1e865ec70f173b11cf3faefd3a35441c",
+            "b667d92d16f7d2eec6f5244a7854b263c5f288a43002f6e0c628263bbee022f7",
             "3b1c0e3aedfd998fec8d30fe66748f59fcd08afe869ead202e74bea273d21bd8"}
 """sha256 of every ``dagster.yaml`` an earlier hub wrote: one still as written is replaced by
 this version's; one an operator edited is left alone."""

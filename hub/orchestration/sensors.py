@@ -2,7 +2,8 @@
 folders, pulling just those sources and refreshing what they feed.
 
 Each source's state file (what has landed) decides what is new; the sensor's cursor remembers,
-per source, the listing it last asked a run for, so a slow run is not requested twice. The drops
+per source, the listing it last asked a run for, so a slow run is not requested twice, and no
+run is asked for while a sync still waits in the queue. The drops
 are listed at once, bounded per server (``hub.pull.sweep.each_source``): one sensor asking a
 thousand folders, not a thousand sensors.
 """
@@ -21,6 +22,8 @@ from hub.pull.sweep import pending_by_source
 SYNC_JOB = "sync"
 """The job a sensor's runs go to: any landing assets and their sweeps, and everything downstream of the tables."""
 
+_WAITING = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.QUEUED]
+
 
 def _drops_sensor(
     drops: list[str], sweeps: dict[str, dg.AssetKey], downstream: list[dg.AssetKey]
@@ -34,6 +37,10 @@ def _drops_sensor(
         "then the tables, marts, extracts and deliveries.",
     )
     def _sensor(context: dg.SensorEvaluationContext, hub: HubResource) -> dg.SensorResult | dg.SkipReason:
+        waiting = context.instance.get_runs(dg.RunsFilter(job_name=SYNC_JOB, statuses=_WAITING), limit=1)
+        if waiting:  # one run of a job goes at a time: asking for another would only queue it behind
+            return dg.SkipReason(f"sync run {waiting[0].run_id[:8]} has not started yet; new files are asked for "
+                                 "once it has, so syncs never pile up in the queue")
         asked = json.loads(context.cursor) if context.cursor else {}
         listed = pending_by_source(hub.config, hub.paths, drops)
         new, requested, skipped = {}, [], []

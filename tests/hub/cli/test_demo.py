@@ -499,8 +499,11 @@ def test_drop_sensor_requests_a_run_for_new_stable_files(demo: Path) -> None:
     sensor = next(s for s in build_definitions(home, config).sensors if s.name == "sftp_drops")
     port = next(s.sftp.port for s in config.sources if isinstance(s, SftpDropSource))
 
+    instance = dg.DagsterInstance.ephemeral()
+
     def evaluate(cursor: str | None = None) -> object:
-        return sensor(dg.build_sensor_context(cursor=cursor, resources={"hub": HubResource(home=str(demo))}))
+        return sensor(dg.build_sensor_context(cursor=cursor, resources={"hub": HubResource(home=str(demo))},
+                                              instance=instance))
 
     assert isinstance(evaluate(), dg.SkipReason)  # server down: transient, skipped, no crash
     with DemoSftpServer(exchange.sftp_root(home), exchange.host_key_path(home), exchange.client_public_line(home), port=port):
@@ -509,6 +512,9 @@ def test_drop_sensor_requests_a_run_for_new_stable_files(demo: Path) -> None:
         new.write_bytes((",".join(SUPERVISION_HEADER) + "\r\n" + "乌检民监〔2024〕999号,抗诉,民事,乌海市人民检察院,"
                          "（2023）内03民终5号,2024-10-01,,,,,2024-10-01 11:00:00,,,,\r\n").encode("gbk"))
         os.utime(new, (new.stat().st_mtime - 120,) * 2)
+        waiting = instance.add_run(dg.DagsterRun(job_name="sync", run_id="5eed0000-waiting"))
+        assert "sync run 5eed0000 has not started yet" in evaluate().skip_message  # type: ignore[attr-defined]
+        instance.report_run_failed(waiting)  # gone from the queue: the new files are asked for
         result = evaluate()
         assert isinstance(result, dg.SensorResult) and len(result.run_requests) == 1
         selected = {k.to_user_string() for k in result.run_requests[0].asset_selection}
