@@ -3,9 +3,9 @@ folders, pulling just those sources and refreshing what they feed.
 
 Each source's state file (what has landed) decides what is new; the sensor's cursor remembers,
 per source, the listing it last asked a run for, so a slow run is not requested twice, and no
-run is asked for while a sync still waits in the queue. The drops
-are listed at once, bounded per server (``hub.pull.sweep.each_source``): one sensor asking a
-thousand folders, not a thousand sensors.
+run is asked for while a sync still waits in the queue. The drops are listed at once, bounded
+per server (``hub.pull.sweep.each_source``): one sensor asking a thousand folders, not a
+thousand sensors.
 """
 
 import hashlib
