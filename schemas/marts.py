@@ -150,13 +150,16 @@ PROTEST_OUTCOMES = MartTables(
             "target_court_code": ("监督对象法院代字", "court of that ruling"),
             "issued_date": ("发出日期", "date issued"),
             "reply_result": ("回复结果", "the court's reply, if any (a recommendation may be rejected)"),
+            "protest_case_no": ("法院抗诉案号", "a protest's case at the court (民抗, 行抗…) filed on the target ruling on "
+                                "or after the issue date: the court has it, its ruling to retry not yet"),
             "retrial_case_no": ("再审案号", "the retrial: a 再审 case filed on the target ruling on or after the issue date"),
             "retrial_filing_date": ("再审立案日期", "when it was filed"),
             "retrial_decided_date": ("再审裁判日期", "when it was decided, if it was"),
             "retrial_outcome": ("再审裁判结果", "the retrial judgment's outcome"),
             "result": ("监督结果", "amended (改判/撤销/确认违法), remanded (发回重审), upheld (维持/驳回), settled (调解/撤诉, "
-                                  "or a 调解书), other; retrial_pending (filed, undecided), not_adopted (the court rejected "
-                                  "a retrial recommendation; a protest it must retry), no_retrial (none filed yet)"),
+                                  "or a 调解书), other; retrial_pending (filed, undecided), under_review (a protest the court "
+                                  "filed as 民抗/行抗…, no retrial yet), not_adopted (the court rejected a retrial "
+                                  "recommendation; a protest it must retry), no_retrial (none filed yet)"),
             "as_of": ("统计日", "the day the results refer to"),
         },
         "mart_protest_success": {

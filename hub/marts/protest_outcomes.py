@@ -3,7 +3,7 @@
 A measure targets a ruling; the court's retrial of it is the case filed with that ruling's case
 number as its original (``filing.original_case_no``, a retrial type). ``mart_protest_outcomes``
 gives each measure its retrial, if any, and the retrial's result (amended, remanded, upheld,
-settled) or why there is none yet; ``mart_protest_success`` sums them per issuer, year and
+settled) or why there is none yet (a protest the court has filed as 民抗/行抗, under review); ``mart_protest_success`` sums them per issuer, year and
 measure, with the share of retrials decided on the merits that changed the ruling
 (docs/domain-rules.md, "Protest outcomes").
 """
@@ -44,16 +44,22 @@ def build(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> dict[str, int]:
              ), retried AS (  -- and a measure's retrial, its latest
                SELECT record_key, arg_max(case_no, (filing_date, case_no)) AS case_no, max(filing_date) AS filing_date
                FROM taken GROUP BY record_key
+             ), received AS (  -- a protest's case at the court (民抗, 行抗…): filed, its retrial not ruled yet
+               SELECT m.record_key, arg_max(v.case_no, (v.filing_date, v.case_no)) AS case_no
+               FROM measures m JOIN ({filed_on(("抗诉",))}) v ON v.original = m.target_case_no AND v.filing_date >= m.issued_date
+               WHERE m.measure = '抗诉' GROUP BY m.record_key
              )
              SELECT s.record_key, s.doc_no, s.measure, s.source_institution, s.target_case_no, s.target_court_code,
-                    s.issued_date, s.reply_result, r.case_no AS retrial_case_no, r.filing_date AS retrial_filing_date,
+                    s.issued_date, s.reply_result, v.case_no AS protest_case_no, r.case_no AS retrial_case_no, r.filing_date AS retrial_filing_date,
                     j.decided_date AS retrial_decided_date, j.outcome AS retrial_outcome,
                     CASE WHEN j.case_no IS NOT NULL THEN {_result('j')}
                          WHEN r.case_no IS NOT NULL THEN 'retrial_pending'
+                         WHEN v.case_no IS NOT NULL THEN 'under_review'
                          WHEN s.measure = '再审检察建议' AND s.reply_result = '不采纳' THEN 'not_adopted'
                          ELSE 'no_retrial' END AS result,
                     CAST($as_of AS DATE) AS as_of
-             FROM measures s LEFT JOIN retried r USING (record_key) LEFT JOIN judgment j ON j.case_no = r.case_no
+             FROM measures s LEFT JOIN retried r USING (record_key) LEFT JOIN received v USING (record_key)
+                  LEFT JOIN judgment j ON j.case_no = r.case_no
              ORDER BY s.source_institution, s.issued_date, s.record_key""", {"as_of": as_of}),
         ("""CREATE OR REPLACE TABLE mart_protest_success AS
             SELECT source_institution, year(issued_date) AS year, measure, count(*) AS measures,

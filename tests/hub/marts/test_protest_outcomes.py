@@ -42,6 +42,9 @@ def test_each_protest_gets_its_retrial_and_result_and_each_issuer_its_change_rat
         {"ah": "（2024）内03民再10号", "larq": "2024-05-01", "ysah": "（2023）内03民终10号"},
         {"ah": "（2024）内03民终11号", "larq": "2024-05-01", "ysah": "（2024）内0302民初11号"},  # an appeal, not a retrial
         {"ah": "（2024）内03民再12号", "larq": "2024-06-01", "ysah": "（2023）内03民终12号"},
+        {"ah": "（2024）内03民抗13号", "larq": "2024-05-10", "ysah": "（2023）内03民终13号"},  # the court has protest 10
+        {"ah": "（2024）内03民抗1号", "larq": "2024-01-20", "ysah": "（2023）内03民终1号"},  # 1's, retried since
+        {"ah": "（2023）内03民抗14号", "larq": "2023-12-01", "ysah": "（2023）内03民终14号"},  # before protest 11
     ]
     judgments = [
         {"ah": "（2024）内03民再1号", "wslx": "判决书", "cpjg": "改判", "cprq": "2024-06-01"},
@@ -60,6 +63,8 @@ def test_each_protest_gets_its_retrial_and_result_and_each_issuer_its_change_rat
         # 8 rejected, then 9 the protest that followed it: the retrial is the protest's alone (remanded)
         measure(8, "再审检察建议", "（2023）内03民终12号", "2024-02-01", "不采纳"),
         measure(9, "抗诉", "（2023）内03民终12号", "2024-04-01"),
+        measure(10, "抗诉", "（2023）内03民终13号", "2024-05-01"),  # under review: filed as 民抗, no retrial yet
+        measure(11, "抗诉", "（2023）内03民终14号", "2024-01-05"),  # that 民抗 came first: not this protest's
     ]
     with Warehouse(tmp_path / "lake", hash_key=b"k") as wh:
         apply(wh, tmp_path, "c1_fil", "filing", filings, FILING_MAP, "内03")
@@ -68,8 +73,10 @@ def test_each_protest_gets_its_retrial_and_result_and_each_issuer_its_change_rat
         counts = protest_outcomes.build(wh.con, dt.date(2024, 12, 31))
         outcomes = {r[0].split("〕")[1]: r[1:] for r in wh.query(
             "SELECT doc_no, retrial_case_no, result FROM mart_protest_outcomes").fetchall()}
+        received = wh.query("SELECT doc_no, protest_case_no FROM mart_protest_outcomes "
+                            "WHERE protest_case_no IS NOT NULL ORDER BY doc_no").fetchall()
         success = wh.query("SELECT * EXCLUDE (source_institution, as_of) FROM mart_protest_success").fetchall()
-    assert counts == {"mart_protest_outcomes": 8, "mart_protest_success": 2}
+    assert counts == {"mart_protest_outcomes": 10, "mart_protest_success": 2}
     assert outcomes == {
         "1号": ("（2024）内03民再1号", "amended"),
         "2号": ("（2024）内03民再2号", "settled"),
@@ -79,9 +86,12 @@ def test_each_protest_gets_its_retrial_and_result_and_each_issuer_its_change_rat
         "7号": ("（2024）内03民再10号", "upheld"),
         "8号": (None, "not_adopted"),
         "9号": ("（2024）内03民再12号", "remanded"),
+        "10号": (None, "under_review"),
+        "11号": (None, "no_retrial"),
     }
+    assert received == [("乌检民监〔2024〕10号", "（2024）内03民抗13号"), ("乌检民监〔2024〕1号", "（2024）内03民抗1号")]
     # (year, measure, measures, retried, decided, amended, remanded, upheld, settled, not adopted, change rate)
     assert success == [
         (2024, "再审检察建议", 3, 1, 0, 0, 0, 0, 0, 2, None),
-        (2024, "抗诉", 5, 4, 4, 1, 1, 1, 1, 0, 0.6667),
+        (2024, "抗诉", 7, 4, 4, 1, 1, 1, 1, 0, 0.6667),
     ]
