@@ -218,8 +218,9 @@ agreements:
                   respondent: mask, respondent_id_hash: clear, amount_due: clear, amount_executed: clear,
                   closure_type: clear, closure_date: clear}}
       - record_type: mart_protest_outcomes
-        columns: {{doc_no: clear, measure: clear, target_case_no: clear, issued_date: clear, retrial_case_no: clear,
-                  retrial_decided_date: clear, retrial_outcome: clear, result: clear, as_of: clear}}
+        columns: {{doc_no: clear, measure: clear, target_case_no: clear, issued_date: clear, protest_case_no: clear,
+                  retrial_case_no: clear, retrial_decided_date: clear, retrial_outcome: clear, result: clear,
+                  as_of: clear}}
       # the clues the court referred, and their feedback status: false litigation and refusal to execute
       # even when referred to the police (the procuratorate is told at the same time), crimes referred to it
       - record_type: mart_referrals

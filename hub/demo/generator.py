@@ -249,23 +249,26 @@ class Protest:
     retrial: str | None  # the 民再 case number
     filed: dt.date
     result: tuple[str, str] | None  # (document type, outcome) of the retrial
+    received: str | None  # a protest's own case at the court (民抗), filed ten days after it
 
 
 def protests(data: DemoData) -> list[Protest]:
-    """Six protests of 乌海中院's appeal rulings, picked without the data's random stream: five
-    retried (amended, remanded, upheld, settled, pending), one recommendation rejected."""
+    """Seven protests of 乌海中院's appeal rulings, picked without the data's random stream: five
+    retried (amended, remanded, upheld, settled, pending), one recommendation rejected, one protest
+    the court has filed as its own case (民抗) and not yet ruled to retry."""
     ruled = [c for c in data.cases["内03"] if c.type_code == "民终" and c.decision
-             and c.decision["effective"] < data.as_of - dt.timedelta(days=400)][:6]  # type: ignore[operator]
+             and c.decision["effective"] < data.as_of - dt.timedelta(days=400)][:7]  # type: ignore[operator]
     out = []
     for k, c in enumerate(ruled):
         issued = c.decision["effective"] + dt.timedelta(days=30)  # type: ignore[index,operator]
         filed = issued + dt.timedelta(days=40)
         measure = "再审检察建议" if k % 2 else "抗诉"
-        rejected = k == 5
+        rejected, retried = k == 5, k < 5
         out.append(Protest(c, "再审检察建议" if rejected else measure, issued, f"乌检民监〔{issued.year}〕{800 + k}号",
                            "不采纳" if rejected else ("采纳" if measure == "再审检察建议" else None),
-                           None if rejected else f"（{filed.year}）内03民再{900 + k}号", filed,
-                           None if rejected else RETRIAL_RESULTS[k]))
+                           f"（{filed.year}）内03民再{900 + k}号" if retried else None, filed,
+                           RETRIAL_RESULTS[k] if retried else None,
+                           f"（{issued.year}）内03民抗{900 + k}号" if measure == "抗诉" else None))
     return out
 
 
@@ -301,9 +304,14 @@ def write_court_a(data: DemoData, path: Path) -> None:
                        *("是" if x[k] else "否" for k in ("report", "restrict", "search")),
                        f"{e.updated:%Y-%m-%d %H:%M:%S}", _requeried(data, i, x)))
     for k, p in enumerate(protests(data)):
+        c = p.target
+        if p.received:
+            received = p.issued + dt.timedelta(days=10)
+            rows_f.append((f"LAKS{k:02d}", p.received, "乌海市中级人民法院", c.cause, f"{received:%Y-%m-%d}", c.plaintiff,
+                           c.defendant, c.defendant_id, None, c.claim, f"{received:%Y-%m-%d} 10:00:00", c.canonical,
+                           "否", "否"))
         if p.retrial is None:
             continue
-        c = p.target
         rows_f.append((f"LAZS{k:02d}", p.retrial, "乌海市中级人民法院", c.cause, f"{p.filed:%Y-%m-%d}", c.plaintiff,
                        c.defendant, c.defendant_id, None, c.claim, f"{p.filed:%Y-%m-%d} 10:00:00", c.canonical, "否", "否"))
         if p.result:

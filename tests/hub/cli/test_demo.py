@@ -220,14 +220,15 @@ def test_protests_are_followed_to_their_retrials(demo: Path, capsys: pytest.Capt
 
     with hub.connect(demo) as con:
         results = dict(con.execute("SELECT regexp_extract(doc_no, '〕(8\\d\\d)号', 1), result FROM mart_protest_outcomes "
-                                   "WHERE regexp_matches(doc_no, '〕80[0-5]号')").fetchall())
+                                   "WHERE regexp_matches(doc_no, '〕80[0-6]号')").fetchall())
         retried = con.execute("SELECT count(*) FROM filing WHERE original_case_no IS NOT NULL AND case_type_code = '民再'"
                               ).fetchone()[0]
     assert results == {"800": "amended", "801": "remanded", "802": "upheld", "803": "settled",
-                       "804": "retrial_pending", "805": "not_adopted"}
+                       "804": "retrial_pending", "805": "not_adopted", "806": "under_review"}
     assert retried == 5
     sent = pq.read_table(demo / "outbox" / "wh-proc-zhyw" / "00000001" / "data" / "mart_protest_outcomes.parquet")
-    assert {"amended", "remanded", "upheld", "settled"} <= set(sent.column("result").to_pylist())
+    assert {"amended", "remanded", "upheld", "settled", "under_review"} <= set(sent.column("result").to_pylist())
+    assert sum(n is not None for n in sent.column("protest_case_no").to_pylist()) >= 4  # the court's 民抗 cases
     print_summary(Home(demo))
     out = capsys.readouterr().out.split("(mart_protest_outcomes)")[1]
     assert re.search(r"\n  amended +\d+\n", out)
