@@ -305,16 +305,13 @@ def write_court_a(data: DemoData, path: Path) -> None:
                        f"{e.updated:%Y-%m-%d %H:%M:%S}", _requeried(data, i, x)))
     for k, p in enumerate(protests(data)):
         c = p.target
-        if p.received:
-            received = p.issued + dt.timedelta(days=10)
-            rows_f.append((f"LAKS{k:02d}", p.received, "乌海市中级人民法院", c.cause, f"{received:%Y-%m-%d}", c.plaintiff,
-                           c.defendant, c.defendant_id, None, c.claim, f"{received:%Y-%m-%d} 10:00:00", c.canonical,
-                           "否", "否"))
-        if p.retrial is None:
-            continue
-        rows_f.append((f"LAZS{k:02d}", p.retrial, "乌海市中级人民法院", c.cause, f"{p.filed:%Y-%m-%d}", c.plaintiff,
-                       c.defendant, c.defendant_id, None, c.claim, f"{p.filed:%Y-%m-%d} 10:00:00", c.canonical, "否", "否"))
-        if p.result:
+        # the court's cases filed on the protested ruling (原审案号): its protest case, its retrial
+        for key, case_no, filed in ((f"LAKS{k:02d}", p.received, p.issued + dt.timedelta(days=10)),
+                                    (f"LAZS{k:02d}", p.retrial, p.filed)):
+            if case_no:
+                rows_f.append((key, case_no, "乌海市中级人民法院", c.cause, f"{filed:%Y-%m-%d}", c.plaintiff, c.defendant,
+                               c.defendant_id, None, c.claim, f"{filed:%Y-%m-%d} 10:00:00", c.canonical, "否", "否"))
+        if p.result:  # only a retrial has one
             decided = p.filed + dt.timedelta(days=60)
             rows_j.append((f"WSZS{k:02d}", p.retrial, *p.result, f"{decided:%Y-%m-%d}",
                            f"{decided + dt.timedelta(days=15):%Y-%m-%d}", None, None, f"{decided:%Y-%m-%d} 16:00:00",

@@ -3,9 +3,9 @@
 A measure targets a ruling; the court's retrial of it is the case filed with that ruling's case
 number as its original (``filing.original_case_no``, a retrial type). ``mart_protest_outcomes``
 gives each measure its retrial, if any, and the retrial's result (amended, remanded, upheld,
-settled) or why there is none yet (a protest the court has filed as 民抗/行抗, under review); ``mart_protest_success`` sums them per issuer, year and
-measure, with the share of retrials decided on the merits that changed the ruling
-(docs/domain-rules.md, "Protest outcomes").
+settled) or why there is none yet (under review: a protest the court has filed as 民抗/行抗);
+``mart_protest_success`` sums them per issuer, year and measure, with the share of retrials
+decided on the merits that changed the ruling (docs/domain-rules.md, "Protest outcomes").
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def build(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> dict[str, int]:
                WHERE m.measure = '抗诉' GROUP BY m.record_key
              )
              SELECT s.record_key, s.doc_no, s.measure, s.source_institution, s.target_case_no, s.target_court_code,
-                    s.issued_date, s.reply_result, v.case_no AS protest_case_no, r.case_no AS retrial_case_no, r.filing_date AS retrial_filing_date,
+                    s.issued_date, s.reply_result, v.case_no AS protest_case_no, r.case_no AS retrial_case_no,
+                    r.filing_date AS retrial_filing_date,
                     j.decided_date AS retrial_decided_date, j.outcome AS retrial_outcome,
                     CASE WHEN j.case_no IS NOT NULL THEN {_result('j')}
                          WHEN r.case_no IS NOT NULL THEN 'retrial_pending'

@@ -4,9 +4,10 @@
 per source) into one row per source row with every shared-schema field parsed, plus
 ``_rules``/``_reasons`` lists naming every rule the row breaks. Rows that break none are
 applied; the others go to quarantine with their original values. A few rules withhold a value
-instead (an invalid party ID, an unreadable flag or amount): the row is applied without it, and ``_withheld`` says what was
-withheld and why. Others only flag a value the hub changed on the way in (a 15-digit resident
-ID stored as 18 digits): ``_flagged``. No Python touches individual rows.
+instead (an invalid party ID, an unreadable flag or amount): the row is applied without it, and
+``_withheld`` says what was withheld and why. Others only flag a value the hub changed on the
+way in (a 15-digit resident ID stored as 18 digits): ``_flagged``. No Python touches individual
+rows.
 """
 
 from __future__ import annotations
